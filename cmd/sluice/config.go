@@ -1,0 +1,330 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cast"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/sluice-io/sluice/log"
+	"github.com/sluice-io/sluice/partition"
+	"github.com/sluice-io/sluice/replication"
+	"github.com/sluice-io/sluice/wire"
+)
+
+// Configuration keys. Each is lower.dotted in the YAML file,
+// SLUICE_UPPER_SNAKE in the environment and --kebab-case on the command line
+// (see envName and flagName). README.md documents every one; keep them in
+// step.
+const (
+	keyListen                = "listen"
+	keyDataDir               = "data.dir"
+	keyAdvertisedAddress     = "advertised.address"
+	keyNodeID                = "node.id"
+	keyNumPartitions         = "num.partitions"
+	keyAutoCreateTopics      = "auto.create.topics.enable"
+	keySocketRequestMaxBytes = "socket.request.max.bytes"
+	keyLogFlushMode          = "log.flush.mode"
+	keyLogFlushIntervalMs    = "log.flush.interval.ms"
+	keyLogSegmentBytes       = "log.segment.bytes"
+	keyLogRollMs             = "log.roll.ms"
+	keyLogRollHours          = "log.roll.hours"
+	keyLogIndexIntervalBytes = "log.index.interval.bytes"
+	keyMessageMaxBytes       = "message.max.bytes"
+	keyLogTimestampType      = "log.message.timestamp.type"
+	keyLogFormat             = "log.format"
+	keyLogLevel              = "log.level"
+)
+
+// Flush modes (log.flush.mode).
+const (
+	flushModeSync     = "sync"
+	flushModeInterval = "interval"
+)
+
+const defaultRollMs = 7 * 24 * 60 * 60 * 1000
+
+// setting describes one configuration key: its default and its help text.
+type setting struct {
+	key   string
+	value any // default: string, int64 or bool; decides the flag's type
+	usage string
+	// noDefault keys are absent from viper's defaults so that IsSet tells
+	// whether the operator gave them (advertised.address, log.roll.*).
+	noDefault bool
+}
+
+// settings lists every key in the order --help shows them.
+var settings = []setting{
+	{key: keyListen, value: "127.0.0.1:9092", usage: "TCP address the Kafka protocol listener binds (host:port)"},
+	{key: keyDataDir, value: "./data", usage: "directory holding the topic logs and metadata"},
+	{key: keyAdvertisedAddress, value: "", noDefault: true, usage: "host:port clients are told to connect to (default: the listen address; 127.0.0.1 when listening on 0.0.0.0 or all interfaces)"},
+	{key: keyNodeID, value: int64(0), usage: "broker id of this node in Metadata"},
+	{key: keyNumPartitions, value: int64(1), usage: "partition count of auto-created topics and of CreateTopics asking for the default"},
+	{key: keyAutoCreateTopics, value: true, usage: "create unknown topics on Metadata and Produce requests"},
+	{key: keySocketRequestMaxBytes, value: int64(100 << 20), usage: "largest request frame accepted; a larger size prefix closes the connection"},
+	{key: keyLogFlushMode, value: flushModeSync, usage: "sync: every acknowledged write is fsynced (group commit); interval: fsync every log.flush.interval.ms"},
+	{key: keyLogFlushIntervalMs, value: int64(1000), usage: "fsync period in milliseconds when log.flush.mode=interval"},
+	{key: keyLogSegmentBytes, value: int64(1 << 30), usage: "size in bytes at which a partition's active segment is rolled"},
+	{key: keyLogRollMs, value: int64(defaultRollMs), noDefault: true, usage: "age in milliseconds at which a partition's active segment is rolled (takes precedence over log.roll.hours)"},
+	{key: keyLogRollHours, value: int64(0), noDefault: true, usage: "age in hours at which the active segment is rolled, used when log.roll.ms is not set (default 168)"},
+	{key: keyLogIndexIntervalBytes, value: int64(4096), usage: "log bytes between two entries of the sparse offset and time indexes"},
+	{key: keyMessageMaxBytes, value: int64(1048588), usage: "largest record batch accepted, header included"},
+	{key: keyLogTimestampType, value: "CreateTime", usage: "CreateTime keeps the producer's timestamps; LogAppendTime stamps batches with the broker clock"},
+	{key: keyLogFormat, value: "console", usage: "process log encoding: console (for terminals) or json (for production)"},
+	{key: keyLogLevel, value: "info", usage: "process log level: debug, info, warn or error"},
+}
+
+// envPrefix prefixes every environment variable: data.dir is SLUICE_DATA_DIR.
+const envPrefix = "SLUICE"
+
+var keyReplacer = strings.NewReplacer(".", "_", "-", "_")
+
+// envName returns the environment variable that sets key.
+func envName(key string) string { return envPrefix + "_" + strings.ToUpper(keyReplacer.Replace(key)) }
+
+// flagName returns the command-line flag that sets key.
+func flagName(key string) string { return strings.ReplaceAll(key, ".", "-") }
+
+// addFlags registers one flag per setting plus --config.
+func addFlags(flags *pflag.FlagSet) {
+	flags.String("config", "", "YAML configuration file (keys lower.dotted, e.g. data.dir)")
+	for _, s := range settings {
+		switch value := s.value.(type) {
+		case string:
+			flags.String(flagName(s.key), value, s.usage)
+		case int64:
+			flags.Int64(flagName(s.key), value, s.usage)
+		case bool:
+			flags.Bool(flagName(s.key), value, s.usage)
+		default:
+			panic(fmt.Sprintf("setting %s: unsupported default type %T", s.key, s.value))
+		}
+	}
+}
+
+// newViper returns a viper reading, from highest precedence to lowest,
+// flags, SLUICE_* environment variables, the --config file and defaults.
+func newViper(flags *pflag.FlagSet) (*viper.Viper, error) {
+	v := viper.New()
+	v.SetEnvPrefix(envPrefix)
+	v.SetEnvKeyReplacer(keyReplacer)
+	v.AutomaticEnv()
+	for _, s := range settings {
+		if !s.noDefault {
+			v.SetDefault(s.key, s.value)
+		}
+		if err := v.BindPFlag(s.key, flags.Lookup(flagName(s.key))); err != nil {
+			return nil, fmt.Errorf("bind flag --%s: %w", flagName(s.key), err)
+		}
+	}
+	path, err := flags.GetString("config")
+	if err != nil {
+		return nil, err
+	}
+	if path == "" {
+		path = os.Getenv(envPrefix + "_CONFIG")
+	}
+	if path != "" {
+		v.SetConfigFile(path)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			return nil, fmt.Errorf("read config file %s: %w", path, err)
+		}
+		if err := checkKnownKeys(v); err != nil {
+			return nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	return v, nil
+}
+
+// checkKnownKeys rejects keys no setting names, so that a typo in the file
+// is an error instead of a silently ignored line.
+func checkKnownKeys(v *viper.Viper) error {
+	known := make(map[string]bool, len(settings))
+	for _, s := range settings {
+		known[s.key] = true
+	}
+	var unknown []string
+	for _, key := range v.AllKeys() {
+		if !known[key] {
+			unknown = append(unknown, key)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return fmt.Errorf("unknown key(s) %s; see README.md for the configuration reference", strings.Join(unknown, ", "))
+	}
+	return nil
+}
+
+// config is the whole process configuration, typed: what every package
+// below cmd is given.
+type config struct {
+	// Listen is the host:port the Kafka listener binds.
+	Listen string
+	// AdvertisedExplicit reports that advertised.address was given; when
+	// false the advertised address follows the bound listener.
+	AdvertisedExplicit bool
+	// Replication configures the cluster, its partitions and their logs.
+	Replication replication.Config
+	// Wire configures the protocol server.
+	Wire wire.Config
+	// LogFormat is "console" or "json"; LogLevel is a zap level.
+	LogFormat string
+	LogLevel  zapcore.Level
+}
+
+// loadConfig reads every key from v into one typed config and checks what
+// cmd owns (key syntax and ranges). Package-level validation (Validate of
+// each package config) runs in validate once the listener is bound.
+func loadConfig(v *viper.Viper) (config, error) {
+	r := reader{v: v}
+	var cfg config
+
+	cfg.Listen = r.str(keyListen)
+	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
+		r.fail(keyListen, fmt.Errorf("%q is not host:port: %w", cfg.Listen, err))
+	}
+
+	cfg.Replication = replication.DefaultConfig()
+	cfg.Replication.DataDir = r.str(keyDataDir)
+	if cfg.Replication.DataDir == "" {
+		r.fail(keyDataDir, errors.New("must not be empty"))
+	}
+	cfg.Replication.NodeID = int32(r.integer(keyNodeID, 0, math.MaxInt32))
+	cfg.Replication.DefaultPartitions = int32(r.integer(keyNumPartitions, 1, math.MaxInt32))
+	cfg.Replication.AutoCreateTopics = r.boolean(keyAutoCreateTopics)
+
+	advertised := r.str(keyAdvertisedAddress)
+	cfg.AdvertisedExplicit = v.IsSet(keyAdvertisedAddress) && advertised != ""
+	if !cfg.AdvertisedExplicit {
+		advertised = defaultAdvertisedAddress(cfg.Listen)
+	}
+	if err := cfg.Replication.SetAdvertisedAddress(advertised); err != nil {
+		r.fail(keyAdvertisedAddress, err)
+	}
+
+	switch mode := r.str(keyLogFlushMode); mode {
+	case flushModeSync:
+		cfg.Replication.Flush = log.FlushConfig{}
+	case flushModeInterval:
+		ms := r.integer(keyLogFlushIntervalMs, 1, math.MaxInt32)
+		cfg.Replication.Flush = log.FlushConfig{Interval: time.Duration(ms) * time.Millisecond}
+	default:
+		r.fail(keyLogFlushMode, fmt.Errorf("%q is neither %q nor %q", mode, flushModeSync, flushModeInterval))
+	}
+
+	p := &cfg.Replication.Partition
+	p.Log.SegmentBytes = r.integer(keyLogSegmentBytes, 1, math.MaxInt64)
+	p.Log.IndexIntervalBytes = int(r.integer(keyLogIndexIntervalBytes, 1, math.MaxInt32))
+	p.Log.SegmentAge = rollAge(v, &r)
+	p.MaxMessageBytes = int(r.integer(keyMessageMaxBytes, 1, math.MaxInt32))
+	switch tt := r.str(keyLogTimestampType); strings.ToLower(tt) {
+	case "createtime":
+		p.TimestampType = partition.CreateTime
+	case "logappendtime":
+		p.TimestampType = partition.LogAppendTime
+	default:
+		r.fail(keyLogTimestampType, fmt.Errorf("%q is neither CreateTime nor LogAppendTime", tt))
+	}
+
+	cfg.Wire = wire.DefaultConfig()
+	cfg.Wire.MaxRequestBytes = int32(r.integer(keySocketRequestMaxBytes, 1, math.MaxInt32))
+
+	switch cfg.LogFormat = r.str(keyLogFormat); cfg.LogFormat {
+	case "console", "json":
+	default:
+		r.fail(keyLogFormat, fmt.Errorf("%q is neither console nor json", cfg.LogFormat))
+	}
+	level, err := zapcore.ParseLevel(r.str(keyLogLevel))
+	if err != nil {
+		r.fail(keyLogLevel, err)
+	}
+	cfg.LogLevel = level
+
+	return cfg, errors.Join(r.errs...)
+}
+
+// rollAge returns the segment age: log.roll.ms if given, else
+// log.roll.hours if given, else 7 days (Kafka's precedence).
+func rollAge(v *viper.Viper, r *reader) time.Duration {
+	if !v.IsSet(keyLogRollMs) && v.IsSet(keyLogRollHours) {
+		return time.Duration(r.integer(keyLogRollHours, 1, math.MaxInt32)) * time.Hour
+	}
+	return time.Duration(r.integer(keyLogRollMs, 1, math.MaxInt64/int64(time.Millisecond))) * time.Millisecond
+}
+
+// validate runs every package's Validate on the final config.
+func (c config) validate() error {
+	return errors.Join(c.Replication.Validate(), c.Wire.Validate())
+}
+
+// defaultAdvertisedAddress is the listen address, with 127.0.0.1 standing in
+// for a wildcard or empty host, which a client cannot connect to.
+func defaultAdvertisedAddress(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// reader reads typed values and collects every error, so that one run
+// reports all bad keys at once.
+type reader struct {
+	v    *viper.Viper
+	errs []error
+}
+
+func (r *reader) fail(key string, err error) {
+	r.errs = append(r.errs, fmt.Errorf("config %s (env %s, flag --%s): %w", key, envName(key), flagName(key), err))
+}
+
+func (r *reader) str(key string) string {
+	s, err := cast.ToStringE(r.v.Get(key))
+	if err != nil {
+		r.fail(key, err)
+	}
+	return strings.TrimSpace(s)
+}
+
+func (r *reader) integer(key string, min, max int64) int64 {
+	raw := r.v.Get(key)
+	var n int64
+	var err error
+	if s, ok := raw.(string); ok {
+		// cast turns a malformed string into 0 silently; parse strictly.
+		n, err = strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	} else {
+		n, err = cast.ToInt64E(raw)
+	}
+	switch {
+	case err != nil:
+		r.fail(key, fmt.Errorf("%v is not an integer", raw))
+	case n < min || n > max:
+		r.fail(key, fmt.Errorf("%d is out of range [%d, %d]", n, min, max))
+	}
+	return n
+}
+
+func (r *reader) boolean(key string) bool {
+	b, err := cast.ToBoolE(r.v.Get(key))
+	if err != nil {
+		r.fail(key, fmt.Errorf("%v is not true or false", r.v.Get(key)))
+	}
+	return b
+}

@@ -1,0 +1,22 @@
+// Command sluice runs a Sluice broker: a Kafka-wire-compatible commit log.
+//
+// It is the only place that reads configuration (viper: file, environment,
+// flags), builds the typed configs of the packages below it, sets up the zap
+// logger and owns the process lifecycle (signals, shutdown). Packages never
+// read viper themselves.
+//
+//	sluice serve [--config sluice.yaml] [--listen 127.0.0.1:9092] [--data-dir ./data] ...
+//	sluice version
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	if err := newRootCommand().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "sluice:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/sluice-io/sluice/replication"
+	"github.com/sluice-io/sluice/wire"
+)
+
+// shutdownTimeout bounds the graceful part of shutdown: answering in-flight
+// requests, then syncing and closing every log.
+const shutdownTimeout = 30 * time.Second
+
+func newServeCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the broker until SIGINT or SIGTERM",
+		Long: "Run the broker until SIGINT or SIGTERM.\n\n" +
+			"Every setting is read from, in order of precedence: a --kebab-case flag, a\n" +
+			"SLUICE_UPPER_SNAKE environment variable, the YAML file named by --config\n" +
+			"(keys lower.dotted, e.g. data.dir) and the default shown below.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v, err := newViper(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			cfg, err := loadConfig(v)
+			if err != nil {
+				return err
+			}
+			logger, err := newLogger(cfg.LogFormat, cfg.LogLevel)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = logger.Sync() }()
+
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, stop, cfg, logger)
+		},
+	}
+	addFlags(cmd.Flags())
+	return cmd
+}
+
+// serve runs the broker until ctx is done, then shuts it down gracefully.
+// stopSignals is called once shutdown starts, so that a second signal kills
+// the process the default way.
+func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logger) error {
+	// Bind first: a port in use fails before any data is touched, and
+	// listen port 0 advertises the port actually bound.
+	listener, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (config listen): %w", cfg.Listen, err)
+	}
+	defer listener.Close()
+	if !cfg.AdvertisedExplicit {
+		if err := cfg.Replication.SetAdvertisedAddress(defaultAdvertisedAddress(listener.Addr().String())); err != nil {
+			return err
+		}
+	}
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("invalid configuration: %w", err)
+	}
+
+	started := time.Now()
+	cluster, err := replication.Open(cfg.Replication, replication.Options{Logger: logger})
+	if err != nil {
+		return fmt.Errorf("open data dir %s: %w", cfg.Replication.DataDir, err)
+	}
+	server := wire.NewServer(cluster, cfg.Wire, wire.Options{Logger: logger})
+
+	serveDone := make(chan error, 1)
+	go func() { serveDone <- server.Serve(listener) }()
+	logger.Info("listening",
+		zap.String("listen", listener.Addr().String()),
+		zap.String("advertised", net.JoinHostPort(cfg.Replication.AdvertisedHost, fmt.Sprint(cfg.Replication.AdvertisedPort))),
+		zap.String("data-dir", cfg.Replication.DataDir),
+		zap.Int32("node-id", cfg.Replication.NodeID),
+		zap.Duration("flush-interval", cfg.Replication.Flush.Interval),
+		zap.Duration("took", time.Since(started)),
+		zap.String("version", version),
+	)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down", zap.String("reason", context.Cause(ctx).Error()))
+	case serveErr = <-serveDone:
+		// Serve returns only after Shutdown; anything else is fatal.
+		serveDone <- serveErr
+		logger.Error("listener failed, shutting down", zap.Error(serveErr))
+	}
+	stopSignals()
+
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	began := time.Now()
+	var errs []error
+	if err := server.Shutdown(shutdownCtx); err != nil {
+		errs = append(errs, fmt.Errorf("shut down protocol server: %w", err))
+	}
+	if err := <-serveDone; err != nil && !errors.Is(err, wire.ErrServerClosed) {
+		errs = append(errs, fmt.Errorf("serve %s: %w", listener.Addr(), err))
+	}
+	if err := cluster.Close(shutdownCtx); err != nil {
+		errs = append(errs, fmt.Errorf("close data dir %s: %w", cfg.Replication.DataDir, err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	logger.Info("shutdown complete", zap.Duration("took", time.Since(began)))
+	return nil
+}

@@ -1,0 +1,182 @@
+package test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/sluice-io/sluice/replication"
+	"github.com/sluice-io/sluice/wire"
+)
+
+// testTimeout bounds any single wait in a test; a healthy server answers in
+// far less.
+const testTimeout = 60 * time.Second
+
+// serverConfig is what startServer configures; tests adjust it with
+// options.
+type serverConfig struct {
+	Replication replication.Config
+	Wire        wire.Config
+	// Logger; nil means a zaptest logger at warn level.
+	Logger *zap.Logger
+}
+
+// serverOption changes the configuration of a test server.
+type serverOption func(*serverConfig)
+
+// withAutoCreate sets auto.create.topics.enable.
+func withAutoCreate(enabled bool) serverOption {
+	return func(c *serverConfig) { c.Replication.AutoCreateTopics = enabled }
+}
+
+// withDefaultPartitions sets num.partitions.
+func withDefaultPartitions(n int32) serverOption {
+	return func(c *serverConfig) { c.Replication.DefaultPartitions = n }
+}
+
+// withMaxRequestBytes sets socket.request.max.bytes.
+func withMaxRequestBytes(n int32) serverOption {
+	return func(c *serverConfig) { c.Wire.MaxRequestBytes = n }
+}
+
+// withDataDir stores the server's data in dir instead of a t.TempDir.
+func withDataDir(dir string) serverOption {
+	return func(c *serverConfig) { c.Replication.DataDir = dir }
+}
+
+// withLogger replaces the server's logger.
+func withLogger(l *zap.Logger) serverOption {
+	return func(c *serverConfig) { c.Logger = l }
+}
+
+// testServer is a Sluice node running in this process on a real TCP
+// listener: replication.Open, then wire.NewServer serving the listener.
+type testServer struct {
+	tb     testing.TB
+	config serverConfig
+	// Addr is host:port of the listener; it stays the same across restart.
+	Addr string
+
+	Cluster   *replication.Cluster
+	server    *wire.Server
+	listener  net.Listener
+	serveDone chan error
+	running   bool
+}
+
+// startServer starts an in-process server on 127.0.0.1 with an ephemeral
+// port and a fresh data directory; t.Cleanup stops it.
+func startServer(tb testing.TB, opts ...serverOption) *testServer {
+	tb.Helper()
+	cfg := serverConfig{
+		Replication: replication.DefaultConfig(),
+		Wire:        wire.DefaultConfig(),
+	}
+	cfg.Replication.DataDir = tb.TempDir()
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zaptest.NewLogger(tb, zaptest.Level(zap.WarnLevel))
+	}
+	s := &testServer{tb: tb, config: cfg}
+	s.start("127.0.0.1:0")
+	tb.Cleanup(func() {
+		if s.running {
+			s.stop()
+		}
+	})
+	return s
+}
+
+// start listens on addr, advertises the bound address, opens the data dir
+// and serves in a goroutine.
+func (s *testServer) start(addr string) {
+	s.tb.Helper()
+	listener, err := net.Listen("tcp", addr)
+	if err != nil {
+		s.tb.Fatalf("listen on %s: %v", addr, err)
+	}
+	cfg := s.config
+	if err := cfg.Replication.SetAdvertisedAddress(listener.Addr().String()); err != nil {
+		listener.Close()
+		s.tb.Fatal(err)
+	}
+	if err := errors.Join(cfg.Replication.Validate(), cfg.Wire.Validate()); err != nil {
+		listener.Close()
+		s.tb.Fatalf("invalid test server config: %v", err)
+	}
+	cluster, err := replication.Open(cfg.Replication, replication.Options{Logger: cfg.Logger.Named("replication")})
+	if err != nil {
+		listener.Close()
+		s.tb.Fatalf("replication.Open(%s): %v", cfg.Replication.DataDir, err)
+	}
+	s.Cluster = cluster
+	s.server = wire.NewServer(cluster, cfg.Wire, wire.Options{Logger: cfg.Logger.Named("wire")})
+	s.listener = listener
+	s.Addr = listener.Addr().String()
+	s.serveDone = make(chan error, 1)
+	go func(server *wire.Server, done chan<- error) { done <- server.Serve(listener) }(s.server, s.serveDone)
+	s.running = true
+}
+
+// stop shuts the server down gracefully: Shutdown, wait for Serve to
+// return ErrServerClosed, then close the cluster (every log synced).
+func (s *testServer) stop() {
+	s.tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	s.running = false
+	if err := s.server.Shutdown(ctx); err != nil {
+		s.tb.Errorf("wire Shutdown: %v", err)
+	}
+	select {
+	case err := <-s.serveDone:
+		if !errors.Is(err, wire.ErrServerClosed) {
+			s.tb.Errorf("Serve returned %v, want wire.ErrServerClosed", err)
+		}
+	case <-ctx.Done():
+		s.tb.Errorf("Serve did not return after Shutdown")
+	}
+	if err := s.Cluster.Close(ctx); err != nil {
+		s.tb.Errorf("cluster Close: %v", err)
+	}
+}
+
+// restart shuts the server down gracefully and starts it again on the same
+// data directory and the same address, so clients reconnect unchanged.
+func (s *testServer) restart() {
+	s.tb.Helper()
+	s.stop()
+	s.start(s.Addr)
+}
+
+// DataDir is where the server keeps its data.
+func (s *testServer) DataDir() string { return s.config.Replication.DataDir }
+
+// onDiskTempDir returns a temporary directory on a real disk (not tmpfs),
+// for benchmarks that measure fsync: under $SLUICE_BENCH_DIR if set, else
+// /var/tmp, else the default temp dir.
+func onDiskTempDir(tb testing.TB) string {
+	tb.Helper()
+	parent := os.Getenv("SLUICE_BENCH_DIR")
+	if parent == "" {
+		if st, err := os.Stat("/var/tmp"); err == nil && st.IsDir() {
+			parent = "/var/tmp"
+		}
+	}
+	dir, err := os.MkdirTemp(parent, "sluice-bench-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Clean(dir)
+}

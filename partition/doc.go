@@ -1,0 +1,91 @@
+// Package partition is one partition replica: its log, high watermark, log
+// start offset, leader epoch, idempotent producer state and the waiters of
+// fetches long-polling it.
+//
+// # Ownership
+//
+// A Replica owns its directory: the segmented log (package log) and the
+// producer state snapshot beside it. It does not own the Flusher (shared by
+// every partition of a node), leadership or the replication commit index
+// (package replication decides those and calls SetLeaderEpoch), nor the
+// Kafka protocol (package wire turns requests into calls here and the
+// returned *kerr.Error values into codes).
+//
+//	<dir>/
+//	  00000000000000000000.log    ... the log's files (package log)
+//	  producer.snapshot           producer state at the last clean Close
+//	  producer.snapshot.tmp       only while Close writes it
+//
+// # A produce
+//
+// Append validates every batch of the request (length, magic, CRC-32C,
+// record count, max.message.bytes), then checks every idempotent producer
+// sequence against the state as staged by the batches before it, and only
+// then stamps base offsets, the leader epoch and (LogAppendTime) the
+// timestamp into the headers and writes all batches with one log.Append. A
+// rejection leaves log and producer state untouched. Without Durable the
+// high watermark moves to the log end at once; with Durable it moves when
+// the Flusher reports the sync (log.Options.OnSynced). WaitCommitted blocks
+// a produce with acks=all/1 until then.
+//
+// # Invariants
+//
+//   - LogStart <= LSO <= HWM <= LEO. In durable mode HWM <= synced <= LEO:
+//     nothing is visible to a consumer or acknowledged before it is on
+//     stable storage.
+//   - HWM only grows; it is an atomic, raised by a monotonic max
+//     (advanceHWM), so Read never takes a lock to bound itself.
+//   - HWM lies on a batch boundary (it is a log end or synced offset).
+//   - Producer state describes exactly the batches in the log: staged
+//     changes are committed only after log.Append succeeded.
+//   - Every high watermark advance closes-and-replaces the notifier's
+//     changed channel and signals every registered Waiter, so no wait
+//     polls.
+//
+// # Lock order
+//
+// Replica.mu (the single writer: Append, Close, Delete; guards the producer
+// state) before notifier.mu (guards the waiter set and the changed
+// channel). The flusher goroutine, through OnSynced, takes only
+// notifier.mu, briefly, and never blocks on Replica.mu: a slow append never
+// delays another partition's sync round. Readers (Read, Offsets,
+// OffsetForTimestamp, MaxTimestamp) take no lock of ours.
+//
+// # Glossary
+//
+//   - LEO: log end offset, the offset the next appended record gets
+//     (log.NextOffset).
+//   - HWM: high watermark, the first offset not yet committed; consumers
+//     read below it. Here: the LEO, or the synced offset in durable mode;
+//     later the replication commit index.
+//   - LSO: last stable offset, the first offset of the oldest open
+//     transaction, bound of read_committed fetches. Equal to HWM until
+//     transactions exist.
+//   - PID: producer id, assigned by InitProducerID; with the producer epoch
+//     and per-batch sequence numbers it makes retries idempotent.
+//   - Log start offset: the first offset still stored (retention moves it).
+//
+// # Non-obvious
+//
+//   - Duplicate detection remembers only the last five batches of each
+//     producer (Kafka's window, matching the five in-flight requests a
+//     client may have). A retry of an older batch is an out-of-order
+//     sequence, not a duplicate; so is any retry after an epoch bump.
+//   - A request that mixes retried and new batches is InvalidRecord: the
+//     single AppendResult cannot describe both. Clients send one batch per
+//     partition, so only a broken client does this.
+//   - The snapshot is stale the moment the log changes after it. Open
+//     deletes it (and syncs the directory) right after loading it: a crash
+//     before the next clean Close rebuilds from the log, which is always
+//     right. Open also trusts a snapshot only if the log still holds the
+//     batch that ended at the snapshot's offset, same base offset and CRC
+//     (the anchor), and covers no more than the log holds.
+//   - Producer state is rebuilt from batch headers alone (no decoding), so
+//     a crash costs a header scan of the log, not a full read.
+//   - Duplicates answer with the original offsets and nothing is written;
+//     under LogAppendTime with the original append time.
+//   - LogAppendTime rewrites the max timestamp and so recomputes the CRC;
+//     base offset and leader epoch lie outside it.
+//   - Producer ids are never expired yet (producer.id.expiration.ms): the
+//     state grows with the number of distinct producers.
+package partition

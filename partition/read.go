@@ -1,0 +1,87 @@
+package partition
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluice-io/sluice/log"
+)
+
+// Isolation is a fetch's isolation level.
+type Isolation int8
+
+// Isolation levels, as Kafka numbers them.
+const (
+	ReadUncommitted Isolation = 0
+	ReadCommitted   Isolation = 1
+)
+
+// ReadRequest says what Read returns.
+type ReadRequest struct {
+	Offset      int64
+	MaxBytes    int
+	MinOneBatch bool // return the first batch even above MaxBytes (KIP-74)
+	Isolation   Isolation
+}
+
+// ReadResult is what Read returns: the batches (dst extended) and the
+// partition's offsets at the time of the read.
+type ReadResult struct {
+	Records          []byte
+	HighWatermark    int64
+	LastStableOffset int64
+	LogStartOffset   int64
+}
+
+// Read appends whole batches from req.Offset up to the high watermark (or
+// last stable offset for ReadCommitted) to dst. An offset below the log
+// start or above the high watermark is kerr.OffsetOutOfRange.
+//
+// An offset at the high watermark (or between the last stable offset and
+// the high watermark for ReadCommitted) returns dst unchanged and no error:
+// the fetcher is caught up and may wait on a Waiter. The first batch
+// returned may begin before req.Offset (the batch containing it); the
+// consumer skips the records before its offset. Read never blocks Append.
+// After Close it returns ErrClosed.
+func (r *Replica) Read(dst []byte, req ReadRequest) (ReadResult, error) {
+	if r.closed.Load() {
+		return ReadResult{Records: dst}, ErrClosed
+	}
+	o := r.Offsets()
+	res := ReadResult{
+		Records:          dst,
+		HighWatermark:    o.HighWatermark,
+		LastStableOffset: o.LastStable,
+		LogStartOffset:   o.LogStart,
+	}
+	if req.Offset < o.LogStart || req.Offset > o.HighWatermark {
+		return res, kerr.OffsetOutOfRange
+	}
+	bound := o.HighWatermark
+	if req.Isolation == ReadCommitted {
+		bound = o.LastStable
+	}
+	if req.Offset >= bound {
+		return res, nil
+	}
+	records, err := r.log.Read(dst, log.ReadRequest{
+		Offset:      req.Offset,
+		MaxOffset:   bound,
+		MaxBytes:    req.MaxBytes,
+		MinOneBatch: req.MinOneBatch,
+	})
+	switch {
+	case errors.Is(err, log.ErrOffsetOutOfRange):
+		// Retention moved the log start past the offset since we looked.
+		res.LogStartOffset = r.log.StartOffset()
+		return res, kerr.OffsetOutOfRange
+	case errors.Is(err, log.ErrClosed):
+		return res, ErrClosed
+	case err != nil:
+		return res, fmt.Errorf("partition: read %s-%d at offset %d: %w", r.topic, r.partition, req.Offset, err)
+	}
+	res.Records = records
+	return res, nil
+}

@@ -1,0 +1,317 @@
+package replication
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"go.uber.org/zap"
+
+	"github.com/sluice-io/sluice/partition"
+)
+
+// maxTopicNameLength is Kafka's limit (249: room for "-<partition>" and
+// suffixes in a 255-byte file name).
+const maxTopicNameLength = 249
+
+// maxPartitions bounds one topic's partition count so a typo cannot open a
+// million files.
+const maxPartitions = 10000
+
+// Topic is one topic: its id, config overrides and partitions. Name, ID
+// and Internal never change; the partition slice is replaced, never
+// modified, so a reader holding a *Topic sees a consistent snapshot.
+type Topic struct {
+	Name     string
+	ID       [16]byte
+	Internal bool
+
+	overrides  map[string]string
+	config     partition.Config
+	partitions []*Partition
+}
+
+// Partitions returns the topic's partitions, indexed by partition number.
+// The caller must not modify the slice.
+func (t *Topic) Partitions() []*Partition { return t.partitions }
+
+// Configs returns the topic's config overrides; the caller must not modify
+// the map.
+func (t *Topic) Configs() map[string]string { return t.overrides }
+
+func (t *Topic) persisted() topicState {
+	return topicState{Name: t.Name, ID: hex.EncodeToString(t.ID[:]), Partitions: int32(len(t.partitions)), Configs: t.overrides}
+}
+
+// Partition is the handle of one partition on this node. Today it is the
+// local replica; with replication, Append becomes a proposal to the
+// partition's Raft group behind the same methods.
+type Partition struct {
+	*partition.Replica
+	Topic string
+	Index int32
+}
+
+// Topics returns every topic, sorted by name.
+func (c *Cluster) Topics() []*Topic {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	ts := make([]*Topic, 0, len(c.topics))
+	for _, t := range c.topics {
+		ts = append(ts, t)
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i].Name < ts[j].Name })
+	return ts
+}
+
+// Topic returns the named topic.
+func (c *Cluster) Topic(name string) (*Topic, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	t, ok := c.topics[name]
+	return t, ok
+}
+
+// TopicByID returns the topic with the given id.
+func (c *Cluster) TopicByID(id [16]byte) (*Topic, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	t, ok := c.topicsByID[id]
+	return t, ok
+}
+
+// Partition returns a partition of a topic, or kerr.UnknownTopicOrPartition.
+func (c *Cluster) Partition(topic string, index int32) (*Partition, error) {
+	c.mu.RLock()
+	t, ok := c.topics[topic]
+	c.mu.RUnlock()
+	if !ok || index < 0 || int(index) >= len(t.partitions) {
+		return nil, kerr.UnknownTopicOrPartition
+	}
+	return t.partitions[index], nil
+}
+
+// CreateTopicRequest describes a topic to create.
+type CreateTopicRequest struct {
+	Name string
+	// Partitions; -1 means the broker default.
+	Partitions int32
+	// ReplicationFactor; -1 means the broker default. Only 1 is possible
+	// on a single node.
+	ReplicationFactor int16
+	// Configs are topic config overrides by Kafka name.
+	Configs map[string]string
+	// ValidateOnly checks the request without creating anything.
+	ValidateOnly bool
+}
+
+// ValidateTopicName returns kerr.InvalidTopicException with a message for a
+// name Kafka would refuse.
+func ValidateTopicName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("topic name is empty: %w", kerr.InvalidTopicException)
+	case name == "." || name == "..":
+		return fmt.Errorf("topic name %q is not allowed: %w", name, kerr.InvalidTopicException)
+	case len(name) > maxTopicNameLength:
+		return fmt.Errorf("topic name is %d characters, the limit is %d: %w", len(name), maxTopicNameLength, kerr.InvalidTopicException)
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Errorf("topic name %q has %q; use only ASCII letters, digits, '.', '_' and '-': %w", name, r, kerr.InvalidTopicException)
+		}
+	}
+	return nil
+}
+
+// CreateTopic creates a topic and its partitions and returns it. Errors
+// are kerr.TopicAlreadyExists, InvalidTopicException, InvalidPartitions,
+// InvalidReplicationFactor, InvalidConfig (with messages) or storage
+// failures.
+func (c *Cluster) CreateTopic(ctx context.Context, req CreateTopicRequest) (*Topic, error) {
+	if err := ValidateTopicName(req.Name); err != nil {
+		return nil, err
+	}
+	if req.Partitions == -1 {
+		req.Partitions = c.cfg.DefaultPartitions
+	}
+	if req.Partitions < 1 || req.Partitions > maxPartitions {
+		return nil, fmt.Errorf("partition count %d must be between 1 and %d: %w", req.Partitions, maxPartitions, kerr.InvalidPartitions)
+	}
+	if req.ReplicationFactor != -1 && req.ReplicationFactor != 1 {
+		return nil, fmt.Errorf("replication factor %d is larger than the 1 available broker: %w", req.ReplicationFactor, kerr.InvalidReplicationFactor)
+	}
+	if err := validateTopicConfigs(req.Configs); err != nil {
+		return nil, err
+	}
+	config := partitionConfig(c.cfg.Partition, req.Configs)
+	if err := config.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", err.Error(), kerr.InvalidConfig)
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	if _, ok := c.topics[req.Name]; ok {
+		return nil, fmt.Errorf("topic %q already exists: %w", req.Name, kerr.TopicAlreadyExists)
+	}
+	if req.ValidateOnly {
+		return &Topic{Name: req.Name, overrides: req.Configs, config: config, partitions: make([]*Partition, req.Partitions)}, nil
+	}
+	var id [16]byte
+	rand.Read(id[:])
+	overrides := make(map[string]string, len(req.Configs))
+	for k, v := range req.Configs {
+		overrides[k] = v
+	}
+	t := &Topic{Name: req.Name, ID: id, overrides: overrides, config: config}
+	ps, err := c.openPartitions(t, 0, req.Partitions)
+	if err != nil {
+		return nil, err
+	}
+	t.partitions = ps
+	c.topics[t.Name] = t
+	c.topicsByID[t.ID] = t
+	if err := c.saveLocked(nil); err != nil {
+		delete(c.topics, t.Name)
+		delete(c.topicsByID, t.ID)
+		for _, p := range ps {
+			p.Delete()
+		}
+		return nil, err
+	}
+	c.logger.Info("topic created", zap.String("topic", t.Name), zap.Int32("partitions", req.Partitions))
+	return t, nil
+}
+
+// openTopic opens a persisted topic's partitions.
+func (c *Cluster) openTopic(ts topicState) (*Topic, error) {
+	t := &Topic{Name: ts.Name, overrides: ts.Configs}
+	if t.overrides == nil {
+		t.overrides = map[string]string{}
+	}
+	raw, err := hex.DecodeString(ts.ID)
+	if err != nil || len(raw) != 16 {
+		return nil, fmt.Errorf("topic id %q is not 32 hex digits", ts.ID)
+	}
+	copy(t.ID[:], raw)
+	if err := validateTopicConfigs(ts.Configs); err != nil {
+		return nil, fmt.Errorf("stored configs: %w", err)
+	}
+	t.config = partitionConfig(c.cfg.Partition, ts.Configs)
+	ps, err := c.openPartitions(t, 0, ts.Partitions)
+	if err != nil {
+		return nil, err
+	}
+	t.partitions = ps
+	return t, nil
+}
+
+// openPartitions opens replicas [from, to) of t; on failure it closes the
+// ones it opened.
+func (c *Cluster) openPartitions(t *Topic, from, to int32) ([]*Partition, error) {
+	ps := make([]*Partition, 0, to-from)
+	for i := from; i < to; i++ {
+		r, err := partition.Open(c.partitionDir(t.Name, i), t.Name, i, t.config, c.partitionOptions())
+		if err != nil {
+			for _, p := range ps {
+				p.Close()
+			}
+			return nil, fmt.Errorf("open partition %s-%d: %w", t.Name, i, err)
+		}
+		ps = append(ps, &Partition{Replica: r, Topic: t.Name, Index: i})
+	}
+	return ps, nil
+}
+
+// DeleteTopic deletes a topic and its data. Unknown topics are
+// kerr.UnknownTopicOrPartition.
+func (c *Cluster) DeleteTopic(ctx context.Context, name string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	t, ok := c.topics[name]
+	if !ok {
+		return kerr.UnknownTopicOrPartition
+	}
+	if t.Internal {
+		return fmt.Errorf("topic %q is internal: %w", name, kerr.InvalidTopicException)
+	}
+	delete(c.topics, name)
+	delete(c.topicsByID, t.ID)
+	// Forget the topic durably first: a crash after this leaves orphan
+	// directories, which Open removes, never a topic with missing data.
+	if err := c.saveLocked(nil); err != nil {
+		c.topics[name] = t
+		c.topicsByID[t.ID] = t
+		return err
+	}
+	for _, p := range t.partitions {
+		if err := p.Delete(); err != nil {
+			c.logger.Warn("delete partition data", zap.String("topic", name), zap.Int32("partition", p.Index), zap.Error(err))
+		}
+	}
+	c.logger.Info("topic deleted", zap.String("topic", name))
+	return nil
+}
+
+// CreatePartitions grows a topic to count partitions. Errors are
+// kerr.UnknownTopicOrPartition and kerr.InvalidPartitions with a message.
+func (c *Cluster) CreatePartitions(ctx context.Context, name string, count int32, validateOnly bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	t, ok := c.topics[name]
+	if !ok {
+		return kerr.UnknownTopicOrPartition
+	}
+	have := int32(len(t.partitions))
+	switch {
+	case count < have:
+		return fmt.Errorf("topic %q has %d partitions; the count can only grow: %w", name, have, kerr.InvalidPartitions)
+	case count == have:
+		return fmt.Errorf("topic %q already has %d partitions: %w", name, have, kerr.InvalidPartitions)
+	case count > maxPartitions:
+		return fmt.Errorf("partition count %d is above the limit of %d: %w", count, maxPartitions, kerr.InvalidPartitions)
+	}
+	if validateOnly {
+		return nil
+	}
+	added, err := c.openPartitions(t, have, count)
+	if err != nil {
+		return err
+	}
+	grown := &Topic{Name: t.Name, ID: t.ID, Internal: t.Internal, overrides: t.overrides, config: t.config,
+		partitions: append(append([]*Partition(nil), t.partitions...), added...)}
+	c.topics[name] = grown
+	c.topicsByID[t.ID] = grown
+	if err := c.saveLocked(nil); err != nil {
+		c.topics[name] = t
+		c.topicsByID[t.ID] = t
+		for _, p := range added {
+			p.Delete()
+		}
+		return err
+	}
+	c.logger.Info("partitions added", zap.String("topic", name), zap.Int32("from", have), zap.Int32("to", count))
+	return nil
+}
+
+// DescribeTopicConfigs returns every config of a topic with its value and
+// source.
+func (c *Cluster) DescribeTopicConfigs(name string) ([]ConfigEntry, error) {
+	t, ok := c.Topic(name)
+	if !ok {
+		return nil, kerr.UnknownTopicOrPartition
+	}
+	return describeTopicConfigs(c.cfg.Partition, t.overrides), nil
+}

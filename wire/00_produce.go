@@ -1,0 +1,125 @@
+package wire
+
+// Produce (key 0), versions 3-13.
+//
+// Appends each partition's record batches (magic 2, stored as produced,
+// compressed or not) and answers with the base offset. Appends run on the
+// connection's reader goroutine in request order, so pipelined requests
+// from one producer land in order; the wait for durability (acks=1 and
+// acks=all both wait for the fsync on a single node) runs on the writer
+// goroutine, overlapping with the next requests.
+//
+// acks=0 gets no response; if any partition failed, the connection is
+// closed, as Kafka does, so the producer notices and refreshes metadata.
+// acks other than -1, 0, 1 is INVALID_REQUIRED_ACKS. Produce never creates
+// topics (Metadata does). Transactional produce is refused with
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED until transactions exist.
+//
+// Deviations: versions 0-2 (message format v0/v1) are not served.
+//
+// Version notes: v3 requires magic 2 (KIP-98); v5 adds log start offset;
+// v8 per-record errors (KIP-467); v9 flexible; v10 current leader in
+// NOT_LEADER errors (KIP-951); v11 same as v10; v12 (KIP-890) transaction
+// verification; v13 topic ids instead of names (KIP-516).
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/replication"
+)
+
+func handleProduce(s *Server, ctx context.Context, kreq kmsg.Request) reply {
+	req := kreq.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+
+	var (
+		failed bool
+		// waits lists the appended partitions whose durability the
+		// response waits for.
+		waits []produceWait
+	)
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		var topic *replication.Topic
+		var topicErr error
+		if req.Version >= 13 {
+			var ok bool
+			if topic, ok = s.cluster.TopicByID(rt.TopicID); !ok {
+				topicErr = kerr.UnknownTopicID
+			}
+		} else {
+			var ok bool
+			if topic, ok = s.cluster.Topic(rt.Topic); !ok {
+				topicErr = kerr.UnknownTopicOrPartition
+			}
+		}
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			err := topicErr
+			switch {
+			case err != nil:
+			case req.Acks != -1 && req.Acks != 0 && req.Acks != 1:
+				err = kerr.InvalidRequiredAcks
+			case req.TransactionID != nil:
+				err = kerr.TransactionalIDAuthorizationFailed
+			case rp.Partition < 0 || int(rp.Partition) >= len(topic.Partitions()):
+				err = kerr.UnknownTopicOrPartition
+			case len(rp.Records) == 0:
+				err = kerr.CorruptMessage
+			}
+			if err == nil {
+				p := topic.Partitions()[rp.Partition]
+				res, aerr := p.Append(rp.Records)
+				if aerr != nil {
+					err = aerr
+				} else {
+					sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
+					waits = append(waits, produceWait{topic: len(resp.Topics), partition: len(st.Partitions), replica: p, lastOffset: res.LastOffset})
+				}
+			}
+			if err != nil {
+				failed = true
+				sp.ErrorCode = s.errorCode(err)
+				sp.ErrorMessage = errorMessage(err)
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+
+	if req.Acks == 0 {
+		return reply{none: true, closeConn: failed}
+	}
+	if len(waits) == 0 {
+		return reply{resp: resp}
+	}
+	timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
+	return reply{finish: func(ctx context.Context) kmsg.Response {
+		if timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
+		}
+		for _, w := range waits {
+			if err := w.replica.WaitCommitted(ctx, w.lastOffset); err != nil {
+				sp := &resp.Topics[w.topic].Partitions[w.partition]
+				sp.ErrorCode = s.errorCode(err)
+				sp.BaseOffset = -1
+			}
+		}
+		return resp
+	}}
+}
+
+// produceWait is one appended partition whose response waits for commit.
+type produceWait struct {
+	topic, partition int // indexes into the response
+	replica          *replication.Partition
+	lastOffset       int64
+}

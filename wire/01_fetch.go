@@ -1,0 +1,243 @@
+package wire
+
+// Fetch (key 1), versions 4-18.
+//
+// Reads each partition's stored batches from the fetch offset, without
+// decoding them, up to the high watermark (read_uncommitted) or last stable
+// offset (read_committed), within the partition's and the request's max
+// bytes. The first batch of the first partition with data is returned even
+// when larger than those limits (KIP-74), so a consumer always progresses.
+//
+// With fewer than MinBytes available, the response waits up to MaxWaitMs
+// for appends: the fetch registers one waiter with every partition it reads
+// and sleeps until a high watermark moves or the time is up. It never
+// polls. The wait runs on the connection's writer goroutine, so the reader
+// keeps handling the client's other requests.
+//
+// Fetch sessions (KIP-227, v7+) are served: see fetch_session.go.
+//
+// Errors per partition: UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID by id,
+// v13+), OFFSET_OUT_OF_RANGE with the offsets the client needs to reset,
+// FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH (v9+, KIP-320).
+//
+// Deviations: versions 0-3 (message format v0/v1 for pre-0.11 clients) are
+// not served. Follower fetching (replica ids) arrives with replication.
+//
+// Version notes: v4 isolation level and last stable offset (KIP-98); v5 log
+// start offset; v7 sessions; v9 current leader epoch; v11 rack
+// (KIP-392, preferred read replica -1 here); v12 flexible, diverging epoch;
+// v13 topic ids (KIP-516); v15 replica state; v16 node endpoints
+// (KIP-951); v17 replica directory id; v18 high watermark in request.
+
+import (
+	"context"
+	"errors"
+	"math"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/partition"
+	"github.com/sluice-io/sluice/replication"
+)
+
+func handleFetch(s *Server, ctx context.Context, kreq kmsg.Request) reply {
+	req := kreq.(*kmsg.FetchRequest)
+	sr := sessionRequest{id: req.SessionID, epoch: req.SessionEpoch}
+	if req.Version < 7 {
+		sr.id, sr.epoch = 0, -1
+	}
+	byID := req.Version >= 13
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			k := sessionKey{partition: rp.Partition}
+			if byID {
+				k.topicID = rt.TopicID
+			} else {
+				k.topic = rt.Topic
+			}
+			sr.full = append(sr.full, fetchTarget{key: k, fetchOffset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, currentLeaderEpoch: rp.CurrentLeaderEpoch})
+		}
+	}
+	for _, ft := range req.ForgottenTopics {
+		for _, p := range ft.Partitions {
+			k := sessionKey{partition: p}
+			if byID {
+				k.topicID = ft.TopicID
+			} else {
+				k.topic = ft.Topic
+			}
+			sr.forgotten = append(sr.forgotten, k)
+		}
+	}
+	// Sessions are resolved now, on the reader, so they change in request
+	// order; reading and waiting happen in finish.
+	res := s.sessions.resolve(sr)
+	if res.err != nil {
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		resp.ErrorCode = res.err.Code
+		return reply{resp: resp}
+	}
+	f := &fetch{s: s, req: req, res: res}
+	f.resolvePartitions()
+	return reply{finish: f.run}
+}
+
+// fetch is one Fetch request being answered.
+type fetch struct {
+	s   *Server
+	req *kmsg.FetchRequest
+	res sessionResult
+	// parts parallels res.targets: the partition, or why there is none.
+	parts []*replication.Partition
+	errs  []error
+}
+
+// resolvePartitions looks up every target's partition.
+func (f *fetch) resolvePartitions() {
+	f.parts = make([]*replication.Partition, len(f.res.targets))
+	f.errs = make([]error, len(f.res.targets))
+	for i, t := range f.res.targets {
+		name := t.key.topic
+		if f.req.Version >= 13 {
+			topic, ok := f.s.cluster.TopicByID(t.key.topicID)
+			if !ok {
+				f.errs[i] = kerr.UnknownTopicID
+				continue
+			}
+			name = topic.Name
+		}
+		p, err := f.s.cluster.Partition(name, t.key.partition)
+		if err == nil {
+			err = checkLeaderEpoch(p, t.currentLeaderEpoch)
+		}
+		f.parts[i], f.errs[i] = p, err
+	}
+}
+
+// run reads, waits while there is less than MinBytes and time is left,
+// and returns the response.
+func (f *fetch) run(ctx context.Context) kmsg.Response {
+	maxWait := time.Duration(f.req.MaxWaitMillis) * time.Millisecond
+	var waiter *partition.Waiter
+	if maxWait > 0 && f.req.MinBytes > 0 {
+		// Watch before the first read, so an append between the read and
+		// the wait still wakes us.
+		waiter = partition.NewWaiter()
+		for _, p := range f.parts {
+			if p != nil {
+				p.Watch(waiter)
+			}
+		}
+		defer func() {
+			for _, p := range f.parts {
+				if p != nil {
+					p.Unwatch(waiter)
+				}
+			}
+		}()
+	}
+	var timer *time.Timer
+	for {
+		resp, bytes, final := f.read()
+		if final || waiter == nil || bytes >= int(f.req.MinBytes) {
+			return f.commit(resp)
+		}
+		if timer == nil {
+			timer = time.NewTimer(maxWait)
+			defer timer.Stop()
+		}
+		select {
+		case <-waiter.C:
+		case <-timer.C:
+			resp, _, _ = f.read()
+			return f.commit(resp)
+		case <-ctx.Done():
+			resp, _, _ = f.read()
+			return f.commit(resp)
+		}
+	}
+}
+
+// read builds a response from the partitions' current state. bytes counts
+// record bytes; final reports an error that the client must see now.
+func (f *fetch) read() (resp *kmsg.FetchResponse, bytes int, final bool) {
+	resp = f.req.ResponseKind().(*kmsg.FetchResponse)
+	resp.SessionID = f.res.responseID
+	isolation := partition.Isolation(f.req.IsolationLevel)
+	maxBytes := int(f.req.MaxBytes)
+	if maxBytes <= 0 {
+		maxBytes = math.MaxInt32
+	}
+	var topic *kmsg.FetchResponseTopic
+	for i, t := range f.res.targets {
+		sp := kmsg.NewFetchResponseTopicPartition()
+		sp.Partition = t.key.partition
+		err := f.errs[i]
+		if p := f.parts[i]; err == nil {
+			partMax := int(t.maxBytes)
+			if partMax > maxBytes-bytes {
+				partMax = maxBytes - bytes
+			}
+			var rr partition.ReadResult
+			if partMax > 0 || bytes == 0 {
+				rr, err = p.Read(nil, partition.ReadRequest{
+					Offset:      t.fetchOffset,
+					MaxBytes:    max(partMax, 0),
+					MinOneBatch: bytes == 0,
+					Isolation:   isolation,
+				})
+			} else {
+				o := p.Offsets()
+				rr = partition.ReadResult{HighWatermark: o.HighWatermark, LastStableOffset: o.LastStable, LogStartOffset: o.LogStart}
+			}
+			if err != nil {
+				o := p.Offsets()
+				rr = partition.ReadResult{HighWatermark: o.HighWatermark, LastStableOffset: o.LastStable, LogStartOffset: o.LogStart}
+			}
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rr.HighWatermark, rr.LastStableOffset, rr.LogStartOffset
+			sp.RecordBatches = rr.Records
+			bytes += len(rr.Records)
+		} else {
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+		}
+		if err != nil {
+			sp.ErrorCode = f.s.errorCode(err)
+			final = final || !errors.Is(err, context.Canceled)
+		}
+		if f.res.incremental && err == nil && len(sp.RecordBatches) == 0 && t.session != nil &&
+			!f.s.sessions.changed(t.session, sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset) {
+			continue
+		}
+		if topic == nil || topic.Topic != t.key.topic || topic.TopicID != t.key.topicID {
+			resp.Topics = append(resp.Topics, kmsg.NewFetchResponseTopic())
+			topic = &resp.Topics[len(resp.Topics)-1]
+			topic.Topic, topic.TopicID = t.key.topic, t.key.topicID
+		}
+		topic.Partitions = append(topic.Partitions, sp)
+	}
+	return resp, bytes, final
+}
+
+// commit records, for session partitions, what the final response says.
+func (f *fetch) commit(resp *kmsg.FetchResponse) kmsg.Response {
+	if f.res.responseID == 0 {
+		return resp
+	}
+	// Index targets by key to find each answered partition's session entry.
+	entries := make(map[sessionKey]*sessionPartition, len(f.res.targets))
+	for _, t := range f.res.targets {
+		if t.session != nil {
+			entries[t.key] = t.session
+		}
+	}
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			if sp := entries[sessionKey{topic: rt.Topic, topicID: rt.TopicID, partition: rp.Partition}]; sp != nil {
+				f.s.sessions.commit(sp, rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset)
+			}
+		}
+	}
+	return resp
+}

@@ -1,0 +1,48 @@
+package wire
+
+// ApiVersions (key 18), versions 0-4.
+//
+// Answers the versions of every API in the dispatch table (handlers.go), so
+// what is advertised is exactly what is served. A request of a version
+// above ours is answered, per KIP-511, with a v0 response carrying
+// UNSUPPORTED_VERSION and our versions, so any client can negotiate down;
+// conn.handle does that before decoding.
+//
+// Version notes: v1 adds throttle time; v3 (KIP-511) is flexible and
+// carries the client's software name and version; v3+ responses may carry
+// feature flags (KIP-584), of which Sluice has none. Version 5 (KIP-1242,
+// cluster and node id checks) is not served yet.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const apiVersionsKey = 18
+
+func handleAPIVersions(s *Server, ctx context.Context, kreq kmsg.Request) reply {
+	resp := kreq.ResponseKind().(*kmsg.ApiVersionsResponse)
+	resp.ApiKeys = advertisedAPIs()
+	return reply{resp: resp}
+}
+
+// unsupportedAPIVersions is the v0 answer to an ApiVersions request of a
+// version we do not serve.
+func unsupportedAPIVersions() kmsg.Response {
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.ErrorCode = kerr.UnsupportedVersion.Code
+	resp.ApiKeys = advertisedAPIs()
+	return resp
+}
+
+func advertisedAPIs() []kmsg.ApiVersionsResponseApiKey {
+	keys := make([]kmsg.ApiVersionsResponseApiKey, 0, len(apis))
+	for _, a := range apis {
+		k := kmsg.NewApiVersionsResponseApiKey()
+		k.ApiKey, k.MinVersion, k.MaxVersion = a.key, a.minVersion, a.maxVersion
+		keys = append(keys, k)
+	}
+	return keys
+}

@@ -1,0 +1,48 @@
+package wire
+
+import (
+	"fmt"
+
+	"go.uber.org/zap"
+)
+
+// Config holds the protocol server's tunables.
+type Config struct {
+	// MaxRequestBytes bounds one request frame; a larger size prefix closes
+	// the connection before anything is allocated. Corresponds to
+	// socket.request.max.bytes. Default 100 MiB.
+	MaxRequestBytes int32
+	// MaxInFlight bounds the requests of one connection that are read but
+	// not yet answered; the reader stops reading while it is reached, which
+	// pushes back on a client that pipelines faster than requests complete.
+	// Default 64.
+	MaxInFlight int
+	// MaxFetchSessions bounds the incremental fetch sessions (KIP-227) the
+	// server keeps; the least recently used is evicted beyond it.
+	// Corresponds to max.incremental.fetch.session.cache.slots. Default 1000.
+	MaxFetchSessions int
+}
+
+// DefaultConfig returns Kafka's defaults.
+func DefaultConfig() Config {
+	return Config{MaxRequestBytes: 100 << 20, MaxInFlight: 64, MaxFetchSessions: 1000}
+}
+
+// Validate reports a Config that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxRequestBytes < 1024:
+		return fmt.Errorf("wire: socket.request.max.bytes %d is below 1024", c.MaxRequestBytes)
+	case c.MaxInFlight < 1:
+		return fmt.Errorf("wire: max in-flight requests %d must be at least 1", c.MaxInFlight)
+	case c.MaxFetchSessions < 0:
+		return fmt.Errorf("wire: max.incremental.fetch.session.cache.slots %d is negative", c.MaxFetchSessions)
+	}
+	return nil
+}
+
+// Options carries collaborators.
+type Options struct {
+	// Logger; nil means nop.
+	Logger *zap.Logger
+}

@@ -1,0 +1,191 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap"
+)
+
+// conn is one client connection. One goroutine reads and handles requests
+// in order; one writes responses in the same order. The queue between them
+// holds at most Config.MaxInFlight requests.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	logger *zap.Logger
+
+	// ctx ends when the connection dies or the server gives up on
+	// shutdown; handlers' waits use it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	queue chan *inflight
+}
+
+// inflight is a request read and handled, waiting for its response to be
+// written.
+type inflight struct {
+	header requestHeader
+	// version is the response's version: the request's, or 0 for an
+	// ApiVersions request of a version we do not serve.
+	version int16
+	// flexibleHeader selects response header v1.
+	flexibleHeader bool
+	reply          reply
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	ctx, cancel := context.WithCancel(s.ctx)
+	return &conn{
+		s:      s,
+		nc:     nc,
+		logger: s.logger.With(zap.String("remote", nc.RemoteAddr().String())),
+		ctx:    ctx,
+		cancel: cancel,
+		queue:  make(chan *inflight, s.cfg.MaxInFlight),
+	}
+}
+
+// stopReading makes the reader stop at its next read; responses already
+// queued are still written.
+func (c *conn) stopReading() {
+	c.nc.SetReadDeadline(time.Now())
+}
+
+// readLoop reads, decodes and handles requests until the connection fails,
+// the client closes it, or a request is malformed.
+func (c *conn) readLoop() {
+	defer c.s.wg.Done()
+	defer close(c.queue)
+	defer func() {
+		if r := recover(); r != nil {
+			c.logger.Error("panic handling request; closing connection", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+			c.cancel()
+			c.nc.Close()
+		}
+	}()
+	sizeBuf := make([]byte, 4)
+	for {
+		frame, err := readFrame(c.nc, sizeBuf, c.s.cfg.MaxRequestBytes)
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		in, err := c.handle(frame)
+		if err != nil {
+			c.logger.Info("closing connection after bad request", zap.Error(err))
+			c.cancel()
+			return
+		}
+		select {
+		case c.queue <- in:
+		case <-c.ctx.Done():
+			return
+		}
+		if in.reply.closeConn {
+			return
+		}
+	}
+}
+
+// readFailed logs why reading stopped, when it is worth an operator's
+// attention.
+func (c *conn) readFailed(err error) {
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, os.ErrDeadlineExceeded):
+		// client closed, or shutdown stopped reading
+	case errors.Is(err, errFrameTooLarge):
+		c.logger.Warn("closing connection: request frame too large", zap.Error(err))
+		c.cancel()
+	default:
+		c.logger.Debug("read failed", zap.Error(err))
+		c.cancel()
+	}
+}
+
+// handle decodes one frame and runs its handler.
+func (c *conn) handle(frame []byte) (*inflight, error) {
+	h, rest, err := parseHeader(frame)
+	if err != nil {
+		return nil, err
+	}
+	a := lookupAPI(h.key)
+	if a == nil {
+		return nil, fmt.Errorf("api key %d is not supported", h.key)
+	}
+	if h.version < a.minVersion || h.version > a.maxVersion {
+		if h.key == apiVersionsKey {
+			// KIP-511: answer with v0 and our versions, so the client can
+			// retry with one we support.
+			return &inflight{header: h, version: 0, reply: reply{resp: unsupportedAPIVersions()}}, nil
+		}
+		return nil, fmt.Errorf("%s version %d is outside the supported %d-%d", kmsg.NameForKey(h.key), h.version, a.minVersion, a.maxVersion)
+	}
+	req := kmsg.RequestForKey(h.key)
+	req.SetVersion(h.version)
+	flexible := req.IsFlexible()
+	if flexible {
+		if rest, err = skipTags(rest); err != nil {
+			return nil, err
+		}
+	}
+	if err := req.ReadFrom(rest); err != nil {
+		return nil, fmt.Errorf("decode %s v%d: %w", kmsg.NameForKey(h.key), h.version, err)
+	}
+	r := a.handle(c.s, c.ctx, req)
+	return &inflight{header: h, version: h.version, flexibleHeader: flexible && h.key != apiVersionsKey, reply: r}, nil
+}
+
+// writeLoop writes responses in request order, waiting for deferred ones.
+func (c *conn) writeLoop() {
+	defer c.s.wg.Done()
+	defer c.s.forgetConn(c)
+	defer c.nc.Close()
+	defer c.cancel()
+	defer func() {
+		if r := recover(); r != nil {
+			c.logger.Error("panic writing response; closing connection", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+			for range c.queue {
+			}
+		}
+	}()
+	var buf []byte
+	failed := false
+	for in := range c.queue {
+		if failed {
+			continue // drain so the reader never blocks
+		}
+		resp := in.reply.resp
+		if in.reply.finish != nil {
+			resp = in.reply.finish(c.ctx)
+		}
+		if in.reply.closeConn {
+			failed = true
+			c.cancel()
+			continue
+		}
+		if in.reply.none || resp == nil {
+			continue
+		}
+		resp.SetVersion(in.version)
+		buf = appendResponseHeader(buf[:0], in.header.correlationID, in.flexibleHeader)
+		buf = resp.AppendTo(buf)
+		finishFrame(buf)
+		if _, err := c.nc.Write(buf); err != nil {
+			c.logger.Debug("write failed", zap.Error(err))
+			failed = true
+			c.cancel()
+		}
+		if cap(buf) > 1<<20 {
+			buf = nil // do not pin a large fetch response's buffer
+		}
+	}
+}

@@ -1,0 +1,72 @@
+package wire
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// reply is a handler's answer. Exactly one of resp and finish is set, or
+// neither when none is true.
+type reply struct {
+	// resp is a response ready now.
+	resp kmsg.Response
+	// finish produces the response later, on the connection's writer
+	// goroutine and in request order; it may block (waiting for acks or
+	// for fetch data) until ctx ends. Meanwhile the reader goes on reading
+	// and handling the next requests.
+	finish func(ctx context.Context) kmsg.Response
+	// none sends no response (Produce with acks=0).
+	none bool
+	// closeConn closes the connection after this request's turn: Kafka's
+	// way of telling an acks=0 producer that something failed.
+	closeConn bool
+}
+
+// handler answers one decoded request. It runs on the connection's reader
+// goroutine, in request order, so work that must be ordered (appends) is
+// done here and work that waits is deferred to reply.finish.
+type handler func(s *Server, ctx context.Context, req kmsg.Request) reply
+
+// api is one row of the dispatch table.
+type api struct {
+	key        int16
+	minVersion int16
+	maxVersion int16
+	handle     handler
+}
+
+// apis is the dispatch table: the only place that says which APIs and
+// versions Sluice serves. ApiVersions is built from it. Each handler lives
+// in its own file named NN_snake_name.go after its key. It is filled in
+// init because ApiVersions' handler reads it.
+var apis []api
+
+// apiByKey indexes apis by key; nil for unserved keys.
+var apiByKey [128]*api
+
+func init() {
+	apis = []api{
+		{key: 0, minVersion: 3, maxVersion: 13, handle: handleProduce},
+		{key: 1, minVersion: 4, maxVersion: 18, handle: handleFetch},
+		{key: 2, minVersion: 0, maxVersion: 11, handle: handleListOffsets},
+		{key: 3, minVersion: 0, maxVersion: 13, handle: handleMetadata},
+		{key: 18, minVersion: 0, maxVersion: 4, handle: handleAPIVersions},
+		{key: 19, minVersion: 0, maxVersion: 7, handle: handleCreateTopics},
+		{key: 20, minVersion: 0, maxVersion: 6, handle: handleDeleteTopics},
+		{key: 22, minVersion: 0, maxVersion: 5, handle: handleInitProducerID},
+		{key: 32, minVersion: 0, maxVersion: 4, handle: handleDescribeConfigs},
+		{key: 37, minVersion: 0, maxVersion: 3, handle: handleCreatePartitions},
+	}
+	for i := range apis {
+		apiByKey[apis[i].key] = &apis[i]
+	}
+}
+
+// lookupAPI returns the table row for key, or nil.
+func lookupAPI(key int16) *api {
+	if key < 0 || int(key) >= len(apiByKey) {
+		return nil
+	}
+	return apiByKey[key]
+}

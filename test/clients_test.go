@@ -151,3 +151,9 @@ func lookPath(name string) string {
 	}
 	return p
 }
+
+// consumeFromStart returns the options of a consumer of every partition of
+// topic from the earliest offset.
+func consumeFromStart(topic string) []kgo.Opt {
+	return []kgo.Opt{kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -118,7 +119,7 @@ func (p *sluiceProcess) running() bool {
 // Kill sends SIGKILL (kill -9) and waits for the process to be gone.
 func (p *sluiceProcess) Kill() {
 	p.tb.Helper()
-	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, context.Canceled) && p.running() {
+	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		p.tb.Fatalf("kill sluice: %v", err)
 	}
 	<-p.exited
@@ -183,4 +184,14 @@ func runSluice(tb testing.TB, env []string, args ...string) (string, error) {
 	cmd.Env = append(cmd.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	return strings.TrimSpace(string(out)), err
+}
+
+// listenOn occupies addr until the returned listener is closed.
+func listenOn(tb testing.TB, addr string) net.Listener {
+	tb.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return l
 }

@@ -1,0 +1,74 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// ErrInvalidConfig reports a Config that Validate rejects.
+var ErrInvalidConfig = errors.New("log: invalid config")
+
+// Config holds one partition log's tunables.
+type Config struct {
+	// SegmentBytes is the size at which the active segment is rolled.
+	// Corresponds to segment.bytes. Default 1 GiB. At most 2 GiB - 1 so that
+	// file positions fit the index's uint32.
+	SegmentBytes int64
+	// SegmentAge is the age of the active segment's first batch (by the
+	// injected clock, measured from when the segment was created) at which
+	// the next append rolls a new segment. Corresponds to segment.ms.
+	// Default 7 days. A segment found on disk by Open counts as created at
+	// Open.
+	SegmentAge time.Duration
+	// IndexIntervalBytes is how many log bytes may lie between two entries
+	// of the sparse offset and time indexes. Corresponds to
+	// index.interval.bytes. Default 4096.
+	IndexIntervalBytes int
+}
+
+// DefaultConfig returns Kafka's defaults.
+func DefaultConfig() Config {
+	return Config{
+		SegmentBytes:       1 << 30,
+		SegmentAge:         7 * 24 * time.Hour,
+		IndexIntervalBytes: 4096,
+	}
+}
+
+// Validate reports a Config whose values cannot work; the error wraps
+// ErrInvalidConfig.
+func (c Config) Validate() error {
+	switch {
+	case c.SegmentBytes < BatchHeaderSize:
+		return fmt.Errorf("%w: segment bytes %d below one batch header (%d)", ErrInvalidConfig, c.SegmentBytes, BatchHeaderSize)
+	case c.SegmentBytes > math.MaxInt32:
+		return fmt.Errorf("%w: segment bytes %d above 2 GiB - 1", ErrInvalidConfig, c.SegmentBytes)
+	case c.SegmentAge <= 0:
+		return fmt.Errorf("%w: segment age %s must be positive", ErrInvalidConfig, c.SegmentAge)
+	case c.IndexIntervalBytes < 0:
+		return fmt.Errorf("%w: index interval bytes %d is negative", ErrInvalidConfig, c.IndexIntervalBytes)
+	}
+	return nil
+}
+
+// Options carries collaborators and test seams.
+type Options struct {
+	// Logger receives lifecycle events (open, recover, roll); nil means nop.
+	Logger *zap.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// FS is the filesystem; nil means the operating system's (OSFS).
+	FS FS
+	// Flusher makes appends durable in groups. Nil means the Log never
+	// fsyncs on its own (Sync and Close still do).
+	Flusher *Flusher
+	// OnSynced, if set, is called with the new synced offset each time it
+	// advances: every offset below it is on stable storage. It is called
+	// from the flusher's goroutine (or from the goroutine calling Sync or
+	// Close) and must not block or call back into the Log's Append.
+	OnSynced func(syncedOffset int64)
+}

@@ -121,6 +121,7 @@ func decodeSnapshot(b []byte) (*snapshot, error) {
 		return nil, fmt.Errorf("%w: %d producers in %d bytes", errSnapshotCorrupt, count, len(rest))
 	}
 	s.entries = make(map[int64]producerEntry, count)
+	var previous int64
 	for i := uint32(0); i < count; i++ {
 		if len(rest) < snapshotEntryLen {
 			return nil, fmt.Errorf("%w: producer %d truncated", errSnapshotCorrupt, i)
@@ -141,9 +142,10 @@ func decodeSnapshot(b []byte) (*snapshot, error) {
 			}
 			rest = rest[snapshotBatchLen:]
 		}
-		if _, dup := s.entries[id]; dup {
-			return nil, fmt.Errorf("%w: producer %d twice", errSnapshotCorrupt, id)
+		if i > 0 && id <= previous {
+			return nil, fmt.Errorf("%w: producer %d after %d, ids must ascend", errSnapshotCorrupt, id, previous)
 		}
+		previous = id
 		s.entries[id] = e
 	}
 	if len(rest) != 0 {

@@ -199,4 +199,3 @@ func TestAppendRejectsInvalid(t *testing.T) {
 		})
 	}
 }
-

@@ -250,6 +250,18 @@ func (l *Log) scanSegment(v segmentView, from, size int64) (_ segmentView, cut b
 		x.add(&v, h, pos)
 		expect = h.NextOffset()
 	}
+	if bad != nil && from > 0 && sc.pos == from {
+		// The indexed batch itself is bad, and its time index entry's max
+		// timestamp counts it: truncate there and rebuild the segment
+		// from the start.
+		l.logger.Warn("truncating corrupt batch at the last index entry", zap.Int64("base-offset", seg.base),
+			zap.Int64("position", from), zap.Int64("size", size), zap.Error(bad))
+		if err := seg.log.Truncate(from); err != nil {
+			return v, false, err
+		}
+		rebuilt, _, err := l.scanSegment(emptyView(seg), 0, from)
+		return rebuilt, true, err
+	}
 	v.size = sc.pos
 	if v.empty() {
 		v.next = seg.base

@@ -1,0 +1,140 @@
+// Package log is the segmented, append-only log of one partition replica:
+// the record batches, their offset and time indexes, and everything needed
+// to keep them on disk — append, read, truncate, roll, recovery after a
+// crash, and group-committed durability (Flusher).
+//
+// It owns the files of one partition directory and nothing else. It does not
+// own the high watermark, leader epochs, producer state or retention policy
+// (package partition does); it never decodes records, never decompresses,
+// and never assigns offsets: the caller writes base offsets into the batch
+// headers (SetBaseOffset) before Append. It imports only the standard
+// library and zap. Never import the standard library "log" here: in this
+// repository log always means the commit log.
+//
+// # Files
+//
+// A partition directory holds segments, each named by its base offset (the
+// offset of its first batch) zero-padded to 20 digits, plus an optional
+// clean-shutdown marker:
+//
+//	00000000000000000000.log        batches, verbatim
+//	00000000000000000000.index      sparse offset -> position
+//	00000000000000000000.timeindex  sparse max timestamp -> offset
+//	00000000000000004711.log        next segment: base offset 4711
+//	...
+//	.clean                          written by Close after the final sync,
+//	                                removed (durably) by Open
+//
+// A .log file is whole batches back to back (batch.go has the batch
+// layout); offsets are contiguous across batches and across segments:
+//
+//	+---------------------+---------------------+-- - -
+//	| batch base=B len=L1 | batch base=B+n1 ... |
+//	+---------------------+---------------------+-- - -
+//	0                     L1+12
+//
+// An .index entry (8 bytes, big-endian) is written every IndexIntervalBytes
+// of log, before the batch that crosses the interval:
+//
+//	+-----------------------------+-----------------------------+
+//	| relative offset uint32      | position uint32             |
+//	| (batch base - segment base) | (byte offset in the .log)   |
+//	+-----------------------------+-----------------------------+
+//
+// A .timeindex entry (12 bytes, big-endian) is written together with each
+// .index entry, so entry i of both files names the same batch:
+//
+//	+-----------------------------+-----------------------------+
+//	| max timestamp int64 (ms)    | relative offset uint32      |
+//	| largest batch MaxTimestamp  | (same as the .index entry)  |
+//	| in the segment so far       |                             |
+//	+-----------------------------+-----------------------------+
+//
+// # Invariants
+//
+//   - Only the newest (active) segment is written. Segments are rolled before
+//     an append that would take the active one past SegmentBytes (unless it
+//     is empty) or once it is SegmentAge old, so positions and relative
+//     offsets fit uint32.
+//   - Every segment's next offset is the next segment's base offset; the
+//     first batch of a segment has the segment's base offset.
+//   - Index entries strictly increase in relative offset and position and
+//     point at batch starts; time index timestamps never decrease.
+//   - The index files are derived data: they are not synced per append and
+//     Open rebuilds any that fail its checks. They are synced when their
+//     segment is sealed (rolled) and at Close, before the clean marker.
+//   - SyncedOffset never exceeds what is on stable storage: a sync captures
+//     the log end offset before syncing, and TruncateTo lowers it.
+//   - A batch that fails VerifyBatch in a recovered region is never served:
+//     recovery truncates the segment there and deletes later segments.
+//
+// # Concurrency
+//
+// One writer (the caller serialises Append, TruncateTo, Close and Delete)
+// publishes immutable snapshots (state) through an atomic.Pointer; readers
+// (Read, BatchHeaders, FindTimestamp, MaxTimestamp and the offset getters)
+// load one and never take a lock the writer holds, as in hashicorp/raft-wal.
+// A snapshot's index slices are shared: the writer only appends past their
+// length and copies before shrinking them.
+//
+// Files are reference-counted per segment: the Log holds one reference from
+// creation until it removes or closes the segment, and readers and syncs
+// take one while they use its files. The last release closes them; once
+// closed, acquire fails and the reader reloads the snapshot. So TruncateTo,
+// Close and Delete never close a file under a reader.
+//
+// Lock order: Flusher.mu is never held while taking another lock;
+// Log.syncMu (one sync or truncation of a log at a time; a flusher round
+// holds it for every log in the round) comes before Log.pendingMu (the list
+// of rolled but unsynced segments). Append takes neither syncMu nor
+// Flusher.mu for longer than a map insert, so it never waits for an fsync.
+//
+// The Flusher's goroutine owns the sync loop: it waits on a condition for
+// dirty logs, takes the whole dirty set, syncs the files of each log
+// concurrently, then advances each log's synced offset and calls OnSynced.
+// Appends made during a round join the next one (group commit).
+//
+// # Glossary
+//
+//   - LEO, log end offset: NextOffset, the offset the next batch gets.
+//   - Log start offset: StartOffset, the first offset still stored.
+//   - HWM, high watermark: the offset below which batches are replicated
+//     (committed); partition owns it and passes it to Read as MaxOffset.
+//   - LSO, last stable offset: the HWM limited by open transactions;
+//     read_committed fetches pass it as MaxOffset.
+//   - Synced offset: the offset below which batches are on stable storage.
+//   - Base offset: the offset of a batch's first record, or of a segment's
+//     first batch. Relative offset: an offset minus its segment's base.
+//   - Segment: one .log file with its two index files. Active segment: the
+//     newest, the only one written.
+//   - Roll: sealing the active segment and starting a new one.
+//
+// # Non-obvious
+//
+//   - The CRC covers bytes 21 onward only, so base offset and leader epoch
+//     may be rewritten in place without recomputing it.
+//   - A batch's last offset (base + lastOffsetDelta), not its record count,
+//     decides the next base offset: after compaction a batch may hold fewer
+//     records than offsets.
+//   - The batch containing Read's Offset may start below it; consumers skip
+//     the records before their offset. MaxOffset cuts by a batch's last
+//     offset, so a batch straddling the high watermark is not served.
+//   - A reader that loaded a snapshot before a TruncateTo may read bytes that
+//     a later Append wrote at the same positions: it gets whole, valid
+//     batches, but possibly newer ones than its snapshot promised. Callers
+//     that truncate (replication, on a follower) must not rely on reads that
+//     race the truncation.
+//   - A crash during TruncateTo may leave the removed batches on disk (the
+//     file truncation was not yet durable); the caller must repeat the
+//     truncation after Open. Later segments are removed first, so what
+//     remains is always a prefix.
+//   - After a failed fsync the page cache may have dropped the data while
+//     reporting success later (fsyncgate): the Log refuses further appends
+//     and syncs; reopen it to recover from what is on disk.
+//   - The clean marker must be removed durably before the first append,
+//     otherwise a power cut could resurrect it over stale index files.
+//   - A segment found on disk counts as created at Open for SegmentAge.
+//   - OnSynced runs on the flusher goroutine (or the caller of Sync/Close)
+//     while the log's syncMu is held: it must not call TruncateTo, Sync or
+//     Close of the same log.
+package log

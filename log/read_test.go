@@ -1,0 +1,186 @@
+package log
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+)
+
+// tsModel is the brute-force model of the log's timestamps.
+type tsModel struct {
+	batches [][]byte
+	headers []BatchHeader
+}
+
+func (m *tsModel) find(ts int64) ([]byte, bool) {
+	for i, h := range m.headers {
+		if h.MaxTimestamp >= ts {
+			return m.batches[i], true
+		}
+	}
+	return nil, false
+}
+
+func (m *tsModel) max() (int64, []byte, bool) {
+	best := -1
+	for i, h := range m.headers {
+		if best < 0 || h.MaxTimestamp > m.headers[best].MaxTimestamp {
+			best = i
+		}
+	}
+	if best < 0 {
+		return 0, nil, false
+	}
+	return m.headers[best].MaxTimestamp, m.batches[best], true
+}
+
+func TestTimestamps(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		batches int
+		spread  int64 // timestamps wander within ±spread
+		cfg     Config
+	}{
+		{"increasing", 150, 0, testConfig()},
+		{"jittered", 150, 50, testConfig()},
+		{"random", 150, 100000, testConfig()},
+		{"every batch indexed", 100, 30, Config{SegmentBytes: 3000, SegmentAge: time.Hour, IndexIntervalBytes: 0}},
+		{"unindexed", 100, 30, Config{SegmentBytes: 1 << 20, SegmentAge: time.Hour, IndexIntervalBytes: 1 << 20}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(1, uint64(tc.batches)))
+			fs := NewMemFS()
+			l := openLog(t, fs, "/d", tc.cfg, Options{})
+			m := &tsModel{}
+			for i := range tc.batches {
+				n := 1 + rng.IntN(4)
+				ts := make([]int64, n)
+				for j := range ts {
+					ts[j] = int64(i*10+j) + 1000
+					if tc.spread > 0 {
+						ts[j] += rng.Int64N(2*tc.spread) - tc.spread
+					}
+				}
+				b := makeBatch(l.NextOffset(), ts, rng.IntN(80))
+				if err := l.Append(b); err != nil {
+					t.Fatal(err)
+				}
+				h, _ := ParseBatchHeader(b)
+				m.batches, m.headers = append(m.batches, b), append(m.headers, h)
+			}
+			check := func(l *Log) {
+				t.Helper()
+				lo, hi := m.headers[0].MaxTimestamp-tc.spread-5, m.headers[len(m.headers)-1].MaxTimestamp+tc.spread+5
+				for ts := lo; ts <= hi; ts += max(1, (hi-lo)/500) {
+					want, wantFound := m.find(ts)
+					got, found, err := l.FindTimestamp([]byte("p"), ts)
+					if err != nil || found != wantFound || !bytes.Equal(got[1:], want) || got[0] != 'p' {
+						t.Fatalf("FindTimestamp(%d) = %d bytes, %v, %v; want %d bytes, %v", ts, len(got), found, err, len(want), wantFound)
+					}
+				}
+				wantTS, want, _ := m.max()
+				ts, got, found, err := l.MaxTimestamp(nil)
+				if err != nil || !found || ts != wantTS || !bytes.Equal(got, want) {
+					t.Fatalf("MaxTimestamp = %d, %d bytes, %v, %v; want %d", ts, len(got), found, err, wantTS)
+				}
+			}
+			check(l)
+			l.Close()
+			check(openLog(t, fs, "/d", tc.cfg, Options{}))
+			check(openLog(t, fs.CrashClone(), "/d", tc.cfg, Options{}))
+		})
+	}
+}
+
+func TestBatchHeaders(t *testing.T) {
+	l := openLog(t, NewMemFS(), "/d", testConfig(), Options{})
+	batches := appendN(t, l, 80, 3, 60)
+	for _, tc := range []struct {
+		name  string
+		from  int64
+		limit int
+		want  []int
+	}{
+		{"all", 0, 1000, seq(0, 80)},
+		{"below start", -5, 1000, seq(0, 80)},
+		{"mid batch", 31, 1000, seq(10, 80)},
+		{"batch start", 30, 1000, seq(10, 80)},
+		{"stop early", 3, 5, seq(1, 6)},
+		{"last", 239, 1000, []int{79}},
+		{"end", 240, 1000, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []int
+			err := l.BatchHeaders(tc.from, func(h BatchHeader) bool {
+				want, _ := ParseBatchHeader(batches[h.BaseOffset/3])
+				if h != want {
+					t.Fatalf("header at %d differs", h.BaseOffset)
+				}
+				got = append(got, int(h.BaseOffset/3))
+				return len(got) < tc.limit
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tc.want) || (len(got) > 0 && (got[0] != tc.want[0] || got[len(got)-1] != tc.want[len(tc.want)-1])) {
+				t.Fatalf("got batches %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestConcurrentReaders runs readers against a writer that appends, rolls
+// and truncates; under -race it checks the snapshot and reference counting.
+func TestConcurrentReaders(t *testing.T) {
+	l := openLog(t, NewMemFS(), "/d", Config{SegmentBytes: 2048, SegmentAge: time.Hour, IndexIntervalBytes: 128}, Options{})
+	appendN(t, l, 20, 2, 50)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for r := range 4 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(r), 7))
+			var buf []byte
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				start, next := l.StartOffset(), l.NextOffset()
+				off := start + rng.Int64N(next-start+1)
+				var err error
+				buf, err = l.Read(buf[:0], ReadRequest{Offset: off, MaxOffset: next, MaxBytes: 4096, MinOneBatch: true})
+				if err != nil {
+					// The writer truncated below off since we looked.
+					continue
+				}
+				for len(buf) > 0 {
+					h, err := VerifyBatch(buf)
+					if err != nil {
+						t.Errorf("read a bad batch at %d: %v", off, err)
+						return
+					}
+					buf = buf[h.Size():]
+				}
+				l.FindTimestamp(nil, rng.Int64N(5000))
+				l.MaxTimestamp(nil)
+				l.BatchHeaders(off, func(BatchHeader) bool { return rng.IntN(10) > 0 })
+			}
+		})
+	}
+	for i := range 300 {
+		appendN(t, l, 1, 2, 50)
+		if i%50 == 49 {
+			if err := l.TruncateTo(l.NextOffset() - 40); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -37,6 +37,11 @@ type AppendResult struct {
 // failure. A rejected request leaves the log untouched. Append does not
 // wait for durability: see WaitCommitted.
 //
+// Also RecordListTooLarge for a request above the log's SegmentBytes, as
+// Kafka answers. An unknown producer whose first sequence is not 0 gets
+// OutOfOrderSequenceNumber (as Kafka does since KIP-360), so
+// UnknownProducerID is not returned yet.
+//
 // The kerr values are returned unwrapped; why a batch was rejected is
 // logged at Debug. A control batch is InvalidRecord and a transactional
 // batch InvalidTxnState (transactions are not supported yet). A request
@@ -48,6 +53,11 @@ func (r *Replica) Append(b []byte) (AppendResult, error) {
 	defer r.mu.Unlock()
 	if r.closed.Load() {
 		return AppendResult{}, ErrClosed
+	}
+
+	if int64(len(b)) > r.cfg.Log.SegmentBytes {
+		// As Kafka: a request must fit in one segment.
+		return AppendResult{}, r.reject(kerr.RecordListTooLarge, fmt.Errorf("request of %d bytes above segment.bytes %d", len(b), r.cfg.Log.SegmentBytes))
 	}
 
 	// Validate every batch before looking at producer state, and check

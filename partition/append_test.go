@@ -147,6 +147,12 @@ func TestAppendRejectsInvalid(t *testing.T) {
 			tb.records[0].value = make([]byte, 100)
 			return tb.build(t)
 		}, kerr.MessageTooLarge},
+		{"request above segment bytes", 0, func(t *testing.T) []byte {
+			big := plain(1, 0)
+			big.records[0].value = make([]byte, 1500)
+			return concat(t, big, big, big) // each fits, together they do not
+
+		}, kerr.RecordListTooLarge},
 		{"second batch too large", 200, func(t *testing.T) []byte {
 			big := plain(1, 0)
 			big.records[0].value = make([]byte, 200)
@@ -177,6 +183,7 @@ func TestAppendRejectsInvalid(t *testing.T) {
 			if tt.maxSize > 0 {
 				env.cfg.MaxMessageBytes = tt.maxSize
 			}
+			env.cfg.Log.SegmentBytes = 4096
 			r := env.open(t)
 			mustAppend(t, r, plain(1, 0).build(t))
 			before, _ := readAll(t, r)

@@ -38,8 +38,9 @@
 //   - HWM lies on a batch boundary (it is a log end or synced offset).
 //   - Producer state describes exactly the batches in the log: staged
 //     changes are committed only after log.Append succeeded.
-//   - Every high watermark advance closes-and-replaces the notifier's
-//     changed channel and signals every registered Waiter, so no wait
+//   - Every high watermark advance closes the notifier's changed channel
+//     (made lazily by the next WaitCommitted, so unwatched appends
+//     allocate nothing) and signals every registered Waiter, so no wait
 //     polls.
 //
 // # Lock order

@@ -33,8 +33,10 @@ func (w *Waiter) signal() {
 // held only for a few non-blocking sends and never while doing I/O.
 type notifier struct {
 	mu sync.Mutex
-	// changed is closed and replaced on every advance and on close;
-	// WaitCommitted selects on it. Guarded by mu.
+	// changed is closed on every advance and on close; WaitCommitted
+	// selects on it. It is made lazily, by the first WaitCommitted after an
+	// advance, so appends nobody waits for allocate nothing. Nil when no
+	// one waits. Guarded by mu.
 	changed chan struct{}
 	// waiters are the registered fetch waiters. Guarded by mu.
 	waiters map[*Waiter]struct{}
@@ -44,7 +46,6 @@ type notifier struct {
 }
 
 func (n *notifier) init() {
-	n.changed = make(chan struct{})
 	n.waiters = make(map[*Waiter]struct{})
 }
 
@@ -55,8 +56,10 @@ func (n *notifier) wake() {
 	if n.closed {
 		return
 	}
-	close(n.changed)
-	n.changed = make(chan struct{})
+	if n.changed != nil {
+		close(n.changed)
+		n.changed = nil
+	}
 	for w := range n.waiters {
 		w.signal()
 	}
@@ -70,7 +73,10 @@ func (n *notifier) close() {
 		return
 	}
 	n.closed = true
-	close(n.changed)
+	if n.changed != nil {
+		close(n.changed)
+		n.changed = nil
+	}
 	for w := range n.waiters {
 		w.signal()
 	}
@@ -82,7 +88,13 @@ func (n *notifier) close() {
 func (n *notifier) current() (<-chan struct{}, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.changed, !n.closed
+	if n.closed {
+		return nil, false
+	}
+	if n.changed == nil {
+		n.changed = make(chan struct{})
+	}
+	return n.changed, true
 }
 
 // advanceHWM raises the high watermark to offset if it is higher and wakes

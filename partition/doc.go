@@ -46,8 +46,10 @@
 // # Lock order
 //
 // Replica.mu (the single writer: Append, Close, Delete; guards the producer
-// state) before notifier.mu (guards the waiter set and the changed
-// channel). The flusher goroutine, through OnSynced, takes only
+// state), then the log's own locks, then notifier.mu (guards the waiter set
+// and the changed channel): log.Sync, called by Append in durable mode
+// without a Flusher, runs OnSynced and so takes notifier.mu inside the
+// log's sync lock. The flusher goroutine, through OnSynced, takes only
 // notifier.mu, briefly, and never blocks on Replica.mu: a slow append never
 // delays another partition's sync round. Readers (Read, Offsets,
 // OffsetForTimestamp, MaxTimestamp) take no lock of ours.

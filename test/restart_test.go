@@ -61,7 +61,7 @@ func TestKill9Durability(t *testing.T) {
 func TestGracefulShutdown(t *testing.T) {
 	proc := startProcess(t, t.TempDir(), "--log-format", "json")
 	produced := makeRecords("graceful", 100)
-	produceAll(t, newClient(t, proc.Addr), produced) // auto-creates the topic
+	produceAll(t, newClient(t, proc.Addr, kgo.AllowAutoTopicCreation()), produced)
 
 	if err := proc.Terminate(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v, want status 0\n%s", err, proc.Output())
@@ -106,7 +106,7 @@ func TestConfigSources(t *testing.T) {
 					proc.Kill()
 				}
 			})
-			produceAll(t, newClient(t, proc.Addr), []*kgo.Record{{Topic: "auto", Value: []byte("x")}})
+			produceAll(t, newClient(t, proc.Addr, kgo.AllowAutoTopicCreation()), []*kgo.Record{{Topic: "auto", Value: []byte("x")}})
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
 			topics, err := newAdmin(t, proc.Addr).ListTopics(ctx, "auto")

@@ -237,6 +237,22 @@ func TestRawOldestAndNewestVersions(t *testing.T) {
 			if batch.FirstOffset != 0 || batch.Magic != 2 {
 				t.Errorf("first batch at offset %d magic %d, want 0 and 2", batch.FirstOffset, batch.Magic)
 			}
+
+			// At the high watermark there is nothing to return: Records
+			// must be empty, not null (size -1), which librdkafka rejects
+			// ("invalid MessageSetSize -1").
+			req.Topics[0].Partitions[0].FetchOffset = end
+			resp = c.mustRoundTrip(req).(*kmsg.FetchResponse)
+			if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+				t.Fatalf("response shape at the high watermark %+v", resp)
+			}
+			p = resp.Topics[0].Partitions[0]
+			check(t, "partition at the high watermark", p.ErrorCode)
+			if p.RecordBatches == nil {
+				t.Errorf("Fetch v%d at the high watermark answered null records (size -1); want an empty, non-null records field", v)
+			} else if len(p.RecordBatches) != 0 {
+				t.Errorf("Fetch v%d at the high watermark answered %d bytes of records, want 0", v, len(p.RecordBatches))
+			}
 		})
 	}
 }

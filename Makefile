@@ -1,0 +1,48 @@
+# Sluice developer entry points. `make run` starts a broker on
+# 127.0.0.1:9092 with data under ./data; `make test` runs every test.
+
+GO        ?= go
+BIN       := bin/sluice
+PKGS      := ./...
+# Bounded for CI: the whole suite takes a few minutes on 2 cores.
+TEST_TIMEOUT ?= 9m
+# Each fuzz target runs this long in `make fuzz`.
+FUZZTIME  ?= 20s
+# `make bench` runs each benchmark once over a fixed amount of data.
+BENCH     ?= .
+BENCHTIME ?= 1x
+
+.PHONY: all build run test lint bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/sluice
+
+run: build
+	./$(BIN) serve --listen 127.0.0.1:9092 --data-dir ./data
+
+test:
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+
+lint:
+	@unformatted="$$(gofmt -l .)"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+bench:
+	$(GO) test -count=1 -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -timeout 20m ./test/
+
+# Runs every fuzz target for FUZZTIME; go test allows one -fuzz target per
+# package and run, so targets are discovered with -list and run one by one.
+fuzz:
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "== $$pkg $$target"; \
+			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+clean:
+	rm -rf bin
+	$(GO) clean -testcache

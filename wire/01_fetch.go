@@ -206,6 +206,10 @@ func (f *fetch) read() (resp *kmsg.FetchResponse, bytes int, final bool) {
 			sp.ErrorCode = f.s.errorCode(err)
 			final = final || !errors.Is(err, context.Canceled)
 		}
+		if sp.RecordBatches == nil {
+			// Null records (-1) break librdkafka; empty is what Kafka sends.
+			sp.RecordBatches = []byte{}
+		}
 		if f.res.incremental && err == nil && len(sp.RecordBatches) == 0 && t.session != nil &&
 			!f.s.sessions.changed(t.session, sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset) {
 			continue

@@ -51,7 +51,7 @@ func BenchmarkSluice(b *testing.B) {
 		records   int
 	}{
 		{"produce-1KiB", 1024, int(scale * (4 << 20))}, // 4 GiB
-		{"produce-100B", 100, int(scale * (1 << 20))},  // 1 Mi records
+		{"produce-100B", 100, int(scale * (8 << 20))},  // 8 Mi records, 800 MiB
 	} {
 		topic := tc.name
 		createTopic(b, srv.Addr, topic, partitions)

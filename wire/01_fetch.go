@@ -156,6 +156,9 @@ func (f *fetch) run(ctx context.Context) kmsg.Response {
 		case <-ctx.Done():
 			resp, _, _ = f.read()
 			return f.commit(resp)
+		case <-f.s.draining:
+			resp, _, _ = f.read()
+			return f.commit(resp)
 		}
 	}
 }

@@ -25,6 +25,9 @@ type Server struct {
 	// (acks, long polls) end with it.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// draining is closed when Shutdown starts: long-polling fetches answer
+	// at once with what they have, instead of holding shutdown up.
+	draining chan struct{}
 
 	// mu guards the fields below.
 	mu        sync.Mutex
@@ -49,6 +52,7 @@ func NewServer(cluster Cluster, cfg Config, opts Options) *Server {
 		sessions:  newFetchSessions(cfg.MaxFetchSessions),
 		ctx:       ctx,
 		cancel:    cancel,
+		draining:  make(chan struct{}),
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 	}
@@ -130,6 +134,9 @@ func (s *Server) forgetConn(c *conn) {
 // exit.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.draining)
+	}
 	s.closed = true
 	for l := range s.listeners {
 		l.Close()

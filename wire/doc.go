@@ -1,0 +1,73 @@
+// Package wire is Sluice's Kafka protocol server: listeners, framing,
+// request headers, dispatch, and one handler per API that translates kmsg
+// requests into calls on the cluster (package replication) and its
+// partitions, and errors into Kafka error codes.
+//
+// It owns no state but connections and fetch sessions; it does not store,
+// replicate or validate batches (partition and log do).
+//
+// # A connection
+//
+//	           frames                         responses, in request order
+//	client ──────────────▶ readLoop ──queue──▶ writeLoop ──────────────▶ client
+//	                         │ decode (kmsg)     │ finish(): wait for acks
+//	                         │ handler: appends  │   or fetch data (ctx)
+//	                         ▼                   ▼
+//	                      cluster / partitions
+//
+// The reader decodes each request and runs its handler at once, so appends
+// from one connection happen in request order. A handler either answers
+// now or returns a finish function that the writer runs in turn; waiting
+// for durability (acks) or for data (fetch MinBytes) therefore overlaps
+// with reading and appending the next pipelined requests. The queue holds
+// at most Config.MaxInFlight requests: a client that pipelines faster than
+// its requests complete is slowed down, not buffered without bound.
+//
+// # Invariants
+//
+//   - Responses leave in request order; a request gets at most one response
+//     (none for Produce with acks=0).
+//   - The frame size is checked against socket.request.max.bytes before the
+//     frame is allocated.
+//   - A malformed frame, an unknown API key or an unsupported version
+//     (other than ApiVersions, which falls back to v0 per KIP-511) closes
+//     only its own connection. A panic in a handler is recovered, logged
+//     with its stack, and closes only its connection.
+//   - What ApiVersions advertises is the dispatch table in handlers.go,
+//     nothing else; TestDispatchTableAgrees checks it against the handler
+//     files.
+//
+// # Errors
+//
+// Lower packages return *kerr.Error values, possibly wrapped with a message
+// (fmt.Errorf("...: %w", kerr.X)). errorCode turns any error into a code:
+// a kerr.Error gives its own; a closed partition or shutdown gives the
+// retriable NOT_LEADER_OR_FOLLOWER; anything else is UNKNOWN_SERVER_ERROR
+// and is logged, since it is a server fault. errorMessage gives the
+// wrapped message for responses that carry one.
+//
+// # Shutdown
+//
+// Shutdown closes listeners, stops every reader, answers long-polling
+// fetches at once with what they have, waits for produce responses to
+// finish (their batches are durable or fail), then for every goroutine. If
+// its ctx ends first, every wait is cut short and connections are closed.
+//
+// # Glossary
+//
+//   - KIP-227 fetch session: a broker-side record of a consumer's fetch
+//     positions, so incremental fetches send only changes.
+//   - flexible version: a request version using KIP-482 compact encoding
+//     and tagged fields; its header is v2 (response header v1).
+//
+// # Non-obvious
+//
+//   - A fetch response must carry empty, not null, record bytes for a
+//     partition with no data: librdkafka rejects null.
+//   - ApiVersions responses always use response header v0, even for
+//     flexible versions, so a client can parse them before negotiating.
+//   - acks=0 producers get no response; when a partition fails, the
+//     connection is closed so they notice and refresh metadata.
+//   - The dispatch table is filled in init: ApiVersions' handler reads it,
+//     which would otherwise be an initialization cycle.
+package wire

@@ -256,7 +256,7 @@ func (l *Log) scanSegment(v segmentView, from, size int64) (_ segmentView, cut b
 		// from the start.
 		l.logger.Warn("truncating corrupt batch at the last index entry", zap.Int64("base-offset", seg.base),
 			zap.Int64("position", from), zap.Int64("size", size), zap.Error(bad))
-		if err := seg.log.Truncate(from); err != nil {
+		if err := errors.Join(seg.log.Truncate(from), seg.log.Sync()); err != nil {
 			return v, false, err
 		}
 		rebuilt, _, err := l.scanSegment(emptyView(seg), 0, from)

@@ -1,6 +1,6 @@
 package wire
 
-// Produce (key 0), versions 3-13.
+// Produce (key 0), versions 0-13.
 //
 // Appends each partition's record batches (magic 2, stored as produced,
 // compressed or not) and answers with the base offset. Appends run on the
@@ -15,9 +15,25 @@ package wire
 // topics (Metadata does). Transactional produce is refused with
 // TRANSACTIONAL_ID_AUTHORIZATION_FAILED until transactions exist.
 //
-// Deviations: versions 0-2 (message format v0/v1) are not served.
+// Versions 0-2 carry message sets (message format v0/v1, magic 0 and 1):
+// each partition's set is up-converted to one magic-2 batch before the
+// append (message_set.go), so storage holds v2 batches only. Every message
+// CRC is checked (CORRUPT_MESSAGE); compressed wrappers are decompressed
+// and flattened, and the batch is compressed again with the wrapper's
+// codec. zstd wrappers are UNSUPPORTED_COMPRESSION_TYPE.
 //
-// Version notes: v3 requires magic 2 (KIP-98); v5 adds log start offset;
+// Deviations: magic 0 messages, which have no timestamp, get the broker's
+// time as a CreateTime timestamp (Kafka stores no timestamp, -1). Either
+// magic is accepted at every version 0-2 (Kafka clients send magic 0 at
+// v0-1 and magic 1 at v2). Inner messages of a LogAppendTime wrapper take
+// the wrapper's timestamp, as Kafka reads them; the stored batch is
+// CreateTime unless the topic says LogAppendTime. lz4 wrappers of magic 0
+// with the frame header checksum Kafka 0.8-0.9 computed wrongly are
+// repaired and accepted.
+//
+// Version notes: v0 no timestamps (message format v0); v1 throttle time;
+// v2 message format v1 (KIP-32) and LogAppendTime in the response; v3
+// requires magic 2 (KIP-98); v5 adds log start offset;
 // v8 per-record errors (KIP-467); v9 flexible; v10 current leader in
 // NOT_LEADER errors (KIP-951); v11 same as v10; v12 (KIP-890) transaction
 // verification; v13 topic ids instead of names (KIP-516).
@@ -73,9 +89,13 @@ func handleProduce(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 			case len(rp.Records) == 0:
 				err = kerr.CorruptMessage
 			}
+			records := rp.Records
+			if err == nil && req.Version < 3 {
+				records, err = convertMessageSet(records, time.Now().UnixMilli())
+			}
 			if err == nil {
 				p := topic.Partitions()[rp.Partition]
-				res, aerr := p.Append(rp.Records)
+				res, aerr := p.Append(records)
 				if aerr != nil {
 					err = aerr
 				} else {

@@ -1,6 +1,6 @@
 package wire
 
-// Fetch (key 1), versions 4-18.
+// Fetch (key 1), versions 0-18.
 //
 // Reads each partition's stored batches from the fetch offset, without
 // decoding them, up to the high watermark (read_uncommitted) or last stable
@@ -20,10 +20,23 @@ package wire
 // v13+), OFFSET_OUT_OF_RANGE with the offsets the client needs to reset,
 // FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH (v9+, KIP-320).
 //
-// Deviations: versions 0-3 (message format v0/v1 for pre-0.11 clients) are
-// not served. Follower fetching (replica ids) arrives with replication.
+// Versions 0-3 (pre-0.11 clients) get message sets: the stored v2 batches
+// read for a partition are down-converted (message_set.go) to magic 0
+// messages (v0-1) or magic 1 (v2-3), one uncompressed message per record
+// with its absolute offset, starting at the fetch offset. Compressed
+// batches are decompressed and not re-compressed; headers are dropped and
+// control batches skipped. The byte limits apply to the converted bytes,
+// at message granularity: conversion stops before the message that would
+// exceed the partition's share, except that the first partition with data
+// always gets at least one message (KIP-74 style).
 //
-// Version notes: v4 isolation level and last stable offset (KIP-98); v5 log
+// Deviations: follower fetching (replica ids) arrives with replication.
+// Down-converted bytes count towards MinBytes as sent, not as stored. A
+// fetch whose first batch is only a control batch returns no messages
+// (Sluice stores none while transactions are refused).
+//
+// Version notes: v0 message format v0; v1 throttle time; v2 message format
+// v1 (KIP-32); v3 request MaxBytes (KIP-74); v4 isolation level and last stable offset (KIP-98); v5 log
 // start offset; v7 sessions; v9 current leader epoch; v11 rack
 // (KIP-392, preferred read replica -1 here); v12 flexible, diverging epoch;
 // v13 topic ids (KIP-516); v15 replica state; v16 node endpoints
@@ -201,7 +214,18 @@ func (f *fetch) read() (resp *kmsg.FetchResponse, bytes int, final bool) {
 			}
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rr.HighWatermark, rr.LastStableOffset, rr.LogStartOffset
 			sp.RecordBatches = rr.Records
-			bytes += len(rr.Records)
+			if f.req.Version < 4 && err == nil && len(rr.Records) > 0 {
+				sp.RecordBatches, err = appendMessageSet(nil, rr.Records, downConversion{
+					magic:       messageFormatForFetch(f.req.Version),
+					fetchOffset: t.fetchOffset,
+					maxBytes:    max(partMax, 0),
+					minOne:      bytes == 0,
+				})
+				if err != nil {
+					sp.RecordBatches = nil
+				}
+			}
+			bytes += len(sp.RecordBatches)
 		} else {
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 		}
@@ -225,6 +249,15 @@ func (f *fetch) read() (resp *kmsg.FetchResponse, bytes int, final bool) {
 		topic.Partitions = append(topic.Partitions, sp)
 	}
 	return resp, bytes, final
+}
+
+// messageFormatForFetch returns the message format (magic) Fetch v0-3
+// responses carry: 0 before v2, 1 from v2 (KIP-32).
+func messageFormatForFetch(version int16) int8 {
+	if version < 2 {
+		return 0
+	}
+	return 1
 }
 
 // commit records, for session partitions, what the final response says.

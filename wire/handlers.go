@@ -47,8 +47,8 @@ var apiByKey [128]*api
 
 func init() {
 	apis = []api{
-		{key: 0, minVersion: 3, maxVersion: 13, handle: handleProduce},
-		{key: 1, minVersion: 4, maxVersion: 18, handle: handleFetch},
+		{key: 0, minVersion: 0, maxVersion: 13, handle: handleProduce},
+		{key: 1, minVersion: 0, maxVersion: 18, handle: handleFetch},
 		{key: 2, minVersion: 0, maxVersion: 11, handle: handleListOffsets},
 		{key: 3, minVersion: 0, maxVersion: 13, handle: handleMetadata},
 		{key: 18, minVersion: 0, maxVersion: 4, handle: handleAPIVersions},

@@ -231,7 +231,7 @@ func TestUnsupportedVersionClosesConnection(t *testing.T) {
 	addr, _ := newTestServer(t)
 	c := dial(t, addr)
 	req := kmsg.NewPtrProduceRequest()
-	req.SetVersion(2) // message format v1: not served
+	req.SetVersion(14) // above the table's maximum
 	c.send(req, 1)
 	var b [1]byte
 	if _, err := c.nc.Read(b[:]); err != io.EOF {

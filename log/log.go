@@ -371,6 +371,7 @@ func findBatchStart(v *segmentView, offset int64) (int64, error) {
 	defer v.seg.release()
 	from, _ := lookupIndex(v.index, uint32(offset-v.base))
 	sc := newBatchScanner(v.seg.log, from, v.size, false)
+	defer sc.release()
 	for {
 		h, pos, err := sc.next()
 		if err != nil {
@@ -404,6 +405,7 @@ func truncatedView(v segmentView, pos, offset int64) (segmentView, error) {
 		from = int64(v.index[n-1].position)
 	}
 	sc := newBatchScanner(v.seg.log, from, pos, false)
+	defer sc.release()
 	for {
 		h, _, err := sc.next()
 		if errors.Is(err, io.EOF) {

@@ -89,6 +89,7 @@ func readView(out []byte, v *segmentView, r ReadRequest, remaining *int64, first
 	if r.Offset > v.base {
 		from, _ := lookupIndex(v.index, uint32(r.Offset-v.base))
 		sc := newBatchScanner(v.seg.log, from, v.size, false)
+		defer sc.release()
 		for {
 			h, at, err := sc.next()
 			if err != nil {
@@ -104,6 +105,7 @@ func readView(out []byte, v *segmentView, r ReadRequest, remaining *int64, first
 	if *first && r.MinOneBatch {
 		if firstSize == 0 {
 			sc := newBatchScanner(v.seg.log, pos, v.size, false)
+			defer sc.release()
 			h, _, err := sc.next()
 			if err != nil {
 				return out, false, fmt.Errorf("read offset %d in segment %d: %w", r.Offset, v.base, unexpected(err))
@@ -199,6 +201,7 @@ func headersView(v *segmentView, from *int64, fn func(BatchHeader) bool) (stop b
 		pos, _ = lookupIndex(v.index, uint32(*from-v.base))
 	}
 	sc := newBatchScanner(v.seg.log, pos, v.size, false)
+	defer sc.release()
 	for {
 		h, _, err := sc.next()
 		if errors.Is(err, io.EOF) {
@@ -286,6 +289,7 @@ func findInView(dst []byte, v *segmentView, ts int64) ([]byte, bool, error) {
 		pos = int64(v.index[k].position)
 	}
 	sc := newBatchScanner(v.seg.log, pos, v.size, false)
+	defer sc.release()
 	for {
 		h, at, err := sc.next()
 		if errors.Is(err, io.EOF) {

@@ -225,6 +225,7 @@ func (l *Log) scanSegment(v segmentView, from, size int64) (_ segmentView, cut b
 	v.index, v.times = v.index[:keep:keep], v.times[:keep:keep]
 	x := &indexer{interval: int64(l.cfg.IndexIntervalBytes)}
 	sc := newBatchScanner(seg.log, from, size, true)
+	defer sc.release()
 	var bad error
 	for {
 		h, pos, err := sc.next()

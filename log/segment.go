@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -150,20 +151,52 @@ func emptyView(seg *segment) segmentView {
 }
 
 // batchScanner walks the batches of a segment file from a position,
-// reading through a buffer.
+// reading through a pooled buffer; release returns it.
 type batchScanner struct {
 	f      File
 	pos    int64 // position of the next batch
 	end    int64 // file size considered
 	verify bool  // VerifyBatch each batch (reads whole batches)
+	chunk  int   // bytes to read at a time
 	buf    []byte
 	bufPos int64 // file position of buf[0]
+	pooled *[]byte
 }
 
-const scanBufferSize = 64 << 10
+// Read sizes: a header walk reads a few batches' worth (an index interval
+// is 4 KiB by default); a verifying scan reads whole batches in bulk.
+const (
+	headerChunkSize = 4 << 10
+	scanBufferSize  = 64 << 10
+)
+
+var (
+	headerChunks = sync.Pool{New: func() any { b := make([]byte, headerChunkSize); return &b }}
+	scanBuffers  = sync.Pool{New: func() any { b := make([]byte, scanBufferSize); return &b }}
+)
 
 func newBatchScanner(f File, pos, end int64, verify bool) *batchScanner {
-	return &batchScanner{f: f, pos: pos, end: end, verify: verify}
+	s := &batchScanner{f: f, pos: pos, end: end, verify: verify, chunk: headerChunkSize}
+	if verify {
+		s.chunk, s.pooled = scanBufferSize, scanBuffers.Get().(*[]byte)
+	} else {
+		s.pooled = headerChunks.Get().(*[]byte)
+	}
+	s.buf = (*s.pooled)[:0]
+	return s
+}
+
+// release returns the scanner's buffer to its pool.
+func (s *batchScanner) release() {
+	if s.pooled == nil {
+		return
+	}
+	if s.verify {
+		scanBuffers.Put(s.pooled)
+	} else {
+		headerChunks.Put(s.pooled)
+	}
+	s.pooled, s.buf = nil, nil
 }
 
 // window returns the file bytes [pos, pos+n), clipped to end, reading as
@@ -176,11 +209,13 @@ func (s *batchScanner) window(n int) ([]byte, error) {
 		off := s.pos - s.bufPos
 		return s.buf[off : off+int64(n)], nil
 	}
-	want := max(n, scanBufferSize)
+	want := max(n, s.chunk)
 	if rest := s.end - s.pos; int64(want) > rest {
 		want = int(rest)
 	}
 	if cap(s.buf) < want {
+		// A batch bigger than the pooled buffer: this one is not pooled.
+		s.release()
 		s.buf = make([]byte, want)
 	}
 	s.buf = s.buf[:want]

@@ -134,7 +134,7 @@ func TestGroupCommit(t *testing.T) {
 // logs: each appends and waits until its batch is synced.
 func TestFlusherConcurrentAppenders(t *testing.T) {
 	f := newTestFlusher(t, FlushConfig{})
-	const logsN, producersPerLog, appendsPerProducer = 4, 8, 40
+	const logsN, producersPerLog, appendsPerProducer = 4, 6, 10
 	var wg sync.WaitGroup
 	for i := range logsN {
 		w := newSyncWatcher()

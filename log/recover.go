@@ -60,10 +60,17 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 
 // recover builds the initial state from the directory.
 func (l *Log) recover() (_ *state, clean bool, err error) {
-	if err := l.fs.MkdirAll(l.dir); err != nil {
-		return nil, false, err
-	}
 	names, err := l.fs.ReadDir(l.dir)
+	if isNotExist(err) {
+		// A new partition: its directory entry must survive power loss too.
+		if err := l.fs.MkdirAll(l.dir); err != nil {
+			return nil, false, err
+		}
+		if err := l.fs.SyncDir(filepath.Dir(l.dir)); err != nil {
+			return nil, false, err
+		}
+		names, err = nil, nil
+	}
 	if err != nil {
 		return nil, false, err
 	}

@@ -68,6 +68,36 @@
 //   - A batch that fails VerifyBatch in a recovered region is never served:
 //     recovery truncates the segment there and deletes later segments.
 //
+// # Recovery
+//
+// Open lists the directory, ignores stray files (logging them), removes
+// index files without a .log, and recovers each segment oldest first:
+//
+//   - The newest segment after an unclean shutdown (no .clean marker): every
+//     batch is verified (VerifyBatch: length, magic, CRC-32C, record
+//     count) and must continue the offsets; the .log is truncated at the
+//     first torn or corrupt batch and both indexes are rebuilt.
+//   - Every other segment, and the newest after a clean Close: the index
+//     files are loaded and checked (whole entries, strictly increasing, no
+//     position past the .log, first and last entries naming a batch with
+//     that offset); the batches after the last entry are verified. Indexes
+//     that fail a check are rebuilt by verifying the whole segment.
+//   - A bad batch in an older segment truncates it there and deletes every
+//     later segment (logged at Error): the log must stay contiguous. So does
+//     a segment whose base offset does not follow the previous segment.
+//
+// Batches inside an older segment before its last index entry are not
+// re-verified on every start (that would read the whole log): they were
+// verified when appended or recovered and synced when their segment was
+// sealed. After an unclean shutdown the recovered files are synced, so
+// SyncedOffset starts at NextOffset.
+//
+// # Retention
+//
+// Segments describes the segments; RemoveSegmentsBefore deletes whole
+// sealed segments below an offset, oldest first. The policy (retention.ms,
+// retention.bytes, DeleteRecords) is the caller's.
+//
 // # Concurrency
 //
 // One writer (the caller serialises Append, TruncateTo, Close and Delete)

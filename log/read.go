@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"sort"
 )
 
 // ReadRequest says what Read returns.
@@ -102,6 +103,15 @@ func readView(out []byte, v *segmentView, r ReadRequest, remaining *int64, first
 		}
 	}
 	want := min(*remaining, v.size-pos)
+	if r.MaxOffset < v.next && r.MaxOffset > v.base {
+		// The first indexed batch based above MaxOffset is excluded, and
+		// so is everything after it: read no further (a read_committed
+		// fetch may stop far below the log end).
+		rel := uint32(r.MaxOffset - v.base)
+		if k := sort.Search(len(v.index), func(i int) bool { return v.index[i].relativeOffset > rel }); k < len(v.index) {
+			want = min(want, int64(v.index[k].position)-pos)
+		}
+	}
 	if *first && r.MinOneBatch {
 		if firstSize == 0 {
 			sc := newBatchScanner(v.seg.log, pos, v.size, false)

@@ -2,6 +2,7 @@ package log
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -182,5 +183,64 @@ func TestConcurrentReaders(t *testing.T) {
 	wg.Wait()
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReadModel compares Read against a brute-force model on random
+// requests over batches of random sizes.
+func TestReadModel(t *testing.T) {
+	for _, cfg := range []Config{
+		testConfig(),
+		{SegmentBytes: 1 << 20, SegmentAge: time.Hour, IndexIntervalBytes: 0},
+		{SegmentBytes: 700, SegmentAge: time.Hour, IndexIntervalBytes: 1 << 20},
+	} {
+		t.Run(fmt.Sprintf("segment-%d-interval-%d", cfg.SegmentBytes, cfg.IndexIntervalBytes), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(9, uint64(cfg.SegmentBytes)))
+			l := openLog(t, NewMemFS(), "/d", cfg, Options{})
+			var batches [][]byte
+			var headers []BatchHeader
+			for range 150 {
+				b := simpleBatch(l.NextOffset(), 1+rng.IntN(5), rng.IntN(300))
+				if err := l.Append(b); err != nil {
+					t.Fatal(err)
+				}
+				h, _ := ParseBatchHeader(b)
+				batches, headers = append(batches, b), append(headers, h)
+			}
+			next := l.NextOffset()
+			model := func(r ReadRequest) []byte {
+				var out []byte
+				remaining := r.MaxBytes
+				for i, h := range headers {
+					if h.LastOffset() < r.Offset {
+						continue
+					}
+					if h.LastOffset() >= r.MaxOffset || (h.Size() > remaining && !(len(out) == 0 && r.MinOneBatch)) {
+						break
+					}
+					out = append(out, batches[i]...)
+					remaining -= h.Size()
+				}
+				return out
+			}
+			for range 3000 {
+				r := ReadRequest{
+					Offset:      rng.Int64N(next + 1),
+					MaxOffset:   rng.Int64N(next + 10),
+					MaxBytes:    rng.IntN(3000) - 10,
+					MinOneBatch: rng.IntN(2) == 0,
+				}
+				if rng.IntN(4) == 0 {
+					r.MaxOffset = next
+				}
+				got, err := l.Read(nil, r)
+				if err != nil {
+					t.Fatalf("Read(%+v): %v", r, err)
+				}
+				if want := model(r); !bytes.Equal(got, want) {
+					t.Fatalf("Read(%+v) = %d bytes, model %d", r, len(got), len(want))
+				}
+			}
+		})
 	}
 }

@@ -138,7 +138,7 @@ func TestConvertMessageSet(t *testing.T) {
 		{"magic 1 lz4", messageSet(t, 1, 3, 0, 0, msgs...), 3, []int64{1000, 1001, 999}},
 		{"magic 1 gzip LogAppendTime wrapper", messageSet(t, 1, 1, messageAttributeTimeType, 4242, msgs...), 1, []int64{4242, 4242, 4242}},
 		{"magic 0 lz4 legacy header checksum", legacyLZ4(t, messageSet(t, 0, 3, 0, 0, msgs...)), 3, []int64{now, now, now}},
-		{"two wrappers", append(messageSet(t, 1, 1, 0, 0, msgs[:2]...), messageSet(t, 1, 2, 0, 0, msgs[2])...), 1, []int64{1000, 1001, 999}},
+		{"two wrappers and a plain message", bytes.Join([][]byte{messageSet(t, 1, 1, 0, 0, msgs[0]), messageSet(t, 1, 2, 0, 0, msgs[1]), messageSet(t, 1, 0, 0, 0, msgs[2])}, nil), 1, []int64{1000, 1001, 999}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			batch, err := convertMessageSet(tc.set, now)

@@ -131,7 +131,7 @@ func (l *Log) recover() (_ *state, clean bool, err error) {
 		}
 		views = append(views, v)
 		if cut && !newest {
-			l.logger.Error("corrupt batch inside an older segment, deleting later segments",
+			l.logger.Error("older segment ends in a torn or corrupt batch, deleting later segments",
 				zap.Int64("base-offset", base), zap.Int64("next-offset", v.next), zap.Int("deleted-segments", len(bases)-i-1))
 			if err := l.removeSegmentFiles(bases[i+1:]); err != nil {
 				closeAll()

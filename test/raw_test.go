@@ -200,3 +200,42 @@ func makeBatch(firstTimestamp int64, records ...batchRecord) []byte {
 	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32c))
 	return b
 }
+
+// makeMessageSet encodes one uncompressed message of the legacy format
+// (magic 0 without a timestamp, magic 1 with one) at offset 0, as clients
+// older than Kafka 0.11 produce with Produce v0-2.
+func makeMessageSet(magic int8, timestamp int64, key, value []byte) []byte {
+	var m []byte
+	if magic == 0 {
+		msg := kmsg.MessageV0{Magic: 0, Key: key, Value: value}
+		m = msg.AppendTo(nil)
+	} else {
+		msg := kmsg.MessageV1{Magic: 1, Timestamp: timestamp, Key: key, Value: value}
+		m = msg.AppendTo(nil)
+	}
+	// offset(8) size(4) crc(4) magic...: fill size and the CRC-32 (IEEE)
+	// of everything after the crc.
+	binary.BigEndian.PutUint32(m[8:], uint32(len(m)-12))
+	binary.BigEndian.PutUint32(m[12:], crc32.ChecksumIEEE(m[16:]))
+	return m
+}
+
+// firstMessage decodes the offset, magic and value of the first legacy
+// message of a message set (Fetch v0-3).
+func firstMessage(set []byte) (offset int64, magic int8, value []byte, err error) {
+	if len(set) < 17 {
+		return 0, 0, nil, fmt.Errorf("message set of %d bytes", len(set))
+	}
+	switch magic = int8(set[16]); magic {
+	case 0:
+		var m kmsg.MessageV0
+		err = m.ReadFrom(set)
+		return m.Offset, magic, m.Value, err
+	case 1:
+		var m kmsg.MessageV1
+		err = m.ReadFrom(set)
+		return m.Offset, magic, m.Value, err
+	default:
+		return 0, magic, nil, fmt.Errorf("message set starts with magic %d", magic)
+	}
+}

@@ -21,6 +21,7 @@ func TestClientProtocolVersions(t *testing.T) {
 		name     string
 		versions *kversion.Versions // nil: newest
 	}{
+		{"kafka-0.10.2", kversion.V0_10_2()}, // message format v1: Produce v2, Fetch v3 (converted)
 		{"kafka-0.11.0", kversion.V0_11_0()}, // first release with v2 batches: Produce v3, Fetch v5
 		{"kafka-2.1.0", kversion.V2_1_0()},   // zstd; newest non-flexible Produce/Fetch
 		{"kafka-2.4.0", kversion.V2_4_0()},   // flexible Metadata and ApiVersions
@@ -35,6 +36,12 @@ func TestClientProtocolVersions(t *testing.T) {
 			}
 			producer := newClient(t, srv.Addr, opts...)
 			produced := makeRecords(topic, 500)
+			legacy := tc.versions != nil && !tc.versions.HasKey(22) // no InitProducerId: before 0.11
+			if legacy {
+				for _, r := range produced {
+					r.Headers = nil // message format v1 has no headers
+				}
+			}
 			produceAll(t, producer, produced)
 			want := expectedByPartition(t, produced)
 
@@ -161,7 +168,15 @@ func TestRawOldestAndNewestVersions(t *testing.T) {
 			rt := kmsg.NewProduceRequestTopic()
 			rt.Topic, rt.TopicID = topic, topicID
 			rp := kmsg.NewProduceRequestTopicPartition()
-			rp.Records = makeBatch(6000, batchRecord{Value: fmt.Appendf(nil, "produce v%d", v)})
+			value := fmt.Appendf(nil, "produce v%d", v)
+			switch {
+			case v <= 1: // message format v0
+				rp.Records = makeMessageSet(0, 0, nil, value)
+			case v == 2: // message format v1 (KIP-32)
+				rp.Records = makeMessageSet(1, 6000, nil, value)
+			default: // record batches (KIP-98)
+				rp.Records = makeBatch(6000, batchRecord{Value: value})
+			}
 			rt.Partitions = append(rt.Partitions, rp)
 			req.Topics = append(req.Topics, rt)
 			resp := c.mustRoundTrip(req).(*kmsg.ProduceResponse)
@@ -230,12 +245,27 @@ func TestRawOldestAndNewestVersions(t *testing.T) {
 			if p.HighWatermark != end {
 				t.Errorf("high watermark %d, want %d", p.HighWatermark, end)
 			}
-			var batch kmsg.RecordBatch
-			if err := batch.ReadFrom(p.RecordBatches); err != nil {
-				t.Fatalf("first fetched batch: %v", err)
-			}
-			if batch.FirstOffset != 0 || batch.Magic != 2 {
-				t.Errorf("first batch at offset %d magic %d, want 0 and 2", batch.FirstOffset, batch.Magic)
+			if v < 4 {
+				// Message sets: magic 0 for v0-1, magic 1 for v2-3.
+				offset, magic, value, err := firstMessage(p.RecordBatches)
+				if err != nil {
+					t.Fatalf("first fetched message: %v", err)
+				}
+				wantMagic := int8(0)
+				if v >= 2 {
+					wantMagic = 1
+				}
+				if offset != 0 || magic != wantMagic || string(value) != "seed" {
+					t.Errorf("first message at offset %d magic %d value %q, want 0, %d, \"seed\"", offset, magic, value, wantMagic)
+				}
+			} else {
+				var batch kmsg.RecordBatch
+				if err := batch.ReadFrom(p.RecordBatches); err != nil {
+					t.Fatalf("first fetched batch: %v", err)
+				}
+				if batch.FirstOffset != 0 || batch.Magic != 2 {
+					t.Errorf("first batch at offset %d magic %d, want 0 and 2", batch.FirstOffset, batch.Magic)
+				}
 			}
 
 			// At the high watermark there is nothing to return: Records

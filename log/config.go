@@ -12,11 +12,15 @@ import (
 // ErrInvalidConfig reports a Config that Validate rejects.
 var ErrInvalidConfig = errors.New("log: invalid config")
 
+// minSegmentBytes is Kafka's minimum segment.bytes. A segment smaller than
+// a batch simply holds one batch.
+const minSegmentBytes = 14
+
 // Config holds one partition log's tunables.
 type Config struct {
 	// SegmentBytes is the size at which the active segment is rolled.
-	// Corresponds to segment.bytes. Default 1 GiB. At most 2 GiB - 1 so that
-	// file positions fit the index's uint32.
+	// Corresponds to segment.bytes. Default 1 GiB; at least 14 bytes (as in
+	// Kafka) and at most 2 GiB - 1, so that positions fit the index.
 	SegmentBytes int64
 	// SegmentAge is the age of the active segment's first batch (by the
 	// injected clock, measured from when the segment was created) at which
@@ -43,8 +47,8 @@ func DefaultConfig() Config {
 // ErrInvalidConfig.
 func (c Config) Validate() error {
 	switch {
-	case c.SegmentBytes < BatchHeaderSize:
-		return fmt.Errorf("%w: segment bytes %d below one batch header (%d)", ErrInvalidConfig, c.SegmentBytes, BatchHeaderSize)
+	case c.SegmentBytes < minSegmentBytes:
+		return fmt.Errorf("%w: segment bytes %d below %d", ErrInvalidConfig, c.SegmentBytes, minSegmentBytes)
 	case c.SegmentBytes > math.MaxInt32:
 		return fmt.Errorf("%w: segment bytes %d above 2 GiB - 1", ErrInvalidConfig, c.SegmentBytes)
 	case c.SegmentAge <= 0:

@@ -2,6 +2,7 @@ package log
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -241,6 +242,52 @@ func TestReadModel(t *testing.T) {
 					t.Fatalf("Read(%+v) = %d bytes, model %d", r, len(got), len(want))
 				}
 			}
+		})
+	}
+}
+
+// TestReadersDuringDelete closes the log under running readers: each must
+// end with ErrClosed, never a panic or a read of a closed file.
+func TestReadersDuringDelete(t *testing.T) {
+	for _, del := range []bool{false, true} {
+		t.Run(fmt.Sprintf("delete=%v", del), func(t *testing.T) {
+			l := openLog(t, NewMemFS(), "/d", Config{SegmentBytes: 1024, SegmentAge: time.Hour, IndexIntervalBytes: 100}, Options{})
+			appendN(t, l, 50, 2, 50)
+			started := make(chan struct{}, 4)
+			var wg sync.WaitGroup
+			for range 4 {
+				wg.Go(func() {
+					started <- struct{}{}
+					for i := int64(0); ; i = (i + 7) % 100 {
+						_, err := l.Read(nil, ReadRequest{Offset: i, MaxOffset: 100, MaxBytes: 2048})
+						_, _, ferr := l.FindTimestamp(nil, i*10)
+						herr := l.BatchHeaders(i, func(BatchHeader) bool { return true })
+						if errors.Is(err, ErrClosed) && errors.Is(ferr, ErrClosed) && errors.Is(herr, ErrClosed) {
+							return
+						}
+						for _, e := range []error{err, ferr, herr} {
+							if e != nil && !errors.Is(e, ErrClosed) {
+								t.Errorf("reader error %v", e)
+								return
+							}
+						}
+					}
+				})
+			}
+			for range 4 {
+				<-started
+			}
+			appendN(t, l, 10, 2, 50)
+			var err error
+			if del {
+				err = l.Delete()
+			} else {
+				err = l.Close()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg.Wait()
 		})
 	}
 }

@@ -319,7 +319,8 @@ func (x *indexer) add(v *segmentView, h BatchHeader, pos int64) {
 	v.next = h.NextOffset()
 }
 
-// writeIndexes replaces the segment's index files with the entries.
+// writeIndexes replaces the segment's index files with the entries and
+// syncs them.
 func writeIndexes(seg *segment, index []indexEntry, times []timeEntry) error {
 	b := make([]byte, 0, len(index)*indexEntrySize)
 	for _, e := range index {
@@ -338,6 +339,12 @@ func writeIndexes(seg *segment, index []indexEntry, times []timeEntry) error {
 		}
 		if _, err := w.f.WriteAt(w.b, 0); err != nil {
 			return fmt.Errorf("write index: %w", err)
+		}
+		// Appends sync index files only when their segment is sealed, so a
+		// rebuilt index of a sealed segment must be made durable here
+		// before a clean marker can vouch for it.
+		if err := w.f.Sync(); err != nil {
+			return fmt.Errorf("sync index: %w", err)
 		}
 	}
 	return nil

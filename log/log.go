@@ -103,6 +103,9 @@ type Log struct {
 	pendingMu sync.Mutex
 	// rolled are sealed segments not yet synced, each holding a reference.
 	rolled []*segment
+	// dirPending is set when a roll created files whose directory entries
+	// the next sync must make durable.
+	dirPending bool
 
 	// synced is the offset below which every batch is on stable storage.
 	synced atomic.Int64
@@ -249,12 +252,15 @@ func (l *Log) writeIndexEntries(v *segmentView, first int) {
 // offset, returning the published state.
 func (l *Log) roll(s *state, reason string) (*state, error) {
 	base := s.active.next
-	seg, err := l.createSegment(base)
+	seg, err := l.createSegment(base, false)
 	if err != nil {
 		return s, fmt.Errorf("roll segment at offset %d: %w", base, err)
 	}
 	old := s.active
 	l.pendingMu.Lock()
+	// The next sync makes the new directory entry durable, off the
+	// append path, before it vouches for any offset in the new segment.
+	l.dirPending = true
 	old.seg.acquire() // the log holds a reference, so this succeeds
 	l.rolled = append(l.rolled, old.seg)
 	ns := &state{sealed: append(slices.Clip(s.sealed), old), active: emptyView(seg), appended: s.appended}
@@ -267,9 +273,9 @@ func (l *Log) roll(s *state, reason string) (*state, error) {
 	return ns, nil
 }
 
-// createSegment creates empty files for a segment at base and makes their
-// directory entries durable.
-func (l *Log) createSegment(base int64) (*segment, error) {
+// createSegment creates empty files for a segment at base and, if syncDir
+// is set, makes their directory entries durable.
+func (l *Log) createSegment(base int64, syncDir bool) (*segment, error) {
 	seg, err := openSegment(l.fs, l.dir, base, true, l.now())
 	if err != nil {
 		return nil, err
@@ -277,7 +283,7 @@ func (l *Log) createSegment(base int64) (*segment, error) {
 	// A leftover file of that name (a crash mid-truncation) must not leak
 	// old bytes into the new segment.
 	err = errors.Join(seg.log.Truncate(0), seg.index.Truncate(0), seg.timeIndex.Truncate(0))
-	if err == nil {
+	if err == nil && syncDir {
 		err = l.fs.SyncDir(l.dir)
 	}
 	if err != nil {

@@ -141,7 +141,7 @@ func (l *Log) recover() (_ *state, clean bool, err error) {
 		}
 	}
 	if len(views) == 0 {
-		seg, err := l.createSegment(0)
+		seg, err := l.createSegment(0, true)
 		if err != nil {
 			return nil, false, fmt.Errorf("create first segment: %w", err)
 		}

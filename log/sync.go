@@ -16,6 +16,10 @@ type syncJob struct {
 	active *segment
 	// activeIndexes also syncs the active segment's index files (Close).
 	activeIndexes bool
+	// syncDir syncs the log's directory first (a roll created files).
+	fs      FS
+	dir     string
+	syncDir bool
 	// next is the log end offset when the job was captured: every batch
 	// below it is written to the OS.
 	next int64
@@ -41,9 +45,13 @@ func (l *Log) prepareSync(activeIndexes bool) (job syncJob, ok bool) {
 		activeIndexes: activeIndexes,
 		next:          s.active.next,
 		appended:      s.appended,
+		fs:            l.fs,
+		dir:           l.dir,
+		syncDir:       l.dirPending,
 	}
-	job.noop = len(job.rolled) == 0 && !activeIndexes && job.appended == l.syncedBytes
+	job.noop = len(job.rolled) == 0 && !activeIndexes && !job.syncDir && job.appended == l.syncedBytes
 	l.rolled = nil
+	l.dirPending = false
 	return job, true
 }
 
@@ -52,6 +60,11 @@ func (l *Log) prepareSync(activeIndexes bool) (job syncJob, ok bool) {
 func (j *syncJob) run() (syncs int64, err error) {
 	if j.noop {
 		return 0, nil
+	}
+	if j.syncDir {
+		if err := j.fs.SyncDir(j.dir); err != nil {
+			return 0, fmt.Errorf("sync directory: %w", err)
+		}
 	}
 	for _, seg := range j.rolled {
 		for _, f := range []File{seg.log, seg.index, seg.timeIndex} {

@@ -239,6 +239,7 @@ func (l *Log) FindTimestamp(dst []byte, ts int64) (batch []byte, found bool, err
 		if s.closed {
 			return dst, false, ErrClosed
 		}
+		err = nil
 		for i := range s.count() {
 			v := s.view(i)
 			if v.empty() || v.maxTimestamp < ts {

@@ -93,14 +93,14 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 		zap.String("version", version),
 	)
 
-	var serveErr error
 	select {
 	case <-ctx.Done():
 		logger.Info("shutting down", zap.String("reason", context.Cause(ctx).Error()))
-	case serveErr = <-serveDone:
-		// Serve returns only after Shutdown; anything else is fatal.
-		serveDone <- serveErr
-		logger.Error("listener failed, shutting down", zap.Error(serveErr))
+	case err := <-serveDone:
+		// Serve returns before Shutdown only on an accept failure; the
+		// error is returned below, not logged here.
+		serveDone <- err
+		logger.Info("shutting down", zap.String("reason", "listener failed"))
 	}
 	stopSignals()
 

@@ -24,6 +24,8 @@
 //	...
 //	.clean                          written by Close after the final sync,
 //	                                removed (durably) by Open
+//	.recovery-point                 segments based below it are synced
+//	                                (checkpoint.go has the format)
 //
 // A .log file is whole batches back to back (batch.go has the batch
 // layout); offsets are contiguous across batches and across segments:
@@ -73,11 +75,14 @@
 // Open lists the directory, ignores stray files (logging them), removes
 // index files without a .log, and recovers each segment oldest first:
 //
-//   - The newest segment after an unclean shutdown (no .clean marker): every
-//     batch is verified (VerifyBatch: length, magic, CRC-32C, record
-//     count) and must continue the offsets; the .log is truncated at the
-//     first torn or corrupt batch and both indexes are rebuilt.
-//   - Every other segment, and the newest after a clean Close: the index
+//   - After an unclean shutdown (no .clean marker), the newest segment and
+//     every segment based at or above the recovery point (rolled since the
+//     last sync that covered a roll): every batch is verified (VerifyBatch:
+//     length, magic, CRC-32C, record count) and must continue the offsets;
+//     the .log is truncated at the first torn or corrupt batch and both
+//     indexes are rebuilt. Without a readable recovery point every segment
+//     is verified.
+//   - Every other segment, and all of them after a clean Close: the index
 //     files are loaded and checked (whole entries, strictly increasing, no
 //     position past the .log, first and last entries naming a batch with
 //     that offset); the batches after the last entry are verified. Indexes
@@ -86,11 +91,13 @@
 //     later segment (logged at Error): the log must stay contiguous. So does
 //     a segment whose base offset does not follow the previous segment.
 //
-// Batches inside an older segment before its last index entry are not
-// re-verified on every start (that would read the whole log): they were
-// verified when appended or recovered and synced when their segment was
-// sealed. After an unclean shutdown the recovered files are synced, so
-// SyncedOffset starts at NextOffset.
+// Batches of a segment below the recovery point, before its last index
+// entry, are not re-verified on every start (that would read the whole log):
+// they were synced with their indexes when the segment was sealed, as
+// Kafka trusts segments below its recovery-point-offset-checkpoint. After
+// an unclean shutdown the recovered files are synced, so SyncedOffset
+// starts at NextOffset, and Open moves the recovery point to the newest
+// segment.
 //
 // # Retention
 //
@@ -161,6 +168,9 @@
 //   - After a failed fsync the page cache may have dropped the data while
 //     reporting success later (fsyncgate): the Log refuses further appends
 //     and syncs; reopen it to recover from what is on disk.
+//   - TruncateTo lowers the recovery point (durably) when it truncates a
+//     segment below it: otherwise segments rolled afterwards would count as
+//     synced after a crash.
 //   - The clean marker must be removed durably before the first append,
 //     otherwise a power cut could resurrect it over stale index files.
 //   - A segment found on disk counts as created at Open for SegmentAge.

@@ -97,6 +97,8 @@ type Log struct {
 	syncMu sync.Mutex
 	// syncedBytes is state.appended at the last completed sync (syncMu).
 	syncedBytes int64
+	// recoveryPoint is the stored recovery point (syncMu; see checkpoint.go).
+	recoveryPoint int64
 
 	// pendingMu guards rolled, and makes a roll (which adds to rolled and
 	// publishes a state) atomic for prepareSync.
@@ -344,8 +346,13 @@ func (l *Log) TruncateTo(offset int64) error {
 		l.synced.Store(offset)
 	}
 
-	// Newest first, so a crash part way leaves a prefix of the log.
 	var errs []error
+	if l.recoveryPoint > v.base {
+		// Segments rolled after this truncation must not count as synced.
+		errs = append(errs, writeRecoveryPoint(l.fs, l.dir, v.base))
+		l.recoveryPoint = v.base
+	}
+	// Newest first, so a crash part way leaves a prefix of the log.
 	for j := len(removed) - 1; j >= 0; j-- {
 		errs = append(errs, removed[j].seg.remove(), removed[j].seg.release())
 	}

@@ -302,7 +302,7 @@ func TestOSFS(t *testing.T) {
 		t.Fatalf("reopened log differs")
 	}
 	names, _ := OSFS{}.ReadDir(dir)
-	if slices.Contains(names, cleanMarker) || !strings.HasSuffix(names[0], ".index") {
+	if slices.Contains(names, cleanMarker) || !slices.Contains(names, recoveryPointFile) || !strings.HasSuffix(names[1], ".index") {
 		t.Fatalf("files %v", names)
 	}
 	_ = fmt.Sprint()

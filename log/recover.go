@@ -82,6 +82,7 @@ func (l *Log) recover() (_ *state, clean bool, err error) {
 		switch {
 		case name == cleanMarker:
 			clean = true
+		case name == recoveryPointFile || name == recoveryPointFile+".tmp":
 		case !ok:
 			l.logger.Warn("ignoring stray file", zap.String("file", name))
 		case suffix == logSuffix:
@@ -99,6 +100,7 @@ func (l *Log) recover() (_ *state, clean bool, err error) {
 		}
 	}
 	slices.Sort(bases)
+	recoveryPoint := readRecoveryPoint(l.fs, l.dir)
 
 	var views []segmentView
 	closeAll := func() {
@@ -113,7 +115,8 @@ func (l *Log) recover() (_ *state, clean bool, err error) {
 			closeAll()
 			return nil, false, err
 		}
-		v, cut, err := l.recoverSegment(seg, clean, newest)
+		verifyAll := !clean && (newest || base >= recoveryPoint)
+		v, cut, err := l.recoverSegment(seg, verifyAll)
 		if err != nil {
 			seg.release()
 			closeAll()
@@ -157,6 +160,16 @@ func (l *Log) recover() (_ *state, clean bool, err error) {
 			}
 		}
 	}
+	// Everything below the newest segment is now verified or trusted, and
+	// synced.
+	if newest := views[len(views)-1].base; newest != recoveryPoint {
+		if err := writeRecoveryPoint(l.fs, l.dir, newest); err != nil {
+			closeAll()
+			return nil, false, err
+		}
+		recoveryPoint = newest
+	}
+	l.recoveryPoint = recoveryPoint
 	// The marker must be gone (durably) before the first append can make
 	// the index files stale.
 	if err := l.fs.Remove(filepath.Join(l.dir, cleanMarker)); err != nil && !isNotExist(err) {
@@ -184,19 +197,20 @@ func (l *Log) removeSegmentFiles(bases []int64) error {
 	return l.fs.SyncDir(l.dir)
 }
 
-// recoverSegment builds the view of one segment. With trusted indexes (a
-// clean shutdown, or a segment older than the newest) it loads and checks
-// the index files and verifies only the batches after the last entry;
-// otherwise, or when the indexes fail their checks, it verifies every
-// batch and rebuilds the indexes. At the first bad batch the .log is
+// recoverSegment builds the view of one segment. With verifyAll (after an
+// unclean shutdown, for the newest segment and those at or above the
+// recovery point) it verifies every batch and rebuilds the indexes;
+// otherwise it loads and checks the index files and verifies only the
+// batches after the last entry, falling back to verifying everything when
+// the indexes fail their checks. At the first bad batch the .log is
 // truncated; cut reports that.
-func (l *Log) recoverSegment(seg *segment, trustIndexes, newest bool) (v segmentView, cut bool, err error) {
+func (l *Log) recoverSegment(seg *segment, verifyAll bool) (v segmentView, cut bool, err error) {
 	size, err := seg.log.Size()
 	if err != nil {
 		return v, false, err
 	}
 	v = emptyView(seg)
-	if trustIndexes || !newest {
+	if !verifyAll {
 		index, times, err := loadIndexes(seg, size)
 		if err == nil {
 			v.index, v.times = index, times

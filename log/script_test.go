@@ -161,7 +161,7 @@ func (e *scriptEnv) run(command string) string {
 		if err := e.log.Sync(); err != nil {
 			return "error: " + err.Error()
 		}
-		return fmt.Sprintf("synced=%d", e.log.SyncedOffset())
+		return fmt.Sprintf("synced=%d recovery-point=%d", e.log.SyncedOffset(), readRecoveryPoint(e.fs, scriptDir))
 	case "close":
 		err := e.log.Close()
 		e.log = nil
@@ -226,7 +226,7 @@ func (e *scriptEnv) run(command string) string {
 func (e *scriptEnv) describe() string {
 	l := e.log
 	var b strings.Builder
-	fmt.Fprintf(&b, "start=%d next=%d synced=%d\n", l.StartOffset(), l.NextOffset(), l.SyncedOffset())
+	fmt.Fprintf(&b, "start=%d next=%d synced=%d recovery-point=%d\n", l.StartOffset(), l.NextOffset(), l.SyncedOffset(), readRecoveryPoint(e.fs, scriptDir))
 	s := l.state.Load()
 	for i := range s.count() {
 		v := s.view(i)

@@ -27,6 +27,9 @@ type syncJob struct {
 	appended int64
 	// noop is set when nothing was appended since the last sync.
 	noop bool
+	// recoveryPoint, when above the stored one, is written after the
+	// rolled segments are synced: every segment below it is then durable.
+	recoveryPoint int64
 }
 
 // prepareSync captures a sync job, taking references on its segments. The
@@ -48,6 +51,9 @@ func (l *Log) prepareSync(activeIndexes bool) (job syncJob, ok bool) {
 		fs:            l.fs,
 		dir:           l.dir,
 		syncDir:       l.dirPending,
+	}
+	if len(job.rolled) > 0 && s.active.base > l.recoveryPoint {
+		job.recoveryPoint = s.active.base
 	}
 	job.noop = len(job.rolled) == 0 && !activeIndexes && !job.syncDir && job.appended == l.syncedBytes
 	l.rolled = nil
@@ -72,6 +78,11 @@ func (j *syncJob) run() (syncs int64, err error) {
 			if err := f.Sync(); err != nil {
 				return syncs, fmt.Errorf("sync segment %d: %w", seg.base, err)
 			}
+		}
+	}
+	if j.recoveryPoint > 0 {
+		if err := writeRecoveryPoint(j.fs, j.dir, j.recoveryPoint); err != nil {
+			return syncs, err
 		}
 	}
 	files := []File{j.active.log}
@@ -101,6 +112,7 @@ func (l *Log) finishSync(job syncJob, err error) error {
 		return err
 	}
 	l.syncedBytes = job.appended
+	l.recoveryPoint = max(l.recoveryPoint, job.recoveryPoint)
 	if job.next > l.synced.Load() {
 		l.synced.Store(job.next)
 		if l.onSynced != nil {

@@ -187,3 +187,21 @@ func TestDescribeTopicConfigs(t *testing.T) {
 		t.Fatalf("missing: %v", err)
 	}
 }
+
+func TestInternalTopic(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	c := openTestCluster(t, dir)
+	if _, err := c.CreateTopic(ctx, CreateTopicRequest{Name: "__consumer_offsets", Partitions: 2, ReplicationFactor: 1, Internal: true, Configs: map[string]string{"cleanup.policy": "compact"}}); err != nil {
+		t.Fatal(err)
+	}
+	c.Close(ctx)
+	c = openTestCluster(t, dir)
+	topic, ok := c.Topic("__consumer_offsets")
+	if !ok || !topic.Internal {
+		t.Fatalf("internal flag lost across restart: %v %v", ok, topic)
+	}
+	if err := c.DeleteTopic(ctx, "__consumer_offsets"); !errors.Is(err, kerr.InvalidTopicException) {
+		t.Fatalf("deleting an internal topic: %v", err)
+	}
+}

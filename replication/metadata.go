@@ -28,6 +28,7 @@ type topicState struct {
 	ID         string            `json:"id"` // hex of the 16-byte topic id
 	Partitions int32             `json:"partitions"`
 	Configs    map[string]string `json:"configs,omitempty"`
+	Internal   bool              `json:"internal,omitempty"`
 }
 
 // loadState reads meta/cluster.json; a missing file yields ok false.

@@ -43,7 +43,7 @@ func (t *Topic) Partitions() []*Partition { return t.partitions }
 func (t *Topic) Configs() map[string]string { return t.overrides }
 
 func (t *Topic) persisted() topicState {
-	return topicState{Name: t.Name, ID: hex.EncodeToString(t.ID[:]), Partitions: int32(len(t.partitions)), Configs: t.overrides}
+	return topicState{Name: t.Name, ID: hex.EncodeToString(t.ID[:]), Partitions: int32(len(t.partitions)), Configs: t.overrides, Internal: t.Internal}
 }
 
 // Partition is the handle of one partition on this node. Today it is the
@@ -106,6 +106,9 @@ type CreateTopicRequest struct {
 	Configs map[string]string
 	// ValidateOnly checks the request without creating anything.
 	ValidateOnly bool
+	// Internal marks a topic the broker owns (__consumer_offsets): it is
+	// flagged internal in Metadata and cannot be deleted by clients.
+	Internal bool
 }
 
 // ValidateTopicName returns kerr.InvalidTopicException with a message for a
@@ -169,7 +172,7 @@ func (c *Cluster) CreateTopic(ctx context.Context, req CreateTopicRequest) (*Top
 	for k, v := range req.Configs {
 		overrides[k] = v
 	}
-	t := &Topic{Name: req.Name, ID: id, overrides: overrides, config: config}
+	t := &Topic{Name: req.Name, ID: id, Internal: req.Internal, overrides: overrides, config: config}
 	ps, err := c.openPartitions(t, 0, req.Partitions)
 	if err != nil {
 		return nil, err
@@ -191,7 +194,7 @@ func (c *Cluster) CreateTopic(ctx context.Context, req CreateTopicRequest) (*Top
 
 // openTopic opens a persisted topic's partitions.
 func (c *Cluster) openTopic(ts topicState) (*Topic, error) {
-	t := &Topic{Name: ts.Name, overrides: ts.Configs}
+	t := &Topic{Name: ts.Name, Internal: ts.Internal, overrides: ts.Configs}
 	if t.overrides == nil {
 		t.overrides = map[string]string{}
 	}

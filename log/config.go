@@ -71,8 +71,10 @@ type Options struct {
 	// fsyncs on its own (Sync and Close still do).
 	Flusher *Flusher
 	// OnSynced, if set, is called with the new synced offset each time it
-	// advances: every offset below it is on stable storage. It is called
-	// from the flusher's goroutine (or from the goroutine calling Sync or
-	// Close) and must not block or call back into the Log's Append.
+	// advances: every offset below it is on stable storage. Calls are in
+	// increasing order. It is called from the flusher's goroutine (or from
+	// the goroutine calling Sync or Close) while sync locks are held, so it
+	// must not block, and must not call Append, Sync, TruncateTo, Close or
+	// Delete of any Log.
 	OnSynced func(syncedOffset int64)
 }

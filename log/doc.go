@@ -175,6 +175,7 @@
 //     otherwise a power cut could resurrect it over stale index files.
 //   - A segment found on disk counts as created at Open for SegmentAge.
 //   - OnSynced runs on the flusher goroutine (or the caller of Sync/Close)
-//     while the log's syncMu is held: it must not call TruncateTo, Sync or
-//     Close of the same log.
+//     while the syncMu of its log, and in a flusher round of other logs too,
+//     is held (that keeps the calls in order): it must not call Sync,
+//     TruncateTo, Close or Delete of any log.
 package log

@@ -4,14 +4,11 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/sluice-io/sluice/log"
 )
 
 // decompressor decompresses batches for timestamp lookups. It is safe for
 // concurrent use and pools its decoders.
-var decompressor = kgo.DefaultDecompressor()
 
 // scanChunk bounds each read when OffsetForTimestamp must look past the
 // batch the time index pointed at.
@@ -169,7 +166,7 @@ func eachRecord(h log.BatchHeader, b []byte, fn func(offset, timestamp int64) bo
 	if len(b) < h.Size() || h.Size() < log.BatchHeaderSize {
 		return fmt.Errorf("batch at offset %d: %w", h.BaseOffset, log.ErrShortBatch)
 	}
-	body, err := decompressor.Decompress(b[log.BatchHeaderSize:h.Size()], kgo.CompressionCodecType(h.Compression()))
+	body, err := Decompress(b[log.BatchHeaderSize:h.Size()], h.Compression(), MaxDecompressedBytes)
 	if err != nil {
 		return fmt.Errorf("batch at offset %d: decompress codec %d: %w: %v", h.BaseOffset, h.Compression(), log.ErrCorrupt, err)
 	}

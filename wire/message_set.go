@@ -13,6 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/partition"
 )
 
 // Message sets: message format v0 and v1 (magic 0 and 1), what clients
@@ -63,10 +65,6 @@ const (
 	lz4FrameDescriptorStart     = 4 // after the frame magic
 	lz4FrameDescriptorFlagBytes = 2 // FLG and BD
 )
-
-// decompressor decompresses wrapper messages and stored batches. It is safe
-// for concurrent use.
-var decompressor = kgo.DefaultDecompressor()
 
 // compressors returns a compressor per codec id (gzip, snappy, lz4), for
 // re-compressing up-converted batches with the producer's codec.
@@ -232,13 +230,13 @@ func decompressWrapper(m legacyMessage) ([]byte, error) {
 	case m.value == nil:
 		return nil, fmt.Errorf("compressed message with a null value: %w", kerr.CorruptMessage)
 	}
-	inner, err := decompressor.Decompress(m.value, kgo.CompressionCodecType(codec))
+	inner, err := partition.Decompress(m.value, codec, partition.MaxDecompressedBytes)
 	if err != nil && codec == codecLZ4 && m.magic == 0 {
 		// Kafka 0.8-0.9 computed the lz4 frame header checksum over the
 		// frame magic too; clients of that era copy the bug. Repair it
 		// and try again.
 		if fixed, ok := repairLegacyLZ4(m.value); ok {
-			inner, err = decompressor.Decompress(fixed, kgo.CodecLz4)
+			inner, err = partition.Decompress(fixed, codecLZ4, partition.MaxDecompressedBytes)
 		}
 	}
 	if err != nil {
@@ -392,7 +390,7 @@ func appendMessageSet(dst, batches []byte, d downConversion) ([]byte, error) {
 		if b.Attributes&batchAttributeControl != 0 {
 			continue
 		}
-		records, err := decompressor.Decompress(b.Records, kgo.CompressionCodecType(b.Attributes&messageAttributeCodec))
+		records, err := partition.Decompress(b.Records, int8(b.Attributes&messageAttributeCodec), partition.MaxDecompressedBytes)
 		if err != nil {
 			return dst, fmt.Errorf("batch at offset %d: decompress: %w: %w", b.FirstOffset, errBadStoredBatch, err)
 		}

@@ -178,6 +178,10 @@ func VerifyBatch(b []byte) (BatchHeader, error) {
 	if h.LastOffsetDelta < 0 || h.RecordCount < 0 {
 		return h, fmt.Errorf("%w: negative lastOffsetDelta %d or record count %d", ErrCorrupt, h.LastOffsetDelta, h.RecordCount)
 	}
+	if int64(h.RecordCount) > int64(h.LastOffsetDelta)+1 {
+		// Compaction may leave fewer records than offsets, never more.
+		return h, fmt.Errorf("%w: %d records in %d offsets", ErrCorrupt, h.RecordCount, int64(h.LastOffsetDelta)+1)
+	}
 	if h.Compression() > 4 {
 		return h, fmt.Errorf("%w: unknown compression codec %d", ErrCorrupt, h.Compression())
 	}

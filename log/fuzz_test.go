@@ -32,7 +32,7 @@ func FuzzVerifyBatch(f *testing.F) {
 			if crc32.Checksum(b[batchCRCStart:h.Size()], crc32c) != h.CRC {
 				t.Fatal("verified batch with a bad CRC")
 			}
-			if h.Magic != 2 || h.LastOffsetDelta < 0 || h.RecordCount < 0 {
+			if h.Magic != 2 || h.LastOffsetDelta < 0 || h.RecordCount < 0 || int64(h.RecordCount) > int64(h.LastOffsetDelta)+1 {
 				t.Fatalf("verified impossible header %+v", h)
 			}
 		}

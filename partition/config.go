@@ -48,14 +48,66 @@ type Config struct {
 	// TimestampType corresponds to message.timestamp.type. Default
 	// CreateTime.
 	TimestampType TimestampType
+
+	// CleanupPolicy says how old data goes: deleted by retention, compacted
+	// by key, or both. Corresponds to cleanup.policy. Default CleanupDelete.
+	CleanupPolicy CleanupPolicy
+	// RetentionTime is how long a segment is kept after its newest record's
+	// timestamp; negative keeps forever. Corresponds to retention.ms.
+	// Default 7 days.
+	RetentionTime time.Duration
+	// RetentionBytes bounds a partition's size; whole oldest segments are
+	// deleted while it is above. Negative is unbounded. Corresponds to
+	// retention.bytes. Default -1.
+	RetentionBytes int64
+	// DeleteRetention is how long a compacted topic keeps tombstones.
+	// Corresponds to delete.retention.ms. Default 1 day.
+	DeleteRetention time.Duration
+	// MinCompactionLag is the minimum age of a record before compaction may
+	// remove it. Corresponds to min.compaction.lag.ms. Default 0.
+	MinCompactionLag time.Duration
+	// MaxCompactionLag is the age after which a record is compacted even
+	// below MinCleanableDirtyRatio. Corresponds to max.compaction.lag.ms.
+	// Default unbounded (math.MaxInt64).
+	MaxCompactionLag time.Duration
+	// MinCleanableDirtyRatio is the share of the log that must be
+	// uncompacted before the cleaner compacts it. Corresponds to
+	// min.cleanable.dirty.ratio. Default 0.5.
+	MinCleanableDirtyRatio float64
+	// TimestampBeforeMax and TimestampAfterMax bound how far a CreateTime
+	// record's timestamp may lie before or after the broker's clock
+	// (INVALID_TIMESTAMP beyond). Correspond to
+	// message.timestamp.before.max.ms and message.timestamp.after.max.ms
+	// (KIP-937). Default unbounded.
+	TimestampBeforeMax, TimestampAfterMax time.Duration
 }
+
+// CleanupPolicy is a set of cleanup.policy values.
+type CleanupPolicy uint8
+
+// Cleanup policies; a topic may have both.
+const (
+	// CleanupDelete deletes old segments by retention.ms and
+	// retention.bytes.
+	CleanupDelete CleanupPolicy = 1 << iota
+	// CleanupCompact keeps the newest record per key.
+	CleanupCompact
+)
 
 // DefaultConfig returns Kafka's defaults.
 func DefaultConfig() Config {
 	return Config{
-		Log:             log.DefaultConfig(),
-		MaxMessageBytes: DefaultMaxMessageBytes,
-		TimestampType:   CreateTime,
+		Log:                    log.DefaultConfig(),
+		MaxMessageBytes:        DefaultMaxMessageBytes,
+		TimestampType:          CreateTime,
+		CleanupPolicy:          CleanupDelete,
+		RetentionTime:          7 * 24 * time.Hour,
+		RetentionBytes:         -1,
+		DeleteRetention:        24 * time.Hour,
+		MaxCompactionLag:       math.MaxInt64,
+		MinCleanableDirtyRatio: 0.5,
+		TimestampBeforeMax:     math.MaxInt64,
+		TimestampAfterMax:      math.MaxInt64,
 	}
 }
 
@@ -75,6 +127,20 @@ func (c Config) Validate() error {
 	}
 	if c.TimestampType != CreateTime && c.TimestampType != LogAppendTime {
 		return fmt.Errorf("partition: message.timestamp.type %d must be CreateTime (0) or LogAppendTime (1)", c.TimestampType)
+	}
+	switch {
+	case c.CleanupPolicy == 0 || c.CleanupPolicy&^(CleanupDelete|CleanupCompact) != 0:
+		return fmt.Errorf("partition: cleanup.policy %d must be delete, compact or both", c.CleanupPolicy)
+	case c.DeleteRetention < 0:
+		return fmt.Errorf("partition: delete.retention.ms %s is negative", c.DeleteRetention)
+	case c.MinCompactionLag < 0:
+		return fmt.Errorf("partition: min.compaction.lag.ms %s is negative", c.MinCompactionLag)
+	case c.MaxCompactionLag < c.MinCompactionLag:
+		return fmt.Errorf("partition: max.compaction.lag.ms %s is below min.compaction.lag.ms %s", c.MaxCompactionLag, c.MinCompactionLag)
+	case c.MinCleanableDirtyRatio < 0 || c.MinCleanableDirtyRatio > 1:
+		return fmt.Errorf("partition: min.cleanable.dirty.ratio %g must be between 0 and 1", c.MinCleanableDirtyRatio)
+	case c.TimestampBeforeMax < 0 || c.TimestampAfterMax < 0:
+		return fmt.Errorf("partition: message.timestamp.before.max.ms and after.max.ms must not be negative")
 	}
 	return nil
 }

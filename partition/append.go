@@ -146,6 +146,7 @@ func (r *Replica) Append(b []byte) (AppendResult, error) {
 		return AppendResult{}, fmt.Errorf("partition: append %d batches at offset %d to %s-%d: %w", len(headers), first, r.topic, r.partition, err)
 	}
 	r.producers.commit()
+	r.epochs.assign(epoch, first)
 
 	switch {
 	case !r.durable:

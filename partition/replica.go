@@ -37,6 +37,8 @@ type Replica struct {
 
 	// epoch is the leader epoch stamped into appended batches.
 	epoch atomic.Int32
+	// epochs maps leader epochs to their first offsets (epoch.go).
+	epochs epochCache
 
 	// hwm is the high watermark: every offset below it is committed and
 	// readable. It only grows (monotonic max in advanceHWM), so readers load
@@ -110,6 +112,10 @@ func Open(dir, topic string, partition int32, cfg Config, opts Options) (*Replic
 
 	restored, err := r.loadProducerState()
 	if err != nil {
+		_ = l.Close()
+		return nil, err
+	}
+	if err := r.rebuildEpochs(); err != nil {
 		_ = l.Close()
 		return nil, err
 	}

@@ -30,7 +30,7 @@ var epochHistoryQueries = []epochQuery{
 	{epoch: 1, wantEpoch: 0, wantOffset: 3},    // never leader: the largest epoch below, and its end
 	{epoch: 2, wantEpoch: 2, wantOffset: 5},
 	{epoch: 3, wantEpoch: 2, wantOffset: 5},
-	{epoch: 5, wantEpoch: 5, wantOffset: 10}, // current: the log end offset
+	{epoch: 5, wantEpoch: 5, wantOffset: 10},  // current: the log end offset
 	{epoch: 6, wantEpoch: -1, wantOffset: -1}, // above the current epoch
 }
 

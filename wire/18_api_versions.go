@@ -3,7 +3,8 @@ package wire
 // ApiVersions (key 18), versions 0-4.
 //
 // Answers the versions of every API in the dispatch table (handlers.go), so
-// what is advertised is exactly what is served. A request of a version
+// what is advertised is exactly what is served; the group APIs only when
+// the server has a group coordinator. A request of a version
 // above ours is answered, per KIP-511, with a v0 response carrying
 // UNSUPPORTED_VERSION and our versions, so any client can negotiate down;
 // conn.handle does that before decoding.
@@ -24,22 +25,27 @@ const apiVersionsKey = 18
 
 func handleAPIVersions(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 	resp := kreq.ResponseKind().(*kmsg.ApiVersionsResponse)
-	resp.ApiKeys = advertisedAPIs()
+	resp.ApiKeys = advertisedAPIs(s.groups != nil)
 	return reply{resp: resp}
 }
 
 // unsupportedAPIVersions is the v0 answer to an ApiVersions request of a
 // version we do not serve.
-func unsupportedAPIVersions() kmsg.Response {
+func unsupportedAPIVersions(groups bool) kmsg.Response {
 	resp := kmsg.NewPtrApiVersionsResponse()
 	resp.ErrorCode = kerr.UnsupportedVersion.Code
-	resp.ApiKeys = advertisedAPIs()
+	resp.ApiKeys = advertisedAPIs(groups)
 	return resp
 }
 
-func advertisedAPIs() []kmsg.ApiVersionsResponseApiKey {
+// advertisedAPIs returns the dispatch table as ApiVersions keys, with the
+// group APIs only when groups is set.
+func advertisedAPIs(groups bool) []kmsg.ApiVersionsResponseApiKey {
 	keys := make([]kmsg.ApiVersionsResponseApiKey, 0, len(apis))
 	for _, a := range apis {
+		if a.groups && !groups {
+			continue
+		}
 		k := kmsg.NewApiVersionsResponseApiKey()
 		k.ApiKey, k.MinVersion, k.MaxVersion = a.key, a.minVersion, a.maxVersion
 		keys = append(keys, k)

@@ -45,4 +45,8 @@ func (c Config) Validate() error {
 type Options struct {
 	// Logger; nil means nop.
 	Logger *zap.Logger
+	// Groups is the group coordinator (a *consumergroup.Coordinator in
+	// production). nil means the group APIs (FindCoordinator, JoinGroup,
+	// OffsetCommit, ...) are neither served nor advertised in ApiVersions.
+	Groups GroupCoordinator
 }

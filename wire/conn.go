@@ -118,14 +118,14 @@ func (c *conn) handle(frame []byte) (*inflight, error) {
 		return nil, err
 	}
 	a := lookupAPI(h.key)
-	if a == nil {
+	if !c.s.serves(a) {
 		return nil, fmt.Errorf("api key %d is not supported", h.key)
 	}
 	if h.version < a.minVersion || h.version > a.maxVersion {
 		if h.key == apiVersionsKey {
 			// KIP-511: answer with v0 and our versions, so the client can
 			// retry with one we support.
-			return &inflight{header: h, version: 0, reply: reply{resp: unsupportedAPIVersions()}}, nil
+			return &inflight{header: h, version: 0, reply: reply{resp: unsupportedAPIVersions(c.s.groups != nil)}}, nil
 		}
 		return nil, fmt.Errorf("%s version %d is outside the supported %d-%d", kmsg.NameForKey(h.key), h.version, a.minVersion, a.maxVersion)
 	}

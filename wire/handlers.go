@@ -34,6 +34,9 @@ type api struct {
 	minVersion int16
 	maxVersion int16
 	handle     handler
+	// groups marks a group API: served and advertised only when the
+	// server has a group coordinator (Options.Groups).
+	groups bool
 }
 
 // apis is the dispatch table: the only place that says which APIs and
@@ -51,12 +54,24 @@ func init() {
 		{key: 1, minVersion: 0, maxVersion: 18, handle: handleFetch},
 		{key: 2, minVersion: 0, maxVersion: 11, handle: handleListOffsets},
 		{key: 3, minVersion: 0, maxVersion: 13, handle: handleMetadata},
+		{key: 8, minVersion: 0, maxVersion: 9, handle: handleOffsetCommit, groups: true},
+		{key: 9, minVersion: 0, maxVersion: 9, handle: handleOffsetFetch, groups: true},
+		{key: 10, minVersion: 0, maxVersion: 6, handle: handleFindCoordinator, groups: true},
+		{key: 11, minVersion: 0, maxVersion: 9, handle: handleJoinGroup, groups: true},
+		{key: 12, minVersion: 0, maxVersion: 4, handle: handleHeartbeat, groups: true},
+		{key: 13, minVersion: 0, maxVersion: 5, handle: handleLeaveGroup, groups: true},
+		{key: 14, minVersion: 0, maxVersion: 5, handle: handleSyncGroup, groups: true},
+		{key: 15, minVersion: 0, maxVersion: 5, handle: handleDescribeGroups, groups: true},
+		{key: 16, minVersion: 0, maxVersion: 5, handle: handleListGroups, groups: true},
 		{key: 18, minVersion: 0, maxVersion: 4, handle: handleAPIVersions},
 		{key: 19, minVersion: 0, maxVersion: 7, handle: handleCreateTopics},
 		{key: 20, minVersion: 0, maxVersion: 6, handle: handleDeleteTopics},
 		{key: 22, minVersion: 0, maxVersion: 5, handle: handleInitProducerID},
+		{key: 23, minVersion: 0, maxVersion: 4, handle: handleOffsetForLeaderEpoch},
 		{key: 32, minVersion: 0, maxVersion: 4, handle: handleDescribeConfigs},
 		{key: 37, minVersion: 0, maxVersion: 3, handle: handleCreatePartitions},
+		{key: 42, minVersion: 0, maxVersion: 2, handle: handleDeleteGroups, groups: true},
+		{key: 47, minVersion: 0, maxVersion: 0, handle: handleOffsetDelete, groups: true},
 	}
 	for i := range apis {
 		apiByKey[apis[i].key] = &apis[i]

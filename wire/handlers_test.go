@@ -55,13 +55,37 @@ func TestDispatchTableAgrees(t *testing.T) {
 			}
 		})
 	}
-	advertised := advertisedAPIs()
+	advertised := advertisedAPIs(true)
 	if len(advertised) != len(apis) {
 		t.Fatalf("ApiVersions advertises %d keys, table has %d", len(advertised), len(apis))
 	}
 	for i, k := range advertised {
 		if a := apis[i]; k.ApiKey != a.key || k.MinVersion != a.minVersion || k.MaxVersion != a.maxVersion {
 			t.Errorf("advertised %+v, table %d %d-%d", k, a.key, a.minVersion, a.maxVersion)
+		}
+	}
+}
+
+// TestGroupAPIsNeedCoordinator checks that a server without a group
+// coordinator advertises every row but the group APIs.
+func TestGroupAPIsNeedCoordinator(t *testing.T) {
+	var want []int16
+	for _, a := range apis {
+		if !a.groups {
+			want = append(want, a.key)
+		}
+	}
+	var got []int16
+	for _, k := range advertisedAPIs(false) {
+		got = append(got, k.ApiKey)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("advertised without a coordinator: %v, want %v", got, want)
+	}
+	s := &Server{}
+	for _, a := range apis {
+		if s.serves(&a) == a.groups {
+			t.Errorf("key %d (groups %v): serves = %v without a coordinator", a.key, a.groups, !a.groups)
 		}
 	}
 }

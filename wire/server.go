@@ -17,6 +17,7 @@ var ErrServerClosed = errors.New("wire: server closed")
 // Safe for concurrent use.
 type Server struct {
 	cluster  Cluster
+	groups   GroupCoordinator // nil: group APIs are not served
 	cfg      Config
 	logger   *zap.Logger
 	sessions *fetchSessions
@@ -47,6 +48,7 @@ func NewServer(cluster Cluster, cfg Config, opts Options) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		cluster:   cluster,
+		groups:    opts.Groups,
 		cfg:       cfg,
 		logger:    opts.Logger.Named("wire"),
 		sessions:  newFetchSessions(cfg.MaxFetchSessions),
@@ -120,6 +122,10 @@ func (s *Server) startConn(nc net.Conn) {
 	go c.readLoop()
 	go c.writeLoop()
 }
+
+// serves reports whether this server serves a row of the dispatch table:
+// group APIs need a coordinator.
+func (s *Server) serves(a *api) bool { return a != nil && (!a.groups || s.groups != nil) }
 
 // forgetConn removes a finished connection.
 func (s *Server) forgetConn(c *conn) {

@@ -1,0 +1,25 @@
+package wire
+
+// FindCoordinator (key 10), versions 0-6.
+//
+// Answers which broker coordinates a group: on a single node, this one.
+// The group coordinator (package consumergroup) answers; it also loads the
+// group's __consumer_offsets partition, so a coordinator still loading
+// answers COORDINATOR_LOAD_IN_PROGRESS and the client retries.
+//
+// Deviations: transaction coordinators (key type 1) and share groups (key
+// type 2) are COORDINATOR_NOT_AVAILABLE until they exist.
+//
+// Version notes: v1 key type and error message; v2 same as v1; v3
+// flexible; v4 batched keys (KIP-699); v5 TRANSACTION_ABORTABLE (KIP-890);
+// v6 share group keys (KIP-932).
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func handleFindCoordinator(s *Server, ctx context.Context, kreq kmsg.Request) reply {
+	return reply{resp: s.groups.FindCoordinator(ctx, kreq.(*kmsg.FindCoordinatorRequest))}
+}

@@ -1,0 +1,368 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// groupTimeout bounds one group command, connection included.
+const groupTimeout = 30 * time.Second
+
+func newGroupCommand() *cobra.Command {
+	var bootstrap string
+	cmd := &cobra.Command{
+		Use:   "group",
+		Short: "List, describe and reset the offsets of consumer groups",
+		Long: "List, describe and reset the offsets of consumer groups on a running broker\n" +
+			"(Sluice or Kafka), as kafka-consumer-groups.sh does.",
+		Args: cobra.NoArgs,
+	}
+	cmd.PersistentFlags().StringVar(&bootstrap, "bootstrap-server", "127.0.0.1:9092", "host:port of a broker to connect to")
+	admin := func(cmd *cobra.Command) (*kadm.Client, context.Context, func(), error) {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap))
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("connect to %s: %w", bootstrap, err)
+		}
+		ctx, cancel := context.WithTimeout(cmd.Context(), groupTimeout)
+		return kadm.NewClient(cl), ctx, func() { cancel(); cl.Close() }, nil
+	}
+
+	cmd.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List every consumer group with its state",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			adm, ctx, done, err := admin(cmd)
+			if err != nil {
+				return err
+			}
+			defer done()
+			groups, err := adm.ListGroups(ctx)
+			if err != nil {
+				return fmt.Errorf("list groups on %s: %w", bootstrap, err)
+			}
+			return printGroupList(cmd.OutOrStdout(), groups)
+		},
+	})
+
+	cmd.AddCommand(&cobra.Command{
+		Use:   "describe GROUP",
+		Short: "Show a group's state, members and per-partition offsets and lag",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			adm, ctx, done, err := admin(cmd)
+			if err != nil {
+				return err
+			}
+			defer done()
+			lags, err := adm.Lag(ctx, args[0])
+			if err != nil {
+				return fmt.Errorf("describe group %s on %s: %w", args[0], bootstrap, err)
+			}
+			lag, ok := lags[args[0]]
+			if !ok {
+				return fmt.Errorf("group %s: not in the broker's answer", args[0])
+			}
+			if err := lag.Error(); err != nil {
+				return fmt.Errorf("describe group %s: %w", args[0], err)
+			}
+			return printGroupDescription(cmd.OutOrStdout(), lag)
+		},
+	})
+
+	cmd.AddCommand(newResetOffsetsCommand(admin))
+	return cmd
+}
+
+func printGroupList(w io.Writer, groups kadm.ListedGroups) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GROUP\tSTATE\tPROTOCOL-TYPE")
+	for _, g := range groups.Sorted() {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", g.Group, g.State, g.ProtocolType)
+	}
+	return tw.Flush()
+}
+
+func printGroupDescription(w io.Writer, g kadm.DescribedGroupLag) error {
+	fmt.Fprintf(w, "group:          %s\n", g.Group)
+	fmt.Fprintf(w, "state:          %s\n", g.State)
+	fmt.Fprintf(w, "protocol-type:  %s\n", g.ProtocolType)
+	fmt.Fprintf(w, "protocol:       %s\n", g.Protocol)
+	fmt.Fprintf(w, "members:        %d\n", len(g.Members))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if len(g.Members) > 0 {
+		fmt.Fprintln(tw, "\nMEMBER-ID\tINSTANCE-ID\tCLIENT-ID\tHOST\tASSIGNMENT")
+		for _, m := range g.Members {
+			instance := "-"
+			if m.InstanceID != nil {
+				instance = *m.InstanceID
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.MemberID, instance, m.ClientID, m.ClientHost, formatAssignment(m.Assigned))
+		}
+	}
+	fmt.Fprintln(tw, "\nTOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG\tMEMBER-ID")
+	for _, l := range g.Lag.Sorted() {
+		current, lag := "-", "-"
+		if l.Commit.At >= 0 {
+			current = strconv.FormatInt(l.Commit.At, 10)
+		}
+		if l.Lag >= 0 {
+			lag = strconv.FormatInt(l.Lag, 10)
+		}
+		end := "-"
+		if l.End.Err == nil {
+			end = strconv.FormatInt(l.End.Offset, 10)
+		}
+		member := "-"
+		if l.Member != nil {
+			member = l.Member.MemberID
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", l.Topic, l.Partition, current, end, lag, member)
+	}
+	return tw.Flush()
+}
+
+// formatAssignment renders a consumer member's assignment as
+// "topic:0,1 other:2", or "-".
+func formatAssignment(a kadm.GroupMemberAssignment) string {
+	c, ok := a.AsConsumer()
+	if !ok || len(c.Topics) == 0 {
+		return "-"
+	}
+	var parts []string
+	for _, t := range c.Topics {
+		ps := slices.Clone(t.Partitions)
+		slices.Sort(ps)
+		nums := make([]string, len(ps))
+		for i, p := range ps {
+			nums[i] = strconv.Itoa(int(p))
+		}
+		parts = append(parts, t.Topic+":"+strings.Join(nums, ","))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}
+
+// resetSpec is what reset-offsets was asked to do; exactly one target is
+// set.
+type resetSpec struct {
+	toEarliest, toLatest bool
+	toOffset             int64
+	toDatetime           string
+	shiftBy              int64
+	dryRun               bool
+	topic                string
+	// set records which of the flags were given, by name.
+	set map[string]bool
+}
+
+func newResetOffsetsCommand(admin func(*cobra.Command) (*kadm.Client, context.Context, func(), error)) *cobra.Command {
+	var spec resetSpec
+	cmd := &cobra.Command{
+		Use:   "reset-offsets GROUP --topic TOPIC[:P,P...] (--to-earliest | --to-latest | --to-offset N | --to-datetime TIME | --shift-by N) [--dry-run]",
+		Short: "Move a group's committed offsets",
+		Long: "Move a group's committed offsets of one topic (all its partitions, or those\n" +
+			"listed after a colon). The group must have no active members (state Empty or\n" +
+			"Dead): stop its consumers first. New offsets are clamped to the partition's\n" +
+			"[log start, log end], as Kafka does. The plan is printed as a table; with\n" +
+			"--dry-run nothing is committed. --to-datetime takes RFC 3339 time\n" +
+			"(2024-05-01T12:00:00Z) and moves to the first record at or after it.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec.set = map[string]bool{}
+			cmd.Flags().Visit(func(f *pflag.Flag) { spec.set[f.Name] = true })
+			if err := spec.check(); err != nil {
+				return err
+			}
+			adm, ctx, done, err := admin(cmd)
+			if err != nil {
+				return err
+			}
+			defer done()
+			return resetOffsets(ctx, adm, cmd.OutOrStdout(), args[0], spec)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&spec.topic, "topic", "", "topic whose offsets move: TOPIC (every partition) or TOPIC:0,2")
+	f.BoolVar(&spec.toEarliest, "to-earliest", false, "move to the log start offset")
+	f.BoolVar(&spec.toLatest, "to-latest", false, "move to the log end offset")
+	f.Int64Var(&spec.toOffset, "to-offset", 0, "move to this offset")
+	f.StringVar(&spec.toDatetime, "to-datetime", "", "move to the first record at or after this RFC 3339 time")
+	f.Int64Var(&spec.shiftBy, "shift-by", 0, "move by this many offsets (negative: back) from the committed offset")
+	f.BoolVar(&spec.dryRun, "dry-run", false, "print the plan without committing it")
+	return cmd
+}
+
+// resetTargets are the mutually exclusive target flags.
+var resetTargets = []string{"to-earliest", "to-latest", "to-offset", "to-datetime", "shift-by"}
+
+func (s resetSpec) check() error {
+	var given []string
+	for _, name := range resetTargets {
+		if s.set[name] {
+			given = append(given, "--"+name)
+		}
+	}
+	if len(given) != 1 {
+		return fmt.Errorf("give exactly one of --%s (got %d: %s)", strings.Join(resetTargets, ", --"), len(given), strings.Join(given, " "))
+	}
+	if s.topic == "" {
+		return errors.New("--topic is required")
+	}
+	if s.set["to-datetime"] {
+		if _, err := time.Parse(time.RFC3339Nano, s.toDatetime); err != nil {
+			return fmt.Errorf("--to-datetime %q is not RFC 3339 time such as 2024-05-01T12:00:00Z: %w", s.toDatetime, err)
+		}
+	}
+	return nil
+}
+
+// parseTopicPartitions splits "T" or "T:0,2" into the topic and its
+// partitions (nil: all).
+func parseTopicPartitions(arg string) (string, []int32, error) {
+	topic, list, hasList := strings.Cut(arg, ":")
+	if topic == "" {
+		return "", nil, fmt.Errorf("--topic %q names no topic", arg)
+	}
+	if !hasList {
+		return topic, nil, nil
+	}
+	var partitions []int32
+	for _, s := range strings.Split(list, ",") {
+		p, err := strconv.ParseInt(strings.TrimSpace(s), 10, 32)
+		if err != nil || p < 0 {
+			return "", nil, fmt.Errorf("--topic %q: %q is not a partition number", arg, s)
+		}
+		partitions = append(partitions, int32(p))
+	}
+	return topic, partitions, nil
+}
+
+// resetPlanRow is one partition's move.
+type resetPlanRow struct {
+	partition int32
+	current   int64 // -1: nothing committed
+	next      int64
+}
+
+func resetOffsets(ctx context.Context, adm *kadm.Client, w io.Writer, group string, spec resetSpec) error {
+	topic, partitions, err := parseTopicPartitions(spec.topic)
+	if err != nil {
+		return err
+	}
+
+	described, err := adm.DescribeGroups(ctx, group)
+	if err != nil {
+		return fmt.Errorf("describe group %s: %w", group, err)
+	}
+	g := described[group]
+	if g.Err != nil {
+		return fmt.Errorf("describe group %s: %w", group, g.Err)
+	}
+	if g.State != "Empty" && g.State != "Dead" {
+		return fmt.Errorf("group %s has active members (state %s, %d members): stop its consumers before resetting offsets", group, g.State, len(g.Members))
+	}
+
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("list start offsets of %s: %w", topic, err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("list end offsets of %s: %w", topic, err)
+	}
+	if err := ends.Error(); err != nil {
+		return fmt.Errorf("list end offsets of %s: %w", topic, err)
+	}
+	if partitions == nil {
+		for p := range ends[topic] {
+			partitions = append(partitions, p)
+		}
+		slices.Sort(partitions)
+	}
+	var byTime kadm.ListedOffsets
+	if spec.set["to-datetime"] {
+		at, _ := time.Parse(time.RFC3339Nano, spec.toDatetime) // checked
+		if byTime, err = adm.ListOffsetsAfterMilli(ctx, at.UnixMilli(), topic); err != nil {
+			return fmt.Errorf("list offsets of %s after %s: %w", topic, spec.toDatetime, err)
+		}
+	}
+	committed, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		return fmt.Errorf("fetch committed offsets of group %s: %w", group, err)
+	}
+
+	var plan []resetPlanRow
+	commit := make(kadm.Offsets)
+	for _, p := range partitions {
+		start, okStart := starts.Lookup(topic, p)
+		end, okEnd := ends.Lookup(topic, p)
+		if !okStart || !okEnd || start.Err != nil || end.Err != nil {
+			return fmt.Errorf("topic %s has no partition %d", topic, p)
+		}
+		row := resetPlanRow{partition: p, current: -1}
+		if c, ok := committed.Lookup(topic, p); ok && c.Err == nil && c.At >= 0 {
+			row.current = c.At
+		}
+		switch {
+		case spec.toEarliest:
+			row.next = start.Offset
+		case spec.toLatest:
+			row.next = end.Offset
+		case spec.set["to-offset"]:
+			row.next = spec.toOffset
+		case spec.set["to-datetime"]:
+			row.next = end.Offset // no record at or after the time
+			if o, ok := byTime.Lookup(topic, p); ok && o.Err == nil && o.Offset >= 0 {
+				row.next = o.Offset
+			}
+		case spec.set["shift-by"]:
+			if row.current < 0 {
+				return fmt.Errorf("group %s has no committed offset on %s-%d to shift from; use --to-offset, --to-earliest or --to-latest", group, topic, p)
+			}
+			row.next = row.current + spec.shiftBy
+		}
+		row.next = min(max(row.next, start.Offset), end.Offset)
+		plan = append(plan, row)
+		commit.Add(kadm.Offset{Topic: topic, Partition: p, At: row.next, LeaderEpoch: -1})
+	}
+
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOPIC\tPARTITION\tCURRENT-OFFSET\tNEW-OFFSET")
+	for _, r := range plan {
+		current := "-"
+		if r.current >= 0 {
+			current = strconv.FormatInt(r.current, 10)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\n", topic, r.partition, current, r.next)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if spec.dryRun {
+		fmt.Fprintln(w, "dry run: nothing committed")
+		return nil
+	}
+	resps, err := adm.CommitOffsets(ctx, group, commit)
+	if err != nil {
+		return fmt.Errorf("commit offsets of group %s: %w", group, err)
+	}
+	if err := resps.Error(); err != nil {
+		return fmt.Errorf("commit offsets of group %s: %w", group, err)
+	}
+	fmt.Fprintf(w, "committed %d offsets of group %s\n", len(plan), group)
+	return nil
+}

@@ -1,0 +1,203 @@
+package wire
+
+import (
+	"context"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/replication"
+)
+
+// fakeGroups is a GroupCoordinator whose JoinGroup blocks until released
+// and which records what reached it.
+type fakeGroups struct {
+	mu        sync.Mutex
+	commits   []*kmsg.OffsetCommitRequest
+	heartbeat chan struct{} // receives on each Heartbeat
+	release   chan struct{} // JoinGroup returns once closed
+}
+
+func (f *fakeGroups) FindCoordinator(_ context.Context, req *kmsg.FindCoordinatorRequest) *kmsg.FindCoordinatorResponse {
+	return req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+}
+
+func (f *fakeGroups) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest) *kmsg.JoinGroupResponse {
+	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+	select {
+	case <-f.release:
+		resp.MemberID = "m"
+	case <-ctx.Done():
+		resp.ErrorCode = kerr.RebalanceInProgress.Code
+	}
+	return resp
+}
+
+func (f *fakeGroups) SyncGroup(_ context.Context, req *kmsg.SyncGroupRequest) *kmsg.SyncGroupResponse {
+	return req.ResponseKind().(*kmsg.SyncGroupResponse)
+}
+
+func (f *fakeGroups) Heartbeat(_ context.Context, req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
+	f.heartbeat <- struct{}{}
+	return req.ResponseKind().(*kmsg.HeartbeatResponse)
+}
+
+func (f *fakeGroups) LeaveGroup(_ context.Context, req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupResponse {
+	return req.ResponseKind().(*kmsg.LeaveGroupResponse)
+}
+
+func (f *fakeGroups) OffsetCommit(_ context.Context, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
+	f.mu.Lock()
+	f.commits = append(f.commits, req)
+	f.mu.Unlock()
+	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewOffsetCommitResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetCommitResponseTopicPartition()
+			sp.Partition = rp.Partition
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+func (f *fakeGroups) OffsetFetch(_ context.Context, req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
+	return req.ResponseKind().(*kmsg.OffsetFetchResponse)
+}
+
+func (f *fakeGroups) OffsetDelete(_ context.Context, req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
+	return req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+}
+
+func (f *fakeGroups) ListGroups(_ context.Context, req *kmsg.ListGroupsRequest) *kmsg.ListGroupsResponse {
+	return req.ResponseKind().(*kmsg.ListGroupsResponse)
+}
+
+func (f *fakeGroups) DescribeGroups(_ context.Context, req *kmsg.DescribeGroupsRequest) *kmsg.DescribeGroupsResponse {
+	return req.ResponseKind().(*kmsg.DescribeGroupsResponse)
+}
+
+func (f *fakeGroups) DeleteGroups(_ context.Context, req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGroupsResponse {
+	return req.ResponseKind().(*kmsg.DeleteGroupsResponse)
+}
+
+// newGroupTestServer is newTestServer with a group coordinator.
+func newGroupTestServer(t *testing.T, groups GroupCoordinator) (string, *replication.Cluster) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := replication.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	if err := cfg.SetAdvertisedAddress(l.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	cluster, err := replication.Open(cfg, replication.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(cluster, DefaultConfig(), Options{Groups: groups})
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		<-served
+		cluster.Close(ctx)
+	})
+	return l.Addr().String(), cluster
+}
+
+// TestBlockingJoinDoesNotBlockReader pipelines a JoinGroup that blocks and
+// a Heartbeat: the heartbeat reaches the coordinator while the join waits,
+// and the responses still leave in request order.
+func TestBlockingJoinDoesNotBlockReader(t *testing.T) {
+	f := &fakeGroups{heartbeat: make(chan struct{}, 1), release: make(chan struct{})}
+	addr, _ := newGroupTestServer(t, f)
+	c := dial(t, addr)
+	join := kmsg.NewPtrJoinGroupRequest()
+	join.SetVersion(9)
+	join.Group = "g"
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.SetVersion(4)
+	hb.Group = "g"
+	c.send(join, 1)
+	c.send(hb, 2)
+	select {
+	case <-f.heartbeat:
+	case <-time.After(5 * time.Second):
+		t.Fatal("heartbeat did not reach the coordinator while JoinGroup blocked")
+	}
+	close(f.release)
+	if r := c.receive(join, 1, 9).(*kmsg.JoinGroupResponse); r.MemberID != "m" {
+		t.Errorf("join response %+v", r)
+	}
+	c.receive(hb, 2, 4)
+}
+
+// TestOffsetCommitUnknownPartitions checks that partitions the cluster
+// does not have are answered UNKNOWN_TOPIC_OR_PARTITION by wire and never
+// reach the coordinator.
+func TestOffsetCommitUnknownPartitions(t *testing.T) {
+	f := &fakeGroups{heartbeat: make(chan struct{}, 1), release: make(chan struct{})}
+	addr, cluster := newGroupTestServer(t, f)
+	if _, err := cluster.CreateTopic(context.Background(), replication.CreateTopicRequest{Name: "t", Partitions: 1, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, addr)
+	commit := func(topics map[string][]int32) *kmsg.OffsetCommitResponse {
+		req := kmsg.NewPtrOffsetCommitRequest()
+		req.SetVersion(9)
+		req.Group = "g"
+		for _, name := range []string{"t", "missing"} {
+			if ps, ok := topics[name]; ok {
+				rt := kmsg.NewOffsetCommitRequestTopic()
+				rt.Topic = name
+				for _, p := range ps {
+					rp := kmsg.NewOffsetCommitRequestTopicPartition()
+					rp.Partition = p
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				req.Topics = append(req.Topics, rt)
+			}
+		}
+		return c.roundTrip(req).(*kmsg.OffsetCommitResponse)
+	}
+	codes := func(r *kmsg.OffsetCommitResponse) map[string]int16 {
+		m := map[string]int16{}
+		for _, t := range r.Topics {
+			for _, p := range t.Partitions {
+				m[t.Topic+"/"+string(rune('0'+p.Partition))] = p.ErrorCode
+			}
+		}
+		return m
+	}
+	got := codes(commit(map[string][]int32{"t": {0, 1}, "missing": {0}}))
+	want := map[string]int16{"t/0": 0, "t/1": kerr.UnknownTopicOrPartition.Code, "missing/0": kerr.UnknownTopicOrPartition.Code}
+	for k, v := range want {
+		if got[k] != v || len(got) != len(want) {
+			t.Errorf("codes %v, want %v", got, want)
+			break
+		}
+	}
+	got = codes(commit(map[string][]int32{"missing": {0}}))
+	if len(got) != 1 || got["missing/0"] != kerr.UnknownTopicOrPartition.Code {
+		t.Errorf("only unknown: codes %v", got)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.commits) != 1 || len(f.commits[0].Topics) != 1 || f.commits[0].Topics[0].Topic != "t" || len(f.commits[0].Topics[0].Partitions) != 1 {
+		t.Errorf("the coordinator saw %d commits: %+v", len(f.commits), f.commits)
+	}
+}

@@ -201,3 +201,47 @@ func TestOffsetCommitUnknownPartitions(t *testing.T) {
 		t.Errorf("the coordinator saw %d commits: %+v", len(f.commits), f.commits)
 	}
 }
+
+// TestOffsetForLeaderEpochFencing checks CurrentLeaderEpoch fencing and
+// the answers for the current and a future epoch.
+func TestOffsetForLeaderEpochFencing(t *testing.T) {
+	addr, cluster := newTestServer(t)
+	if _, err := cluster.CreateTopic(context.Background(), replication.CreateTopicRequest{Name: "t", Partitions: 1, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := cluster.Partition("t", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SetLeaderEpoch(2)
+	c := dial(t, addr)
+	for _, tc := range []struct {
+		name           string
+		current, epoch int32
+		code           int16
+		wantEpoch      int32
+		wantEnd        int64
+	}{
+		{"current epoch", -1, 2, 0, 2, 0},
+		{"matching current", 2, 2, 0, 2, 0},
+		{"future epoch", -1, 3, 0, -1, -1},
+		{"fenced", 1, 2, kerr.FencedLeaderEpoch.Code, -1, -1},
+		{"unknown", 3, 2, kerr.UnknownLeaderEpoch.Code, -1, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := kmsg.NewPtrOffsetForLeaderEpochRequest()
+			req.SetVersion(4)
+			req.ReplicaID = -1
+			rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
+			rt.Topic = "t"
+			rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+			rp.Partition, rp.CurrentLeaderEpoch, rp.LeaderEpoch = 0, tc.current, tc.epoch
+			rt.Partitions = append(rt.Partitions, rp)
+			req.Topics = append(req.Topics, rt)
+			sp := c.roundTrip(req).(*kmsg.OffsetForLeaderEpochResponse).Topics[0].Partitions[0]
+			if sp.ErrorCode != tc.code || sp.LeaderEpoch != tc.wantEpoch || sp.EndOffset != tc.wantEnd {
+				t.Errorf("got code %d epoch %d end %d, want %d %d %d", sp.ErrorCode, sp.LeaderEpoch, sp.EndOffset, tc.code, tc.wantEpoch, tc.wantEnd)
+			}
+		})
+	}
+}

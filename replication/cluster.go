@@ -46,6 +46,15 @@ type Cluster struct {
 
 	flusher *log.Flusher
 
+	// counters are updated by the schedules, read by CleanupStats.
+	counters cleanupCounters
+	// schedules tracks the retention and cleaner goroutines, stopped by
+	// stopSchedules; the wake channels make them re-read their schedule.
+	schedules     sync.WaitGroup
+	stopSchedules context.CancelFunc
+	retentionWake chan struct{}
+	cleanerWake   chan struct{}
+
 	// mu guards everything below.
 	mu              sync.RWMutex
 	closed          bool
@@ -54,6 +63,12 @@ type Cluster struct {
 	topicsByID      map[[16]byte]*Topic
 	nextProducerID  int64
 	producerIDLimit int64 // first id not reserved in cluster.json
+	// dynamicDefault and dynamicBrokers are the dynamic broker configs
+	// (cluster default, and by node id), as persisted; effective is cfg
+	// with them applied: the topic defaults and schedules in force.
+	dynamicDefault map[string]string
+	dynamicBrokers map[string]map[string]string
+	effective      Config
 }
 
 // Open loads the topic metadata under cfg.DataDir/meta and opens every
@@ -73,12 +88,13 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 		opts.FS = log.OSFS{}
 	}
 	c := &Cluster{
-		cfg:        cfg,
-		fs:         opts.FS,
-		logger:     opts.Logger.Named("replication").With(zap.Int32("node", cfg.NodeID)),
-		now:        opts.Now,
-		topics:     make(map[string]*Topic),
-		topicsByID: make(map[[16]byte]*Topic),
+		cfg:            cfg,
+		fs:             opts.FS,
+		logger:         opts.Logger.Named("replication").With(zap.Int32("node", cfg.NodeID)),
+		now:            opts.Now,
+		topics:         make(map[string]*Topic),
+		topicsByID:     make(map[[16]byte]*Topic),
+		dynamicBrokers: make(map[string]map[string]string),
 	}
 	for _, dir := range []string{c.metaDir(), c.topicsDir()} {
 		if err := c.fs.MkdirAll(dir); err != nil {
@@ -99,6 +115,18 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 	c.clusterID = st.ClusterID
 	c.nextProducerID = st.ProducerIDBlockEnd
 	c.producerIDLimit = st.ProducerIDBlockEnd
+	c.dynamicDefault = c.loadBrokerConfigs("", st.DefaultBrokerConfigs)
+	for node, configs := range st.BrokerConfigs {
+		if kept := c.loadBrokerConfigs(node, configs); kept != nil {
+			c.dynamicBrokers[node] = kept
+		}
+	}
+	c.effective = c.layersLocked().effective()
+	if err := c.effective.Validate(); err != nil {
+		c.logger.Warn("ignoring stored dynamic broker configs", zap.Error(err))
+		c.dynamicDefault, c.dynamicBrokers = nil, make(map[string]map[string]string)
+		c.effective = cfg
+	}
 
 	c.flusher = log.NewFlusher(cfg.Flush, opts.Logger)
 	for _, ts := range st.Topics {
@@ -114,6 +142,7 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 		c.closeAll()
 		return nil, fmt.Errorf("replication: %w", err)
 	}
+	c.startSchedules()
 	c.logger.Info("cluster open", zap.String("cluster-id", c.clusterID), zap.Int("topics", len(c.topics)))
 	return c, nil
 }
@@ -206,7 +235,10 @@ func (c *Cluster) AllocateProducerID(ctx context.Context) (int64, error) {
 // saveLocked persists the current state with edit applied. c.mu must be
 // held exclusively.
 func (c *Cluster) saveLocked(edit func(*state)) error {
-	st := state{ClusterID: c.clusterID, ProducerIDBlockEnd: c.producerIDLimit}
+	st := state{ClusterID: c.clusterID, ProducerIDBlockEnd: c.producerIDLimit, DefaultBrokerConfigs: c.dynamicDefault}
+	if len(c.dynamicBrokers) > 0 {
+		st.BrokerConfigs = c.dynamicBrokers
+	}
 	for _, t := range c.topics {
 		st.Topics = append(st.Topics, t.persisted())
 	}
@@ -220,8 +252,10 @@ func (c *Cluster) saveLocked(edit func(*state)) error {
 	return nil
 }
 
-// Close closes every replica (each log is synced and marked clean) and the
-// flusher. Later calls return nil.
+// Close stops the retention and cleaner goroutines (cancelling a
+// compaction in progress) and waits for them, then closes every replica
+// (each log is synced and marked clean) and the flusher. Later calls
+// return nil.
 func (c *Cluster) Close(ctx context.Context) error {
 	c.mu.Lock()
 	if c.closed {
@@ -229,6 +263,11 @@ func (c *Cluster) Close(ctx context.Context) error {
 		return nil
 	}
 	c.closed = true
+	c.mu.Unlock()
+	// The schedules take mu to list topics: wait for them unlocked.
+	c.stopSchedules()
+	c.schedules.Wait()
+	c.mu.Lock()
 	err := c.closeAllLocked()
 	c.mu.Unlock()
 	if ferr := c.flusher.Close(ctx); ferr != nil && err == nil {

@@ -38,6 +38,58 @@ type Config struct {
 	// Flush says when logs are fsynced. The zero Interval (default) makes
 	// every acknowledged write durable.
 	Flush log.FlushConfig
+	// Cleaner schedules retention and compaction.
+	Cleaner CleanerConfig
+}
+
+// CleanerConfig schedules the background work that removes old data:
+// retention (cleanup.policy delete) and compaction (cleanup.policy
+// compact). Every field can also change at run time as a dynamic broker
+// config.
+type CleanerConfig struct {
+	// RetentionCheckInterval is the time between two retention passes
+	// over every partition. Corresponds to log.retention.check.interval.ms.
+	// Default 5 minutes.
+	RetentionCheckInterval time.Duration
+	// Enable runs the cleaner, which compacts the partitions of compacted
+	// topics (__consumer_offsets among them). Corresponds to
+	// log.cleaner.enable. Default true.
+	Enable bool
+	// Backoff is the time between two cleaner rounds. Corresponds to
+	// log.cleaner.backoff.ms. Default 15 seconds.
+	Backoff time.Duration
+	// DedupeBufferSize bounds the memory of one compaction's key map, in
+	// bytes. Corresponds to log.cleaner.dedupe.buffer.size. Default 128 MiB.
+	DedupeBufferSize int64
+	// IOMaxBytesPerSecond throttles the cleaner's reads and writes; zero
+	// is unthrottled. Corresponds to log.cleaner.io.max.bytes.per.second.
+	// Default 0.
+	IOMaxBytesPerSecond int64
+}
+
+// DefaultCleanerConfig returns Kafka's defaults.
+func DefaultCleanerConfig() CleanerConfig {
+	return CleanerConfig{
+		RetentionCheckInterval: 5 * time.Minute,
+		Enable:                 true,
+		Backoff:                15 * time.Second,
+		DedupeBufferSize:       128 << 20,
+	}
+}
+
+// Validate reports a CleanerConfig that cannot work.
+func (c CleanerConfig) Validate() error {
+	switch {
+	case c.RetentionCheckInterval < time.Millisecond:
+		return fmt.Errorf("replication: log.retention.check.interval.ms %s must be at least 1ms", c.RetentionCheckInterval)
+	case c.Backoff < time.Millisecond:
+		return fmt.Errorf("replication: log.cleaner.backoff.ms %s must be at least 1ms", c.Backoff)
+	case c.DedupeBufferSize < 1<<16:
+		return fmt.Errorf("replication: log.cleaner.dedupe.buffer.size %d must be at least 65536", c.DedupeBufferSize)
+	case c.IOMaxBytesPerSecond < 0:
+		return fmt.Errorf("replication: log.cleaner.io.max.bytes.per.second %d is negative", c.IOMaxBytesPerSecond)
+	}
+	return nil
 }
 
 // DefaultConfig returns a single node on 127.0.0.1:9092 storing under
@@ -51,6 +103,7 @@ func DefaultConfig() Config {
 		DefaultPartitions: 1,
 		AutoCreateTopics:  true,
 		Partition:         partition.DefaultConfig(),
+		Cleaner:           DefaultCleanerConfig(),
 	}
 }
 
@@ -69,6 +122,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("replication: num.partitions %d must be at least 1", c.DefaultPartitions)
 	case c.Flush.Interval < 0:
 		return fmt.Errorf("replication: flush interval %s is negative", c.Flush.Interval)
+	}
+	if err := c.Cleaner.Validate(); err != nil {
+		return err
 	}
 	return c.Partition.Validate()
 }

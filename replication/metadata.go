@@ -20,6 +20,13 @@ type state struct {
 	// ProducerIDBlockEnd is the first producer id not yet reserved.
 	ProducerIDBlockEnd int64        `json:"producer_id_block_end"`
 	Topics             []topicState `json:"topics"`
+	// DefaultBrokerConfigs are the dynamic broker configs of the cluster
+	// default (BROKER resource ""), by Kafka name. Absent in files written
+	// before dynamic configs existed, which therefore still load.
+	DefaultBrokerConfigs map[string]string `json:"default_broker_configs,omitempty"`
+	// BrokerConfigs are the dynamic broker configs of single brokers, by
+	// node id in decimal, then Kafka name.
+	BrokerConfigs map[string]map[string]string `json:"broker_configs,omitempty"`
 }
 
 // topicState is one topic as persisted.

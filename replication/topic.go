@@ -150,15 +150,15 @@ func (c *Cluster) CreateTopic(ctx context.Context, req CreateTopicRequest) (*Top
 	if err := validateTopicConfigs(req.Configs); err != nil {
 		return nil, err
 	}
-	config := partitionConfig(c.cfg.Partition, req.Configs)
-	if err := config.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", err.Error(), kerr.InvalidConfig)
-	}
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return nil, ErrClosed
+	}
+	config, err := topicPartitionConfig(c.effective.Partition, req.Configs)
+	if err != nil {
+		return nil, err
 	}
 	if _, ok := c.topics[req.Name]; ok {
 		return nil, fmt.Errorf("topic %q already exists: %w", req.Name, kerr.TopicAlreadyExists)
@@ -203,10 +203,11 @@ func (c *Cluster) openTopic(ts topicState) (*Topic, error) {
 		return nil, fmt.Errorf("topic id %q is not 32 hex digits", ts.ID)
 	}
 	copy(t.ID[:], raw)
-	if err := validateTopicConfigs(ts.Configs); err != nil {
+	config, err := topicPartitionConfig(c.effective.Partition, ts.Configs)
+	if err != nil {
 		return nil, fmt.Errorf("stored configs: %w", err)
 	}
-	t.config = partitionConfig(c.cfg.Partition, ts.Configs)
+	t.config = config
 	ps, err := c.openPartitions(t, 0, ts.Partitions)
 	if err != nil {
 		return nil, err
@@ -316,5 +317,8 @@ func (c *Cluster) DescribeTopicConfigs(name string) ([]ConfigEntry, error) {
 	if !ok {
 		return nil, kerr.UnknownTopicOrPartition
 	}
-	return describeTopicConfigs(c.cfg.Partition, t.overrides), nil
+	c.mu.RLock()
+	layers := c.layersLocked()
+	c.mu.RUnlock()
+	return describeTopicConfigs(layers, t.overrides), nil
 }

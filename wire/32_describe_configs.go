@@ -2,9 +2,16 @@ package wire
 
 // DescribeConfigs (key 32), versions 0-4.
 //
-// Describes TOPIC resources (every topic config, override or default, with
-// its source) and the BROKER resource named by this node's id (or "" for
-// the cluster-wide defaults). ConfigNames filters; null means all. Other
+// Describes TOPIC resources (every topic config, override or inherited) and
+// the BROKER resource named by this node's id (or "" for the cluster-wide
+// defaults). Each value's source is the first that sets it of
+// DYNAMIC_TOPIC_CONFIG (a topic override), DYNAMIC_BROKER_CONFIG and
+// DYNAMIC_DEFAULT_BROKER_CONFIG (set by AlterConfigs or
+// IncrementalAlterConfigs on a BROKER resource), STATIC_BROKER_CONFIG (the
+// config file, environment or flags) and DEFAULT_CONFIG; synonyms list
+// them in that order (log.retention.ms before log.retention.minutes before
+// log.retention.hours at each level). Broker configs that can only change
+// with a restart are read-only. ConfigNames filters; null means all. Other
 // resource types are INVALID_REQUEST.
 //
 // Version notes: v1 synonyms and config source (KIP-226); v2 is the same;

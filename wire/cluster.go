@@ -26,6 +26,14 @@ type Cluster interface {
 	AllocateProducerID(ctx context.Context) (int64, error)
 	DescribeTopicConfigs(name string) ([]replication.ConfigEntry, error)
 	DescribeBrokerConfigs() []replication.ConfigEntry
+	// AlterTopicConfigs replaces a topic's overrides (AlterConfigs);
+	// IncrementalAlterTopicConfigs applies operations to them.
+	AlterTopicConfigs(ctx context.Context, topic string, configs map[string]string, validateOnly bool) error
+	IncrementalAlterTopicConfigs(ctx context.Context, topic string, ops []replication.ConfigOp, validateOnly bool) error
+	// AlterBrokerConfigs and IncrementalAlterBrokerConfigs do the same for
+	// the dynamic configs of a BROKER resource ("" or this node's id).
+	AlterBrokerConfigs(ctx context.Context, broker string, configs map[string]string, validateOnly bool) error
+	IncrementalAlterBrokerConfigs(ctx context.Context, broker string, ops []replication.ConfigOp, validateOnly bool) error
 }
 
 var _ Cluster = (*replication.Cluster)(nil)

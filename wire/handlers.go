@@ -66,11 +66,14 @@ func init() {
 		{key: 18, minVersion: 0, maxVersion: 4, handle: handleAPIVersions},
 		{key: 19, minVersion: 0, maxVersion: 7, handle: handleCreateTopics},
 		{key: 20, minVersion: 0, maxVersion: 6, handle: handleDeleteTopics},
+		{key: 21, minVersion: 0, maxVersion: 2, handle: handleDeleteRecords},
 		{key: 22, minVersion: 0, maxVersion: 5, handle: handleInitProducerID},
 		{key: 23, minVersion: 0, maxVersion: 4, handle: handleOffsetForLeaderEpoch},
 		{key: 32, minVersion: 0, maxVersion: 4, handle: handleDescribeConfigs},
+		{key: 33, minVersion: 0, maxVersion: 2, handle: handleAlterConfigs},
 		{key: 37, minVersion: 0, maxVersion: 3, handle: handleCreatePartitions},
 		{key: 42, minVersion: 0, maxVersion: 2, handle: handleDeleteGroups, groups: true},
+		{key: 44, minVersion: 0, maxVersion: 1, handle: handleIncrementalAlterConfigs},
 		{key: 47, minVersion: 0, maxVersion: 0, handle: handleOffsetDelete, groups: true},
 	}
 	for i := range apis {

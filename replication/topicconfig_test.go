@@ -1,0 +1,216 @@
+package replication
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/partition"
+)
+
+func TestTopicConfigValidation(t *testing.T) {
+	tests := []struct {
+		name    string
+		configs map[string]string
+		// wantErr is a substring of the INVALID_CONFIG message; "" means
+		// valid.
+		wantErr string
+		check   func(partition.Config) bool
+	}{
+		{"delete", map[string]string{"cleanup.policy": "delete"}, "", func(c partition.Config) bool { return c.CleanupPolicy == partition.CleanupDelete }},
+		{"compact", map[string]string{"cleanup.policy": "compact"}, "", func(c partition.Config) bool { return c.CleanupPolicy == partition.CleanupCompact }},
+		{"compact,delete", map[string]string{"cleanup.policy": "compact,delete"}, "", func(c partition.Config) bool {
+			return c.CleanupPolicy == partition.CleanupCompact|partition.CleanupDelete
+		}},
+		{"policy with spaces", map[string]string{"cleanup.policy": "delete, compact"}, "", func(c partition.Config) bool {
+			return c.CleanupPolicy == partition.CleanupCompact|partition.CleanupDelete
+		}},
+		{"empty policy", map[string]string{"cleanup.policy": ""}, "cleanup.policy", nil},
+		{"bad policy", map[string]string{"cleanup.policy": "shred"}, "cleanup.policy", nil},
+		{"retention forever", map[string]string{"retention.ms": "-1"}, "", func(c partition.Config) bool { return c.RetentionTime < 0 }},
+		{"retention ms", map[string]string{"retention.ms": "1000"}, "", func(c partition.Config) bool { return c.RetentionTime == time.Second }},
+		{"retention -2", map[string]string{"retention.ms": "-2"}, "retention.ms", nil},
+		{"retention bytes", map[string]string{"retention.bytes": "4096"}, "", func(c partition.Config) bool { return c.RetentionBytes == 4096 }},
+		{"delete retention", map[string]string{"delete.retention.ms": "5"}, "", func(c partition.Config) bool { return c.DeleteRetention == 5*time.Millisecond }},
+		{"lags", map[string]string{"min.compaction.lag.ms": "10", "max.compaction.lag.ms": "20"}, "", func(c partition.Config) bool {
+			return c.MinCompactionLag == 10*time.Millisecond && c.MaxCompactionLag == 20*time.Millisecond
+		}},
+		{"max lag below min lag", map[string]string{"min.compaction.lag.ms": "20", "max.compaction.lag.ms": "10"}, "max.compaction.lag.ms", nil},
+		{"max lag Long.MAX_VALUE", map[string]string{"max.compaction.lag.ms": "9223372036854775807"}, "", func(c partition.Config) bool { return c.MaxCompactionLag == math.MaxInt64 }},
+		{"dirty ratio", map[string]string{"min.cleanable.dirty.ratio": "0.01"}, "", func(c partition.Config) bool { return c.MinCleanableDirtyRatio == 0.01 }},
+		{"dirty ratio above 1", map[string]string{"min.cleanable.dirty.ratio": "1.5"}, "min.cleanable.dirty.ratio", nil},
+		{"before and after", map[string]string{"message.timestamp.before.max.ms": "1000", "message.timestamp.after.max.ms": "2000"}, "", func(c partition.Config) bool {
+			return c.TimestampBeforeMax == time.Second && c.TimestampAfterMax == 2*time.Second
+		}},
+		{"deprecated difference sets both", map[string]string{"message.timestamp.difference.max.ms": "3000"}, "", func(c partition.Config) bool {
+			return c.TimestampBeforeMax == 3*time.Second && c.TimestampAfterMax == 3*time.Second
+		}},
+		{"before wins over difference", map[string]string{"message.timestamp.difference.max.ms": "3000", "message.timestamp.before.max.ms": "1000"}, "", func(c partition.Config) bool {
+			return c.TimestampBeforeMax == time.Second && c.TimestampAfterMax == 3*time.Second
+		}},
+		{"no-effect configs", map[string]string{
+			"file.delete.delay.ms": "0", "flush.messages": "1", "flush.ms": "1000", "segment.index.bytes": "4096", "segment.jitter.ms": "10",
+			"unclean.leader.election.enable": "true", "preallocate": "false", "message.downconversion.enable": "true",
+			"local.retention.ms": "-2", "local.retention.bytes": "1000", "remote.storage.enable": "false", "min.insync.replicas": "2",
+		}, "", func(c partition.Config) bool { return c == partition.DefaultConfig() }},
+		{"index interval applies", map[string]string{"index.interval.bytes": "100"}, "", func(c partition.Config) bool { return c.Log.IndexIntervalBytes == 100 }},
+		{"remote storage true", map[string]string{"remote.storage.enable": "true"}, "tiered storage", nil},
+		{"downconversion false", map[string]string{"message.downconversion.enable": "false"}, "down-converts", nil},
+		{"bad boolean", map[string]string{"preallocate": "yes"}, "true or false", nil},
+		{"flush.messages 0", map[string]string{"flush.messages": "0"}, "flush.messages", nil},
+		{"unknown", map[string]string{"retention.forever": "1"}, "unknown topic config", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := topicPartitionConfig(partition.DefaultConfig(), tt.configs)
+			if tt.wantErr != "" {
+				if !errors.Is(err, kerr.InvalidConfig) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v, want INVALID_CONFIG mentioning %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(cfg) {
+				t.Fatalf("config %+v", cfg)
+			}
+		})
+	}
+}
+
+func TestEveryTopicConfigHasDocumentationAndValidates(t *testing.T) {
+	for _, tc := range topicConfigs {
+		if tc.doc == "" || len(tc.brokerNames) == 0 || tc.validate == nil {
+			t.Errorf("%s: incomplete definition", tc.name)
+		}
+		if err := tc.validate(tc.kafkaDefault); err != nil {
+			t.Errorf("%s: Kafka's default %q does not validate: %v", tc.name, tc.kafkaDefault, err)
+		}
+		if tc.value != nil {
+			if got := tc.value(partition.DefaultConfig()); got != tc.kafkaDefault {
+				t.Errorf("%s: default partition config gives %q, Kafka's default is %q", tc.name, got, tc.kafkaDefault)
+			}
+		}
+	}
+}
+
+func TestDescribeSourcesAndSynonyms(t *testing.T) {
+	static := DefaultConfig()
+	static.Partition.RetentionBytes = 1000 // a static broker setting
+	b := brokerLayers{
+		static:         static,
+		clusterDefault: map[string]string{"log.retention.hours": "2", "log.cleanup.policy": "compact"},
+		node:           map[string]string{"log.retention.minutes": "30"},
+	}
+	entries := describeTopicConfigs(b, map[string]string{"cleanup.policy": "delete"})
+	byName := map[string]ConfigEntry{}
+	for _, e := range entries {
+		byName[e.Name] = e
+	}
+	synonyms := func(e ConfigEntry) string {
+		var parts []string
+		for _, s := range e.Synonyms {
+			parts = append(parts, s.Name+"="+s.Value+"@"+s.Source.String())
+		}
+		return strings.Join(parts, " ")
+	}
+	tests := []struct {
+		name, value string
+		source      kmsg.ConfigSource
+		synonyms    string
+	}{
+		{"retention.ms", "1800000", kmsg.ConfigSourceDynamicBrokerConfig,
+			"log.retention.minutes=30@DYNAMIC_BROKER_CONFIG log.retention.hours=2@DYNAMIC_DEFAULT_BROKER_CONFIG log.retention.ms=604800000@DEFAULT_CONFIG"},
+		{"cleanup.policy", "delete", kmsg.ConfigSourceDynamicTopicConfig,
+			"cleanup.policy=delete@DYNAMIC_TOPIC_CONFIG log.cleanup.policy=compact@DYNAMIC_DEFAULT_BROKER_CONFIG log.cleanup.policy=delete@DEFAULT_CONFIG"},
+		{"retention.bytes", "1000", kmsg.ConfigSourceStaticBrokerConfig,
+			"log.retention.bytes=1000@STATIC_BROKER_CONFIG log.retention.bytes=-1@DEFAULT_CONFIG"},
+		{"segment.bytes", "1073741824", kmsg.ConfigSourceDefaultConfig, "log.segment.bytes=1073741824@DEFAULT_CONFIG"},
+	}
+	for _, tt := range tests {
+		e := byName[tt.name]
+		if e.Value != tt.value || e.Source != tt.source || synonyms(e) != tt.synonyms {
+			t.Errorf("%s = %s (%s) synonyms %s\nwant %s (%s) synonyms %s", tt.name, e.Value, e.Source, synonyms(e), tt.value, tt.source, tt.synonyms)
+		}
+	}
+}
+
+func TestBrokerRetentionPrecedence(t *testing.T) {
+	tests := []struct {
+		name                 string
+		clusterDefault, node map[string]string
+		want                 time.Duration
+	}{
+		{"static", nil, nil, 7 * 24 * time.Hour},
+		{"hours", map[string]string{"log.retention.hours": "2"}, nil, 2 * time.Hour},
+		{"minutes over hours", map[string]string{"log.retention.hours": "2", "log.retention.minutes": "3"}, nil, 3 * time.Minute},
+		{"ms over minutes", map[string]string{"log.retention.minutes": "3", "log.retention.ms": "4"}, nil, 4 * time.Millisecond},
+		{"node over cluster default", map[string]string{"log.retention.hours": "2"}, map[string]string{"log.retention.hours": "5"}, 5 * time.Hour},
+		{"ms of the default over hours of the node", map[string]string{"log.retention.ms": "7"}, map[string]string{"log.retention.hours": "5"}, 7 * time.Millisecond},
+		{"hours -1 keeps forever", map[string]string{"log.retention.hours": "-1"}, nil, -time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := brokerLayers{static: DefaultConfig(), clusterDefault: tt.clusterDefault, node: tt.node}
+			if got := b.effective().Partition.RetentionTime; got != tt.want {
+				t.Fatalf("retention %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestApplyConfigOps(t *testing.T) {
+	str := func(s string) *string { return &s }
+	isList := func(name string) bool { return name == "cleanup.policy" }
+	current := func(name string) string {
+		if name == "cleanup.policy" {
+			return "delete"
+		}
+		return ""
+	}
+	tests := []struct {
+		name    string
+		start   map[string]string
+		ops     []ConfigOp
+		want    string // the resulting map as fmt prints it
+		wantErr *kerr.Error
+	}{
+		{"set", nil, []ConfigOp{{Name: "retention.ms", Op: kmsg.IncrementalAlterConfigOpSet, Value: str("5")}}, "map[retention.ms:5]", nil},
+		{"delete", map[string]string{"retention.ms": "5", "segment.ms": "9"}, []ConfigOp{{Name: "retention.ms", Op: kmsg.IncrementalAlterConfigOpDelete}}, "map[segment.ms:9]", nil},
+		{"delete missing", nil, []ConfigOp{{Name: "retention.ms", Op: kmsg.IncrementalAlterConfigOpDelete}}, "map[]", nil},
+		{"append to inherited", nil, []ConfigOp{{Name: "cleanup.policy", Op: kmsg.IncrementalAlterConfigOpAppend, Value: str("compact")}}, "map[cleanup.policy:delete,compact]", nil},
+		{"append present", map[string]string{"cleanup.policy": "compact"}, []ConfigOp{{Name: "cleanup.policy", Op: kmsg.IncrementalAlterConfigOpAppend, Value: str("compact")}}, "map[cleanup.policy:compact]", nil},
+		{"subtract", map[string]string{"cleanup.policy": "compact,delete"}, []ConfigOp{{Name: "cleanup.policy", Op: kmsg.IncrementalAlterConfigOpSubtract, Value: str("delete")}}, "map[cleanup.policy:compact]", nil},
+		{"subtract to empty", nil, []ConfigOp{{Name: "cleanup.policy", Op: kmsg.IncrementalAlterConfigOpSubtract, Value: str("delete")}}, "", kerr.InvalidConfig},
+		{"append to a non-list", nil, []ConfigOp{{Name: "retention.ms", Op: kmsg.IncrementalAlterConfigOpAppend, Value: str("5")}}, "", kerr.InvalidConfig},
+		{"subtract from a non-list", nil, []ConfigOp{{Name: "retention.ms", Op: kmsg.IncrementalAlterConfigOpSubtract, Value: str("5")}}, "", kerr.InvalidConfig},
+		{"set null", nil, []ConfigOp{{Name: "retention.ms", Op: kmsg.IncrementalAlterConfigOpSet}}, "", kerr.InvalidRequest},
+		{"duplicate", nil, []ConfigOp{{Name: "retention.ms", Op: kmsg.IncrementalAlterConfigOpSet, Value: str("5")}, {Name: "retention.ms", Op: kmsg.IncrementalAlterConfigOpDelete}}, "", kerr.InvalidRequest},
+		{"unknown op", nil, []ConfigOp{{Name: "retention.ms", Op: 9, Value: str("5")}}, "", kerr.InvalidRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := copyConfigs(tt.start)
+			got, err := applyConfigOps(start, tt.ops, current, isList)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("err %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s := fmt.Sprint(got); s != tt.want { // fmt sorts map keys
+				t.Fatalf("got %s, want %s", s, tt.want)
+			}
+		})
+	}
+}

@@ -27,23 +27,39 @@ import (
 // (see envName and flagName). README.md documents every one; keep them in
 // step.
 const (
-	keyListen                = "listen"
-	keyDataDir               = "data.dir"
-	keyAdvertisedAddress     = "advertised.address"
-	keyNodeID                = "node.id"
-	keyNumPartitions         = "num.partitions"
-	keyAutoCreateTopics      = "auto.create.topics.enable"
-	keySocketRequestMaxBytes = "socket.request.max.bytes"
-	keyLogFlushMode          = "log.flush.mode"
-	keyLogFlushIntervalMs    = "log.flush.interval.ms"
-	keyLogSegmentBytes       = "log.segment.bytes"
-	keyLogRollMs             = "log.roll.ms"
-	keyLogRollHours          = "log.roll.hours"
-	keyLogIndexIntervalBytes = "log.index.interval.bytes"
-	keyMessageMaxBytes       = "message.max.bytes"
-	keyLogTimestampType      = "log.message.timestamp.type"
-	keyLogFormat             = "log.format"
-	keyLogLevel              = "log.level"
+	keyListen                     = "listen"
+	keyDataDir                    = "data.dir"
+	keyAdvertisedAddress          = "advertised.address"
+	keyNodeID                     = "node.id"
+	keyNumPartitions              = "num.partitions"
+	keyAutoCreateTopics           = "auto.create.topics.enable"
+	keySocketRequestMaxBytes      = "socket.request.max.bytes"
+	keyLogFlushMode               = "log.flush.mode"
+	keyLogFlushIntervalMs         = "log.flush.interval.ms"
+	keyLogSegmentBytes            = "log.segment.bytes"
+	keyLogRollMs                  = "log.roll.ms"
+	keyLogRollHours               = "log.roll.hours"
+	keyLogIndexIntervalBytes      = "log.index.interval.bytes"
+	keyMessageMaxBytes            = "message.max.bytes"
+	keyLogTimestampType           = "log.message.timestamp.type"
+	keyLogTimestampBeforeMaxMs    = "log.message.timestamp.before.max.ms"
+	keyLogTimestampAfterMaxMs     = "log.message.timestamp.after.max.ms"
+	keyLogCleanupPolicy           = "log.cleanup.policy"
+	keyLogRetentionMs             = "log.retention.ms"
+	keyLogRetentionMinutes        = "log.retention.minutes"
+	keyLogRetentionHours          = "log.retention.hours"
+	keyLogRetentionBytes          = "log.retention.bytes"
+	keyLogRetentionCheckInterval  = "log.retention.check.interval.ms"
+	keyLogCleanerEnable           = "log.cleaner.enable"
+	keyLogCleanerBackoffMs        = "log.cleaner.backoff.ms"
+	keyLogCleanerDedupeBuffer     = "log.cleaner.dedupe.buffer.size"
+	keyLogCleanerIOMaxBytes       = "log.cleaner.io.max.bytes.per.second"
+	keyLogCleanerDeleteRetention  = "log.cleaner.delete.retention.ms"
+	keyLogCleanerMinCompactionLag = "log.cleaner.min.compaction.lag.ms"
+	keyLogCleanerMaxCompactionLag = "log.cleaner.max.compaction.lag.ms"
+	keyLogCleanerMinCleanable     = "log.cleaner.min.cleanable.ratio"
+	keyLogFormat                  = "log.format"
+	keyLogLevel                   = "log.level"
 )
 
 // Flush modes (log.flush.mode).
@@ -52,7 +68,14 @@ const (
 	flushModeInterval = "interval"
 )
 
-const defaultRollMs = 7 * 24 * 60 * 60 * 1000
+const (
+	defaultRollMs      = 7 * 24 * 60 * 60 * 1000
+	defaultRetentionMs = 7 * 24 * 60 * 60 * 1000
+)
+
+// maxMillis is the largest millisecond count a time.Duration holds; larger
+// values (Kafka's Long.MAX_VALUE) mean unbounded.
+const maxMillis = math.MaxInt64 / int64(time.Millisecond)
 
 // setting describes one configuration key: its default and its help text.
 type setting struct {
@@ -81,6 +104,22 @@ var settings = []setting{
 	{key: keyLogIndexIntervalBytes, value: int64(4096), usage: "log bytes between two entries of the sparse offset and time indexes"},
 	{key: keyMessageMaxBytes, value: int64(1048588), usage: "largest record batch accepted, header included"},
 	{key: keyLogTimestampType, value: "CreateTime", usage: "CreateTime keeps the producer's timestamps; LogAppendTime stamps batches with the broker clock"},
+	{key: keyLogTimestampBeforeMaxMs, value: int64(math.MaxInt64), usage: "milliseconds a CreateTime record's timestamp may lie before the broker clock (INVALID_TIMESTAMP beyond)"},
+	{key: keyLogTimestampAfterMaxMs, value: int64(math.MaxInt64), usage: "milliseconds a CreateTime record's timestamp may lie after the broker clock (INVALID_TIMESTAMP beyond)"},
+	{key: keyLogCleanupPolicy, value: "delete", usage: "default cleanup.policy of topics: delete, compact or compact,delete"},
+	{key: keyLogRetentionMs, value: int64(defaultRetentionMs), noDefault: true, usage: "milliseconds a segment is kept after its newest record; -1 keeps forever (takes precedence over log.retention.minutes and .hours)"},
+	{key: keyLogRetentionMinutes, value: int64(0), noDefault: true, usage: "retention in minutes, used when log.retention.ms is not set"},
+	{key: keyLogRetentionHours, value: int64(0), noDefault: true, usage: "retention in hours, used when neither log.retention.ms nor .minutes is set (default 168)"},
+	{key: keyLogRetentionBytes, value: int64(-1), usage: "bytes a partition may hold before its oldest segments are deleted; -1 is unbounded"},
+	{key: keyLogRetentionCheckInterval, value: int64(300000), usage: "milliseconds between two retention checks of every partition"},
+	{key: keyLogCleanerEnable, value: true, usage: "run the log cleaner, which compacts topics with cleanup.policy compact"},
+	{key: keyLogCleanerBackoffMs, value: int64(15000), usage: "milliseconds between two log cleaner rounds"},
+	{key: keyLogCleanerDedupeBuffer, value: int64(128 << 20), usage: "bytes of memory one compaction's key map may use"},
+	{key: keyLogCleanerIOMaxBytes, value: int64(0), usage: "bytes per second the log cleaner may read and write; 0 is unthrottled"},
+	{key: keyLogCleanerDeleteRetention, value: int64(86400000), usage: "default delete.retention.ms: milliseconds a compacted topic keeps tombstones"},
+	{key: keyLogCleanerMinCompactionLag, value: int64(0), usage: "default min.compaction.lag.ms: minimum age of a record before compaction may remove it"},
+	{key: keyLogCleanerMaxCompactionLag, value: int64(math.MaxInt64), usage: "default max.compaction.lag.ms: age after which a record is compacted regardless of the dirty ratio"},
+	{key: keyLogCleanerMinCleanable, value: "0.5", usage: "default min.cleanable.dirty.ratio: share of a log that must be uncompacted before the cleaner compacts it"},
 	{key: keyLogFormat, value: "console", usage: "process log encoding: console (for terminals) or json (for production)"},
 	{key: keyLogLevel, value: "info", usage: "process log level: debug, info, warn or error"},
 }
@@ -239,6 +278,8 @@ func loadConfig(v *viper.Viper) (config, error) {
 		r.fail(keyLogTimestampType, fmt.Errorf("%q is neither CreateTime nor LogAppendTime", tt))
 	}
 
+	readCleanup(v, &r, &cfg.Replication)
+
 	cfg.Wire = wire.DefaultConfig()
 	cfg.Wire.MaxRequestBytes = int32(r.integer(keySocketRequestMaxBytes, 1, math.MaxInt32))
 
@@ -263,6 +304,65 @@ func rollAge(v *viper.Viper, r *reader) time.Duration {
 		return time.Duration(r.integer(keyLogRollHours, 1, math.MaxInt32)) * time.Hour
 	}
 	return time.Duration(r.integer(keyLogRollMs, 1, math.MaxInt64/int64(time.Millisecond))) * time.Millisecond
+}
+
+// readCleanup reads the retention, compaction and timestamp-bound defaults
+// of topics and the cleaner's schedule.
+func readCleanup(v *viper.Viper, r *reader, c *replication.Config) {
+	p := &c.Partition
+	switch policy := strings.ReplaceAll(r.str(keyLogCleanupPolicy), " ", ""); policy {
+	case "delete":
+		p.CleanupPolicy = partition.CleanupDelete
+	case "compact":
+		p.CleanupPolicy = partition.CleanupCompact
+	case "compact,delete", "delete,compact":
+		p.CleanupPolicy = partition.CleanupCompact | partition.CleanupDelete
+	default:
+		r.fail(keyLogCleanupPolicy, fmt.Errorf("%q is not delete, compact or compact,delete", policy))
+	}
+	p.RetentionTime = retentionTime(v, r)
+	p.RetentionBytes = r.integer(keyLogRetentionBytes, -1, math.MaxInt64)
+	p.DeleteRetention = r.longMillis(keyLogCleanerDeleteRetention, 0)
+	p.MinCompactionLag = r.longMillis(keyLogCleanerMinCompactionLag, 0)
+	p.MaxCompactionLag = r.longMillis(keyLogCleanerMaxCompactionLag, 1)
+	p.TimestampBeforeMax = r.longMillis(keyLogTimestampBeforeMaxMs, 0)
+	p.TimestampAfterMax = r.longMillis(keyLogTimestampAfterMaxMs, 0)
+	ratio := r.str(keyLogCleanerMinCleanable)
+	f, err := strconv.ParseFloat(ratio, 64)
+	if err != nil || f < 0 || f > 1 {
+		r.fail(keyLogCleanerMinCleanable, fmt.Errorf("%q is not a number between 0 and 1", ratio))
+	}
+	p.MinCleanableDirtyRatio = f
+
+	c.Cleaner = replication.CleanerConfig{
+		RetentionCheckInterval: r.longMillis(keyLogRetentionCheckInterval, 1),
+		Enable:                 r.boolean(keyLogCleanerEnable),
+		Backoff:                r.longMillis(keyLogCleanerBackoffMs, 1),
+		DedupeBufferSize:       r.integer(keyLogCleanerDedupeBuffer, 1<<16, math.MaxInt64),
+		IOMaxBytesPerSecond:    r.integer(keyLogCleanerIOMaxBytes, 0, math.MaxInt64),
+	}
+}
+
+// retentionTime returns log.retention.ms if given, else
+// log.retention.minutes if given, else log.retention.hours if given, else
+// 7 days (Kafka's precedence). -1 in any of them keeps data forever.
+func retentionTime(v *viper.Viper, r *reader) time.Duration {
+	scaled := func(key string, unit time.Duration) time.Duration {
+		n := r.integer(key, -1, maxMillis/int64(unit/time.Millisecond))
+		if n < 0 {
+			return -time.Millisecond
+		}
+		return time.Duration(n) * unit
+	}
+	switch {
+	case v.IsSet(keyLogRetentionMs):
+		return scaled(keyLogRetentionMs, time.Millisecond)
+	case v.IsSet(keyLogRetentionMinutes):
+		return scaled(keyLogRetentionMinutes, time.Minute)
+	case v.IsSet(keyLogRetentionHours):
+		return scaled(keyLogRetentionHours, time.Hour)
+	}
+	return defaultRetentionMs * time.Millisecond
 }
 
 // validate runs every package's Validate on the final config.
@@ -319,6 +419,16 @@ func (r *reader) integer(key string, min, max int64) int64 {
 		r.fail(key, fmt.Errorf("%d is out of range [%d, %d]", n, min, max))
 	}
 	return n
+}
+
+// longMillis reads milliseconds of at least min as a duration; values
+// beyond what a duration holds (Kafka's Long.MAX_VALUE) saturate.
+func (r *reader) longMillis(key string, min int64) time.Duration {
+	n := r.integer(key, min, math.MaxInt64)
+	if n > maxMillis {
+		return math.MaxInt64
+	}
+	return time.Duration(n) * time.Millisecond
 }
 
 func (r *reader) boolean(key string) bool {

@@ -15,12 +15,39 @@
 // # On disk
 //
 //	<data.dir>/
-//	  meta/cluster.json           cluster id, node id, producer id block, topics
+//	  meta/cluster.json           cluster id, producer id block, topics with
+//	                              their config overrides, dynamic broker configs
 //	  topics/<topic>-<partition>/ one partition replica (see package log)
 //
 // cluster.json is replaced whole on every change: written to a temporary
 // file, fsynced, renamed over the old one, and the directory fsynced. A crash
 // leaves either the old or the new file, never a mix.
+//
+// cluster.json's dynamic broker configs (default_broker_configs,
+// broker_configs by node id) are optional fields: files written before
+// they existed load unchanged, and a stored config this version does not
+// accept is dropped with a warning rather than stopping the broker.
+//
+// # Configs
+//
+//	topic override  >  dynamic broker (this node > cluster default)  >  static  >  default
+//	(retention.ms)     (log.retention.ms > .minutes > .hours, merged)    (file)     (Kafka's)
+//
+// A topic's partition config is the effective broker defaults with the
+// topic's overrides applied (partitionConfig). Any change — a topic's
+// overrides or a dynamic broker config — is validated whole, persisted,
+// then applied to the live replicas with SetConfig; the Topic value is
+// replaced, never modified.
+//
+// # Background work
+//
+// Open starts two goroutines, stopped and waited for by Close before any
+// replica is closed: retention (every log.retention.check.interval.ms,
+// EnforceRetention on every replica) and the cleaner (every
+// log.cleaner.backoff.ms while log.cleaner.enable, Compact on each
+// partition whose policy includes compact, one at a time). Each waits on
+// one timer and on a wake channel that a schedule change signals. They
+// list topics under mu.RLock and call replicas without it.
 //
 // # Invariants
 //
@@ -37,7 +64,8 @@
 // Cluster.mu guards the topic map and the persisted state. Metadata reads
 // take it shared; create, delete and partition changes take it exclusively
 // and hold it while opening or deleting replicas. Never call into a replica
-// while holding mu except to open, close or delete it.
+// while holding mu except to open, close or delete it, or to SetConfig it
+// (which does no I/O).
 //
 // # Glossary
 //
@@ -47,8 +75,17 @@
 //
 // # Non-obvious
 //
-//   - Topic configs use Kafka's names. Configs whose behaviour arrives with
-//     retention and compaction (retention.ms, cleanup.policy, ...) are
-//     validated and stored now and reported by DescribeConfigs, so tools that
-//     set them at creation keep working; the cleaner enforces them.
+//   - Topic configs use Kafka's names. Some (flush.ms, preallocate,
+//     segment.jitter.ms, ...) are accepted and validated for compatibility
+//     but have no effect; DescribeConfigs documents that. Ones that would
+//     mislead (remote.storage.enable=true) are INVALID_CONFIG.
+//   - Any dynamic retention setting wins over the static one: the static
+//     config holds only the resolved duration, not which of
+//     log.retention.ms/minutes/hours set it. Kafka would let a static
+//     log.retention.ms win over a dynamic log.retention.hours.
+//   - message.timestamp.difference.max.ms (deprecated, KIP-937) sets both
+//     before.max and after.max, as in Kafka 3.6+; the specific configs win
+//     over it because overrides are applied in table order.
+//   - Changing a schedule restarts its timer: the next pass is one new
+//     interval after the change.
 package replication

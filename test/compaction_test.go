@@ -17,9 +17,9 @@ func TestCompaction(t *testing.T) {
 	adm := newAdmin(t, srv.Addr)
 	const topic = "compacted"
 	createTopicWith(t, adm, topic, map[string]string{
-		"cleanup.policy": "compact", "segment.bytes": "200", "min.cleanable.dirty.ratio": "0.01", "delete.retention.ms": "0",
+		"cleanup.policy": "compact", "segment.bytes": "400", "min.cleanable.dirty.ratio": "0.01", "delete.retention.ms": "0",
 	})
-	cl := newClient(t, srv.Addr, kgo.ProducerLinger(0))
+	cl := newClient(t, srv.Addr, kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()))
 	const keys, rounds = 10, 20
 	produced := 0
 	for round := 0; round < rounds; round++ {
@@ -27,7 +27,7 @@ func TestCompaction(t *testing.T) {
 		for k := 0; k < keys; k++ {
 			batch = append(batch, &kgo.Record{Topic: topic, Key: []byte(fmt.Sprintf("key-%d", k)), Value: []byte(fmt.Sprintf("round-%d", round))})
 		}
-		produceAll(t, cl, batch) // one batch per round
+		produceAll(t, cl, batch) // one batch (about 260 bytes) per round, one segment each
 		produced += keys
 	}
 	var tombstones []*kgo.Record

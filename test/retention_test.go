@@ -180,14 +180,14 @@ func TestRetentionByTime(t *testing.T) {
 }
 
 // TestRetentionBytes bounds a partition's size and watches the oldest
-// segments go.
+// segments go. Batches are uncompressed so their size is known.
 func TestRetentionBytes(t *testing.T) {
 	needCleanupStorage(t)
 	srv := startServer(t, fastRetention())
 	adm := newAdmin(t, srv.Addr)
 	const topic = "retention-bytes"
-	createTopicWith(t, adm, topic, map[string]string{"segment.bytes": "100", "retention.ms": "-1", "retention.bytes": "1000"})
-	cl := newClient(t, srv.Addr)
+	createTopicWith(t, adm, topic, map[string]string{"segment.bytes": "300", "retention.ms": "-1", "retention.bytes": "1000"})
+	cl := newClient(t, srv.Addr, kgo.ProducerBatchCompression(kgo.NoCompression()))
 	var records []*kgo.Record
 	for i := 0; i < 20; i++ {
 		records = append(records, valueRecord(topic, i, time.Now()))

@@ -84,7 +84,10 @@ func (l *Log) recover() (_ *state, clean bool, err error) {
 			clean = true
 		case name == recoveryPointFile || name == recoveryPointFile+".tmp":
 		case !ok:
-			l.logger.Warn("ignoring stray file", zap.String("file", name))
+			// The directory is shared with the partition layer
+			// (producer.snapshot and its other checkpoints): files that
+			// are not segments are not ours to judge.
+			l.logger.Debug("ignoring file that is not a segment", zap.String("file", name))
 		case suffix == logSuffix:
 			bases = append(bases, base)
 			logs[base] = true

@@ -8,13 +8,25 @@ import (
 	"path/filepath"
 )
 
-// Recovery point file (.recovery-point), big-endian, replaced atomically
-// (write a temporary file, sync, rename, sync the directory):
+// Checkpoint files hold a few offsets, big-endian, followed by a CRC-32C of
+// them, and are replaced atomically (write a temporary file, sync, rename,
+// sync the directory), so a crash leaves the old or the new content:
 //
 //	offset  size  field
-//	     0     8  recoveryPoint  (base offset of the segment that was active
-//	                              when every older segment had been synced)
-//	     8     4  crc            (CRC-32C of bytes 0..8)
+//	     0     8  value 0
+//	     8     8  value 1 (files with two values)
+//	   8*n     4  crc  (CRC-32C of bytes 0..8*n)
+//
+// The files, each with its meaning:
+//
+//	.recovery-point     1 value: base offset of the segment that was active
+//	                    when every older segment had been synced
+//	.log-start-offset   1 value: the log start offset set by
+//	                    AdvanceStartOffset (DeleteRecords), possibly inside
+//	                    a segment
+//	.cleaner-checkpoint 2 values: the cleaner's first dirty offset and its
+//	                    earliest pending tombstone delete horizon (ms, 0 for
+//	                    none); see CleanerCheckpoint
 //
 // Every segment based below the recovery point was sealed, then synced
 // together with its indexes, so recovery after an unclean shutdown trusts
@@ -23,47 +35,81 @@ import (
 // recovery-point-offset-checkpoint, it is written rarely: when a sync
 // covers a roll, when TruncateTo moves below it, and by Open.
 const (
-	recoveryPointFile = ".recovery-point"
-	recoveryPointSize = 12
+	recoveryPointFile     = ".recovery-point"
+	logStartFile          = ".log-start-offset"
+	cleanerCheckpointFile = ".cleaner-checkpoint"
+	checkpointTempSuffix  = ".tmp"
 )
 
-// readRecoveryPoint returns the stored recovery point, or 0 (verify every
-// segment) when the file is missing or unreadable.
-func readRecoveryPoint(fs FS, dir string) int64 {
-	f, err := fs.OpenFile(filepath.Join(dir, recoveryPointFile), false)
-	if err != nil {
-		return 0
+// isCheckpointFile reports whether name is one of the checkpoint files or
+// a leftover temporary of one.
+func isCheckpointFile(name string) bool {
+	for _, f := range []string{recoveryPointFile, logStartFile, cleanerCheckpointFile} {
+		if name == f || name == f+checkpointTempSuffix {
+			return true
+		}
 	}
-	defer f.Close()
-	var b [recoveryPointSize]byte
-	if n, _ := f.ReadAt(b[:], 0); n != len(b) {
-		return 0
-	}
-	if crc32.Checksum(b[:8], crc32c) != binary.BigEndian.Uint32(b[8:]) {
-		return 0
-	}
-	return max(int64(binary.BigEndian.Uint64(b[:8])), 0)
+	return false
 }
 
-// writeRecoveryPoint durably replaces the recovery point file.
-func writeRecoveryPoint(fs FS, dir string, offset int64) error {
-	var b [recoveryPointSize]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(offset))
-	binary.BigEndian.PutUint32(b[8:], crc32.Checksum(b[:8], crc32c))
-	tmp := filepath.Join(dir, recoveryPointFile+".tmp")
+// readCheckpoint returns the n values stored in dir/name; ok is false when
+// the file is missing, short or fails its CRC.
+func readCheckpoint(fs FS, dir, name string, n int) (values []int64, ok bool) {
+	f, err := fs.OpenFile(filepath.Join(dir, name), false)
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	b := make([]byte, 8*n+4)
+	if got, _ := f.ReadAt(b, 0); got != len(b) {
+		return nil, false
+	}
+	if crc32.Checksum(b[:8*n], crc32c) != binary.BigEndian.Uint32(b[8*n:]) {
+		return nil, false
+	}
+	values = make([]int64, n)
+	for i := range values {
+		values[i] = int64(binary.BigEndian.Uint64(b[8*i:]))
+	}
+	return values, true
+}
+
+// writeCheckpoint durably replaces dir/name with values.
+func writeCheckpoint(fs FS, dir, name string, values ...int64) error {
+	b := make([]byte, 0, 8*len(values)+4)
+	for _, v := range values {
+		b = binary.BigEndian.AppendUint64(b, uint64(v))
+	}
+	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crc32c))
+	tmp := filepath.Join(dir, name+checkpointTempSuffix)
 	f, err := fs.OpenFile(tmp, true)
 	if err != nil {
-		return fmt.Errorf("write recovery point %d: %w", offset, err)
+		return err
 	}
-	_, werr := f.WriteAt(b[:], 0)
-	err = errors.Join(werr, f.Truncate(recoveryPointSize), f.Sync(), f.Close())
+	_, werr := f.WriteAt(b, 0)
+	err = errors.Join(werr, f.Truncate(int64(len(b))), f.Sync(), f.Close())
 	if err == nil {
-		err = fs.Rename(tmp, filepath.Join(dir, recoveryPointFile))
+		err = fs.Rename(tmp, filepath.Join(dir, name))
 	}
 	if err == nil {
 		err = fs.SyncDir(dir)
 	}
-	if err != nil {
+	return err
+}
+
+// readRecoveryPoint returns the stored recovery point, or 0 (verify every
+// segment) when the file is missing or unreadable.
+func readRecoveryPoint(fs FS, dir string) int64 {
+	v, ok := readCheckpoint(fs, dir, recoveryPointFile, 1)
+	if !ok {
+		return 0
+	}
+	return max(v[0], 0)
+}
+
+// writeRecoveryPoint durably replaces the recovery point file.
+func writeRecoveryPoint(fs FS, dir string, offset int64) error {
+	if err := writeCheckpoint(fs, dir, recoveryPointFile, offset); err != nil {
 		return fmt.Errorf("write recovery point %d: %w", offset, err)
 	}
 	return nil

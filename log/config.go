@@ -78,3 +78,18 @@ type Options struct {
 	// Delete of any Log.
 	OnSynced func(syncedOffset int64)
 }
+
+// SetConfig replaces the log's config: SegmentBytes and SegmentAge apply
+// from the next append (which may roll at once), IndexIntervalBytes from
+// the next roll and to segments the cleaner writes. It fails, changing
+// nothing, when cfg does not Validate. Safe for concurrent use.
+func (l *Log) SetConfig(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("set config of log %s: %w", l.dir, err)
+	}
+	l.cfg.Store(&cfg)
+	return nil
+}
+
+// Config returns the log's current config. Safe for concurrent use.
+func (l *Log) Config() Config { return *l.cfg.Load() }

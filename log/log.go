@@ -40,6 +40,10 @@ type state struct {
 	active segmentView
 	// appended counts bytes appended since Open (for flush statistics).
 	appended int64
+	// logStart is the log start offset when it lies above the first
+	// segment's base (DeleteRecords moved it inside a segment); 0
+	// otherwise. See startOffset.
+	logStart int64
 	closed   bool
 }
 
@@ -52,11 +56,13 @@ func (s *state) view(i int) *segmentView {
 	return &s.active
 }
 
+// startOffset is the log start offset: the first segment's base, or the
+// stored log start offset when that lies above it.
 func (s *state) startOffset() int64 {
 	if len(s.sealed) > 0 {
-		return s.sealed[0].base
+		return max(s.sealed[0].base, s.logStart)
 	}
-	return s.active.base
+	return max(s.active.base, s.logStart)
 }
 
 // find returns the index of the segment that holds offset: the last one
@@ -73,8 +79,10 @@ type failure struct{ err error }
 // One goroutine appends (the caller serialises Append, TruncateTo, Close
 // and Delete); any number read concurrently without blocking the writer.
 type Log struct {
-	dir      string
-	cfg      Config
+	dir string
+	// cfg is the current config; SetConfig replaces it. The writer reads
+	// it to roll, the cleaner to index cleaned segments.
+	cfg      atomic.Pointer[Config]
 	fs       FS
 	logger   *zap.Logger
 	now      func() time.Time
@@ -176,7 +184,7 @@ func (l *Log) Append(b []byte) error {
 	}
 	v.size += int64(len(b))
 	l.writeIndexEntries(&v, firstEntry)
-	l.state.Store(&state{sealed: s.sealed, active: v, appended: s.appended + int64(len(b))})
+	l.state.Store(&state{sealed: s.sealed, active: v, appended: s.appended + int64(len(b)), logStart: s.logStart})
 	if l.flusher != nil {
 		l.flusher.markDirty(l)
 	}
@@ -212,13 +220,13 @@ func (l *Log) rollReason(v *segmentView, n, next int64) string {
 	switch {
 	case v.empty():
 		return ""
-	case v.size+n > l.cfg.SegmentBytes:
+	case v.size+n > l.cfg.Load().SegmentBytes:
 		return "size"
 	case v.size+n > math.MaxUint32:
 		return "position-overflow"
 	case next-v.base > math.MaxUint32:
 		return "offset-overflow"
-	case l.now().Sub(l.active.created) >= l.cfg.SegmentAge:
+	case l.now().Sub(l.active.created) >= l.cfg.Load().SegmentAge:
 		return "age"
 	}
 	return ""
@@ -265,11 +273,12 @@ func (l *Log) roll(s *state, reason string) (*state, error) {
 	l.dirPending = true
 	old.seg.acquire() // the log holds a reference, so this succeeds
 	l.rolled = append(l.rolled, old.seg)
-	ns := &state{sealed: append(slices.Clip(s.sealed), old), active: emptyView(seg), appended: s.appended}
+	ns := &state{sealed: append(slices.Clip(s.sealed), old), active: emptyView(seg), appended: s.appended, logStart: s.logStart}
 	l.state.Store(ns)
 	l.pendingMu.Unlock()
 	l.active = seg
 	l.indexer.bytesSince = 0
+	l.indexer.interval = int64(l.cfg.Load().IndexIntervalBytes)
 	l.logger.Info("rolled segment", zap.Int64("base-offset", base), zap.String("reason", reason),
 		zap.Int64("previous-base-offset", old.base), zap.Int64("previous-size", old.size))
 	return ns, nil
@@ -331,7 +340,7 @@ func (l *Log) TruncateTo(offset int64) error {
 		removed = append(removed, *s.view(j))
 	}
 	l.pendingMu.Lock()
-	l.state.Store(&state{sealed: slices.Clone(s.sealed[:i]), active: nv, appended: s.appended})
+	l.state.Store(&state{sealed: slices.Clone(s.sealed[:i]), active: nv, appended: s.appended, logStart: s.logStart})
 	l.rolled = slices.DeleteFunc(l.rolled, func(seg *segment) bool {
 		if seg.base >= v.base {
 			seg.release()
@@ -351,6 +360,10 @@ func (l *Log) TruncateTo(offset int64) error {
 		// Segments rolled after this truncation must not count as synced.
 		errs = append(errs, writeRecoveryPoint(l.fs, l.dir, v.base))
 		l.recoveryPoint = v.base
+	}
+	if firstDirty, horizon, ok := l.CleanerCheckpoint(); ok && firstDirty > offset {
+		// What is appended after the truncation point is dirty again.
+		errs = append(errs, l.SetCleanerCheckpoint(offset, horizon))
 	}
 	// Newest first, so a crash part way leaves a prefix of the log.
 	for j := len(removed) - 1; j >= 0; j-- {
@@ -473,7 +486,7 @@ func (l *Log) close(final bool) error {
 	}
 	l.pendingMu.Lock()
 	s := l.state.Load()
-	l.state.Store(&state{closed: true, sealed: nil, active: segmentView{base: s.active.next, next: s.active.next}})
+	l.state.Store(&state{closed: true, sealed: nil, active: segmentView{base: s.active.next, next: s.active.next}, logStart: s.logStart})
 	for _, seg := range l.rolled {
 		seg.release()
 	}

@@ -25,7 +25,6 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	}
 	l := &Log{
 		dir:      dir,
-		cfg:      cfg,
 		fs:       opts.FS,
 		logger:   opts.Logger,
 		now:      opts.Now,
@@ -42,6 +41,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	if l.now == nil {
 		l.now = time.Now
 	}
+	l.cfg.Store(&cfg)
 	began := time.Now()
 	s, clean, err := l.recover()
 	if err != nil {
@@ -74,6 +74,10 @@ func (l *Log) recover() (_ *state, clean bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
+	// An interrupted compaction: finish its swap or discard its files.
+	if names, err = l.recoverCleaned(names); err != nil {
+		return nil, false, err
+	}
 	var bases []int64
 	logs := map[int64]bool{}
 	var orphans []string
@@ -82,7 +86,7 @@ func (l *Log) recover() (_ *state, clean bool, err error) {
 		switch {
 		case name == cleanMarker:
 			clean = true
-		case name == recoveryPointFile || name == recoveryPointFile+".tmp":
+		case isCheckpointFile(name):
 		case !ok:
 			// The directory is shared with the partition layer
 			// (producer.snapshot and its other checkpoints): files that
@@ -153,6 +157,11 @@ func (l *Log) recover() (_ *state, clean bool, err error) {
 		}
 		views = append(views, emptyView(seg))
 	}
+	logStart, err := l.recoverStartOffset(&views)
+	if err != nil {
+		closeAll()
+		return nil, false, err
+	}
 	if !clean {
 		// A process crash leaves data in the page cache only; make what
 		// recovery kept durable so SyncedOffset can start at NextOffset.
@@ -184,7 +193,7 @@ func (l *Log) recover() (_ *state, clean bool, err error) {
 		return nil, false, err
 	}
 	n := len(views)
-	return &state{sealed: views[: n-1 : n-1], active: views[n-1]}, clean, nil
+	return &state{sealed: views[: n-1 : n-1], active: views[n-1], logStart: logStart}, clean, nil
 }
 
 // removeSegmentFiles deletes the files of the segments at bases, newest
@@ -247,7 +256,7 @@ func (l *Log) scanSegment(v segmentView, from, size int64) (_ segmentView, cut b
 		v.maxTimestamp = math.MinInt64
 	}
 	v.index, v.times = v.index[:keep:keep], v.times[:keep:keep]
-	x := &indexer{interval: int64(l.cfg.IndexIntervalBytes)}
+	x := &indexer{interval: int64(l.cfg.Load().IndexIntervalBytes)}
 	sc := newBatchScanner(seg.log, from, size, true)
 	defer sc.release()
 	var bad error
@@ -256,8 +265,9 @@ func (l *Log) scanSegment(v segmentView, from, size int64) (_ segmentView, cut b
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		if err == nil && h.BaseOffset != expect {
-			err = fmt.Errorf("%w: batch at position %d has base offset %d, want %d", ErrCorrupt, pos, h.BaseOffset, expect)
+		// Compaction leaves gaps between batches, never overlaps.
+		if err == nil && h.BaseOffset < expect {
+			err = fmt.Errorf("%w: batch at position %d has base offset %d, want at least %d", ErrCorrupt, pos, h.BaseOffset, expect)
 		}
 		if err == nil && (h.NextOffset()-seg.base > math.MaxUint32 || pos > math.MaxUint32) {
 			err = fmt.Errorf("%w: batch at position %d overflows the segment index", ErrCorrupt, pos)

@@ -43,19 +43,20 @@ func (l *Log) Segments() []SegmentInfo {
 }
 
 // RemoveSegmentsBefore deletes, oldest first, every segment other than the
-// active one whose batches all lie below offset (NextOffset <= offset), and
-// returns how many it removed. StartOffset becomes the base offset of the
-// first remaining segment. It implements retention (retention.ms,
-// retention.bytes): the caller chooses offset from Segments. Readers still
-// using a removed segment finish with it. Like Append, the caller
-// serialises it with the other writes.
+// active one that holds nothing at or above offset (the next segment's
+// base offset is <= offset, Kafka's rule), and returns how many it removed.
+// StartOffset becomes the base offset of the first remaining segment, or
+// the stored log start offset if that is higher. It implements retention
+// (retention.ms, retention.bytes) and DeleteRecords: the caller chooses
+// offset from Segments. Readers still using a removed segment finish with
+// it. Like Append, the caller serialises it with the other writes.
 func (l *Log) RemoveSegmentsBefore(offset int64) (int, error) {
 	s := l.state.Load()
 	if s.closed {
 		return 0, ErrClosed
 	}
 	n := 0
-	for n < len(s.sealed) && s.sealed[n].next <= offset {
+	for n < len(s.sealed) && s.view(n+1).base <= offset {
 		n++
 	}
 	if n == 0 {
@@ -63,7 +64,7 @@ func (l *Log) RemoveSegmentsBefore(offset int64) (int, error) {
 	}
 	removed := s.sealed[:n]
 	l.pendingMu.Lock()
-	l.state.Store(&state{sealed: slices.Clone(s.sealed[n:]), active: s.active, appended: s.appended})
+	l.state.Store(&state{sealed: slices.Clone(s.sealed[n:]), active: s.active, appended: s.appended, logStart: s.logStart})
 	// Removed segments need no sync any more.
 	l.rolled = slices.DeleteFunc(l.rolled, func(seg *segment) bool {
 		if seg.base < removed[n-1].next {

@@ -189,6 +189,9 @@ func (r *Replica) validate(b []byte) (log.BatchHeader, error) {
 	if h.Transactional() {
 		return h, r.reject(kerr.InvalidTxnState, fmt.Errorf("transactional batch from producer %d: transactions are not supported", h.ProducerID))
 	}
+	if err := r.checkProduced(b, h); err != nil {
+		return h, err
+	}
 	return h, nil
 }
 

@@ -23,7 +23,7 @@ var (
 // offset, leader epoch, idempotent producer state and fetch waiters. Safe for
 // concurrent use: appends are serialised inside, reads never block appends.
 type Replica struct {
-	// Immutable after Open.
+	// Immutable after Open, but for cfg: SetConfig replaces it under mu.
 	dir       string
 	topic     string
 	partition int32
@@ -60,6 +60,10 @@ type Replica struct {
 	headers []log.BatchHeader
 
 	notify notifier
+
+	// cleanup holds the live config, retention and compaction state
+	// (cleanup.go).
+	cleanup cleanupState
 }
 
 // Open opens or creates the replica stored in dir. Producer state is
@@ -94,6 +98,7 @@ func Open(dir, topic string, partition int32, cfg Config, opts Options) (*Replic
 		r.now = time.Now
 	}
 	r.notify.init()
+	r.cleanup.config.Store(&cfg)
 
 	logOpts := log.Options{
 		Logger:  base,

@@ -17,12 +17,12 @@ import (
 // replacement with CreateCleanedSegment, and swaps it in with
 // ReplaceSegments. The swap is crash-safe, as Kafka's LogCleaner:
 //
-//	1. B.log.cleaned, B.index.cleaned, B.timeindex.cleaned written, synced
-//	   (B: base offset of the first replaced segment)
-//	2. *.cleaned renamed to *.swap, indexes first; directory synced.
-//	   B.log.swap existing is the commit point.
-//	3. replaced segments other than B removed
-//	4. *.swap renamed over B's files, .log last; directory synced
+//  1. B.log.cleaned, B.index.cleaned, B.timeindex.cleaned written, synced
+//     (B: base offset of the first replaced segment)
+//  2. *.cleaned renamed to *.swap, indexes first; directory synced.
+//     B.log.swap existing is the commit point.
+//  3. replaced segments other than B removed
+//  4. *.swap renamed over B's files, .log last; directory synced
 //
 // Open discards every *.cleaned file and every *.swap index without its
 // B.log.swap (a clean that did not commit), and completes a committed swap:

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"hash/crc32"
-	"os"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -47,7 +46,6 @@ func keyedBatch(key, value string, ts int64) []byte {
 }
 
 func TestLiveConfigApply(t *testing.T) {
-	needCleanupStorage(t)
 	ctx := context.Background()
 	c := openTestCluster(t, t.TempDir())
 	if _, err := c.CreateTopic(ctx, CreateTopicRequest{Name: "inherits", Partitions: 2, ReplicationFactor: 1}); err != nil {
@@ -132,7 +130,6 @@ func TestScheduleChangesLive(t *testing.T) {
 // topic, created compacted by package consumergroup, is compacted by the
 // same cleaner as any other.
 func TestCleanerCompactsConsumerOffsets(t *testing.T) {
-	needCleanupStorage(t)
 	ctx := context.Background()
 	cfg := DefaultConfig()
 	cfg.DataDir = t.TempDir()
@@ -155,14 +152,4 @@ func TestCleanerCompactsConsumerOffsets(t *testing.T) {
 		}
 	}
 	waitUntil(t, "the offsets topic compacted", func() bool { return c.CleanupStats().CompactionRecordsRemoved > 0 })
-}
-
-// needCleanupStorage skips a test while partition's retention, compaction
-// and live-config methods are still the contract stubs (they panic).
-// TODO(issue 4): remove once partition/cleanup_contract.go is gone.
-func needCleanupStorage(tb testing.TB) {
-	tb.Helper()
-	if _, err := os.Stat("../partition/cleanup_contract.go"); err == nil {
-		tb.Skip("partition cleanup is still a contract (partition/cleanup_contract.go)")
-	}
 }

@@ -12,7 +12,6 @@ import (
 // TestCompaction updates ten keys twenty times each, deletes three with
 // tombstones, and waits for the cleaner to leave the newest value per key.
 func TestCompaction(t *testing.T) {
-	needCleanupStorage(t)
 	srv := startServer(t, fastRetention())
 	adm := newAdmin(t, srv.Addr)
 	const topic = "compacted"

@@ -3,7 +3,6 @@ package test
 import (
 	"context"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -76,7 +75,6 @@ func ptr(s string) *string { return &s }
 // and synonyms, changes it with IncrementalAlterConfigs and AlterConfigs,
 // sets dynamic broker defaults, and checks everything survives a restart.
 func TestTopicConfigs(t *testing.T) {
-	needCleanupStorage(t)
 	srv := startServer(t, withCleaner(func(*replication.CleanerConfig) {}))
 	adm := newAdmin(t, srv.Addr)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
@@ -158,7 +156,6 @@ func TestTopicConfigs(t *testing.T) {
 // TestAlterConfigsErrors checks the per-resource errors and their
 // messages.
 func TestAlterConfigsErrors(t *testing.T) {
-	needCleanupStorage(t)
 	srv := startServer(t, withCleaner(func(*replication.CleanerConfig) {}))
 	createTopic(t, srv.Addr, "errors", 1)
 	adm := newAdmin(t, srv.Addr)
@@ -209,14 +206,4 @@ func TestAlterConfigsErrors(t *testing.T) {
 	configs := describeTopic(t, adm, "errors")
 	wantConfig(t, configs, "retention.ms", "604800000", kmsg.ConfigSourceDefaultConfig)
 	wantConfig(t, configs, "remote.storage.enable", "false", kmsg.ConfigSourceDefaultConfig)
-}
-
-// needCleanupStorage skips a test while partition's retention, compaction
-// and live-config methods are still the contract stubs (they panic).
-// TODO(issue 4): remove once partition/cleanup_contract.go is gone.
-func needCleanupStorage(tb testing.TB) {
-	tb.Helper()
-	if _, err := os.Stat("../partition/cleanup_contract.go"); err == nil {
-		tb.Skip("partition cleanup is still a contract (partition/cleanup_contract.go)")
-	}
 }

@@ -142,7 +142,6 @@ func valueRecord(topic string, i int, ts time.Time) *kgo.Record {
 // ones, into one-batch segments, and waits for retention (1 day) to delete
 // exactly the old segments.
 func TestRetentionByTime(t *testing.T) {
-	needCleanupStorage(t)
 	srv := startServer(t, fastRetention())
 	adm := newAdmin(t, srv.Addr)
 	const topic = "retention-time"
@@ -182,7 +181,6 @@ func TestRetentionByTime(t *testing.T) {
 // TestRetentionBytes bounds a partition's size and watches the oldest
 // segments go. Batches are uncompressed so their size is known.
 func TestRetentionBytes(t *testing.T) {
-	needCleanupStorage(t)
 	srv := startServer(t, fastRetention())
 	adm := newAdmin(t, srv.Addr)
 	const topic = "retention-bytes"
@@ -202,7 +200,6 @@ func TestRetentionBytes(t *testing.T) {
 
 // TestDeleteRecords moves the log start offset with kadm.DeleteRecords.
 func TestDeleteRecords(t *testing.T) {
-	needCleanupStorage(t)
 	srv := startServer(t, withCleaner(func(*replication.CleanerConfig) {}))
 	adm := newAdmin(t, srv.Addr)
 	const topic = "delete-records"

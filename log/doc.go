@@ -26,6 +26,15 @@
 //	                                removed (durably) by Open
 //	.recovery-point                 segments based below it are synced
 //	                                (checkpoint.go has the format)
+//	.log-start-offset               log start offset set by
+//	                                AdvanceStartOffset (DeleteRecords),
+//	                                possibly inside a segment
+//	.cleaner-checkpoint             the cleaner's first dirty offset and
+//	                                earliest tombstone delete horizon
+//	00000000000000000000.log.cleaned  a segment being cleaned (also
+//	                                .index.cleaned, .timeindex.cleaned)
+//	00000000000000000000.log.swap   a cleaned segment whose swap committed
+//	                                (clean.go has the protocol)
 //
 // A .log file is whole batches back to back (batch.go has the batch
 // layout); offsets are contiguous across batches and across segments:
@@ -58,8 +67,17 @@
 //     an append that would take the active one past SegmentBytes (unless it
 //     is empty) or once it is SegmentAge old, so positions and relative
 //     offsets fit uint32.
-//   - Every segment's next offset is the next segment's base offset; the
-//     first batch of a segment has the segment's base offset.
+//   - Every segment's next offset is the next segment's base offset. Base
+//     offsets of batches strictly increase; before compaction they are
+//     contiguous and a segment's first batch has its base offset, after it
+//     there may be gaps inside a segment (removed batches), never between
+//     segments: the cleaner keeps each cleaned group's last batch (emptied
+//     if need be).
+//   - The log start offset is the first segment's base or the stored
+//     .log-start-offset, whichever is higher; reads below it are
+//     ErrOffsetOutOfRange. It only grows, except that a stored log start
+//     above the recovered log end restarts the log empty at it (Kafka's
+//     truncateFullyAndStartAt).
 //   - Index entries strictly increase in relative offset and position and
 //     point at batch starts; time index timestamps never decrease.
 //   - The index files are derived data: they are not synced per append and
@@ -99,11 +117,25 @@
 // starts at NextOffset, and Open moves the recovery point to the newest
 // segment.
 //
-// # Retention
+// # Retention, DeleteRecords and compaction
 //
 // Segments describes the segments; RemoveSegmentsBefore deletes whole
-// sealed segments below an offset, oldest first. The policy (retention.ms,
-// retention.bytes, DeleteRecords) is the caller's.
+// sealed segments below an offset, oldest first. AdvanceStartOffset
+// (DeleteRecords) stores a log start offset durably, then removes the
+// segments wholly below it. The policy (retention.ms, retention.bytes,
+// DeleteRecords, what compaction keeps) is the caller's: the log never
+// decodes records.
+//
+// For compaction the log offers mechanism only: ReadSegment reads a
+// segment's verified batches from a snapshot, CreateCleanedSegment writes
+// a replacement under .cleaned names (no lock, appends go on), and
+// ReplaceSegments swaps it in for a run of consecutive sealed segments:
+// .cleaned renamed to .swap (the commit point, made durable), the replaced
+// segments removed, .swap renamed over the first one's files, a new state
+// published. Readers holding the old segments keep reading them. Open
+// removes .cleaned files and completes a committed swap, so a crash leaves
+// either the old or the new segments. CleanerCheckpoint stores the
+// cleaner's progress; TruncateTo lowers it.
 //
 // # Concurrency
 //
@@ -174,6 +206,16 @@
 //   - The clean marker must be removed durably before the first append,
 //     otherwise a power cut could resurrect it over stale index files.
 //   - A segment found on disk counts as created at Open for SegmentAge.
+//   - The log start offset may lie inside a batch: Read at it returns the
+//     whole batch, records below it included, as Kafka does; consumers skip
+//     them. FindTimestamp and MaxTimestamp may return a batch below it.
+//   - A cleaned segment keeps its first replaced segment's name (base),
+//     though its first batch may start later; the replaced range is known
+//     on recovery from the .swap's last batch, which ends exactly where the
+//     replaced segments ended.
+//   - SetConfig takes effect for SegmentBytes and SegmentAge at the next
+//     append, for IndexIntervalBytes at the next roll: the active
+//     segment's index spacing never changes midway.
 //   - OnSynced runs on the flusher goroutine (or the caller of Sync/Close)
 //     while the syncMu of its log, and in a flusher round of other logs too,
 //     is held (that keeps the calls in order): it must not call Sync,

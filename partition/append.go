@@ -33,8 +33,9 @@ type AppendResult struct {
 // Errors are *kerr.Error values a client understands: CorruptMessage (bad
 // length, magic, CRC, record count), MessageTooLarge (batch above
 // MaxMessageBytes), InvalidRecord, OutOfOrderSequenceNumber,
-// InvalidProducerEpoch, UnknownProducerID; any other error is a storage
-// failure. A rejected request leaves the log untouched. Append does not
+// InvalidProducerEpoch, UnknownProducerID, InvalidTimestamp and (a keyless
+// record in a compacted topic) InvalidRecord, see checkProduced; any other
+// error is a storage failure. A rejected request leaves the log untouched. Append does not
 // wait for durability: see WaitCommitted.
 //
 // Also RecordListTooLarge for a request above the log's SegmentBytes, as

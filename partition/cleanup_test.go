@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-io/sluice/log"
 )
@@ -52,8 +51,7 @@ func kvBatch(t testing.TB, o batchOptions, records ...kv) []byte {
 		maxTimestamp = max(maxTimestamp, r.ts)
 	}
 	if o.codec != codecNone {
-		codecs := map[int8]kgo.CompressionCodec{codecGzip: kgo.GzipCompression(), codecSnappy: kgo.SnappyCompression(), codecLZ4: kgo.Lz4Compression(), codecZstd: kgo.ZstdCompression()}
-		c, err := kgo.DefaultCompressor(codecs[o.codec])
+		c, err := compressor(o.codec)
 		if err != nil {
 			t.Fatal(err)
 		}

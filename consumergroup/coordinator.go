@@ -1,0 +1,388 @@
+package consumergroup
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+	"unicode/utf16"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap"
+
+	"github.com/sluice-io/sluice/replication"
+)
+
+// Coordinator is the group coordinator of every consumer group whose
+// __consumer_offsets partition this node leads (on a single node: all).
+// Every method takes a kmsg request whose version is set and returns the
+// response of the same version (req.ResponseKind()), never nil; errors are
+// error codes in the response. Safe for concurrent use.
+type Coordinator struct {
+	cluster    *replication.Cluster
+	cfg        Config
+	logger     *zap.Logger
+	partitions int32 // of __consumer_offsets
+
+	// mu guards every group and the fields below. Timers take it before
+	// touching a group; nothing waits for I/O while holding it.
+	mu     sync.Mutex
+	closed bool
+	groups map[string]*group
+
+	expiry *time.Timer
+	// wg counts requests waiting for a durable write, so Close can wait.
+	wg sync.WaitGroup
+}
+
+// New creates __consumer_offsets if it does not exist (internal,
+// cleanup.policy=compact) and loads every group's committed offsets and
+// metadata from it. New returns once loading is done, so no request ever
+// sees a half-loaded coordinator.
+func New(cluster *replication.Cluster, cfg Config, opts Options) (*Coordinator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	c := &Coordinator{
+		cluster: cluster,
+		cfg:     cfg,
+		logger:  opts.Logger.Named("consumergroup"),
+		groups:  make(map[string]*group),
+	}
+	t, ok := cluster.Topic(OffsetsTopic)
+	if !ok {
+		var err error
+		t, err = cluster.CreateTopic(context.Background(), replication.CreateTopicRequest{
+			Name:              OffsetsTopic,
+			Partitions:        cfg.OffsetsTopicPartitions,
+			ReplicationFactor: -1,
+			Internal:          true,
+			Configs:           map[string]string{"cleanup.policy": "compact"},
+		})
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return nil, fmt.Errorf("consumergroup: create %s: %w", OffsetsTopic, err)
+		}
+		if t == nil {
+			t, _ = cluster.Topic(OffsetsTopic)
+		}
+	}
+	c.partitions = int32(len(t.Partitions()))
+	began := time.Now()
+	if err := c.load(); err != nil {
+		c.Close(context.Background())
+		return nil, fmt.Errorf("consumergroup: load %s: %w", OffsetsTopic, err)
+	}
+	c.mu.Lock()
+	c.expiry = time.AfterFunc(cfg.OffsetsRetentionCheckInterval, c.expireOffsets)
+	groups := len(c.groups)
+	c.mu.Unlock()
+	c.logger.Info("group coordinator loaded", zap.Int("groups", groups), zap.Int32("partitions", c.partitions), zap.Duration("took", time.Since(began)))
+	return c, nil
+}
+
+// Close stops the coordinator's timers and answers pending joins and syncs
+// with NOT_COORDINATOR; it waits for commits being written.
+func (c *Coordinator) Close(ctx context.Context) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
+	for _, g := range c.groups {
+		c.stopTimersLocked(g)
+		for _, m := range g.members {
+			answerJoin(m, errJoin(kerr.NotCoordinator.Code, m.id))
+			answerSync(m, kerr.NotCoordinator.Code, nil)
+		}
+	}
+	c.mu.Unlock()
+	done := make(chan struct{})
+	go func() { c.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Coordinator) stopTimersLocked(g *group) {
+	if g.rebalanceTimer != nil {
+		g.rebalanceTimer.Stop()
+	}
+	for _, t := range g.pending {
+		t.Stop()
+	}
+	for _, m := range g.members {
+		if m.sessionTimer != nil {
+			m.sessionTimer.Stop()
+		}
+	}
+}
+
+// partitionFor returns the __consumer_offsets partition of a group, as
+// Kafka computes it: abs(Java String.hashCode) mod partitions.
+func (c *Coordinator) partitionFor(group string) int32 {
+	return int32(javaStringHashCode(group)&0x7fffffff) % c.partitions
+}
+
+// javaStringHashCode is Java's String.hashCode over UTF-16 code units.
+func javaStringHashCode(s string) int32 {
+	var h int32
+	for _, u := range utf16.Encode([]rune(s)) {
+		h = 31*h + int32(u)
+	}
+	return h
+}
+
+// newMemberID returns a member id as Kafka builds them: client id, a dash
+// and a random UUID.
+func newMemberID(clientID string) string {
+	var b [16]byte
+	rand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	return clientID + "-" + h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// FindCoordinator answers for group keys (key type 0): this node, for the
+// group's partition hash(group) mod OffsetsTopicPartitions. Transaction
+// keys (type 1) are COORDINATOR_NOT_AVAILABLE until transactions exist.
+// Handles batched keys (v4+).
+func (c *Coordinator) FindCoordinator(ctx context.Context, req *kmsg.FindCoordinatorRequest) *kmsg.FindCoordinatorResponse {
+	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	var self replication.Broker
+	for _, b := range c.cluster.Brokers() {
+		if b.NodeID == c.cluster.NodeID() {
+			self = b
+		}
+	}
+	answer := func(key string) (nodeID int32, host string, port int32, code int16, msg *string) {
+		switch {
+		case req.CoordinatorType == 1:
+			m := "transactions are not supported yet"
+			return -1, "", -1, kerr.CoordinatorNotAvailable.Code, &m
+		case req.CoordinatorType != 0:
+			m := fmt.Sprintf("unknown coordinator type %d", req.CoordinatorType)
+			return -1, "", -1, kerr.InvalidRequest.Code, &m
+		case key == "" && req.Version >= 4:
+			m := "empty group id"
+			return -1, "", -1, kerr.InvalidRequest.Code, &m
+		}
+		return self.NodeID, self.Host, self.Port, 0, nil
+	}
+	if req.Version >= 4 {
+		for _, key := range req.CoordinatorKeys {
+			co := kmsg.NewFindCoordinatorResponseCoordinator()
+			co.Key = key
+			co.NodeID, co.Host, co.Port, co.ErrorCode, co.ErrorMessage = answer(key)
+			resp.Coordinators = append(resp.Coordinators, co)
+		}
+		return resp
+	}
+	resp.NodeID, resp.Host, resp.Port, resp.ErrorCode, resp.ErrorMessage = answer(req.CoordinatorKey)
+	return resp
+}
+
+// armSession (re)starts a member's session timer: a member not heard from
+// within its session timeout is removed. It does not run while the member
+// waits in JoinGroup (the rebalance timeout bounds that).
+func (c *Coordinator) armSession(g *group, m *member) {
+	if m.sessionTimer != nil {
+		m.sessionTimer.Stop()
+	}
+	m.sessionSeq++
+	seq := m.sessionSeq
+	m.sessionTimer = time.AfterFunc(m.sessionTimeout, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.closed || c.groups[g.id] != g || g.members[m.id] != m || m.sessionSeq != seq || m.joinCh != nil {
+			return
+		}
+		c.logger.Info("member session expired", zap.String("group", g.id), zap.String("member", m.id), zap.Int32("generation", g.generation))
+		c.removeMemberLocked(g, m)
+	})
+}
+
+// addMemberLocked adds a new member and records its static id.
+func (c *Coordinator) addMemberLocked(g *group, m *member) {
+	g.joinSeq++
+	m.joinSeq = g.joinSeq
+	g.members[m.id] = m
+	if m.instanceID != nil {
+		g.static[*m.instanceID] = m.id
+	}
+	if len(g.members) == 1 {
+		g.protocolType = m.protocolType
+	}
+}
+
+// removeMemberLocked removes a member (left, expired, or did not rejoin)
+// and moves the group on.
+func (c *Coordinator) removeMemberLocked(g *group, m *member) {
+	delete(g.members, m.id)
+	if m.instanceID != nil && g.static[*m.instanceID] == m.id {
+		delete(g.static, *m.instanceID)
+	}
+	if m.sessionTimer != nil {
+		m.sessionTimer.Stop()
+	}
+	answerJoin(m, errJoin(kerr.UnknownMemberID.Code, m.id))
+	answerSync(m, kerr.UnknownMemberID.Code, nil)
+	if g.leader == m.id {
+		g.leader = ""
+	}
+	switch g.state {
+	case stateStable, stateCompletingRebalance:
+		c.prepareRebalanceLocked(g, "member "+m.id+" left")
+	case statePreparingRebalance:
+		c.tryCompleteJoinLocked(g)
+	}
+}
+
+// prepareRebalanceLocked starts a join phase: members must join again
+// within the rebalance timeout; a group that was empty first waits the
+// initial rebalance delay for others starting at the same time.
+func (c *Coordinator) prepareRebalanceLocked(g *group, reason string) {
+	if g.state == stateCompletingRebalance {
+		// Members waiting for the old generation's assignment must join
+		// again.
+		for _, m := range g.members {
+			answerSync(m, kerr.RebalanceInProgress.Code, nil)
+		}
+	}
+	wasEmpty := g.state == stateEmpty
+	g.state = statePreparingRebalance
+	if g.rebalanceTimer != nil {
+		g.rebalanceTimer.Stop()
+	}
+	c.logger.Info("group rebalancing", zap.String("group", g.id), zap.Int32("generation", g.generation), zap.String("reason", reason))
+	generation := g.generation
+	fire := func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.closed || c.groups[g.id] != g || g.state != statePreparingRebalance || g.generation != generation {
+			return
+		}
+		g.delaying = false
+		c.completeJoinLocked(g)
+	}
+	if wasEmpty && c.cfg.InitialRebalanceDelay > 0 {
+		g.delaying = true
+		g.rebalanceTimer = time.AfterFunc(c.cfg.InitialRebalanceDelay, fire)
+		return
+	}
+	g.delaying = false
+	g.rebalanceTimer = time.AfterFunc(g.maxRebalanceTimeout(), fire)
+	c.tryCompleteJoinLocked(g)
+}
+
+// tryCompleteJoinLocked ends the join phase early when everyone expected
+// has joined.
+func (c *Coordinator) tryCompleteJoinLocked(g *group) {
+	if g.state == statePreparingRebalance && !g.delaying && g.allJoined() {
+		c.completeJoinLocked(g)
+	}
+}
+
+// completeJoinLocked ends the join phase: members that did not join are
+// removed, a new generation starts with a chosen protocol and leader, and
+// every joined member gets its JoinGroup answer.
+func (c *Coordinator) completeJoinLocked(g *group) {
+	if g.rebalanceTimer != nil {
+		g.rebalanceTimer.Stop()
+	}
+	for _, m := range g.members {
+		if m.joinCh == nil {
+			delete(g.members, m.id)
+			if m.instanceID != nil && g.static[*m.instanceID] == m.id {
+				delete(g.static, *m.instanceID)
+			}
+			if m.sessionTimer != nil {
+				m.sessionTimer.Stop()
+			}
+			answerSync(m, kerr.UnknownMemberID.Code, nil)
+			c.logger.Info("member removed: did not rejoin in time", zap.String("group", g.id), zap.String("member", m.id))
+		}
+	}
+	for id, t := range g.pending {
+		t.Stop()
+		delete(g.pending, id)
+	}
+	g.generation++
+	if len(g.members) == 0 {
+		g.state, g.protocol, g.leader = stateEmpty, "", ""
+		g.emptySince = time.Now()
+		c.logger.Info("group empty", zap.String("group", g.id), zap.Int32("generation", g.generation))
+		c.persistGroupAsync(g)
+		return
+	}
+	g.protocol = g.vote()
+	if _, ok := g.members[g.leader]; !ok {
+		var first *member
+		for _, m := range g.members {
+			if first == nil || m.joinSeq < first.joinSeq {
+				first = m
+			}
+		}
+		g.leader = first.id
+	}
+	g.state = stateCompletingRebalance
+	for _, m := range g.members {
+		answerJoin(m, c.joinResponse(g, m))
+		c.armSession(g, m)
+	}
+	c.logger.Info("group joined", zap.String("group", g.id), zap.Int32("generation", g.generation), zap.String("protocol", g.protocol), zap.Int("members", len(g.members)))
+}
+
+// joinResponse is the answer of a member of the current generation; the
+// leader gets every member's metadata.
+func (c *Coordinator) joinResponse(g *group, m *member) *kmsg.JoinGroupResponse {
+	r := kmsg.NewPtrJoinGroupResponse()
+	r.Generation = g.generation
+	protocolType, protocol := g.protocolType, g.protocol
+	r.ProtocolType, r.Protocol = &protocolType, &protocol
+	r.LeaderID, r.MemberID = g.leader, m.id
+	if m.id == g.leader {
+		for _, o := range g.members {
+			jm := kmsg.NewJoinGroupResponseMember()
+			jm.MemberID, jm.InstanceID, jm.ProtocolMetadata = o.id, o.instanceID, o.metadataFor(g.protocol)
+			r.Members = append(r.Members, jm)
+		}
+	}
+	return r
+}
+
+func errJoin(code int16, memberID string) *kmsg.JoinGroupResponse {
+	r := kmsg.NewPtrJoinGroupResponse()
+	r.ErrorCode, r.Generation, r.MemberID = code, -1, memberID
+	return r
+}
+
+// answerJoin hands a waiting member its JoinGroup answer.
+func answerJoin(m *member, r *kmsg.JoinGroupResponse) {
+	if m.joinCh != nil {
+		m.joinCh <- r
+		m.joinCh = nil
+	}
+}
+
+// answerSync hands a waiting member its SyncGroup answer.
+func answerSync(m *member, code int16, assignment []byte) {
+	if m.syncCh != nil {
+		r := kmsg.NewPtrSyncGroupResponse()
+		r.ErrorCode, r.MemberAssignment = code, assignment
+		m.syncCh <- r
+		m.syncCh = nil
+	}
+}

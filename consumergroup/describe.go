@@ -1,0 +1,154 @@
+package consumergroup
+
+import (
+	"context"
+	"sort"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// ListGroups lists groups, filtered by state (v4+, case-insensitive) and
+// type (v5+: every Sluice group is "classic").
+func (c *Coordinator) ListGroups(ctx context.Context, req *kmsg.ListGroupsRequest) *kmsg.ListGroupsResponse {
+	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		resp.ErrorCode = kerr.NotCoordinator.Code
+		return resp
+	}
+	matches := func(filter []string, v string) bool {
+		if len(filter) == 0 {
+			return true
+		}
+		for _, f := range filter {
+			if strings.EqualFold(f, v) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, g := range c.sortedGroupsLocked() {
+		if !matches(req.StatesFilter, g.state.String()) || !matches(req.TypesFilter, "classic") {
+			continue
+		}
+		lg := kmsg.NewListGroupsResponseGroup()
+		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.id, g.protocolType, g.state.String(), "classic"
+		resp.Groups = append(resp.Groups, lg)
+	}
+	return resp
+}
+
+func (c *Coordinator) sortedGroupsLocked() []*group {
+	gs := make([]*group, 0, len(c.groups))
+	for _, g := range c.groups {
+		gs = append(gs, g)
+	}
+	sort.Slice(gs, func(i, j int) bool { return gs[i].id < gs[j].id })
+	return gs
+}
+
+// DescribeGroups describes groups: state, protocol, members and their
+// assignments. An unknown group is described as Dead with no members, as
+// Kafka does.
+func (c *Coordinator) DescribeGroups(ctx context.Context, req *kmsg.DescribeGroupsRequest) *kmsg.DescribeGroupsResponse {
+	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range req.Groups {
+		dg := kmsg.NewDescribeGroupsResponseGroup()
+		dg.Group = id
+		if req.IncludeAuthorizedOperations {
+			dg.AuthorizedOperations = allGroupOperations
+		}
+		g := c.groups[id]
+		switch {
+		case c.closed:
+			dg.ErrorCode = kerr.NotCoordinator.Code
+		case id == "":
+			dg.ErrorCode = kerr.InvalidGroupID.Code
+		case g == nil:
+			dg.State = stateDead.String()
+		default:
+			dg.State, dg.ProtocolType = g.state.String(), g.protocolType
+			if g.state == stateStable || g.state == stateCompletingRebalance {
+				dg.Protocol = g.protocol
+			}
+			members := make([]*member, 0, len(g.members))
+			for _, m := range g.members {
+				members = append(members, m)
+			}
+			sort.Slice(members, func(i, j int) bool { return members[i].joinSeq < members[j].joinSeq })
+			for _, m := range members {
+				dm := kmsg.NewDescribeGroupsResponseGroupMember()
+				dm.MemberID, dm.InstanceID, dm.ClientID, dm.ClientHost = m.id, m.instanceID, m.clientID, m.host
+				if g.state == stateStable {
+					dm.ProtocolMetadata, dm.MemberAssignment = m.metadataFor(g.protocol), m.assignment
+				}
+				dg.Members = append(dg.Members, dm)
+			}
+		}
+		resp.Groups = append(resp.Groups, dg)
+	}
+	return resp
+}
+
+// allGroupOperations is the KIP-430 bit field of READ, DELETE, DESCRIBE:
+// Sluice has no ACLs, so everything is allowed.
+const allGroupOperations int32 = 1<<3 | 1<<6 | 1<<8
+
+// DeleteGroups deletes empty groups and their offsets: tombstones for every
+// committed offset and for the group's metadata, durable before answering.
+func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGroupsResponse {
+	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
+	for _, id := range req.Groups {
+		dg := kmsg.NewDeleteGroupsResponseGroup()
+		dg.Group = id
+		dg.ErrorCode = c.deleteGroup(ctx, id)
+		resp.Groups = append(resp.Groups, dg)
+	}
+	return resp
+}
+
+func (c *Coordinator) deleteGroup(ctx context.Context, id string) int16 {
+	c.mu.Lock()
+	g := c.groups[id]
+	switch {
+	case c.closed:
+		c.mu.Unlock()
+		return kerr.NotCoordinator.Code
+	case id == "":
+		c.mu.Unlock()
+		return kerr.InvalidGroupID.Code
+	case g == nil || g.state == stateDead:
+		c.mu.Unlock()
+		return kerr.GroupIDNotFound.Code
+	case g.state != stateEmpty:
+		c.mu.Unlock()
+		return kerr.NonEmptyGroup.Code
+	}
+	records := c.tombstonesLocked(g)
+	g.state = stateDead
+	delete(c.groups, id)
+	c.stopTimersLocked(g)
+	p := c.partitionFor(id)
+	c.wg.Add(1)
+	c.mu.Unlock()
+	defer c.wg.Done()
+	if err := c.appendAndWait(ctx, p, encodeBatch(records)); err != nil {
+		return storeErrorCode(err)
+	}
+	c.logger.Info("group deleted", zapGroup(id))
+	return 0
+}
+
+// tombstonesLocked returns the records that delete a group and its offsets.
+func (c *Coordinator) tombstonesLocked(g *group) []kv {
+	records := []kv{{key: groupKey(g.id)}}
+	for tp := range g.offsets {
+		records = append(records, kv{key: offsetKey(g.id, tp)})
+	}
+	return records
+}

@@ -1,0 +1,150 @@
+package consumergroup
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap"
+
+	"github.com/sluice-io/sluice/partition"
+)
+
+// Records in __consumer_offsets use Kafka's own formats (kmsg has them), so
+// tools that read that topic understand Sluice's too:
+//
+//	offset commit   key   OffsetCommitKey v1   (group, topic, partition)
+//	                value OffsetCommitValue v3 (offset, leader epoch,
+//	                                            metadata, commit time)
+//	group metadata  key   GroupMetadataKey v2  (group)
+//	                value GroupMetadataValue v3 (protocol type, generation,
+//	                                            protocol, leader, members
+//	                                            with subscriptions and
+//	                                            assignments)
+//
+// A null value is a tombstone: the offset or group is deleted, and
+// compaction eventually removes both.
+
+var crc32c = crc32.MakeTable(crc32.Castagnoli)
+
+// kv is one record to write.
+type kv struct {
+	key, value []byte // value nil: tombstone
+}
+
+func offsetKey(group string, tp topicPartition) []byte {
+	k := kmsg.NewOffsetCommitKey()
+	k.Version, k.Group, k.Topic, k.Partition = 1, group, tp.topic, tp.partition
+	return k.AppendTo(nil)
+}
+
+func offsetValue(o committed) []byte {
+	v := kmsg.NewOffsetCommitValue()
+	v.Version, v.Offset, v.LeaderEpoch, v.Metadata, v.CommitTimestamp = 3, o.offset, o.leaderEpoch, o.metadata, o.commitTimestamp
+	return v.AppendTo(nil)
+}
+
+func groupKey(group string) []byte {
+	k := kmsg.NewGroupMetadataKey()
+	k.Version, k.Group = 2, group
+	return k.AppendTo(nil)
+}
+
+// groupValue encodes a group's generation, protocol and members.
+func groupValue(g *group) []byte {
+	v := kmsg.NewGroupMetadataValue()
+	v.Version, v.ProtocolType, v.Generation = 3, g.protocolType, g.generation
+	v.CurrentStateTimestamp = time.Now().UnixMilli()
+	if g.protocol != "" {
+		protocol, leader := g.protocol, g.leader
+		v.Protocol, v.Leader = &protocol, &leader
+	}
+	for _, m := range g.members {
+		vm := kmsg.NewGroupMetadataValueMember()
+		vm.MemberID, vm.InstanceID, vm.ClientID, vm.ClientHost = m.id, m.instanceID, m.clientID, m.host
+		vm.RebalanceTimeoutMillis = int32(m.rebalanceTimeout / time.Millisecond)
+		vm.SessionTimeoutMillis = int32(m.sessionTimeout / time.Millisecond)
+		vm.Subscription, vm.Assignment = m.metadataFor(g.protocol), m.assignment
+		v.Members = append(v.Members, vm)
+	}
+	return v.AppendTo(nil)
+}
+
+// encodeBatch builds one uncompressed magic-2 batch of records; the broker
+// assigns its offsets on append.
+func encodeBatch(records []kv) []byte {
+	now := time.Now().UnixMilli()
+	var body []byte
+	for i, r := range records {
+		rec := kmsg.Record{Key: r.key, Value: r.value, OffsetDelta: int32(i)}
+		rec.Length = int32(len(rec.AppendTo(nil)) - 1) // everything after a 1-byte length
+		body = rec.AppendTo(body)
+	}
+	b := kmsg.RecordBatch{
+		Magic: 2, LastOffsetDelta: int32(len(records) - 1), FirstTimestamp: now, MaxTimestamp: now,
+		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: int32(len(records)), Records: body,
+	}
+	raw := b.AppendTo(nil)
+	binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
+	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32c))
+	return raw
+}
+
+// groupBatchLocked returns the partition and batch that store a group's
+// current metadata.
+func (c *Coordinator) groupBatchLocked(g *group) (int32, []byte) {
+	return c.partitionFor(g.id), encodeBatch([]kv{{key: groupKey(g.id), value: groupValue(g)}})
+}
+
+// persistGroupAsync stores a group's metadata without making anyone wait:
+// used when a generation ends empty, where nobody is waiting for an answer.
+func (c *Coordinator) persistGroupAsync(g *group) {
+	p, batch := c.groupBatchLocked(g)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := c.appendAndWait(ctx, p, batch); err != nil {
+			c.logger.Warn("store group metadata", zapGroup(g.id), zapErr(err))
+		}
+	}()
+}
+
+// appendAndWait appends a batch to a __consumer_offsets partition and waits
+// until it is durable. It must be called without c.mu.
+func (c *Coordinator) appendAndWait(ctx context.Context, p int32, batch []byte) error {
+	part, err := c.cluster.Partition(OffsetsTopic, p)
+	if err != nil {
+		return err
+	}
+	res, err := part.Append(batch)
+	if err != nil {
+		return fmt.Errorf("append to %s-%d: %w", OffsetsTopic, p, err)
+	}
+	return part.WaitCommitted(ctx, res.LastOffset)
+}
+
+// storeErrorCode turns a failed store into the code clients retry on.
+func storeErrorCode(err error) int16 {
+	var ke *kerr.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return kerr.RequestTimedOut.Code
+	case errors.Is(err, partition.ErrClosed):
+		return kerr.NotCoordinator.Code
+	case errors.As(err, &ke):
+		return ke.Code
+	}
+	return kerr.CoordinatorNotAvailable.Code
+}
+
+func zapGroup(id string) zap.Field    { return zap.String("group", id) }
+func zapMember(id string) zap.Field   { return zap.String("member", id) }
+func zapGeneration(g int32) zap.Field { return zap.Int32("generation", g) }
+func zapErr(err error) zap.Field      { return zap.Error(err) }

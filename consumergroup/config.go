@@ -36,7 +36,7 @@ type Config struct {
 	OffsetsRetention time.Duration
 	// OffsetsRetentionCheckInterval is how often expired offsets are looked
 	// for. Corresponds to offsets.retention.check.interval.ms. Default 10
-	// minutes.
+	// minutes; zero means the default.
 	OffsetsRetentionCheckInterval time.Duration
 }
 
@@ -71,8 +71,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("consumergroup: group.max.size %d must be at least 1", c.MaxGroupSize)
 	case c.OffsetsRetention <= 0:
 		return fmt.Errorf("consumergroup: offsets.retention.minutes %s must be positive", c.OffsetsRetention)
-	case c.OffsetsRetentionCheckInterval <= 0:
-		return fmt.Errorf("consumergroup: offsets.retention.check.interval.ms %s must be positive", c.OffsetsRetentionCheckInterval)
+	case c.OffsetsRetentionCheckInterval < 0:
+		return fmt.Errorf("consumergroup: offsets.retention.check.interval.ms %s is negative", c.OffsetsRetentionCheckInterval)
 	}
 	return nil
 }

@@ -50,6 +50,9 @@ func New(cluster *replication.Cluster, cfg Config, opts Options) (*Coordinator, 
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
+	if cfg.OffsetsRetentionCheckInterval == 0 {
+		cfg.OffsetsRetentionCheckInterval = DefaultConfig().OffsetsRetentionCheckInterval
+	}
 	c := &Coordinator{
 		cluster: cluster,
 		cfg:     cfg,

@@ -85,9 +85,12 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest)
 					g.leader = newID
 				}
 			}
-			unchanged := sameProtocols(old.protocols, req.Protocols)
 			fill(old)
-			if g.state == stateStable && unchanged {
+			// As Kafka: a restarted static member skips the rebalance when
+			// the protocol the group would choose stays the same (its
+			// metadata may differ: sticky assignors embed the partitions a
+			// member owned, which a restarted client has forgotten).
+			if g.state == stateStable && g.vote() == g.protocol {
 				r := c.joinResponse(g, old)
 				r.Version = req.Version
 				if old.id == g.leader {
@@ -95,6 +98,7 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest)
 					r.SkipAssignment = true
 				}
 				c.armSession(g, old)
+				c.persistGroupAsync(g) // the new member id survives a restart
 				c.mu.Unlock()
 				return r
 			}

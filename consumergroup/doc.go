@@ -1,0 +1,89 @@
+// Package consumergroup is Sluice's group coordinator: Kafka's classic
+// consumer group protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup),
+// committed offsets (OffsetCommit, OffsetFetch, OffsetDelete) and group
+// administration (FindCoordinator, ListGroups, DescribeGroups,
+// DeleteGroups). Assignment strategies (range, round-robin, sticky,
+// cooperative-sticky) are the clients' business: the coordinator only
+// picks the protocol every member supports and relays the leader's
+// assignment.
+//
+// It does not own storage: offsets and group metadata are records in the
+// internal compacted topic __consumer_offsets, appended through package
+// replication like any data, so they are durable, survive restarts and
+// (with replication) move with partition leadership. The coordinator of
+// group G is the leader of partition abs(javaHashCode(G)) mod N, as in
+// Kafka; on a single node that is always this node.
+//
+// # State machine
+//
+//	                 join (first member)
+//	   ┌───────┐ ───────────────────────▶ ┌────────────────────┐
+//	   │ Empty │                          │ PreparingRebalance │◀──────────┐
+//	   └───────┘ ◀─────────────────────── └────────────────────┘           │
+//	       ▲      all members gone              │ every member joined,     │
+//	       │                                    │ or rebalance timeout     │
+//	       │                                    ▼ (laggards removed)       │
+//	       │                          ┌─────────────────────┐  join/leave/ │
+//	       │                          │ CompletingRebalance │──expiry──────┤
+//	       │                          └─────────────────────┘              │
+//	       │                                    │ leader's SyncGroup,      │
+//	       │                                    ▼ assignment stored        │
+//	       │   last member leaves     ┌────────┐                           │
+//	       └───────────(via)──────────│ Stable │──join/leave/expiry────────┘
+//	                                  └────────┘
+//
+// Dead is a deleted group. Each completed join phase is a new generation.
+//
+// # Records in __consumer_offsets
+//
+// Kafka's formats, via kmsg: OffsetCommitKey v1 / OffsetCommitValue v3 for
+// each committed offset, GroupMetadataKey v2 / GroupMetadataValue v3 for a
+// group's generation, protocol, leader and members with their assignments
+// (written when a generation's assignment is known, and when a generation
+// ends empty). A null value is a tombstone. New replays a partition from
+// its log start to its high watermark to rebuild state; a group stored with
+// members comes back Stable, and each member must heartbeat within its
+// session timeout, as after a Kafka coordinator failover.
+//
+// # Invariants
+//
+//   - OffsetCommit, DeleteGroups, OffsetDelete and the leader's SyncGroup
+//     answer only after their records are durable; an acknowledged commit
+//     survives kill -9.
+//   - In-memory offsets change only after the records that carry them are
+//     durable.
+//   - Nothing waits for I/O while holding Coordinator.mu: state is captured
+//     under the lock, the lock is released for the append, and state is
+//     re-checked (same group, same generation) after it.
+//   - A member waiting in JoinGroup or SyncGroup has a channel with room
+//     for exactly its one answer; answering never blocks.
+//
+// # Locking
+//
+// One mutex, Coordinator.mu, guards every group. Timers (session,
+// rebalance, pending member ids, offset expiry) take it and re-check that
+// what they were armed for still holds (a sequence number for sessions, the
+// generation for rebalances) before acting.
+//
+// # Glossary
+//
+//   - generation: the number of a completed join phase; commits and
+//     heartbeats carry it and are refused from other generations.
+//   - static member: a member with group.instance.id (KIP-345); it may
+//     restart and take its place back without a rebalance.
+//   - pending member: an id handed out with MEMBER_ID_REQUIRED (KIP-394)
+//     and expected to join again.
+//
+// # Non-obvious
+//
+//   - A restarted static member skips the rebalance when the group's chosen
+//     protocol stays the same, not when its metadata is byte-identical:
+//     sticky assignors embed the partitions a member owned, which a restarted
+//     client no longer knows.
+//   - Commits with generation -1 and no member id (admin tools, consumers
+//     assigning partitions themselves) are accepted only while the group has
+//     no members, as in Kafka; `sluice group reset-offsets` relies on it.
+//   - JoinGroup needs the client id and host for DescribeGroups; the
+//     request body lacks them, so the wire layer passes them in the context
+//     (WithClient).
+package consumergroup

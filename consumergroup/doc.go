@@ -16,21 +16,21 @@
 //
 // # State machine
 //
-//	                 join (first member)
-//	   ┌───────┐ ───────────────────────▶ ┌────────────────────┐
-//	   │ Empty │                          │ PreparingRebalance │◀──────────┐
-//	   └───────┘ ◀─────────────────────── └────────────────────┘           │
-//	       ▲      all members gone              │ every member joined,     │
-//	       │                                    │ or rebalance timeout     │
-//	       │                                    ▼ (laggards removed)       │
-//	       │                          ┌─────────────────────┐  join/leave/ │
-//	       │                          │ CompletingRebalance │──expiry──────┤
-//	       │                          └─────────────────────┘              │
-//	       │                                    │ leader's SyncGroup,      │
-//	       │                                    ▼ assignment stored        │
-//	       │   last member leaves     ┌────────┐                           │
-//	       └───────────(via)──────────│ Stable │──join/leave/expiry────────┘
-//	                                  └────────┘
+//	              join (first member)
+//	┌───────┐ ───────────────────────▶ ┌────────────────────┐
+//	│ Empty │                          │ PreparingRebalance │◀──────────┐
+//	└───────┘ ◀─────────────────────── └────────────────────┘           │
+//	    ▲      all members gone              │ every member joined,     │
+//	    │                                    │ or rebalance timeout     │
+//	    │                                    ▼ (laggards removed)       │
+//	    │                          ┌─────────────────────┐  join/leave/ │
+//	    │                          │ CompletingRebalance │──expiry──────┤
+//	    │                          └─────────────────────┘              │
+//	    │                                    │ leader's SyncGroup,      │
+//	    │                                    ▼ assignment stored        │
+//	    │   last member leaves     ┌────────┐                           │
+//	    └───────────(via)──────────│ Stable │──join/leave/expiry────────┘
+//	                               └────────┘
 //
 // Dead is a deleted group. Each completed join phase is a new generation.
 //

@@ -1,7 +1,6 @@
 package consumergroup
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"time"
@@ -35,15 +34,14 @@ type Config struct {
 	// OffsetsRetention is how long the committed offsets of an empty group
 	// are kept. Corresponds to offsets.retention.minutes. Default 7 days.
 	OffsetsRetention time.Duration
-	// OffsetsRetentionCheckInterval is how often expired offsets are
-	// looked for. Corresponds to offsets.retention.check.interval.ms.
-	// Default 10 min.
+	// OffsetsRetentionCheckInterval is how often expired offsets are looked
+	// for. Corresponds to offsets.retention.check.interval.ms. Default 10
+	// minutes; zero means the default.
 	OffsetsRetentionCheckInterval time.Duration
-	// OffsetMetadataMaxBytes bounds the metadata string of one committed
-	// offset (OFFSET_METADATA_TOO_LARGE above it). Corresponds to
-	// offset.metadata.max.bytes. Default 4096.
-	OffsetMetadataMaxBytes int
 }
+
+// maxOffsetMetadataBytes is offset.metadata.max.bytes.
+const maxOffsetMetadataBytes = 4096
 
 // DefaultConfig returns the defaults above.
 func DefaultConfig() Config {
@@ -55,7 +53,6 @@ func DefaultConfig() Config {
 		MaxGroupSize:                  math.MaxInt32,
 		OffsetsRetention:              7 * 24 * time.Hour,
 		OffsetsRetentionCheckInterval: 10 * time.Minute,
-		OffsetMetadataMaxBytes:        4096,
 	}
 }
 
@@ -65,19 +62,17 @@ func (c Config) Validate() error {
 	case c.OffsetsTopicPartitions < 1:
 		return fmt.Errorf("consumergroup: offsets.topic.num.partitions %d must be at least 1", c.OffsetsTopicPartitions)
 	case c.MinSessionTimeout <= 0:
-		return fmt.Errorf("consumergroup: group.min.session.timeout %s must be positive", c.MinSessionTimeout)
+		return fmt.Errorf("consumergroup: group.min.session.timeout.ms %s must be positive", c.MinSessionTimeout)
 	case c.MaxSessionTimeout < c.MinSessionTimeout:
-		return fmt.Errorf("consumergroup: group.max.session.timeout %s is below group.min.session.timeout %s", c.MaxSessionTimeout, c.MinSessionTimeout)
+		return fmt.Errorf("consumergroup: group.max.session.timeout.ms %s is below group.min.session.timeout.ms %s", c.MaxSessionTimeout, c.MinSessionTimeout)
 	case c.InitialRebalanceDelay < 0:
-		return fmt.Errorf("consumergroup: group.initial.rebalance.delay %s is negative", c.InitialRebalanceDelay)
+		return fmt.Errorf("consumergroup: group.initial.rebalance.delay.ms %s is negative", c.InitialRebalanceDelay)
 	case c.MaxGroupSize < 1:
 		return fmt.Errorf("consumergroup: group.max.size %d must be at least 1", c.MaxGroupSize)
 	case c.OffsetsRetention <= 0:
-		return fmt.Errorf("consumergroup: offsets.retention %s must be positive", c.OffsetsRetention)
-	case c.OffsetsRetentionCheckInterval <= 0:
-		return fmt.Errorf("consumergroup: offsets.retention.check.interval %s must be positive", c.OffsetsRetentionCheckInterval)
-	case c.OffsetMetadataMaxBytes < 0:
-		return fmt.Errorf("consumergroup: offset.metadata.max.bytes %d is negative", c.OffsetMetadataMaxBytes)
+		return fmt.Errorf("consumergroup: offsets.retention.minutes %s must be positive", c.OffsetsRetention)
+	case c.OffsetsRetentionCheckInterval < 0:
+		return fmt.Errorf("consumergroup: offsets.retention.check.interval.ms %s is negative", c.OffsetsRetentionCheckInterval)
 	}
 	return nil
 }
@@ -86,29 +81,4 @@ func (c Config) Validate() error {
 type Options struct {
 	// Logger; nil means nop.
 	Logger *zap.Logger
-}
-
-// clientKey is the context key of the ClientInfo WithClient stores.
-type clientKey struct{}
-
-// ClientInfo is what the request header and connection say about the
-// client: its client.id and address. JoinGroup uses it for new member ids
-// ("<client.id>-<uuid>") and DescribeGroups reports it.
-type ClientInfo struct {
-	// ID is the request header's client id ("" when null).
-	ID string
-	// Host is the client's address as Kafka shows it: "/" + IP.
-	Host string
-}
-
-// WithClient returns ctx carrying the client's id and host for JoinGroup.
-// Without it members have client id "" and host "".
-func WithClient(ctx context.Context, clientID, host string) context.Context {
-	return context.WithValue(ctx, clientKey{}, ClientInfo{ID: clientID, Host: host})
-}
-
-// clientFrom returns the ClientInfo of ctx, zero without one.
-func clientFrom(ctx context.Context) ClientInfo {
-	ci, _ := ctx.Value(clientKey{}).(ClientInfo)
-	return ci
 }

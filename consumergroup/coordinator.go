@@ -2,18 +2,18 @@ package consumergroup
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
-	"sync/atomic"
 	"time"
+	"unicode/utf16"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
-	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/replication"
 )
 
@@ -26,44 +26,39 @@ type Coordinator struct {
 	cluster    *replication.Cluster
 	cfg        Config
 	logger     *zap.Logger
-	partitions []*replication.Partition
+	partitions int32 // of __consumer_offsets
 
-	// loaded[i] is set once partition i of __consumer_offsets is loaded;
-	// until then requests for its groups answer
-	// COORDINATOR_LOAD_IN_PROGRESS. loadDone is closed when the loader
-	// has finished with every partition.
-	loaded   []atomic.Bool
-	loadDone chan struct{}
-
-	// ctx is cancelled by Close: it ends the loader, the expiry loop,
-	// blocked joins and syncs and waits for commits.
-	ctx    context.Context
-	cancel context.CancelFunc
-	// wg counts every goroutine and timer callback of the coordinator and
-	// every request in progress; Close waits for it. Add only via enter.
-	wg sync.WaitGroup
-
-	// mu guards closed and groups. Lock order: group.mu before mu; mu is
-	// never held while taking a group's lock.
-	mu     sync.RWMutex
+	// mu guards every group and the fields below. Timers take it before
+	// touching a group; nothing waits for I/O while holding it.
+	mu     sync.Mutex
 	closed bool
 	groups map[string]*group
+
+	expiry *time.Timer
+	// wg counts requests waiting for a durable write, so Close can wait.
+	wg sync.WaitGroup
 }
 
 // New creates __consumer_offsets if it does not exist (internal,
 // cleanup.policy=compact) and loads every group's committed offsets and
-// metadata from it. Until loading finishes, group requests answer
-// COORDINATOR_LOAD_IN_PROGRESS.
+// metadata from it. New returns once loading is done, so no request ever
+// sees a half-loaded coordinator.
 func New(cluster *replication.Cluster, cfg Config, opts Options) (*Coordinator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	logger := opts.Logger
-	if logger == nil {
-		logger = zap.NewNop()
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
 	}
-	logger = logger.Named("consumergroup")
-
+	if cfg.OffsetsRetentionCheckInterval == 0 {
+		cfg.OffsetsRetentionCheckInterval = DefaultConfig().OffsetsRetentionCheckInterval
+	}
+	c := &Coordinator{
+		cluster: cluster,
+		cfg:     cfg,
+		logger:  opts.Logger.Named("consumergroup"),
+		groups:  make(map[string]*group),
+	}
 	t, ok := cluster.Topic(OffsetsTopic)
 	if !ok {
 		var err error
@@ -74,54 +69,29 @@ func New(cluster *replication.Cluster, cfg Config, opts Options) (*Coordinator, 
 			Internal:          true,
 			Configs:           map[string]string{"cleanup.policy": "compact"},
 		})
-		if errors.Is(err, kerr.TopicAlreadyExists) {
-			t, ok = cluster.Topic(OffsetsTopic)
-			if !ok {
-				return nil, fmt.Errorf("consumergroup: %s exists and does not", OffsetsTopic)
-			}
-		} else if err != nil {
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 			return nil, fmt.Errorf("consumergroup: create %s: %w", OffsetsTopic, err)
 		}
+		if t == nil {
+			t, _ = cluster.Topic(OffsetsTopic)
+		}
 	}
-	c := &Coordinator{
-		cluster:    cluster,
-		cfg:        cfg,
-		logger:     logger,
-		partitions: t.Partitions(),
-		loadDone:   make(chan struct{}),
-		groups:     make(map[string]*group),
+	c.partitions = int32(len(t.Partitions()))
+	began := time.Now()
+	if err := c.load(); err != nil {
+		c.Close(context.Background())
+		return nil, fmt.Errorf("consumergroup: load %s: %w", OffsetsTopic, err)
 	}
-	c.loaded = make([]atomic.Bool, len(c.partitions))
-	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.wg.Add(2)
-	go c.load()
-	go c.expireLoop()
+	c.mu.Lock()
+	c.expiry = time.AfterFunc(cfg.OffsetsRetentionCheckInterval, c.expireOffsets)
+	groups := len(c.groups)
+	c.mu.Unlock()
+	c.logger.Info("group coordinator loaded", zap.Int("groups", groups), zap.Int32("partitions", c.partitions), zap.Duration("took", time.Since(began)))
 	return c, nil
 }
 
-// WaitLoaded blocks until every partition of __consumer_offsets has been
-// loaded (or failed to load and been logged), ctx ends (its error) or the
-// coordinator closes (ErrClosed).
-func (c *Coordinator) WaitLoaded(ctx context.Context) error {
-	select {
-	case <-c.loadDone:
-		if c.ctx.Err() != nil {
-			return ErrClosed
-		}
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.ctx.Done():
-		return ErrClosed
-	}
-}
-
-// ErrClosed is what WaitLoaded returns after Close.
-var ErrClosed = errors.New("consumergroup: coordinator closed")
-
-// Close stops the coordinator's timers and goroutines and fails pending
-// joins and syncs with NOT_COORDINATOR; it waits for them to exit, or for
-// ctx to end (its error). Later calls return nil.
+// Close stops the coordinator's timers and answers pending joins and syncs
+// with NOT_COORDINATOR; it waits for commits being written.
 func (c *Coordinator) Close(ctx context.Context) error {
 	c.mu.Lock()
 	if c.closed {
@@ -129,250 +99,293 @@ func (c *Coordinator) Close(ctx context.Context) error {
 		return nil
 	}
 	c.closed = true
-	groups := make([]*group, 0, len(c.groups))
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
 	for _, g := range c.groups {
-		groups = append(groups, g)
+		c.stopTimersLocked(g)
+		for _, m := range g.members {
+			answerJoin(m, errJoin(kerr.NotCoordinator.Code, m.id))
+			answerSync(m, kerr.NotCoordinator.Code, nil)
+		}
 	}
 	c.mu.Unlock()
-
-	c.cancel()
-	for _, g := range groups {
-		g.mu.Lock()
-		g.stopTimers()
-		for _, m := range g.members {
-			if m.join != nil {
-				m.join <- joinResult{errorCode: kerr.NotCoordinator.Code, memberID: m.id, generation: -1}
-				m.join = nil
-			}
-			if m.sync != nil {
-				m.sync <- syncResult{errorCode: kerr.NotCoordinator.Code}
-				m.sync = nil
-			}
-		}
-		g.mu.Unlock()
-	}
 	done := make(chan struct{})
-	go func() {
-		c.wg.Wait()
-		close(done)
-	}()
+	go func() { c.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-		c.logger.Info("coordinator closed")
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("consumergroup: close: %w", ctx.Err())
+		return ctx.Err()
 	}
 }
 
-// enter admits a request, timer callback or goroutine: false after
-// Close. A true return must be paired with c.wg.Done.
-func (c *Coordinator) enter() bool {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.closed {
-		return false
+func (c *Coordinator) stopTimersLocked(g *group) {
+	if g.rebalanceTimer != nil {
+		g.rebalanceTimer.Stop()
 	}
-	c.wg.Add(1)
-	return true
+	for _, t := range g.pending {
+		t.Stop()
+	}
+	for _, m := range g.members {
+		if m.sessionTimer != nil {
+			m.sessionTimer.Stop()
+		}
+	}
 }
 
-// afterFunc runs fn after d unless the coordinator closed first; Close
-// waits for a running fn.
-func (c *Coordinator) afterFunc(d time.Duration, fn func()) *time.Timer {
-	return time.AfterFunc(d, func() {
-		if !c.enter() {
+// partitionFor returns the __consumer_offsets partition of a group, as
+// Kafka computes it: abs(Java String.hashCode) mod partitions.
+func (c *Coordinator) partitionFor(group string) int32 {
+	return int32(javaStringHashCode(group)&0x7fffffff) % c.partitions
+}
+
+// javaStringHashCode is Java's String.hashCode over UTF-16 code units.
+func javaStringHashCode(s string) int32 {
+	var h int32
+	for _, u := range utf16.Encode([]rune(s)) {
+		h = 31*h + int32(u)
+	}
+	return h
+}
+
+// newMemberID returns a member id as Kafka builds them: client id, a dash
+// and a random UUID.
+func newMemberID(clientID string) string {
+	var b [16]byte
+	rand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	return clientID + "-" + h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// FindCoordinator answers for group keys (key type 0): this node, for the
+// group's partition hash(group) mod OffsetsTopicPartitions. Transaction
+// keys (type 1) are COORDINATOR_NOT_AVAILABLE until transactions exist.
+// Handles batched keys (v4+).
+func (c *Coordinator) FindCoordinator(ctx context.Context, req *kmsg.FindCoordinatorRequest) *kmsg.FindCoordinatorResponse {
+	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	var self replication.Broker
+	for _, b := range c.cluster.Brokers() {
+		if b.NodeID == c.cluster.NodeID() {
+			self = b
+		}
+	}
+	answer := func(key string) (nodeID int32, host string, port int32, code int16, msg *string) {
+		switch {
+		case req.CoordinatorType == 1:
+			m := "transactions are not supported yet"
+			return -1, "", -1, kerr.CoordinatorNotAvailable.Code, &m
+		case req.CoordinatorType != 0:
+			m := fmt.Sprintf("unknown coordinator type %d", req.CoordinatorType)
+			return -1, "", -1, kerr.InvalidRequest.Code, &m
+		case key == "" && req.Version >= 4:
+			m := "empty group id"
+			return -1, "", -1, kerr.InvalidRequest.Code, &m
+		}
+		return self.NodeID, self.Host, self.Port, 0, nil
+	}
+	if req.Version >= 4 {
+		for _, key := range req.CoordinatorKeys {
+			co := kmsg.NewFindCoordinatorResponseCoordinator()
+			co.Key = key
+			co.NodeID, co.Host, co.Port, co.ErrorCode, co.ErrorMessage = answer(key)
+			resp.Coordinators = append(resp.Coordinators, co)
+		}
+		return resp
+	}
+	resp.NodeID, resp.Host, resp.Port, resp.ErrorCode, resp.ErrorMessage = answer(req.CoordinatorKey)
+	return resp
+}
+
+// armSession (re)starts a member's session timer: a member not heard from
+// within its session timeout is removed. It does not run while the member
+// waits in JoinGroup (the rebalance timeout bounds that).
+func (c *Coordinator) armSession(g *group, m *member) {
+	if m.sessionTimer != nil {
+		m.sessionTimer.Stop()
+	}
+	m.sessionSeq++
+	seq := m.sessionSeq
+	m.sessionTimer = time.AfterFunc(m.sessionTimeout, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.closed || c.groups[g.id] != g || g.members[m.id] != m || m.sessionSeq != seq || m.joinCh != nil {
 			return
 		}
-		defer c.wg.Done()
-		fn()
+		c.logger.Info("member session expired", zap.String("group", g.id), zap.String("member", m.id), zap.Int32("generation", g.generation))
+		c.removeMemberLocked(g, m)
 	})
 }
 
-// partitionFor is the __consumer_offsets partition of group, as Kafka:
-// abs(group.hashCode()) mod partitions.
-func (c *Coordinator) partitionFor(group string) int32 {
-	return partitionFor(group, int32(len(c.partitions)))
-}
-
-// isLoading reports whether group's partition is still being loaded.
-func (c *Coordinator) isLoading(group string) bool {
-	return !c.loaded[c.partitionFor(group)].Load()
-}
-
-// lookup returns the group, nil if unknown.
-func (c *Coordinator) lookup(id string) *group {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.groups[id]
-}
-
-// lookupOrCreate returns the group, creating it Empty if unknown.
-func (c *Coordinator) lookupOrCreate(id string) *group {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	g, ok := c.groups[id]
-	if !ok {
-		g = newGroup(c, id)
-		c.groups[id] = g
+// addMemberLocked adds a new member and records its static id.
+func (c *Coordinator) addMemberLocked(g *group, m *member) {
+	g.joinSeq++
+	m.joinSeq = g.joinSeq
+	g.members[m.id] = m
+	if m.instanceID != nil {
+		g.static[*m.instanceID] = m.id
 	}
-	return g
+	if len(g.members) == 1 {
+		g.protocolType = m.protocolType
+	}
 }
 
-// lockLive returns the group locked and not Dead, created when create is
-// set; nil (unlocked) when unknown and not created.
-func (c *Coordinator) lockLive(id string, create bool) *group {
-	for {
-		var g *group
-		if create {
-			g = c.lookupOrCreate(id)
-		} else if g = c.lookup(id); g == nil {
-			return nil
-		}
-		g.mu.Lock()
-		if g.state != stateDead {
-			return g
-		}
-		// Died between lookup and lock; it is gone from the map now.
-		g.mu.Unlock()
-		if !create {
-			return nil
+// removeMemberLocked removes a member (left, expired, or did not rejoin)
+// and moves the group on.
+func (c *Coordinator) removeMemberLocked(g *group, m *member) {
+	delete(g.members, m.id)
+	if m.instanceID != nil && g.static[*m.instanceID] == m.id {
+		delete(g.static, *m.instanceID)
+	}
+	if m.sessionTimer != nil {
+		m.sessionTimer.Stop()
+	}
+	answerJoin(m, errJoin(kerr.UnknownMemberID.Code, m.id))
+	answerSync(m, kerr.UnknownMemberID.Code, nil)
+	if g.leader == m.id {
+		g.leader = ""
+	}
+	switch g.state {
+	case stateStable, stateCompletingRebalance:
+		c.prepareRebalanceLocked(g, "member "+m.id+" left")
+	case statePreparingRebalance:
+		c.tryCompleteJoinLocked(g)
+	}
+}
+
+// prepareRebalanceLocked starts a join phase: members must join again
+// within the rebalance timeout; a group that was empty first waits the
+// initial rebalance delay for others starting at the same time.
+func (c *Coordinator) prepareRebalanceLocked(g *group, reason string) {
+	if g.state == stateCompletingRebalance {
+		// Members waiting for the old generation's assignment must join
+		// again.
+		for _, m := range g.members {
+			answerSync(m, kerr.RebalanceInProgress.Code, nil)
 		}
 	}
-}
-
-// snapshot returns every group, sorted by id.
-func (c *Coordinator) snapshot() []*group {
-	c.mu.RLock()
-	gs := make([]*group, 0, len(c.groups))
-	for _, g := range c.groups {
-		gs = append(gs, g)
+	wasEmpty := g.state == stateEmpty
+	g.state = statePreparingRebalance
+	if g.rebalanceTimer != nil {
+		g.rebalanceTimer.Stop()
 	}
-	c.mu.RUnlock()
-	sort.Slice(gs, func(i, j int) bool { return gs[i].id < gs[j].id })
-	return gs
-}
-
-// kill makes g Dead and forgets it. g.mu is held.
-func (g *group) kill() {
-	g.stopTimers()
-	g.transition(stateDead)
-	g.c.mu.Lock()
-	if g.c.groups[g.id] == g {
-		delete(g.c.groups, g.id)
-	}
-	g.c.mu.Unlock()
-}
-
-// maybeDrop forgets a group that holds nothing (one created by a request
-// that failed). g.mu is held.
-func (g *group) maybeDrop() {
-	if g.isEmptyAndUnused() {
-		g.kill()
-	}
-}
-
-// appendRecords writes records as one batch to g's partition of
-// __consumer_offsets, in the order of g's in-memory changes (g.mu is
-// held). It returns the partition and the batch's base offset; the
-// batch is not yet committed (see waitCommitted).
-func (g *group) appendRecords(records []record) (*replication.Partition, int64, error) {
-	p := g.c.partitions[g.partition]
-	res, err := p.Append(encodeBatch(records, time.Now().UnixMilli()))
-	if err != nil {
-		return nil, 0, fmt.Errorf("consumergroup: write %d records of group %q to %s-%d: %w", len(records), g.id, OffsetsTopic, g.partition, err)
-	}
-	return p, res.BaseOffset, nil
-}
-
-// waitCommitted waits until offset last of p is committed, ctx ends or the
-// coordinator closes.
-func (c *Coordinator) waitCommitted(ctx context.Context, p *replication.Partition, last int64) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(c.ctx, cancel)
-	defer stop()
-	return p.WaitCommitted(ctx, last)
-}
-
-// afterCommit waits for offset last of p as waitCommitted and then calls
-// apply with the outcome. When ctx ends first, the write still goes on:
-// apply runs later, when it commits (or the coordinator closes), so
-// memory never misses a write the log has.
-func (c *Coordinator) afterCommit(ctx context.Context, p *replication.Partition, last int64, apply func(error)) error {
-	err := c.waitCommitted(ctx, p, last)
-	if err != nil && ctx.Err() != nil && c.ctx.Err() == nil && c.enter() {
-		go func() {
-			defer c.wg.Done()
-			apply(c.waitCommitted(c.ctx, p, last))
-		}()
-		return err
-	}
-	apply(err)
-	return err
-}
-
-// storageError turns a failed write or wait into the code a client
-// retries, logging what is not a plain shutdown or timeout.
-func (c *Coordinator) storageError(err error, what string) *kerr.Error {
-	var ke *kerr.Error
-	switch {
-	case c.ctx.Err() != nil, errors.Is(err, partition.ErrClosed), errors.Is(err, replication.ErrClosed):
-		return kerr.NotCoordinator
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return kerr.RequestTimedOut
-	case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.RecordListTooLarge):
-		return kerr.InvalidCommitOffsetSize
-	case errors.As(err, &ke):
-		c.logger.Warn("write to "+OffsetsTopic+" rejected", zap.String("what", what), zap.Error(err))
-		return kerr.UnknownServerError
-	default:
-		c.logger.Error("write to "+OffsetsTopic+" failed", zap.String("what", what), zap.Error(err))
-		return kerr.UnknownServerError
-	}
-}
-
-// metadataRecord is the group metadata record of g's current generation
-// with the given assignments (nil: each member's current one); g.mu is
-// held.
-func (g *group) metadataRecord(assignments map[string][]byte) record {
-	v := kmsg.GroupMetadataValue{
-		Version:               groupMetadataValueVersion,
-		ProtocolType:          g.protocolType,
-		Generation:            g.generation,
-		CurrentStateTimestamp: g.stateTimestamp.UnixMilli(),
-	}
-	if g.protocol != "" {
-		p := g.protocol
-		v.Protocol = &p
-	}
-	if g.leader != "" {
-		l := g.leader
-		v.Leader = &l
-	}
-	for _, m := range g.sortedMembers() {
-		assignment := m.assignment
-		if assignments != nil {
-			assignment = assignments[m.id]
+	c.logger.Info("group rebalancing", zap.String("group", g.id), zap.Int32("generation", g.generation), zap.String("reason", reason))
+	generation := g.generation
+	fire := func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.closed || c.groups[g.id] != g || g.state != statePreparingRebalance || g.generation != generation {
+			return
 		}
-		if assignment == nil {
-			assignment = []byte{}
-		}
-		subscription := m.metadataFor(g.protocol)
-		if subscription == nil {
-			subscription = []byte{}
-		}
-		v.Members = append(v.Members, kmsg.GroupMetadataValueMember{
-			MemberID:               m.id,
-			InstanceID:             m.instanceID,
-			ClientID:               m.clientID,
-			ClientHost:             m.clientHost,
-			RebalanceTimeoutMillis: int32(m.rebalanceTimeout / time.Millisecond),
-			SessionTimeoutMillis:   int32(m.sessionTimeout / time.Millisecond),
-			Subscription:           subscription,
-			Assignment:             assignment,
-		})
+		g.delaying = false
+		c.completeJoinLocked(g)
 	}
-	g.hasMetadata = true
-	return record{key: groupMetadataKey(g.id), value: v.AppendTo(nil)}
+	if wasEmpty && c.cfg.InitialRebalanceDelay > 0 {
+		g.delaying = true
+		g.rebalanceTimer = time.AfterFunc(c.cfg.InitialRebalanceDelay, fire)
+		return
+	}
+	g.delaying = false
+	g.rebalanceTimer = time.AfterFunc(g.maxRebalanceTimeout(), fire)
+	c.tryCompleteJoinLocked(g)
+}
+
+// tryCompleteJoinLocked ends the join phase early when everyone expected
+// has joined.
+func (c *Coordinator) tryCompleteJoinLocked(g *group) {
+	if g.state == statePreparingRebalance && !g.delaying && g.allJoined() {
+		c.completeJoinLocked(g)
+	}
+}
+
+// completeJoinLocked ends the join phase: members that did not join are
+// removed, a new generation starts with a chosen protocol and leader, and
+// every joined member gets its JoinGroup answer.
+func (c *Coordinator) completeJoinLocked(g *group) {
+	if g.rebalanceTimer != nil {
+		g.rebalanceTimer.Stop()
+	}
+	for _, m := range g.members {
+		if m.joinCh == nil {
+			delete(g.members, m.id)
+			if m.instanceID != nil && g.static[*m.instanceID] == m.id {
+				delete(g.static, *m.instanceID)
+			}
+			if m.sessionTimer != nil {
+				m.sessionTimer.Stop()
+			}
+			answerSync(m, kerr.UnknownMemberID.Code, nil)
+			c.logger.Info("member removed: did not rejoin in time", zap.String("group", g.id), zap.String("member", m.id))
+		}
+	}
+	for id, t := range g.pending {
+		t.Stop()
+		delete(g.pending, id)
+	}
+	g.generation++
+	if len(g.members) == 0 {
+		g.state, g.protocol, g.leader = stateEmpty, "", ""
+		g.emptySince = time.Now()
+		c.logger.Info("group empty", zap.String("group", g.id), zap.Int32("generation", g.generation))
+		c.persistGroupAsync(g)
+		return
+	}
+	g.protocol = g.vote()
+	if _, ok := g.members[g.leader]; !ok {
+		var first *member
+		for _, m := range g.members {
+			if first == nil || m.joinSeq < first.joinSeq {
+				first = m
+			}
+		}
+		g.leader = first.id
+	}
+	g.state = stateCompletingRebalance
+	for _, m := range g.members {
+		answerJoin(m, c.joinResponse(g, m))
+		c.armSession(g, m)
+	}
+	c.logger.Info("group joined", zap.String("group", g.id), zap.Int32("generation", g.generation), zap.String("protocol", g.protocol), zap.Int("members", len(g.members)))
+}
+
+// joinResponse is the answer of a member of the current generation; the
+// leader gets every member's metadata.
+func (c *Coordinator) joinResponse(g *group, m *member) *kmsg.JoinGroupResponse {
+	r := kmsg.NewPtrJoinGroupResponse()
+	r.Generation = g.generation
+	protocolType, protocol := g.protocolType, g.protocol
+	r.ProtocolType, r.Protocol = &protocolType, &protocol
+	r.LeaderID, r.MemberID = g.leader, m.id
+	if m.id == g.leader {
+		for _, o := range g.members {
+			jm := kmsg.NewJoinGroupResponseMember()
+			jm.MemberID, jm.InstanceID, jm.ProtocolMetadata = o.id, o.instanceID, o.metadataFor(g.protocol)
+			r.Members = append(r.Members, jm)
+		}
+	}
+	return r
+}
+
+func errJoin(code int16, memberID string) *kmsg.JoinGroupResponse {
+	r := kmsg.NewPtrJoinGroupResponse()
+	r.ErrorCode, r.Generation, r.MemberID = code, -1, memberID
+	return r
+}
+
+// answerJoin hands a waiting member its JoinGroup answer.
+func answerJoin(m *member, r *kmsg.JoinGroupResponse) {
+	if m.joinCh != nil {
+		m.joinCh <- r
+		m.joinCh = nil
+	}
+}
+
+// answerSync hands a waiting member its SyncGroup answer.
+func answerSync(m *member, code int16, assignment []byte) {
+	if m.syncCh != nil {
+		r := kmsg.NewPtrSyncGroupResponse()
+		r.ErrorCode, r.MemberAssignment = code, assignment
+		m.syncCh <- r
+		m.syncCh = nil
+	}
 }

@@ -2,335 +2,417 @@ package consumergroup
 
 import (
 	"context"
-	"crypto/rand"
-	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"go.uber.org/zap"
 )
 
 // JoinGroup blocks until the rebalance the member joins completes (or ctx
-// ends): the classic protocol state machine.
+// ends): the classic protocol's join phase.
 //
-// A new member without an id gets MEMBER_ID_REQUIRED and a generated id
-// ("<client.id>-<uuid>", see WithClient) from v4 on, and must rejoin with
-// it; static members (group.instance.id, v5+) and older versions join at
-// once. When ctx ends first the member stays in the rebalance (as in
-// Kafka: it may rejoin) and the response is REBALANCE_IN_PROGRESS, which
-// every client answers by rejoining. After Close the response is
-// NOT_COORDINATOR.
+// A new dynamic member (empty member id, v4+) first gets MEMBER_ID_REQUIRED
+// with its id and must join again with it (KIP-394). A static member
+// (group.instance.id, KIP-345) that restarts takes over its old member id's
+// place; when the group is Stable and its protocols are unchanged it gets
+// the current generation back at once, with no rebalance, and the old id is
+// fenced.
 func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest) *kmsg.JoinGroupResponse {
-	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
-	resp.MemberID = req.MemberID
-	fail := func(e *kerr.Error) *kmsg.JoinGroupResponse {
-		resp.ErrorCode = e.Code
-		resp.Generation = -1
-		return resp
+	fail := func(code int16) *kmsg.JoinGroupResponse {
+		r := errJoin(code, req.MemberID)
+		r.Version = req.Version
+		return r
 	}
-	if !c.enter() {
-		return fail(kerr.NotCoordinator)
+	sessionTimeout := time.Duration(req.SessionTimeoutMillis) * time.Millisecond
+	rebalanceTimeout := time.Duration(req.RebalanceTimeoutMillis) * time.Millisecond
+	if req.Version == 0 {
+		rebalanceTimeout = sessionTimeout
 	}
-	defer c.wg.Done()
 	switch {
 	case req.Group == "":
-		return fail(kerr.InvalidGroupID)
-	case c.isLoading(req.Group):
-		return fail(kerr.CoordinatorLoadInProgress)
+		return fail(kerr.InvalidGroupID.Code)
+	case sessionTimeout < c.cfg.MinSessionTimeout || sessionTimeout > c.cfg.MaxSessionTimeout:
+		return fail(kerr.InvalidSessionTimeout.Code)
+	case req.ProtocolType == "" || len(req.Protocols) == 0:
+		return fail(kerr.InconsistentGroupProtocol.Code)
 	}
-	session := time.Duration(req.SessionTimeoutMillis) * time.Millisecond
-	if session < c.cfg.MinSessionTimeout || session > c.cfg.MaxSessionTimeout {
-		return fail(kerr.InvalidSessionTimeout)
-	}
+	client := clientFrom(ctx)
 
-	ch := make(chan joinResult, 1)
-	g := c.lockLive(req.Group, req.MemberID == "")
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return fail(kerr.NotCoordinator.Code)
+	}
+	g := c.groups[req.Group]
 	if g == nil {
-		// A member id for a group that does not exist.
-		return fail(kerr.UnknownMemberID)
-	}
-	var (
-		res   joinResult
-		ready bool
-		wait  func() (joinResult, bool)
-	)
-	if req.MemberID == "" {
-		res, ready, wait = g.joinUnknown(ctx, req, ch)
-	} else {
-		res, ready = g.joinKnown(req, clientFrom(ctx), ch)
-	}
-	g.maybeDrop()
-	g.mu.Unlock()
-
-	switch {
-	case wait != nil:
-		res, _ = wait()
-	case !ready:
-		res = c.awaitJoin(ctx, ch, req.MemberID)
-	}
-	c.logger.Debug("join group", zap.String("group", req.Group), zap.String("member", res.memberID), zap.Int16("error-code", res.errorCode), zap.Int32("generation", res.generation))
-	return fillJoin(resp, res)
-}
-
-// awaitJoin waits for the member's join response.
-func (c *Coordinator) awaitJoin(ctx context.Context, ch chan joinResult, memberID string) joinResult {
-	select {
-	case res := <-ch:
-		return res
-	case <-ctx.Done():
-		return joinResult{errorCode: kerr.RebalanceInProgress.Code, memberID: memberID, generation: -1}
-	case <-c.ctx.Done():
-		return joinResult{errorCode: kerr.NotCoordinator.Code, memberID: memberID, generation: -1}
-	}
-}
-
-func fillJoin(resp *kmsg.JoinGroupResponse, res joinResult) *kmsg.JoinGroupResponse {
-	resp.ErrorCode = res.errorCode
-	resp.MemberID = res.memberID
-	resp.Generation = res.generation
-	if res.errorCode != 0 {
-		if resp.Generation == 0 {
-			resp.Generation = -1
+		if req.MemberID != "" && req.InstanceID == nil {
+			c.mu.Unlock()
+			return fail(kerr.UnknownMemberID.Code)
 		}
+		g = newGroup(req.Group, time.Now())
+		c.groups[req.Group] = g
+	}
+	if !g.supports(req.ProtocolType, req.Protocols) {
+		c.mu.Unlock()
+		return fail(kerr.InconsistentGroupProtocol.Code)
+	}
+	fill := func(m *member) {
+		m.clientID, m.host = client.id, client.host
+		m.sessionTimeout, m.rebalanceTimeout = sessionTimeout, rebalanceTimeout
+		m.protocolType = req.ProtocolType
+		m.protocols = req.Protocols
+	}
+	full := func() bool { return len(g.members) >= c.cfg.MaxGroupSize }
+
+	if req.InstanceID != nil {
+		oldID, known := g.static[*req.InstanceID]
+		if known && req.MemberID != "" && req.MemberID != oldID {
+			c.mu.Unlock()
+			return fail(kerr.FencedInstanceID.Code)
+		}
+		if known {
+			old := g.members[oldID]
+			if req.MemberID == "" {
+				// A restarted static member replaces its old member id.
+				newID := newMemberID(client.id)
+				answerJoin(old, errJoin(kerr.FencedInstanceID.Code, oldID))
+				answerSync(old, kerr.FencedInstanceID.Code, nil)
+				delete(g.members, oldID)
+				old.id = newID
+				g.members[newID] = old
+				g.static[*req.InstanceID] = newID
+				if g.leader == oldID {
+					g.leader = newID
+				}
+			}
+			fill(old)
+			// As Kafka: a restarted static member skips the rebalance when
+			// the protocol the group would choose stays the same (its
+			// metadata may differ: sticky assignors embed the partitions a
+			// member owned, which a restarted client has forgotten).
+			if g.state == stateStable && g.vote() == g.protocol {
+				r := c.joinResponse(g, old)
+				r.Version = req.Version
+				if old.id == g.leader {
+					// The leader keeps the current assignment (KIP-814).
+					r.SkipAssignment = true
+				}
+				c.armSession(g, old)
+				c.persistGroupAsync(g) // the new member id survives a restart
+				c.mu.Unlock()
+				return r
+			}
+			return c.joinAndWait(ctx, g, old, req.Version)
+		}
+		if req.MemberID != "" {
+			c.mu.Unlock()
+			return fail(kerr.UnknownMemberID.Code)
+		}
+		if full() {
+			c.mu.Unlock()
+			return fail(kerr.GroupMaxSizeReached.Code)
+		}
+		m := &member{id: newMemberID(client.id), instanceID: req.InstanceID}
+		fill(m)
+		c.addMemberLocked(g, m)
+		return c.joinAndWait(ctx, g, m, req.Version)
+	}
+
+	if req.MemberID == "" {
+		if full() {
+			c.mu.Unlock()
+			return fail(kerr.GroupMaxSizeReached.Code)
+		}
+		id := newMemberID(client.id)
+		if req.Version >= 4 {
+			// KIP-394: the member must come back with its id, so a client
+			// that gave up after a timeout leaves no ghost member behind.
+			g.pending[id] = time.AfterFunc(sessionTimeout, func() {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				if _, ok := g.pending[id]; ok && c.groups[g.id] == g {
+					delete(g.pending, id)
+					c.tryCompleteJoinLocked(g)
+				}
+			})
+			c.mu.Unlock()
+			r := errJoin(kerr.MemberIDRequired.Code, id)
+			r.Version = req.Version
+			return r
+		}
+		m := &member{id: id}
+		fill(m)
+		c.addMemberLocked(g, m)
+		return c.joinAndWait(ctx, g, m, req.Version)
+	}
+
+	m := g.members[req.MemberID]
+	if m == nil {
+		t, ok := g.pending[req.MemberID]
+		if !ok {
+			c.mu.Unlock()
+			return fail(kerr.UnknownMemberID.Code)
+		}
+		t.Stop()
+		delete(g.pending, req.MemberID)
+		if full() {
+			c.mu.Unlock()
+			return fail(kerr.GroupMaxSizeReached.Code)
+		}
+		m = &member{id: req.MemberID}
+		fill(m)
+		c.addMemberLocked(g, m)
+		return c.joinAndWait(ctx, g, m, req.Version)
+	}
+	unchanged := sameProtocols(m.protocols, req.Protocols)
+	fill(m)
+	switch {
+	case g.state == stateStable && unchanged && m.id != g.leader:
+		// A follower rejoining with nothing new: no rebalance.
+		r := c.joinResponse(g, m)
+		r.Version = req.Version
+		c.armSession(g, m)
+		c.mu.Unlock()
+		return r
+	case g.state == stateCompletingRebalance && unchanged:
+		// The member lost its join answer: give it again.
+		r := c.joinResponse(g, m)
+		r.Version = req.Version
+		c.mu.Unlock()
+		return r
+	}
+	return c.joinAndWait(ctx, g, m, req.Version)
+}
+
+// joinAndWait puts m into the join phase (starting one if needed), unlocks
+// c.mu and waits for the phase to end. c.mu must be held.
+func (c *Coordinator) joinAndWait(ctx context.Context, g *group, m *member, version int16) *kmsg.JoinGroupResponse {
+	ch := make(chan *kmsg.JoinGroupResponse, 1)
+	answerJoin(m, errJoin(kerr.RebalanceInProgress.Code, m.id)) // an older join of the same member
+	m.joinCh = ch
+	if m.sessionTimer != nil {
+		m.sessionTimer.Stop()
+	}
+	if g.state == statePreparingRebalance {
+		c.tryCompleteJoinLocked(g)
+	} else {
+		c.prepareRebalanceLocked(g, "member "+m.id+" joined")
+	}
+	c.mu.Unlock()
+	select {
+	case r := <-ch:
+		r.Version = version
+		return r
+	case <-ctx.Done():
+		c.mu.Lock()
+		if m.joinCh == ch {
+			m.joinCh = nil
+			c.armSession(g, m)
+		}
+		c.mu.Unlock()
+		r := errJoin(kerr.RebalanceInProgress.Code, m.id)
+		r.Version = version
+		return r
+	}
+}
+
+// SyncGroup blocks until the leader's assignment is known (or ctx ends).
+func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest) *kmsg.SyncGroupResponse {
+	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
+	fail := func(code int16) *kmsg.SyncGroupResponse {
+		resp.ErrorCode = code
 		return resp
 	}
-	if resp.Version >= 7 {
-		pt := res.protocolType
-		resp.ProtocolType = &pt
+	if req.Group == "" {
+		return fail(kerr.InvalidGroupID.Code)
 	}
-	p := res.protocol
-	resp.Protocol = &p
-	resp.LeaderID = res.leader
-	resp.Members = res.members
-	if resp.Members == nil {
-		resp.Members = []kmsg.JoinGroupResponseMember{}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return fail(kerr.NotCoordinator.Code)
+	}
+	g := c.groups[req.Group]
+	code := c.checkMemberLocked(g, req.MemberID, req.InstanceID, req.Generation)
+	if code == 0 && ((req.ProtocolType != nil && *req.ProtocolType != g.protocolType) || (req.Protocol != nil && *req.Protocol != g.protocol)) {
+		code = kerr.InconsistentGroupProtocol.Code
+	}
+	if code != 0 {
+		c.mu.Unlock()
+		return fail(code)
+	}
+	m := g.members[req.MemberID]
+	protocolType, protocol := g.protocolType, g.protocol
+	resp.ProtocolType, resp.Protocol = &protocolType, &protocol
+	switch g.state {
+	case statePreparingRebalance:
+		c.mu.Unlock()
+		return fail(kerr.RebalanceInProgress.Code)
+	case stateStable:
+		resp.MemberAssignment = m.assignment
+		c.armSession(g, m)
+		c.mu.Unlock()
+		return resp
+	}
+	// CompletingRebalance: wait for the leader's assignment.
+	ch := make(chan *kmsg.SyncGroupResponse, 1)
+	answerSync(m, kerr.RebalanceInProgress.Code, nil)
+	m.syncCh = ch
+	c.armSession(g, m)
+	if m.id == g.leader {
+		assigned := make(map[string][]byte, len(req.GroupAssignment))
+		for _, a := range req.GroupAssignment {
+			assigned[a.MemberID] = a.MemberAssignment
+		}
+		for _, o := range g.members {
+			o.assignment = assigned[o.id]
+		}
+		generation := g.generation
+		p, batch := c.groupBatchLocked(g)
+		c.wg.Add(1)
+		c.mu.Unlock()
+		err := c.appendAndWait(ctx, p, batch)
+		c.wg.Done()
+		c.mu.Lock()
+		if c.groups[g.id] == g && g.generation == generation && g.state == stateCompletingRebalance {
+			if err != nil {
+				c.logger.Warn("store group assignment", zapGroup(g.id), zapErr(err))
+				for _, o := range g.members {
+					o.assignment = nil
+					answerSync(o, kerr.CoordinatorNotAvailable.Code, nil)
+				}
+				c.prepareRebalanceLocked(g, "storing the assignment failed")
+			} else {
+				g.state = stateStable
+				for _, o := range g.members {
+					answerSync(o, 0, o.assignment)
+				}
+				c.logger.Info("group stable", zapGroup(g.id), zapGeneration(g.generation))
+			}
+		}
+	}
+	c.mu.Unlock()
+	select {
+	case r := <-ch:
+		resp.ErrorCode, resp.MemberAssignment = r.ErrorCode, r.MemberAssignment
+		return resp
+	case <-ctx.Done():
+		c.mu.Lock()
+		if m.syncCh == ch {
+			m.syncCh = nil
+		}
+		c.mu.Unlock()
+		return fail(kerr.RebalanceInProgress.Code)
+	}
+}
+
+// checkMemberLocked applies the checks every request of a member shares:
+// the group and member exist, a static member is who it says, and the
+// generation is current. It returns 0 or an error code.
+func (c *Coordinator) checkMemberLocked(g *group, memberID string, instanceID *string, generation int32) int16 {
+	if g == nil || g.state == stateDead {
+		return kerr.UnknownMemberID.Code
+	}
+	if instanceID != nil {
+		if id, ok := g.static[*instanceID]; ok && id != memberID {
+			return kerr.FencedInstanceID.Code
+		}
+	}
+	if _, ok := g.members[memberID]; !ok {
+		return kerr.UnknownMemberID.Code
+	}
+	if generation != g.generation {
+		return kerr.IllegalGeneration.Code
+	}
+	return 0
+}
+
+// Heartbeat keeps a member's session alive; it does not block. During a
+// join phase it answers REBALANCE_IN_PROGRESS so the member joins again.
+func (c *Coordinator) Heartbeat(ctx context.Context, req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
+	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
+	if req.Group == "" {
+		resp.ErrorCode = kerr.InvalidGroupID.Code
+		return resp
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		resp.ErrorCode = kerr.NotCoordinator.Code
+		return resp
+	}
+	g := c.groups[req.Group]
+	if code := c.checkMemberLocked(g, req.MemberID, req.InstanceID, req.Generation); code != 0 {
+		// A member of the previous generation hears about the rebalance
+		// first, as in Kafka.
+		if code == kerr.IllegalGeneration.Code && g != nil && g.state == statePreparingRebalance {
+			code = kerr.RebalanceInProgress.Code
+		}
+		resp.ErrorCode = code
+		return resp
+	}
+	m := g.members[req.MemberID]
+	c.armSession(g, m)
+	if g.state == statePreparingRebalance {
+		resp.ErrorCode = kerr.RebalanceInProgress.Code
 	}
 	return resp
 }
 
-// rebalanceTimeoutOf is the request's rebalance timeout; v0 has none and
-// uses the session timeout, as Kafka.
-func rebalanceTimeoutOf(req *kmsg.JoinGroupRequest) time.Duration {
-	if req.Version == 0 || req.RebalanceTimeoutMillis < 0 {
-		return time.Duration(req.SessionTimeoutMillis) * time.Millisecond
+// LeaveGroup removes members (batched, v3+, by member id or instance id).
+func (c *Coordinator) LeaveGroup(ctx context.Context, req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupResponse {
+	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
+	if req.Group == "" {
+		resp.ErrorCode = kerr.InvalidGroupID.Code
+		return resp
 	}
-	return time.Duration(req.RebalanceTimeoutMillis) * time.Millisecond
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		resp.ErrorCode = kerr.NotCoordinator.Code
+		return resp
+	}
+	g := c.groups[req.Group]
+	leaving := req.Members
+	if req.Version < 3 {
+		leaving = []kmsg.LeaveGroupRequestMember{{MemberID: req.MemberID}}
+	}
+	for _, l := range leaving {
+		rm := kmsg.NewLeaveGroupResponseMember()
+		rm.MemberID, rm.InstanceID = l.MemberID, l.InstanceID
+		rm.ErrorCode = c.leaveLocked(g, l.MemberID, l.InstanceID)
+		resp.Members = append(resp.Members, rm)
+	}
+	if req.Version < 3 {
+		resp.ErrorCode, resp.Members = resp.Members[0].ErrorCode, nil
+	}
+	return resp
 }
 
-// newMemberID returns "<clientID>-<uuid>", as Kafka.
-func newMemberID(clientID string) string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%s-%x-%x-%x-%x-%x", clientID, b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
-// accepting reports whether a new member fits under group.max.size.
-func (g *group) accepting() bool {
-	return len(g.members)+len(g.pending) < g.c.cfg.MaxGroupSize
-}
-
-// joinUnknown handles a join without member id (Kafka's
-// doNewMemberJoinGroup). g.mu is held. It returns a result when the
-// response is ready, or wait, to be called without the lock, for a static
-// member replacement that must persist the group first; otherwise the
-// member awaits the rebalance on ch.
-func (g *group) joinUnknown(ctx context.Context, req *kmsg.JoinGroupRequest, ch chan joinResult) (res joinResult, ready bool, wait func() (joinResult, bool)) {
-	fail := func(e *kerr.Error) (joinResult, bool, func() (joinResult, bool)) {
-		return joinResult{errorCode: e.Code, generation: -1}, true, nil
+func (c *Coordinator) leaveLocked(g *group, memberID string, instanceID *string) int16 {
+	if g == nil || g.state == stateDead {
+		return kerr.UnknownMemberID.Code
 	}
-	if !g.supportsProtocols(req.ProtocolType, req.Protocols) {
-		return fail(kerr.InconsistentGroupProtocol)
-	}
-	client := clientFrom(ctx)
-	id := newMemberID(client.ID)
-	if req.InstanceID != nil {
-		if oldID, ok := g.static[*req.InstanceID]; ok {
-			return g.replaceStatic(ctx, req, g.members[oldID], id, client, ch)
+	if instanceID != nil {
+		id, ok := g.static[*instanceID]
+		switch {
+		case !ok:
+			return kerr.UnknownMemberID.Code
+		case memberID != "" && id != memberID:
+			return kerr.FencedInstanceID.Code
 		}
+		memberID = id
 	}
-	if !g.accepting() {
-		return fail(kerr.GroupMaxSizeReached)
-	}
-	if req.InstanceID == nil && req.Version >= 4 {
-		// KIP-394: hand out the id and wait for the member to come back
-		// with it, so a client that never sees this response leaves no
-		// member behind.
-		g.addPending(id, time.Duration(req.SessionTimeoutMillis)*time.Millisecond)
-		return joinResult{errorCode: kerr.MemberIDRequired.Code, memberID: id, generation: -1}, true, nil
-	}
-	g.addMember(g.newMember(id, req, client, ch))
-	return joinResult{}, false, nil
-}
-
-func (g *group) newMember(id string, req *kmsg.JoinGroupRequest, client ClientInfo, ch chan joinResult) *member {
-	return &member{
-		id:               id,
-		instanceID:       req.InstanceID,
-		clientID:         client.ID,
-		clientHost:       client.Host,
-		protocolType:     req.ProtocolType,
-		protocols:        req.Protocols,
-		sessionTimeout:   time.Duration(req.SessionTimeoutMillis) * time.Millisecond,
-		rebalanceTimeout: rebalanceTimeoutOf(req),
-		join:             ch,
-	}
-}
-
-// joinKnown handles a join with a member id (Kafka's
-// doCurrentMemberJoinGroup). g.mu is held.
-func (g *group) joinKnown(req *kmsg.JoinGroupRequest, client ClientInfo, ch chan joinResult) (joinResult, bool) {
-	fail := func(e *kerr.Error) (joinResult, bool) {
-		return joinResult{errorCode: e.Code, memberID: req.MemberID, generation: -1}, true
-	}
-	if !g.supportsProtocols(req.ProtocolType, req.Protocols) {
-		return fail(kerr.InconsistentGroupProtocol)
-	}
-	if _, ok := g.pending[req.MemberID]; ok {
-		if req.InstanceID != nil {
-			// Static members are never pending.
-			return fail(kerr.UnknownMemberID)
+	m, ok := g.members[memberID]
+	if !ok {
+		if t, ok := g.pending[memberID]; ok {
+			t.Stop()
+			delete(g.pending, memberID)
+			c.tryCompleteJoinLocked(g)
+			return 0
 		}
-		g.pending[req.MemberID].Stop()
-		delete(g.pending, req.MemberID)
-		g.addMember(g.newMember(req.MemberID, req, client, ch))
-		return joinResult{}, false
+		return kerr.UnknownMemberID.Code
 	}
-	if err := g.validateMember(req.MemberID, req.InstanceID); err != nil {
-		return fail(err)
-	}
-	m := g.members[req.MemberID]
-	switch g.state {
-	case statePreparingRebalance:
-		g.updateMember(m, req, ch)
-		return joinResult{}, false
-	case stateCompletingRebalance:
-		if m.matches(req.Protocols) {
-			// The member lost its join response: send it again.
-			res := g.currentJoinResult(m.id)
-			if m.id == g.leader {
-				res.members = g.leaderMembers()
-			}
-			return res, true
-		}
-		g.updateMember(m, req, ch)
-		return joinResult{}, false
-	case stateStable:
-		if m.id == g.leader || !m.matches(req.Protocols) {
-			// The leader rejoining asks for a new assignment (for
-			// example, topics it subscribes to changed).
-			g.updateMember(m, req, ch)
-			return joinResult{}, false
-		}
-		g.scheduleHeartbeat(m)
-		return g.currentJoinResult(m.id), true
-	default:
-		return fail(kerr.UnknownMemberID)
-	}
-}
-
-// replaceStatic gives a static member that rejoined without its member
-// id (a restarted process) the new id newID (KIP-345). The old id is
-// fenced. In Stable, if the selected protocol and the member's
-// subscription are unchanged, the member keeps its assignment without a
-// rebalance once the group is persisted; otherwise the group rebalances.
-// g.mu is held.
-func (g *group) replaceStatic(ctx context.Context, req *kmsg.JoinGroupRequest, old *member, newID string, client ClientInfo, ch chan joinResult) (joinResult, bool, func() (joinResult, bool)) {
-	previousLeader := g.leader
-	oldSubscription := subscriptionOf(g.protocolType, old.metadataFor(g.protocol))
-	g.logger().Info("static member rejoined with a new member id",
-		zap.String("instance-id", *req.InstanceID), zap.String("old-member", old.id), zap.String("member", newID))
-
-	m := &member{
-		id:               newID,
-		instanceID:       req.InstanceID,
-		clientID:         client.ID,
-		clientHost:       client.Host,
-		protocolType:     req.ProtocolType,
-		protocols:        req.Protocols,
-		sessionTimeout:   time.Duration(req.SessionTimeoutMillis) * time.Millisecond,
-		rebalanceTimeout: rebalanceTimeoutOf(req),
-		assignment:       old.assignment,
-		joinOrder:        old.joinOrder,
-	}
-	// Fence the old id: its blocked calls learn it first.
-	g.stopHeartbeat(old)
-	if old.join != nil {
-		old.join <- joinResult{errorCode: kerr.FencedInstanceID.Code, memberID: old.id, generation: -1}
-		old.join = nil
-	}
-	if old.sync != nil {
-		old.sync <- syncResult{errorCode: kerr.FencedInstanceID.Code}
-		old.sync = nil
-	}
-	delete(g.members, old.id)
-	g.members[newID] = m
-	g.static[*req.InstanceID] = newID
-	if g.leader == old.id {
-		g.leader = newID
-	}
-	if _, ok := g.pendingSync[old.id]; ok {
-		delete(g.pendingSync, old.id)
-		g.pendingSync[newID] = struct{}{}
-	}
-	g.scheduleHeartbeat(m)
-
-	switch g.state {
-	case stateStable:
-		newSubscription := subscriptionOf(g.protocolType, m.metadataFor(g.protocol))
-		if g.selectProtocol() == g.protocol && sameTopics(oldSubscription, newSubscription) {
-			return g.persistStaticReplacement(ctx, m, previousLeader)
-		}
-		m.join = ch
-		g.prepareRebalance("static member " + *req.InstanceID + " rejoined with a changed subscription")
-	case stateCompletingRebalance:
-		// The leader may be assigning to the old id: start over.
-		m.join = ch
-		g.prepareRebalance("static member " + *req.InstanceID + " rejoined while the group was completing a rebalance")
-	default:
-		m.join = ch
-		g.tryCompleteJoin()
-	}
-	return joinResult{}, false, nil
-}
-
-// sameTopics compares two subscriptions; unknown ones (nil) are equal
-// only to each other's absence of knowledge, which is treated as equal:
-// a non-consumer protocol's metadata is opaque.
-func sameTopics(a, b map[string]struct{}) bool {
-	if a == nil || b == nil {
-		return a == nil && b == nil
-	}
-	if len(a) != len(b) {
-		return false
-	}
-	for t := range a {
-		if _, ok := b[t]; !ok {
-			return false
-		}
-	}
-	return true
-}
-
-// persistStaticReplacement writes the group with the static member's new
-// id and answers it with the current generation once durable. The
-// response names the previous leader so the member does not take itself
-// for the leader and assign in a Stable group (as Kafka). g.mu is held;
-// the returned wait runs without it.
-func (g *group) persistStaticReplacement(ctx context.Context, m *member, previousLeader string) (joinResult, bool, func() (joinResult, bool)) {
-	res := g.currentJoinResult(m.id)
-	res.leader = previousLeader
-	p, base, err := g.appendRecords([]record{g.metadataRecord(nil)})
-	if err != nil {
-		return joinResult{errorCode: g.c.storageError(err, "group metadata").Code, memberID: m.id, generation: -1}, true, nil
-	}
-	c := g.c
-	return joinResult{}, false, func() (joinResult, bool) {
-		if err := c.waitCommitted(ctx, p, base); err != nil {
-			return joinResult{errorCode: c.storageError(err, "group metadata").Code, memberID: m.id, generation: -1}, true
-		}
-		return res, true
-	}
+	c.logger.Info("member left", zapGroup(g.id), zapMember(memberID))
+	c.removeMemberLocked(g, m)
+	return 0
 }

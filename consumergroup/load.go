@@ -1,8 +1,8 @@
 package consumergroup
 
 import (
+	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"time"
 
@@ -10,222 +10,205 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sluice-io/sluice/partition"
-	"github.com/sluice-io/sluice/replication"
 )
 
-// loadReadBytes is how much one read of a partition asks for.
-const loadReadBytes = 1 << 20
-
-// loadedGroup accumulates one group's records while a partition loads.
-type loadedGroup struct {
-	offsets  map[topicPartition]offsetEntry
-	metadata *kmsg.GroupMetadataValue // nil: none, or deleted
+// load rebuilds every group from __consumer_offsets, reading each partition
+// from its log start to its high watermark and applying records in order.
+// A group whose stored metadata has members comes back Stable with them;
+// each must heartbeat within its session timeout, as after a Kafka
+// coordinator failover.
+func (c *Coordinator) load() error {
+	for p := int32(0); p < c.partitions; p++ {
+		part, err := c.cluster.Partition(OffsetsTopic, p)
+		if err != nil {
+			return err
+		}
+		offset := part.Offsets().LogStart
+		for {
+			rr, err := part.Read(nil, partition.ReadRequest{Offset: offset, MaxBytes: 1 << 20, MinOneBatch: true})
+			if err != nil {
+				return fmt.Errorf("read %s-%d at %d: %w", OffsetsTopic, p, offset, err)
+			}
+			if len(rr.Records) == 0 {
+				break
+			}
+			next, err := c.applyBatches(rr.Records)
+			if err != nil {
+				return fmt.Errorf("%s-%d at %d: %w", OffsetsTopic, p, offset, err)
+			}
+			if next <= offset {
+				break
+			}
+			offset = next
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, g := range c.groups {
+		for _, m := range g.members {
+			c.armSession(g, m)
+		}
+	}
+	return nil
 }
 
-// load reads every partition of __consumer_offsets and builds its groups,
-// marking each partition loaded when done. A partition that cannot be
-// read is logged and stays loading: its groups answer
-// COORDINATOR_LOAD_IN_PROGRESS rather than forget committed offsets.
-func (c *Coordinator) load() {
-	defer c.wg.Done()
-	defer close(c.loadDone)
-	for i, p := range c.partitions {
-		if c.ctx.Err() != nil {
-			return
-		}
-		start := time.Now()
-		groups, records, err := c.readPartition(p)
-		if err != nil {
-			if c.ctx.Err() == nil {
-				c.logger.Error("load partition failed; its groups stay unavailable", zap.Int("partition", i), zap.Error(err))
-			}
-			continue
-		}
-		c.install(groups)
-		c.loaded[i].Store(true)
-		c.logger.Info("partition loaded", zap.Int("partition", i), zap.Int("groups", len(groups)), zap.Int("records", records), zap.Duration("took", time.Since(start)))
-	}
-}
-
-// readPartition replays p from its log start to its high watermark.
-func (c *Coordinator) readPartition(p *replication.Partition) (map[string]*loadedGroup, int, error) {
-	groups := make(map[string]*loadedGroup)
-	get := func(id string) *loadedGroup {
-		lg, ok := groups[id]
-		if !ok {
-			lg = &loadedGroup{offsets: make(map[topicPartition]offsetEntry)}
-			groups[id] = lg
-		}
-		return lg
-	}
-	records := 0
-	apply := func(offset int64, key, value []byte) error {
-		records++
-		if len(key) < 2 {
-			return nil
-		}
-		switch version := int16(binary.BigEndian.Uint16(key)); version {
-		case 0, 1:
-			var k kmsg.OffsetCommitKey
-			if err := k.ReadFrom(key); err != nil {
-				c.logger.Warn("skipping undecodable offset commit key", zap.Int64("offset", offset), zap.Error(err))
-				return nil
-			}
-			lg := get(k.Group)
-			tp := topicPartition{k.Topic, k.Partition}
-			if value == nil {
-				delete(lg.offsets, tp)
-				return nil
-			}
-			var v kmsg.OffsetCommitValue
-			if err := v.ReadFrom(value); err != nil {
-				c.logger.Warn("skipping undecodable offset commit", zap.Int64("offset", offset), zap.String("group", k.Group), zap.Error(err))
-				return nil
-			}
-			e := offsetEntry{offset: v.Offset, leaderEpoch: -1, metadata: v.Metadata, commitTimestamp: v.CommitTimestamp, logOffset: offset}
-			if v.Version >= 3 {
-				e.leaderEpoch = v.LeaderEpoch
-			}
-			lg.offsets[tp] = e
-		case 2:
-			var k kmsg.GroupMetadataKey
-			if err := k.ReadFrom(key); err != nil {
-				c.logger.Warn("skipping undecodable group metadata key", zap.Int64("offset", offset), zap.Error(err))
-				return nil
-			}
-			lg := get(k.Group)
-			if value == nil {
-				lg.metadata = nil
-				return nil
-			}
-			var v kmsg.GroupMetadataValue
-			if err := v.ReadFrom(value); err != nil {
-				c.logger.Warn("skipping undecodable group metadata", zap.Int64("offset", offset), zap.String("group", k.Group), zap.Error(err))
-				return nil
-			}
-			lg.metadata = &v
-		default:
-			// KIP-848 and share group records: not ours.
-		}
-		return nil
-	}
-
-	o := p.Offsets()
-	next := o.LogStart
-	var buf []byte
-	for next < o.HighWatermark {
-		if c.ctx.Err() != nil {
-			return nil, 0, c.ctx.Err()
-		}
-		res, err := p.Read(buf[:0], partition.ReadRequest{Offset: next, MaxBytes: loadReadBytes, MinOneBatch: true})
-		if err != nil {
-			return nil, 0, fmt.Errorf("read %s-%d at offset %d: %w", p.Topic, p.Index, next, err)
-		}
-		buf = res.Records
-		if len(buf) == 0 {
+// applyBatches applies every record of the batches in b and returns the
+// offset after the last batch.
+func (c *Coordinator) applyBatches(b []byte) (int64, error) {
+	var next int64
+	for len(b) >= 12 {
+		size := int(int32(binary.BigEndian.Uint32(b[8:]))) + 12
+		if size < 61 || size > len(b) {
 			break
 		}
-		for rest := buf; len(rest) > 0; {
-			if len(rest) < 12 {
-				return nil, 0, fmt.Errorf("read %s-%d at offset %d: %d trailing bytes", p.Topic, p.Index, next, len(rest))
+		var batch kmsg.RecordBatch
+		if err := batch.ReadFrom(b[:size]); err != nil {
+			return next, fmt.Errorf("decode batch: %w", err)
+		}
+		b = b[size:]
+		next = batch.FirstOffset + int64(batch.LastOffsetDelta) + 1
+		if batch.Attributes&0x20 != 0 {
+			continue // control batch
+		}
+		records, err := partition.Decompress(batch.Records, int8(batch.Attributes&0x07), partition.MaxDecompressedBytes)
+		if err != nil {
+			return next, err
+		}
+		for len(records) > 0 {
+			length, n := binary.Varint(records)
+			if n <= 0 || length < 0 || int64(len(records)-n) < length {
+				return next, fmt.Errorf("bad record length")
 			}
-			size := 12 + int(int32(binary.BigEndian.Uint32(rest[8:])))
-			if size < 61 || size > len(rest) {
-				return nil, 0, fmt.Errorf("read %s-%d at offset %d: bad batch length", p.Topic, p.Index, next)
+			var rec kmsg.Record
+			if err := rec.ReadFrom(records[:n+int(length)]); err != nil {
+				return next, fmt.Errorf("decode record: %w", err)
 			}
-			batch := rest[:size]
-			rest = rest[size:]
-			base := int64(binary.BigEndian.Uint64(batch))
-			last := base + int64(int32(binary.BigEndian.Uint32(batch[23:])))
-			if last < next {
-				continue // the read began with a batch holding next
-			}
-			if err := eachRecord(batch, func(offset int64, key, value []byte) error {
-				if offset < next {
-					return nil
-				}
-				return apply(offset, key, value)
-			}); err != nil {
-				if errors.Is(err, errUnsupportedBatch) {
-					c.logger.Warn("skipping compressed batch", zap.Int64("offset", base))
-				} else {
-					return nil, 0, fmt.Errorf("decode %s-%d batch at offset %d: %w", p.Topic, p.Index, base, err)
-				}
-			}
-			next = last + 1
+			records = records[n+int(length):]
+			c.applyRecord(rec.Key, rec.Value)
 		}
 	}
-	return groups, records, nil
+	return next, nil
 }
 
-// install creates the groups read from a partition. Groups with members
-// come back Stable with fresh session timers (as Kafka): members that are
-// gone expire and the group rebalances.
-func (c *Coordinator) install(loaded map[string]*loadedGroup) {
-	for id, lg := range loaded {
-		if lg.metadata == nil && len(lg.offsets) == 0 {
-			continue
-		}
-		g := newGroup(c, id)
-		g.mu.Lock()
-		g.offsets = lg.offsets
-		if md := lg.metadata; md != nil {
-			g.hasMetadata = true
-			g.generation = md.Generation
-			g.protocolType = md.ProtocolType
-			if md.Protocol != nil {
-				g.protocol = *md.Protocol
-			}
-			if md.Leader != nil {
-				g.leader = *md.Leader
-			}
-			if md.CurrentStateTimestamp > 0 {
-				g.stateTimestamp = time.UnixMilli(md.CurrentStateTimestamp)
-			}
-			for _, mm := range md.Members {
-				g.joinCounter++
-				m := &member{
-					id:               mm.MemberID,
-					instanceID:       mm.InstanceID,
-					clientID:         mm.ClientID,
-					clientHost:       mm.ClientHost,
-					protocolType:     md.ProtocolType,
-					protocols:        []kmsg.JoinGroupRequestProtocol{{Name: g.protocol, Metadata: mm.Subscription}},
-					sessionTimeout:   time.Duration(mm.SessionTimeoutMillis) * time.Millisecond,
-					rebalanceTimeout: time.Duration(mm.RebalanceTimeoutMillis) * time.Millisecond,
-					assignment:       mm.Assignment,
-					joinOrder:        g.joinCounter,
-				}
-				if mm.RebalanceTimeoutMillis < 0 {
-					m.rebalanceTimeout = m.sessionTimeout
-				}
-				g.members[m.id] = m
-				if m.instanceID != nil {
-					g.static[*m.instanceID] = m.id
-				}
-			}
-			if len(g.members) > 0 {
-				g.state = stateStable
-				if _, ok := g.members[g.leader]; !ok {
-					g.leader = g.sortedMembers()[0].id
-				}
-				g.computeSubscribed()
-				for _, m := range g.members {
-					g.scheduleHeartbeat(m)
-				}
-			} else {
-				g.leader = ""
-			}
-		}
-		c.mu.Lock()
-		if c.closed {
-			c.mu.Unlock()
-			g.stopTimers()
-			g.mu.Unlock()
+// applyRecord applies one __consumer_offsets record to the in-memory state.
+func (c *Coordinator) applyRecord(key, value []byte) {
+	if len(key) < 2 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch version := int16(binary.BigEndian.Uint16(key)); version {
+	case 0, 1:
+		var k kmsg.OffsetCommitKey
+		if k.ReadFrom(key) != nil {
 			return
 		}
-		c.groups[id] = g
-		c.mu.Unlock()
-		g.mu.Unlock()
+		tp := topicPartition{k.Topic, k.Partition}
+		g := c.groups[k.Group]
+		if value == nil {
+			if g != nil {
+				delete(g.offsets, tp)
+			}
+			return
+		}
+		var v kmsg.OffsetCommitValue
+		if v.ReadFrom(value) != nil {
+			return
+		}
+		if g == nil {
+			g = newGroup(k.Group, time.UnixMilli(v.CommitTimestamp))
+			c.groups[k.Group] = g
+		}
+		g.offsets[tp] = committed{offset: v.Offset, leaderEpoch: v.LeaderEpoch, metadata: v.Metadata, commitTimestamp: v.CommitTimestamp}
+		if g.state == stateEmpty && time.UnixMilli(v.CommitTimestamp).After(g.emptySince) {
+			g.emptySince = time.UnixMilli(v.CommitTimestamp)
+		}
+	case 2:
+		var k kmsg.GroupMetadataKey
+		if k.ReadFrom(key) != nil {
+			return
+		}
+		if value == nil {
+			delete(c.groups, k.Group)
+			return
+		}
+		var v kmsg.GroupMetadataValue
+		if v.ReadFrom(value) != nil {
+			c.logger.Warn("skipping undecodable group metadata", zapGroup(k.Group))
+			return
+		}
+		g := c.groups[k.Group]
+		if g == nil {
+			g = newGroup(k.Group, time.UnixMilli(v.CurrentStateTimestamp))
+			c.groups[k.Group] = g
+		}
+		g.protocolType, g.generation = v.ProtocolType, v.Generation
+		g.protocol, g.leader = "", ""
+		if v.Protocol != nil {
+			g.protocol = *v.Protocol
+		}
+		if v.Leader != nil {
+			g.leader = *v.Leader
+		}
+		g.members, g.static = map[string]*member{}, map[string]string{}
+		for _, vm := range v.Members {
+			m := &member{
+				id: vm.MemberID, instanceID: vm.InstanceID, clientID: vm.ClientID, host: vm.ClientHost,
+				sessionTimeout:   time.Duration(vm.SessionTimeoutMillis) * time.Millisecond,
+				rebalanceTimeout: time.Duration(vm.RebalanceTimeoutMillis) * time.Millisecond,
+				protocolType:     v.ProtocolType,
+				protocols:        []kmsg.JoinGroupRequestProtocol{{Name: g.protocol, Metadata: vm.Subscription}},
+				assignment:       vm.Assignment,
+			}
+			c.addMemberLocked(g, m)
+		}
+		if len(g.members) > 0 {
+			g.state = stateStable
+		} else {
+			g.state = stateEmpty
+			g.emptySince = time.UnixMilli(v.CurrentStateTimestamp)
+		}
 	}
+}
+
+// expireOffsets deletes the offsets and metadata of groups that have been
+// empty for longer than OffsetsRetention (offsets.retention.minutes, as in
+// Kafka 2.1+), then schedules itself again.
+func (c *Coordinator) expireOffsets() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	type expired struct {
+		id      string
+		p       int32
+		records []kv
+	}
+	var gone []expired
+	for id, g := range c.groups {
+		if g.state == stateEmpty && len(g.members) == 0 && time.Since(g.emptySince) > c.cfg.OffsetsRetention {
+			gone = append(gone, expired{id, c.partitionFor(id), c.tombstonesLocked(g)})
+			g.state = stateDead
+			delete(c.groups, id)
+		}
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	defer c.wg.Done()
+	for _, e := range gone {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := c.appendAndWait(ctx, e.p, encodeBatch(e.records))
+		cancel()
+		if err != nil {
+			c.logger.Warn("expire group offsets", zapGroup(e.id), zapErr(err))
+			continue
+		}
+		c.logger.Info("group offsets expired", zapGroup(e.id), zap.Duration("retention", c.cfg.OffsetsRetention))
+	}
+	c.mu.Lock()
+	if !c.closed {
+		c.expiry = time.AfterFunc(c.cfg.OffsetsRetentionCheckInterval, c.expireOffsets)
+	}
+	c.mu.Unlock()
 }

@@ -6,428 +6,254 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"go.uber.org/zap"
 )
 
-// applyOffset records a committed offset (e nil: a deletion) whose record
-// is at logOffset, unless a later record for the partition was applied
-// already; g.mu is held.
-func (g *group) applyOffset(tp topicPartition, e *offsetEntry, logOffset int64) {
-	if old, ok := g.offsets[tp]; ok && old.logOffset > logOffset {
-		return
-	}
-	if t, ok := g.tombstones[tp]; ok && t > logOffset {
-		return
-	}
-	if e == nil {
-		delete(g.offsets, tp)
-		if g.inflight > 0 {
-			g.tombstones[tp] = logOffset
-		}
-		return
-	}
-	e.logOffset = logOffset
-	g.offsets[tp] = *e
-}
-
-// endWrite ends one in-flight write; g.mu is held.
-func (g *group) endWrite() {
-	g.inflight--
-	if g.inflight == 0 {
-		clear(g.tombstones)
-	}
-}
-
-// commitItem is one partition of an OffsetCommit: where its error goes and
-// what to store.
-type commitItem struct {
-	tp    topicPartition
-	entry offsetEntry
-	code  *int16
-}
-
-// OffsetCommit stores offsets durably in __consumer_offsets before
-// answering.
-//
-// Members commit with their generation and member id (ILLEGAL_GENERATION,
-// UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID; REBALANCE_IN_PROGRESS while
-// CompletingRebalance; allowed while PreparingRebalance). Admin clients
-// commit with generation -1 and no member id, only to an Empty or unknown
-// group (UNKNOWN_MEMBER_ID otherwise). Unknown topics or partitions are
-// UNKNOWN_TOPIC_OR_PARTITION (v10: unknown topic ids UNKNOWN_TOPIC_ID);
-// metadata above OffsetMetadataMaxBytes is OFFSET_METADATA_TOO_LARGE. All
-// accepted offsets of a request are one record batch; the answer comes
-// once it is committed. v2-4's retention time is ignored: offsets expire
-// by OffsetsRetention (KIP-211).
+// OffsetCommit stores offsets durably in __consumer_offsets (one batch per
+// request) before answering. Members commit with their generation; other
+// clients (admin tools, consumers that assign partitions themselves) commit
+// with generation -1 and no member id, which is allowed only while the
+// group has no members, as in Kafka.
 func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
-	var items []commitItem
-	now := time.Now().UnixMilli()
 	for _, rt := range req.Topics {
-		st := kmsg.OffsetCommitResponseTopic{Topic: rt.Topic, TopicID: rt.TopicID}
-		name, topicErr := rt.Topic, (*kerr.Error)(nil)
-		var partitions int
-		if req.Version >= 10 {
-			if t, ok := c.cluster.TopicByID(rt.TopicID); ok {
-				name, partitions = t.Name, len(t.Partitions())
-			} else {
-				topicErr = kerr.UnknownTopicID
-			}
-		} else if t, ok := c.cluster.Topic(rt.Topic); ok {
-			partitions = len(t.Partitions())
-		} else {
-			topicErr = kerr.UnknownTopicOrPartition
-		}
+		st := kmsg.NewOffsetCommitResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		for _, rp := range rt.Partitions {
-			sp := kmsg.OffsetCommitResponseTopicPartition{Partition: rp.Partition}
-			switch {
-			case topicErr != nil:
-				sp.ErrorCode = topicErr.Code
-			case rp.Partition < 0 || int(rp.Partition) >= partitions:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case rp.Metadata != nil && len(*rp.Metadata) > c.cfg.OffsetMetadataMaxBytes:
-				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
-			}
+			sp := kmsg.NewOffsetCommitResponseTopicPartition()
+			sp.Partition = rp.Partition
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
-		for i, rp := range rt.Partitions {
-			if st.Partitions[i].ErrorCode != 0 {
+	}
+	setAll := func(code int16) *kmsg.OffsetCommitResponse {
+		for i := range resp.Topics {
+			for j := range resp.Topics[i].Partitions {
+				if resp.Topics[i].Partitions[j].ErrorCode == 0 {
+					resp.Topics[i].Partitions[j].ErrorCode = code
+				}
+			}
+		}
+		return resp
+	}
+	if req.Group == "" {
+		return setAll(kerr.InvalidGroupID.Code)
+	}
+
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return setAll(kerr.NotCoordinator.Code)
+	}
+	g := c.groups[req.Group]
+	admin := req.Generation < 0 && req.MemberID == ""
+	var code int16
+	switch {
+	case g == nil && admin:
+	case g == nil:
+		code = kerr.IllegalGeneration.Code
+	case g.state == stateDead:
+		code = kerr.CoordinatorNotAvailable.Code
+	case admin && g.state == stateEmpty:
+	case g.state == stateCompletingRebalance && !admin:
+		code = kerr.RebalanceInProgress.Code
+	default:
+		code = c.checkMemberLocked(g, req.MemberID, req.InstanceID, req.Generation)
+		if code == 0 && g.state == stateCompletingRebalance {
+			code = kerr.RebalanceInProgress.Code
+		}
+	}
+	if code != 0 {
+		c.mu.Unlock()
+		return setAll(code)
+	}
+	if g == nil {
+		g = newGroup(req.Group, time.Now())
+		c.groups[req.Group] = g
+	}
+	if m := g.members[req.MemberID]; m != nil {
+		c.armSession(g, m)
+	}
+	now := time.Now().UnixMilli()
+	var records []kv
+	type slot struct{ topic, partition int }
+	var slots []slot
+	var values []committed
+	var tps []topicPartition
+	for i, rt := range req.Topics {
+		for j, rp := range rt.Partitions {
+			sp := &resp.Topics[i].Partitions[j]
+			if rp.Metadata != nil && len(*rp.Metadata) > maxOffsetMetadataBytes {
+				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
 				continue
 			}
-			e := offsetEntry{offset: rp.Offset, leaderEpoch: -1, commitTimestamp: now}
-			if req.Version >= 6 {
-				e.leaderEpoch = rp.LeaderEpoch
+			if _, err := c.cluster.Partition(rt.Topic, rp.Partition); err != nil {
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				continue
 			}
+			o := committed{offset: rp.Offset, leaderEpoch: rp.LeaderEpoch, commitTimestamp: now}
 			if rp.Metadata != nil {
-				e.metadata = *rp.Metadata
+				o.metadata = *rp.Metadata
 			}
-			items = append(items, commitItem{tp: topicPartition{name, rp.Partition}, entry: e})
+			tp := topicPartition{rt.Topic, rp.Partition}
+			records = append(records, kv{key: offsetKey(g.id, tp), value: offsetValue(o)})
+			slots, values, tps = append(slots, slot{i, j}), append(values, o), append(tps, tp)
 		}
 	}
-	// Pointers into resp only now that its slices stop growing.
-	k := 0
-	for ti := range resp.Topics {
-		for pi := range resp.Topics[ti].Partitions {
-			if resp.Topics[ti].Partitions[pi].ErrorCode == 0 {
-				items[k].code = &resp.Topics[ti].Partitions[pi].ErrorCode
-				k++
-			}
-		}
-	}
-	if len(items) == 0 {
+	if len(records) == 0 {
+		c.mu.Unlock()
 		return resp
 	}
-	setAll := func(e *kerr.Error) *kmsg.OffsetCommitResponse {
-		for _, it := range items {
-			*it.code = e.Code
-		}
-		return resp
-	}
-
-	if !c.enter() {
-		return setAll(kerr.NotCoordinator)
-	}
-	defer c.wg.Done()
-	if c.isLoading(req.Group) {
-		return setAll(kerr.CoordinatorLoadInProgress)
-	}
-	g := c.lockLive(req.Group, req.Generation < 0)
-	if g == nil {
-		// A member of a generation of a group that is gone.
-		return setAll(kerr.IllegalGeneration)
-	}
-	if err := g.validateCommit(req); err != nil {
-		g.maybeDrop()
-		g.mu.Unlock()
-		c.logger.Debug("offset commit refused", zap.String("group", req.Group), zap.String("member", req.MemberID), zap.Int32("generation", req.Generation), zap.Int16("error-code", err.Code))
-		return setAll(err)
-	}
-	records := make([]record, len(items))
-	for i, it := range items {
-		records[i] = record{key: offsetCommitKey(g.id, it.tp.topic, it.tp.partition), value: offsetCommitValue(it.entry)}
-	}
-	p, base, err := g.appendRecords(records)
+	p := c.partitionFor(g.id)
+	c.wg.Add(1)
+	c.mu.Unlock()
+	err := c.appendAndWait(ctx, p, encodeBatch(records))
+	c.wg.Done()
 	if err != nil {
-		g.maybeDrop()
-		g.mu.Unlock()
-		return setAll(c.storageError(err, "offset commit"))
-	}
-	g.inflight++
-	for _, it := range items {
-		g.pendingCommits[it.tp]++
-	}
-	g.mu.Unlock()
-
-	werr := c.afterCommit(ctx, p, base+int64(len(items))-1, func(err error) {
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		defer g.endWrite()
-		for _, it := range items {
-			if g.pendingCommits[it.tp]--; g.pendingCommits[it.tp] <= 0 {
-				delete(g.pendingCommits, it.tp)
-			}
+		code := storeErrorCode(err)
+		for _, s := range slots {
+			resp.Topics[s.topic].Partitions[s.partition].ErrorCode = code
 		}
-		if err != nil || g.state == stateDead {
-			return
-		}
-		for i := range items {
-			g.applyOffset(items[i].tp, &items[i].entry, base+int64(i))
-		}
-	})
-	if werr != nil {
-		return setAll(c.storageError(werr, "offset commit"))
+		return resp
 	}
-	c.logger.Debug("offsets committed", zap.String("group", req.Group), zap.Int("partitions", len(items)), zap.Int64("log-offset", base))
+	c.mu.Lock()
+	if c.groups[g.id] == g {
+		for i, tp := range tps {
+			g.offsets[tp] = values[i]
+		}
+	}
+	c.mu.Unlock()
 	return resp
 }
 
-// validateCommit applies Kafka's validateOffsetCommit and state rules;
-// g.mu is held.
-func (g *group) validateCommit(req *kmsg.OffsetCommitRequest) *kerr.Error {
-	if req.Generation >= 0 || req.MemberID != "" || req.InstanceID != nil {
-		if err := g.validateMember(req.MemberID, req.InstanceID); err != nil {
-			return err
-		}
-		if req.Generation != g.generation {
-			return kerr.IllegalGeneration
-		}
-	} else if g.state != stateEmpty {
-		// When the group has members only they commit.
-		return kerr.UnknownMemberID
-	}
-	switch g.state {
-	case stateCompletingRebalance:
-		return kerr.RebalanceInProgress
-	case stateStable, statePreparingRebalance:
-		// Commits still count during PreparingRebalance: the heartbeat
-		// tells the member about the rebalance.
-		g.scheduleHeartbeat(g.members[req.MemberID])
-	}
-	return nil
-}
-
-// OffsetFetch returns committed offsets (batched groups, v8+).
-//
-// Null topics mean every committed offset of the group. Partitions
-// without a commit, unknown topics and unknown groups are offset -1,
-// metadata "" and no error. RequireStable (v7+) never yields
-// UNSTABLE_OFFSET_COMMIT: there are no transactions. v9's member id and
-// epoch are for KIP-848 groups and ignored. v10 names topics by id;
-// offsets of topics that no longer exist are left out of "all".
+// OffsetFetch returns committed offsets: one group before v8, batched
+// groups from v8. Null topics means every partition the group committed.
+// Partitions without a commit answer offset -1.
 func (c *Coordinator) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
-	open := c.enter()
-	if open {
-		defer c.wg.Done()
-	}
-	if req.Version <= 7 {
-		var topics []kmsg.OffsetFetchRequestGroupTopic
-		if req.Topics != nil {
-			topics = make([]kmsg.OffsetFetchRequestGroupTopic, 0, len(req.Topics))
-			for _, t := range req.Topics {
-				topics = append(topics, kmsg.OffsetFetchRequestGroupTopic{Topic: t.Topic, Partitions: t.Partitions})
-			}
-		}
-		sg := c.fetchGroup(open, req.Version, req.Group, topics)
-		resp.ErrorCode = sg.ErrorCode
-		for _, t := range sg.Topics {
-			st := kmsg.OffsetFetchResponseTopic{Topic: t.Topic}
-			for _, p := range t.Partitions {
-				sp := kmsg.NewOffsetFetchResponseTopicPartition()
-				sp.Partition, sp.Offset, sp.LeaderEpoch, sp.Metadata, sp.ErrorCode = p.Partition, p.Offset, p.LeaderEpoch, p.Metadata, p.ErrorCode
-				if req.Version <= 1 && sg.ErrorCode != 0 {
-					// v0-1 have no group error: each partition carries it.
-					sp.ErrorCode = sg.ErrorCode
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if req.Version >= 8 {
+		for _, rg := range req.Groups {
+			sg := kmsg.NewOffsetFetchResponseGroup()
+			sg.Group = rg.Group
+			var topics []kmsg.OffsetFetchRequestTopic
+			if rg.Topics != nil {
+				topics = []kmsg.OffsetFetchRequestTopic{}
+				for _, t := range rg.Topics {
+					topics = append(topics, kmsg.OffsetFetchRequestTopic{Topic: t.Topic, Partitions: t.Partitions})
 				}
-				st.Partitions = append(st.Partitions, sp)
 			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		if req.Version <= 1 {
-			resp.ErrorCode = 0
+			code, fetched := c.fetchOffsetsLocked(rg.Group, topics)
+			sg.ErrorCode = code
+			for _, ft := range fetched {
+				gt := kmsg.NewOffsetFetchResponseGroupTopic()
+				gt.Topic = ft.Topic
+				for _, fp := range ft.Partitions {
+					gp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+					gp.Partition, gp.Offset, gp.LeaderEpoch, gp.Metadata, gp.ErrorCode = fp.Partition, fp.Offset, fp.LeaderEpoch, fp.Metadata, fp.ErrorCode
+					gt.Partitions = append(gt.Partitions, gp)
+				}
+				sg.Topics = append(sg.Topics, gt)
+			}
+			resp.Groups = append(resp.Groups, sg)
 		}
 		return resp
 	}
-	for _, rg := range req.Groups {
-		resp.Groups = append(resp.Groups, c.fetchGroup(open, req.Version, rg.Group, rg.Topics))
-	}
+	code, fetched := c.fetchOffsetsLocked(req.Group, req.Topics)
+	resp.ErrorCode, resp.Topics = code, fetched
 	return resp
 }
 
-// fetchGroup answers one group of an OffsetFetch; topics nil is every
-// committed offset.
-func (c *Coordinator) fetchGroup(open bool, version int16, id string, topics []kmsg.OffsetFetchRequestGroupTopic) kmsg.OffsetFetchResponseGroup {
-	sg := kmsg.OffsetFetchResponseGroup{Group: id}
-	var groupErr *kerr.Error
+// fetchOffsetsLocked answers one group's OffsetFetch.
+func (c *Coordinator) fetchOffsetsLocked(groupID string, topics []kmsg.OffsetFetchRequestTopic) (int16, []kmsg.OffsetFetchResponseTopic) {
 	switch {
-	case !open:
-		groupErr = kerr.NotCoordinator
-	case c.isLoading(id):
-		groupErr = kerr.CoordinatorLoadInProgress
+	case c.closed:
+		return kerr.NotCoordinator.Code, nil
+	case groupID == "":
+		return kerr.InvalidGroupID.Code, nil
 	}
-	if groupErr != nil {
-		sg.ErrorCode = groupErr.Code
-		// Echo the partitions asked for, so v0-1 can carry the error.
-		for _, t := range topics {
-			st := kmsg.OffsetFetchResponseGroupTopic{Topic: t.Topic, TopicID: t.TopicID}
-			for _, p := range t.Partitions {
-				sp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
-				sp.Partition, sp.Offset = p, -1
-				st.Partitions = append(st.Partitions, sp)
-			}
-			sg.Topics = append(sg.Topics, st)
-		}
-		return sg
-	}
-
-	// Copy what is needed under the group lock, resolve names after.
-	var committed map[topicPartition]offsetEntry
-	if g := c.lockLive(id, false); g != nil {
-		if topics == nil {
-			committed = make(map[topicPartition]offsetEntry, len(g.offsets))
-			for tp, e := range g.offsets {
-				committed[tp] = e
-			}
-		} else {
-			committed = make(map[topicPartition]offsetEntry)
-			for _, t := range topics {
-				name := t.Topic
-				if version >= 10 {
-					if tt, ok := c.cluster.TopicByID(t.TopicID); ok {
-						name = tt.Name
-					}
-				}
-				for _, p := range t.Partitions {
-					tp := topicPartition{name, p}
-					if e, ok := g.offsets[tp]; ok {
-						committed[tp] = e
-					}
-				}
+	g := c.groups[groupID]
+	answer := func(tp topicPartition) kmsg.OffsetFetchResponseTopicPartition {
+		fp := kmsg.NewOffsetFetchResponseTopicPartition()
+		fp.Partition = tp.partition
+		empty := ""
+		fp.Offset, fp.LeaderEpoch, fp.Metadata = -1, -1, &empty
+		if g != nil {
+			if o, ok := g.offsets[tp]; ok {
+				metadata := o.metadata
+				fp.Offset, fp.LeaderEpoch, fp.Metadata = o.offset, o.leaderEpoch, &metadata
 			}
 		}
-		g.mu.Unlock()
+		return fp
 	}
-
-	partitionOf := func(tp topicPartition, e offsetEntry, ok bool) kmsg.OffsetFetchResponseGroupTopicPartition {
-		sp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
-		sp.Partition = tp.partition
-		sp.Offset = -1
-		md := ""
-		if ok {
-			sp.Offset, sp.LeaderEpoch, md = e.offset, e.leaderEpoch, e.metadata
+	var out []kmsg.OffsetFetchResponseTopic
+	if topics == nil {
+		if g == nil {
+			return 0, nil
 		}
-		sp.Metadata = &md
-		return sp
-	}
-	if topics != nil {
-		for _, t := range topics {
-			st := kmsg.OffsetFetchResponseGroupTopic{Topic: t.Topic, TopicID: t.TopicID}
-			name := t.Topic
-			unknownID := false
-			if version >= 10 {
-				if tt, ok := c.cluster.TopicByID(t.TopicID); ok {
-					name = tt.Name
-				} else {
-					unknownID = true
-				}
-			}
-			for _, p := range t.Partitions {
-				tp := topicPartition{name, p}
-				e, ok := committed[tp]
-				sp := partitionOf(tp, e, ok && !unknownID)
-				if unknownID {
-					sp.ErrorCode = kerr.UnknownTopicID.Code
-				}
-				st.Partitions = append(st.Partitions, sp)
-			}
-			sg.Topics = append(sg.Topics, st)
-		}
-		return sg
-	}
-	byTopic := make(map[string][]topicPartition)
-	for tp := range committed {
-		byTopic[tp.topic] = append(byTopic[tp.topic], tp)
-	}
-	for _, name := range sortedKeys(byTopic) {
-		st := kmsg.OffsetFetchResponseGroupTopic{Topic: name}
-		if version >= 10 {
-			t, ok := c.cluster.Topic(name)
+		byTopic := map[string]int{}
+		for tp := range g.offsets {
+			i, ok := byTopic[tp.topic]
 			if !ok {
-				continue
+				i = len(out)
+				byTopic[tp.topic] = i
+				ft := kmsg.NewOffsetFetchResponseTopic()
+				ft.Topic = tp.topic
+				out = append(out, ft)
 			}
-			st.TopicID = t.ID
+			out[i].Partitions = append(out[i].Partitions, answer(tp))
 		}
-		tps := byTopic[name]
-		sortPartitions(tps)
-		for _, tp := range tps {
-			st.Partitions = append(st.Partitions, partitionOf(tp, committed[tp], true))
-		}
-		sg.Topics = append(sg.Topics, st)
+		return 0, out
 	}
-	return sg
+	for _, rt := range topics {
+		ft := kmsg.NewOffsetFetchResponseTopic()
+		ft.Topic = rt.Topic
+		for _, p := range rt.Partitions {
+			ft.Partitions = append(ft.Partitions, answer(topicPartition{rt.Topic, p}))
+		}
+		out = append(out, ft)
+	}
+	return 0, out
 }
 
-// OffsetDelete deletes committed offsets of partitions no member
-// consumes.
-//
-// An Empty group loses any offsets asked for; a consumer group with
-// members loses those of topics none of them subscribes to
-// (GROUP_SUBSCRIBED_TO_TOPIC for the others; when the subscriptions
-// cannot be parsed every topic counts as subscribed); any other group
-// with members is NON_EMPTY_GROUP. Unknown groups are GROUP_ID_NOT_FOUND,
-// unknown topics or partitions UNKNOWN_TOPIC_OR_PARTITION. Deletions are
-// tombstones, answered once committed.
+// OffsetDelete deletes committed offsets of partitions the group does not
+// consume: GROUP_SUBSCRIBED_TO_TOPIC for topics a member of a non-empty
+// consumer group subscribes to.
 func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
-	if !c.enter() {
-		resp.ErrorCode = kerr.NotCoordinator.Code
-		return resp
-	}
-	defer c.wg.Done()
+	c.mu.Lock()
+	g := c.groups[req.Group]
 	switch {
+	case c.closed:
+		resp.ErrorCode = kerr.NotCoordinator.Code
 	case req.Group == "":
 		resp.ErrorCode = kerr.InvalidGroupID.Code
-		return resp
-	case c.isLoading(req.Group):
-		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
-		return resp
-	}
-	g := c.lockLive(req.Group, false)
-	if g == nil {
+	case g == nil || g.state == stateDead:
 		resp.ErrorCode = kerr.GroupIDNotFound.Code
+	case g.state != stateEmpty && g.protocolType != "consumer":
+		resp.ErrorCode = kerr.NonEmptyGroup.Code
+	}
+	if resp.ErrorCode != 0 {
+		c.mu.Unlock()
 		return resp
 	}
-	var checkSubscription bool
-	switch g.state {
-	case stateEmpty:
-	case statePreparingRebalance, stateCompletingRebalance, stateStable:
-		if g.protocolType != consumerProtocolType {
-			g.mu.Unlock()
-			resp.ErrorCode = kerr.NonEmptyGroup.Code
-			return resp
-		}
-		checkSubscription = true
-	}
-	var (
-		tps     []topicPartition
-		records []record
-	)
+	subscribed := subscribedTopics(g)
+	var records []kv
+	var deleted []topicPartition
 	for _, rt := range req.Topics {
-		st := kmsg.OffsetDeleteResponseTopic{Topic: rt.Topic}
-		t, known := c.cluster.Topic(rt.Topic)
+		st := kmsg.NewOffsetDeleteResponseTopic()
+		st.Topic = rt.Topic
 		for _, rp := range rt.Partitions {
-			sp := kmsg.OffsetDeleteResponseTopicPartition{Partition: rp.Partition}
+			sp := kmsg.NewOffsetDeleteResponseTopicPartition()
+			sp.Partition = rp.Partition
+			tp := topicPartition{rt.Topic, rp.Partition}
 			switch {
-			case !known || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions()):
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case checkSubscription && g.isSubscribedTo(rt.Topic):
+			case subscribed[rt.Topic]:
 				sp.ErrorCode = kerr.GroupSubscribedToTopic.Code
 			default:
-				tp := topicPartition{rt.Topic, rp.Partition}
 				if _, ok := g.offsets[tp]; ok {
-					tps = append(tps, tp)
-					records = append(records, record{key: offsetCommitKey(g.id, tp.topic, tp.partition)})
+					records = append(records, kv{key: offsetKey(g.id, tp)})
+					deleted = append(deleted, tp)
 				}
 			}
 			st.Partitions = append(st.Partitions, sp)
@@ -435,32 +261,41 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 		resp.Topics = append(resp.Topics, st)
 	}
 	if len(records) == 0 {
-		g.mu.Unlock()
+		c.mu.Unlock()
 		return resp
 	}
-	p, base, err := g.appendRecords(records)
+	p := c.partitionFor(g.id)
+	c.wg.Add(1)
+	c.mu.Unlock()
+	err := c.appendAndWait(ctx, p, encodeBatch(records))
+	c.wg.Done()
 	if err != nil {
-		g.mu.Unlock()
-		resp.ErrorCode = c.storageError(err, "offset delete").Code
+		resp.ErrorCode, resp.Topics = storeErrorCode(err), nil
 		return resp
 	}
-	// Deletions apply at once: reading an offset that is about to be gone
-	// is harmless, and a commit racing with the delete is ordered by log
-	// offset either way.
-	g.inflight++
-	for i, tp := range tps {
-		g.applyOffset(tp, nil, base+int64(i))
+	c.mu.Lock()
+	for _, tp := range deleted {
+		delete(g.offsets, tp)
 	}
-	g.mu.Unlock()
-	err = c.afterCommit(ctx, p, base+int64(len(records))-1, func(error) {
-		g.mu.Lock()
-		g.endWrite()
-		g.mu.Unlock()
-	})
-	if err != nil {
-		resp.ErrorCode = c.storageError(err, "offset delete").Code
-		return resp
-	}
-	c.logger.Debug("offsets deleted", zap.String("group", req.Group), zap.Int("partitions", len(tps)))
+	c.mu.Unlock()
 	return resp
+}
+
+// subscribedTopics returns the topics the members of a non-empty consumer
+// group subscribe to, from their consumer protocol metadata.
+func subscribedTopics(g *group) map[string]bool {
+	topics := map[string]bool{}
+	if g.state == stateEmpty || g.protocolType != "consumer" {
+		return topics
+	}
+	for _, m := range g.members {
+		var meta kmsg.ConsumerMemberMetadata
+		if err := meta.ReadFrom(m.metadataFor(g.protocol)); err != nil {
+			continue
+		}
+		for _, t := range meta.Topics {
+			topics[t] = true
+		}
+	}
+	return topics
 }

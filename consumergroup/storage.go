@@ -1,141 +1,150 @@
 package consumergroup
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap"
+
+	"github.com/sluice-io/sluice/partition"
 )
 
-// Record formats in __consumer_offsets (as Kafka's GroupMetadataManager):
+// Records in __consumer_offsets use Kafka's own formats (kmsg has them), so
+// tools that read that topic understand Sluice's too:
 //
-//	key   = int16 version | fields               (kmsg.OffsetCommitKey, GroupMetadataKey)
-//	value = int16 version | fields, or null      (null: tombstone, the key is deleted)
+//	offset commit   key   OffsetCommitKey v1   (group, topic, partition)
+//	                value OffsetCommitValue v3 (offset, leader epoch,
+//	                                            metadata, commit time)
+//	group metadata  key   GroupMetadataKey v2  (group)
+//	                value GroupMetadataValue v3 (protocol type, generation,
+//	                                            protocol, leader, members
+//	                                            with subscriptions and
+//	                                            assignments)
 //
-//	version 0/1 key: offset commit   {group, topic, partition}
-//	                 value v3        {offset, leader epoch, metadata, commit timestamp}
-//	version 2   key: group metadata  {group}
-//	                 value v3        {protocol type, generation, protocol, leader,
-//	                                  state timestamp, members[...]}
-//
-// Every write is one uncompressed magic-2 record batch (producer id -1),
-// appended to partition partitionFor(group) and acknowledged only once
-// committed.
-
-const (
-	offsetCommitKeyVersion    = 1
-	offsetCommitValueVersion  = 3
-	groupMetadataKeyVersion   = 2
-	groupMetadataValueVersion = 3
-)
+// A null value is a tombstone: the offset or group is deleted, and
+// compaction eventually removes both.
 
 var crc32c = crc32.MakeTable(crc32.Castagnoli)
 
-// errUnsupportedBatch is returned by the loader for a batch it cannot
-// decode (compressed: Sluice never writes one).
-var errUnsupportedBatch = errors.New("consumergroup: compressed batch in " + OffsetsTopic)
-
-// record is one key/value pair to write; a nil value is a tombstone.
-type record struct {
-	key, value []byte
+// kv is one record to write.
+type kv struct {
+	key, value []byte // value nil: tombstone
 }
 
-func offsetCommitKey(group, topic string, partition int32) []byte {
-	k := kmsg.OffsetCommitKey{Version: offsetCommitKeyVersion, Group: group, Topic: topic, Partition: partition}
+func offsetKey(group string, tp topicPartition) []byte {
+	k := kmsg.NewOffsetCommitKey()
+	k.Version, k.Group, k.Topic, k.Partition = 1, group, tp.topic, tp.partition
 	return k.AppendTo(nil)
 }
 
-func offsetCommitValue(e offsetEntry) []byte {
-	v := kmsg.OffsetCommitValue{
-		Version:         offsetCommitValueVersion,
-		Offset:          e.offset,
-		LeaderEpoch:     e.leaderEpoch,
-		Metadata:        e.metadata,
-		CommitTimestamp: e.commitTimestamp,
+func offsetValue(o committed) []byte {
+	v := kmsg.NewOffsetCommitValue()
+	v.Version, v.Offset, v.LeaderEpoch, v.Metadata, v.CommitTimestamp = 3, o.offset, o.leaderEpoch, o.metadata, o.commitTimestamp
+	return v.AppendTo(nil)
+}
+
+func groupKey(group string) []byte {
+	k := kmsg.NewGroupMetadataKey()
+	k.Version, k.Group = 2, group
+	return k.AppendTo(nil)
+}
+
+// groupValue encodes a group's generation, protocol and members.
+func groupValue(g *group) []byte {
+	v := kmsg.NewGroupMetadataValue()
+	v.Version, v.ProtocolType, v.Generation = 3, g.protocolType, g.generation
+	v.CurrentStateTimestamp = time.Now().UnixMilli()
+	if g.protocol != "" {
+		protocol, leader := g.protocol, g.leader
+		v.Protocol, v.Leader = &protocol, &leader
+	}
+	for _, m := range g.members {
+		vm := kmsg.NewGroupMetadataValueMember()
+		vm.MemberID, vm.InstanceID, vm.ClientID, vm.ClientHost = m.id, m.instanceID, m.clientID, m.host
+		vm.RebalanceTimeoutMillis = int32(m.rebalanceTimeout / time.Millisecond)
+		vm.SessionTimeoutMillis = int32(m.sessionTimeout / time.Millisecond)
+		vm.Subscription, vm.Assignment = m.metadataFor(g.protocol), m.assignment
+		v.Members = append(v.Members, vm)
 	}
 	return v.AppendTo(nil)
 }
 
-func groupMetadataKey(group string) []byte {
-	k := kmsg.GroupMetadataKey{Version: groupMetadataKeyVersion, Group: group}
-	return k.AppendTo(nil)
-}
-
-// encodeBatch returns records as one record batch with base offset 0 and
-// timestamp now (milliseconds).
-func encodeBatch(records []record, now int64) []byte {
-	const headerSize = 61
-	b := make([]byte, headerSize, headerSize+64*len(records))
-	for i, r := range records {
-		b = appendRecord(b, int32(i), r)
-	}
-	binary.BigEndian.PutUint64(b[0:], 0)                               // base offset
-	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))               // length
-	binary.BigEndian.PutUint32(b[12:], 0xffffffff)                     // partition leader epoch -1
-	b[16] = 2                                                          // magic
-	binary.BigEndian.PutUint16(b[21:], 0)                              // attributes: none
-	binary.BigEndian.PutUint32(b[23:], uint32(len(records)-1))         // last offset delta
-	binary.BigEndian.PutUint64(b[27:], uint64(now))                    // first timestamp
-	binary.BigEndian.PutUint64(b[35:], uint64(now))                    // max timestamp
-	binary.BigEndian.PutUint64(b[43:], 0xffffffffffffffff)             // producer id -1
-	binary.BigEndian.PutUint16(b[51:], 0xffff)                         // producer epoch -1
-	binary.BigEndian.PutUint32(b[53:], 0xffffffff)                     // base sequence -1
-	binary.BigEndian.PutUint32(b[57:], uint32(len(records)))           // record count
-	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32c)) // crc
-	return b
-}
-
-// appendRecord appends one record (timestamp delta 0, no headers).
-func appendRecord(dst []byte, offsetDelta int32, r record) []byte {
+// encodeBatch builds one uncompressed magic-2 batch of records; the broker
+// assigns its offsets on append.
+func encodeBatch(records []kv) []byte {
+	now := time.Now().UnixMilli()
 	var body []byte
-	body = append(body, 0)              // attributes
-	body = binary.AppendVarint(body, 0) // timestamp delta
-	body = binary.AppendVarint(body, int64(offsetDelta))
-	body = appendVarintBytes(body, r.key)
-	body = appendVarintBytes(body, r.value)
-	body = binary.AppendVarint(body, 0) // headers
-	dst = binary.AppendVarint(dst, int64(len(body)))
-	return append(dst, body...)
+	for i, r := range records {
+		rec := kmsg.Record{Key: r.key, Value: r.value, OffsetDelta: int32(i)}
+		rec.Length = int32(len(rec.AppendTo(nil)) - 1) // everything after a 1-byte length
+		body = rec.AppendTo(body)
+	}
+	b := kmsg.RecordBatch{
+		Magic: 2, LastOffsetDelta: int32(len(records) - 1), FirstTimestamp: now, MaxTimestamp: now,
+		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: int32(len(records)), Records: body,
+	}
+	raw := b.AppendTo(nil)
+	binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
+	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32c))
+	return raw
 }
 
-func appendVarintBytes(dst, b []byte) []byte {
-	if b == nil {
-		return binary.AppendVarint(dst, -1)
-	}
-	dst = binary.AppendVarint(dst, int64(len(b)))
-	return append(dst, b...)
+// groupBatchLocked returns the partition and batch that store a group's
+// current metadata.
+func (c *Coordinator) groupBatchLocked(g *group) (int32, []byte) {
+	return c.partitionFor(g.id), encodeBatch([]kv{{key: groupKey(g.id), value: groupValue(g)}})
 }
 
-// eachRecord calls fn with the offset, key and value (nil for a
-// tombstone) of every record of one verified batch. Control batches are
-// skipped; compressed batches are errUnsupportedBatch.
-func eachRecord(batch []byte, fn func(offset int64, key, value []byte) error) error {
-	var rb kmsg.RecordBatch
-	if err := rb.ReadFrom(batch); err != nil {
-		return fmt.Errorf("decode batch: %w", err)
-	}
-	if rb.Attributes&0x20 != 0 { // control batch (transaction markers)
-		return nil
-	}
-	if rb.Attributes&0x07 != 0 {
-		return errUnsupportedBatch
-	}
-	rest := rb.Records
-	for i := int32(0); i < rb.NumRecords; i++ {
-		length, n := binary.Varint(rest)
-		if n <= 0 || length < 0 || int64(len(rest)-n) < length {
-			return fmt.Errorf("record %d of batch at offset %d: bad length", i, rb.FirstOffset)
+// persistGroupAsync stores a group's metadata without making anyone wait:
+// used when a generation ends empty, where nobody is waiting for an answer.
+func (c *Coordinator) persistGroupAsync(g *group) {
+	p, batch := c.groupBatchLocked(g)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := c.appendAndWait(ctx, p, batch); err != nil {
+			c.logger.Warn("store group metadata", zapGroup(g.id), zapErr(err))
 		}
-		var r kmsg.Record
-		if err := r.ReadFrom(rest[:n+int(length)]); err != nil {
-			return fmt.Errorf("record %d of batch at offset %d: %w", i, rb.FirstOffset, err)
-		}
-		rest = rest[n+int(length):]
-		if err := fn(rb.FirstOffset+int64(r.OffsetDelta), r.Key, r.Value); err != nil {
-			return err
-		}
-	}
-	return nil
+	}()
 }
+
+// appendAndWait appends a batch to a __consumer_offsets partition and waits
+// until it is durable. It must be called without c.mu.
+func (c *Coordinator) appendAndWait(ctx context.Context, p int32, batch []byte) error {
+	part, err := c.cluster.Partition(OffsetsTopic, p)
+	if err != nil {
+		return err
+	}
+	res, err := part.Append(batch)
+	if err != nil {
+		return fmt.Errorf("append to %s-%d: %w", OffsetsTopic, p, err)
+	}
+	return part.WaitCommitted(ctx, res.LastOffset)
+}
+
+// storeErrorCode turns a failed store into the code clients retry on.
+func storeErrorCode(err error) int16 {
+	var ke *kerr.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return kerr.RequestTimedOut.Code
+	case errors.Is(err, partition.ErrClosed):
+		return kerr.NotCoordinator.Code
+	case errors.As(err, &ke):
+		return ke.Code
+	}
+	return kerr.CoordinatorNotAvailable.Code
+}
+
+func zapGroup(id string) zap.Field    { return zap.String("group", id) }
+func zapMember(id string) zap.Field   { return zap.String("member", id) }
+func zapGeneration(g int32) zap.Field { return zap.Int32("generation", g) }
+func zapErr(err error) zap.Field      { return zap.Error(err) }

@@ -148,7 +148,8 @@ func TestTopicConfigs(t *testing.T) {
 	wantConfig(t, configs, "segment.ms", "60000", kmsg.ConfigSourceDynamicTopicConfig)
 	wantConfig(t, configs, "retention.bytes", "-1", kmsg.ConfigSourceDefaultConfig)
 	wantConfig(t, configs, "cleanup.policy", "delete", kmsg.ConfigSourceDefaultConfig)
-	if got := srv.Cluster.Topics()[0].Partitions()[1].Config().Log.SegmentAge; got != time.Minute {
+	configured, _ := srv.Cluster.Topic("configured")
+	if got := configured.Partitions()[1].Config().Log.SegmentAge; got != time.Minute {
 		t.Errorf("live partition segment age %s, want 1m", got)
 	}
 }

@@ -105,9 +105,6 @@ func startServer(tb testing.TB, opts ...serverOption) *testServer {
 		Replication: replication.DefaultConfig(),
 		Wire:        wire.DefaultConfig(),
 		Groups:      testGroupsConfig(),
-		// Off until consumergroup replaces its contract (whose bodies
-		// panic); then the default is on, as in production.
-		NoGroups: true,
 	}
 	cfg.Replication.DataDir = tb.TempDir()
 	for _, opt := range opts {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"os/exec"
 	"strings"
 	"testing"
@@ -65,6 +66,20 @@ func TestKcat(t *testing.T) {
 				"-f", "%k:%s\n")
 			if out != lines.String() {
 				t.Errorf("kcat consumed:\n%.300s\nwant:\n%.300s", out, lines.String())
+			}
+
+			// librdkafka compresses only when the broker's ApiVersions
+			// convince it the codec is supported (Produce v0 for gzip and
+			// snappy, FindCoordinator for lz4); otherwise it silently sends
+			// uncompressed data. Check the stored batch's codec.
+			batches := rawFetch(t, dialRaw(t, srv.Addr), apiVersions(t, srv.Addr), topic, 0, 0)
+			var batch kmsg.RecordBatch
+			if err := batch.ReadFrom(batches); err != nil {
+				t.Fatalf("decode stored batch: %v", err)
+			}
+			wantCodec := map[string]int16{"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}[codec]
+			if got := batch.Attributes & 0x07; got != wantCodec {
+				t.Errorf("kcat -z %s stored a batch with codec %d, want %d: librdkafka decided the broker lacks the codec", codec, got, wantCodec)
 			}
 
 			// kgo reads what kcat wrote, too.

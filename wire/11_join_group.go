@@ -18,9 +18,15 @@ import (
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/consumergroup"
 )
 
-func handleJoinGroup(s *Server, _ context.Context, kreq kmsg.Request) reply {
+func handleJoinGroup(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 	req := kreq.(*kmsg.JoinGroupRequest)
-	return reply{finish: func(ctx context.Context) kmsg.Response { return s.groups.JoinGroup(ctx, req) }}
+	client := requestClientFrom(ctx)
+	return reply{finish: func(ctx context.Context) kmsg.Response {
+		// The coordinator records who joined for DescribeGroups.
+		return s.groups.JoinGroup(consumergroup.WithClient(ctx, client.id, client.host), req)
+	}}
 }

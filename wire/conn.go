@@ -28,6 +28,30 @@ type conn struct {
 	cancel context.CancelFunc
 
 	queue chan *inflight
+	// host is the client's address as Kafka reports it ("/127.0.0.1").
+	host string
+}
+
+type requestClientKey struct{}
+
+// requestClient is who sent the request a handler is answering.
+type requestClient struct {
+	id, host string
+}
+
+// withRequestClient returns ctx carrying the request's client id and host.
+func withRequestClient(ctx context.Context, clientID *string, host string) context.Context {
+	rc := requestClient{host: host}
+	if clientID != nil {
+		rc.id = *clientID
+	}
+	return context.WithValue(ctx, requestClientKey{}, rc)
+}
+
+// requestClientFrom returns what withRequestClient stored.
+func requestClientFrom(ctx context.Context) requestClient {
+	rc, _ := ctx.Value(requestClientKey{}).(requestClient)
+	return rc
 }
 
 // inflight is a request read and handled, waiting for its response to be
@@ -51,6 +75,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		ctx:    ctx,
 		cancel: cancel,
 		queue:  make(chan *inflight, s.cfg.MaxInFlight),
+		host:   "/" + remoteIP(nc.RemoteAddr()),
 	}
 }
 
@@ -140,7 +165,7 @@ func (c *conn) handle(frame []byte) (*inflight, error) {
 	if err := req.ReadFrom(rest); err != nil {
 		return nil, fmt.Errorf("decode %s v%d: %w", kmsg.NameForKey(h.key), h.version, err)
 	}
-	r := a.handle(c.s, c.ctx, req)
+	r := a.handle(c.s, withRequestClient(c.ctx, h.clientID, c.host), req)
 	return &inflight{header: h, version: h.version, flexibleHeader: flexible && h.key != apiVersionsKey, reply: r}, nil
 }
 
@@ -188,4 +213,16 @@ func (c *conn) writeLoop() {
 			buf = nil // do not pin a large fetch response's buffer
 		}
 	}
+}
+
+// remoteIP returns the IP of addr without its port.
+func remoteIP(addr net.Addr) string {
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		return tcp.IP.String()
+	}
+	host, _, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	return host
 }

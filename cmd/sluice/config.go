@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/viper"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/sluice-io/sluice/consumergroup"
 	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/replication"
@@ -58,6 +59,12 @@ const (
 	keyLogCleanerMinCompactionLag = "log.cleaner.min.compaction.lag.ms"
 	keyLogCleanerMaxCompactionLag = "log.cleaner.max.compaction.lag.ms"
 	keyLogCleanerMinCleanable     = "log.cleaner.min.cleanable.ratio"
+	keyOffsetsTopicPartitions     = "offsets.topic.num.partitions"
+	keyGroupMinSessionTimeoutMs   = "group.min.session.timeout.ms"
+	keyGroupMaxSessionTimeoutMs   = "group.max.session.timeout.ms"
+	keyGroupInitialRebalanceDelay = "group.initial.rebalance.delay.ms"
+	keyGroupMaxSize               = "group.max.size"
+	keyOffsetsRetentionMinutes    = "offsets.retention.minutes"
 	keyLogFormat                  = "log.format"
 	keyLogLevel                   = "log.level"
 )
@@ -120,6 +127,12 @@ var settings = []setting{
 	{key: keyLogCleanerMinCompactionLag, value: int64(0), usage: "default min.compaction.lag.ms: minimum age of a record before compaction may remove it"},
 	{key: keyLogCleanerMaxCompactionLag, value: int64(math.MaxInt64), usage: "default max.compaction.lag.ms: age after which a record is compacted regardless of the dirty ratio"},
 	{key: keyLogCleanerMinCleanable, value: "0.5", usage: "default min.cleanable.dirty.ratio: share of a log that must be uncompacted before the cleaner compacts it"},
+	{key: keyOffsetsTopicPartitions, value: int64(16), usage: "partitions of the internal __consumer_offsets topic, used when it is first created"},
+	{key: keyGroupMinSessionTimeoutMs, value: int64(6000), usage: "smallest session timeout in milliseconds a group member may ask for"},
+	{key: keyGroupMaxSessionTimeoutMs, value: int64(1800000), usage: "largest session timeout in milliseconds a group member may ask for"},
+	{key: keyGroupInitialRebalanceDelay, value: int64(3000), usage: "milliseconds an empty group waits for more members before its first rebalance"},
+	{key: keyGroupMaxSize, value: int64(math.MaxInt32), usage: "most members one consumer group may have"},
+	{key: keyOffsetsRetentionMinutes, value: int64(10080), usage: "minutes the committed offsets of an empty group are kept"},
 	{key: keyLogFormat, value: "console", usage: "process log encoding: console (for terminals) or json (for production)"},
 	{key: keyLogLevel, value: "info", usage: "process log level: debug, info, warn or error"},
 }
@@ -219,6 +232,8 @@ type config struct {
 	Replication replication.Config
 	// Wire configures the protocol server.
 	Wire wire.Config
+	// Groups configures the group coordinator.
+	Groups consumergroup.Config
 	// LogFormat is "console" or "json"; LogLevel is a zap level.
 	LogFormat string
 	LogLevel  zapcore.Level
@@ -282,6 +297,16 @@ func loadConfig(v *viper.Viper) (config, error) {
 
 	cfg.Wire = wire.DefaultConfig()
 	cfg.Wire.MaxRequestBytes = int32(r.integer(keySocketRequestMaxBytes, 1, math.MaxInt32))
+
+	// Every field is set from a key, so the defaults live in settings.
+	cfg.Groups = consumergroup.Config{
+		OffsetsTopicPartitions: int32(r.integer(keyOffsetsTopicPartitions, 1, math.MaxInt32)),
+		MinSessionTimeout:      r.millis(keyGroupMinSessionTimeoutMs),
+		MaxSessionTimeout:      r.millis(keyGroupMaxSessionTimeoutMs),
+		InitialRebalanceDelay:  time.Duration(r.integer(keyGroupInitialRebalanceDelay, 0, math.MaxInt32)) * time.Millisecond,
+		MaxGroupSize:           int(r.integer(keyGroupMaxSize, 1, math.MaxInt32)),
+		OffsetsRetention:       time.Duration(r.integer(keyOffsetsRetentionMinutes, 1, math.MaxInt32)) * time.Minute,
+	}
 
 	switch cfg.LogFormat = r.str(keyLogFormat); cfg.LogFormat {
 	case "console", "json":
@@ -367,7 +392,7 @@ func retentionTime(v *viper.Viper, r *reader) time.Duration {
 
 // validate runs every package's Validate on the final config.
 func (c config) validate() error {
-	return errors.Join(c.Replication.Validate(), c.Wire.Validate())
+	return errors.Join(c.Replication.Validate(), c.Wire.Validate(), c.Groups.Validate())
 }
 
 // defaultAdvertisedAddress is the listen address, with 127.0.0.1 standing in
@@ -429,6 +454,11 @@ func (r *reader) longMillis(key string, min int64) time.Duration {
 		return math.MaxInt64
 	}
 	return time.Duration(n) * time.Millisecond
+}
+
+// millis reads a positive number of milliseconds as a duration.
+func (r *reader) millis(key string) time.Duration {
+	return time.Duration(r.integer(key, 1, math.MaxInt32)) * time.Millisecond
 }
 
 func (r *reader) boolean(key string) bool {

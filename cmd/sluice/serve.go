@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/sluice-io/sluice/consumergroup"
 	"github.com/sluice-io/sluice/replication"
 	"github.com/sluice-io/sluice/wire"
 )
@@ -79,7 +80,12 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 	if err != nil {
 		return fmt.Errorf("open data dir %s: %w", cfg.Replication.DataDir, err)
 	}
-	server := wire.NewServer(cluster, cfg.Wire, wire.Options{Logger: logger})
+	groups, err := consumergroup.New(cluster, cfg.Groups, consumergroup.Options{Logger: logger})
+	if err != nil {
+		_ = cluster.Close(context.Background())
+		return fmt.Errorf("start group coordinator: %w", err)
+	}
+	server := wire.NewServer(cluster, cfg.Wire, wire.Options{Logger: logger, Groups: groups})
 
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- server.Serve(listener) }()
@@ -113,6 +119,11 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 	}
 	if err := <-serveDone; err != nil && !errors.Is(err, wire.ErrServerClosed) {
 		errs = append(errs, fmt.Errorf("serve %s: %w", listener.Addr(), err))
+	}
+	// The coordinator writes to __consumer_offsets: close it before the
+	// cluster that holds that topic.
+	if err := groups.Close(shutdownCtx); err != nil {
+		errs = append(errs, fmt.Errorf("close group coordinator: %w", err))
 	}
 	if err := cluster.Close(shutdownCtx); err != nil {
 		errs = append(errs, fmt.Errorf("close data dir %s: %w", cfg.Replication.DataDir, err))

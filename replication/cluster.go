@@ -284,15 +284,34 @@ func (c *Cluster) closeAll() {
 	c.flusher.Close(context.Background())
 }
 
+// closeParallelism bounds the replicas closed at once on shutdown: each
+// close syncs its log and writes its producer snapshot, a few fsyncs that
+// the disk serves better in parallel than one after another.
+const closeParallelism = 16
+
 func (c *Cluster) closeAllLocked() error {
-	var first error
+	var (
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+		sem   = make(chan struct{}, closeParallelism)
+	)
 	for _, t := range c.topics {
 		for _, p := range t.partitions {
-			if err := p.Close(); err != nil && first == nil {
-				first = fmt.Errorf("replication: close %s-%d: %w", t.Name, p.Index, err)
-			}
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				if err := p.Close(); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = fmt.Errorf("replication: close %s-%d: %w", p.Topic, p.Index, err)
+					}
+					mu.Unlock()
+				}
+			})
 		}
 	}
+	wg.Wait()
 	return first
 }
 

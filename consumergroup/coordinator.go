@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 	"unicode/utf16"
@@ -135,9 +136,23 @@ func (c *Coordinator) stopTimersLocked(g *group) {
 }
 
 // partitionFor returns the __consumer_offsets partition of a group, as
-// Kafka computes it: abs(Java String.hashCode) mod partitions.
+// Kafka computes it: Utils.abs(Java String.hashCode) mod partitions.
 func (c *Coordinator) partitionFor(group string) int32 {
-	return int32(javaStringHashCode(group)&0x7fffffff) % c.partitions
+	return partitionFor(group, c.partitions)
+}
+
+// partitionFor is Kafka's GroupMetadataManager.partitionFor. Its
+// Utils.abs is Math.abs with MinInt32 mapped to 0, not the producer's
+// toPositive (n & 0x7fffffff): the two differ for every negative hash.
+func partitionFor(group string, partitions int32) int32 {
+	h := javaStringHashCode(group)
+	switch {
+	case h == math.MinInt32:
+		h = 0
+	case h < 0:
+		h = -h
+	}
+	return h % partitions
 }
 
 // javaStringHashCode is Java's String.hashCode over UTF-16 code units.
@@ -225,6 +240,9 @@ func (c *Coordinator) addMemberLocked(g *group, m *member) {
 	if m.instanceID != nil {
 		g.static[*m.instanceID] = m.id
 	}
+	if g.delaying {
+		g.newMemberAdded = true
+	}
 	if len(g.members) == 1 {
 		g.protocolType = m.protocolType
 	}
@@ -281,8 +299,28 @@ func (c *Coordinator) prepareRebalanceLocked(g *group, reason string) {
 		c.completeJoinLocked(g)
 	}
 	if wasEmpty && c.cfg.InitialRebalanceDelay > 0 {
+		// Kafka's InitialDelayedJoin: while members keep joining, wait
+		// another delay, up to the rebalance timeout in all.
+		delay := c.cfg.InitialRebalanceDelay
 		g.delaying = true
-		g.rebalanceTimer = time.AfterFunc(c.cfg.InitialRebalanceDelay, fire)
+		g.newMemberAdded = false
+		g.initialRemaining = max(g.maxRebalanceTimeout()-delay, 0)
+		var delayed func()
+		delayed = func() {
+			c.mu.Lock()
+			if !c.closed && c.groups[g.id] == g && g.state == statePreparingRebalance && g.generation == generation &&
+				g.newMemberAdded && g.initialRemaining > 0 {
+				g.newMemberAdded = false
+				next := min(delay, g.initialRemaining)
+				g.initialRemaining = max(g.initialRemaining-delay, 0)
+				g.rebalanceTimer = time.AfterFunc(next, delayed)
+				c.mu.Unlock()
+				return
+			}
+			c.mu.Unlock()
+			fire()
+		}
+		g.rebalanceTimer = time.AfterFunc(delay, delayed)
 		return
 	}
 	g.delaying = false

@@ -90,6 +90,31 @@ func TestJavaStringHashCode(t *testing.T) {
 	}
 }
 
+// TestPartitionFor checks placement against values computed with Java's
+// String.hashCode and Kafka's Utils.abs for 50 partitions (Kafka's
+// default): toPositive would put "analytics-group" on 10.
+func TestPartitionFor(t *testing.T) {
+	for _, tc := range []struct {
+		group string
+		hash  int32
+		want  int32
+	}{
+		{"", 0, 0},
+		{"group", 98629247, 47},
+		{"analytics-group", -609982088, 38},
+		{"polygenelubricants", -2147483648, 0},
+		{"my-consumer-group", 1513705513, 13},
+		{"\U0001F600", 1772899, 49}, // a surrogate pair in UTF-16
+	} {
+		if got := javaStringHashCode(tc.group); got != tc.hash {
+			t.Errorf("hash(%q) = %d, want %d", tc.group, got, tc.hash)
+		}
+		if got := partitionFor(tc.group, 50); got != tc.want {
+			t.Errorf("partitionFor(%q, 50) = %d, want %d", tc.group, got, tc.want)
+		}
+	}
+}
+
 func TestTwoMembersRebalanceAndLeave(t *testing.T) {
 	c, _ := testCoordinator(t, t.TempDir())
 	const g = "g"

@@ -73,7 +73,8 @@ func (c *Coordinator) DescribeGroups(ctx context.Context, req *kmsg.DescribeGrou
 			dg.State = stateDead.String()
 		default:
 			dg.State, dg.ProtocolType = g.state.String(), g.protocolType
-			if g.state == stateStable || g.state == stateCompletingRebalance {
+			if g.state == stateStable {
+				// As Kafka's GroupSummary: the protocol only once stable.
 				dg.Protocol = g.protocol
 			}
 			members := make([]*member, 0, len(g.members))
@@ -130,14 +131,18 @@ func (c *Coordinator) deleteGroup(ctx context.Context, id string) int16 {
 		return kerr.NonEmptyGroup.Code
 	}
 	records := c.tombstonesLocked(g)
+	w, err := c.appendLocked(c.partitionFor(id), encodeBatch(records))
+	if err != nil {
+		c.mu.Unlock()
+		return storeErrorCode(err)
+	}
 	g.state = stateDead
 	delete(c.groups, id)
 	c.stopTimersLocked(g)
-	p := c.partitionFor(id)
 	c.wg.Add(1)
 	c.mu.Unlock()
 	defer c.wg.Done()
-	if err := c.appendAndWait(ctx, p, encodeBatch(records)); err != nil {
+	if err := w.wait(ctx); err != nil {
 		return storeErrorCode(err)
 	}
 	c.logger.Info("group deleted", zapGroup(id))
@@ -149,6 +154,12 @@ func (c *Coordinator) tombstonesLocked(g *group) []kv {
 	records := []kv{{key: groupKey(g.id)}}
 	for tp := range g.offsets {
 		records = append(records, kv{key: offsetKey(g.id, tp)})
+	}
+	// Commits still being written precede these tombstones in the log.
+	for tp := range g.pendingCommits {
+		if _, ok := g.offsets[tp]; !ok {
+			records = append(records, kv{key: offsetKey(g.id, tp)})
+		}
 	}
 	return records
 }

@@ -50,11 +50,17 @@
 //   - OffsetCommit, DeleteGroups, OffsetDelete and the leader's SyncGroup
 //     answer only after their records are durable; an acknowledged commit
 //     survives kill -9.
-//   - In-memory offsets change only after the records that carry them are
-//     durable.
-//   - Nothing waits for I/O while holding Coordinator.mu: state is captured
-//     under the lock, the lock is released for the append, and state is
-//     re-checked (same group, same generation) after it.
+//   - Records are appended while Coordinator.mu is held, so the log holds
+//     them in the order of the in-memory changes and a reload rebuilds
+//     exactly that state. Only the wait for durability happens without the
+//     lock; state is re-checked (same group, same generation) after it.
+//   - A committed offset becomes visible once its record is durable; of two
+//     commits of one partition the one later in the log wins (logOffset),
+//     whichever wait ends first. Deletions apply at once and, while commits
+//     are in flight, leave a tombstone offset so an older commit finishing
+//     later does not bring the offset back.
+//   - Deleting a group also writes tombstones for commits still in flight
+//     (pendingCommits): their records precede the tombstones.
 //   - A member waiting in JoinGroup or SyncGroup has a channel with room
 //     for exactly its one answer; answering never blocks.
 //
@@ -83,6 +89,11 @@
 //   - Commits with generation -1 and no member id (admin tools, consumers
 //     assigning partitions themselves) are accepted only while the group has
 //     no members, as in Kafka; `sluice group reset-offsets` relies on it.
+//   - The group's partition uses Kafka's Utils.abs (MinInt32 -> 0, else
+//     Math.abs), not the producer's toPositive (n & 0x7fffffff): they differ
+//     for every negative hash.
+//   - An empty initial rebalance delay is extended while members keep
+//     joining, up to the rebalance timeout (Kafka's InitialDelayedJoin).
 //   - JoinGroup needs the client id and host for DescribeGroups; the
 //     request body lacks them, so the wire layer passes them in the context
 //     (WithClient).

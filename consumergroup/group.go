@@ -44,6 +44,11 @@ type committed struct {
 	leaderEpoch     int32
 	metadata        string
 	commitTimestamp int64 // ms
+	// logOffset is the offset of the record in __consumer_offsets: of two
+	// commits of one partition the later record wins, whatever order
+	// their writes complete in (0 for loaded offsets: every new record is
+	// later).
+	logOffset int64
 }
 
 // group is one consumer group. All fields are guarded by Coordinator.mu.
@@ -72,6 +77,41 @@ type group struct {
 	joinSeq uint64
 	// emptySince is when the group last became empty (offset expiry).
 	emptySince time.Time
+
+	// inflight counts offset commits appended but not yet applied;
+	// pendingCommits counts them per partition, so that deleting the group
+	// also writes tombstones for them; tombstones holds, while commits are
+	// in flight, the log offsets of deletions, so an older commit that
+	// completes later does not bring an offset back.
+	inflight       int
+	pendingCommits map[topicPartition]int
+	tombstones     map[topicPartition]int64
+	// initialRemaining is how much longer the initial rebalance delay may
+	// be extended, newMemberAdded whether a member joined during the
+	// current delay (Kafka's InitialDelayedJoin).
+	initialRemaining time.Duration
+	newMemberAdded   bool
+}
+
+// applyCommitLocked records a committed offset whose record is at
+// logOffset unless a later record of the partition was applied already.
+func (g *group) applyCommitLocked(tp topicPartition, o committed) {
+	if old, ok := g.offsets[tp]; ok && old.logOffset > o.logOffset {
+		return
+	}
+	if t, ok := g.tombstones[tp]; ok && t > o.logOffset {
+		return
+	}
+	g.offsets[tp] = o
+}
+
+// deleteOffsetLocked deletes a committed offset whose tombstone is at
+// logOffset.
+func (g *group) deleteOffsetLocked(tp topicPartition, logOffset int64) {
+	delete(g.offsets, tp)
+	if g.inflight > 0 {
+		g.tombstones[tp] = logOffset
+	}
 }
 
 // member is one member of a group.
@@ -105,6 +145,9 @@ func newGroup(id string, now time.Time) *group {
 		pending:    make(map[string]*time.Timer),
 		offsets:    make(map[topicPartition]committed),
 		emptySince: now,
+
+		pendingCommits: make(map[topicPartition]int),
+		tombstones:     make(map[topicPartition]int64),
 	}
 }
 

@@ -70,20 +70,20 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest)
 			c.mu.Unlock()
 			return fail(kerr.FencedInstanceID.Code)
 		}
-		if known {
+		if known && req.MemberID == "" {
+			// A restarted static member replaces its old member id. A
+			// static member naming its current id is an ordinary known
+			// member (Kafka's doCurrentMemberJoinGroup), handled below.
 			old := g.members[oldID]
-			if req.MemberID == "" {
-				// A restarted static member replaces its old member id.
-				newID := newMemberID(client.id)
-				answerJoin(old, errJoin(kerr.FencedInstanceID.Code, oldID))
-				answerSync(old, kerr.FencedInstanceID.Code, nil)
-				delete(g.members, oldID)
-				old.id = newID
-				g.members[newID] = old
-				g.static[*req.InstanceID] = newID
-				if g.leader == oldID {
-					g.leader = newID
-				}
+			newID := newMemberID(client.id)
+			answerJoin(old, errJoin(kerr.FencedInstanceID.Code, oldID))
+			answerSync(old, kerr.FencedInstanceID.Code, nil)
+			delete(g.members, oldID)
+			old.id = newID
+			g.members[newID] = old
+			g.static[*req.InstanceID] = newID
+			if g.leader == oldID {
+				g.leader = newID
 			}
 			fill(old)
 			// As Kafka: a restarted static member skips the rebalance when
@@ -104,10 +104,12 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest)
 			}
 			return c.joinAndWait(ctx, g, old, req.Version)
 		}
-		if req.MemberID != "" {
+		if !known && req.MemberID != "" {
 			c.mu.Unlock()
 			return fail(kerr.UnknownMemberID.Code)
 		}
+	}
+	if req.InstanceID != nil && req.MemberID == "" {
 		if full() {
 			c.mu.Unlock()
 			return fail(kerr.GroupMaxSizeReached.Code)
@@ -268,11 +270,14 @@ func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 		}
 		generation := g.generation
 		p, batch := c.groupBatchLocked(g)
-		c.wg.Add(1)
-		c.mu.Unlock()
-		err := c.appendAndWait(ctx, p, batch)
-		c.wg.Done()
-		c.mu.Lock()
+		w, err := c.appendLocked(p, batch)
+		if err == nil {
+			c.wg.Add(1)
+			c.mu.Unlock()
+			err = w.wait(ctx)
+			c.wg.Done()
+			c.mu.Lock()
+		}
 		if c.groups[g.id] == g && g.generation == generation && g.state == stateCompletingRebalance {
 			if err != nil {
 				c.logger.Warn("store group assignment", zapGroup(g.id), zapErr(err))
@@ -313,7 +318,12 @@ func (c *Coordinator) checkMemberLocked(g *group, memberID string, instanceID *s
 		return kerr.UnknownMemberID.Code
 	}
 	if instanceID != nil {
-		if id, ok := g.static[*instanceID]; ok && id != memberID {
+		// Kafka's validateMember: an instance id nobody holds is unknown.
+		id, ok := g.static[*instanceID]
+		if !ok {
+			return kerr.UnknownMemberID.Code
+		}
+		if id != memberID {
 			return kerr.FencedInstanceID.Code
 		}
 	}

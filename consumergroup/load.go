@@ -1,7 +1,6 @@
 package consumergroup
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
 	"time"
@@ -187,26 +186,23 @@ func (c *Coordinator) expireOffsets() {
 	}
 	var gone []expired
 	for id, g := range c.groups {
-		if g.state == stateEmpty && len(g.members) == 0 && time.Since(g.emptySince) > c.cfg.OffsetsRetention {
+		if g.state == stateEmpty && len(g.members) == 0 && len(g.pending) == 0 && g.inflight == 0 && time.Since(g.emptySince) > c.cfg.OffsetsRetention {
 			gone = append(gone, expired{id, c.partitionFor(id), c.tombstonesLocked(g)})
-			g.state = stateDead
-			delete(c.groups, id)
 		}
 	}
-	c.wg.Add(1)
-	c.mu.Unlock()
-	defer c.wg.Done()
 	for _, e := range gone {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := c.appendAndWait(ctx, e.p, encodeBatch(e.records))
-		cancel()
-		if err != nil {
+		// Appended under c.mu: a group of the same name created later
+		// writes after these tombstones.
+		if _, err := c.appendLocked(e.p, encodeBatch(e.records)); err != nil {
 			c.logger.Warn("expire group offsets", zapGroup(e.id), zapErr(err))
 			continue
 		}
+		g := c.groups[e.id]
+		g.state = stateDead
+		c.stopTimersLocked(g)
+		delete(c.groups, e.id)
 		c.logger.Info("group offsets expired", zapGroup(e.id), zap.Duration("retention", c.cfg.OffsetsRetention))
 	}
-	c.mu.Lock()
 	if !c.closed {
 		c.expiry = time.AfterFunc(c.cfg.OffsetsRetentionCheckInterval, c.expireOffsets)
 	}

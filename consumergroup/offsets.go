@@ -49,6 +49,10 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 	var code int16
 	switch {
 	case g == nil && admin:
+	case g == nil && req.Generation < 0:
+		// A member id without a generation, for a group that does not
+		// exist: Kafka creates the group and then finds no such member.
+		code = kerr.UnknownMemberID.Code
 	case g == nil:
 		code = kerr.IllegalGeneration.Code
 	case g.state == stateDead:
@@ -103,25 +107,47 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 		c.mu.Unlock()
 		return resp
 	}
-	p := c.partitionFor(g.id)
-	c.wg.Add(1)
-	c.mu.Unlock()
-	err := c.appendAndWait(ctx, p, encodeBatch(records))
-	c.wg.Done()
-	if err != nil {
+	fail := func(err error) *kmsg.OffsetCommitResponse {
 		code := storeErrorCode(err)
 		for _, s := range slots {
 			resp.Topics[s.topic].Partitions[s.partition].ErrorCode = code
 		}
 		return resp
 	}
+	w, err := c.appendLocked(c.partitionFor(g.id), encodeBatch(records))
+	if err != nil {
+		c.mu.Unlock()
+		return fail(err)
+	}
+	g.inflight++
+	for _, tp := range tps {
+		g.pendingCommits[tp]++
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	err = w.wait(ctx)
+	c.wg.Done()
+
+	// Applied even when the wait failed: the records are in the log and a
+	// reload would find them, so memory must not miss them.
 	c.mu.Lock()
-	if c.groups[g.id] == g {
-		for i, tp := range tps {
-			g.offsets[tp] = values[i]
+	g.inflight--
+	for i, tp := range tps {
+		if g.pendingCommits[tp]--; g.pendingCommits[tp] <= 0 {
+			delete(g.pendingCommits, tp)
+		}
+		if c.groups[g.id] == g {
+			values[i].logOffset = w.base + int64(i)
+			g.applyCommitLocked(tp, values[i])
 		}
 	}
+	if g.inflight == 0 {
+		clear(g.tombstones)
+	}
 	c.mu.Unlock()
+	if err != nil {
+		return fail(err)
+	}
 	return resp
 }
 
@@ -248,6 +274,8 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 			sp.Partition = rp.Partition
 			tp := topicPartition{rt.Topic, rp.Partition}
 			switch {
+			case !c.knownPartition(tp):
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case subscribed[rt.Topic]:
 				sp.ErrorCode = kerr.GroupSubscribedToTopic.Code
 			default:
@@ -264,20 +292,22 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 		c.mu.Unlock()
 		return resp
 	}
-	p := c.partitionFor(g.id)
-	c.wg.Add(1)
-	c.mu.Unlock()
-	err := c.appendAndWait(ctx, p, encodeBatch(records))
-	c.wg.Done()
+	w, err := c.appendLocked(c.partitionFor(g.id), encodeBatch(records))
 	if err != nil {
+		c.mu.Unlock()
 		resp.ErrorCode, resp.Topics = storeErrorCode(err), nil
 		return resp
 	}
-	c.mu.Lock()
-	for _, tp := range deleted {
-		delete(g.offsets, tp)
+	for i, tp := range deleted {
+		g.deleteOffsetLocked(tp, w.base+int64(i))
 	}
+	c.wg.Add(1)
 	c.mu.Unlock()
+	err = w.wait(ctx)
+	c.wg.Done()
+	if err != nil {
+		resp.ErrorCode, resp.Topics = storeErrorCode(err), nil
+	}
 	return resp
 }
 
@@ -298,4 +328,10 @@ func subscribedTopics(g *group) map[string]bool {
 		}
 	}
 	return topics
+}
+
+// knownPartition reports whether tp exists.
+func (c *Coordinator) knownPartition(tp topicPartition) bool {
+	_, err := c.cluster.Partition(tp.topic, tp.partition)
+	return err == nil
 }

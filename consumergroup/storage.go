@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sluice-io/sluice/partition"
+	"github.com/sluice-io/sluice/replication"
 )
 
 // Records in __consumer_offsets use Kafka's own formats (kmsg has them), so
@@ -102,32 +103,42 @@ func (c *Coordinator) groupBatchLocked(g *group) (int32, []byte) {
 }
 
 // persistGroupAsync stores a group's metadata without making anyone wait:
-// used when a generation ends empty, where nobody is waiting for an answer.
+// used when a generation ends empty and when a static member is replaced.
+// c.mu is held. The record is durable with the next sync.
 func (c *Coordinator) persistGroupAsync(g *group) {
 	p, batch := c.groupBatchLocked(g)
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := c.appendAndWait(ctx, p, batch); err != nil {
-			c.logger.Warn("store group metadata", zapGroup(g.id), zapErr(err))
-		}
-	}()
+	if _, err := c.appendLocked(p, batch); err != nil {
+		c.logger.Warn("store group metadata", zapGroup(g.id), zapErr(err))
+	}
 }
 
-// appendAndWait appends a batch to a __consumer_offsets partition and waits
-// until it is durable. It must be called without c.mu.
-func (c *Coordinator) appendAndWait(ctx context.Context, p int32, batch []byte) error {
+// written is where an appended batch landed.
+type written struct {
+	part       *replication.Partition
+	base, last int64
+}
+
+// appendLocked appends a batch to a __consumer_offsets partition. c.mu is
+// held: records reach the log in the order of the in-memory changes they
+// describe, so a reload rebuilds exactly that state (a delete's tombstones
+// never land before a commit it saw, nor a commit after a delete it
+// followed). The batch is not yet durable: see wait.
+func (c *Coordinator) appendLocked(p int32, batch []byte) (written, error) {
 	part, err := c.cluster.Partition(OffsetsTopic, p)
 	if err != nil {
-		return err
+		return written{}, err
 	}
 	res, err := part.Append(batch)
 	if err != nil {
-		return fmt.Errorf("append to %s-%d: %w", OffsetsTopic, p, err)
+		return written{}, fmt.Errorf("append to %s-%d: %w", OffsetsTopic, p, err)
 	}
-	return part.WaitCommitted(ctx, res.LastOffset)
+	return written{part: part, base: res.BaseOffset, last: res.LastOffset}, nil
+}
+
+// wait blocks until w is committed (durable) or ctx ends. It must be
+// called without c.mu.
+func (w written) wait(ctx context.Context) error {
+	return w.part.WaitCommitted(ctx, w.last)
 }
 
 // storeErrorCode turns a failed store into the code clients retry on.

@@ -2,7 +2,6 @@ package wire
 
 import (
 	"context"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -91,32 +90,7 @@ func (f *fakeGroups) DeleteGroups(_ context.Context, req *kmsg.DeleteGroupsReque
 // newGroupTestServer is newTestServer with a group coordinator.
 func newGroupTestServer(t *testing.T, groups GroupCoordinator) (string, *replication.Cluster) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := replication.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	if err := cfg.SetAdvertisedAddress(l.Addr().String()); err != nil {
-		t.Fatal(err)
-	}
-	cluster, err := replication.Open(cfg, replication.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := NewServer(cluster, DefaultConfig(), Options{Groups: groups})
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		<-served
-		cluster.Close(ctx)
-	})
-	return l.Addr().String(), cluster
+	return newTestServerWith(t, Options{Groups: groups})
 }
 
 // TestBlockingJoinDoesNotBlockReader pipelines a JoinGroup that blocks and

@@ -19,6 +19,13 @@ import (
 // loopback port and returns its address.
 func newTestServer(t *testing.T) (string, *replication.Cluster) {
 	t.Helper()
+	return newTestServerWith(t, Options{})
+}
+
+// newTestServerWith is newTestServer with server options (a group
+// coordinator, say).
+func newTestServerWith(t *testing.T, opts Options) (string, *replication.Cluster) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +39,7 @@ func newTestServer(t *testing.T) (string, *replication.Cluster) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewServer(cluster, DefaultConfig(), Options{})
+	s := NewServer(cluster, DefaultConfig(), opts)
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(l) }()
 	t.Cleanup(func() {

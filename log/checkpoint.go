@@ -27,6 +27,12 @@ import (
 //	.cleaner-checkpoint 2 values: the cleaner's first dirty offset and its
 //	                    earliest pending tombstone delete horizon (ms, 0 for
 //	                    none); see CleanerCheckpoint
+//	.compacted-end      1 value: the end of the highest range ever replaced
+//	                    by cleaned segments, written before the swap; only
+//	                    segments based below it may have offset gaps, so
+//	                    recovery demands dense offsets everywhere else (a
+//	                    corrupted base offset, which the CRC does not cover,
+//	                    then cannot pass for a compaction gap)
 //
 // Every segment based below the recovery point was sealed, then synced
 // together with its indexes, so recovery after an unclean shutdown trusts
@@ -38,13 +44,14 @@ const (
 	recoveryPointFile     = ".recovery-point"
 	logStartFile          = ".log-start-offset"
 	cleanerCheckpointFile = ".cleaner-checkpoint"
+	compactedEndFile      = ".compacted-end"
 	checkpointTempSuffix  = ".tmp"
 )
 
 // isCheckpointFile reports whether name is one of the checkpoint files or
 // a leftover temporary of one.
 func isCheckpointFile(name string) bool {
-	for _, f := range []string{recoveryPointFile, logStartFile, cleanerCheckpointFile} {
+	for _, f := range []string{recoveryPointFile, logStartFile, cleanerCheckpointFile, compactedEndFile} {
 		if name == f || name == f+checkpointTempSuffix {
 			return true
 		}
@@ -113,4 +120,14 @@ func writeRecoveryPoint(fs FS, dir string, offset int64) error {
 		return fmt.Errorf("write recovery point %d: %w", offset, err)
 	}
 	return nil
+}
+
+// readCompactedEnd returns the stored compacted end, 0 when none: no
+// segment has ever been replaced by a cleaned one.
+func readCompactedEnd(fs FS, dir string) int64 {
+	v, ok := readCheckpoint(fs, dir, compactedEndFile, 1)
+	if !ok {
+		return 0
+	}
+	return v[0]
 }

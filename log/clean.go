@@ -244,6 +244,16 @@ func (l *Log) ReplaceSegments(c *CleanedSegment, bases []int64) (err error) {
 	}
 	base := c.view.base
 
+	// Before anything is swapped, record that offsets up to the cleaned
+	// segment's end may have gaps, so recovery accepts them there.
+	if end := c.view.next; end > l.compactedEnd.Load() {
+		if err := writeCheckpoint(l.fs, l.dir, compactedEndFile, end); err != nil {
+			c.Abort()
+			return fmt.Errorf("swap in cleaned segment %d: record compacted end %d: %w", base, end, err)
+		}
+		l.compactedEnd.Store(end)
+	}
+
 	// Commit: the .log.swap rename, made durable.
 	err = errors.Join(
 		l.fs.Rename(cleanedPath(l.dir, base, indexSuffix), swapPath(l.dir, base, indexSuffix)),

@@ -105,6 +105,9 @@ type Log struct {
 	syncMu sync.Mutex
 	// syncedBytes is state.appended at the last completed sync (syncMu).
 	syncedBytes int64
+	// compactedEnd is the stored compacted end (see checkpoint.go): only
+	// segments based below it may have offset gaps.
+	compactedEnd atomic.Int64
 	// recoveryPoint is the stored recovery point (syncMu; see checkpoint.go).
 	recoveryPoint int64
 

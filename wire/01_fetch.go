@@ -169,7 +169,7 @@ func (f *fetch) run(ctx context.Context) kmsg.Response {
 		case <-ctx.Done():
 			resp, _, _ = f.read()
 			return f.commit(resp)
-		case <-f.s.draining:
+		case <-f.s.drain.Done():
 			resp, _, _ = f.read()
 			return f.commit(resp)
 		}

@@ -26,6 +26,9 @@ func handleJoinGroup(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 	req := kreq.(*kmsg.JoinGroupRequest)
 	client := requestClientFrom(ctx)
 	return reply{finish: func(ctx context.Context) kmsg.Response {
+		// A join waits for the whole rebalance: not past shutdown.
+		ctx, stop := s.untilDrained(ctx)
+		defer stop()
 		// The coordinator records who joined for DescribeGroups.
 		return s.groups.JoinGroup(consumergroup.WithClient(ctx, client.id, client.host), req)
 	}}

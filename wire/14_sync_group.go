@@ -18,5 +18,10 @@ import (
 
 func handleSyncGroup(s *Server, _ context.Context, kreq kmsg.Request) reply {
 	req := kreq.(*kmsg.SyncGroupRequest)
-	return reply{finish: func(ctx context.Context) kmsg.Response { return s.groups.SyncGroup(ctx, req) }}
+	return reply{finish: func(ctx context.Context) kmsg.Response {
+		// A follower's sync waits for the leader's: not past shutdown.
+		ctx, stop := s.untilDrained(ctx)
+		defer stop()
+		return s.groups.SyncGroup(ctx, req)
+	}}
 }

@@ -49,9 +49,11 @@
 // # Shutdown
 //
 // Shutdown closes listeners, stops every reader, answers long-polling
-// fetches at once with what they have, waits for produce responses to
-// finish (their batches are durable or fail), then for every goroutine. If
-// its ctx ends first, every wait is cut short and connections are closed.
+// fetches at once with what they have and JoinGroup/SyncGroup waits with
+// REBALANCE_IN_PROGRESS (a rebalance can last minutes), waits for produce
+// and commit responses to finish (their writes are durable or fail), then
+// for every goroutine. If its ctx ends first, every wait is cut short and
+// connections are closed.
 //
 // # Glossary
 //

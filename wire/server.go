@@ -26,9 +26,12 @@ type Server struct {
 	// (acks, long polls) end with it.
 	ctx    context.Context
 	cancel context.CancelFunc
-	// draining is closed when Shutdown starts: long-polling fetches answer
-	// at once with what they have, instead of holding shutdown up.
-	draining chan struct{}
+	// drain ends when Shutdown starts: waits that may last as long as a
+	// long poll or a rebalance (Fetch MinBytes, JoinGroup, SyncGroup)
+	// answer at once instead of holding shutdown up. Waits for durability
+	// (acks, commits) are short and go on.
+	drain      context.Context
+	startDrain context.CancelFunc
 
 	// mu guards the fields below.
 	mu        sync.Mutex
@@ -46,17 +49,19 @@ func NewServer(cluster Cluster, cfg Config, opts Options) *Server {
 		opts.Logger = zap.NewNop()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	drain, startDrain := context.WithCancel(context.Background())
 	return &Server{
-		cluster:   cluster,
-		groups:    opts.Groups,
-		cfg:       cfg,
-		logger:    opts.Logger.Named("wire"),
-		sessions:  newFetchSessions(cfg.MaxFetchSessions),
-		ctx:       ctx,
-		cancel:    cancel,
-		draining:  make(chan struct{}),
-		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[*conn]struct{}),
+		cluster:    cluster,
+		groups:     opts.Groups,
+		cfg:        cfg,
+		logger:     opts.Logger.Named("wire"),
+		sessions:   newFetchSessions(cfg.MaxFetchSessions),
+		ctx:        ctx,
+		cancel:     cancel,
+		drain:      drain,
+		startDrain: startDrain,
+		listeners:  make(map[net.Listener]struct{}),
+		conns:      make(map[*conn]struct{}),
 	}
 }
 
@@ -140,9 +145,7 @@ func (s *Server) forgetConn(c *conn) {
 // exit.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	if !s.closed {
-		close(s.draining)
-	}
+	s.startDrain()
 	s.closed = true
 	for l := range s.listeners {
 		l.Close()
@@ -171,4 +174,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	<-done
 	return ctx.Err()
+}
+
+// untilDrained returns ctx, ended also when Shutdown starts, for waits
+// that must not hold shutdown up; call the stop func when done.
+func (s *Server) untilDrained(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(s.drain, cancel)
+	return ctx, func() { stop(); cancel() }
 }

@@ -2,7 +2,6 @@ package wire
 
 import (
 	"context"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -226,33 +225,17 @@ func TestOffsetForLeaderEpochFencing(t *testing.T) {
 // soon as shutdown starts, so Shutdown finishes cleanly well before its
 // deadline.
 func TestShutdownEndsGroupWaits(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := replication.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	if err := cfg.SetAdvertisedAddress(l.Addr().String()); err != nil {
-		t.Fatal(err)
-	}
-	cluster, err := replication.Open(cfg, replication.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close(context.Background())
 	groups := &fakeGroups{release: make(chan struct{})} // never released
-	s := NewServer(cluster, DefaultConfig(), Options{Groups: groups})
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(l) }()
+	ts := startTestServer(t, Options{Groups: groups})
 
-	c := dial(t, l.Addr().String())
+	c := dial(t, ts.addr)
 	join := kmsg.NewPtrJoinGroupRequest()
 	join.SetVersion(9)
 	join.Group, join.ProtocolType = "g", "consumer"
 	c.send(join, 1)
 	// The join is in flight once a later request on another connection
 	// is answered: the reader handles requests in order.
-	probe := dial(t, l.Addr().String())
+	probe := dial(t, ts.addr)
 	apiv := kmsg.NewPtrApiVersionsRequest()
 	apiv.SetVersion(3)
 	probe.roundTrip(apiv)
@@ -260,11 +243,8 @@ func TestShutdownEndsGroupWaits(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	began := time.Now()
-	if err := s.Shutdown(ctx); err != nil {
-		t.Fatalf("Shutdown with a JoinGroup waiting: %v after %s", err, time.Since(began))
-	}
-	if err := <-served; err != ErrServerClosed {
-		t.Fatalf("Serve: %v", err)
+	if err := ts.stop(ctx); err != nil {
+		t.Fatalf("with a JoinGroup waiting: %v after %s", err, time.Since(began))
 	}
 	if r := c.receive(join, 1, 9).(*kmsg.JoinGroupResponse); r.ErrorCode != kerr.RebalanceInProgress.Code {
 		t.Fatalf("waiting join answered with %d, want REBALANCE_IN_PROGRESS", r.ErrorCode)

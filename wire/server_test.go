@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +28,25 @@ func newTestServer(t *testing.T) (string, *replication.Cluster) {
 // coordinator, say).
 func newTestServerWith(t *testing.T, opts Options) (string, *replication.Cluster) {
 	t.Helper()
+	ts := startTestServer(t, opts)
+	return ts.addr, ts.cluster
+}
+
+// testServer is a Server on a real cluster, serving a loopback listener.
+type testServer struct {
+	*Server
+	addr    string
+	cluster *replication.Cluster
+
+	served  chan error
+	once    sync.Once
+	stopErr error
+}
+
+// startTestServer starts a server on a single-node cluster in t.TempDir;
+// t.Cleanup shuts both down.
+func startTestServer(t *testing.T, opts Options) *testServer {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -39,21 +60,32 @@ func newTestServerWith(t *testing.T, opts Options) (string, *replication.Cluster
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewServer(cluster, DefaultConfig(), opts)
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(l) }()
+	ts := &testServer{Server: NewServer(cluster, DefaultConfig(), opts), addr: l.Addr().String(), cluster: cluster, served: make(chan error, 1)}
+	go func() { ts.served <- ts.Serve(l) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-served; err != ErrServerClosed {
-			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		if err := ts.stop(ctx); err != nil {
+			t.Error(err)
 		}
 		cluster.Close(ctx)
 	})
-	return l.Addr().String(), cluster
+	return ts
+}
+
+// stop shuts the server down once and checks that Serve then returned
+// ErrServerClosed; later calls return the first call's result.
+func (ts *testServer) stop(ctx context.Context) error {
+	ts.once.Do(func() {
+		if err := ts.Shutdown(ctx); err != nil {
+			ts.stopErr = fmt.Errorf("shutdown: %w", err)
+			return
+		}
+		if err := <-ts.served; err != ErrServerClosed {
+			ts.stopErr = fmt.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
+	})
+	return ts.stopErr
 }
 
 // rawClient speaks the protocol by hand, so tests control versions,

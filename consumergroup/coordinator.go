@@ -135,6 +135,20 @@ func (c *Coordinator) stopTimersLocked(g *group) {
 	}
 }
 
+// lockGroupRequest starts a request naming group: it returns 0 with c.mu
+// held, or INVALID_GROUP_ID / NOT_COORDINATOR without it.
+func (c *Coordinator) lockGroupRequest(group string) int16 {
+	if group == "" {
+		return kerr.InvalidGroupID.Code
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return kerr.NotCoordinator.Code
+	}
+	return 0
+}
+
 // partitionFor returns the __consumer_offsets partition of a group, as
 // Kafka computes it: Utils.abs(Java String.hashCode) mod partitions.
 func (c *Coordinator) partitionFor(group string) int32 {

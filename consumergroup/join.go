@@ -38,10 +38,8 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest)
 	}
 	client := clientFrom(ctx)
 
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return fail(kerr.NotCoordinator.Code)
+	if code := c.lockGroupRequest(req.Group); code != 0 {
+		return fail(code)
 	}
 	g := c.groups[req.Group]
 	if g == nil {
@@ -225,13 +223,8 @@ func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 		resp.ErrorCode = code
 		return resp
 	}
-	if req.Group == "" {
-		return fail(kerr.InvalidGroupID.Code)
-	}
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return fail(kerr.NotCoordinator.Code)
+	if code := c.lockGroupRequest(req.Group); code != 0 {
+		return fail(code)
 	}
 	g := c.groups[req.Group]
 	code := c.checkMemberLocked(g, req.MemberID, req.InstanceID, req.Generation)
@@ -340,16 +333,10 @@ func (c *Coordinator) checkMemberLocked(g *group, memberID string, instanceID *s
 // join phase it answers REBALANCE_IN_PROGRESS so the member joins again.
 func (c *Coordinator) Heartbeat(ctx context.Context, req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
-	if req.Group == "" {
-		resp.ErrorCode = kerr.InvalidGroupID.Code
+	if resp.ErrorCode = c.lockGroupRequest(req.Group); resp.ErrorCode != 0 {
 		return resp
 	}
-	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
-		resp.ErrorCode = kerr.NotCoordinator.Code
-		return resp
-	}
 	g := c.groups[req.Group]
 	if code := c.checkMemberLocked(g, req.MemberID, req.InstanceID, req.Generation); code != 0 {
 		// A member of the previous generation hears about the rebalance
@@ -371,16 +358,10 @@ func (c *Coordinator) Heartbeat(ctx context.Context, req *kmsg.HeartbeatRequest)
 // LeaveGroup removes members (batched, v3+, by member id or instance id).
 func (c *Coordinator) LeaveGroup(ctx context.Context, req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupResponse {
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
-	if req.Group == "" {
-		resp.ErrorCode = kerr.InvalidGroupID.Code
+	if resp.ErrorCode = c.lockGroupRequest(req.Group); resp.ErrorCode != 0 {
 		return resp
 	}
-	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
-		resp.ErrorCode = kerr.NotCoordinator.Code
-		return resp
-	}
 	g := c.groups[req.Group]
 	leaving := req.Members
 	if req.Version < 3 {

@@ -35,14 +35,8 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 		}
 		return resp
 	}
-	if req.Group == "" {
-		return setAll(kerr.InvalidGroupID.Code)
-	}
-
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return setAll(kerr.NotCoordinator.Code)
+	if code := c.lockGroupRequest(req.Group); code != 0 {
+		return setAll(code)
 	}
 	g := c.groups[req.Group]
 	admin := req.Generation < 0 && req.MemberID == ""

@@ -166,7 +166,11 @@ func (l *Log) recover() (_ *state, clean bool, err error) {
 	if !clean {
 		// A process crash leaves data in the page cache only; make what
 		// recovery kept durable so SyncedOffset can start at NextOffset.
+		// Segments below the recovery point were synced when they rolled.
 		for _, v := range views {
+			if v.base < recoveryPoint && v.base != views[len(views)-1].base {
+				continue
+			}
 			if err := v.seg.log.Sync(); err != nil {
 				closeAll()
 				return nil, false, fmt.Errorf("sync segment %d: %w", v.base, err)

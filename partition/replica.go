@@ -127,15 +127,9 @@ func Open(dir, topic string, partition int32, cfg Config, opts Options) (*Replic
 
 	// Everything recovered is committed: in single-node mode the log's
 	// recovery keeps only what reached the file (replication will set the
-	// high watermark from its own commit index). In durable mode make that
-	// true on disk too: after a process crash the file may hold bytes that
-	// are in the page cache only, and HWM <= synced must hold.
-	if r.durable {
-		if err := l.Sync(); err != nil {
-			_ = l.Close()
-			return nil, fmt.Errorf("partition: sync recovered log of %s-%d: %w", topic, partition, err)
-		}
-	}
+	// high watermark from its own commit index), and log.Open has synced
+	// what an unclean shutdown left in the page cache, so HWM <= synced
+	// holds in durable mode too.
 	r.hwm.Store(l.NextOffset())
 
 	r.logger.Info("replica opened",

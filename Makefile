@@ -11,6 +11,8 @@ FUZZTIME  ?= 20s
 # `make bench` runs each benchmark once over a fixed amount of data.
 BENCH     ?= .
 BENCHTIME ?= 1x
+# Package benchmarks `make bench` runs besides ./test/'s, by package.
+PARTITION_BENCH ?= AppendRecordCheck
 
 .PHONY: all build run test lint bench fuzz clean
 
@@ -33,6 +35,7 @@ lint:
 
 bench:
 	$(GO) test -count=1 -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -timeout 20m ./test/
+	$(GO) test -count=1 -run '^$$' -bench '$(PARTITION_BENCH)' -benchtime $(BENCHTIME) -timeout 5m ./partition/
 
 # Runs every fuzz target for FUZZTIME; go test allows one -fuzz target per
 # package and run, so targets are discovered with -list and run one by one.

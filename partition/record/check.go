@@ -2,9 +2,16 @@ package record
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/sluice-io/sluice/log"
 )
+
+// sections are the buffers CheckProduced decompresses into; one above
+// maxPooledSection bytes is left to the garbage collector.
+var sections = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledSection = 4 << 20
 
 // CheckProduced decodes every record of the produced batch b (whole, its
 // header h already checked by log.VerifyProducedBatch), as a consumer
@@ -22,9 +29,21 @@ func CheckProduced(b []byte, h log.BatchHeader, limit int, fn func(*Record) erro
 	if h.Size() < log.BatchHeaderSize || len(b) < h.Size() {
 		return fmt.Errorf("%w: batch of %d bytes, have %d", log.ErrShortBatch, h.Size(), len(b))
 	}
-	section, err := Decompress(b[log.BatchHeaderSize:h.Size()], Codec(h.Compression()), limit)
-	if err != nil {
-		return fmt.Errorf("%w: %w", log.ErrCorrupt, err)
+	section := b[log.BatchHeaderSize:h.Size()]
+	if codec := Codec(h.Compression()); codec != None {
+		// The records are not kept past the check: decompress into a
+		// pooled buffer.
+		buf := sections.Get().(*[]byte)
+		defer func() {
+			if cap(*buf) <= maxPooledSection {
+				sections.Put(buf)
+			}
+		}()
+		var err error
+		if *buf, err = AppendDecompressed((*buf)[:0], section, codec, limit); err != nil {
+			return fmt.Errorf("%w: %w", log.ErrCorrupt, err)
+		}
+		section = *buf
 	}
 	it := NewIter(section)
 	for it.Next() {

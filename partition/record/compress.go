@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
@@ -88,6 +89,21 @@ var zstdDecoder = sync.OnceValues(func() (*zstd.Decoder, error) {
 // wrapping kerr.CorruptMessage. With None it returns src itself; otherwise
 // the result is a new slice the caller owns. Safe for concurrent use.
 func Decompress(src []byte, codec Codec, limit int) ([]byte, error) {
+	if codec == None {
+		if len(src) > limit {
+			return nil, ErrDecompressedTooLarge
+		}
+		return src, nil
+	}
+	return AppendDecompressed(nil, src, codec, limit)
+}
+
+// AppendDecompressed appends src, expanded from codec, to dst and returns
+// the extended slice, refusing more than limit expanded bytes with
+// ErrDecompressedTooLarge; with None it appends src. Passing a dst with
+// spare capacity (a reused buffer) saves the allocation. Errors are as
+// Decompress's. Safe for concurrent use.
+func AppendDecompressed(dst, src []byte, codec Codec, limit int) ([]byte, error) {
 	var (
 		out []byte
 		err error
@@ -95,76 +111,105 @@ func Decompress(src []byte, codec Codec, limit int) ([]byte, error) {
 	switch codec {
 	case None:
 		if len(src) > limit {
-			return nil, ErrDecompressedTooLarge
+			return dst, ErrDecompressedTooLarge
 		}
-		return src, nil
+		return append(dst, src...), nil
 	case Gzip:
-		var r *gzip.Reader
-		if r, err = gzip.NewReader(bytes.NewReader(src)); err == nil {
-			out, err = readLimited(r, limit)
+		r := gzipReaders.Get().(*gzip.Reader)
+		if err = r.Reset(bytes.NewReader(src)); err == nil {
+			out, err = appendLimited(dst, r, limit)
 		}
+		gzipReaders.Put(r)
 	case Snappy:
-		out, err = decompressSnappy(src, limit)
+		out, err = decompressSnappy(dst, src, limit)
 	case LZ4:
-		out, err = readLimited(lz4.NewReader(bytes.NewReader(src)), limit)
+		r := lz4Readers.Get().(*lz4.Reader)
+		r.Reset(bytes.NewReader(src))
+		out, err = appendLimited(dst, r, limit)
+		r.Reset(nil)
+		lz4Readers.Put(r)
 	case Zstd:
 		var d *zstd.Decoder
 		if d, err = zstdDecoder(); err == nil {
-			out, err = d.DecodeAll(src, nil)
-			if errors.Is(err, zstd.ErrDecoderSizeExceeded) || len(out) > limit {
-				return nil, ErrDecompressedTooLarge
+			out, err = d.DecodeAll(src, dst)
+			if errors.Is(err, zstd.ErrDecoderSizeExceeded) || len(out)-len(dst) > limit {
+				return dst, ErrDecompressedTooLarge
 			}
 		}
 	default:
-		return nil, fmt.Errorf("%w %d", ErrUnknownCodec, codec)
+		return dst, fmt.Errorf("%w %d", ErrUnknownCodec, codec)
 	}
 	if errors.Is(err, ErrDecompressedTooLarge) {
-		return nil, err
+		return dst, err
 	}
 	if err != nil {
-		return nil, fmt.Errorf("decompress %s: %w: %v", codec, kerr.CorruptMessage, err)
+		return dst, fmt.Errorf("decompress %s: %w: %v", codec, kerr.CorruptMessage, err)
 	}
 	return out, nil
 }
 
-// readLimited reads r to the end, failing once more than limit bytes come.
-func readLimited(r io.Reader, limit int) ([]byte, error) {
-	out, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
-	if err != nil {
-		return nil, err
+// Readers are pooled: a new gzip reader allocates its window and a new
+// lz4 reader its block buffers, which costs more than decompressing a
+// typical batch.
+var (
+	gzipReaders = sync.Pool{New: func() any { return new(gzip.Reader) }}
+	lz4Readers  = sync.Pool{New: func() any { return lz4.NewReader(nil) }}
+)
+
+// appendLimited reads r to the end, appending to dst, and fails once more
+// than limit bytes come.
+func appendLimited(dst []byte, r io.Reader, limit int) ([]byte, error) {
+	start := len(dst)
+	if cap(dst)-len(dst) < 4096 {
+		dst = slices.Grow(dst, 4096)
 	}
-	if len(out) > limit {
-		return nil, ErrDecompressedTooLarge
+	for {
+		n, err := r.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if len(dst)-start > limit {
+			return dst[:start], ErrDecompressedTooLarge
+		}
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return dst[:start], err
+		}
+		if len(dst) == cap(dst) {
+			// Read one byte past the limit at most, to tell "exactly
+			// limit" from "more".
+			grow := min(cap(dst)-start, limit+1-(len(dst)-start))
+			dst = slices.Grow(dst, max(grow, 1))
+		}
 	}
-	return out, nil
 }
 
-// decompressSnappy handles raw snappy blocks and xerial framing.
-func decompressSnappy(src []byte, limit int) ([]byte, error) {
+// decompressSnappy appends raw snappy blocks or xerial framing to dst.
+func decompressSnappy(dst, src []byte, limit int) ([]byte, error) {
 	if !bytes.HasPrefix(src, xerialHeader) {
-		return decodeSnappyBlock(nil, src, limit)
+		return decodeSnappyBlock(dst, src, limit)
 	}
 	if len(src) < 16 {
-		return nil, errors.New("xerial snappy header cut short")
+		return dst, errors.New("xerial snappy header cut short")
 	}
 	src = src[16:]
-	var out []byte
+	start := len(dst)
 	for len(src) > 0 {
 		if len(src) < 4 {
-			return nil, errors.New("xerial snappy chunk length cut short")
+			return dst, errors.New("xerial snappy chunk length cut short")
 		}
 		n := int(binary.BigEndian.Uint32(src))
 		src = src[4:]
 		if n < 0 || n > len(src) {
-			return nil, fmt.Errorf("xerial snappy chunk of %d bytes, %d left", n, len(src))
+			return dst, fmt.Errorf("xerial snappy chunk of %d bytes, %d left", n, len(src))
 		}
 		var err error
-		if out, err = decodeSnappyBlock(out, src[:n], limit-len(out)); err != nil {
-			return nil, err
+		if dst, err = decodeSnappyBlock(dst, src[:n], limit-(len(dst)-start)); err != nil {
+			return dst, err
 		}
 		src = src[n:]
 	}
-	return out, nil
+	return dst, nil
 }
 
 // decodeSnappyBlock appends one decoded snappy block to dst, checking its
@@ -172,16 +217,16 @@ func decompressSnappy(src []byte, limit int) ([]byte, error) {
 func decodeSnappyBlock(dst, block []byte, limit int) ([]byte, error) {
 	n, err := s2.DecodedLen(block)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
 	if n > limit {
-		return nil, ErrDecompressedTooLarge
+		return dst, ErrDecompressedTooLarge
 	}
-	decoded, err := s2.Decode(nil, block)
-	if err != nil {
-		return nil, err
+	out := slices.Grow(dst, n)
+	if _, err := s2.Decode(out[len(dst):len(dst)+n], block); err != nil {
+		return dst, err
 	}
-	return append(dst, decoded...), nil
+	return out[:len(dst)+n], nil
 }
 
 // compressors are franz-go's, one per codec: they pool their encoders and

@@ -25,6 +25,8 @@ const maxPooledSection = 4 << 20
 // fn, when not nil, is called with each record as it is decoded (it is
 // overwritten by the next) so a caller can apply its own rules in the
 // same pass; its first error stops the check and is returned unwrapped.
+// A compressed batch's records alias a buffer reused once CheckProduced
+// returns: fn must copy what it keeps. Safe for concurrent use.
 func CheckProduced(b []byte, h log.BatchHeader, limit int, fn func(*Record) error) error {
 	if h.Size() < log.BatchHeaderSize || len(b) < h.Size() {
 		return fmt.Errorf("%w: batch of %d bytes, have %d", log.ErrShortBatch, h.Size(), len(b))

@@ -101,3 +101,21 @@ func TestAppendCheckIsOneDecompression(t *testing.T) {
 	}
 	mustAppend(t, r, rebuilt(t, record.Zstd, 1, keyed))
 }
+
+func TestPoisonBatchLeavesProducerStateUntouched(t *testing.T) {
+	// A refused idempotent batch must not advance its producer's
+	// sequence: the producer's next (good) batch with the same sequence
+	// is accepted, not OUT_OF_ORDER_SEQUENCE_NUMBER.
+	env := newEnv(t)
+	r := env.open(t)
+	poison := log.AppendBatch(nil, log.BatchHeader{PartitionLeaderEpoch: -1, Attributes: int16(record.Zstd), LastOffsetDelta: 0,
+		BaseTimestamp: 1_700_000_000_000, MaxTimestamp: 1_700_000_000_000, ProducerID: 7, ProducerEpoch: 0, BaseSequence: 0,
+		RecordCount: 1}, []byte("not zstd"))
+	if _, err := r.Append(poison); !errors.Is(err, kerr.CorruptMessage) {
+		t.Fatalf("Append(poison) = %v, want CORRUPT_MESSAGE", err)
+	}
+	good := kvBatch(t, batchOptions{codec: record.Zstd, producerID: 7, producerEpoch: 0, sequence: 0}, kv{key: "a", value: "1", ts: 1_700_000_000_000})
+	if res := mustAppend(t, r, good); res.BaseOffset != 0 || res.Duplicate {
+		t.Fatalf("good batch after the poison: %+v", res)
+	}
+}

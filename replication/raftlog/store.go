@@ -548,7 +548,8 @@ func (s *Store) StoreLogs(entries []*raft.Log) error {
 	// the entries' own bytes are never modified, since Raft may share them
 	// with its cache and, in memory, with other replicas.
 	batches := s.batches[:0]
-	offset = s.segs.NextOffset()
+	before := s.segs.NextOffset()
+	offset = before
 	for _, e := range entries {
 		if !isSegmentEntry(e) {
 			continue
@@ -562,10 +563,10 @@ func (s *Store) StoreLogs(entries []*raft.Log) error {
 	}
 	if len(batches) > 0 {
 		if err := s.segs.Append(batches); err != nil {
-			return s.failStore(entries[0].Index, fmt.Errorf("raftlog: append entries [%d, %d]: %w", entries[0].Index, entries[len(entries)-1].Index, err))
+			return s.failStore(entries[0].Index, before, fmt.Errorf("raftlog: append entries [%d, %d]: %w", entries[0].Index, entries[len(entries)-1].Index, err))
 		}
 		if err := s.segs.Sync(); err != nil {
-			return s.failStore(entries[0].Index, fmt.Errorf("raftlog: sync segments for entries [%d, %d]: %w", entries[0].Index, entries[len(entries)-1].Index, err))
+			return s.failStore(entries[0].Index, before, fmt.Errorf("raftlog: sync segments for entries [%d, %d]: %w", entries[0].Index, entries[len(entries)-1].Index, err))
 		}
 	}
 
@@ -599,10 +600,17 @@ func (s *Store) StoreLogs(entries []*raft.Log) error {
 	return nil
 }
 
-// failStore makes a failed StoreLogs harmless: the sidecar records it
-// wrote for entries from index on are cancelled by a truncate record. When
-// even that fails the store refuses every later write; Open recovers.
-func (s *Store) failStore(index uint64, cause error) error {
+// failStore makes a failed StoreLogs harmless: batches it appended are
+// truncated away (the log end goes back to offset) and the sidecar records
+// it wrote for entries from index on are cancelled by a truncate record.
+// When that fails too the store refuses every later write; Open recovers.
+func (s *Store) failStore(index uint64, offset int64, cause error) error {
+	if s.segs.NextOffset() > offset {
+		if err := s.segs.TruncateTo(offset); err != nil {
+			s.failed = cause
+			return cause
+		}
+	}
 	rec := appendRecord(nil, &record{kind: kindTruncate, index: index})
 	if err := s.write(rec); err != nil {
 		s.failed = cause

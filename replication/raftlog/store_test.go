@@ -309,3 +309,57 @@ func TestStoreCrash(t *testing.T) {
 	}
 	closeStore(t, s, l)
 }
+
+// failingSync is a segment log whose next Sync fails.
+type failingSync struct {
+	*log.Log
+	fail bool
+}
+
+func (f *failingSync) Sync() error {
+	if f.fail {
+		f.fail = false
+		return errors.New("injected sync failure")
+	}
+	return f.Log.Sync()
+}
+
+// TestStoreFailedAppendIsCancelled: a StoreLogs whose segment sync fails
+// leaves nothing that a recovery could take for the entries it tried to
+// store, even when its batch reached the disk: a later leader's different
+// entries at the same indexes are what the store holds, live and after a
+// crash.
+func TestStoreFailedAppendIsCancelled(t *testing.T) {
+	fs := log.NewMemFS()
+	l := openLog(t, fs, "/p")
+	segs := &failingSync{Log: l}
+	s, err := Open("/p", segs, Options{FS: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newModel()
+	m.store(t, s, l, conf(1, 1, "servers"), cmd(2, 1, 2, "a"))
+
+	segs.fail = true
+	if err := s.StoreLogs([]*raft.Log{noop(3, 2), cmd(4, 2, 1, "lost")}); err == nil {
+		t.Fatal("StoreLogs succeeded with a failed sync")
+	}
+	m.check(t, s)
+	if l.NextOffset() != 2 {
+		t.Fatalf("log end %d after a failed StoreLogs, want 2", l.NextOffset())
+	}
+	m.store(t, s, l, cmd(3, 3, 1, "new"), noop(4, 3))
+	m.check(t, s)
+	for _, keep := range []int{0, 1 << 30} {
+		clone := fs.CrashCloneWith(func(string, int) int { return keep })
+		cs, cl := openStore(t, clone, "/p")
+		m.check(t, cs)
+		closeStore(t, cs, cl)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

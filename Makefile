@@ -14,7 +14,7 @@ BENCHTIME ?= 1x
 # Package benchmarks `make bench` runs besides ./test/'s, by package.
 PARTITION_BENCH ?= AppendRecordCheck
 
-.PHONY: all build run test lint bench fuzz clean
+.PHONY: all build run test race lint bench fuzz clean
 
 all: build
 
@@ -26,6 +26,11 @@ run: build
 
 test:
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+
+# The race detector over the packages with concurrency (CI runs it).
+RACE_PKGS ?= ./log/ ./partition/... ./replication/... ./consumergroup/ ./wire/
+race:
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
 
 lint:
 	@unformatted="$$(gofmt -l .)"; \

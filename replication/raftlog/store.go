@@ -1,6 +1,7 @@
 package raftlog
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -193,7 +194,7 @@ func (s *Store) replay(r *record) {
 		}
 	case kindMark:
 		s.marks = append(s.marks, mark{index: r.index, offset: r.offset})
-		slices.SortFunc(s.marks, func(a, b mark) int { return cmpIndex(a.index, b.index) })
+		slices.SortFunc(s.marks, func(a, b mark) int { return cmp.Compare(a.index, b.index) })
 		s.marks = slices.CompactFunc(s.marks, func(a, b mark) bool { return a.index == b.index })
 		if s.first == 0 || r.index < s.first {
 			s.first = r.index
@@ -306,7 +307,7 @@ func (s *Store) dropFrom(idx uint64) {
 			delete(s.extra, i)
 		}
 	}
-	n, _ := slices.BinarySearchFunc(s.marks, idx, func(m mark, t uint64) int { return cmpIndex(m.index, t) })
+	n, _ := slices.BinarySearchFunc(s.marks, idx, func(m mark, t uint64) int { return cmp.Compare(m.index, t) })
 	s.marks = s.marks[:n]
 	s.cur.valid = false
 }
@@ -318,21 +319,11 @@ func (s *Store) dropBelow(idx uint64) {
 			delete(s.extra, i)
 		}
 	}
-	n, _ := slices.BinarySearchFunc(s.marks, idx, func(m mark, t uint64) int { return cmpIndex(m.index, t) })
+	n, _ := slices.BinarySearchFunc(s.marks, idx, func(m mark, t uint64) int { return cmp.Compare(m.index, t) })
 	s.marks = slices.Delete(s.marks, 0, n)
 	if s.cur.valid && s.cur.index < idx {
 		s.cur.valid = false
 	}
-}
-
-func cmpIndex(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // IsMonotonic reports true: the segment log cannot hold gaps, so after a
@@ -417,7 +408,7 @@ func (s *Store) GetLog(index uint64, out *raft.Log) error {
 // index (which is not a sidecar entry), walking batch headers from the
 // cursor or the nearest mark at or below it.
 func (s *Store) locate(index uint64) (offset, next int64, ok bool, err error) {
-	n, found := slices.BinarySearchFunc(s.marks, index, func(m mark, t uint64) int { return cmpIndex(m.index, t) })
+	n, found := slices.BinarySearchFunc(s.marks, index, func(m mark, t uint64) int { return cmp.Compare(m.index, t) })
 	if !found {
 		n--
 	}
@@ -622,12 +613,12 @@ func (s *Store) failStore(index uint64, offset int64, cause error) error {
 	return cause
 }
 
-// DeleteRange removes the entries [min, max]. From the head (min is the
+// DeleteRange removes the entries [from, to]. From the head (from is the
 // first index) it only moves the first index: the batches stay in the
-// segment log until retention. To the tail (max is the last index) it
+// segment log until retention. To the tail (to is the last index) it
 // truncates the segment log at the first removed batch. Removing a middle
 // range is an error; Raft never asks for one.
-func (s *Store) DeleteRange(min, max uint64) error {
+func (s *Store) DeleteRange(from, to uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -636,32 +627,32 @@ func (s *Store) DeleteRange(min, max uint64) error {
 	if s.first == 0 {
 		return nil
 	}
-	min, max = maxU(min, s.first), minU(max, s.last)
-	if min > max {
+	from, to = max(from, s.first), min(to, s.last)
+	if from > to {
 		return nil
 	}
 	s.scrap = s.scrap[:0]
 	switch {
-	case max == s.last:
-		offset, err := s.firstSegmentOffsetFrom(min)
+	case to == s.last:
+		offset, err := s.firstSegmentOffsetFrom(from)
 		if err != nil {
 			return err
 		}
 		if offset < s.segs.NextOffset() {
 			if err := s.segs.TruncateTo(offset); err != nil {
-				return fmt.Errorf("raftlog: truncate segments to offset %d for entries from %d: %w", offset, min, err)
+				return fmt.Errorf("raftlog: truncate segments to offset %d for entries from %d: %w", offset, from, err)
 			}
 		}
-		s.dropFrom(min)
-		s.last = min - 1
+		s.dropFrom(from)
+		s.last = from - 1
 		if s.last < s.first {
 			s.first, s.last = 0, 0
 		}
-		s.expect = min
+		s.expect = from
 		s.sinceMark = markEvery // the next segment entry gets a mark
-		s.scrap = appendRecord(s.scrap, &record{kind: kindTruncate, index: min})
-	case min == s.first:
-		newFirst := max + 1
+		s.scrap = appendRecord(s.scrap, &record{kind: kindTruncate, index: from})
+	case from == s.first:
+		newFirst := to + 1
 		// Keep the invariant: the first segment entry of the new window
 		// has a mark.
 		idx, offset, ok, err := s.firstSegmentEntryFrom(newFirst)
@@ -670,7 +661,7 @@ func (s *Store) DeleteRange(min, max uint64) error {
 		}
 		if ok {
 			s.marks = append(s.marks, mark{index: idx, offset: offset})
-			slices.SortFunc(s.marks, func(a, b mark) int { return cmpIndex(a.index, b.index) })
+			slices.SortFunc(s.marks, func(a, b mark) int { return cmp.Compare(a.index, b.index) })
 			s.marks = slices.CompactFunc(s.marks, func(a, b mark) bool { return a.index == b.index })
 			s.scrap = appendRecord(s.scrap, &record{kind: kindMark, index: idx, offset: offset})
 		}
@@ -678,7 +669,7 @@ func (s *Store) DeleteRange(min, max uint64) error {
 		s.first = newFirst
 		s.scrap = appendRecord(s.scrap, &record{kind: kindFirst, index: newFirst})
 	default:
-		return fmt.Errorf("raftlog: delete of middle range [%d, %d] of [%d, %d]", min, max, s.first, s.last)
+		return fmt.Errorf("raftlog: delete of middle range [%d, %d] of [%d, %d]", from, to, s.first, s.last)
 	}
 	if s.size+int64(len(s.scrap)) > rewriteBytes {
 		return s.rewrite()
@@ -809,18 +800,4 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	return s.file.Close()
-}
-
-func minU(a, b uint64) uint64 {
-	if a < b {
-		return a
-	}
-	return b
-}
-
-func maxU(a, b uint64) uint64 {
-	if a > b {
-		return a
-	}
-	return b
 }

@@ -182,7 +182,7 @@ func (c *Cluster) setTopicConfigLocked(t *Topic, overrides map[string]string, cf
 	c.topics[t.Name], c.topicsByID[t.ID] = changed, changed
 	var first error
 	for _, p := range t.partitions {
-		if err := p.SetConfig(cfg); err != nil && first == nil {
+		if err := p.replica.SetConfig(cfg); err != nil && first == nil {
 			first = fmt.Errorf("replication: apply config to %s-%d: %w", t.Name, p.Index, err)
 		}
 	}

@@ -112,7 +112,7 @@ func (c *Cluster) enforceRetention(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			res, err := p.EnforceRetention(c.now())
+			res, err := p.replica.EnforceRetention(c.now())
 			switch {
 			case errors.Is(err, partition.ErrClosed):
 				// Deleted or closing meanwhile.
@@ -171,7 +171,7 @@ func (c *Cluster) compactAll(ctx context.Context, limits partition.CleanLimits) 
 			continue
 		}
 		for _, p := range t.Partitions() {
-			res, err := p.Compact(ctx, c.now(), limits)
+			res, err := p.replica.Compact(ctx, c.now(), limits)
 			switch {
 			case ctx.Err() != nil:
 				return

@@ -147,7 +147,7 @@ func TestCleanerCompactsConsumerOffsets(t *testing.T) {
 	p := topic.Partitions()[0]
 	now := time.Now().UnixMilli()
 	for i := 0; i < 20; i++ {
-		if _, err := p.Append(keyedBatch("group-a/topic/0", "offset", now)); err != nil {
+		if _, err := p.Append(ctx, keyedBatch("group-a/topic/0", "offset", now)); err != nil {
 			t.Fatal(err)
 		}
 	}

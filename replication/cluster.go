@@ -301,7 +301,7 @@ func (c *Cluster) closeAllLocked() error {
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
-				if err := p.Close(); err != nil {
+				if err := p.replica.Close(); err != nil {
 					mu.Lock()
 					if first == nil {
 						first = fmt.Errorf("replication: close %s-%d: %w", p.Topic, p.Index, err)

@@ -46,15 +46,6 @@ func (t *Topic) persisted() topicState {
 	return topicState{Name: t.Name, ID: hex.EncodeToString(t.ID[:]), Partitions: int32(len(t.partitions)), Configs: t.overrides, Internal: t.Internal}
 }
 
-// Partition is the handle of one partition on this node. Today it is the
-// local replica; with replication, Append becomes a proposal to the
-// partition's Raft group behind the same methods.
-type Partition struct {
-	*partition.Replica
-	Topic string
-	Index int32
-}
-
 // Topics returns every topic, sorted by name.
 func (c *Cluster) Topics() []*Topic {
 	c.mu.RLock()
@@ -184,7 +175,7 @@ func (c *Cluster) CreateTopic(ctx context.Context, req CreateTopicRequest) (*Top
 		delete(c.topics, t.Name)
 		delete(c.topicsByID, t.ID)
 		for _, p := range ps {
-			p.Delete()
+			p.replica.Delete()
 		}
 		return nil, err
 	}
@@ -224,11 +215,11 @@ func (c *Cluster) openPartitions(t *Topic, from, to int32) ([]*Partition, error)
 		r, err := partition.Open(c.partitionDir(t.Name, i), t.Name, i, t.config, c.partitionOptions())
 		if err != nil {
 			for _, p := range ps {
-				p.Close()
+				p.replica.Close()
 			}
 			return nil, fmt.Errorf("open partition %s-%d: %w", t.Name, i, err)
 		}
-		ps = append(ps, &Partition{Replica: r, Topic: t.Name, Index: i})
+		ps = append(ps, &Partition{replica: r, Topic: t.Name, Index: i})
 	}
 	return ps, nil
 }
@@ -258,7 +249,7 @@ func (c *Cluster) DeleteTopic(ctx context.Context, name string) error {
 		return err
 	}
 	for _, p := range t.partitions {
-		if err := p.Delete(); err != nil {
+		if err := p.replica.Delete(); err != nil {
 			c.logger.Warn("delete partition data", zap.String("topic", name), zap.Int32("partition", p.Index), zap.Error(err))
 		}
 	}
@@ -302,7 +293,7 @@ func (c *Cluster) CreatePartitions(ctx context.Context, name string, count int32
 		c.topics[name] = t
 		c.topicsByID[t.ID] = t
 		for _, p := range added {
-			p.Delete()
+			p.replica.Delete()
 		}
 		return err
 	}

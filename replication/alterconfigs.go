@@ -159,10 +159,10 @@ func (c *Cluster) changeTopicConfigs(name string, validateOnly bool, change func
 		return nil
 	}
 	old := t
-	changed := &Topic{Name: t.Name, ID: t.ID, Internal: t.Internal, overrides: overrides, config: cfg, partitions: t.partitions}
-	c.topics[name], c.topicsByID[t.ID] = changed, changed
+	changed := &Topic{name: t.name, id: t.id, internal: t.internal, overrides: overrides, config: cfg, partitions: t.partitions}
+	c.topics[name], c.topicsByID[t.id] = changed, changed
 	if err := c.saveLocked(nil); err != nil {
-		c.topics[name], c.topicsByID[t.ID] = old, old
+		c.topics[name], c.topicsByID[t.id] = old, old
 		return err
 	}
 	err = c.setTopicConfigLocked(changed, overrides, cfg)
@@ -175,15 +175,15 @@ func (c *Cluster) changeTopicConfigs(name string, validateOnly bool, change func
 // every live replica gets SetConfig. c.mu must be held exclusively.
 // SetConfig does no I/O, so calling it under mu is allowed.
 func (c *Cluster) setTopicConfigLocked(t *Topic, overrides map[string]string, cfg partition.Config) error {
-	if cur := c.topics[t.Name]; cur != nil {
+	if cur := c.topics[t.name]; cur != nil {
 		t = cur
 	}
-	changed := &Topic{Name: t.Name, ID: t.ID, Internal: t.Internal, overrides: overrides, config: cfg, partitions: t.partitions}
-	c.topics[t.Name], c.topicsByID[t.ID] = changed, changed
+	changed := &Topic{name: t.name, id: t.id, internal: t.internal, overrides: overrides, config: cfg, partitions: t.partitions}
+	c.topics[t.name], c.topicsByID[t.id] = changed, changed
 	var first error
 	for _, p := range t.partitions {
 		if err := p.replica.SetConfig(cfg); err != nil && first == nil {
-			first = fmt.Errorf("replication: apply config to %s-%d: %w", t.Name, p.Index, err)
+			first = fmt.Errorf("replication: apply config to %s-%d: %w", t.name, p.Index, err)
 		}
 	}
 	return first

@@ -108,7 +108,7 @@ func (c *Cluster) runRetention(ctx context.Context) {
 func (c *Cluster) enforceRetention(ctx context.Context) {
 	c.counters.retentionChecks.Add(1)
 	for _, t := range c.Topics() {
-		for _, p := range t.Partitions() {
+		for _, p := range t.partitions {
 			if ctx.Err() != nil {
 				return
 			}
@@ -119,7 +119,7 @@ func (c *Cluster) enforceRetention(ctx context.Context) {
 				continue
 			case err != nil:
 				c.counters.errors.Add(1)
-				c.logger.Warn("retention failed", zap.String("topic", t.Name), zap.Int32("partition", p.Index), zap.Error(err))
+				c.logger.Warn("retention failed", zap.String("topic", t.name), zap.Int32("partition", p.Index), zap.Error(err))
 				continue
 			}
 			if res.SegmentsDeleted == 0 {
@@ -127,7 +127,7 @@ func (c *Cluster) enforceRetention(ctx context.Context) {
 			}
 			c.counters.retentionSegments.Add(int64(res.SegmentsDeleted))
 			c.counters.retentionBytes.Add(res.BytesDeleted)
-			c.logger.Info("retention deleted segments", zap.String("topic", t.Name), zap.Int32("partition", p.Index),
+			c.logger.Info("retention deleted segments", zap.String("topic", t.name), zap.Int32("partition", p.Index),
 				zap.Int("segments", res.SegmentsDeleted), zap.Int64("bytes", res.BytesDeleted),
 				zap.Int64("log-start-offset", res.LogStartOffset))
 		}
@@ -170,7 +170,7 @@ func (c *Cluster) compactAll(ctx context.Context, limits partition.CleanLimits) 
 		if t.config.CleanupPolicy&partition.CleanupCompact == 0 {
 			continue
 		}
-		for _, p := range t.Partitions() {
+		for _, p := range t.partitions {
 			res, err := p.replica.Compact(ctx, c.now(), limits)
 			switch {
 			case ctx.Err() != nil:
@@ -179,7 +179,7 @@ func (c *Cluster) compactAll(ctx context.Context, limits partition.CleanLimits) 
 				continue
 			case err != nil:
 				c.counters.errors.Add(1)
-				c.logger.Warn("compaction failed", zap.String("topic", t.Name), zap.Int32("partition", p.Index), zap.Error(err))
+				c.logger.Warn("compaction failed", zap.String("topic", t.name), zap.Int32("partition", p.Index), zap.Error(err))
 				continue
 			}
 			if !res.Cleaned {
@@ -188,7 +188,7 @@ func (c *Cluster) compactAll(ctx context.Context, limits partition.CleanLimits) 
 			c.counters.compactionRuns.Add(1)
 			c.counters.compactionBytes.Add(res.BytesBefore - res.BytesAfter)
 			c.counters.compactionRecords.Add(res.RecordsRemoved)
-			c.logger.Info("compacted", zap.String("topic", t.Name), zap.Int32("partition", p.Index),
+			c.logger.Info("compacted", zap.String("topic", t.name), zap.Int32("partition", p.Index),
 				zap.Int64("bytes-before", res.BytesBefore), zap.Int64("bytes-after", res.BytesAfter),
 				zap.Int64("records-removed", res.RecordsRemoved), zap.Int64("tombstones-removed", res.TombstonesRemoved),
 				zap.Int64("first-dirty-offset", res.FirstDirtyOffsetAfterClean))

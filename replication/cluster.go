@@ -135,8 +135,8 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 			c.closeAll()
 			return nil, fmt.Errorf("replication: open topic %s: %w", ts.Name, err)
 		}
-		c.topics[t.Name] = t
-		c.topicsByID[t.ID] = t
+		c.topics[t.name] = t
+		c.topicsByID[t.id] = t
 	}
 	if err := c.removeOrphans(); err != nil {
 		c.closeAll()

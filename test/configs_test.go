@@ -149,7 +149,7 @@ func TestTopicConfigs(t *testing.T) {
 	wantConfig(t, configs, "retention.bytes", "-1", kmsg.ConfigSourceDefaultConfig)
 	wantConfig(t, configs, "cleanup.policy", "delete", kmsg.ConfigSourceDefaultConfig)
 	configured, _ := srv.Cluster.Topic("configured")
-	if got := configured.Partitions()[1].Config().Log.SegmentAge; got != time.Minute {
+	if got := configured.Partition(1).Config().Log.SegmentAge; got != time.Minute {
 		t.Errorf("live partition segment age %s, want 1m", got)
 	}
 }

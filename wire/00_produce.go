@@ -61,7 +61,7 @@ func handleProduce(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		var topic *replication.Topic
+		var topic Topic
 		var topicErr error
 		if req.Version >= 13 {
 			var ok bool
@@ -84,7 +84,7 @@ func handleProduce(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 				err = kerr.InvalidRequiredAcks
 			case req.TransactionID != nil:
 				err = kerr.TransactionalIDAuthorizationFailed
-			case rp.Partition < 0 || int(rp.Partition) >= len(topic.Partitions()):
+			case rp.Partition < 0 || rp.Partition >= topic.PartitionCount():
 				err = kerr.UnknownTopicOrPartition
 			case len(rp.Records) == 0:
 				err = kerr.CorruptMessage
@@ -94,7 +94,7 @@ func handleProduce(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 				records, err = convertMessageSet(records, time.Now().UnixMilli())
 			}
 			if err == nil {
-				p := topic.Partitions()[rp.Partition]
+				p := topic.Partition(rp.Partition)
 				res, aerr := p.Append(ctx, records)
 				if aerr != nil {
 					err = aerr

@@ -17,6 +17,8 @@ import (
 
 	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/partition"
+	"github.com/sluice-io/sluice/replication/cleaner"
+	"github.com/sluice-io/sluice/replication/configs"
 )
 
 // producerIDBlockSize is how many producer ids one persisted reservation
@@ -45,15 +47,9 @@ type Cluster struct {
 	now    func() time.Time
 
 	flusher *log.Flusher
-
-	// counters are updated by the schedules, read by CleanupStats.
-	counters cleanupCounters
-	// schedules tracks the retention and cleaner goroutines, stopped by
-	// stopSchedules; the wake channels make them re-read their schedule.
-	schedules     sync.WaitGroup
-	stopSchedules context.CancelFunc
-	retentionWake chan struct{}
-	cleanerWake   chan struct{}
+	// cleaner runs retention and compaction over the replicas; Close stops
+	// it before closing them.
+	cleaner *cleaner.Cleaner
 
 	// mu guards everything below.
 	mu              sync.RWMutex
@@ -68,7 +64,7 @@ type Cluster struct {
 	// with them applied: the topic defaults and schedules in force.
 	dynamicDefault map[string]string
 	dynamicBrokers map[string]map[string]string
-	effective      Config
+	effective      configs.Broker
 }
 
 // Open loads the topic metadata under cfg.DataDir/meta and opens every
@@ -121,11 +117,11 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 			c.dynamicBrokers[node] = kept
 		}
 	}
-	c.effective = c.layersLocked().effective()
+	c.effective = c.layersLocked().Effective()
 	if err := c.effective.Validate(); err != nil {
 		c.logger.Warn("ignoring stored dynamic broker configs", zap.Error(err))
 		c.dynamicDefault, c.dynamicBrokers = nil, make(map[string]map[string]string)
-		c.effective = cfg
+		c.effective = cfg.broker()
 	}
 
 	c.flusher = log.NewFlusher(cfg.Flush, opts.Logger)
@@ -142,7 +138,7 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 		c.closeAll()
 		return nil, fmt.Errorf("replication: %w", err)
 	}
-	c.startSchedules()
+	c.cleaner = cleaner.Start(c.effective.Cleaner, c.cleanerTargets, cleaner.Options{Logger: c.logger, Now: c.now})
 	c.logger.Info("cluster open", zap.String("cluster-id", c.clusterID), zap.Int("topics", len(c.topics)))
 	return c, nil
 }
@@ -264,9 +260,8 @@ func (c *Cluster) Close(ctx context.Context) error {
 	}
 	c.closed = true
 	c.mu.Unlock()
-	// The schedules take mu to list topics: wait for them unlocked.
-	c.stopSchedules()
-	c.schedules.Wait()
+	// The cleaner takes mu to list topics: wait for it unlocked.
+	c.cleaner.Stop()
 	c.mu.Lock()
 	err := c.closeAllLocked()
 	c.mu.Unlock()

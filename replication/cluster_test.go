@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/replication/configs"
 )
 
 func openTestCluster(t *testing.T, dir string) *Cluster {
@@ -173,7 +175,7 @@ func TestDescribeTopicConfigs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	byName := map[string]ConfigEntry{}
+	byName := map[string]configs.Entry{}
 	for _, e := range entries {
 		byName[e.Name] = e
 	}

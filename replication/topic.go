@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sluice-io/sluice/partition"
+	"github.com/sluice-io/sluice/replication/configs"
 )
 
 // maxTopicNameLength is Kafka's limit (249: room for "-<partition>" and
@@ -152,7 +153,7 @@ func (c *Cluster) CreateTopic(ctx context.Context, req CreateTopicRequest) (*Top
 	if req.ReplicationFactor != -1 && req.ReplicationFactor != 1 {
 		return nil, fmt.Errorf("replication factor %d is larger than the 1 available broker: %w", req.ReplicationFactor, kerr.InvalidReplicationFactor)
 	}
-	if err := validateTopicConfigs(req.Configs); err != nil {
+	if err := configs.ValidateTopic(req.Configs); err != nil {
 		return nil, err
 	}
 
@@ -161,7 +162,7 @@ func (c *Cluster) CreateTopic(ctx context.Context, req CreateTopicRequest) (*Top
 	if c.closed {
 		return nil, ErrClosed
 	}
-	config, err := topicPartitionConfig(c.effective.Partition, req.Configs)
+	config, err := configs.ResolveTopic(c.effective.Partition, req.Configs)
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +209,7 @@ func (c *Cluster) openTopic(ts topicState) (*Topic, error) {
 		return nil, fmt.Errorf("topic id %q is not 32 hex digits", ts.ID)
 	}
 	copy(t.id[:], raw)
-	config, err := topicPartitionConfig(c.effective.Partition, ts.Configs)
+	config, err := configs.ResolveTopic(c.effective.Partition, ts.Configs)
 	if err != nil {
 		return nil, fmt.Errorf("stored configs: %w", err)
 	}
@@ -317,7 +318,7 @@ func (c *Cluster) CreatePartitions(ctx context.Context, name string, count int32
 
 // DescribeTopicConfigs returns every config of a topic with its value and
 // source.
-func (c *Cluster) DescribeTopicConfigs(name string) ([]ConfigEntry, error) {
+func (c *Cluster) DescribeTopicConfigs(name string) ([]configs.Entry, error) {
 	t, ok := c.Topic(name)
 	if !ok {
 		return nil, kerr.UnknownTopicOrPartition
@@ -325,5 +326,5 @@ func (c *Cluster) DescribeTopicConfigs(name string) ([]ConfigEntry, error) {
 	c.mu.RLock()
 	layers := c.layersLocked()
 	c.mu.RUnlock()
-	return describeTopicConfigs(layers, t.overrides), nil
+	return layers.DescribeTopic(t.overrides), nil
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/replication"
+	"github.com/sluice-io/sluice/replication/configs"
 )
 
 // Cluster is what the wire layer needs of the cluster: brokers, topics and
@@ -37,16 +38,16 @@ type ClusterOf[T TopicOf[P], P Partition] interface {
 	DeleteTopic(ctx context.Context, name string) error
 	CreatePartitions(ctx context.Context, name string, count int32, validateOnly bool) error
 	AllocateProducerID(ctx context.Context) (int64, error)
-	DescribeTopicConfigs(name string) ([]replication.ConfigEntry, error)
-	DescribeBrokerConfigs() []replication.ConfigEntry
+	DescribeTopicConfigs(name string) ([]configs.Entry, error)
+	DescribeBrokerConfigs() []configs.Entry
 	// AlterTopicConfigs replaces a topic's overrides (AlterConfigs);
 	// IncrementalAlterTopicConfigs applies operations to them.
 	AlterTopicConfigs(ctx context.Context, topic string, configs map[string]string, validateOnly bool) error
-	IncrementalAlterTopicConfigs(ctx context.Context, topic string, ops []replication.ConfigOp, validateOnly bool) error
+	IncrementalAlterTopicConfigs(ctx context.Context, topic string, ops []configs.Op, validateOnly bool) error
 	// AlterBrokerConfigs and IncrementalAlterBrokerConfigs do the same for
 	// the dynamic configs of a BROKER resource ("" or this node's id).
 	AlterBrokerConfigs(ctx context.Context, broker string, configs map[string]string, validateOnly bool) error
-	IncrementalAlterBrokerConfigs(ctx context.Context, broker string, ops []replication.ConfigOp, validateOnly bool) error
+	IncrementalAlterBrokerConfigs(ctx context.Context, broker string, ops []configs.Op, validateOnly bool) error
 }
 
 // TopicOf is Topic with an implementation's own partition type P. A topic

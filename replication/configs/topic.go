@@ -1,4 +1,4 @@
-package replication
+package configs
 
 import (
 	"fmt"
@@ -14,8 +14,8 @@ import (
 	"github.com/sluice-io/sluice/partition"
 )
 
-// ConfigEntry is one config as DescribeConfigs reports it.
-type ConfigEntry struct {
+// Entry is one config as DescribeConfigs reports it.
+type Entry struct {
 	Name  string
 	Value string
 	// Source says where Value comes from: a topic override, a dynamic
@@ -29,11 +29,11 @@ type ConfigEntry struct {
 	// first (the topic override, then the dynamic per-broker and
 	// cluster-default settings, then the static setting, then the
 	// default), as Kafka reports them. The first one is in effect.
-	Synonyms []ConfigSynonym
+	Synonyms []Synonym
 }
 
-// ConfigSynonym is one candidate value of a config.
-type ConfigSynonym struct {
+// Synonym is one candidate value of a config.
+type Synonym struct {
 	Name   string
 	Value  string
 	Source kmsg.ConfigSource
@@ -274,6 +274,13 @@ func findTopicConfig(name string) (topicConfig, bool) {
 	return topicConfig{}, false
 }
 
+// IsTopicList reports a topic config whose value is a list (APPEND and
+// SUBTRACT apply to it).
+func IsTopicList(name string) bool {
+	tc, ok := findTopicConfig(name)
+	return ok && tc.typ == kmsg.ConfigTypeList
+}
+
 // documentation returns the config's documentation, saying when Sluice
 // accepts it without effect.
 func (tc topicConfig) documentation() string {
@@ -283,11 +290,11 @@ func (tc topicConfig) documentation() string {
 	return tc.doc
 }
 
-// validateTopicConfigs checks every override by itself; the error is an
-// INVALID_CONFIG with a message naming the config and the fix. Checks
+// ValidateTopic checks every topic config override by itself; the error
+// is an INVALID_CONFIG with a message naming the config and the fix. Checks
 // across configs (max.compaction.lag.ms above min.compaction.lag.ms) are
-// partition.Config.Validate's.
-func validateTopicConfigs(configs map[string]string) error {
+// ResolveTopic's.
+func ValidateTopic(configs map[string]string) error {
 	names := make([]string, 0, len(configs))
 	for name := range configs {
 		names = append(names, name)
@@ -307,7 +314,7 @@ func validateTopicConfigs(configs map[string]string) error {
 }
 
 // partitionConfig returns the broker defaults with the overrides applied,
-// in table order. The overrides must have passed validateTopicConfigs.
+// in table order. The overrides must have passed ValidateTopic.
 func partitionConfig(defaults partition.Config, overrides map[string]string) partition.Config {
 	cfg := defaults
 	for _, tc := range topicConfigs {
@@ -318,10 +325,11 @@ func partitionConfig(defaults partition.Config, overrides map[string]string) par
 	return cfg
 }
 
-// topicPartitionConfig is partitionConfig followed by the checks across
-// configs, as INVALID_CONFIG.
-func topicPartitionConfig(defaults partition.Config, overrides map[string]string) (partition.Config, error) {
-	if err := validateTopicConfigs(overrides); err != nil {
+// ResolveTopic returns a topic's partition config: the broker defaults
+// (the effective Broker's Partition) with the topic's overrides applied in
+// table order, validated alone and together, as INVALID_CONFIG.
+func ResolveTopic(defaults partition.Config, overrides map[string]string) (partition.Config, error) {
+	if err := ValidateTopic(overrides); err != nil {
 		return partition.Config{}, err
 	}
 	cfg := partitionConfig(defaults, overrides)
@@ -331,27 +339,28 @@ func topicPartitionConfig(defaults partition.Config, overrides map[string]string
 	return cfg, nil
 }
 
-// describeTopicConfigs returns every topic config, sorted by name, with
-// values resolved override > dynamic broker > static broker > default.
-func describeTopicConfigs(b brokerLayers, overrides map[string]string) []ConfigEntry {
-	effective := b.effective().Partition
-	entries := make([]ConfigEntry, 0, len(topicConfigs))
+// DescribeTopic returns every topic config of a topic with overrides,
+// sorted by name, with values resolved override > dynamic broker > static
+// broker > default, as DescribeConfigs reports them.
+func (b Layers) DescribeTopic(overrides map[string]string) []Entry {
+	effective := b.Effective().Partition
+	entries := make([]Entry, 0, len(topicConfigs))
 	for _, tc := range topicConfigs {
-		e := ConfigEntry{Name: tc.name, Type: tc.typ, Documentation: tc.documentation()}
+		e := Entry{Name: tc.name, Type: tc.typ, Documentation: tc.documentation()}
 		if v, ok := overrides[tc.name]; ok {
-			e.Synonyms = append(e.Synonyms, ConfigSynonym{Name: tc.name, Value: v, Source: kmsg.ConfigSourceDynamicTopicConfig})
+			e.Synonyms = append(e.Synonyms, Synonym{Name: tc.name, Value: v, Source: kmsg.ConfigSourceDynamicTopicConfig})
 		}
 		if tc.apply != nil {
 			e.Synonyms = append(e.Synonyms, b.synonyms(tc.brokerNames)...)
 		}
 		static := tc.kafkaDefault
 		if tc.value != nil {
-			static = tc.value(b.static.Partition)
+			static = tc.value(b.Static.Partition)
 		}
 		if static != tc.kafkaDefault {
-			e.Synonyms = append(e.Synonyms, ConfigSynonym{Name: tc.brokerNames[0], Value: static, Source: kmsg.ConfigSourceStaticBrokerConfig})
+			e.Synonyms = append(e.Synonyms, Synonym{Name: tc.brokerNames[0], Value: static, Source: kmsg.ConfigSourceStaticBrokerConfig})
 		}
-		e.Synonyms = append(e.Synonyms, ConfigSynonym{Name: tc.brokerNames[0], Value: tc.kafkaDefault, Source: kmsg.ConfigSourceDefaultConfig})
+		e.Synonyms = append(e.Synonyms, Synonym{Name: tc.brokerNames[0], Value: tc.kafkaDefault, Source: kmsg.ConfigSourceDefaultConfig})
 
 		first := e.Synonyms[0]
 		e.Value, e.Source = first.Value, first.Source

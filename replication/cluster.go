@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -226,26 +225,6 @@ func (c *Cluster) AllocateProducerID(ctx context.Context) (int64, error) {
 	id := c.nextProducerID
 	c.nextProducerID++
 	return id, nil
-}
-
-// saveLocked persists the current state with edit applied. c.mu must be
-// held exclusively.
-func (c *Cluster) saveLocked(edit func(*state)) error {
-	st := state{ClusterID: c.clusterID, ProducerIDBlockEnd: c.producerIDLimit, DefaultBrokerConfigs: c.dynamicDefault}
-	if len(c.dynamicBrokers) > 0 {
-		st.BrokerConfigs = c.dynamicBrokers
-	}
-	for _, t := range c.topics {
-		st.Topics = append(st.Topics, t.persisted())
-	}
-	sort.Slice(st.Topics, func(i, j int) bool { return st.Topics[i].Name < st.Topics[j].Name })
-	if edit != nil {
-		edit(&st)
-	}
-	if err := saveState(c.fs, c.metaDir(), st); err != nil {
-		return fmt.Errorf("replication: save metadata: %w", err)
-	}
-	return nil
 }
 
 // Close stops the retention and cleaner goroutines (cancelling a

@@ -23,12 +23,14 @@ var _ Replica = (*partition.Replica)(nil)
 
 // Target is one partition to clean.
 type Target struct {
+	// Topic and Partition name it in logs.
 	Topic     string
 	Partition int32
 	// Compacted reports a cleanup.policy that includes compact: only
 	// those are compacted.
 	Compacted bool
-	Replica   Replica
+	// Replica is the partition's local replica.
+	Replica Replica
 }
 
 // Options carries collaborators and test seams.

@@ -43,7 +43,8 @@ type Coordinator struct {
 // New creates __consumer_offsets if it does not exist (internal,
 // cleanup.policy=compact) and loads every group's committed offsets and
 // metadata from it. New returns once loading is done, so no request ever
-// sees a half-loaded coordinator.
+// sees a half-loaded coordinator. The cluster is a *replication.Cluster in
+// production (see ClusterOf).
 func New[T Topic, P Partition](concrete ClusterOf[T, P], cfg Config, opts Options) (*Coordinator, error) {
 	cluster := viewCluster(concrete)
 	if err := cfg.Validate(); err != nil {

@@ -16,5 +16,4 @@ var (
 	_ consumergroup.Partition                                             = (*replication.Partition)(nil)
 	_ consumergroup.Topic                                                 = (*replication.Topic)(nil)
 	_ consumergroup.ClusterOf[*replication.Topic, *replication.Partition] = (*replication.Cluster)(nil)
-	_ wire.GroupCoordinator                                               = (*consumergroup.Coordinator)(nil)
 )

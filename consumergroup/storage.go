@@ -107,7 +107,7 @@ func (c *Coordinator) persistGroupAsync(g *group) {
 
 // written is where an appended batch landed.
 type written struct {
-	part       *replication.Partition
+	appended   replication.Appended
 	base, last int64
 }
 
@@ -121,17 +121,17 @@ func (c *Coordinator) appendLocked(p int32, batch []byte) (written, error) {
 	if err != nil {
 		return written{}, err
 	}
-	res, err := part.Append(batch)
+	res, err := part.Append(context.Background(), batch)
 	if err != nil {
 		return written{}, fmt.Errorf("append to %s-%d: %w", OffsetsTopic, p, err)
 	}
-	return written{part: part, base: res.BaseOffset, last: res.LastOffset}, nil
+	return written{appended: res, base: res.BaseOffset, last: res.LastOffset}, nil
 }
 
 // wait blocks until w is committed (durable) or ctx ends. It must be
 // called without c.mu.
 func (w written) wait(ctx context.Context) error {
-	return w.part.WaitCommitted(ctx, w.last)
+	return w.appended.Wait(ctx)
 }
 
 // storeErrorCode turns a failed store into the code clients retry on.

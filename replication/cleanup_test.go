@@ -34,8 +34,8 @@ func TestLiveConfigApply(t *testing.T) {
 	retention := func(topic string) []time.Duration {
 		tp, _ := c.Topic(topic)
 		var out []time.Duration
-		for _, p := range tp.Partitions() {
-			out = append(out, p.Config().RetentionTime)
+		for i := range tp.PartitionCount() {
+			out = append(out, tp.Partition(i).Config().RetentionTime)
 		}
 		return out
 	}
@@ -58,7 +58,7 @@ func TestLiveConfigApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	tp, _ := c.Topic("inherits")
-	if p := tp.Partitions()[0].Config().CleanupPolicy; p != partition.CleanupDelete {
+	if p := tp.Partition(0).Config().CleanupPolicy; p != partition.CleanupDelete {
 		t.Fatalf("validate-only changed the policy to %v", p)
 	}
 }
@@ -121,10 +121,10 @@ func TestCleanerCompactsConsumerOffsets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := topic.Partitions()[0]
+	p := topic.Partition(0)
 	now := time.Now().UnixMilli()
 	for i := 0; i < 20; i++ {
-		if _, err := p.Append(keyedBatch("group-a/topic/0", "offset", now)); err != nil {
+		if _, err := p.Append(ctx, keyedBatch("group-a/topic/0", "offset", now)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -193,6 +193,7 @@ func (s *State) registerNode(c *RegisterNode) (*State, Result, error) {
 	if old, ok := s.Nodes[n.ID]; ok && old.RaftAddress == n.RaftAddress {
 		// The same node again (a restart, a new advertised address):
 		// update in place.
+		n.State = old.State
 		rest := s.clone()
 		delete(rest.Nodes, n.ID)
 		if err := rest.checkNewNode(n); err != nil {

@@ -50,7 +50,7 @@ type InitCluster struct {
 // is set and is not the cluster's (the node's data dir belongs to another
 // cluster: kerr.InconsistentClusterID), and when the node id or the Raft
 // address is already another node's (kerr.DuplicateBrokerRegistration).
-// A leaving node that re-registers becomes active again.
+// A node re-registering keeps its state: a leaving node stays leaving.
 type RegisterNode struct {
 	// ClusterID is the cluster the node's data dir belongs to; "" for a
 	// fresh node.

@@ -100,7 +100,7 @@ type State struct {
 	Version uint64 `json:"version"`
 	// ClusterID is fixed by InitCluster, the first command of a cluster,
 	// and never changes; "" until then.
-	ClusterID string           `json:"cluster_id"`
+	ClusterID string            `json:"cluster_id"`
 	Nodes     map[int32]Node    `json:"nodes"`
 	Topics    map[string]*Topic `json:"topics"`
 	Brokers   BrokerConfigs     `json:"broker_configs"`

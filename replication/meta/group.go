@@ -83,6 +83,14 @@ type Group struct {
 
 	// leaderCh is Raft's NotifyCh, read by run.
 	leaderCh chan bool
+	// observations receives Raft's leader observations, read by run;
+	// observer is their registration.
+	observations chan raft.Observation
+	observer     *raft.Observer
+	// leaderMu guards leaderChanged, closed and replaced by run at each
+	// leader observation.
+	leaderMu      sync.Mutex
+	leaderChanged chan struct{}
 	// clusterID is the cluster id this data dir belongs to ("" until
 	// known); written by Open and run.
 	clusterID atomic.Pointer[string]
@@ -123,6 +131,10 @@ func Open(dir string, cfg Config, opts Options) (*Group, error) {
 		return nil, fmt.Errorf("meta: open %s: %w", filepath.Join(dir, raftDBFile), err)
 	}
 	g := &Group{cfg: cfg, logger: logger, fsm: NewFSM(), store: store, seed: opts.Seed, leaderCh: make(chan bool, 1)}
+	// A dropped observation is harmless: one pending is enough for run to
+	// read the current leader.
+	g.observations = make(chan raft.Observation, 4)
+	g.leaderChanged = make(chan struct{})
 	ok := false
 	defer func() {
 		if !ok {
@@ -152,6 +164,11 @@ func Open(dir string, cfg Config, opts Options) (*Group, error) {
 		return nil, fmt.Errorf("meta: start raft: %w", err)
 	}
 	g.raft = r
+	g.observer = raft.NewObserver(g.observations, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	r.RegisterObserver(g.observer)
 	if len(cfg.InitialMembers) > 0 {
 		var servers []raft.Server
 		for _, m := range cfg.InitialMembers {
@@ -410,9 +427,13 @@ func (g *Group) Close() error {
 			}
 		}
 	}
-	g.cancel()
 	err := g.raft.Shutdown().Error()
+	g.raft.DeregisterObserver(g.observer)
+	g.cancel()
 	g.wg.Wait()
+	// The last entries applied before Shutdown may not have been seen by
+	// run yet.
+	g.rememberClusterID()
 	if cerr := g.store.Close(); err == nil {
 		err = cerr
 	}
@@ -436,9 +457,30 @@ func (g *Group) run(ctx context.Context) {
 			if leader {
 				g.onLeader(ctx)
 			}
+		case <-g.observations:
+			g.leaderMu.Lock()
+			close(g.leaderChanged)
+			g.leaderChanged = make(chan struct{})
+			g.leaderMu.Unlock()
 		case <-changed:
 		}
 	}
+}
+
+// LeaderChanged returns a channel closed at the next change of the leader
+// this node knows of (Leader, IsLeader). A caller forwarding to the
+// leader waits on it when no leader is known.
+func (g *Group) LeaderChanged() <-chan struct{} {
+	g.leaderMu.Lock()
+	defer g.leaderMu.Unlock()
+	return g.leaderChanged
+}
+
+// Snapshot takes a snapshot of the state now and compacts the log behind
+// it (keeping Config.TrailingLogs entries). Raft also does it by itself
+// every SnapshotInterval once SnapshotThreshold entries accumulated.
+func (g *Group) Snapshot() error {
+	return g.translate(g.raft.Snapshot().Error())
 }
 
 // rememberClusterID stores the state's cluster id in the stable store the

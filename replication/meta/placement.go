@@ -54,22 +54,18 @@ func mod(a, n int) int {
 // Place chooses replicas for count partitions of a new topic with
 // replication factor rf on the active nodes of s, with Assign: leaders
 // start at the active node that is preferred leader of the fewest
-// partitions (lowest id on ties), and the follower shift is the number of
-// replicas in s, so successive topics spread differently. It is
-// deterministic in s; the proposer calls it on the state it saw and puts
-// the result in CreateTopic.
+// partitions (lowest id on ties), and of the follower shifts the one
+// leaving replicas most even over the nodes is taken (the smallest on
+// ties), so topic after topic stays balanced. It is deterministic in s;
+// the proposer calls it on the state it saw and puts the result in
+// CreateTopic.
 func (s *State) Place(count int32, rf int16) ([][]int32, error) {
-	nodes := s.NodeIDs(true)
-	if len(nodes) == 0 {
-		return nil, fmt.Errorf("no active nodes to place replicas on: %w", kerr.InvalidReplicationFactor)
-	}
-	start, shift := s.placementStart(nodes)
-	return Assign(nodes, 0, count, rf, start, shift)
+	return s.place(0, count, rf)
 }
 
 // PlaceMore chooses replicas for the partitions [len(t.Partitions), count)
-// that CreatePartitions adds to topic t, with the replication factor of
-// its first partition.
+// that CreatePartitions adds to topic t, as Place does, with the
+// replication factor of its first partition.
 func (s *State) PlaceMore(t *Topic, count int32) ([][]int32, error) {
 	have := int32(len(t.Partitions))
 	if count <= have {
@@ -79,33 +75,58 @@ func (s *State) PlaceMore(t *Topic, count int32) ([][]int32, error) {
 	if have > 0 {
 		rf = int16(len(t.Partitions[0].Replicas))
 	}
+	return s.place(have, count-have, rf)
+}
+
+// place assigns partitions [first, first+count) on the active nodes.
+func (s *State) place(first, count int32, rf int16) ([][]int32, error) {
 	nodes := s.NodeIDs(true)
 	if len(nodes) == 0 {
 		return nil, fmt.Errorf("no active nodes to place replicas on: %w", kerr.InvalidReplicationFactor)
 	}
-	start, shift := s.placementStart(nodes)
-	// Assign puts partition have's leader at (have+start) mod n; move
-	// start back so that it is the least loaded node.
-	return Assign(nodes, have, count-have, rf, start-int(have), shift)
-}
-
-// placementStart returns the index in nodes of the node leading the
-// fewest partitions, and a shift derived from the total replica count.
-func (s *State) placementStart(nodes []int32) (start, shift int) {
 	leaders := make(map[int32]int, len(nodes))
-	replicas := 0
+	replicas := make(map[int32]int, len(nodes))
 	for _, t := range s.Topics {
 		for _, p := range t.Partitions {
 			if len(p.Replicas) > 0 {
 				leaders[p.Replicas[0]]++
 			}
-			replicas += len(p.Replicas)
+			for _, r := range p.Replicas {
+				replicas[r]++
+			}
 		}
 	}
+	start := 0
 	for i, id := range nodes {
 		if leaders[id] < leaders[nodes[start]] {
 			start = i
 		}
 	}
-	return start, replicas
+	// Assign puts partition first's leader at (first+start) mod n; move
+	// start back so that it lands on the least loaded node.
+	start -= int(first)
+	var best [][]int32
+	bestMax, bestSquares := 0, 0
+	for shift := range max(len(nodes)-1, 1) {
+		as, err := Assign(nodes, first, count, rf, start, shift)
+		if err != nil {
+			return nil, err
+		}
+		load := make(map[int32]int, len(nodes))
+		for _, rs := range as {
+			for _, r := range rs {
+				load[r]++
+			}
+		}
+		hi, squares := 0, 0
+		for _, id := range nodes {
+			c := replicas[id] + load[id]
+			hi = max(hi, c)
+			squares += c * c
+		}
+		if best == nil || hi < bestMax || hi == bestMax && squares < bestSquares {
+			best, bestMax, bestSquares = as, hi, squares
+		}
+	}
+	return best, nil
 }

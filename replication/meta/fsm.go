@@ -143,22 +143,9 @@ func DecodeSnapshot(b []byte) (*State, error) {
 	if sf.State == nil {
 		return nil, fmt.Errorf("snapshot without a state: %w", ErrCorruptSnapshot)
 	}
-	for name, t := range sf.State.Topics {
-		if t == nil || t.Name != name {
-			return nil, fmt.Errorf("snapshot topic %q is misfiled: %w", name, ErrCorruptSnapshot)
-		}
-		for i, p := range t.Partitions {
-			if len(p.Replicas) == 0 {
-				return nil, fmt.Errorf("snapshot partition %s-%d has no replicas: %w", name, i, ErrCorruptSnapshot)
-			}
-		}
+	if err := sf.State.validate(); err != nil {
+		return nil, fmt.Errorf("snapshot at version %d: %w: %w", sf.State.Version, err, ErrCorruptSnapshot)
 	}
-	for id, n := range sf.State.Nodes {
-		if n.ID != id {
-			return nil, fmt.Errorf("snapshot node %d is misfiled: %w", id, ErrCorruptSnapshot)
-		}
-	}
-	sf.State.index()
 	return sf.State, nil
 }
 

@@ -188,3 +188,30 @@ func TestRestoreRefusesCorrupt(t *testing.T) {
 		})
 	}
 }
+
+// FuzzDecodeSnapshot checks that DecodeSnapshot never panics, that what
+// it accepts satisfies the state invariants, and that it re-encodes to a
+// snapshot that decodes to the same state.
+func FuzzDecodeSnapshot(f *testing.F) {
+	f.Add(mustSnapshot(f, Empty()))
+	f.Add(mustSnapshot(f, fuzzBaseState(f)))
+	f.Add([]byte(`{"format":1,"state":{"topics":{"a":{"name":"a","id":"00000000000000000000000000000001","partitions":[{"replicas":[1]}]}},"nodes":{"1":{"id":1}}}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := DecodeSnapshot(b)
+		if err != nil {
+			if !errors.Is(err, ErrCorruptSnapshot) {
+				t.Fatalf("error %v does not wrap ErrCorruptSnapshot", err)
+			}
+			return
+		}
+		checkInvariants(t, s)
+		b2 := mustSnapshot(t, s)
+		s2, err := DecodeSnapshot(b2)
+		if err != nil {
+			t.Fatalf("re-encoded snapshot refused: %v\n%s", err, b2)
+		}
+		if !bytes.Equal(mustSnapshot(t, s2), b2) {
+			t.Fatal("snapshot encoding not canonical")
+		}
+	})
+}

@@ -187,6 +187,38 @@ func (s *State) ReplicasOn(id int32) int {
 // The map must not be modified.
 func (s *State) BrokerConfigsOf(id int32) map[string]string { return s.Brokers.Nodes[id] }
 
+// validate checks what Apply guarantees of every state (topics filed
+// under their names, distinct non-zero ids, 1 to MaxPartitions
+// partitions, replicas registered and distinct; nodes filed under their
+// ids) and builds the indexes; DecodeSnapshot runs it.
+func (s *State) validate() error {
+	for id, n := range s.Nodes {
+		if n.ID != id {
+			return fmt.Errorf("node %d is filed as %d", n.ID, id)
+		}
+	}
+	ids := make(map[TopicID]string, len(s.Topics))
+	for name, t := range s.Topics {
+		if t == nil || t.Name != name {
+			return fmt.Errorf("topic %q is misfiled", name)
+		}
+		if other, dup := ids[t.ID]; dup || t.ID.IsZero() {
+			return fmt.Errorf("topic %q has id %s, zero or also topic %q's", name, t.ID, other)
+		}
+		ids[t.ID] = name
+		if len(t.Partitions) < 1 || len(t.Partitions) > MaxPartitions {
+			return fmt.Errorf("topic %q has %d partitions", name, len(t.Partitions))
+		}
+		for i, p := range t.Partitions {
+			if err := s.checkReplicas(p.Replicas); err != nil {
+				return fmt.Errorf("partition %s-%d: %w", name, i, err)
+			}
+		}
+	}
+	s.index()
+	return nil
+}
+
 // index rebuilds the derived indexes and replaces nil maps with empty
 // ones, so a State decoded from JSON behaves like one built by Apply.
 func (s *State) index() {

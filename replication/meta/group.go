@@ -55,6 +55,7 @@ type NotLeaderError struct {
 	Uncertain bool
 }
 
+// Error says that this node is not the leader and names the leader.
 func (e *NotLeaderError) Error() string {
 	what := "not the metadata leader"
 	if e.Uncertain {
@@ -81,8 +82,6 @@ type Group struct {
 	store  *raftboltdb.BoltStore
 	seed   *InitCluster
 
-	// leaderCh is Raft's NotifyCh, read by run.
-	leaderCh chan bool
 	// observations receives Raft's leader observations, read by run;
 	// observer is their registration.
 	observations chan raft.Observation
@@ -130,9 +129,10 @@ func Open(dir string, cfg Config, opts Options) (*Group, error) {
 	if err != nil {
 		return nil, fmt.Errorf("meta: open %s: %w", filepath.Join(dir, raftDBFile), err)
 	}
-	g := &Group{cfg: cfg, logger: logger, fsm: NewFSM(), store: store, seed: opts.Seed, leaderCh: make(chan bool, 1)}
-	// A dropped observation is harmless: one pending is enough for run to
-	// read the current leader.
+	g := &Group{cfg: cfg, logger: logger, fsm: NewFSM(), store: store, seed: opts.Seed}
+	// Raft never blocks on an observer (unlike Config.NotifyCh); a dropped
+	// observation is harmless, as one pending is enough for run to read
+	// the current leadership.
 	g.observations = make(chan raft.Observation, 4)
 	g.leaderChanged = make(chan struct{})
 	ok := false
@@ -158,7 +158,6 @@ func Open(dir string, cfg Config, opts Options) (*Group, error) {
 	}
 	rc := cfg.raftConfig()
 	rc.Logger = hl
-	rc.NotifyCh = g.leaderCh
 	r, err := raft.NewRaft(rc, g.fsm, store, store, snaps, opts.Transport)
 	if err != nil {
 		return nil, fmt.Errorf("meta: start raft: %w", err)
@@ -319,7 +318,11 @@ func (g *Group) Propose(ctx context.Context, cmd Command) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if g.raft.State() != raft.Leader {
+	switch g.raft.State() {
+	case raft.Leader:
+	case raft.Shutdown:
+		return Result{}, ErrClosed
+	default:
 		return Result{}, g.notLeader(false)
 	}
 	f := g.raft.Apply(b, g.timeout(ctx))
@@ -453,15 +456,14 @@ func (g *Group) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case leader := <-g.leaderCh:
-			if leader {
-				g.onLeader(ctx)
-			}
 		case <-g.observations:
 			g.leaderMu.Lock()
 			close(g.leaderChanged)
 			g.leaderChanged = make(chan struct{})
 			g.leaderMu.Unlock()
+			if g.raft.State() == raft.Leader {
+				g.onLeader(ctx)
+			}
 		case <-changed:
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -138,18 +139,29 @@ func (c *testCluster) running() []*testNode {
 // the nodes' leader changes, never by polling a clock.
 func (c *testCluster) leader(ctx context.Context) *testNode {
 	c.t.Helper()
+	var gs []*Group
+	for _, n := range c.running() {
+		gs = append(gs, n.g)
+	}
+	return c.nodes[leaderOf(ctx, c.t, gs).NodeID()]
+}
+
+// leaderOf waits until one of gs is the metadata leader, waking on their
+// leader changes, never by polling a clock.
+func leaderOf(ctx context.Context, t *testing.T, gs []*Group) *Group {
+	t.Helper()
 	for {
 		cases := []reflect.SelectCase{{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())}}
-		for _, n := range c.running() {
-			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(n.g.LeaderChanged())})
+		for _, g := range gs {
+			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(g.LeaderChanged())})
 		}
-		for _, n := range c.running() {
-			if n.g.IsLeader() {
-				return n
+		for _, g := range gs {
+			if g.IsLeader() {
+				return g
 			}
 		}
 		if i, _, _ := reflect.Select(cases); i == 0 {
-			c.t.Fatalf("no metadata leader: %v", ctx.Err())
+			t.Fatalf("no metadata leader: %v", ctx.Err())
 		}
 	}
 }
@@ -424,5 +436,62 @@ func TestGroupRefusesStrangers(t *testing.T) {
 	}
 	if voters, err := a.leader(ctx).g.Voters(); err != nil || !reflect.DeepEqual(sorted(voters), []int32{1, 2, 3}) {
 		t.Fatalf("voters after refusals %v, %v", voters, err)
+	}
+}
+
+// TestGroupOverTCP forms a group over Raft's TCP transport on 127.0.0.1,
+// as between processes, and applies a command on every node.
+func TestGroupOverTCP(t *testing.T) {
+	ctx := testContext(t)
+	var transports []*raft.NetworkTransport
+	var initial []Member
+	for id := range int32(3) {
+		tr, err := raft.NewTCPTransportWithLogger("127.0.0.1:0", nil, 2, time.Second, hclog.NewNullLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tr.Close() })
+		transports = append(transports, tr)
+		initial = append(initial, Member{ID: id, RaftAddress: string(tr.LocalAddr()), Host: "127.0.0.1", Port: 9092 + id})
+	}
+	var gs []*Group
+	for i, m := range initial {
+		g, err := Open(t.TempDir(), testConfig(m, initial), Options{Transport: transports[i]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := g.Close(); err != nil {
+				t.Error(err)
+			}
+		})
+		gs = append(gs, g)
+	}
+	var res Result
+	for {
+		l := leaderOf(ctx, t, gs)
+		s := waitState(ctx, t, l, "initialised", (*State).Initialized)
+		as, err := s.Place(4, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err = l.Propose(ctx, &CreateTopic{Name: "tcp", ID: TopicID{0x7c}, Assignment: as})
+		var nl *NotLeaderError
+		if errors.As(err, &nl) && !nl.Uncertain {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		break
+	}
+	for _, g := range gs {
+		s, err := g.WaitVersion(ctx, res.Version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tp, ok := s.Topic("tcp"); !ok || len(tp.Partitions) != 4 {
+			t.Fatalf("node %d: topic %+v", g.NodeID(), tp)
+		}
 	}
 }

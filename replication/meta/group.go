@@ -450,6 +450,11 @@ func (g *Group) Close() error {
 // uninitialised cluster and refreshes this node's registration; on every
 // state change it remembers the cluster id on disk.
 func (g *Group) run(ctx context.Context) {
+	// Leadership won before the observer was registered (a single node
+	// restarting elects itself at once) sent no observation.
+	if g.raft.State() == raft.Leader {
+		g.onLeader(ctx)
+	}
 	for {
 		changed := g.fsm.Changed()
 		g.rememberClusterID()

@@ -380,7 +380,9 @@ func TestGroupJoinAndLeave(t *testing.T) {
 	if joiner.g.ClusterID() != "" {
 		t.Fatalf("fresh node has cluster id %q", joiner.g.ClusterID())
 	}
-	if err := c.onLeader(ctx, func(g *Group) error { return g.Join(ctx, JoinRequest{ClusterID: joiner.g.ClusterID(), Node: member(4)}) }); err != nil {
+	if err := c.onLeader(ctx, func(g *Group) error {
+		return g.Join(ctx, JoinRequest{ClusterID: joiner.g.ClusterID(), Node: member(4)})
+	}); err != nil {
 		t.Fatal(err)
 	}
 	// Joining again is a harmless retry.
@@ -447,7 +449,9 @@ func TestGroupRefusesStrangers(t *testing.T) {
 	if stranger.g.ClusterID() != clusterB {
 		t.Fatalf("B's node remembers cluster %q, want %q", stranger.g.ClusterID(), clusterB)
 	}
-	err := a.onLeader(ctx, func(g *Group) error { return g.Join(ctx, JoinRequest{ClusterID: stranger.g.ClusterID(), Node: member(9)}) })
+	err := a.onLeader(ctx, func(g *Group) error {
+		return g.Join(ctx, JoinRequest{ClusterID: stranger.g.ClusterID(), Node: member(9)})
+	})
 	if !errors.Is(err, kerr.InconsistentClusterID) {
 		t.Fatalf("join from another cluster: %v", err)
 	}

@@ -198,3 +198,32 @@ func TestApply(t *testing.T) {
 		})
 	}
 }
+
+func TestAssigned(t *testing.T) {
+	s := Empty()
+	steps := []Command{
+		initCluster(1, 2, 3),
+		&CreateTopic{Name: "b", ID: TopicID{2}, Assignment: [][]int32{{1, 2}, {2, 3}, {3, 1}}},
+		&CreateTopic{Name: "a", ID: TopicID{1}, Assignment: [][]int32{{3}}},
+	}
+	for i, cmd := range steps {
+		var res Result
+		if s, res = s.Apply(uint64(i+1), cmd); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	before := s.Assigned(3)
+	want := []PartitionRef{{TopicID{1}, "a", 0}, {TopicID{2}, "b", 1}, {TopicID{2}, "b", 2}}
+	if !reflect.DeepEqual(before, want) {
+		t.Fatalf("Assigned(3) = %v, want %v", before, want)
+	}
+	// Recreating "a" under a new id shows as another partition.
+	s, _ = s.Apply(4, &DeleteTopic{Name: "a"})
+	s, _ = s.Apply(5, &CreateTopic{Name: "a", ID: TopicID{9}, Assignment: [][]int32{{3}}})
+	if got := s.Assigned(3)[0]; got == before[0] || got.Topic != "a" {
+		t.Fatalf("recreated topic: %v, was %v", got, before[0])
+	}
+	if got := s.Assigned(7); got != nil {
+		t.Fatalf("unknown node has %v", got)
+	}
+}

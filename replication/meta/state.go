@@ -287,3 +287,33 @@ func copyAssignment(assignment [][]int32) []Partition {
 	}
 	return ps
 }
+
+// PartitionRef names one partition of one incarnation of a topic: a topic
+// deleted and created again under the same name has another TopicID, so
+// a node comparing two states sees the old replica go and a new one come.
+type PartitionRef struct {
+	TopicID   TopicID
+	Topic     string
+	Partition int32
+}
+
+// Assigned returns the partitions that node holds a replica of in s,
+// sorted by topic name then partition. A node reacting to a new state
+// compares Assigned of the state it acted on with that of the new one:
+// refs only in the new are replicas to open, refs only in the old are
+// replicas to close and delete. The slice is the caller's.
+func (s *State) Assigned(node int32) []PartitionRef {
+	var refs []PartitionRef
+	for _, name := range s.TopicNames() {
+		t := s.Topics[name]
+		for i, p := range t.Partitions {
+			for _, r := range p.Replicas {
+				if r == node {
+					refs = append(refs, PartitionRef{TopicID: t.ID, Topic: name, Partition: int32(i)})
+					break
+				}
+			}
+		}
+	}
+	return refs
+}

@@ -1,26 +1,20 @@
 package meta
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 )
 
 // raftDBFile is the raft-boltdb file (log and stable store) under the
@@ -38,37 +32,6 @@ var (
 	// than the configured one.
 	ErrWrongCluster = errors.New("meta: data dir belongs to another cluster")
 )
-
-// NotLeaderError is returned by a Group operation that only the metadata
-// leader can perform, on a node that is not the leader. It unwraps to
-// kerr.NotController, so a Kafka handler answers NOT_CONTROLLER and an
-// internal caller forwards to LeaderID.
-type NotLeaderError struct {
-	// LeaderID is the leader's node id, or -1 when no leader is known
-	// (an election is under way).
-	LeaderID int32
-	// LeaderAddress is the leader's Raft address, "" when unknown.
-	LeaderAddress string
-	// Uncertain is set when the proposal was appended but leadership was
-	// lost before it committed: it may yet take effect. Retrying a command
-	// must then tolerate "already done" (TopicAlreadyExists, ...).
-	Uncertain bool
-}
-
-// Error says that this node is not the leader and names the leader.
-func (e *NotLeaderError) Error() string {
-	what := "not the metadata leader"
-	if e.Uncertain {
-		what = "lost metadata leadership before the proposal committed; it may still take effect"
-	}
-	if e.LeaderID < 0 {
-		return "meta: " + what + "; no leader known"
-	}
-	return fmt.Sprintf("meta: %s; the leader is node %d at %s", what, e.LeaderID, e.LeaderAddress)
-}
-
-// Unwrap returns kerr.NotController.
-func (e *NotLeaderError) Unwrap() error { return kerr.NotController }
 
 // Group is this node's member of the metadata Raft group: it owns the
 // raft.Raft, its raft-boltdb store and snapshot store, the FSM, and one
@@ -248,166 +211,6 @@ func (g *Group) Leader() (int32, string) {
 	return int32(n), string(addr)
 }
 
-// notLeader returns the NotLeaderError for this moment.
-func (g *Group) notLeader(uncertain bool) error {
-	id, addr := g.Leader()
-	if id == g.cfg.Self.ID {
-		// Raft still names us but refused: leadership is moving.
-		id, addr = -1, ""
-	}
-	return &NotLeaderError{LeaderID: id, LeaderAddress: addr, Uncertain: uncertain}
-}
-
-// translate turns a Raft error into this package's.
-func (g *Group) translate(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
-		return g.notLeader(false)
-	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrAbortedByRestore):
-		return g.notLeader(true)
-	case errors.Is(err, raft.ErrRaftShutdown):
-		return ErrClosed
-	case errors.Is(err, raft.ErrEnqueueTimeout):
-		return fmt.Errorf("meta: %w: %w", err, kerr.RequestTimedOut)
-	}
-	return fmt.Errorf("meta: %w", err)
-}
-
-// timeout returns how long Raft may take to enqueue: until ctx's
-// deadline, or cfg.ProposeTimeout.
-func (g *Group) timeout(ctx context.Context) time.Duration {
-	if d, ok := ctx.Deadline(); ok {
-		return max(time.Until(d), time.Millisecond)
-	}
-	return g.cfg.ProposeTimeout
-}
-
-// await waits for f or ctx. A future is always resolved by Raft (at the
-// latest by Shutdown), so the goroutine waiting on it ends; Close waits
-// for it.
-func (g *Group) await(ctx context.Context, f raft.Future) error {
-	g.mu.RLock()
-	if g.closed {
-		g.mu.RUnlock()
-		return ErrClosed
-	}
-	done := make(chan error, 1)
-	g.wg.Add(1)
-	g.mu.RUnlock()
-	go func() {
-		defer g.wg.Done()
-		done <- f.Error()
-	}()
-	select {
-	case err := <-done:
-		return g.translate(err)
-	case <-ctx.Done():
-		return fmt.Errorf("meta: stopped waiting, the outcome is unknown: %w", ctx.Err())
-	}
-}
-
-// Propose proposes cmd to the metadata group and waits until it is
-// applied here. On a follower it returns a *NotLeaderError (unwrapping to
-// kerr.NotController) naming the leader, so the caller forwards. A
-// refused command returns its Result and Result.Err (a wrapped
-// *kerr.Error). If ctx ends first the command may still apply.
-func (g *Group) Propose(ctx context.Context, cmd Command) (Result, error) {
-	b, err := Encode(cmd)
-	if err != nil {
-		return Result{}, err
-	}
-	switch g.raft.State() {
-	case raft.Leader:
-	case raft.Shutdown:
-		return Result{}, ErrClosed
-	default:
-		return Result{}, g.notLeader(false)
-	}
-	f := g.raft.Apply(b, g.timeout(ctx))
-	if err := g.await(ctx, f); err != nil {
-		return Result{}, err
-	}
-	res, ok := f.Response().(*Result)
-	if !ok {
-		return Result{}, fmt.Errorf("meta: FSM answered %T", f.Response())
-	}
-	return *res, res.Err
-}
-
-// JoinRequest is a node asking to join a running cluster.
-type JoinRequest struct {
-	// ClusterID is the joining node's Group.ClusterID: "" for a fresh
-	// node, else the cluster its data dir belongs to.
-	ClusterID string
-	Node      Member
-}
-
-// Join registers a node and adds it to the metadata group as a voter. Run
-// it on the leader (else *NotLeaderError). A node of another cluster is
-// refused with kerr.InconsistentClusterID, a node id or Raft address
-// already another node's with kerr.DuplicateBrokerRegistration. Joining
-// again with the same id and address is a no-op that updates its Kafka
-// address, so a retry after a failure is safe.
-func (g *Group) Join(ctx context.Context, req JoinRequest) error {
-	if _, err := g.Propose(ctx, &RegisterNode{ClusterID: req.ClusterID, Node: req.Node.node()}); err != nil {
-		return fmt.Errorf("register node %d: %w", req.Node.ID, err)
-	}
-	f := g.raft.AddVoter(serverID(req.Node.ID), raft.ServerAddress(req.Node.RaftAddress), 0, g.timeout(ctx))
-	if err := g.await(ctx, f); err != nil {
-		return fmt.Errorf("add node %d to the metadata group: %w", req.Node.ID, err)
-	}
-	g.logger.Info("node joined", zap.Int32("joined", req.Node.ID), zap.String("raft-address", req.Node.RaftAddress))
-	return nil
-}
-
-// Leave marks a node leaving: placement stops choosing it. Moving its
-// replicas away (ReassignPartition) comes next, then Remove. Run it on the
-// leader.
-func (g *Group) Leave(ctx context.Context, id int32) error {
-	if _, err := g.Propose(ctx, &MarkNodeLeaving{NodeID: id}); err != nil {
-		return fmt.Errorf("mark node %d leaving: %w", id, err)
-	}
-	return nil
-}
-
-// Remove forgets a leaving node that holds no replicas and removes it
-// from the metadata group. Run it on the leader. Idempotent: a node
-// already forgotten is still removed from the Raft configuration.
-func (g *Group) Remove(ctx context.Context, id int32) error {
-	if _, err := g.Propose(ctx, &RemoveNode{NodeID: id}); err != nil && !errors.Is(err, kerr.BrokerIDNotRegistered) {
-		return fmt.Errorf("remove node %d: %w", id, err)
-	}
-	f := g.raft.RemoveServer(serverID(id), 0, g.timeout(ctx))
-	if err := g.await(ctx, f); err != nil {
-		return fmt.Errorf("remove node %d from the metadata group: %w", id, err)
-	}
-	g.logger.Info("node removed", zap.Int32("removed", id))
-	return nil
-}
-
-// Voters returns the node ids of the metadata group's voters in the
-// latest Raft configuration this node knows.
-func (g *Group) Voters() ([]int32, error) {
-	f := g.raft.GetConfiguration()
-	if err := f.Error(); err != nil {
-		return nil, g.translate(err)
-	}
-	var ids []int32
-	for _, s := range f.Configuration().Servers {
-		if s.Suffrage != raft.Voter {
-			continue
-		}
-		n, err := strconv.ParseInt(string(s.ID), 10, 32)
-		if err != nil {
-			return nil, fmt.Errorf("meta: Raft server id %q is not a node id", s.ID)
-		}
-		ids = append(ids, int32(n))
-	}
-	return ids, nil
-}
-
 // Close stops this node's member of the group: if it is the leader of a
 // group with other voters it first hands leadership to one of them
 // (bounded by Raft's election timeout), then shuts Raft down, waits for
@@ -581,39 +384,3 @@ func NewClusterID() string {
 	rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
-
-// newRaftLogger returns an hclog.Logger for Raft that writes to logger,
-// or discards when logger is disabled.
-func newRaftLogger(logger *zap.Logger) hclog.Logger {
-	if !logger.Core().Enabled(zapcore.ErrorLevel) {
-		return hclog.NewNullLogger()
-	}
-	return hclog.New(&hclog.LoggerOptions{
-		Name:        "raft",
-		Level:       hclog.Info,
-		Output:      raftLogWriter{logger: logger.Named("raft")},
-		DisableTime: true,
-	})
-}
-
-// raftLogWriter turns hclog's lines ("[WARN]  raft: message: k=v") into
-// zap entries at the matching level.
-type raftLogWriter struct {
-	logger *zap.Logger
-}
-
-func (w raftLogWriter) Write(p []byte) (int, error) {
-	line := string(bytes.TrimSpace(p))
-	level := zapcore.InfoLevel
-	for prefix, l := range map[string]zapcore.Level{"[TRACE]": zapcore.DebugLevel, "[DEBUG]": zapcore.DebugLevel, "[WARN]": zapcore.WarnLevel, "[ERROR]": zapcore.ErrorLevel} {
-		if len(line) >= len(prefix) && line[:len(prefix)] == prefix {
-			level = l
-		}
-	}
-	if ce := w.logger.Check(level, "raft"); ce != nil {
-		ce.Write(zap.String("line", line))
-	}
-	return len(p), nil
-}
-
-var _ io.Writer = raftLogWriter{}

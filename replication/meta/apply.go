@@ -230,7 +230,7 @@ func (s *State) removeNode(c *RemoveNode) (*State, Result, error) {
 		return nil, Result{}, fmt.Errorf("node %d is %s; mark it leaving and move its replicas first: %w", c.NodeID, n.State, kerr.InvalidRequest)
 	}
 	if r := s.ReplicasOn(c.NodeID); r > 0 {
-		return nil, Result{}, fmt.Errorf("node %d still holds %d partition replicas; reassign them first: %w", c.NodeID, r, kerr.ReassignmentInProgress)
+		return nil, Result{}, fmt.Errorf("node %d still holds replicas of %d partition(s); reassign them first: %w", c.NodeID, r, kerr.ReassignmentInProgress)
 	}
 	next := s.clone()
 	delete(next.Nodes, c.NodeID)

@@ -102,8 +102,9 @@ type CreatePartitions struct {
 }
 
 // AlterTopicConfigs replaces a topic's config overrides whole. The
-// proposer validates names and values (the config tables live in package
-// replication); Apply only stores them.
+// proposer validates names and values (package replication/configs);
+// Apply only stores them, so a config this version does not know, from a
+// newer proposer, is kept rather than refused.
 type AlterTopicConfigs struct {
 	Topic   string            `json:"topic"`
 	Configs map[string]string `json:"configs"`

@@ -16,8 +16,8 @@
 // moving data on reassignment. The node does that outside Apply, waiting on
 // Group.Changed and comparing the new State with what it acted on. It does
 // not own the transport (passed in Options), the validation of config
-// names and values (the config tables of package replication; the proposer
-// validates before proposing), nor forwarding a proposal from a follower
+// names and values (package replication/configs, ValidateTopic and
+// ValidateBroker; the proposer validates before proposing), nor forwarding a proposal from a follower
 // to the leader (Propose returns *NotLeaderError naming the leader).
 //
 // # The model

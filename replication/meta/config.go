@@ -144,9 +144,11 @@ func (cfg Config) raftConfig() *raft.Config {
 
 // Options carries the metadata group's collaborators.
 type Options struct {
-	// Transport carries Raft RPCs to the other nodes. Required. The caller
-	// owns it (it may be shared with other Raft groups) and closes it after
-	// Group.Close.
+	// Transport carries the metadata group's Raft RPCs to the other nodes:
+	// the group's own transport (replication/transport's Mux.Transport for
+	// the metadata group id, or one of raft's). Required. The Group owns it
+	// from Open on: it is closed (if it implements raft.WithClose) by
+	// Raft's shutdown in Close, or by Open when Open fails.
 	Transport raft.Transport
 	// Logger; nil means zap.NewNop(). Raft's own log lines go to it too.
 	Logger *zap.Logger

@@ -75,11 +75,19 @@ type Group struct {
 // (WaitVersion waits for a version). Errors: an invalid cfg,
 // ErrWrongCluster, storage failures.
 func Open(dir string, cfg Config, opts Options) (*Group, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
 	if opts.Transport == nil {
 		return nil, errors.New("meta: Options.Transport is required")
+	}
+	// Raft's Shutdown closes the transport once Raft runs; before that, a
+	// failed Open closes it here.
+	ok, raftStarted := false, false
+	defer func() {
+		if !ok && !raftStarted {
+			closeTransport(opts.Transport)
+		}
+	}()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
@@ -98,7 +106,6 @@ func Open(dir string, cfg Config, opts Options) (*Group, error) {
 	// the current leadership.
 	g.observations = make(chan raft.Observation, 4)
 	g.leaderChanged = make(chan struct{})
-	ok := false
 	defer func() {
 		if !ok {
 			store.Close()
@@ -126,6 +133,7 @@ func Open(dir string, cfg Config, opts Options) (*Group, error) {
 		return nil, fmt.Errorf("meta: start raft: %w", err)
 	}
 	g.raft = r
+	raftStarted = true
 	g.observer = raft.NewObserver(g.observations, false, func(o *raft.Observation) bool {
 		_, ok := o.Data.(raft.LeaderObservation)
 		return ok
@@ -156,6 +164,14 @@ func Open(dir string, cfg Config, opts Options) (*Group, error) {
 	}()
 	ok = true
 	return g, nil
+}
+
+// closeTransport closes t if it can be closed.
+func closeTransport(t raft.Transport) error {
+	if c, ok := t.(raft.WithClose); ok {
+		return c.Close()
+	}
+	return nil
 }
 
 // serverID is a node's id in the Raft configuration.
@@ -214,8 +230,8 @@ func (g *Group) Leader() (int32, string) {
 // Close stops this node's member of the group: if it is the leader of a
 // group with other voters it first hands leadership to one of them
 // (bounded by Raft's election timeout), then shuts Raft down, waits for
-// every goroutine the group started, and closes the store. The transport
-// stays open (its owner closes it). Calling Close again returns nil.
+// every goroutine the group started, and closes the store. Raft's
+// Shutdown closes the transport. Calling Close again returns nil.
 func (g *Group) Close() error {
 	g.mu.Lock()
 	if g.closed {

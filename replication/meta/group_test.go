@@ -529,3 +529,44 @@ func TestGroupOverTCP(t *testing.T) {
 		}
 	}
 }
+
+// closeCounting is a transport that counts Close calls.
+type closeCounting struct {
+	raft.Transport
+	closes int
+}
+
+func (c *closeCounting) Close() error {
+	c.closes++
+	return nil
+}
+
+// TestGroupClosesItsTransport checks that the group owns its transport:
+// Close closes it, and so does a failed Open.
+func TestGroupClosesItsTransport(t *testing.T) {
+	ctx := testContext(t)
+	_, inmem := raft.NewInmemTransport("node-1")
+	tr := &closeCounting{Transport: inmem}
+	g, err := Open(t.TempDir(), testConfig(member(1), members(1)), Options{Transport: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(ctx, t, g, "initialised", (*State).Initialized)
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if tr.closes != 1 {
+		t.Fatalf("transport closed %d times, want 1", tr.closes)
+	}
+	if _, err := g.Propose(ctx, &RemoveNode{NodeID: 1}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Propose after Close: %v", err)
+	}
+
+	bad := &closeCounting{Transport: inmem}
+	if _, err := Open(t.TempDir(), testConfig(member(1), members(2)), Options{Transport: bad}); err == nil || bad.closes != 1 {
+		t.Fatalf("Open with a node missing from its initial members: %v, transport closed %d times", err, bad.closes)
+	}
+}

@@ -56,6 +56,9 @@ type Group struct {
 	// clusterID is the cluster id this data dir belongs to ("" until
 	// known); written by Open and run.
 	clusterID atomic.Pointer[string]
+	// foreignWarned is set once a state of another cluster was reported;
+	// used by run only (and by Close after run exited).
+	foreignWarned bool
 
 	cancel context.CancelFunc
 	// wg tracks run and the waits of in-flight proposals; Close waits.
@@ -318,6 +321,11 @@ func (g *Group) rememberClusterID() {
 	}
 	if old := g.ClusterID(); old != "" {
 		// Join refuses this; reaching it means the data dir was reused.
+		// Said once, not at every change.
+		if g.foreignWarned {
+			return
+		}
+		g.foreignWarned = true
 		g.logger.Error("metadata names another cluster than the data dir", zap.String("cluster-id", id), zap.String("data-dir-cluster-id", old))
 		return
 	}

@@ -111,6 +111,9 @@ func (g *Group) Propose(ctx context.Context, cmd Command) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, fmt.Errorf("meta: not proposed: %w", err)
+	}
 	switch g.raft.State() {
 	case raft.Leader:
 	case raft.Shutdown:

@@ -9,14 +9,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"go.uber.org/zap"
 
-	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/replication/configs"
+	"github.com/sluice-io/sluice/replication/meta"
 )
-
-// layersLocked returns the broker configs in force. c.mu must be held.
-func (c *Cluster) layersLocked() configs.Layers {
-	return configs.Layers{Static: c.cfg.broker(), Node: c.dynamicBrokers[c.nodeName()], ClusterDefault: c.dynamicDefault}
-}
 
 // nodeName is this node's id as a BROKER resource name.
 func (c *Cluster) nodeName() string { return strconv.Itoa(int(c.cfg.NodeID)) }
@@ -26,32 +21,35 @@ func (c *Cluster) nodeName() string { return strconv.Itoa(int(c.cfg.NodeID)) }
 // the ones AlterBrokerConfigs changes, with their sources.
 func (c *Cluster) DescribeBrokerConfigs() []configs.Entry {
 	c.mu.RLock()
-	b := c.layersLocked()
+	b := c.layersOf(c.applied)
 	c.mu.RUnlock()
 	return b.DescribeBroker()
 }
 
-// brokerLayer returns the dynamic config map a BROKER resource name
-// addresses: "" the cluster default, this node's id this node.
-func (c *Cluster) brokerLayerLocked(broker string) (map[string]string, error) {
-	switch broker {
-	case "":
-		return c.dynamicDefault, nil
-	case c.nodeName():
-		return c.dynamicBrokers[broker], nil
+// brokerLayer returns the node id of the dynamic config layer a BROKER
+// resource name addresses ("" the cluster default, meta.DefaultBrokerNode;
+// a node's id that node) and its configs in s.
+func (c *Cluster) brokerLayer(s *meta.State, broker string) (int32, map[string]string, error) {
+	if broker == "" {
+		return meta.DefaultBrokerNode, s.Brokers.Default, nil
 	}
-	return nil, fmt.Errorf("broker %q is not this broker; name %q (this node) or \"\" (the cluster default): %w", broker, c.nodeName(), kerr.InvalidRequest)
+	id, err := strconv.ParseInt(broker, 10, 32)
+	if _, ok := s.Node(int32(id)); err != nil || !ok {
+		return 0, nil, fmt.Errorf("broker %q is not a registered node; name one of them (this node is %q) or \"\" (the cluster default): %w", broker, c.nodeName(), kerr.InvalidRequest)
+	}
+	return int32(id), s.BrokerConfigsOf(int32(id)), nil
 }
 
 // AlterBrokerConfigs replaces the whole set of dynamic configs of a BROKER
-// resource ("" for the cluster default, or this node's id), as
-// AlterConfigs does. Values take effect at once: topic defaults for topics
-// without overrides, and the retention and cleaner schedules. They are
-// persisted and survive restarts. Errors are kerr.InvalidRequest (another
-// broker) and kerr.InvalidConfig (unknown or read-only config, bad value),
-// with messages.
+// resource ("" for the cluster default, or a registered node's id), as
+// AlterConfigs does. The change is a metadata command; on return this
+// node applies it: topic defaults for topics without overrides, and the
+// retention and cleaner schedules. Errors are kerr.InvalidRequest (not a
+// registered node), kerr.InvalidConfig (unknown or read-only config, bad
+// value), with messages, and NotController on a node that is not the
+// metadata leader.
 func (c *Cluster) AlterBrokerConfigs(ctx context.Context, broker string, values map[string]string, validateOnly bool) error {
-	return c.changeBrokerConfigs(broker, validateOnly, func(map[string]string, func(string) string) (map[string]string, error) {
+	return c.changeBrokerConfigs(ctx, broker, validateOnly, func(map[string]string, func(string) string) (map[string]string, error) {
 		return copyConfigs(values), nil
 	})
 }
@@ -60,24 +58,32 @@ func (c *Cluster) AlterBrokerConfigs(ctx context.Context, broker string, values 
 // BROKER resource, as IncrementalAlterConfigs does; see AlterBrokerConfigs
 // and configs.Op.
 func (c *Cluster) IncrementalAlterBrokerConfigs(ctx context.Context, broker string, ops []configs.Op, validateOnly bool) error {
-	return c.changeBrokerConfigs(broker, validateOnly, func(old map[string]string, current func(string) string) (map[string]string, error) {
+	return c.changeBrokerConfigs(ctx, broker, validateOnly, func(old map[string]string, current func(string) string) (map[string]string, error) {
 		return configs.ApplyOps(old, ops, current, configs.IsBrokerList)
 	})
 }
 
-// changeBrokerConfigs validates, persists and applies a new dynamic config
-// set of one BROKER resource, computed by change from the old one.
-func (c *Cluster) changeBrokerConfigs(broker string, validateOnly bool, change func(old map[string]string, current func(string) string) (map[string]string, error)) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
+// changeBrokerConfigs validates a new dynamic config set of one BROKER
+// resource, computed by change from the old one, against the leader's
+// state and proposes it. Each node applies it (topic defaults of its
+// replicas, its cleaner's schedule) when the command is applied. A set
+// for another node is validated with this node's static configs.
+func (c *Cluster) changeBrokerConfigs(ctx context.Context, broker string, validateOnly bool, change func(old map[string]string, current func(string) string) (map[string]string, error)) error {
+	if c.isClosed() {
 		return ErrClosed
 	}
-	old, err := c.brokerLayerLocked(broker)
+	if err := c.controller(); err != nil {
+		return err
+	}
+	s := c.group.State()
+	node, old, err := c.brokerLayer(s, broker)
 	if err != nil {
 		return err
 	}
-	layers := c.layersLocked()
+	layers := c.layersOf(s)
+	if node != meta.DefaultBrokerNode {
+		layers.Node = old
+	}
 	effectiveOld := layers.Effective()
 	current := func(name string) string {
 		if v, ok := old[name]; ok {
@@ -107,58 +113,20 @@ func (c *Cluster) changeBrokerConfigs(broker string, validateOnly bool, change f
 	if err := effective.Validate(); err != nil {
 		return fmt.Errorf("%s: %w", trimPackage(err.Error()), kerr.InvalidConfig)
 	}
-	changes := make(map[string]partitionConfigChange, len(c.topics))
-	for name, t := range c.topics {
-		cfg, err := configs.ResolveTopic(effective.Partition, t.overrides)
-		if err != nil {
+	for _, name := range s.TopicNames() {
+		t, _ := s.Topic(name)
+		if _, err := configs.ResolveTopic(effective.Partition, t.Configs); err != nil {
 			return fmt.Errorf("with these broker configs, topic %s: %w", name, err)
 		}
-		changes[name] = partitionConfigChange{topic: t, config: cfg}
 	}
 	if validateOnly {
 		return nil
 	}
-
-	oldDefault, oldNode := c.dynamicDefault, c.dynamicBrokers[c.nodeName()]
-	c.setBrokerLayerLocked(broker, next)
-	if err := c.saveLocked(nil); err != nil {
-		c.dynamicDefault = oldDefault
-		c.setBrokerLayerLocked(c.nodeName(), oldNode)
+	if _, err := c.propose(ctx, &meta.AlterBrokerConfigs{NodeID: node, Configs: next}); err != nil {
 		return err
 	}
-	c.effective = effective
-	var first error
-	for _, ch := range changes {
-		if err := c.setTopicConfigLocked(ch.topic, ch.topic.overrides, ch.config); err != nil && first == nil {
-			first = err
-		}
-	}
 	c.logger.Info("broker configs changed", zap.String("broker", broker), zap.Any("configs", next))
-	c.cleaner.SetConfig(effective.Cleaner)
-	return first
-}
-
-// partitionConfigChange is a topic with the partition config it gets.
-type partitionConfigChange struct {
-	topic  *Topic
-	config partition.Config
-}
-
-// setBrokerLayerLocked replaces one dynamic layer; an empty one is
-// removed.
-func (c *Cluster) setBrokerLayerLocked(broker string, values map[string]string) {
-	if len(values) == 0 {
-		values = nil
-	}
-	if broker == "" {
-		c.dynamicDefault = values
-		return
-	}
-	if values == nil {
-		delete(c.dynamicBrokers, broker)
-		return
-	}
-	c.dynamicBrokers[broker] = values
+	return nil
 }
 
 // loadBrokerConfigs keeps the valid dynamic configs of a persisted layer;

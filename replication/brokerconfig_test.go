@@ -31,7 +31,7 @@ func TestDynamicBrokerConfigsSurviveRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	str := func(s string) *string { return &s }
-	if err := c.IncrementalAlterBrokerConfigs(ctx, "0", []configs.Op{
+	if err := c.IncrementalAlterBrokerConfigs(ctx, "1", []configs.Op{
 		{Name: "log.cleanup.policy", Op: kmsg.IncrementalAlterConfigOpAppend, Value: str("compact")},
 		{Name: "log.retention.check.interval.ms", Op: kmsg.IncrementalAlterConfigOpSet, Value: str("100")},
 	}, false); err != nil {
@@ -84,8 +84,8 @@ func TestAlterBrokerConfigsErrors(t *testing.T) {
 	}{
 		{"read-only", "", map[string]string{"log.dirs": "/tmp"}, kerr.InvalidConfig, "read-only"},
 		{"unknown", "", map[string]string{"log.nonsense": "1"}, kerr.InvalidConfig, "cannot be changed"},
-		{"bad value", "0", map[string]string{"log.retention.bytes": "lots"}, kerr.InvalidConfig, "log.retention.bytes"},
-		{"another broker", "7", map[string]string{"log.retention.bytes": "1"}, kerr.InvalidRequest, "not this broker"},
+		{"bad value", "1", map[string]string{"log.retention.bytes": "lots"}, kerr.InvalidConfig, "log.retention.bytes"},
+		{"another broker", "7", map[string]string{"log.retention.bytes": "1"}, kerr.InvalidRequest, "not a registered node"},
 		{"cross-config", "", map[string]string{"log.cleaner.min.compaction.lag.ms": "10", "log.cleaner.max.compaction.lag.ms": "5"}, kerr.InvalidConfig, "max.compaction.lag.ms"},
 	}
 	for _, tt := range tests {

@@ -92,7 +92,7 @@ func TestScheduleChangesLive(t *testing.T) {
 		if got := c.CleanupStats().RetentionChecks; got != 0 {
 			t.Fatalf("retention ran %d times in a minute with a 5-minute interval", got)
 		}
-		if err := c.AlterBrokerConfigs(ctx, "0", map[string]string{"log.retention.check.interval.ms": "10"}, false); err != nil {
+		if err := c.AlterBrokerConfigs(ctx, "1", map[string]string{"log.retention.check.interval.ms": "10"}, false); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(35 * time.Millisecond)

@@ -2,26 +2,25 @@ package replication
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"path"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"go.uber.org/zap"
 
 	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/replication/cleaner"
 	"github.com/sluice-io/sluice/replication/configs"
+	"github.com/sluice-io/sluice/replication/meta"
 )
 
-// producerIDBlockSize is how many producer ids one persisted reservation
-// covers.
+// producerIDBlockSize is how many producer ids one AllocateProducerIDBlock
+// reserves for this node.
 const producerIDBlockSize = 1000
 
 var (
@@ -38,37 +37,56 @@ type Broker struct {
 }
 
 // Cluster is this node's view of the cluster: brokers, topics and their
-// partition replicas, and producer id allocation. Safe for concurrent use.
+// partition replicas, and producer id allocation. The metadata Raft group
+// (package meta) is its source of truth: every change is a proposed
+// command, and this node's view follows the applied state (view.go).
+// Safe for concurrent use.
 type Cluster struct {
 	cfg    Config
 	fs     log.FS
 	logger *zap.Logger
 	now    func() time.Time
 
+	group   *meta.Group
 	flusher *log.Flusher
 	// cleaner runs retention and compaction over the replicas; Close stops
 	// it before closing them.
 	cleaner *cleaner.Cleaner
 
-	// mu guards everything below.
-	mu              sync.RWMutex
-	closed          bool
-	clusterID       string
-	topics          map[string]*Topic
-	topicsByID      map[[16]byte]*Topic
+	// stopReact ends the reaction goroutine; reacted is closed when it
+	// has returned.
+	stopReact chan struct{}
+	reacted   chan struct{}
+
+	// pidMu guards the producer id block of this node (taken without mu;
+	// it proposes and waits).
+	pidMu           sync.Mutex
 	nextProducerID  int64
-	producerIDLimit int64 // first id not reserved in cluster.json
-	// dynamicDefault and dynamicBrokers are the dynamic broker configs
-	// (cluster default, and by node id), as persisted; effective is cfg
-	// with them applied: the topic defaults and schedules in force.
-	dynamicDefault map[string]string
-	dynamicBrokers map[string]map[string]string
-	effective      configs.Broker
+	producerIDLimit int64 // first id after this node's block
+
+	// mu guards everything below.
+	mu     sync.RWMutex
+	closed bool
+	// applied is the metadata state the view below reflects.
+	applied *meta.State
+	// viewChanged is closed, and replaced, each time applied is.
+	viewChanged chan struct{}
+	topics      map[string]*Topic
+	topicsByID  map[[16]byte]*Topic
+	// replicas are the partition replicas open on this node, by the
+	// incarnation of the partition they hold.
+	replicas map[meta.PartitionRef]*Partition
+	// effective is the static config with the dynamic broker configs of
+	// applied: the topic defaults and schedules in force.
+	effective configs.Broker
 }
 
-// Open loads the topic metadata under cfg.DataDir/meta and opens every
-// partition replica under cfg.DataDir/topics. A fresh data dir is
-// initialised with a new cluster id.
+// Open opens this node's member of the metadata group under
+// cfg.DataDir/meta (on opts.Transport, or in memory for a single node),
+// migrates a single-node cluster.json into it on first start, waits until
+// the metadata is loaded, and opens the partition replicas assigned to
+// this node under cfg.DataDir/topics. A fresh data dir is initialised
+// with a new cluster id.
 func Open(cfg Config, opts Options) (*Cluster, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -83,63 +101,110 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 		opts.FS = log.OSFS{}
 	}
 	c := &Cluster{
-		cfg:            cfg,
-		fs:             opts.FS,
-		logger:         opts.Logger.Named("replication").With(zap.Int32("node", cfg.NodeID)),
-		now:            opts.Now,
-		topics:         make(map[string]*Topic),
-		topicsByID:     make(map[[16]byte]*Topic),
-		dynamicBrokers: make(map[string]map[string]string),
+		cfg:         cfg,
+		fs:          opts.FS,
+		logger:      opts.Logger.Named("replication").With(zap.Int32("node", cfg.NodeID)),
+		now:         opts.Now,
+		stopReact:   make(chan struct{}),
+		reacted:     make(chan struct{}),
+		applied:     meta.Empty(),
+		viewChanged: make(chan struct{}),
+		topics:      make(map[string]*Topic),
+		topicsByID:  make(map[[16]byte]*Topic),
+		replicas:    make(map[meta.PartitionRef]*Partition),
+		effective:   cfg.broker(),
 	}
 	for _, dir := range []string{c.metaDir(), c.topicsDir()} {
 		if err := c.fs.MkdirAll(dir); err != nil {
 			return nil, fmt.Errorf("replication: create %s: %w", dir, err)
 		}
 	}
-	st, ok, err := loadState(c.fs, c.metaDir())
+	mc := cfg.metaConfig()
+	seed, err := c.legacySeed(mc.Self)
 	if err != nil {
 		return nil, fmt.Errorf("replication: %w", err)
 	}
-	if !ok {
-		st = state{ClusterID: newClusterID()}
-		if err := saveState(c.fs, c.metaDir(), st); err != nil {
-			return nil, fmt.Errorf("replication: initialise %s: %w", c.metaDir(), err)
+	transport := opts.Transport
+	if transport == nil {
+		if len(mc.InitialMembers) > 1 {
+			return nil, fmt.Errorf("replication: %d initial members need a Raft transport; set raft.listen", len(mc.InitialMembers))
 		}
-		c.logger.Info("initialised data dir", zap.String("data-dir", cfg.DataDir), zap.String("cluster-id", st.ClusterID))
+		_, transport = raft.NewInmemTransport(raft.ServerAddress(mc.Self.RaftAddress))
 	}
-	c.clusterID = st.ClusterID
-	c.nextProducerID = st.ProducerIDBlockEnd
-	c.producerIDLimit = st.ProducerIDBlockEnd
-	c.dynamicDefault = c.loadBrokerConfigs("", st.DefaultBrokerConfigs)
-	for node, configs := range st.BrokerConfigs {
-		if kept := c.loadBrokerConfigs(node, configs); kept != nil {
-			c.dynamicBrokers[node] = kept
+	c.group, err = meta.Open(c.metaDir(), mc, meta.Options{Transport: transport, Logger: opts.Logger, Seed: seed})
+	if err != nil {
+		return nil, fmt.Errorf("replication: open metadata group: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.startTimeout())
+	defer cancel()
+	st, caughtUp, err := c.waitReady(ctx)
+	if err != nil {
+		c.group.Close()
+		return nil, fmt.Errorf("replication: %w", err)
+	}
+	if seed != nil {
+		if err := c.finishMigration(st, seed); err != nil {
+			c.group.Close()
+			return nil, fmt.Errorf("replication: %w", err)
 		}
-	}
-	c.effective = c.layersLocked().Effective()
-	if err := c.effective.Validate(); err != nil {
-		c.logger.Warn("ignoring stored dynamic broker configs", zap.Error(err))
-		c.dynamicDefault, c.dynamicBrokers = nil, make(map[string]map[string]string)
-		c.effective = cfg.broker()
 	}
 
 	c.flusher = log.NewFlusher(cfg.Flush, opts.Logger)
-	for _, ts := range st.Topics {
-		t, err := c.openTopic(ts)
-		if err != nil {
+	c.mu.Lock()
+	c.applyLocked(st)
+	c.mu.Unlock()
+	if caughtUp {
+		if err := c.removeOrphans(); err != nil {
 			c.closeAll()
-			return nil, fmt.Errorf("replication: open topic %s: %w", ts.Name, err)
+			return nil, fmt.Errorf("replication: %w", err)
 		}
-		c.topics[t.name] = t
-		c.topicsByID[t.id] = t
-	}
-	if err := c.removeOrphans(); err != nil {
-		c.closeAll()
-		return nil, fmt.Errorf("replication: %w", err)
 	}
 	c.cleaner = cleaner.Start(c.effective.Cleaner, c.cleanerTargets, cleaner.Options{Logger: c.logger, Now: c.now})
-	c.logger.Info("cluster open", zap.String("cluster-id", c.clusterID), zap.Int("topics", len(c.topics)))
+	go c.react()
+	c.logger.Info("cluster open", zap.String("cluster-id", st.ClusterID), zap.Int("topics", len(st.Topics)), zap.Uint64("metadata-version", st.Version))
 	return c, nil
+}
+
+// startTimeout bounds Open's wait for the metadata: an election, the
+// initialisation of a new cluster and catching up.
+func (c *Cluster) startTimeout() time.Duration {
+	mc := c.cfg.Meta
+	return 4*(mc.HeartbeatTimeout+mc.ElectionTimeout) + 2*mc.ProposeTimeout
+}
+
+// waitReady waits until the metadata group has an initialised state. On
+// the leader it waits for a barrier too, so the state holds every
+// committed command (caughtUp); a follower's state may still lag, and its
+// view catches up as the reaction goroutine applies later states.
+func (c *Cluster) waitReady(ctx context.Context) (st *meta.State, caughtUp bool, err error) {
+	for {
+		changed, leaderChanged := c.group.Changed(), c.group.LeaderChanged()
+		if s := c.group.State(); s.Initialized() {
+			if !c.group.IsLeader() {
+				if id, _ := c.group.Leader(); id >= 0 {
+					return s, false, nil
+				}
+			} else if err := c.group.Barrier(ctx); err == nil {
+				// The leader re-registers this node when its Kafka
+				// address changed (a new port): wait for it, so that
+				// Metadata never names the old one.
+				s := c.group.State()
+				if self, ok := s.Node(c.cfg.NodeID); !ok || self.Host == c.cfg.AdvertisedHost && self.Port == c.cfg.AdvertisedPort {
+					return s, true, nil
+				}
+			} else if nl := (*meta.NotLeaderError)(nil); !errors.As(err, &nl) {
+				return nil, false, fmt.Errorf("wait for the metadata: %w", err)
+			}
+		}
+		select {
+		case <-changed:
+		case <-leaderChanged:
+		case <-ctx.Done():
+			id, _ := c.group.Leader()
+			return nil, false, fmt.Errorf("no initialised metadata within %s (leader %d, version %d); check that a majority of cluster.initial.members is running and reachable: %w",
+				c.startTimeout(), id, c.group.State().Version, ctx.Err())
+		}
+	}
 }
 
 func (c *Cluster) metaDir() string   { return path.Join(c.cfg.DataDir, "meta") }
@@ -160,38 +225,22 @@ func (c *Cluster) partitionOptions() partition.Options {
 	}
 }
 
-// removeOrphans deletes partition directories that belong to no topic: the
-// leftovers of a delete interrupted by a crash.
-func (c *Cluster) removeOrphans() error {
-	names, err := c.fs.ReadDir(c.topicsDir())
-	if err != nil {
-		return fmt.Errorf("list %s: %w", c.topicsDir(), err)
-	}
-	for _, name := range names {
-		i := strings.LastIndexByte(name, '-')
-		if i > 0 {
-			if t, ok := c.topics[name[:i]]; ok {
-				if n, err := strconv.Atoi(name[i+1:]); err == nil && n < len(t.partitions) {
-					continue
-				}
-			}
-		}
-		c.logger.Warn("removing partition directory of no topic", zap.String("dir", name))
-		if err := c.fs.RemoveAll(path.Join(c.topicsDir(), name)); err != nil {
-			return fmt.Errorf("remove orphan %s: %w", name, err)
-		}
-	}
-	return nil
+// ClusterID returns the cluster's id, fixed when it was initialised.
+func (c *Cluster) ClusterID() string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.applied.ClusterID
 }
-
-// ClusterID returns the id generated when the data dir was initialised.
-func (c *Cluster) ClusterID() string { return c.clusterID }
 
 // NodeID returns this broker's id.
 func (c *Cluster) NodeID() int32 { return c.cfg.NodeID }
 
-// ControllerID returns the node that handles admin requests.
-func (c *Cluster) ControllerID() int32 { return c.cfg.NodeID }
+// ControllerID returns the node that handles admin requests: the
+// metadata group's leader, or -1 while none is known.
+func (c *Cluster) ControllerID() int32 {
+	id, _ := c.group.Leader()
+	return id
+}
 
 // AutoCreateTopics reports whether unknown topics are created on use.
 func (c *Cluster) AutoCreateTopics() bool { return c.cfg.AutoCreateTopics }
@@ -199,38 +248,63 @@ func (c *Cluster) AutoCreateTopics() bool { return c.cfg.AutoCreateTopics }
 // DefaultPartitions is the partition count of auto-created topics.
 func (c *Cluster) DefaultPartitions() int32 { return c.cfg.DefaultPartitions }
 
-// Brokers returns every broker in the cluster.
+// Brokers returns every node registered in the metadata, by id.
 func (c *Cluster) Brokers() []Broker {
-	return []Broker{{NodeID: c.cfg.NodeID, Host: c.cfg.AdvertisedHost, Port: c.cfg.AdvertisedPort}}
+	c.mu.RLock()
+	s := c.applied
+	c.mu.RUnlock()
+	ids := s.NodeIDs(false)
+	bs := make([]Broker, 0, len(ids))
+	for _, id := range ids {
+		n, _ := s.Node(id)
+		b := Broker{NodeID: n.ID, Host: n.Host, Port: n.Port}
+		if n.Rack != "" {
+			rack := n.Rack
+			b.Rack = &rack
+		}
+		bs = append(bs, b)
+	}
+	return bs
 }
 
 // FlushStats returns the node's flusher counters (bench and metrics).
 func (c *Cluster) FlushStats() log.FlushStats { return c.flusher.Stats() }
 
 // AllocateProducerID returns a producer id never handed out before by
-// this cluster, persisting a new block reservation when needed.
+// this cluster. Ids come from a block reserved for this node in the
+// metadata (AllocateProducerIDBlock) before any of them is returned, so
+// they never repeat across restarts or nodes; the unused rest of a block
+// is skipped after a restart. Reserving a block needs the metadata
+// leader: elsewhere the error unwraps to kerr.NotController.
 func (c *Cluster) AllocateProducerID(ctx context.Context) (int64, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
+	c.pidMu.Lock()
+	defer c.pidMu.Unlock()
+	if c.isClosed() {
 		return 0, ErrClosed
 	}
 	if c.nextProducerID >= c.producerIDLimit {
-		limit := c.producerIDLimit + producerIDBlockSize
-		if err := c.saveLocked(func(st *state) { st.ProducerIDBlockEnd = limit }); err != nil {
+		res, err := c.propose(ctx, &meta.AllocateProducerIDBlock{NodeID: c.cfg.NodeID, Size: producerIDBlockSize})
+		if err != nil {
 			return 0, err
 		}
-		c.producerIDLimit = limit
+		c.nextProducerID, c.producerIDLimit = res.ProducerIDs.First, res.ProducerIDs.First+res.ProducerIDs.Size
 	}
 	id := c.nextProducerID
 	c.nextProducerID++
 	return id, nil
 }
 
+func (c *Cluster) isClosed() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.closed
+}
+
 // Close stops the retention and cleaner goroutines (cancelling a
-// compaction in progress) and waits for them, then closes every replica
-// (each log is synced and marked clean) and the flusher. Later calls
-// return nil.
+// compaction in progress) and the reaction to metadata changes, and waits
+// for them; closes this node's member of the metadata group; then closes
+// every replica (each log is synced and marked clean) and the flusher.
+// Later calls return nil.
 func (c *Cluster) Close(ctx context.Context) error {
 	c.mu.Lock()
 	if c.closed {
@@ -238,11 +312,19 @@ func (c *Cluster) Close(ctx context.Context) error {
 		return nil
 	}
 	c.closed = true
+	// Wake waitView callers: nothing applies any more.
+	close(c.viewChanged)
+	c.viewChanged = make(chan struct{})
 	c.mu.Unlock()
-	// The cleaner takes mu to list topics: wait for it unlocked.
+	// The cleaner and the reaction take mu: wait for them unlocked.
 	c.cleaner.Stop()
+	close(c.stopReact)
+	<-c.reacted
+	err := c.group.Close()
 	c.mu.Lock()
-	err := c.closeAllLocked()
+	if cerr := c.closeAllLocked(); err == nil {
+		err = cerr
+	}
 	c.mu.Unlock()
 	if ferr := c.flusher.Close(ctx); ferr != nil && err == nil {
 		err = ferr
@@ -251,10 +333,12 @@ func (c *Cluster) Close(ctx context.Context) error {
 	return err
 }
 
+// closeAll undoes a failed Open after the replicas were opened.
 func (c *Cluster) closeAll() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.closeAllLocked()
+	c.mu.Unlock()
+	c.group.Close()
 	c.flusher.Close(context.Background())
 }
 
@@ -270,28 +354,19 @@ func (c *Cluster) closeAllLocked() error {
 		wg    sync.WaitGroup
 		sem   = make(chan struct{}, closeParallelism)
 	)
-	for _, t := range c.topics {
-		for _, p := range t.partitions {
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				if err := p.replica.Close(); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = fmt.Errorf("replication: close %s-%d: %w", p.Topic, p.Index, err)
-					}
-					mu.Unlock()
+	for _, p := range c.replicas {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := p.replica.Close(); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = fmt.Errorf("replication: close %s-%d: %w", p.Topic, p.Index, err)
 				}
-			})
-		}
+				mu.Unlock()
+			}
+		})
 	}
 	wg.Wait()
 	return first
-}
-
-// newClusterID returns a random 22-character URL-safe id, as Kafka's.
-func newClusterID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
 }

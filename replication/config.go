@@ -7,18 +7,20 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"go.uber.org/zap"
 
 	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/replication/cleaner"
 	"github.com/sluice-io/sluice/replication/configs"
+	"github.com/sluice-io/sluice/replication/meta"
 )
 
 // Config describes this node and the defaults for the topics it creates.
 type Config struct {
-	// NodeID is this broker's id in Metadata. Corresponds to node.id.
-	// Default 0.
+	// NodeID is this broker's id in Metadata and in the metadata Raft
+	// group. Corresponds to node.id. Default 1.
 	NodeID int32
 	// DataDir holds meta/ and topics/. Default "./data".
 	DataDir string
@@ -42,13 +44,27 @@ type Config struct {
 	Flush log.FlushConfig
 	// Cleaner schedules retention and compaction.
 	Cleaner cleaner.Config
+
+	// RaftAddress is this node's address in the metadata group, the one
+	// its peers dial (raft.advertised.address, else raft.listen). ""
+	// (default) means a single node with an in-process transport: it is
+	// given the address "node-<id>".
+	RaftAddress string
+	// InitialMembers is the initial member list of the metadata group
+	// (cluster.initial.members), this node included. Empty (default)
+	// means this node alone: it bootstraps itself as the only voter.
+	InitialMembers []meta.Member
+	// Meta holds the metadata group's Raft timing and snapshot settings;
+	// its Self and InitialMembers are filled in by Open from the fields
+	// above. Default meta.DefaultConfig().
+	Meta meta.Config
 }
 
 // DefaultConfig returns a single node on 127.0.0.1:9092 storing under
 // ./data.
 func DefaultConfig() Config {
 	return Config{
-		NodeID:            0,
+		NodeID:            1,
 		DataDir:           "./data",
 		AdvertisedHost:    "127.0.0.1",
 		AdvertisedPort:    9092,
@@ -56,6 +72,7 @@ func DefaultConfig() Config {
 		AutoCreateTopics:  true,
 		Partition:         partition.DefaultConfig(),
 		Cleaner:           cleaner.DefaultConfig(),
+		Meta:              meta.DefaultConfig(),
 	}
 }
 
@@ -78,7 +95,49 @@ func (c Config) Validate() error {
 	if err := c.Cleaner.Validate(); err != nil {
 		return err
 	}
+	if err := c.metaConfig().Validate(); err != nil {
+		return err
+	}
 	return c.Partition.Validate()
+}
+
+// self returns this node as a member of the metadata group.
+func (c Config) self() meta.Member {
+	addr := c.RaftAddress
+	if addr == "" {
+		addr = "node-" + strconv.Itoa(int(c.NodeID))
+	}
+	return meta.Member{ID: c.NodeID, RaftAddress: addr, Host: c.AdvertisedHost, Port: c.AdvertisedPort}
+}
+
+// singleNodeTimeout replaces Raft's timeouts in a group whose only voter
+// is this node: with no peer to hear from, they only delay its election
+// at start (Raft waits a heartbeat timeout before campaigning), and a
+// lone voter never loses its lease.
+const singleNodeTimeout = 50 * time.Millisecond
+
+// metaConfig returns the metadata group's configuration: Meta with this
+// node and the initial members (this node alone when none are listed).
+func (c Config) metaConfig() meta.Config {
+	mc := c.Meta
+	mc.Self = c.self()
+	mc.InitialMembers = append([]meta.Member(nil), c.InitialMembers...)
+	if len(mc.InitialMembers) == 0 {
+		mc.InitialMembers = []meta.Member{mc.Self}
+	}
+	for i, m := range mc.InitialMembers {
+		if m.ID == mc.Self.ID {
+			// The list names peers by id and Raft address; this node's
+			// Kafka address is its own config's.
+			mc.InitialMembers[i].Host, mc.InitialMembers[i].Port = mc.Self.Host, mc.Self.Port
+		}
+	}
+	if len(mc.InitialMembers) == 1 && mc.InitialMembers[0].ID == mc.Self.ID {
+		mc.HeartbeatTimeout = min(mc.HeartbeatTimeout, singleNodeTimeout)
+		mc.ElectionTimeout = min(mc.ElectionTimeout, singleNodeTimeout)
+		mc.LeaderLeaseTimeout = min(mc.LeaderLeaseTimeout, singleNodeTimeout)
+	}
+	return mc
 }
 
 // broker returns the settings the broker configs read and set.
@@ -107,6 +166,11 @@ func (c *Config) SetAdvertisedAddress(address string) error {
 
 // Options carries collaborators and test seams.
 type Options struct {
+	// Transport carries the metadata group's Raft RPCs (a
+	// replication/transport Mux's Transport("meta"), or one of raft's);
+	// the group owns and closes it. Nil means an in-memory transport,
+	// which only a single node (no other initial member) can use.
+	Transport raft.Transport
 	// Logger; nil means nop.
 	Logger *zap.Logger
 	// Now is the clock; nil means time.Now.

@@ -3,6 +3,8 @@ package replication
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/sluice-io/sluice/partition"
 )
 
@@ -13,7 +15,9 @@ import (
 // interface (wire.Partition, consumergroup.Partition).
 //
 // Today the handle wraps the local replica and this node leads every
-// partition; with a Raft group per partition, Append becomes a proposal and
+// partition it holds; a partition of the metadata with no replica here
+// (assigned to other nodes, until partitions have their Raft groups) has a
+// handle with no replica, whose operations answer NOT_LEADER_OR_FOLLOWER; with a Raft group per partition, Append becomes a proposal and
 // leadership follows the group, behind the same methods.
 type Partition struct {
 	// Topic and Index name the partition.
@@ -57,6 +61,9 @@ func (p *Partition) Append(ctx context.Context, batches []byte) (Appended, error
 	if err := ctx.Err(); err != nil {
 		return Appended{}, err
 	}
+	if p.replica == nil {
+		return Appended{}, kerr.NotLeaderForPartition
+	}
 	res, err := p.replica.Append(batches)
 	if err != nil {
 		return Appended{}, err
@@ -74,52 +81,93 @@ func (a Appended) Wait(ctx context.Context) error {
 // Read appends whole committed batches from req.Offset to dst; see
 // partition.Replica.Read.
 func (p *Partition) Read(dst []byte, req partition.ReadRequest) (partition.ReadResult, error) {
+	if p.replica == nil {
+		return partition.ReadResult{}, kerr.NotLeaderForPartition
+	}
 	return p.replica.Read(dst, req)
 }
 
 // Offsets returns the partition's log start, last stable, high watermark
 // and log end offsets.
-func (p *Partition) Offsets() partition.Offsets { return p.replica.Offsets() }
+// A partition with no replica on this node reports zeros.
+func (p *Partition) Offsets() partition.Offsets {
+	if p.replica == nil {
+		return partition.Offsets{}
+	}
+	return p.replica.Offsets()
+}
 
 // Watch registers w for high watermark advances until Unwatch: a fetch
 // waiting for MinBytes waits on w.C. See partition.Replica.Watch.
-func (p *Partition) Watch(w *partition.Waiter) { p.replica.Watch(w) }
+func (p *Partition) Watch(w *partition.Waiter) {
+	if p.replica != nil {
+		p.replica.Watch(w)
+	}
+}
 
 // Unwatch removes w; see partition.Replica.Unwatch.
-func (p *Partition) Unwatch(w *partition.Waiter) { p.replica.Unwatch(w) }
+func (p *Partition) Unwatch(w *partition.Waiter) {
+	if p.replica != nil {
+		p.replica.Unwatch(w)
+	}
+}
 
 // OffsetForTimestamp returns the first committed record with a timestamp at
 // or after ts (ListOffsets by time); see partition.Replica.OffsetForTimestamp.
 func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool, err error) {
+	if p.replica == nil {
+		return 0, 0, false, kerr.NotLeaderForPartition
+	}
 	return p.replica.OffsetForTimestamp(ts)
 }
 
 // MaxTimestamp returns the committed record with the largest timestamp
 // (ListOffsets -3, KIP-734); see partition.Replica.MaxTimestamp.
 func (p *Partition) MaxTimestamp() (offset, timestamp int64, found bool, err error) {
+	if p.replica == nil {
+		return 0, 0, false, kerr.NotLeaderForPartition
+	}
 	return p.replica.MaxTimestamp()
 }
 
 // EpochEndOffset answers OffsetForLeaderEpoch: the largest epoch at or below
 // epoch and where it ends; see partition.Replica.EpochEndOffset.
 func (p *Partition) EpochEndOffset(epoch int32) (leaderEpoch int32, endOffset int64, err error) {
+	if p.replica == nil {
+		return 0, 0, kerr.NotLeaderForPartition
+	}
 	return p.replica.EpochEndOffset(epoch)
 }
 
 // LeaderEpoch returns the partition's current leader epoch. Today this node
 // leads every partition; with Raft it is the group's term.
-func (p *Partition) LeaderEpoch() int32 { return p.replica.LeaderEpoch() }
+// A partition with no replica on this node reports -1 (unknown).
+func (p *Partition) LeaderEpoch() int32 {
+	if p.replica == nil {
+		return -1
+	}
+	return p.replica.LeaderEpoch()
+}
 
 // DeleteRecordsBefore moves the log start offset up to offset
 // (DeleteRecords) and returns the new log start; see
 // partition.Replica.DeleteRecordsBefore.
 func (p *Partition) DeleteRecordsBefore(offset int64) (int64, error) {
+	if p.replica == nil {
+		return 0, kerr.NotLeaderForPartition
+	}
 	return p.replica.DeleteRecordsBefore(offset)
 }
 
 // Config returns the partition config in force (topic overrides over the
 // broker defaults). Read-only: configs change through the cluster.
-func (p *Partition) Config() partition.Config { return p.replica.Config() }
+// A partition with no replica on this node reports the zero Config.
+func (p *Partition) Config() partition.Config {
+	if p.replica == nil {
+		return partition.Config{}
+	}
+	return p.replica.Config()
+}
 
 // SetLeaderEpoch sets the leader epoch of a partition, as a leadership
 // change does: appends after it carry the epoch and OffsetForLeaderEpoch

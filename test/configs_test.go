@@ -123,7 +123,7 @@ func TestTopicConfigs(t *testing.T) {
 		if syn := configs["retention.ms"].Synonyms; len(syn) < 2 || syn[0].Key != "log.retention.hours" || syn[0].Value == nil || *syn[0].Value != "48" {
 			t.Errorf("%s: retention.ms synonyms %+v", when, syn)
 		}
-		rcs, err := adm.DescribeBrokerConfigs(ctx, 0)
+		rcs, err := adm.DescribeBrokerConfigs(ctx, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,7 +178,7 @@ func TestAlterConfigsErrors(t *testing.T) {
 			return alterErr(adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: ptr("1")}}, "missing"))
 		}, kerr.UnknownTopicOrPartition, ""},
 		{"read-only broker config", func() error {
-			return alterErr(adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "log.dirs", Value: ptr("/")}}, 0))
+			return alterErr(adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "log.dirs", Value: ptr("/")}}, 1))
 		}, kerr.InvalidConfig, "read-only"},
 		{"subtract to empty", func() error {
 			return alterErr(adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SubtractConfig, Name: "cleanup.policy", Value: ptr("delete")}}, "errors"))
@@ -186,7 +186,7 @@ func TestAlterConfigsErrors(t *testing.T) {
 		{"broker logger", func() error {
 			req := kmsg.NewPtrIncrementalAlterConfigsRequest()
 			r := kmsg.NewIncrementalAlterConfigsRequestResource()
-			r.ResourceType, r.ResourceName = kmsg.ConfigResourceTypeBrokerLogger, "0"
+			r.ResourceType, r.ResourceName = kmsg.ConfigResourceTypeBrokerLogger, "1"
 			req.Resources = append(req.Resources, r)
 			resp, err := req.RequestWith(ctx, newClient(t, srv.Addr))
 			if err != nil {

@@ -100,7 +100,7 @@ var settings = []setting{
 	{key: keyListen, value: "127.0.0.1:9092", usage: "TCP address the Kafka protocol listener binds (host:port)"},
 	{key: keyDataDir, value: "./data", usage: "directory holding the topic logs and metadata"},
 	{key: keyAdvertisedAddress, value: "", noDefault: true, usage: "host:port clients are told to connect to (default: the listen address; 127.0.0.1 when listening on 0.0.0.0 or all interfaces)"},
-	{key: keyNodeID, value: int64(0), usage: "broker id of this node in Metadata"},
+	{key: keyNodeID, value: int64(1), usage: "id of this node: its broker id in Metadata and its member id in the metadata Raft group"},
 	{key: keyNumPartitions, value: int64(1), usage: "partition count of auto-created topics and of CreateTopics asking for the default"},
 	{key: keyAutoCreateTopics, value: true, usage: "create unknown topics on Metadata and Produce requests"},
 	{key: keySocketRequestMaxBytes, value: int64(100 << 20), usage: "largest request frame accepted; a larger size prefix closes the connection"},

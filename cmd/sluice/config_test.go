@@ -55,7 +55,7 @@ func TestDefaults(t *testing.T) {
 		{"listen", cfg.Listen, "127.0.0.1:9092"},
 		{"data dir", r.DataDir, "./data"},
 		{"advertised", r.AdvertisedHost + ":" + itoa(int64(r.AdvertisedPort)), "127.0.0.1:9092"},
-		{"node id", r.NodeID, int32(0)},
+		{"node id", r.NodeID, int32(1)},
 		{"partitions", r.DefaultPartitions, int32(1)},
 		{"auto create", r.AutoCreateTopics, true},
 		{"flush interval", r.Flush.Interval, time.Duration(0)},

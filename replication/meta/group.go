@@ -305,6 +305,17 @@ func (g *Group) LeaderChanged() <-chan struct{} {
 	return g.leaderChanged
 }
 
+// Barrier waits until every command committed before the call is applied
+// on this node, so State holds them all. Only the leader can tell (else
+// *NotLeaderError): a node opening its data dir calls it to know its
+// state is complete before acting on what is absent from it.
+func (g *Group) Barrier(ctx context.Context) error {
+	if g.raft.State() != raft.Leader {
+		return g.notLeader(false)
+	}
+	return g.await(ctx, g.raft.Barrier(g.timeout(ctx)))
+}
+
 // Snapshot takes a snapshot of the state now and compacts the log behind
 // it (keeping Config.TrailingLogs entries). Raft also does it by itself
 // every SnapshotInterval once SnapshotThreshold entries accumulated.

@@ -1,0 +1,260 @@
+package partition
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// pipelineStep is one step of a leader's produce pipeline script: a
+// Prepare, the Apply of an entry prepared earlier, a ResetPending, an
+// Append, or a check of the replica's state.
+type pipelineStep struct {
+	op      string // "prepare", "apply", "reset", "append", "state"
+	epoch   int32  // prepare: the leader epoch
+	batches []testBatch
+	entry   int // apply: which prepared entry, counted from 0 in prepare order
+
+	wantErr            error
+	wantDup            bool
+	wantBase, wantLast int64
+	wantLogEnd         int64 // state
+	wantInFlight       int   // state
+}
+
+func prep(epoch int32, batches ...testBatch) pipelineStep {
+	return pipelineStep{op: "prepare", epoch: epoch, batches: batches}
+}
+
+func prepErr(err error, epoch int32, batches ...testBatch) pipelineStep {
+	return pipelineStep{op: "prepare", epoch: epoch, batches: batches, wantErr: err}
+}
+
+func prepDup(base, last int64, epoch int32, batches ...testBatch) pipelineStep {
+	return pipelineStep{op: "prepare", epoch: epoch, batches: batches, wantDup: true, wantBase: base, wantLast: last}
+}
+
+func applyOK(entry int, base, last int64) pipelineStep {
+	return pipelineStep{op: "apply", entry: entry, wantBase: base, wantLast: last}
+}
+
+func applyDup(entry int, base, last int64) pipelineStep {
+	return pipelineStep{op: "apply", entry: entry, wantDup: true, wantBase: base, wantLast: last}
+}
+
+func applyErr(entry int, err error) pipelineStep {
+	return pipelineStep{op: "apply", entry: entry, wantErr: err}
+}
+
+func appendErr(err error, batches ...testBatch) pipelineStep {
+	return pipelineStep{op: "append", batches: batches, wantErr: err}
+}
+
+func resetPending() pipelineStep { return pipelineStep{op: "reset"} }
+
+func state(logEnd int64, inFlight int) pipelineStep {
+	return pipelineStep{op: "state", wantLogEnd: logEnd, wantInFlight: inFlight}
+}
+
+// runPipeline runs steps against r. Prepared entries travel as Raft would
+// carry them: encoded, and decoded afresh for each Apply.
+func runPipeline(t *testing.T, r *Replica, steps []pipelineStep) {
+	t.Helper()
+	var prepared [][]byte
+	for i, s := range steps {
+		var (
+			res AppendResult
+			err error
+		)
+		switch s.op {
+		case "prepare":
+			var e Entry
+			e, res, err = r.Prepare(concat(t, s.batches...), s.epoch)
+			if err == nil && !res.Duplicate {
+				if e.LeaderEpoch != s.epoch {
+					t.Fatalf("step %d: entry of epoch %d, want %d", i, e.LeaderEpoch, s.epoch)
+				}
+				b, merr := e.MarshalBinary()
+				if merr != nil {
+					t.Fatalf("step %d: MarshalBinary: %v", i, merr)
+				}
+				prepared = append(prepared, b)
+				// A prepared entry is not a result: compare nothing more.
+				if s.wantDup || s.wantErr != nil {
+					t.Fatalf("step %d: prepared entry %d, want duplicate %v, err %v", i, len(prepared)-1, s.wantDup, s.wantErr)
+				}
+				continue
+			}
+		case "apply":
+			e, derr := DecodeEntry(append([]byte(nil), prepared[s.entry]...))
+			if derr != nil {
+				t.Fatalf("step %d: DecodeEntry: %v", i, derr)
+			}
+			res, err = r.Apply(e)
+		case "append":
+			res, err = r.Append(concat(t, s.batches...))
+		case "reset":
+			r.ResetPending()
+			continue
+		case "state":
+			if end := r.Offsets().LogEnd; end != s.wantLogEnd {
+				t.Fatalf("step %d: log end %d, want %d", i, end, s.wantLogEnd)
+			}
+			if n := r.InFlight(); n != s.wantInFlight {
+				t.Fatalf("step %d: %d batches in flight, want %d", i, n, s.wantInFlight)
+			}
+			continue
+		default:
+			t.Fatalf("step %d: unknown op %q", i, s.op)
+		}
+		switch {
+		case s.wantErr != nil:
+			if !errors.Is(err, s.wantErr) {
+				t.Fatalf("step %d (%s): err = %v, want %v", i, s.op, err, s.wantErr)
+			}
+		case err != nil:
+			t.Fatalf("step %d (%s): %v", i, s.op, err)
+		case res.BaseOffset != s.wantBase || res.LastOffset != s.wantLast || res.Duplicate != s.wantDup:
+			t.Fatalf("step %d (%s): got %+v, want [%d, %d] duplicate %v", i, s.op, res, s.wantBase, s.wantLast, s.wantDup)
+		}
+	}
+}
+
+func TestPrepareApply(t *testing.T) {
+	const pid, other = 1000, 2000
+	a := idem(pid, 0, 0, 2) // sequences 0-1
+	b := idem(pid, 0, 2, 3) // 2-4
+	c := idem(pid, 0, 5, 1) // 5
+	tests := []struct {
+		name  string
+		steps []pipelineStep
+	}{
+		{"pipelined requests pass while earlier ones fly", []pipelineStep{
+			prep(1, a), prep(1, b), prep(1, plain(2, 0)), prep(1, c),
+			state(0, 3),
+			applyOK(0, 0, 1), state(2, 2),
+			applyOK(1, 2, 4), applyOK(2, 5, 6), applyOK(3, 7, 7),
+			state(8, 0),
+		}},
+		{"sequences are checked against the forecast", []pipelineStep{
+			prep(1, a),
+			prepErr(kerr.OutOfOrderSequenceNumber, 1, c),                  // gap after 1
+			prepErr(kerr.OutOfOrderSequenceNumber, 1, idem(pid, 0, 1, 1)), // overlaps a
+			prepErr(kerr.OutOfOrderSequenceNumber, 1, idem(other, 0, 3, 1)),
+			prep(1, b),
+			state(0, 2),
+		}},
+		{"retry of a batch in flight", []pipelineStep{
+			prep(1, a),
+			prepErr(ErrInFlight, 1, a),
+			prepErr(kerr.RequestTimedOut, 1, a), // what the client sees
+			applyOK(0, 0, 1),
+			prepDup(0, 1, 1, a),
+			state(2, 0),
+		}},
+		{"retry of an applied batch while later ones fly", []pipelineStep{
+			prep(1, a), prep(1, b),
+			applyOK(0, 0, 1),
+			prepDup(0, 1, 1, a), // from the forecast, with the offsets a got
+			prepErr(ErrInFlight, 1, b),
+			applyOK(1, 2, 4),
+			prepDup(2, 4, 1, b),
+			prepDup(0, 1, 1, a),
+		}},
+		{"retries of applied and in-flight batches together", []pipelineStep{
+			prep(1, a), prep(1, b),
+			applyOK(0, 0, 1),
+			prepErr(ErrInFlight, 1, a, b),
+			prepErr(kerr.InvalidRecord, 1, b, c), // a retry and a new batch
+			prep(1, c),
+			state(2, 2),
+		}},
+		{"a retry proposed twice is skipped at apply", []pipelineStep{
+			prep(1, a),
+			resetPending(), // say, the proposal timed out
+			prep(1, a),     // the client's retry is proposed again
+			state(0, 1),
+			applyOK(0, 0, 1),
+			applyDup(1, 0, 1), // nothing written, the original offsets
+			state(2, 0),
+			prep(1, b), applyOK(2, 2, 4),
+		}},
+		{"apply refuses out of order and forgets the forecast", []pipelineStep{
+			prep(1, a), prep(1, b),
+			applyErr(1, kerr.OutOfOrderSequenceNumber), // b before a
+			state(0, 0),
+			prepErr(kerr.OutOfOrderSequenceNumber, 1, b), // against the applied state
+			applyOK(0, 0, 1),
+			prep(1, b), applyOK(2, 2, 4),
+			state(5, 0),
+		}},
+		{"apply refuses a batch fenced by an epoch applied before it", []pipelineStep{
+			prep(1, a),
+			resetPending(),
+			prep(1, idem(pid, 1, 0, 1)), // the producer bumped its epoch
+			applyOK(1, 0, 0),
+			applyErr(0, kerr.InvalidProducerEpoch),
+			state(1, 0),
+		}},
+		{"producer epoch bump in flight fences the old epoch", []pipelineStep{
+			prep(1, a), applyOK(0, 0, 1),
+			prep(1, idem(pid, 1, 0, 1)),
+			prepErr(kerr.InvalidProducerEpoch, 1, idem(pid, 0, 2, 1)),
+			prepErr(kerr.InvalidProducerEpoch, 1, a), // even a retry
+			prepErr(kerr.OutOfOrderSequenceNumber, 1, idem(pid, 2, 1, 1)),
+			prep(1, idem(pid, 1, 1, 1)),
+			applyOK(1, 2, 2), applyOK(2, 3, 3),
+			prepErr(kerr.InvalidProducerEpoch, 1, idem(pid, 0, 2, 1)),
+			state(4, 0),
+		}},
+		{"leader epoch fences a stale prepare and a new one drops the forecast", []pipelineStep{
+			prep(5, a),
+			prepErr(kerr.NotLeaderForPartition, 4, b),
+			state(0, 1),
+			prep(6, a), // epoch 5's forecast is gone: a is no longer in flight
+			state(0, 1),
+			prep(6, b),
+			applyOK(0, 0, 1),  // epoch 5's entry committed after all
+			applyDup(1, 0, 1), // and epoch 6's copy of a is skipped
+			applyOK(2, 2, 4),
+			state(5, 0),
+		}},
+		{"reset pending: the dropped entries never apply", []pipelineStep{
+			prep(1, a), prep(1, b),
+			resetPending(),
+			state(0, 0),
+			prepErr(kerr.OutOfOrderSequenceNumber, 1, b), // b followed a's forecast
+			prep(1, a),
+			prepErr(ErrInFlight, 1, a),
+			prep(1, b),
+			applyOK(2, 0, 1), applyOK(3, 2, 4),
+			state(5, 0),
+		}},
+		{"reset pending: the dropped entries apply after all", []pipelineStep{
+			prep(1, a), prep(1, b),
+			resetPending(),
+			prep(1, a),
+			applyOK(0, 0, 1), applyOK(1, 2, 4),
+			applyDup(2, 0, 1),
+			state(5, 0),
+		}},
+		{"Append sees batches in flight", []pipelineStep{
+			prep(1, a),
+			appendErr(ErrInFlight, a),
+			applyOK(0, 0, 1),
+			pipelineStep{op: "append", batches: []testBatch{a}, wantDup: true, wantBase: 0, wantLast: 1},
+		}},
+		{"producers are independent", []pipelineStep{
+			prep(1, a), prep(1, idem(other, 3, 0, 1)), prep(1, b),
+			prepErr(ErrInFlight, 1, idem(other, 3, 0, 1)),
+			applyOK(0, 0, 1), applyOK(1, 2, 2), applyOK(2, 3, 5),
+			state(6, 0),
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			runPipeline(t, newEnv(t).open(t), tt.steps)
+		})
+	}
+}

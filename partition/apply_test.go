@@ -386,3 +386,53 @@ func TestExternalHighWatermark(t *testing.T) {
 		}
 	})
 }
+
+// TestExternalHighWatermarkConcurrent applies on one goroutine while
+// another advances the bound, as replication's apply loop and commit
+// notifications would, with a Flusher syncing on a third: no advance is
+// lost. Run it with -race.
+func TestExternalHighWatermarkConcurrent(t *testing.T) {
+	for _, durable := range []bool{false, true} {
+		t.Run(map[bool]string{false: "not durable", true: "durable"}[durable], func(t *testing.T) {
+			env := newEnv(t)
+			env.opts.ExternalHighWatermark = true
+			if durable {
+				flusher := log.NewFlusher(log.FlushConfig{}, nil)
+				env.opts.Flusher, env.opts.Durable = flusher, true
+				t.Cleanup(func() { _ = flusher.Close(context.Background()) })
+			}
+			r := openQuiet(t, env)
+			t.Cleanup(func() { _ = r.Close() })
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+
+			const n = 200
+			committed := make(chan int64, n)
+			go func() {
+				defer close(committed)
+				for range n {
+					res, err := r.Apply(Entry{Batches: plain(1, 0).build(t), LeaderEpoch: 1, LogAppendTime: -1})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					committed <- res.LastOffset + 1
+				}
+			}()
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for offset := range committed {
+					r.AdvanceHighWatermark(offset)
+				}
+			}()
+			if err := r.WaitCommitted(ctx, n-1); err != nil {
+				t.Fatal(err)
+			}
+			<-done
+			if o := r.Offsets(); o.HighWatermark != n || o.LogEnd != n {
+				t.Fatalf("offsets %+v", o)
+			}
+		})
+	}
+}

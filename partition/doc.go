@@ -7,11 +7,11 @@
 // A Replica owns its directory: the segmented log (package log) and the
 // producer state snapshot beside it. It does not own the Flusher (shared by
 // every partition of a node), leadership or the replication commit index
-// (package replication decides those, calls SetLeaderEpoch, Prepare,
+// (package replication decides those, and calls SetLeaderEpoch, Prepare,
 // Apply, ResetPending and, with ExternalHighWatermark,
-// AdvanceHighWatermark), nor the
-// Kafka protocol (package wire turns requests into calls here and the
-// returned *kerr.Error values into codes).
+// AdvanceHighWatermark), nor the Kafka protocol (package wire turns
+// requests into calls here and the returned *kerr.Error values into
+// codes).
 //
 //	<dir>/
 //	  00000000000000000000.log    ... the log's files (package log)

@@ -91,7 +91,13 @@ type producerStates struct {
 	// not preparing. A producer is in it only while it has batches in
 	// flight.
 	pending map[int64]*pendingProducer
+	// spare holds a few pendingProducers no longer in flight, for reuse, so
+	// that a steady producer costs Prepare no allocation.
+	spare []*pendingProducer
 }
+
+// maxSpare bounds producerStates.spare.
+const maxSpare = 16
 
 // pendingProducer is one producer's in-flight forecast.
 type pendingProducer struct {
@@ -176,7 +182,11 @@ func (s *producerStates) commitPending(headers []log.BatchHeader) {
 	for _, st := range s.staged {
 		p := s.pending[st.producerID]
 		if p == nil {
-			p = &pendingProducer{}
+			if n := len(s.spare); n > 0 {
+				p, s.spare = s.spare[n-1], s.spare[:n-1]
+			} else {
+				p = &pendingProducer{}
+			}
 			s.pending[st.producerID] = p
 		}
 		p.entry = st.entry
@@ -209,6 +219,9 @@ func (s *producerStates) retire(h *log.BatchHeader, m batchMetadata) {
 		// The forecast has come true: entries now says the same, with
 		// every offset known.
 		delete(s.pending, h.ProducerID)
+		if len(s.spare) < maxSpare {
+			s.spare = append(s.spare, p)
+		}
 		return
 	}
 	// A retry of this batch is now answered from the forecast with the

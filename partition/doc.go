@@ -212,6 +212,11 @@
 //   - Proposals must reach Raft in Prepare order: the overlay assumes it,
 //     and a reordered pair is refused at apply (out of order), not
 //     written wrongly.
+//   - A new leader should apply everything of earlier terms (a Raft
+//     barrier) before its first Prepare: Prepare checks against the
+//     applied state, so until then a retry is proposed again (harmless,
+//     skipped at apply) and a producer's next batch may be refused as out
+//     of order (retriable for the client, but a needless one).
 //   - ErrCorruptEntry from Apply is not deterministic in general (a
 //     damaged local copy): DecodeEntry checks the entry header's CRC, the
 //     batches only for structure; their CRCs were checked by Prepare.

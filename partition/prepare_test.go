@@ -275,6 +275,7 @@ func TestPrepareApplyMatchesAppend(t *testing.T) {
 		epochs := map[int64]int16{}
 		for i := range 200 {
 			var batches []testBatch
+			tentative := maps.Clone(next) // kept if the request is accepted
 			for range 1 + rng.IntN(2) {
 				pid := int64(rng.IntN(3))
 				if rng.IntN(5) == 0 {
@@ -283,9 +284,9 @@ func TestPrepareApplyMatchesAppend(t *testing.T) {
 				}
 				if rng.IntN(20) == 0 {
 					epochs[pid]++
-					next[pid] = 0
+					tentative[pid] = 0
 				}
-				seq := next[pid]
+				seq := tentative[pid]
 				switch rng.IntN(6) {
 				case 0:
 					seq -= int32(rng.IntN(4)) // a retry, or an overlap
@@ -294,9 +295,12 @@ func TestPrepareApplyMatchesAppend(t *testing.T) {
 				}
 				n := 1 + rng.IntN(3)
 				batches = append(batches, idem(pid, epochs[pid], max(seq, 0), n))
-				next[pid] = max(seq, 0) + int32(n)
+				tentative[pid] = max(seq, 0) + int32(n)
 			}
 			want, wantErr := byAppend.Append(concat(t, batches...))
+			if wantErr == nil && !want.Duplicate {
+				next = tentative
+			}
 
 			got, gotErr := func() (AppendResult, error) {
 				e, dup, err := byEntry.Prepare(concat(t, batches...), 0)

@@ -124,6 +124,13 @@ func (r *Replica) prepare(b []byte, epoch int32, track bool) (Entry, AppendResul
 	if r.cfg.TimestampType == LogAppendTime {
 		appendTime = r.now().UnixMilli()
 	}
+	entry := Entry{Batches: b, LeaderEpoch: epoch, LogAppendTime: appendTime}
+	if !track && len(r.producers.pending) == 0 {
+		// Append applies at once, and with nothing in flight Apply's check
+		// against the applied state is this very check, with the same
+		// answers: make it once.
+		return entry, AppendResult{}, nil
+	}
 
 	// Producer checks, in order, each against the state as staged by the
 	// batches before it, over the in-flight forecast.
@@ -175,5 +182,5 @@ func (r *Replica) prepare(b []byte, epoch int32, track bool) (Entry, AppendResul
 	if track {
 		r.producers.commitPending(headers)
 	}
-	return Entry{Batches: b, LeaderEpoch: epoch, LogAppendTime: appendTime}, AppendResult{}, nil
+	return entry, AppendResult{}, nil
 }

@@ -206,9 +206,11 @@
 //     apply too, so an entry holding a plain (non-idempotent) batch that
 //     is proposed twice is written twice, as Kafka writes a plain retry
 //     twice: only idempotent batches are deduplicated.
-//   - Prepare's Entry aliases the request bytes and Apply stamps them in
-//     place: the leader must encode the entry (or apply its own copy)
-//     before reusing the buffer.
+//   - Prepare's Entry aliases the request bytes, DecodeEntry's the
+//     encoding, and Apply stamps them in place. The bytes given to Apply
+//     must be the caller's own: never a raft.Log's Data that the log
+//     cache, the store or a transport may still be reading (decode a
+//     copy), and never a request buffer before its entry is encoded.
 //   - Proposals must reach Raft in Prepare order: the overlay assumes it,
 //     and a reordered pair is refused at apply (out of order), not
 //     written wrongly.

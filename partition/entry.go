@@ -97,8 +97,9 @@ func (e Entry) AppendBinary(dst []byte) ([]byte, error) {
 }
 
 // DecodeEntry parses an entry encoded by MarshalBinary. The returned
-// Entry's Batches aliases b: Apply modifies those bytes, and the caller
-// must not reuse b while the Entry is in use. It checks the header and that
+// Entry's Batches aliases b, and Apply modifies those bytes: decode a copy
+// of bytes anyone else may still read (a raft.Log's Data), and do not
+// reuse b while the Entry is in use. It checks the header and that
 // the batches parse back to back (magic, lengths, non-negative offset
 // deltas), not the batches' CRCs. Errors wrap ErrCorruptEntry or
 // ErrEntryVersion. Safe for any input: it never panics.

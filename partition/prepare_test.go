@@ -323,3 +323,129 @@ func TestPrepareApplyMatchesAppend(t *testing.T) {
 		}
 	}
 }
+
+// TestPipelineNeverWritesDuplicates drives a leader with random
+// pipelines: clients sending new batches and retries, entries applied in
+// log order, proposed twice, lost, and the overlay reset. Whatever the
+// overlay forecast, the log must hold each producer's batches in exact
+// sequence (so never a duplicate) with epochs that never go back, and a
+// follower applying the same entries must end byte-identical.
+func TestPipelineNeverWritesDuplicates(t *testing.T) {
+	for seed := range uint64(10) {
+		rng := rand.New(rand.NewPCG(seed, 11))
+		leader, follower := newEnv(t).open(t), newEnv(t).open(t)
+		var (
+			queue   [][]byte // proposed, not yet applied: the Raft log's tail
+			applied [][]byte
+			sent    = map[int64][]testBatch{} // each producer's latest batches
+			next    = map[int64]int32{}
+			epochs  = map[int64]int16{}
+			epoch   = int32(1)
+		)
+		applyNext := func() {
+			b := queue[0]
+			queue = queue[1:]
+			e, err := DecodeEntry(bytes.Clone(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := leader.Apply(e); err != nil {
+				var ke *kerr.Error
+				if !errors.As(err, &ke) {
+					t.Fatalf("seed %d: Apply: %v", seed, err)
+				}
+			}
+			applied = append(applied, b)
+		}
+		for range 600 {
+			switch op := rng.IntN(20); {
+			case op < 10: // a request
+				pid := int64(rng.IntN(3))
+				var tb testBatch
+				switch history := sent[pid]; {
+				case len(history) > 0 && rng.IntN(4) == 0:
+					tb = history[rng.IntN(len(history))] // a retry
+				case rng.IntN(25) == 0:
+					epochs[pid]++
+					next[pid] = 0
+					fallthrough
+				default:
+					tb = idem(pid, epochs[pid], next[pid], 1+rng.IntN(3))
+				}
+				e, _, err := leader.Prepare(tb.build(t), epoch)
+				switch {
+				case err == nil && e.Batches != nil:
+					b, merr := e.MarshalBinary()
+					if merr != nil {
+						t.Fatal(merr)
+					}
+					queue = append(queue, b)
+					if tb.baseSequence == next[pid] && tb.producerEpoch == epochs[pid] {
+						next[pid] += int32(len(tb.records))
+						sent[pid] = append(sent[pid], tb)
+						if len(sent[pid]) > 5 {
+							sent[pid] = sent[pid][1:]
+						}
+					}
+				case err == kerr.OutOfOrderSequenceNumber:
+					// The client resyncs from what was applied.
+					if pe, ok := leader.producers.entries[pid]; ok && pe.epoch == epochs[pid] {
+						next[pid] = pe.lastSequence() + 1
+					}
+				}
+			case op < 16 && len(queue) > 0:
+				applyNext()
+			case op == 16 && len(applied) > 0: // a proposal made twice
+				queue = append(queue, applied[rng.IntN(len(applied))])
+			case op == 17 && len(queue) > 0: // a proposal lost with leadership
+				queue = queue[1:]
+				leader.ResetPending()
+				epoch++
+			case op == 18:
+				leader.ResetPending()
+			}
+		}
+		for len(queue) > 0 {
+			applyNext()
+		}
+
+		// Every producer's batches are in exact sequence per epoch, and
+		// epochs never go back.
+		_, headers := readAll(t, leader)
+		type state struct {
+			epoch int16
+			next  int32
+		}
+		seen := map[int64]state{}
+		for _, h := range headers {
+			s, ok := seen[h.ProducerID]
+			switch {
+			case !ok || h.ProducerEpoch > s.epoch:
+				if h.BaseSequence != 0 {
+					t.Fatalf("seed %d: producer %d epoch %d starts at sequence %d", seed, h.ProducerID, h.ProducerEpoch, h.BaseSequence)
+				}
+			case h.ProducerEpoch < s.epoch:
+				t.Fatalf("seed %d: producer %d epoch %d after %d", seed, h.ProducerID, h.ProducerEpoch, s.epoch)
+			case h.BaseSequence != s.next:
+				t.Fatalf("seed %d: producer %d sequence %d at offset %d, want %d", seed, h.ProducerID, h.BaseSequence, h.BaseOffset, s.next)
+			}
+			seen[h.ProducerID] = state{h.ProducerEpoch, h.LastSequence() + 1}
+		}
+		if len(headers) < 50 {
+			t.Fatalf("seed %d: only %d batches written", seed, len(headers))
+		}
+
+		for _, b := range applied {
+			e, err := DecodeEntry(bytes.Clone(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = follower.Apply(e)
+		}
+		l, _ := readAll(t, leader)
+		f, _ := readAll(t, follower)
+		if !bytes.Equal(l, f) || !maps.Equal(leader.producers.entries, follower.producers.entries) {
+			t.Fatalf("seed %d: follower differs from leader", seed)
+		}
+	}
+}

@@ -449,3 +449,39 @@ func TestPipelineNeverWritesDuplicates(t *testing.T) {
 		}
 	}
 }
+
+// TestPrepareDuplicateLogAppendTime checks that a retry answered by
+// Prepare, from the applied state or from the forecast, carries the
+// original append time, not the clock at the retry.
+func TestPrepareDuplicateLogAppendTime(t *testing.T) {
+	env := newEnv(t)
+	env.cfg.TimestampType = LogAppendTime
+	r := env.open(t)
+	a, b := idem(1, 0, 0, 2), idem(1, 0, 2, 1)
+	prepare := func(tb testBatch, ms int64) (Entry, AppendResult, error) {
+		r.now = fixedClock(ms)
+		return r.Prepare(tb.build(t), 1)
+	}
+	ea, _, err := prepare(a, 1000)
+	if err != nil || ea.LogAppendTime != 1000 {
+		t.Fatalf("Prepare = %+v, %v", ea, err)
+	}
+	eb, _, err := prepare(b, 2000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := r.Apply(ea); err != nil || res.LogAppendTime != 1000 {
+		t.Fatalf("Apply = %+v, %v", res, err)
+	}
+	// a from the forecast (b still in flight), then from the applied state.
+	for _, step := range []func(){func() {}, func() { _, _ = r.Apply(eb) }} {
+		step()
+		_, dup, err := prepare(a, 5000)
+		if err != nil || !dup.Duplicate || dup.BaseOffset != 0 || dup.LastOffset != 1 || dup.LogAppendTime != 1000 {
+			t.Fatalf("retry: %+v, %v", dup, err)
+		}
+	}
+	if _, dup, err := prepare(b, 6000); err != nil || dup.LogAppendTime != 2000 || dup.BaseOffset != 2 {
+		t.Fatalf("retry of b: %+v, %v", dup, err)
+	}
+}

@@ -11,8 +11,10 @@ FUZZTIME  ?= 20s
 # `make bench` runs each benchmark once over a fixed amount of data.
 BENCH     ?= .
 BENCHTIME ?= 1x
+# Package benchmarks `make bench` runs besides ./test/'s, by package.
+PARTITION_BENCH ?= AppendRecordCheck
 
-.PHONY: all build run test lint bench fuzz clean
+.PHONY: all build run test race lint bench fuzz clean
 
 all: build
 
@@ -25,6 +27,11 @@ run: build
 test:
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
+# The race detector over the packages with concurrency (CI runs it).
+RACE_PKGS ?= ./log/ ./partition/... ./replication/... ./consumergroup/ ./wire/
+race:
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
+
 lint:
 	@unformatted="$$(gofmt -l .)"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
@@ -33,6 +40,7 @@ lint:
 
 bench:
 	$(GO) test -count=1 -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -timeout 20m ./test/
+	$(GO) test -count=1 -run '^$$' -bench '$(PARTITION_BENCH)' -benchtime $(BENCHTIME) -timeout 5m ./partition/
 
 # Runs every fuzz target for FUZZTIME; go test allows one -fuzz target per
 # package and run, so targets are discovered with -list and run one by one.

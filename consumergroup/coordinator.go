@@ -24,7 +24,7 @@ import (
 // response of the same version (req.ResponseKind()), never nil; errors are
 // error codes in the response. Safe for concurrent use.
 type Coordinator struct {
-	cluster    *replication.Cluster
+	cluster    Cluster
 	cfg        Config
 	logger     *zap.Logger
 	partitions int32 // of __consumer_offsets
@@ -43,8 +43,10 @@ type Coordinator struct {
 // New creates __consumer_offsets if it does not exist (internal,
 // cleanup.policy=compact) and loads every group's committed offsets and
 // metadata from it. New returns once loading is done, so no request ever
-// sees a half-loaded coordinator.
-func New(cluster *replication.Cluster, cfg Config, opts Options) (*Coordinator, error) {
+// sees a half-loaded coordinator. The cluster is a *replication.Cluster in
+// production (see ClusterOf).
+func New[T Topic, P Partition](concrete ClusterOf[T, P], cfg Config, opts Options) (*Coordinator, error) {
+	cluster := viewCluster(concrete)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -77,7 +79,7 @@ func New(cluster *replication.Cluster, cfg Config, opts Options) (*Coordinator, 
 			t, _ = cluster.Topic(OffsetsTopic)
 		}
 	}
-	c.partitions = int32(len(t.Partitions()))
+	c.partitions = t.PartitionCount()
 	began := time.Now()
 	if err := c.load(); err != nil {
 		c.Close(context.Background())

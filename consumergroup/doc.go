@@ -8,8 +8,10 @@
 // assignment.
 //
 // It does not own storage: offsets and group metadata are records in the
-// internal compacted topic __consumer_offsets, appended through package
-// replication like any data, so they are durable, survive restarts and
+// internal compacted topic __consumer_offsets, appended through the
+// cluster's partition handles like any data (seen through the Cluster,
+// Topic and Partition interfaces of cluster.go, which *replication.Cluster
+// satisfies), so they are durable, survive restarts and
 // (with replication) move with partition leadership. The coordinator of
 // group G is the leader of partition abs(javaHashCode(G)) mod N, as in
 // Kafka; on a single node that is always this node.

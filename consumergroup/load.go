@@ -2,13 +2,16 @@ package consumergroup
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
+	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/partition"
+	"github.com/sluice-io/sluice/partition/record"
 )
 
 // load rebuilds every group from __consumer_offsets, reading each partition
@@ -52,38 +55,33 @@ func (c *Coordinator) load() error {
 }
 
 // applyBatches applies every record of the batches in b and returns the
-// offset after the last batch.
+// offset after the last batch. A trailing partial batch is ignored.
 func (c *Coordinator) applyBatches(b []byte) (int64, error) {
 	var next int64
-	for len(b) >= 12 {
-		size := int(int32(binary.BigEndian.Uint32(b[8:]))) + 12
-		if size < 61 || size > len(b) {
+	for len(b) > 0 {
+		h, err := log.ParseBatchHeader(b)
+		if errors.Is(err, log.ErrShortBatch) || err == nil && h.Size() > len(b) {
 			break
 		}
-		var batch kmsg.RecordBatch
-		if err := batch.ReadFrom(b[:size]); err != nil {
+		if err != nil {
 			return next, fmt.Errorf("decode batch: %w", err)
 		}
-		b = b[size:]
-		next = batch.FirstOffset + int64(batch.LastOffsetDelta) + 1
-		if batch.Attributes&0x20 != 0 {
-			continue // control batch
+		batch := b[:h.Size()]
+		b = b[h.Size():]
+		next = h.NextOffset()
+		if h.Control() {
+			continue
 		}
-		records, err := partition.Decompress(batch.Records, int8(batch.Attributes&0x07), partition.MaxDecompressedBytes)
+		_, it, err := record.Records(batch, partition.MaxDecompressedBytes)
 		if err != nil {
 			return next, err
 		}
-		for len(records) > 0 {
-			length, n := binary.Varint(records)
-			if n <= 0 || length < 0 || int64(len(records)-n) < length {
-				return next, fmt.Errorf("bad record length")
-			}
-			var rec kmsg.Record
-			if err := rec.ReadFrom(records[:n+int(length)]); err != nil {
-				return next, fmt.Errorf("decode record: %w", err)
-			}
-			records = records[n+int(length):]
+		for it.Next() {
+			rec := it.Record()
 			c.applyRecord(rec.Key, rec.Value)
+		}
+		if err := it.Err(); err != nil {
+			return next, fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
 		}
 	}
 	return next, nil

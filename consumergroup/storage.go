@@ -2,10 +2,8 @@ package consumergroup
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -13,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sluice-io/sluice/partition"
+	"github.com/sluice-io/sluice/partition/record"
 	"github.com/sluice-io/sluice/replication"
 )
 
@@ -30,8 +29,6 @@ import (
 //
 // A null value is a tombstone: the offset or group is deleted, and
 // compaction eventually removes both.
-
-var crc32c = crc32.MakeTable(crc32.Castagnoli)
 
 // kv is one record to write.
 type kv struct {
@@ -76,23 +73,19 @@ func groupValue(g *group) []byte {
 	return v.AppendTo(nil)
 }
 
-// encodeBatch builds one uncompressed magic-2 batch of records; the broker
-// assigns its offsets on append.
+// encodeBatch builds one uncompressed magic-2 batch of records stamped
+// with the current time; the broker assigns its offsets on append.
 func encodeBatch(records []kv) []byte {
 	now := time.Now().UnixMilli()
-	var body []byte
-	for i, r := range records {
-		rec := kmsg.Record{Key: r.key, Value: r.value, OffsetDelta: int32(i)}
-		rec.Length = int32(len(rec.AppendTo(nil)) - 1) // everything after a 1-byte length
-		body = rec.AppendTo(body)
+	var b record.Builder
+	for _, r := range records {
+		b.Add(now, r.key, r.value)
 	}
-	b := kmsg.RecordBatch{
-		Magic: 2, LastOffsetDelta: int32(len(records) - 1), FirstTimestamp: now, MaxTimestamp: now,
-		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: int32(len(records)), Records: body,
+	raw, err := b.AppendTo(nil)
+	if err != nil {
+		// Only an empty batch fails uncompressed: a caller's bug.
+		panic(fmt.Sprintf("consumergroup: encode %d records: %v", len(records), err))
 	}
-	raw := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
-	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32c))
 	return raw
 }
 
@@ -114,7 +107,7 @@ func (c *Coordinator) persistGroupAsync(g *group) {
 
 // written is where an appended batch landed.
 type written struct {
-	part       *replication.Partition
+	appended   replication.Appended
 	base, last int64
 }
 
@@ -128,17 +121,17 @@ func (c *Coordinator) appendLocked(p int32, batch []byte) (written, error) {
 	if err != nil {
 		return written{}, err
 	}
-	res, err := part.Append(batch)
+	res, err := part.Append(context.Background(), batch)
 	if err != nil {
 		return written{}, fmt.Errorf("append to %s-%d: %w", OffsetsTopic, p, err)
 	}
-	return written{part: part, base: res.BaseOffset, last: res.LastOffset}, nil
+	return written{appended: res, base: res.BaseOffset, last: res.LastOffset}, nil
 }
 
 // wait blocks until w is committed (durable) or ctx ends. It must be
 // called without c.mu.
 func (w written) wait(ctx context.Context) error {
-	return w.part.WaitCommitted(ctx, w.last)
+	return w.appended.Wait(ctx)
 }
 
 // storeErrorCode turns a failed store into the code clients retry on.

@@ -243,6 +243,41 @@ func SetLogAppendTime(b []byte, timestamp int64) {
 	attributes := binary.BigEndian.Uint16(b[offsetAttributes:]) | attributeTimeType
 	binary.BigEndian.PutUint16(b[offsetAttributes:], attributes)
 	binary.BigEndian.PutUint64(b[offsetMaxTimestamp:], uint64(timestamp))
+	SetCRC(b)
+}
+
+// AppendBatch appends to dst a complete v2 batch: the header fields of h
+// (BaseOffset, PartitionLeaderEpoch, Attributes, LastOffsetDelta,
+// BaseTimestamp, MaxTimestamp, ProducerID, ProducerEpoch, BaseSequence,
+// RecordCount) followed by records, the records section exactly as it is
+// to be stored (already compressed when h's attributes say so). Length,
+// Magic (2) and the CRC-32C are computed; h's values for them are ignored.
+// It returns the extended slice. It checks nothing: encoding records and
+// choosing consistent header fields is the caller's work.
+func AppendBatch(dst []byte, h BatchHeader, records []byte) []byte {
+	start := len(dst)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(h.BaseOffset))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(BatchHeaderSize-batchLengthOverhead+len(records)))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(h.PartitionLeaderEpoch))
+	dst = append(dst, 2)                        // magic
+	dst = binary.BigEndian.AppendUint32(dst, 0) // crc, below
+	dst = binary.BigEndian.AppendUint16(dst, uint16(h.Attributes))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(h.LastOffsetDelta))
+	dst = binary.BigEndian.AppendUint64(dst, uint64(h.BaseTimestamp))
+	dst = binary.BigEndian.AppendUint64(dst, uint64(h.MaxTimestamp))
+	dst = binary.BigEndian.AppendUint64(dst, uint64(h.ProducerID))
+	dst = binary.BigEndian.AppendUint16(dst, uint16(h.ProducerEpoch))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(h.BaseSequence))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(h.RecordCount))
+	dst = append(dst, records...)
+	SetCRC(dst[start:])
+	return dst
+}
+
+// SetCRC recomputes the CRC-32C of the whole batch at the start of b, after
+// a change to the bytes it covers (attributes onward). b must hold the
+// whole batch; its length field says how long the batch is.
+func SetCRC(b []byte) {
 	size := int(int32(binary.BigEndian.Uint32(b[offsetLength:]))) + batchLengthOverhead
 	binary.BigEndian.PutUint32(b[offsetCRC:], crc32.Checksum(b[batchCRCStart:size], crc32c))
 }

@@ -55,3 +55,29 @@ func TestVerifyBatch(t *testing.T) {
 		})
 	}
 }
+
+func TestAppendBatch(t *testing.T) {
+	h := BatchHeader{BaseOffset: 42, PartitionLeaderEpoch: 3, Attributes: attributeTimeType | 4, LastOffsetDelta: 9,
+		BaseTimestamp: 100, MaxTimestamp: 200, ProducerID: 7, ProducerEpoch: 1, BaseSequence: 5, RecordCount: 0,
+		Magic: 9, Length: 1, CRC: 1} // Magic, Length and CRC are computed, not taken
+	section := []byte("an opaque compressed records section")
+	b := AppendBatch([]byte("prefix"), h, section)
+	if string(b[:6]) != "prefix" {
+		t.Fatal("AppendBatch did not append")
+	}
+	b = b[6:]
+	got, err := VerifyBatch(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := h
+	want.Magic, want.Length, want.CRC = 2, int32(BatchHeaderSize-batchLengthOverhead+len(section)), crc32.Checksum(b[batchCRCStart:], crc32c)
+	if got != want || got.Size() != len(b) || string(b[BatchHeaderSize:]) != string(section) {
+		t.Fatalf("header %+v, want %+v", got, want)
+	}
+	b[len(b)-1] ^= 1
+	SetCRC(b)
+	if _, err := VerifyBatch(b); err != nil {
+		t.Fatalf("after SetCRC: %v", err)
+	}
+}

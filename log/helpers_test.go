@@ -2,7 +2,6 @@ package log
 
 import (
 	"encoding/binary"
-	"hash/crc32"
 	"testing"
 	"time"
 
@@ -15,7 +14,7 @@ func makeBatch(base int64, timestamps []int64, valueSize int) []byte {
 	if len(timestamps) == 0 {
 		panic("makeBatch: no records")
 	}
-	b := make([]byte, BatchHeaderSize)
+	var records []byte
 	first, maxTS := timestamps[0], timestamps[0]
 	for i, ts := range timestamps {
 		maxTS = max(maxTS, ts)
@@ -29,23 +28,20 @@ func makeBatch(base int64, timestamps []int64, valueSize int) []byte {
 			rec = append(rec, byte(int(base)+i+j))
 		}
 		rec = binary.AppendVarint(rec, 0) // no headers
-		b = binary.AppendVarint(b, int64(len(rec)))
-		b = append(b, rec...)
+		records = binary.AppendVarint(records, int64(len(rec)))
+		records = append(records, rec...)
 	}
-	binary.BigEndian.PutUint64(b[offsetBaseOffset:], uint64(base))
-	binary.BigEndian.PutUint32(b[offsetLength:], uint32(len(b)-batchLengthOverhead))
-	binary.BigEndian.PutUint32(b[offsetLeaderEpoch:], 1)
-	b[offsetMagic] = 2
-	binary.BigEndian.PutUint16(b[offsetAttributes:], 0)
-	binary.BigEndian.PutUint32(b[offsetLastDelta:], uint32(len(timestamps)-1))
-	binary.BigEndian.PutUint64(b[offsetBaseTimestamp:], uint64(first))
-	binary.BigEndian.PutUint64(b[offsetMaxTimestamp:], uint64(maxTS))
-	binary.BigEndian.PutUint64(b[offsetProducerID:], ^uint64(0))
-	binary.BigEndian.PutUint16(b[offsetProducerEpoch:], ^uint16(0))
-	binary.BigEndian.PutUint32(b[offsetBaseSequence:], ^uint32(0))
-	binary.BigEndian.PutUint32(b[offsetRecordCount:], uint32(len(timestamps)))
-	binary.BigEndian.PutUint32(b[offsetCRC:], crc32.Checksum(b[batchCRCStart:], crc32c))
-	return b
+	return AppendBatch(nil, BatchHeader{
+		BaseOffset:           base,
+		PartitionLeaderEpoch: 1,
+		LastOffsetDelta:      int32(len(timestamps) - 1),
+		BaseTimestamp:        first,
+		MaxTimestamp:         maxTS,
+		ProducerID:           -1,
+		ProducerEpoch:        -1,
+		BaseSequence:         -1,
+		RecordCount:          int32(len(timestamps)),
+	}, records)
 }
 
 // simpleBatch builds a batch of n records at base with timestamps base*10+i.

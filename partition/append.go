@@ -87,7 +87,7 @@ func (r *Replica) validate(b []byte) (log.BatchHeader, error) {
 	if err := r.checkProduced(b, h); err != nil {
 		return h, err
 	}
-	return h, nil
+	return h, r.checkRecords(b, h)
 }
 
 // reject logs why a request was refused at Debug and returns the protocol

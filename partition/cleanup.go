@@ -91,9 +91,9 @@ func (r *Replica) Config() Config { return *r.cleanup.config.Load() }
 //     InvalidTimestamp (KIP-937). Only the header's two timestamps are
 //     checked, so that no batch is decoded for it; -1 (no timestamp)
 //     passes, as in Kafka.
-//   - a cleanup policy with compact: a record without a key is
-//     InvalidRecord ("compacted topic cannot accept message without key").
-//     This decodes (and decompresses, bounded) the batch.
+//
+// A keyless record in a compacted topic (InvalidRecord) is checkRecords'
+// work, done in its one pass over the decoded records.
 //
 // Called by validate with r.mu held.
 func (r *Replica) checkProduced(batch []byte, h log.BatchHeader) error {
@@ -106,24 +106,6 @@ func (r *Replica) checkProduced(batch []byte, h log.BatchHeader) error {
 			if ts != -1 && (ts < lowest || ts > highest) {
 				return r.reject(kerr.InvalidTimestamp, fmt.Errorf("timestamp %d outside [%d, %d] (message.timestamp.before.max.ms, after.max.ms)", ts, lowest, highest))
 			}
-		}
-	}
-	if cfg.CleanupPolicy&CleanupCompact != 0 {
-		body, err := Decompress(batch[log.BatchHeaderSize:h.Size()], h.Compression(), MaxDecompressedBytes)
-		if err != nil {
-			return r.reject(kerr.CorruptMessage, err)
-		}
-		err = decodeRecords(body, func(rec *batchRecord) error {
-			if rec.key == nil {
-				return kerr.InvalidRecord
-			}
-			return nil
-		})
-		switch {
-		case err == kerr.InvalidRecord:
-			return r.reject(kerr.InvalidRecord, fmt.Errorf("record without a key in a compacted topic"))
-		case err != nil:
-			return r.reject(kerr.CorruptMessage, err)
 		}
 	}
 	return nil

@@ -1,7 +1,6 @@
 package partition
 
 import (
-	"bytes"
 	"errors"
 	"testing"
 	"time"
@@ -9,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/sluice-io/sluice/log"
+	"github.com/sluice-io/sluice/partition/record"
 )
 
 // testClock is a clock tests move by hand.
@@ -26,7 +26,7 @@ type kv struct {
 
 // batchOptions are kvBatch's producer and codec.
 type batchOptions struct {
-	codec         int8
+	codec         record.Codec
 	producerID    int64
 	producerEpoch int16
 	sequence      int32
@@ -37,30 +37,21 @@ var noProducer = batchOptions{producerID: -1, producerEpoch: -1, sequence: -1}
 // kvBatch builds a produced batch of keyed records.
 func kvBatch(t testing.TB, o batchOptions, records ...kv) []byte {
 	t.Helper()
-	base, maxTimestamp := records[0].ts, records[0].ts
-	var body []byte
-	for i, r := range records {
-		rec := batchRecord{offsetDelta: int64(i), key: []byte(r.key), value: []byte(r.value), headers: []byte{0}}
+	bld := record.Builder{Codec: o.codec, Producer: &record.Producer{ID: o.producerID, Epoch: o.producerEpoch, BaseSequence: o.sequence}}
+	for _, r := range records {
+		key, value := []byte(r.key), []byte(r.value)
 		if r.key == "" {
-			rec.key = nil
+			key = nil
 		}
 		if r.tombstone {
-			rec.value = nil
+			value = nil
 		}
-		body = encodeRecord(body, &rec, r.ts-base)
-		maxTimestamp = max(maxTimestamp, r.ts)
+		bld.Add(r.ts, key, value)
 	}
-	if o.codec != codecNone {
-		c, err := compressor(o.codec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, _ := c.Compress(new(bytes.Buffer), body)
-		body = bytes.Clone(out)
+	b, err := bld.AppendTo(nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	h := log.BatchHeader{PartitionLeaderEpoch: -1, LastOffsetDelta: int32(len(records) - 1),
-		ProducerID: o.producerID, ProducerEpoch: o.producerEpoch, BaseSequence: o.sequence}
-	b := appendBatch(nil, &h, batchFields{attributes: int16(o.codec), baseTimestamp: base, maxTimestamp: maxTimestamp, recordCount: int32(len(records))}, body)
 	if _, err := log.VerifyProducedBatch(b); err != nil {
 		t.Fatalf("kvBatch: %v", err)
 	}
@@ -138,7 +129,7 @@ func TestAppendKeylessToCompactedTopic(t *testing.T) {
 		env := newEnv(t)
 		env.cfg.CleanupPolicy = policy
 		r := env.open(t)
-		for _, codec := range []int8{codecNone, codecZstd} {
+		for _, codec := range []record.Codec{record.None, record.Zstd} {
 			o := noProducer
 			o.codec = codec
 			if _, err := r.Append(kvBatch(t, o, kv{key: "a", value: "1"}, kv{value: "keyless"})); !errors.Is(err, kerr.InvalidRecord) {

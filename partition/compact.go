@@ -1,19 +1,17 @@
 package partition
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
 	"github.com/sluice-io/sluice/log"
+	"github.com/sluice-io/sluice/partition/record"
 )
 
 // CleanLimits bounds one compaction's resources.
@@ -294,13 +292,11 @@ type cleaner struct {
 	// for none: the next pass is due once it passes.
 	minHorizon int64
 	// Scratch buffers, reused across batches.
-	kept       []batchRecord
+	kept       []record.Record
 	records    []byte
 	out        []byte
-	compressed bytes.Buffer
+	compressed []byte
 }
-
-var errMapFull = errors.New("partition: offset map full")
 
 // buildMap fills the offset map from the dirty part of p and returns end:
 // the offset up to which the map is complete.
@@ -347,25 +343,21 @@ func (c *cleaner) mapSegment(ctx context.Context, base, from, to int64) (full bo
 		if h.BaseOffset >= to {
 			return false, 0, nil
 		}
-		body, err := Decompress(batch[log.BatchHeaderSize:], h.Compression(), MaxDecompressedBytes)
+		_, it, err := record.Records(batch, MaxDecompressedBytes)
 		if err != nil {
 			return false, 0, fmt.Errorf("map batch at offset %d: %w", h.BaseOffset, err)
 		}
-		err = decodeRecords(body, func(rec *batchRecord) error {
-			offset := h.BaseOffset + rec.offsetDelta
-			if offset < from || offset >= to || rec.key == nil {
-				return nil
+		for it.Next() {
+			rec := it.Record()
+			offset := h.BaseOffset + int64(rec.OffsetDelta)
+			if offset < from || offset >= to || rec.Key == nil {
+				continue
 			}
-			if !c.offsets.put(rec.key, offset) {
-				stop = offset
-				return errMapFull
+			if !c.offsets.put(rec.Key, offset) {
+				return true, offset, nil
 			}
-			return nil
-		})
-		if errors.Is(err, errMapFull) {
-			return true, stop, nil
 		}
-		if err != nil {
+		if err := it.Err(); err != nil {
 			return false, 0, fmt.Errorf("map batch at offset %d: %w", h.BaseOffset, err)
 		}
 	}
@@ -465,39 +457,39 @@ func (c *cleaner) cleanBatch(batch []byte, h log.BatchHeader, end int64, groupLa
 	}
 	hasHorizon := h.Attributes&deleteHorizonFlag != 0
 	retainDeletes := !hasHorizon || c.now < h.BaseTimestamp
-	body, err := Decompress(batch[log.BatchHeaderSize:], h.Compression(), MaxDecompressedBytes)
+	_, it, err := record.Records(batch, MaxDecompressedBytes)
 	if err != nil {
 		return nil, false, err
 	}
 	c.kept = c.kept[:0]
 	total, tombstones := 0, false
 	maxTimestamp := int64(math.MinInt64)
-	err = decodeRecords(body, func(rec *batchRecord) error {
+	for it.Next() {
+		rec := it.Record()
 		total++
-		offset := h.BaseOffset + rec.offsetDelta
+		offset := h.BaseOffset + int64(rec.OffsetDelta)
 		stays := true
 		switch {
 		case offset >= end:
 			// Past what the map covers: the next pass decides.
-		case rec.key == nil:
+		case rec.Key == nil:
 			// Kafka's cleaner drops keyless records of compacted topics.
 			stays = false
 		default:
-			newest, mapped := c.offsets.offsets[string(rec.key)]
+			newest, mapped := c.offsets.offsets[string(rec.Key)]
 			latest := !mapped || offset >= newest
-			stays = latest && (rec.value != nil || retainDeletes)
+			stays = latest && (rec.Value != nil || retainDeletes)
 			if latest && !stays {
 				gs.tombstones++
 			}
 		}
 		if stays {
 			c.kept = append(c.kept, *rec)
-			tombstones = tombstones || rec.value == nil
-			maxTimestamp = max(maxTimestamp, h.BaseTimestamp+rec.timestampDelta)
+			tombstones = tombstones || rec.Value == nil
+			maxTimestamp = max(maxTimestamp, h.BaseTimestamp+rec.TimestampDelta)
 		}
-		return nil
-	})
-	if err != nil {
+	}
+	if err := it.Err(); err != nil {
 		return nil, false, err
 	}
 	removed := total - len(c.kept)
@@ -516,43 +508,46 @@ func (c *cleaner) cleanBatch(batch []byte, h log.BatchHeader, end int64, groupLa
 		}
 		// An empty batch keeps the offsets and producer metadata, as
 		// Kafka's writeEmptyHeader.
-		f := batchFields{
-			attributes:    h.Attributes &^ (0x07 | deleteHorizonFlag),
-			baseTimestamp: h.MaxTimestamp,
-			maxTimestamp:  h.MaxTimestamp,
-		}
-		c.out = appendBatch(c.out[:0], &h, f, nil)
+		empty := h
+		empty.Attributes = h.Attributes &^ (0x07 | deleteHorizonFlag)
+		empty.BaseTimestamp, empty.MaxTimestamp, empty.RecordCount = h.MaxTimestamp, h.MaxTimestamp, 0
+		c.out = log.AppendBatch(c.out[:0], empty, nil)
 		return c.out, true, nil
 	}
-	f := batchFields{attributes: h.Attributes, baseTimestamp: h.BaseTimestamp, maxTimestamp: maxTimestamp, recordCount: int32(len(c.kept))}
+	// The cleaned batch keeps the offsets (base offset, last offset
+	// delta), leader epoch, producer metadata and attributes of h.
+	cleaned := h
+	cleaned.MaxTimestamp, cleaned.RecordCount = maxTimestamp, int32(len(c.kept))
 	if h.LogAppendTime() {
-		f.maxTimestamp = h.MaxTimestamp
+		cleaned.MaxTimestamp = h.MaxTimestamp
 	}
 	c.records = c.records[:0]
 	if setHorizon {
 		// KIP-534: the base timestamp becomes the delete horizon; the
 		// records' deltas are recomputed so their timestamps stay.
-		f.baseTimestamp = c.now + c.cfg.DeleteRetention.Milliseconds()
-		f.attributes |= deleteHorizonFlag
+		cleaned.BaseTimestamp = c.now + c.cfg.DeleteRetention.Milliseconds()
+		cleaned.Attributes |= deleteHorizonFlag
 		for i := range c.kept {
 			rec := &c.kept[i]
-			c.records = encodeRecord(c.records, rec, h.BaseTimestamp+rec.timestampDelta-f.baseTimestamp)
+			rec.TimestampDelta = h.BaseTimestamp + rec.TimestampDelta - cleaned.BaseTimestamp
+			c.records = record.AppendRecord(c.records, rec)
 		}
 	} else {
 		for i := range c.kept {
-			c.records = append(c.records, c.kept[i].raw...)
+			c.records = append(c.records, c.kept[i].Raw...)
 		}
 	}
 	if tombstones {
-		c.noteHorizon(f.baseTimestamp)
+		c.noteHorizon(cleaned.BaseTimestamp)
 	}
 	records := c.records
-	if codec := h.Compression(); codec != codecNone {
-		if records, err = c.compress(codec, records); err != nil {
+	if codec := record.Codec(h.Compression()); codec != record.None {
+		if c.compressed, err = record.Compress(c.compressed[:0], codec, c.records); err != nil {
 			return nil, false, err
 		}
+		records = c.compressed
 	}
-	c.out = appendBatch(c.out[:0], &h, f, records)
+	c.out = log.AppendBatch(c.out[:0], cleaned, records)
 	return c.out, true, nil
 }
 
@@ -560,52 +555,6 @@ func (c *cleaner) noteHorizon(horizon int64) {
 	if c.minHorizon == 0 || horizon < c.minHorizon {
 		c.minHorizon = max(horizon, 1)
 	}
-}
-
-// compress compresses records with codec, as the batch was; the result is
-// valid until the next call.
-func (c *cleaner) compress(codec int8, records []byte) ([]byte, error) {
-	comp, err := compressor(codec)
-	if err != nil {
-		return nil, err
-	}
-	c.compressed.Reset()
-	out, used := comp.Compress(&c.compressed, records)
-	if int8(used) != codec {
-		return nil, fmt.Errorf("compress with codec %d: compressor used %d", codec, used)
-	}
-	// out may alias the buffer's storage; copy it out of the way.
-	c.records = append(c.records[:0], out...)
-	return c.records, nil
-}
-
-// compressors are kgo's, one per codec, shared by every cleaner: they pool
-// their encoders and are safe for concurrent use, and a zstd encoder is
-// costly to create.
-var compressors = func() map[int8]func() (kgo.Compressor, error) {
-	m := make(map[int8]func() (kgo.Compressor, error))
-	for codec, kc := range map[int8]kgo.CompressionCodec{
-		codecGzip:   kgo.GzipCompression(),
-		codecSnappy: kgo.SnappyCompression(),
-		codecLZ4:    kgo.Lz4Compression(),
-		codecZstd:   kgo.ZstdCompression(),
-	} {
-		m[codec] = sync.OnceValues(func() (kgo.Compressor, error) { return kgo.DefaultCompressor(kc) })
-	}
-	return m
-}()
-
-// compressor returns the shared compressor for codec.
-func compressor(codec int8) (kgo.Compressor, error) {
-	get, ok := compressors[codec]
-	if !ok {
-		return nil, fmt.Errorf("compress with unknown codec %d", codec)
-	}
-	comp, err := get()
-	if err != nil {
-		return nil, fmt.Errorf("compressor for codec %d: %w", codec, err)
-	}
-	return comp, nil
 }
 
 // throttle paces the cleaner's I/O at rate bytes per second (0: no limit),

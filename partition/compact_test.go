@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluice-io/sluice/log"
+	"github.com/sluice-io/sluice/partition/record"
 )
 
 // storedRecord is a record read back from the log.
@@ -32,21 +33,22 @@ func readRecords(t testing.TB, r *Replica) []storedRecord {
 		if h.BaseOffset <= last {
 			return fmt.Errorf("batch at %d after offset %d", h.BaseOffset, last)
 		}
-		body, err := Decompress(batch[log.BatchHeaderSize:], h.Compression(), MaxDecompressedBytes)
+		_, it, err := record.Records(batch, MaxDecompressedBytes)
 		if err != nil {
 			return err
 		}
 		n := 0
-		err = decodeRecords(body, func(rec *batchRecord) error {
-			offset := h.BaseOffset + rec.offsetDelta
+		for it.Next() {
+			rec := it.Record()
+			offset := h.BaseOffset + int64(rec.OffsetDelta)
 			if offset <= last || offset > h.LastOffset() {
 				return fmt.Errorf("record offset %d after %d in batch [%d, %d]", offset, last, h.BaseOffset, h.LastOffset())
 			}
 			last = offset
 			n++
-			out = append(out, storedRecord{offset: offset, key: string(rec.key), value: string(rec.value), tombstone: rec.value == nil})
-			return nil
-		})
+			out = append(out, storedRecord{offset: offset, key: string(rec.Key), value: string(rec.Value), tombstone: rec.Value == nil})
+		}
+		err = it.Err()
 		if err == nil && n != int(h.RecordCount) {
 			err = fmt.Errorf("batch at %d counts %d records, holds %d", h.BaseOffset, h.RecordCount, n)
 		}
@@ -202,7 +204,7 @@ type workload struct {
 }
 
 func (w *workload) step(n int) {
-	codecs := []int8{codecNone, codecGzip, codecSnappy, codecLZ4, codecZstd}
+	codecs := []record.Codec{record.None, record.Gzip, record.Snappy, record.LZ4, record.Zstd}
 	for range n {
 		count := 1 + w.rng.IntN(5)
 		var records []kv

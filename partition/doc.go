@@ -31,13 +31,14 @@
 // (delete_records.go) moves the log start offset, possibly inside a
 // segment, durably. Compact (compact.go) is Kafka's log cleaner: an offset
 // map key -> newest offset over the dirty part, then every cleanable
-// segment rewritten batch by batch (records.go) and swapped in. Kafka's
+// segment rewritten batch by batch (through package record) and swapped
+// in. Kafka's
 // rules kept:
 //
 //   - A rewritten v2 batch keeps its base offset, last offset delta,
 //     leader epoch, producer id, epoch and base sequence; only the kept
 //     records remain, the CRC is recomputed, the codec is the original's
-//     (kgo's compressors). A batch left empty goes, unless it is the latest
+//     (record.Compress). A batch left empty goes, unless it is the latest
 //     batch of its producer (kept empty so producer state survives a
 //     rebuild from the log).
 //   - Tombstones: KIP-534. The first clean that keeps a tombstone's batch
@@ -78,7 +79,11 @@
 //
 // Prepare (prepare.go) validates every batch of the request (length,
 // magic, CRC-32C, record count, max.message.bytes, the topic's timestamp
-// and key rules), then checks every idempotent producer sequence against
+// and key rules, and, in checkRecords (records.go), that its records
+// section decompresses within MaxDecompressedBytes and decodes to exactly
+// the header's record count with offset deltas 0..n-1, as Kafka's
+// LogValidator: a poison batch is refused by the leader, never
+// replicated), then checks every idempotent producer sequence against
 // the in-flight overlay (below), staged batch by batch, and returns an
 // Entry (entry.go, with its format): the batches verbatim, the leader
 // epoch to stamp (the Raft term) and the LogAppendTime the leader chose,
@@ -228,6 +233,13 @@
 //     it, for renames and two directory syncs. Retention racing a clean
 //     makes the swap fail with log.ErrSegmentsChanged: the pass ends
 //     without moving the checkpoint and the next starts over.
+//   - A batch with a valid CRC can still be a poison batch: a payload that
+//     does not decompress, or records that do not decode. Stored, it would
+//     stop every consumer of the partition at it, so checkRecords decodes
+//     every produced batch (CORRUPT_MESSAGE), at a cost make bench
+//     measures (BenchmarkAppendRecordCheck); the keyless check of
+//     compacted topics runs in the same pass, so a batch is decompressed
+//     once. Package record is the one codec of records and batches.
 //   - The timestamp bounds (KIP-937) check only a batch's base and max
 //     timestamps, not every record, so no batch is decoded for them.
 //   - Config() is lock-free (an atomic copy); Append reads cfg under mu.

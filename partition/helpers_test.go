@@ -2,15 +2,14 @@ package partition
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-io/sluice/log"
+	"github.com/sluice-io/sluice/partition/record"
 )
 
 // testRecord is one record of a test batch.
@@ -48,26 +47,6 @@ func idem(producerID int64, epoch int16, sequence int32, n int) testBatch {
 	return b
 }
 
-// appendRecord appends one record in the v2 format: zigzag varints, as
-// Kafka encodes them.
-func appendRecord(dst []byte, offsetDelta int, timestampDelta int64, r testRecord) []byte {
-	var body []byte
-	body = append(body, 0) // attributes
-	body = binary.AppendVarint(body, timestampDelta)
-	body = binary.AppendVarint(body, int64(offsetDelta))
-	if r.key == nil {
-		body = binary.AppendVarint(body, -1)
-	} else {
-		body = binary.AppendVarint(body, int64(len(r.key)))
-		body = append(body, r.key...)
-	}
-	body = binary.AppendVarint(body, int64(len(r.value)))
-	body = append(body, r.value...)
-	body = binary.AppendVarint(body, 0) // no headers
-	dst = binary.AppendVarint(dst, int64(len(body)))
-	return append(dst, body...)
-}
-
 // build encodes a valid v2 batch with base offset 0, leader epoch -1 and a
 // correct CRC-32C, compressing the records when asked.
 func (tb testBatch) build(t testing.TB) []byte {
@@ -79,7 +58,7 @@ func (tb testBatch) build(t testing.TB) []byte {
 	maxTimestamp := base
 	var records []byte
 	for i, r := range tb.records {
-		records = appendRecord(records, i, r.timestamp-base, r)
+		records = record.AppendRecord(records, &record.Record{TimestampDelta: r.timestamp - base, OffsetDelta: int32(i), Key: r.key, Value: r.value})
 		maxTimestamp = max(maxTimestamp, r.timestamp)
 	}
 	attributes := tb.attributes
@@ -95,22 +74,17 @@ func (tb testBatch) build(t testing.TB) []byte {
 		records = bytes.Clone(out)
 		attributes |= int16(codec)
 	}
-	b := make([]byte, 0, log.BatchHeaderSize+len(records))
-	b = binary.BigEndian.AppendUint64(b, 0)                                           // base offset
-	b = binary.BigEndian.AppendUint32(b, uint32(log.BatchHeaderSize-12+len(records))) // length
-	b = binary.BigEndian.AppendUint32(b, 0xffffffff)                                  // leader epoch -1
-	b = append(b, 2)                                                                  // magic
-	b = binary.BigEndian.AppendUint32(b, 0)                                           // crc, below
-	b = binary.BigEndian.AppendUint16(b, uint16(attributes))                          // attributes
-	b = binary.BigEndian.AppendUint32(b, uint32(len(tb.records)-1))                   // last offset delta
-	b = binary.BigEndian.AppendUint64(b, uint64(base))                                // base timestamp
-	b = binary.BigEndian.AppendUint64(b, uint64(maxTimestamp))                        // max timestamp
-	b = binary.BigEndian.AppendUint64(b, uint64(tb.producerID))                       // producer id
-	b = binary.BigEndian.AppendUint16(b, uint16(tb.producerEpoch))                    // producer epoch
-	b = binary.BigEndian.AppendUint32(b, uint32(tb.baseSequence))                     // base sequence
-	b = binary.BigEndian.AppendUint32(b, uint32(len(tb.records)))                     // record count
-	b = append(b, records...)
-	fixCRC(b)
+	b := log.AppendBatch(nil, log.BatchHeader{
+		PartitionLeaderEpoch: -1,
+		Attributes:           attributes,
+		LastOffsetDelta:      int32(len(tb.records) - 1),
+		BaseTimestamp:        base,
+		MaxTimestamp:         maxTimestamp,
+		ProducerID:           tb.producerID,
+		ProducerEpoch:        tb.producerEpoch,
+		BaseSequence:         tb.baseSequence,
+		RecordCount:          int32(len(tb.records)),
+	}, records)
 	if _, err := log.VerifyProducedBatch(b); err != nil && tb.attributes == 0 {
 		t.Fatalf("test batch does not verify: %v", err)
 	}
@@ -195,10 +169,6 @@ func readAll(t testing.TB, r *Replica) ([]byte, []log.BatchHeader) {
 	return res.Records, headers
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // fixCRC recomputes the CRC-32C of the whole batch b after a test changed
 // covered bytes.
-func fixCRC(b []byte) {
-	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], castagnoli))
-}
+func fixCRC(b []byte) { log.SetCRC(b) }

@@ -1,14 +1,11 @@
 package partition
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/sluice-io/sluice/log"
+	"github.com/sluice-io/sluice/partition/record"
 )
-
-// decompressor decompresses batches for timestamp lookups. It is safe for
-// concurrent use and pools its decoders.
 
 // scanChunk bounds each read when OffsetForTimestamp must look past the
 // batch the time index pointed at.
@@ -160,37 +157,20 @@ func (r *Replica) maxTimestampBatchBelow(hwm int64) ([]byte, bool, error) {
 
 // eachRecord calls fn with the offset and timestamp of each record of the
 // whole batch b (header h), decompressing it if needed, until fn returns
-// false. Record layout, after the batch header (lengths are zigzag
-// varints):
-//
-//	length varint | attributes int8 | timestampDelta varlong |
-//	offsetDelta varint | key | value | headers
+// false. Errors wrap log.ErrCorrupt or log.ErrShortBatch.
 func eachRecord(h log.BatchHeader, b []byte, fn func(offset, timestamp int64) bool) error {
-	if len(b) < h.Size() || h.Size() < log.BatchHeaderSize {
-		return fmt.Errorf("batch at offset %d: %w", h.BaseOffset, log.ErrShortBatch)
-	}
-	body, err := Decompress(b[log.BatchHeaderSize:h.Size()], h.Compression(), MaxDecompressedBytes)
+	_, it, err := record.Records(b, MaxDecompressedBytes)
 	if err != nil {
-		return fmt.Errorf("batch at offset %d: decompress codec %d: %w: %v", h.BaseOffset, h.Compression(), log.ErrCorrupt, err)
+		return fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
 	}
-	for i := 0; len(body) > 0; i++ {
-		length, n := binary.Varint(body)
-		if n <= 0 || length < 1 || length > int64(len(body)-n) {
-			return fmt.Errorf("batch at offset %d: record %d: %w: bad length", h.BaseOffset, i, log.ErrCorrupt)
-		}
-		record := body[n+1 : n+int(length)] // skip attributes
-		body = body[n+int(length):]
-		timestampDelta, n := binary.Varint(record)
-		if n <= 0 {
-			return fmt.Errorf("batch at offset %d: record %d: %w: bad timestamp delta", h.BaseOffset, i, log.ErrCorrupt)
-		}
-		offsetDelta, m := binary.Varint(record[n:])
-		if m <= 0 {
-			return fmt.Errorf("batch at offset %d: record %d: %w: bad offset delta", h.BaseOffset, i, log.ErrCorrupt)
-		}
-		if !fn(h.BaseOffset+offsetDelta, h.BaseTimestamp+timestampDelta) {
+	for it.Next() {
+		rec := it.Record()
+		if !fn(h.BaseOffset+int64(rec.OffsetDelta), h.BaseTimestamp+rec.TimestampDelta) {
 			return nil
 		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
 	}
 	return nil
 }

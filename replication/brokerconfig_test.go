@@ -11,10 +11,12 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/replication/configs"
 )
 
-func brokerEntries(c *Cluster) map[string]ConfigEntry {
-	out := map[string]ConfigEntry{}
+func brokerEntries(c *Cluster) map[string]configs.Entry {
+	out := map[string]configs.Entry{}
 	for _, e := range c.DescribeBrokerConfigs() {
 		out[e.Name] = e
 	}
@@ -29,7 +31,7 @@ func TestDynamicBrokerConfigsSurviveRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	str := func(s string) *string { return &s }
-	if err := c.IncrementalAlterBrokerConfigs(ctx, "0", []ConfigOp{
+	if err := c.IncrementalAlterBrokerConfigs(ctx, "0", []configs.Op{
 		{Name: "log.cleanup.policy", Op: kmsg.IncrementalAlterConfigOpAppend, Value: str("compact")},
 		{Name: "log.retention.check.interval.ms", Op: kmsg.IncrementalAlterConfigOpSet, Value: str("100")},
 	}, false); err != nil {
@@ -37,7 +39,7 @@ func TestDynamicBrokerConfigsSurviveRestart(t *testing.T) {
 	}
 	check := func(c *Cluster) {
 		t.Helper()
-		got := c.cleanerConfig()
+		got := c.cleaner.Config()
 		if got.Backoff != 250*time.Millisecond || got.RetentionCheckInterval != 100*time.Millisecond {
 			t.Errorf("schedules %+v", got)
 		}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/partition"
+	"github.com/sluice-io/sluice/replication/cleaner"
+	"github.com/sluice-io/sluice/replication/configs"
 )
 
 // producerIDBlockSize is how many producer ids one persisted reservation
@@ -45,15 +46,9 @@ type Cluster struct {
 	now    func() time.Time
 
 	flusher *log.Flusher
-
-	// counters are updated by the schedules, read by CleanupStats.
-	counters cleanupCounters
-	// schedules tracks the retention and cleaner goroutines, stopped by
-	// stopSchedules; the wake channels make them re-read their schedule.
-	schedules     sync.WaitGroup
-	stopSchedules context.CancelFunc
-	retentionWake chan struct{}
-	cleanerWake   chan struct{}
+	// cleaner runs retention and compaction over the replicas; Close stops
+	// it before closing them.
+	cleaner *cleaner.Cleaner
 
 	// mu guards everything below.
 	mu              sync.RWMutex
@@ -68,7 +63,7 @@ type Cluster struct {
 	// with them applied: the topic defaults and schedules in force.
 	dynamicDefault map[string]string
 	dynamicBrokers map[string]map[string]string
-	effective      Config
+	effective      configs.Broker
 }
 
 // Open loads the topic metadata under cfg.DataDir/meta and opens every
@@ -121,11 +116,11 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 			c.dynamicBrokers[node] = kept
 		}
 	}
-	c.effective = c.layersLocked().effective()
+	c.effective = c.layersLocked().Effective()
 	if err := c.effective.Validate(); err != nil {
 		c.logger.Warn("ignoring stored dynamic broker configs", zap.Error(err))
 		c.dynamicDefault, c.dynamicBrokers = nil, make(map[string]map[string]string)
-		c.effective = cfg
+		c.effective = cfg.broker()
 	}
 
 	c.flusher = log.NewFlusher(cfg.Flush, opts.Logger)
@@ -135,14 +130,14 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 			c.closeAll()
 			return nil, fmt.Errorf("replication: open topic %s: %w", ts.Name, err)
 		}
-		c.topics[t.Name] = t
-		c.topicsByID[t.ID] = t
+		c.topics[t.name] = t
+		c.topicsByID[t.id] = t
 	}
 	if err := c.removeOrphans(); err != nil {
 		c.closeAll()
 		return nil, fmt.Errorf("replication: %w", err)
 	}
-	c.startSchedules()
+	c.cleaner = cleaner.Start(c.effective.Cleaner, c.cleanerTargets, cleaner.Options{Logger: c.logger, Now: c.now})
 	c.logger.Info("cluster open", zap.String("cluster-id", c.clusterID), zap.Int("topics", len(c.topics)))
 	return c, nil
 }
@@ -232,26 +227,6 @@ func (c *Cluster) AllocateProducerID(ctx context.Context) (int64, error) {
 	return id, nil
 }
 
-// saveLocked persists the current state with edit applied. c.mu must be
-// held exclusively.
-func (c *Cluster) saveLocked(edit func(*state)) error {
-	st := state{ClusterID: c.clusterID, ProducerIDBlockEnd: c.producerIDLimit, DefaultBrokerConfigs: c.dynamicDefault}
-	if len(c.dynamicBrokers) > 0 {
-		st.BrokerConfigs = c.dynamicBrokers
-	}
-	for _, t := range c.topics {
-		st.Topics = append(st.Topics, t.persisted())
-	}
-	sort.Slice(st.Topics, func(i, j int) bool { return st.Topics[i].Name < st.Topics[j].Name })
-	if edit != nil {
-		edit(&st)
-	}
-	if err := saveState(c.fs, c.metaDir(), st); err != nil {
-		return fmt.Errorf("replication: save metadata: %w", err)
-	}
-	return nil
-}
-
 // Close stops the retention and cleaner goroutines (cancelling a
 // compaction in progress) and waits for them, then closes every replica
 // (each log is synced and marked clean) and the flusher. Later calls
@@ -264,9 +239,8 @@ func (c *Cluster) Close(ctx context.Context) error {
 	}
 	c.closed = true
 	c.mu.Unlock()
-	// The schedules take mu to list topics: wait for them unlocked.
-	c.stopSchedules()
-	c.schedules.Wait()
+	// The cleaner takes mu to list topics: wait for it unlocked.
+	c.cleaner.Stop()
 	c.mu.Lock()
 	err := c.closeAllLocked()
 	c.mu.Unlock()
@@ -301,7 +275,7 @@ func (c *Cluster) closeAllLocked() error {
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
-				if err := p.Close(); err != nil {
+				if err := p.replica.Close(); err != nil {
 					mu.Lock()
 					if first == nil {
 						first = fmt.Errorf("replication: close %s-%d: %w", p.Topic, p.Index, err)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/replication/configs"
 )
 
 func openTestCluster(t *testing.T, dir string) *Cluster {
@@ -50,14 +52,14 @@ func TestTopicLifecycleSurvivesRestart(t *testing.T) {
 		t.Fatalf("cluster id changed: %s -> %s", clusterID, c.ClusterID())
 	}
 	topics := c.Topics()
-	if len(topics) != 1 || topics[0].Name != "orders" {
+	if len(topics) != 1 || topics[0].Name() != "orders" {
 		t.Fatalf("topics after restart: %v", topics)
 	}
 	got := topics[0]
-	if got.ID != created.ID || len(got.Partitions()) != 5 || got.Configs()["segment.bytes"] != "1048576" {
-		t.Fatalf("orders after restart: id %x partitions %d configs %v", got.ID, len(got.Partitions()), got.Configs())
+	if got.ID() != created.ID() || got.PartitionCount() != 5 || got.Configs()["segment.bytes"] != "1048576" {
+		t.Fatalf("orders after restart: id %x partitions %d configs %v", got.ID(), got.PartitionCount(), got.Configs())
 	}
-	if byID, ok := c.TopicByID(created.ID); !ok || byID.Name != "orders" {
+	if byID, ok := c.TopicByID(created.ID()); !ok || byID.Name() != "orders" {
 		t.Fatal("topic not found by id")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "topics", "gone-0")); !os.IsNotExist(err) {
@@ -173,7 +175,7 @@ func TestDescribeTopicConfigs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	byName := map[string]ConfigEntry{}
+	byName := map[string]configs.Entry{}
 	for _, e := range entries {
 		byName[e.Name] = e
 	}
@@ -198,7 +200,7 @@ func TestInternalTopic(t *testing.T) {
 	c.Close(ctx)
 	c = openTestCluster(t, dir)
 	topic, ok := c.Topic("__consumer_offsets")
-	if !ok || !topic.Internal {
+	if !ok || !topic.Internal() {
 		t.Fatalf("internal flag lost across restart: %v %v", ok, topic)
 	}
 	if err := c.DeleteTopic(ctx, "__consumer_offsets"); !errors.Is(err, kerr.InvalidTopicException) {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/partition"
+	"github.com/sluice-io/sluice/replication/cleaner"
+	"github.com/sluice-io/sluice/replication/configs"
 )
 
 // Config describes this node and the defaults for the topics it creates.
@@ -39,57 +41,7 @@ type Config struct {
 	// every acknowledged write durable.
 	Flush log.FlushConfig
 	// Cleaner schedules retention and compaction.
-	Cleaner CleanerConfig
-}
-
-// CleanerConfig schedules the background work that removes old data:
-// retention (cleanup.policy delete) and compaction (cleanup.policy
-// compact). Every field can also change at run time as a dynamic broker
-// config.
-type CleanerConfig struct {
-	// RetentionCheckInterval is the time between two retention passes
-	// over every partition. Corresponds to log.retention.check.interval.ms.
-	// Default 5 minutes.
-	RetentionCheckInterval time.Duration
-	// Enable runs the cleaner, which compacts the partitions of compacted
-	// topics (__consumer_offsets among them). Corresponds to
-	// log.cleaner.enable. Default true.
-	Enable bool
-	// Backoff is the time between two cleaner rounds. Corresponds to
-	// log.cleaner.backoff.ms. Default 15 seconds.
-	Backoff time.Duration
-	// DedupeBufferSize bounds the memory of one compaction's key map, in
-	// bytes. Corresponds to log.cleaner.dedupe.buffer.size. Default 128 MiB.
-	DedupeBufferSize int64
-	// IOMaxBytesPerSecond throttles the cleaner's reads and writes; zero
-	// is unthrottled. Corresponds to log.cleaner.io.max.bytes.per.second.
-	// Default 0.
-	IOMaxBytesPerSecond int64
-}
-
-// DefaultCleanerConfig returns Kafka's defaults.
-func DefaultCleanerConfig() CleanerConfig {
-	return CleanerConfig{
-		RetentionCheckInterval: 5 * time.Minute,
-		Enable:                 true,
-		Backoff:                15 * time.Second,
-		DedupeBufferSize:       128 << 20,
-	}
-}
-
-// Validate reports a CleanerConfig that cannot work.
-func (c CleanerConfig) Validate() error {
-	switch {
-	case c.RetentionCheckInterval < time.Millisecond:
-		return fmt.Errorf("replication: log.retention.check.interval.ms %s must be at least 1ms", c.RetentionCheckInterval)
-	case c.Backoff < time.Millisecond:
-		return fmt.Errorf("replication: log.cleaner.backoff.ms %s must be at least 1ms", c.Backoff)
-	case c.DedupeBufferSize < 1<<16:
-		return fmt.Errorf("replication: log.cleaner.dedupe.buffer.size %d must be at least 65536", c.DedupeBufferSize)
-	case c.IOMaxBytesPerSecond < 0:
-		return fmt.Errorf("replication: log.cleaner.io.max.bytes.per.second %d is negative", c.IOMaxBytesPerSecond)
-	}
-	return nil
+	Cleaner cleaner.Config
 }
 
 // DefaultConfig returns a single node on 127.0.0.1:9092 storing under
@@ -103,7 +55,7 @@ func DefaultConfig() Config {
 		DefaultPartitions: 1,
 		AutoCreateTopics:  true,
 		Partition:         partition.DefaultConfig(),
-		Cleaner:           DefaultCleanerConfig(),
+		Cleaner:           cleaner.DefaultConfig(),
 	}
 }
 
@@ -127,6 +79,15 @@ func (c Config) Validate() error {
 		return err
 	}
 	return c.Partition.Validate()
+}
+
+// broker returns the settings the broker configs read and set.
+func (c Config) broker() configs.Broker {
+	return configs.Broker{
+		NodeID: c.NodeID, DataDir: c.DataDir, AdvertisedHost: c.AdvertisedHost, AdvertisedPort: c.AdvertisedPort,
+		DefaultPartitions: c.DefaultPartitions, AutoCreateTopics: c.AutoCreateTopics,
+		Partition: c.Partition, Cleaner: c.Cleaner,
+	}
 }
 
 // SetAdvertisedAddress parses "host:port" into AdvertisedHost and

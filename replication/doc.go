@@ -1,16 +1,57 @@
 // Package replication owns the cluster: which brokers exist, which topics
 // exist with their ids, partition counts and config overrides, where each
-// partition's replica lives, and the allocation of producer ids.
+// partition's replica lives and who leads it, the handle through which the
+// layers above append to and read a partition, and the allocation of
+// producer ids.
 //
-// Today Sluice runs as a single node and this package keeps the cluster
-// metadata in one file written atomically; the metadata Raft group and one
-// Raft group per partition replace that storage in a later step, behind the
-// same Cluster and Partition types, so the wire layer does not change.
+// Today Sluice runs as a single node: this node holds and leads every
+// replica, and the cluster metadata is one file written atomically
+// (metadata.go). The metadata Raft group and one Raft group per partition
+// replace that storage and that leadership in a later step, behind the same
+// Cluster and Partition types, so the layers above do not change.
+//
+// # What it owns, file by file
+//
+//	cluster.go       Cluster: Open, Close, brokers, producer ids
+//	topic.go         topic lifecycle: create, delete, add partitions, lookups
+//	partition.go     Partition, the handle of one partition (below)
+//	metadata.go      cluster.json: format, load, atomic save
+//	alterconfigs.go  topic config changes: validate, persist, apply to replicas
+//	brokerconfig.go  dynamic broker config changes, the same way
+//	cleanup.go       what the cleaner cleans (every replica, listed per pass)
+//
+// Two sub-packages hold what is not about the cluster itself:
+//
+//	configs/  Kafka's topic and broker config tables, validation, resolution
+//	          across layers, DescribeConfigs entries (stateless)
+//	cleaner/  the retention and compaction schedule and its goroutines
 //
 // # What it does not own
 //
 // The bytes of a partition (package partition and log), the Kafka protocol
-// (package wire), consumer groups (package consumergroup).
+// (package wire), consumer groups (package consumergroup). Those layers
+// depend on interfaces they declare (wire.Cluster, wire.Partition,
+// consumergroup.Cluster, ...); *Cluster, *Topic and *Partition satisfy
+// them, and cmd/sluice asserts it at compile time.
+//
+// # The partition handle
+//
+// A Partition holds its replica unexported: the layers above can append,
+// read, wait for data, list offsets and epochs and delete records, but not
+// close, delete, truncate or reconfigure it, nor set its leader epoch.
+// Append is two steps so that order and commit can be separated:
+//
+//	Append(ctx, batches) -> Appended   the leader step: validate, check
+//	                                   producer sequences, fix the place
+//	                                   (today: the local append)
+//	Appended.Wait(ctx)                 the batches are committed (today:
+//	                                   durable on this node; with Raft:
+//	                                   committed by a majority)
+//
+// acks=1 and acks=all both wait for commit; acks=0 does not wait. A
+// connection appends its pipelined requests in order on its reader and
+// waits on its writer; the group coordinator appends under its lock and
+// waits outside it.
 //
 // # On disk
 //
@@ -28,26 +69,12 @@
 // they existed load unchanged, and a stored config this version does not
 // accept is dropped with a warning rather than stopping the broker.
 //
-// # Configs
+// # Config changes
 //
-//	topic override  >  dynamic broker (this node > cluster default)  >  static  >  default
-//	(retention.ms)     (log.retention.ms > .minutes > .hours, merged)    (file)     (Kafka's)
-//
-// A topic's partition config is the effective broker defaults with the
-// topic's overrides applied (partitionConfig). Any change — a topic's
-// overrides or a dynamic broker config — is validated whole, persisted,
-// then applied to the live replicas with SetConfig; the Topic value is
-// replaced, never modified.
-//
-// # Background work
-//
-// Open starts two goroutines, stopped and waited for by Close before any
-// replica is closed: retention (every log.retention.check.interval.ms,
-// EnforceRetention on every replica) and the cleaner (every
-// log.cleaner.backoff.ms while log.cleaner.enable, Compact on each
-// partition whose policy includes compact, one at a time). Each waits on
-// one timer and on a wake channel that a schedule change signals. They
-// list topics under mu.RLock and call replicas without it.
+// A change — a topic's overrides or a dynamic broker config — is validated
+// whole (package configs), persisted, then applied to the live replicas
+// with SetConfig and, for the broker, to the cleaner's schedule; the Topic
+// value is replaced, never modified.
 //
 // # Invariants
 //
@@ -58,6 +85,9 @@
 //   - Producer ids are handed out from a block recorded in cluster.json
 //     before any id of the block is returned, so ids never repeat across
 //     restarts (unused ids of a block are skipped).
+//   - A *Topic is immutable; readers holding one see a consistent snapshot.
+//   - Close stops the cleaner (and waits for it) before closing any
+//     replica.
 //
 // # Locking
 //
@@ -67,25 +97,25 @@
 // while holding mu except to open, close or delete it, or to SetConfig it
 // (which does no I/O).
 //
+// Lock order: Cluster.mu, then a replica's own locks (open, close, delete,
+// SetConfig) or cleaner.Cleaner's (SetConfig). The cleaner lists targets
+// under mu shared and calls replicas after releasing it, so Close waits for
+// it with mu released.
+//
 // # Glossary
 //
 //   - PID: producer id, handed to idempotent producers by InitProducerId.
 //   - topic id: the 16-byte UUID Kafka 2.8+ clients use in place of names
 //     (Metadata v10+, Fetch v13+).
+//   - commit: an append is committed once Appended.Wait would return nil:
+//     it is below the high watermark and consumers see it.
 //
 // # Non-obvious
 //
-//   - Topic configs use Kafka's names. Some (flush.ms, preallocate,
-//     segment.jitter.ms, ...) are accepted and validated for compatibility
-//     but have no effect; DescribeConfigs documents that. Ones that would
-//     mislead (remote.storage.enable=true) are INVALID_CONFIG.
-//   - Any dynamic retention setting wins over the static one: the static
-//     config holds only the resolved duration, not which of
-//     log.retention.ms/minutes/hours set it. Kafka would let a static
-//     log.retention.ms win over a dynamic log.retention.hours.
-//   - message.timestamp.difference.max.ms (deprecated, KIP-937) sets both
-//     before.max and after.max, as in Kafka 3.6+; the specific configs win
-//     over it because overrides are applied in table order.
-//   - Changing a schedule restarts its timer: the next pass is one new
-//     interval after the change.
+//   - Append returns where the batches land before they are committed; the
+//     offsets are final once Wait returns nil (with Raft, the leader's
+//     projected offsets are what apply assigns if the entry commits).
+//   - Go has no covariant method results: the layers above take
+//     ClusterOf[*Topic, *Partition] and view it through their own
+//     interfaces (see wire.ClusterOf).
 package replication

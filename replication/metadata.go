@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"sort"
 
 	"github.com/sluice-io/sluice/log"
 )
@@ -108,6 +109,26 @@ func saveState(fs log.FS, dir string, st state) error {
 	}
 	if err := fs.SyncDir(dir); err != nil {
 		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// saveLocked persists the current state with edit applied. c.mu must be
+// held exclusively.
+func (c *Cluster) saveLocked(edit func(*state)) error {
+	st := state{ClusterID: c.clusterID, ProducerIDBlockEnd: c.producerIDLimit, DefaultBrokerConfigs: c.dynamicDefault}
+	if len(c.dynamicBrokers) > 0 {
+		st.BrokerConfigs = c.dynamicBrokers
+	}
+	for _, t := range c.topics {
+		st.Topics = append(st.Topics, t.persisted())
+	}
+	sort.Slice(st.Topics, func(i, j int) bool { return st.Topics[i].Name < st.Topics[j].Name })
+	if edit != nil {
+		edit(&st)
+	}
+	if err := saveState(c.fs, c.metaDir(), st); err != nil {
+		return fmt.Errorf("replication: save metadata: %w", err)
 	}
 	return nil
 }

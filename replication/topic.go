@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sluice-io/sluice/partition"
+	"github.com/sluice-io/sluice/replication/configs"
 )
 
 // maxTopicNameLength is Kafka's limit (249: room for "-<partition>" and
@@ -21,38 +22,43 @@ const maxTopicNameLength = 249
 // million files.
 const maxPartitions = 10000
 
-// Topic is one topic: its id, config overrides and partitions. Name, ID
-// and Internal never change; the partition slice is replaced, never
-// modified, so a reader holding a *Topic sees a consistent snapshot.
+// Topic is one topic: its id, config overrides and partitions. A *Topic is
+// never modified: a change (configs, more partitions) replaces it, so a
+// reader holding one sees a consistent snapshot.
 type Topic struct {
-	Name     string
-	ID       [16]byte
-	Internal bool
+	name     string
+	id       [16]byte
+	internal bool
 
 	overrides  map[string]string
 	config     partition.Config
 	partitions []*Partition
 }
 
-// Partitions returns the topic's partitions, indexed by partition number.
-// The caller must not modify the slice.
-func (t *Topic) Partitions() []*Partition { return t.partitions }
+// Name returns the topic's name.
+func (t *Topic) Name() string { return t.name }
+
+// ID returns the topic's 16-byte id (KIP-516), zero for a topic of a
+// CreateTopic with ValidateOnly.
+func (t *Topic) ID() [16]byte { return t.id }
+
+// Internal reports a topic the broker owns (__consumer_offsets): flagged
+// internal in Metadata, and clients cannot delete it or its records.
+func (t *Topic) Internal() bool { return t.internal }
+
+// PartitionCount returns the number of partitions.
+func (t *Topic) PartitionCount() int32 { return int32(len(t.partitions)) }
+
+// Partition returns partition index, which must be in [0,
+// PartitionCount()). After a CreateTopic with ValidateOnly it is nil.
+func (t *Topic) Partition(index int32) *Partition { return t.partitions[index] }
 
 // Configs returns the topic's config overrides; the caller must not modify
 // the map.
 func (t *Topic) Configs() map[string]string { return t.overrides }
 
 func (t *Topic) persisted() topicState {
-	return topicState{Name: t.Name, ID: hex.EncodeToString(t.ID[:]), Partitions: int32(len(t.partitions)), Configs: t.overrides, Internal: t.Internal}
-}
-
-// Partition is the handle of one partition on this node. Today it is the
-// local replica; with replication, Append becomes a proposal to the
-// partition's Raft group behind the same methods.
-type Partition struct {
-	*partition.Replica
-	Topic string
-	Index int32
+	return topicState{Name: t.name, ID: hex.EncodeToString(t.id[:]), Partitions: int32(len(t.partitions)), Configs: t.overrides, Internal: t.internal}
 }
 
 // Topics returns every topic, sorted by name.
@@ -63,7 +69,7 @@ func (c *Cluster) Topics() []*Topic {
 	for _, t := range c.topics {
 		ts = append(ts, t)
 	}
-	sort.Slice(ts, func(i, j int) bool { return ts[i].Name < ts[j].Name })
+	sort.Slice(ts, func(i, j int) bool { return ts[i].name < ts[j].name })
 	return ts
 }
 
@@ -147,7 +153,7 @@ func (c *Cluster) CreateTopic(ctx context.Context, req CreateTopicRequest) (*Top
 	if req.ReplicationFactor != -1 && req.ReplicationFactor != 1 {
 		return nil, fmt.Errorf("replication factor %d is larger than the 1 available broker: %w", req.ReplicationFactor, kerr.InvalidReplicationFactor)
 	}
-	if err := validateTopicConfigs(req.Configs); err != nil {
+	if err := configs.ValidateTopic(req.Configs); err != nil {
 		return nil, err
 	}
 
@@ -156,7 +162,7 @@ func (c *Cluster) CreateTopic(ctx context.Context, req CreateTopicRequest) (*Top
 	if c.closed {
 		return nil, ErrClosed
 	}
-	config, err := topicPartitionConfig(c.effective.Partition, req.Configs)
+	config, err := configs.ResolveTopic(c.effective.Partition, req.Configs)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +170,7 @@ func (c *Cluster) CreateTopic(ctx context.Context, req CreateTopicRequest) (*Top
 		return nil, fmt.Errorf("topic %q already exists: %w", req.Name, kerr.TopicAlreadyExists)
 	}
 	if req.ValidateOnly {
-		return &Topic{Name: req.Name, overrides: req.Configs, config: config, partitions: make([]*Partition, req.Partitions)}, nil
+		return &Topic{name: req.Name, overrides: req.Configs, config: config, partitions: make([]*Partition, req.Partitions)}, nil
 	}
 	var id [16]byte
 	rand.Read(id[:])
@@ -172,29 +178,29 @@ func (c *Cluster) CreateTopic(ctx context.Context, req CreateTopicRequest) (*Top
 	for k, v := range req.Configs {
 		overrides[k] = v
 	}
-	t := &Topic{Name: req.Name, ID: id, Internal: req.Internal, overrides: overrides, config: config}
+	t := &Topic{name: req.Name, id: id, internal: req.Internal, overrides: overrides, config: config}
 	ps, err := c.openPartitions(t, 0, req.Partitions)
 	if err != nil {
 		return nil, err
 	}
 	t.partitions = ps
-	c.topics[t.Name] = t
-	c.topicsByID[t.ID] = t
+	c.topics[t.name] = t
+	c.topicsByID[t.id] = t
 	if err := c.saveLocked(nil); err != nil {
-		delete(c.topics, t.Name)
-		delete(c.topicsByID, t.ID)
+		delete(c.topics, t.name)
+		delete(c.topicsByID, t.id)
 		for _, p := range ps {
-			p.Delete()
+			p.replica.Delete()
 		}
 		return nil, err
 	}
-	c.logger.Info("topic created", zap.String("topic", t.Name), zap.Int32("partitions", req.Partitions))
+	c.logger.Info("topic created", zap.String("topic", t.name), zap.Int32("partitions", req.Partitions))
 	return t, nil
 }
 
 // openTopic opens a persisted topic's partitions.
 func (c *Cluster) openTopic(ts topicState) (*Topic, error) {
-	t := &Topic{Name: ts.Name, Internal: ts.Internal, overrides: ts.Configs}
+	t := &Topic{name: ts.Name, internal: ts.Internal, overrides: ts.Configs}
 	if t.overrides == nil {
 		t.overrides = map[string]string{}
 	}
@@ -202,8 +208,8 @@ func (c *Cluster) openTopic(ts topicState) (*Topic, error) {
 	if err != nil || len(raw) != 16 {
 		return nil, fmt.Errorf("topic id %q is not 32 hex digits", ts.ID)
 	}
-	copy(t.ID[:], raw)
-	config, err := topicPartitionConfig(c.effective.Partition, ts.Configs)
+	copy(t.id[:], raw)
+	config, err := configs.ResolveTopic(c.effective.Partition, ts.Configs)
 	if err != nil {
 		return nil, fmt.Errorf("stored configs: %w", err)
 	}
@@ -221,14 +227,14 @@ func (c *Cluster) openTopic(ts topicState) (*Topic, error) {
 func (c *Cluster) openPartitions(t *Topic, from, to int32) ([]*Partition, error) {
 	ps := make([]*Partition, 0, to-from)
 	for i := from; i < to; i++ {
-		r, err := partition.Open(c.partitionDir(t.Name, i), t.Name, i, t.config, c.partitionOptions())
+		r, err := partition.Open(c.partitionDir(t.name, i), t.name, i, t.config, c.partitionOptions())
 		if err != nil {
 			for _, p := range ps {
-				p.Close()
+				p.replica.Close()
 			}
-			return nil, fmt.Errorf("open partition %s-%d: %w", t.Name, i, err)
+			return nil, fmt.Errorf("open partition %s-%d: %w", t.name, i, err)
 		}
-		ps = append(ps, &Partition{Replica: r, Topic: t.Name, Index: i})
+		ps = append(ps, &Partition{replica: r, Topic: t.name, Index: i})
 	}
 	return ps, nil
 }
@@ -245,20 +251,20 @@ func (c *Cluster) DeleteTopic(ctx context.Context, name string) error {
 	if !ok {
 		return kerr.UnknownTopicOrPartition
 	}
-	if t.Internal {
+	if t.internal {
 		return fmt.Errorf("topic %q is internal: %w", name, kerr.InvalidTopicException)
 	}
 	delete(c.topics, name)
-	delete(c.topicsByID, t.ID)
+	delete(c.topicsByID, t.id)
 	// Forget the topic durably first: a crash after this leaves orphan
 	// directories, which Open removes, never a topic with missing data.
 	if err := c.saveLocked(nil); err != nil {
 		c.topics[name] = t
-		c.topicsByID[t.ID] = t
+		c.topicsByID[t.id] = t
 		return err
 	}
 	for _, p := range t.partitions {
-		if err := p.Delete(); err != nil {
+		if err := p.replica.Delete(); err != nil {
 			c.logger.Warn("delete partition data", zap.String("topic", name), zap.Int32("partition", p.Index), zap.Error(err))
 		}
 	}
@@ -294,15 +300,15 @@ func (c *Cluster) CreatePartitions(ctx context.Context, name string, count int32
 	if err != nil {
 		return err
 	}
-	grown := &Topic{Name: t.Name, ID: t.ID, Internal: t.Internal, overrides: t.overrides, config: t.config,
+	grown := &Topic{name: t.name, id: t.id, internal: t.internal, overrides: t.overrides, config: t.config,
 		partitions: append(append([]*Partition(nil), t.partitions...), added...)}
 	c.topics[name] = grown
-	c.topicsByID[t.ID] = grown
+	c.topicsByID[t.id] = grown
 	if err := c.saveLocked(nil); err != nil {
 		c.topics[name] = t
-		c.topicsByID[t.ID] = t
+		c.topicsByID[t.id] = t
 		for _, p := range added {
-			p.Delete()
+			p.replica.Delete()
 		}
 		return err
 	}
@@ -312,7 +318,7 @@ func (c *Cluster) CreatePartitions(ctx context.Context, name string, count int32
 
 // DescribeTopicConfigs returns every config of a topic with its value and
 // source.
-func (c *Cluster) DescribeTopicConfigs(name string) ([]ConfigEntry, error) {
+func (c *Cluster) DescribeTopicConfigs(name string) ([]configs.Entry, error) {
 	t, ok := c.Topic(name)
 	if !ok {
 		return nil, kerr.UnknownTopicOrPartition
@@ -320,5 +326,5 @@ func (c *Cluster) DescribeTopicConfigs(name string) ([]ConfigEntry, error) {
 	c.mu.RLock()
 	layers := c.layersLocked()
 	c.mu.RUnlock()
-	return describeTopicConfigs(layers, t.overrides), nil
+	return layers.DescribeTopic(t.overrides), nil
 }

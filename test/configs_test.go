@@ -11,11 +11,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/sluice-io/sluice/replication"
+	"github.com/sluice-io/sluice/replication/cleaner"
 )
 
 // withCleaner changes the retention and cleaner schedules.
-func withCleaner(change func(*replication.CleanerConfig)) serverOption {
+func withCleaner(change func(*cleaner.Config)) serverOption {
 	return func(c *serverConfig) { change(&c.Replication.Cleaner) }
 }
 
@@ -75,7 +75,7 @@ func ptr(s string) *string { return &s }
 // and synonyms, changes it with IncrementalAlterConfigs and AlterConfigs,
 // sets dynamic broker defaults, and checks everything survives a restart.
 func TestTopicConfigs(t *testing.T) {
-	srv := startServer(t, withCleaner(func(*replication.CleanerConfig) {}))
+	srv := startServer(t, withCleaner(func(*cleaner.Config) {}))
 	adm := newAdmin(t, srv.Addr)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -149,7 +149,7 @@ func TestTopicConfigs(t *testing.T) {
 	wantConfig(t, configs, "retention.bytes", "-1", kmsg.ConfigSourceDefaultConfig)
 	wantConfig(t, configs, "cleanup.policy", "delete", kmsg.ConfigSourceDefaultConfig)
 	configured, _ := srv.Cluster.Topic("configured")
-	if got := configured.Partitions()[1].Config().Log.SegmentAge; got != time.Minute {
+	if got := configured.Partition(1).Config().Log.SegmentAge; got != time.Minute {
 		t.Errorf("live partition segment age %s, want 1m", got)
 	}
 }
@@ -157,7 +157,7 @@ func TestTopicConfigs(t *testing.T) {
 // TestAlterConfigsErrors checks the per-resource errors and their
 // messages.
 func TestAlterConfigsErrors(t *testing.T) {
-	srv := startServer(t, withCleaner(func(*replication.CleanerConfig) {}))
+	srv := startServer(t, withCleaner(func(*cleaner.Config) {}))
 	createTopic(t, srv.Addr, "errors", 1)
 	adm := newAdmin(t, srv.Addr)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)

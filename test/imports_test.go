@@ -15,7 +15,9 @@ const module = "github.com/sluice-io/sluice"
 // layers ranks our top-level packages along cmd → wire → consumergroup →
 // replication → partition → log (DESIGN.md): a package may import only
 // packages of a strictly lower rank (and its own subpackages). test may
-// import anything and is not listed.
+// import anything and is not listed. A subpackage counts as its top-level
+// directory: replication/configs and replication/cleaner are replication,
+// so wire may import them and they may import partition, not consumergroup.
 var layers = map[string]int{
 	"cmd":           5,
 	"wire":          4,

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/partition/record"
 )
 
 // rawConn speaks the Kafka protocol over one TCP connection with requests
@@ -156,49 +158,24 @@ func apiVersions(tb testing.TB, addr string) map[int16]kmsg.ApiVersionsResponseA
 	return keys
 }
 
-var crc32c = crc32.MakeTable(crc32.Castagnoli)
-
 // batchRecord is one record of a hand-built batch.
 type batchRecord struct {
 	Key, Value []byte
-	Headers    []kmsg.Header
+	Headers    []record.Header
 }
 
 // makeBatch encodes an uncompressed, non-idempotent v2 record batch with
 // base offset 0, timestamps firstTimestamp+i and a correct CRC-32C.
 func makeBatch(firstTimestamp int64, records ...batchRecord) []byte {
-	var body []byte
+	var b record.Builder
 	for i, r := range records {
-		rec := kmsg.Record{
-			TimestampDelta64: int64(i),
-			OffsetDelta:      int32(i),
-			Key:              r.Key,
-			Value:            r.Value,
-			Headers:          r.Headers,
-		}
-		// Length is a varint of the bytes after it: encode once to
-		// measure, then for real.
-		probe := rec.AppendTo(nil)
-		rec.Length = int32(len(probe) - 1) // Length 0 encodes as one byte
-		body = rec.AppendTo(body)
+		b.Add(firstTimestamp+int64(i), r.Key, r.Value, r.Headers...)
 	}
-	batch := kmsg.RecordBatch{
-		FirstOffset:          0,
-		PartitionLeaderEpoch: -1,
-		Magic:                2,
-		LastOffsetDelta:      int32(len(records) - 1),
-		FirstTimestamp:       firstTimestamp,
-		MaxTimestamp:         firstTimestamp + int64(len(records)-1),
-		ProducerID:           -1,
-		ProducerEpoch:        -1,
-		FirstSequence:        -1,
-		NumRecords:           int32(len(records)),
-		Records:              body,
+	batch, err := b.AppendTo(nil)
+	if err != nil {
+		panic(err) // uncompressed: fails only without records, a test's bug
 	}
-	b := batch.AppendTo(nil)
-	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
-	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32c))
-	return b
+	return batch
 }
 
 // makeMessageSet encodes one uncompressed message of the legacy format

@@ -13,13 +13,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/sluice-io/sluice/replication"
+	"github.com/sluice-io/sluice/replication/cleaner"
 )
 
 // fastRetention checks retention every 200ms and runs the cleaner every
 // 200ms.
 func fastRetention() serverOption {
-	return withCleaner(func(c *replication.CleanerConfig) {
+	return withCleaner(func(c *cleaner.Config) {
 		c.RetentionCheckInterval = 200 * time.Millisecond
 		c.Backoff = 200 * time.Millisecond
 	})
@@ -200,7 +200,7 @@ func TestRetentionBytes(t *testing.T) {
 
 // TestDeleteRecords moves the log start offset with kadm.DeleteRecords.
 func TestDeleteRecords(t *testing.T) {
-	srv := startServer(t, withCleaner(func(*replication.CleanerConfig) {}))
+	srv := startServer(t, withCleaner(func(*cleaner.Config) {}))
 	adm := newAdmin(t, srv.Addr)
 	const topic = "delete-records"
 	createTopicWith(t, adm, topic, map[string]string{"segment.bytes": "100"})

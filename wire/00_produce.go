@@ -61,7 +61,7 @@ func handleProduce(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		var topic *replication.Topic
+		var topic Topic
 		var topicErr error
 		if req.Version >= 13 {
 			var ok bool
@@ -84,7 +84,7 @@ func handleProduce(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 				err = kerr.InvalidRequiredAcks
 			case req.TransactionID != nil:
 				err = kerr.TransactionalIDAuthorizationFailed
-			case rp.Partition < 0 || int(rp.Partition) >= len(topic.Partitions()):
+			case rp.Partition < 0 || rp.Partition >= topic.PartitionCount():
 				err = kerr.UnknownTopicOrPartition
 			case len(rp.Records) == 0:
 				err = kerr.CorruptMessage
@@ -94,13 +94,13 @@ func handleProduce(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 				records, err = convertMessageSet(records, time.Now().UnixMilli())
 			}
 			if err == nil {
-				p := topic.Partitions()[rp.Partition]
-				res, aerr := p.Append(records)
+				p := topic.Partition(rp.Partition)
+				res, aerr := p.Append(ctx, records)
 				if aerr != nil {
 					err = aerr
 				} else {
 					sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
-					waits = append(waits, produceWait{topic: len(resp.Topics), partition: len(st.Partitions), replica: p, lastOffset: res.LastOffset})
+					waits = append(waits, produceWait{topic: len(resp.Topics), partition: len(st.Partitions), appended: res})
 				}
 			}
 			if err != nil {
@@ -127,7 +127,7 @@ func handleProduce(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 			defer cancel()
 		}
 		for _, w := range waits {
-			if err := w.replica.WaitCommitted(ctx, w.lastOffset); err != nil {
+			if err := w.appended.Wait(ctx); err != nil {
 				sp := &resp.Topics[w.topic].Partitions[w.partition]
 				sp.ErrorCode = s.errorCode(err)
 				sp.BaseOffset = -1
@@ -140,6 +140,5 @@ func handleProduce(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 // produceWait is one appended partition whose response waits for commit.
 type produceWait struct {
 	topic, partition int // indexes into the response
-	replica          *replication.Partition
-	lastOffset       int64
+	appended         replication.Appended
 }

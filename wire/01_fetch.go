@@ -52,7 +52,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/partition"
-	"github.com/sluice-io/sluice/replication"
 )
 
 func handleFetch(s *Server, ctx context.Context, kreq kmsg.Request) reply {
@@ -103,13 +102,13 @@ type fetch struct {
 	req *kmsg.FetchRequest
 	res sessionResult
 	// parts parallels res.targets: the partition, or why there is none.
-	parts []*replication.Partition
+	parts []Partition
 	errs  []error
 }
 
 // resolvePartitions looks up every target's partition.
 func (f *fetch) resolvePartitions() {
-	f.parts = make([]*replication.Partition, len(f.res.targets))
+	f.parts = make([]Partition, len(f.res.targets))
 	f.errs = make([]error, len(f.res.targets))
 	for i, t := range f.res.targets {
 		name := t.key.topic
@@ -119,7 +118,7 @@ func (f *fetch) resolvePartitions() {
 				f.errs[i] = kerr.UnknownTopicID
 				continue
 			}
-			name = topic.Name
+			name = topic.Name()
 		}
 		p, err := f.s.cluster.Partition(name, t.key.partition)
 		if err == nil {

@@ -27,7 +27,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/partition"
-	"github.com/sluice-io/sluice/replication"
 )
 
 // Special ListOffsets timestamps.
@@ -72,7 +71,7 @@ func handleListOffsets(s *Server, ctx context.Context, kreq kmsg.Request) reply 
 }
 
 // listOffset resolves one ListOffsets timestamp.
-func listOffset(p *replication.Partition, ts int64, isolation partition.Isolation) (offset, timestamp int64, err error) {
+func listOffset(p Partition, ts int64, isolation partition.Isolation) (offset, timestamp int64, err error) {
 	offsets := p.Offsets()
 	switch ts {
 	case listLatest:
@@ -103,7 +102,7 @@ func listOffset(p *replication.Partition, ts int64, isolation partition.Isolatio
 
 // checkLeaderEpoch compares a client's idea of the leader epoch (-1: none)
 // with the partition's (KIP-320).
-func checkLeaderEpoch(p *replication.Partition, clientEpoch int32) error {
+func checkLeaderEpoch(p Partition, clientEpoch int32) error {
 	if clientEpoch < 0 {
 		return nil
 	}

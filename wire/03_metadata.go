@@ -67,7 +67,7 @@ func handleMetadata(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 	}
 	autoCreate := s.cluster.AutoCreateTopics() && (req.Version < 4 || req.AllowAutoTopicCreation)
 	for _, rt := range req.Topics {
-		var t *replication.Topic
+		var t Topic
 		var err error
 		switch {
 		case rt.Topic != nil:
@@ -94,7 +94,7 @@ func handleMetadata(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 // lookupOrCreateTopic returns the named topic, creating it with the broker
 // defaults when autoCreate is set. A topic created concurrently by someone
 // else is simply returned.
-func (s *Server) lookupOrCreateTopic(ctx context.Context, name string, autoCreate bool) (*replication.Topic, error) {
+func (s *Server) lookupOrCreateTopic(ctx context.Context, name string, autoCreate bool) (Topic, error) {
 	if t, ok := s.cluster.Topic(name); ok {
 		return t, nil
 	}
@@ -113,17 +113,18 @@ func (s *Server) lookupOrCreateTopic(ctx context.Context, name string, autoCreat
 	return t, err
 }
 
-func (s *Server) metadataTopic(t *replication.Topic, includeOperations bool) kmsg.MetadataResponseTopic {
+func (s *Server) metadataTopic(t Topic, includeOperations bool) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
-	name := t.Name
-	mt.Topic, mt.TopicID, mt.IsInternal = &name, t.ID, t.Internal
+	name := t.Name()
+	mt.Topic, mt.TopicID, mt.IsInternal = &name, t.ID(), t.Internal()
 	if includeOperations {
 		mt.AuthorizedOperations = allTopicOperations
 	}
 	node := s.cluster.NodeID()
-	for _, p := range t.Partitions() {
+	for i := range t.PartitionCount() {
+		p := t.Partition(i)
 		mp := kmsg.NewMetadataResponseTopicPartition()
-		mp.Partition = p.Index
+		mp.Partition = i
 		mp.Leader = node
 		mp.LeaderEpoch = p.LeaderEpoch()
 		mp.Replicas = []int32{node}

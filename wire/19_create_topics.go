@@ -41,11 +41,11 @@ func handleCreateTopics(s *Server, ctx context.Context, kreq kmsg.Request) reply
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
-		st.TopicID = t.ID
-		st.NumPartitions = int32(len(t.Partitions()))
+		st.TopicID = t.ID()
+		st.NumPartitions = t.PartitionCount()
 		st.ReplicationFactor = 1
 		if req.Version >= 5 {
-			entries, err := s.cluster.DescribeTopicConfigs(t.Name)
+			entries, err := s.cluster.DescribeTopicConfigs(t.Name())
 			if req.ValidateOnly {
 				entries, err = nil, nil
 			}
@@ -64,7 +64,7 @@ func handleCreateTopics(s *Server, ctx context.Context, kreq kmsg.Request) reply
 	return reply{resp: resp}
 }
 
-func (s *Server) createTopic(ctx context.Context, rt kmsg.CreateTopicsRequestTopic, validateOnly, duplicate bool) (*replication.Topic, error) {
+func (s *Server) createTopic(ctx context.Context, rt kmsg.CreateTopicsRequestTopic, validateOnly, duplicate bool) (Topic, error) {
 	if duplicate {
 		return nil, fmt.Errorf("topic %q is named more than once in the request: %w", rt.Topic, kerr.InvalidRequest)
 	}

@@ -34,7 +34,7 @@ func handleDeleteTopics(s *Server, ctx context.Context, kreq kmsg.Request) reply
 		switch {
 		case rt.Topic != nil:
 			if t, ok := s.cluster.Topic(*rt.Topic); ok {
-				st.TopicID = t.ID
+				st.TopicID = t.ID()
 			}
 			err = s.cluster.DeleteTopic(ctx, *rt.Topic)
 		case rt.TopicID != [16]byte{}:
@@ -43,7 +43,7 @@ func handleDeleteTopics(s *Server, ctx context.Context, kreq kmsg.Request) reply
 				err = kerr.UnknownTopicID
 				break
 			}
-			name := t.Name
+			name := t.Name()
 			st.Topic = &name
 			err = s.cluster.DeleteTopic(ctx, name)
 		default:

@@ -37,7 +37,7 @@ func handleDeleteRecords(s *Server, ctx context.Context, kreq kmsg.Request) repl
 			switch {
 			case !known:
 				err = kerr.UnknownTopicOrPartition
-			case topic.Internal:
+			case topic.Internal():
 				err = fmt.Errorf("topic %s is internal; its records cannot be deleted: %w", rt.Topic, kerr.InvalidTopicException)
 			case rp.Offset < -1:
 				err = kerr.OffsetOutOfRange

@@ -25,7 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/sluice-io/sluice/replication"
+	"github.com/sluice-io/sluice/replication/configs"
 )
 
 func handleDescribeConfigs(s *Server, ctx context.Context, kreq kmsg.Request) reply {
@@ -34,7 +34,7 @@ func handleDescribeConfigs(s *Server, ctx context.Context, kreq kmsg.Request) re
 	for _, rr := range req.Resources {
 		sr := kmsg.NewDescribeConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		var entries []replication.ConfigEntry
+		var entries []configs.Entry
 		var err error
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
@@ -65,7 +65,7 @@ func handleDescribeConfigs(s *Server, ctx context.Context, kreq kmsg.Request) re
 	return reply{resp: resp}
 }
 
-func describeConfig(e replication.ConfigEntry, req *kmsg.DescribeConfigsRequest) kmsg.DescribeConfigsResponseResourceConfig {
+func describeConfig(e configs.Entry, req *kmsg.DescribeConfigsRequest) kmsg.DescribeConfigsResponseResourceConfig {
 	c := kmsg.NewDescribeConfigsResponseResourceConfig()
 	value := e.Value
 	c.Name, c.Value, c.ReadOnly, c.IsSensitive = e.Name, &value, e.ReadOnly, e.Sensitive

@@ -26,7 +26,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/sluice-io/sluice/replication"
+	"github.com/sluice-io/sluice/replication/configs"
 )
 
 func handleIncrementalAlterConfigs(s *Server, ctx context.Context, kreq kmsg.Request) reply {
@@ -35,9 +35,9 @@ func handleIncrementalAlterConfigs(s *Server, ctx context.Context, kreq kmsg.Req
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		ops := make([]replication.ConfigOp, 0, len(rr.Configs))
+		ops := make([]configs.Op, 0, len(rr.Configs))
 		for _, c := range rr.Configs {
-			ops = append(ops, replication.ConfigOp{Name: c.Name, Op: c.Op, Value: c.Value})
+			ops = append(ops, configs.Op{Name: c.Name, Op: c.Op, Value: c.Value})
 		}
 		var err error
 		switch rr.ResourceType {

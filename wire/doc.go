@@ -1,10 +1,16 @@
 // Package wire is Sluice's Kafka protocol server: listeners, framing,
 // request headers, dispatch, and one handler per API that translates kmsg
-// requests into calls on the cluster (package replication) and its
-// partitions, and errors into Kafka error codes.
+// requests into calls on the cluster and its partitions, and errors into
+// Kafka error codes.
 //
 // It owns no state but connections and fetch sessions; it does not store,
-// replicate or validate batches (partition and log do).
+// replicate or validate batches (partition and log do). It sees the cluster
+// only through interfaces it declares (cluster.go: Cluster, Topic,
+// Partition; groups.go: GroupCoordinator); cmd/sluice passes the concrete
+// *replication.Cluster and *consumergroup.Coordinator. A Partition appends
+// (its place fixed at once, commit awaited later: acks=1 and acks=all wait,
+// acks=0 does not), reads, waits for data and reports leader epochs; it
+// cannot reach the replica behind it.
 //
 // # A connection
 //

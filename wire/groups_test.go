@@ -183,11 +183,9 @@ func TestOffsetForLeaderEpochFencing(t *testing.T) {
 	if _, err := cluster.CreateTopic(context.Background(), replication.CreateTopicRequest{Name: "t", Partitions: 1, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
-	p, err := cluster.Partition("t", 0)
-	if err != nil {
+	if err := cluster.SetLeaderEpoch("t", 0, 2); err != nil {
 		t.Fatal(err)
 	}
-	p.SetLeaderEpoch(2)
 	c := dial(t, addr)
 	for _, tc := range []struct {
 		name           string

@@ -8,13 +8,13 @@ import (
 	"hash/crc32"
 	"math"
 	"math/bits"
-	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/partition"
+	"github.com/sluice-io/sluice/partition/record"
 )
 
 // Message sets: message format v0 and v1 (magic 0 and 1), what clients
@@ -54,11 +54,6 @@ const (
 
 	messageAttributeCodec       = 0x07
 	messageAttributeTimeType    = 0x08
-	batchAttributeTimeType      = 0x08
-	batchAttributeControl       = 0x20
-	batchHeaderSize             = 61 // as log.BatchHeaderSize
-	codecGzip, codecSnappy      = 1, 2
-	codecLZ4, codecZstd         = 3, 4
 	lz4FrameMagic               = 0x184D2204
 	lz4FlagContentSize          = 0x08
 	lz4FlagDictionaryID         = 0x01
@@ -66,23 +61,14 @@ const (
 	lz4FrameDescriptorFlagBytes = 2 // FLG and BD
 )
 
-// compressors returns a compressor per codec id (gzip, snappy, lz4), for
-// re-compressing up-converted batches with the producer's codec.
-var compressors = sync.OnceValue(func() map[int8]kgo.Compressor {
-	m := make(map[int8]kgo.Compressor, 3)
-	for id, codec := range map[int8]kgo.CompressionCodec{
-		codecGzip:   kgo.GzipCompression(),
-		codecSnappy: kgo.SnappyCompression(),
-		codecLZ4:    kgo.Lz4Compression(),
-	} {
-		c, err := kgo.DefaultCompressor(codec)
-		if err != nil {
-			panic(fmt.Sprintf("wire: compressor for codec %d: %v", id, err)) // static input
-		}
-		m[id] = c
-	}
-	return m
-})
+// The codec ids of a message's attributes are those of v2 batches
+// (package record); magic 0 and 1 cannot carry zstd.
+const (
+	codecGzip   = int8(record.Gzip)
+	codecSnappy = int8(record.Snappy)
+	codecLZ4    = int8(record.LZ4)
+	codecZstd   = int8(record.Zstd)
+)
 
 // upRecord is one message flattened out of a produced message set.
 type upRecord struct {
@@ -230,13 +216,13 @@ func decompressWrapper(m legacyMessage) ([]byte, error) {
 	case m.value == nil:
 		return nil, fmt.Errorf("compressed message with a null value: %w", kerr.CorruptMessage)
 	}
-	inner, err := partition.Decompress(m.value, codec, partition.MaxDecompressedBytes)
+	inner, err := record.Decompress(m.value, record.Codec(codec), partition.MaxDecompressedBytes)
 	if err != nil && codec == codecLZ4 && m.magic == 0 {
 		// Kafka 0.8-0.9 computed the lz4 frame header checksum over the
 		// frame magic too; clients of that era copy the bug. Repair it
 		// and try again.
 		if fixed, ok := repairLegacyLZ4(m.value); ok {
-			inner, err = partition.Decompress(fixed, codecLZ4, partition.MaxDecompressedBytes)
+			inner, err = record.Decompress(fixed, record.LZ4, partition.MaxDecompressedBytes)
 		}
 	}
 	if err != nil {
@@ -297,47 +283,18 @@ func xxh32(b []byte) uint32 {
 }
 
 // buildBatch encodes records as one v2 batch compressed with codec (0:
-// none) and fills in its length and CRC-32C.
+// none), offset deltas 0..n-1, no producer.
 func buildBatch(records []upRecord, codec int8) ([]byte, error) {
-	first, maxTimestamp := records[0].timestamp, records[0].timestamp
-	var body, scratch []byte
-	for i, r := range records {
-		maxTimestamp = max(maxTimestamp, r.timestamp)
-		rec := kmsg.Record{TimestampDelta64: r.timestamp - first, OffsetDelta: int32(i), Key: r.key, Value: r.value}
-		// Length is a varint of the bytes after it: measure with Length
-		// 0 (one byte), then encode for real.
-		scratch = rec.AppendTo(scratch[:0])
-		rec.Length = int32(len(scratch) - 1)
-		body = rec.AppendTo(body)
+	b := record.Builder{Codec: record.Codec(codec)}
+	for _, r := range records {
+		b.Add(r.timestamp, r.key, r.value)
 	}
-	if codec != 0 {
-		var buf bytes.Buffer
-		compressed, used := compressors()[codec].Compress(&buf, body)
-		if used != kgo.CompressionCodecType(codec) {
-			return nil, fmt.Errorf("compress %d records with codec %d: %w", len(records), codec, errCompress)
-		}
-		body = compressed
+	batch, err := b.AppendTo(nil)
+	if err != nil {
+		return nil, fmt.Errorf("encode %d records with codec %d: %w: %v", len(records), codec, errCompress, err)
 	}
-	batch := kmsg.RecordBatch{
-		PartitionLeaderEpoch: -1,
-		Magic:                2,
-		Attributes:           int16(codec),
-		LastOffsetDelta:      int32(len(records) - 1),
-		FirstTimestamp:       first,
-		MaxTimestamp:         maxTimestamp,
-		ProducerID:           -1,
-		ProducerEpoch:        -1,
-		FirstSequence:        -1,
-		NumRecords:           int32(len(records)),
-		Records:              body,
-	}
-	b := batch.AppendTo(make([]byte, 0, batchHeaderSize+len(body)))
-	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
-	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], castagnoli))
-	return b, nil
+	return batch, nil
 }
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // errCompress reports a codec failing to compress; it is a server fault.
 var errCompress = errors.New("wire: compression failed")
@@ -377,42 +334,37 @@ type downConversion struct {
 func appendMessageSet(dst, batches []byte, d downConversion) ([]byte, error) {
 	start := len(dst)
 	var message []byte
-	for len(batches) >= batchHeaderSize {
-		var b kmsg.RecordBatch
-		size := int64(int32(binary.BigEndian.Uint32(batches[8:]))) + 12
-		if size > int64(len(batches)) {
+	for len(batches) > 0 {
+		h, err := log.ParseBatchHeader(batches)
+		if errors.Is(err, log.ErrShortBatch) || err == nil && h.Size() > len(batches) {
 			break // a partial batch at the end of a read
 		}
-		if err := b.UnsafeReadFrom(batches[:size]); err != nil || b.Magic != 2 || size < batchHeaderSize {
-			return dst, fmt.Errorf("batch at offset %d: %w", b.FirstOffset, errBadStoredBatch)
+		if err != nil {
+			return dst, fmt.Errorf("batch at offset %d: %w: %w", h.BaseOffset, errBadStoredBatch, err)
 		}
-		batches = batches[size:]
-		if b.Attributes&batchAttributeControl != 0 {
+		batch := batches[:h.Size()]
+		batches = batches[h.Size():]
+		if h.Control() {
 			continue
 		}
-		records, err := partition.Decompress(b.Records, int8(b.Attributes&messageAttributeCodec), partition.MaxDecompressedBytes)
+		_, it, err := record.Records(batch, partition.MaxDecompressedBytes)
 		if err != nil {
-			return dst, fmt.Errorf("batch at offset %d: decompress: %w: %w", b.FirstOffset, errBadStoredBatch, err)
+			return dst, fmt.Errorf("batch at offset %d: %w: %w", h.BaseOffset, errBadStoredBatch, err)
 		}
-		logAppendTime := b.Attributes&batchAttributeTimeType != 0
-		for i := int32(0); i < b.NumRecords; i++ {
-			r, rest, err := nextRecord(records)
-			if err != nil {
-				return dst, fmt.Errorf("batch at offset %d, record %d: %w", b.FirstOffset, i, err)
-			}
-			records = rest
-			offset := b.FirstOffset + int64(r.offsetDelta)
+		for it.Next() {
+			r := it.Record()
+			offset := h.BaseOffset + int64(r.OffsetDelta)
 			if offset < d.fetchOffset {
 				continue
 			}
 			switch d.magic {
 			case 0:
-				m := kmsg.MessageV0{Offset: offset, Key: r.key, Value: r.value}
+				m := kmsg.MessageV0{Offset: offset, Key: r.Key, Value: r.Value}
 				message = m.AppendTo(message[:0])
 			default:
-				m := kmsg.MessageV1{Offset: offset, Magic: 1, Timestamp: b.FirstTimestamp + r.timestampDelta, Key: r.key, Value: r.value}
-				if logAppendTime {
-					m.Attributes, m.Timestamp = messageAttributeTimeType, b.MaxTimestamp
+				m := kmsg.MessageV1{Offset: offset, Magic: 1, Timestamp: h.BaseTimestamp + r.TimestampDelta, Key: r.Key, Value: r.Value}
+				if h.LogAppendTime() {
+					m.Attributes, m.Timestamp = messageAttributeTimeType, h.MaxTimestamp
 				}
 				message = m.AppendTo(message[:0])
 			}
@@ -423,67 +375,9 @@ func appendMessageSet(dst, batches []byte, d downConversion) ([]byte, error) {
 			}
 			dst = append(dst, message...)
 		}
+		if err := it.Err(); err != nil {
+			return dst, fmt.Errorf("batch at offset %d: %w: %w", h.BaseOffset, errBadStoredBatch, err)
+		}
 	}
 	return dst, nil
-}
-
-// storedRecord is what down-conversion keeps of a v2 record.
-type storedRecord struct {
-	timestampDelta int64
-	offsetDelta    int32
-	key, value     []byte
-}
-
-// nextRecord decodes the v2 record at the start of b and returns it and
-// the bytes after it. Key and value alias b; headers are skipped. It does
-// not use kmsg.Record.ReadFrom, which allocates a header slice from the
-// record's own, unchecked header count.
-func nextRecord(b []byte) (storedRecord, []byte, error) {
-	length, n := binary.Varint(b)
-	if n <= 0 || length < 0 || length > int64(len(b)-n) {
-		return storedRecord{}, nil, fmt.Errorf("record length: %w", errBadStoredBatch)
-	}
-	body, rest := b[n:n+int(length)], b[n+int(length):]
-	var r storedRecord
-	ok := len(body) > 0
-	if ok {
-		body = body[1:] // attributes: unused
-	}
-	varint := func() int64 {
-		if !ok {
-			return 0
-		}
-		v, n := binary.Varint(body)
-		if n <= 0 {
-			ok = false
-			return 0
-		}
-		body = body[n:]
-		return v
-	}
-	bytesField := func() []byte {
-		l := varint()
-		if !ok || l < 0 {
-			return nil // -1 is null
-		}
-		if l > int64(len(body)) {
-			ok = false
-			return nil
-		}
-		v := body[:l:l]
-		body = body[l:]
-		return v
-	}
-	r.timestampDelta = varint()
-	delta := varint()
-	if delta < math.MinInt32 || delta > math.MaxInt32 {
-		ok = false
-	}
-	r.offsetDelta = int32(delta)
-	r.key = bytesField()
-	r.value = bytesField()
-	if !ok {
-		return storedRecord{}, nil, fmt.Errorf("record fields: %w", errBadStoredBatch)
-	}
-	return r, rest, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/log"
+	"github.com/sluice-io/sluice/partition/record"
 	"github.com/sluice-io/sluice/replication"
 )
 
@@ -73,24 +74,16 @@ func decodeBatches(t testing.TB, b []byte) []decodedRecord {
 		if err != nil {
 			t.Fatalf("batch: %v", err)
 		}
-		var rb kmsg.RecordBatch
-		if err := rb.ReadFrom(b[:h.Size()]); err != nil {
-			t.Fatal(err)
-		}
-		records, err := kgo.DefaultDecompressor().Decompress(rb.Records, kgo.CompressionCodecType(rb.Attributes&7))
+		_, it, err := record.Records(b, record.MaxDecompressedBytes)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i := int32(0); i < rb.NumRecords; i++ {
-			r, rest, err := nextRecord(records)
-			if err != nil {
-				t.Fatal(err)
-			}
-			records = rest
-			out = append(out, decodedRecord{offset: rb.FirstOffset + int64(r.offsetDelta), timestamp: rb.FirstTimestamp + r.timestampDelta, key: r.key, value: r.value})
+		for it.Next() {
+			r := it.Record()
+			out = append(out, decodedRecord{offset: h.BaseOffset + int64(r.OffsetDelta), timestamp: h.BaseTimestamp + r.TimestampDelta, key: r.Key, value: r.Value})
 		}
-		if len(records) != 0 {
-			t.Fatalf("%d bytes after the batch's records", len(records))
+		if it.Err() != nil || it.Count() != int(h.RecordCount) {
+			t.Fatalf("%d records of %d: %v", it.Count(), h.RecordCount, it.Err())
 		}
 		b = b[h.Size():]
 	}
@@ -246,6 +239,12 @@ func TestConvertMessageSetRejects(t *testing.T) {
 	}
 }
 
+// Batch attribute bits makeStoredBatch sets.
+const (
+	batchAttributeTimeType = 0x08
+	batchAttributeControl  = 0x20
+)
+
 // makeStoredBatch builds a v2 batch at baseOffset holding values, with
 // timestamps base+i, compressed with codec, with attribute bits extra.
 func makeStoredBatch(t testing.TB, baseOffset int64, codec int8, extra int16, values ...string) []byte {
@@ -262,7 +261,7 @@ func makeStoredBatch(t testing.TB, baseOffset int64, codec int8, extra int16, va
 	if extra != 0 {
 		binary.BigEndian.PutUint16(b[21:], binary.BigEndian.Uint16(b[21:])|uint16(extra))
 		binary.BigEndian.PutUint64(b[35:], 9999) // max timestamp, the LogAppendTime
-		binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], castagnoli))
+		log.SetCRC(b)
 	}
 	return b
 }

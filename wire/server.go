@@ -43,15 +43,15 @@ type Server struct {
 }
 
 // NewServer returns a server over the cluster (a *replication.Cluster in
-// production). cfg must have passed Validate.
-func NewServer(cluster Cluster, cfg Config, opts Options) *Server {
+// production; see ClusterOf). cfg must have passed Validate.
+func NewServer[T TopicOf[P], P Partition](cluster ClusterOf[T, P], cfg Config, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	drain, startDrain := context.WithCancel(context.Background())
 	return &Server{
-		cluster:    cluster,
+		cluster:    viewCluster(cluster),
 		groups:     opts.Groups,
 		cfg:        cfg,
 		logger:     opts.Logger.Named("wire"),

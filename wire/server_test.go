@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/partition/record"
 	"github.com/sluice-io/sluice/replication"
 )
 
@@ -235,18 +236,12 @@ func TestFetchLongPollWokenByAppend(t *testing.T) {
 
 // oneRecordBatch encodes an uncompressed v2 batch holding one record.
 func oneRecordBatch(value []byte) []byte {
-	rec := kmsg.Record{Value: value}
-	rec.Length = int32(len(rec.AppendTo(nil)) - 1) // the body after a 1-byte length
-	records := rec.AppendTo(nil)
-	b := kmsg.RecordBatch{
-		Magic: 2, NumRecords: 1, Records: records,
-		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
-		FirstTimestamp: time.Now().UnixMilli(), MaxTimestamp: time.Now().UnixMilli(),
+	var b record.Builder
+	b.Add(time.Now().UnixMilli(), nil, value)
+	raw, err := b.AppendTo(nil)
+	if err != nil {
+		panic(err) // one record, no compression: cannot fail
 	}
-	raw := b.AppendTo(nil)
-	b.Length = int32(len(raw) - 12)
-	raw = b.AppendTo(nil)
-	binary.BigEndian.PutUint32(raw[17:], crc32c(raw[21:]))
 	return raw
 }
 

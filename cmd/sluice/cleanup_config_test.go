@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/sluice-io/sluice/partition"
-	"github.com/sluice-io/sluice/replication"
+	"github.com/sluice-io/sluice/replication/cleaner"
 )
 
 func TestCleanupDefaults(t *testing.T) {
@@ -30,7 +30,7 @@ func TestCleanupDefaults(t *testing.T) {
 		{"dirty ratio", p.MinCleanableDirtyRatio, want.MinCleanableDirtyRatio},
 		{"before max", p.TimestampBeforeMax, want.TimestampBeforeMax},
 		{"after max", p.TimestampAfterMax, want.TimestampAfterMax},
-		{"cleaner", cfg.Replication.Cleaner, replication.DefaultCleanerConfig()},
+		{"cleaner", cfg.Replication.Cleaner, cleaner.DefaultConfig()},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)

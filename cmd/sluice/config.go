@@ -20,6 +20,7 @@ import (
 	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/replication"
+	"github.com/sluice-io/sluice/replication/cleaner"
 	"github.com/sluice-io/sluice/wire"
 )
 
@@ -359,7 +360,7 @@ func readCleanup(v *viper.Viper, r *reader, c *replication.Config) {
 	}
 	p.MinCleanableDirtyRatio = f
 
-	c.Cleaner = replication.CleanerConfig{
+	c.Cleaner = cleaner.Config{
 		RetentionCheckInterval: r.longMillis(keyLogRetentionCheckInterval, 1),
 		Enable:                 r.boolean(keyLogCleanerEnable),
 		Backoff:                r.longMillis(keyLogCleanerBackoffMs, 1),

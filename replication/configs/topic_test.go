@@ -1,8 +1,7 @@
-package replication
+package configs
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -68,7 +67,7 @@ func TestTopicConfigValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := topicPartitionConfig(partition.DefaultConfig(), tt.configs)
+			cfg, err := ResolveTopic(partition.DefaultConfig(), tt.configs)
 			if tt.wantErr != "" {
 				if !errors.Is(err, kerr.InvalidConfig) || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err %v, want INVALID_CONFIG mentioning %q", err, tt.wantErr)
@@ -102,19 +101,19 @@ func TestEveryTopicConfigHasDocumentationAndValidates(t *testing.T) {
 }
 
 func TestDescribeSourcesAndSynonyms(t *testing.T) {
-	static := DefaultConfig()
+	static := defaultBroker()
 	static.Partition.RetentionBytes = 1000 // a static broker setting
-	b := brokerLayers{
-		static:         static,
-		clusterDefault: map[string]string{"log.retention.hours": "2", "log.cleanup.policy": "compact"},
-		node:           map[string]string{"log.retention.minutes": "30"},
+	b := Layers{
+		Static:         static,
+		ClusterDefault: map[string]string{"log.retention.hours": "2", "log.cleanup.policy": "compact"},
+		Node:           map[string]string{"log.retention.minutes": "30"},
 	}
-	entries := describeTopicConfigs(b, map[string]string{"cleanup.policy": "delete"})
-	byName := map[string]ConfigEntry{}
+	entries := b.DescribeTopic(map[string]string{"cleanup.policy": "delete"})
+	byName := map[string]Entry{}
 	for _, e := range entries {
 		byName[e.Name] = e
 	}
-	synonyms := func(e ConfigEntry) string {
+	synonyms := func(e Entry) string {
 		var parts []string
 		for _, s := range e.Synonyms {
 			parts = append(parts, s.Name+"="+s.Value+"@"+s.Source.String())
@@ -139,78 +138,5 @@ func TestDescribeSourcesAndSynonyms(t *testing.T) {
 		if e.Value != tt.value || e.Source != tt.source || synonyms(e) != tt.synonyms {
 			t.Errorf("%s = %s (%s) synonyms %s\nwant %s (%s) synonyms %s", tt.name, e.Value, e.Source, synonyms(e), tt.value, tt.source, tt.synonyms)
 		}
-	}
-}
-
-func TestBrokerRetentionPrecedence(t *testing.T) {
-	tests := []struct {
-		name                 string
-		clusterDefault, node map[string]string
-		want                 time.Duration
-	}{
-		{"static", nil, nil, 7 * 24 * time.Hour},
-		{"hours", map[string]string{"log.retention.hours": "2"}, nil, 2 * time.Hour},
-		{"minutes over hours", map[string]string{"log.retention.hours": "2", "log.retention.minutes": "3"}, nil, 3 * time.Minute},
-		{"ms over minutes", map[string]string{"log.retention.minutes": "3", "log.retention.ms": "4"}, nil, 4 * time.Millisecond},
-		{"node over cluster default", map[string]string{"log.retention.hours": "2"}, map[string]string{"log.retention.hours": "5"}, 5 * time.Hour},
-		{"ms of the default over hours of the node", map[string]string{"log.retention.ms": "7"}, map[string]string{"log.retention.hours": "5"}, 7 * time.Millisecond},
-		{"hours -1 keeps forever", map[string]string{"log.retention.hours": "-1"}, nil, -time.Millisecond},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b := brokerLayers{static: DefaultConfig(), clusterDefault: tt.clusterDefault, node: tt.node}
-			if got := b.effective().Partition.RetentionTime; got != tt.want {
-				t.Fatalf("retention %s, want %s", got, tt.want)
-			}
-		})
-	}
-}
-
-func TestApplyConfigOps(t *testing.T) {
-	str := func(s string) *string { return &s }
-	isList := func(name string) bool { return name == "cleanup.policy" }
-	current := func(name string) string {
-		if name == "cleanup.policy" {
-			return "delete"
-		}
-		return ""
-	}
-	tests := []struct {
-		name    string
-		start   map[string]string
-		ops     []ConfigOp
-		want    string // the resulting map as fmt prints it
-		wantErr *kerr.Error
-	}{
-		{"set", nil, []ConfigOp{{Name: "retention.ms", Op: kmsg.IncrementalAlterConfigOpSet, Value: str("5")}}, "map[retention.ms:5]", nil},
-		{"delete", map[string]string{"retention.ms": "5", "segment.ms": "9"}, []ConfigOp{{Name: "retention.ms", Op: kmsg.IncrementalAlterConfigOpDelete}}, "map[segment.ms:9]", nil},
-		{"delete missing", nil, []ConfigOp{{Name: "retention.ms", Op: kmsg.IncrementalAlterConfigOpDelete}}, "map[]", nil},
-		{"append to inherited", nil, []ConfigOp{{Name: "cleanup.policy", Op: kmsg.IncrementalAlterConfigOpAppend, Value: str("compact")}}, "map[cleanup.policy:delete,compact]", nil},
-		{"append present", map[string]string{"cleanup.policy": "compact"}, []ConfigOp{{Name: "cleanup.policy", Op: kmsg.IncrementalAlterConfigOpAppend, Value: str("compact")}}, "map[cleanup.policy:compact]", nil},
-		{"subtract", map[string]string{"cleanup.policy": "compact,delete"}, []ConfigOp{{Name: "cleanup.policy", Op: kmsg.IncrementalAlterConfigOpSubtract, Value: str("delete")}}, "map[cleanup.policy:compact]", nil},
-		{"subtract to empty", nil, []ConfigOp{{Name: "cleanup.policy", Op: kmsg.IncrementalAlterConfigOpSubtract, Value: str("delete")}}, "", kerr.InvalidConfig},
-		{"append to a non-list", nil, []ConfigOp{{Name: "retention.ms", Op: kmsg.IncrementalAlterConfigOpAppend, Value: str("5")}}, "", kerr.InvalidConfig},
-		{"subtract from a non-list", nil, []ConfigOp{{Name: "retention.ms", Op: kmsg.IncrementalAlterConfigOpSubtract, Value: str("5")}}, "", kerr.InvalidConfig},
-		{"set null", nil, []ConfigOp{{Name: "retention.ms", Op: kmsg.IncrementalAlterConfigOpSet}}, "", kerr.InvalidRequest},
-		{"duplicate", nil, []ConfigOp{{Name: "retention.ms", Op: kmsg.IncrementalAlterConfigOpSet, Value: str("5")}, {Name: "retention.ms", Op: kmsg.IncrementalAlterConfigOpDelete}}, "", kerr.InvalidRequest},
-		{"unknown op", nil, []ConfigOp{{Name: "retention.ms", Op: 9, Value: str("5")}}, "", kerr.InvalidRequest},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			start := copyConfigs(tt.start)
-			got, err := applyConfigOps(start, tt.ops, current, isList)
-			if tt.wantErr != nil {
-				if !errors.Is(err, tt.wantErr) {
-					t.Fatalf("err %v, want %v", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if s := fmt.Sprint(got); s != tt.want { // fmt sorts map keys
-				t.Fatalf("got %s, want %s", s, tt.want)
-			}
-		})
 	}
 }

@@ -1,4 +1,4 @@
-package replication
+package configs
 
 import (
 	"fmt"
@@ -13,31 +13,6 @@ import (
 
 	"github.com/sluice-io/sluice/partition"
 )
-
-// ConfigEntry is one config as DescribeConfigs reports it.
-type ConfigEntry struct {
-	Name  string
-	Value string
-	// Source says where Value comes from: a topic override, a dynamic
-	// broker setting, the static broker setting or the built-in default.
-	Source        kmsg.ConfigSource
-	ReadOnly      bool
-	Sensitive     bool
-	Type          kmsg.ConfigType
-	Documentation string
-	// Synonyms lists the entries Value was chosen among, most specific
-	// first (the topic override, then the dynamic per-broker and
-	// cluster-default settings, then the static setting, then the
-	// default), as Kafka reports them. The first one is in effect.
-	Synonyms []ConfigSynonym
-}
-
-// ConfigSynonym is one candidate value of a config.
-type ConfigSynonym struct {
-	Name   string
-	Value  string
-	Source kmsg.ConfigSource
-}
 
 // topicConfig describes one topic-level config Sluice understands.
 type topicConfig struct {
@@ -274,6 +249,13 @@ func findTopicConfig(name string) (topicConfig, bool) {
 	return topicConfig{}, false
 }
 
+// IsTopicList reports a topic config whose value is a list (APPEND and
+// SUBTRACT apply to it).
+func IsTopicList(name string) bool {
+	tc, ok := findTopicConfig(name)
+	return ok && tc.typ == kmsg.ConfigTypeList
+}
+
 // documentation returns the config's documentation, saying when Sluice
 // accepts it without effect.
 func (tc topicConfig) documentation() string {
@@ -283,11 +265,11 @@ func (tc topicConfig) documentation() string {
 	return tc.doc
 }
 
-// validateTopicConfigs checks every override by itself; the error is an
-// INVALID_CONFIG with a message naming the config and the fix. Checks
+// ValidateTopic checks every topic config override by itself; the error
+// is an INVALID_CONFIG with a message naming the config and the fix. Checks
 // across configs (max.compaction.lag.ms above min.compaction.lag.ms) are
-// partition.Config.Validate's.
-func validateTopicConfigs(configs map[string]string) error {
+// ResolveTopic's.
+func ValidateTopic(configs map[string]string) error {
 	names := make([]string, 0, len(configs))
 	for name := range configs {
 		names = append(names, name)
@@ -307,7 +289,7 @@ func validateTopicConfigs(configs map[string]string) error {
 }
 
 // partitionConfig returns the broker defaults with the overrides applied,
-// in table order. The overrides must have passed validateTopicConfigs.
+// in table order. The overrides must have passed ValidateTopic.
 func partitionConfig(defaults partition.Config, overrides map[string]string) partition.Config {
 	cfg := defaults
 	for _, tc := range topicConfigs {
@@ -318,10 +300,11 @@ func partitionConfig(defaults partition.Config, overrides map[string]string) par
 	return cfg
 }
 
-// topicPartitionConfig is partitionConfig followed by the checks across
-// configs, as INVALID_CONFIG.
-func topicPartitionConfig(defaults partition.Config, overrides map[string]string) (partition.Config, error) {
-	if err := validateTopicConfigs(overrides); err != nil {
+// ResolveTopic returns a topic's partition config: the broker defaults
+// (the effective Broker's Partition) with the topic's overrides applied in
+// table order, validated alone and together, as INVALID_CONFIG.
+func ResolveTopic(defaults partition.Config, overrides map[string]string) (partition.Config, error) {
+	if err := ValidateTopic(overrides); err != nil {
 		return partition.Config{}, err
 	}
 	cfg := partitionConfig(defaults, overrides)
@@ -331,27 +314,28 @@ func topicPartitionConfig(defaults partition.Config, overrides map[string]string
 	return cfg, nil
 }
 
-// describeTopicConfigs returns every topic config, sorted by name, with
-// values resolved override > dynamic broker > static broker > default.
-func describeTopicConfigs(b brokerLayers, overrides map[string]string) []ConfigEntry {
-	effective := b.effective().Partition
-	entries := make([]ConfigEntry, 0, len(topicConfigs))
+// DescribeTopic returns every topic config of a topic with overrides,
+// sorted by name, with values resolved override > dynamic broker > static
+// broker > default, as DescribeConfigs reports them.
+func (b Layers) DescribeTopic(overrides map[string]string) []Entry {
+	effective := b.Effective().Partition
+	entries := make([]Entry, 0, len(topicConfigs))
 	for _, tc := range topicConfigs {
-		e := ConfigEntry{Name: tc.name, Type: tc.typ, Documentation: tc.documentation()}
+		e := Entry{Name: tc.name, Type: tc.typ, Documentation: tc.documentation()}
 		if v, ok := overrides[tc.name]; ok {
-			e.Synonyms = append(e.Synonyms, ConfigSynonym{Name: tc.name, Value: v, Source: kmsg.ConfigSourceDynamicTopicConfig})
+			e.Synonyms = append(e.Synonyms, Synonym{Name: tc.name, Value: v, Source: kmsg.ConfigSourceDynamicTopicConfig})
 		}
 		if tc.apply != nil {
 			e.Synonyms = append(e.Synonyms, b.synonyms(tc.brokerNames)...)
 		}
 		static := tc.kafkaDefault
 		if tc.value != nil {
-			static = tc.value(b.static.Partition)
+			static = tc.value(b.Static.Partition)
 		}
 		if static != tc.kafkaDefault {
-			e.Synonyms = append(e.Synonyms, ConfigSynonym{Name: tc.brokerNames[0], Value: static, Source: kmsg.ConfigSourceStaticBrokerConfig})
+			e.Synonyms = append(e.Synonyms, Synonym{Name: tc.brokerNames[0], Value: static, Source: kmsg.ConfigSourceStaticBrokerConfig})
 		}
-		e.Synonyms = append(e.Synonyms, ConfigSynonym{Name: tc.brokerNames[0], Value: tc.kafkaDefault, Source: kmsg.ConfigSourceDefaultConfig})
+		e.Synonyms = append(e.Synonyms, Synonym{Name: tc.brokerNames[0], Value: tc.kafkaDefault, Source: kmsg.ConfigSourceDefaultConfig})
 
 		first := e.Synonyms[0]
 		e.Value, e.Source = first.Value, first.Source
@@ -363,122 +347,4 @@ func describeTopicConfigs(b brokerLayers, overrides map[string]string) []ConfigE
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
 	return entries
-}
-
-func mustInt(v string) int64 {
-	n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-	return n
-}
-
-// millis parses a validated millisecond count; -1 stays -1ms (forever) and
-// values beyond time.Duration saturate.
-func millis(v string) time.Duration {
-	n := mustInt(v)
-	if n > maxMillis {
-		return math.MaxInt64
-	}
-	return time.Duration(n) * time.Millisecond
-}
-
-// formatMillis formats a duration in milliseconds; the saturated
-// math.MaxInt64 is Kafka's Long.MAX_VALUE.
-func formatMillis(d time.Duration) string {
-	if d == math.MaxInt64 {
-		return strconv.FormatInt(math.MaxInt64, 10)
-	}
-	if d < 0 {
-		return "-1"
-	}
-	return strconv.FormatInt(d.Milliseconds(), 10)
-}
-
-// parsePolicy turns a validated cleanup.policy list into bits.
-func parsePolicy(v string) partition.CleanupPolicy {
-	var p partition.CleanupPolicy
-	for _, part := range strings.Split(v, ",") {
-		switch strings.TrimSpace(part) {
-		case "delete":
-			p |= partition.CleanupDelete
-		case "compact":
-			p |= partition.CleanupCompact
-		}
-	}
-	return p
-}
-
-// formatPolicy is parsePolicy's inverse, in Kafka's spelling.
-func formatPolicy(p partition.CleanupPolicy) string {
-	switch p {
-	case partition.CleanupCompact:
-		return "compact"
-	case partition.CleanupCompact | partition.CleanupDelete:
-		return "compact,delete"
-	default:
-		return "delete"
-	}
-}
-
-func validatePolicy(v string) error {
-	if strings.TrimSpace(v) == "" {
-		return fmt.Errorf("must name delete, compact or both (compact,delete)")
-	}
-	return listOf("delete", "compact")(v)
-}
-
-func intRange(lo, hi int64) func(string) error {
-	return func(v string) error {
-		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		if err != nil {
-			return fmt.Errorf("not an integer; give a whole number between %d and %d", lo, hi)
-		}
-		if n < lo || n > hi {
-			return fmt.Errorf("must be between %d and %d", lo, hi)
-		}
-		return nil
-	}
-}
-
-func floatRange(lo, hi float64) func(string) error {
-	return func(v string) error {
-		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if err != nil {
-			return fmt.Errorf("not a number; give a number between %g and %g", lo, hi)
-		}
-		if f < lo || f > hi {
-			return fmt.Errorf("must be between %g and %g", lo, hi)
-		}
-		return nil
-	}
-}
-
-func boolean(v string) error {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "true", "false":
-		return nil
-	}
-	return fmt.Errorf("must be true or false")
-}
-
-func oneOf(allowed ...string) func(string) error {
-	return func(v string) error {
-		for _, a := range allowed {
-			if v == a {
-				return nil
-			}
-		}
-		return fmt.Errorf("must be one of %s", strings.Join(allowed, ", "))
-	}
-}
-
-func listOf(allowed ...string) func(string) error {
-	one := oneOf(allowed...)
-	return func(v string) error {
-		parts := strings.Split(v, ",")
-		for _, p := range parts {
-			if err := one(strings.TrimSpace(p)); err != nil {
-				return fmt.Errorf("%q: %w", p, err)
-			}
-		}
-		return nil
-	}
 }

@@ -2,47 +2,24 @@ package replication
 
 import (
 	"context"
-	"encoding/binary"
-	"hash/crc32"
 	"testing"
 	"testing/synctest"
 	"time"
 
-	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/partition"
+	"github.com/sluice-io/sluice/partition/record"
 )
 
 // keyedBatch encodes a v2 record batch of one record with key and value,
 // stamped ts (Unix milliseconds).
 func keyedBatch(key, value string, ts int64) []byte {
-	var body []byte
-	body = append(body, 0)              // attributes
-	body = binary.AppendVarint(body, 0) // timestamp delta
-	body = binary.AppendVarint(body, 0) // offset delta
-	body = binary.AppendVarint(body, int64(len(key)))
-	body = append(body, key...)
-	body = binary.AppendVarint(body, int64(len(value)))
-	body = append(body, value...)
-	body = binary.AppendVarint(body, 0) // headers
-	record := binary.AppendVarint(nil, int64(len(body)))
-	record = append(record, body...)
-
-	b := binary.BigEndian.AppendUint64(nil, 0)                                       // base offset
-	b = binary.BigEndian.AppendUint32(b, uint32(log.BatchHeaderSize-12+len(record))) // length
-	b = binary.BigEndian.AppendUint32(b, 0xffffffff)                                 // leader epoch
-	b = append(b, 2)                                                                 // magic
-	b = binary.BigEndian.AppendUint32(b, 0)                                          // crc, below
-	b = binary.BigEndian.AppendUint16(b, 0)                                          // attributes
-	b = binary.BigEndian.AppendUint32(b, 0)                                          // last offset delta
-	b = binary.BigEndian.AppendUint64(b, uint64(ts))                                 // base timestamp
-	b = binary.BigEndian.AppendUint64(b, uint64(ts))                                 // max timestamp
-	b = binary.BigEndian.AppendUint64(b, ^uint64(0))                                 // producer id -1
-	b = binary.BigEndian.AppendUint16(b, 0xffff)                                     // producer epoch -1
-	b = binary.BigEndian.AppendUint32(b, 0xffffffff)                                 // base sequence -1
-	b = binary.BigEndian.AppendUint32(b, 1)                                          // record count
-	b = append(b, record...)
-	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
-	return b
+	var b record.Builder
+	b.Add(ts, []byte(key), []byte(value))
+	batch, err := b.AppendTo(nil)
+	if err != nil {
+		panic(err) // one uncompressed record: cannot fail
+	}
+	return batch
 }
 
 func TestLiveConfigApply(t *testing.T) {
@@ -57,8 +34,8 @@ func TestLiveConfigApply(t *testing.T) {
 	retention := func(topic string) []time.Duration {
 		tp, _ := c.Topic(topic)
 		var out []time.Duration
-		for _, p := range tp.Partitions() {
-			out = append(out, p.Config().RetentionTime)
+		for i := range tp.PartitionCount() {
+			out = append(out, tp.Partition(i).Config().RetentionTime)
 		}
 		return out
 	}
@@ -81,7 +58,7 @@ func TestLiveConfigApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	tp, _ := c.Topic("inherits")
-	if p := tp.Partitions()[0].Config().CleanupPolicy; p != partition.CleanupDelete {
+	if p := tp.Partition(0).Config().CleanupPolicy; p != partition.CleanupDelete {
 		t.Fatalf("validate-only changed the policy to %v", p)
 	}
 }
@@ -144,10 +121,10 @@ func TestCleanerCompactsConsumerOffsets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := topic.Partitions()[0]
+	p := topic.Partition(0)
 	now := time.Now().UnixMilli()
 	for i := 0; i < 20; i++ {
-		if _, err := p.Append(keyedBatch("group-a/topic/0", "offset", now)); err != nil {
+		if _, err := p.Append(ctx, keyedBatch("group-a/topic/0", "offset", now)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,0 +1,34 @@
+package consumergroup
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluice-io/sluice/replication"
+)
+
+// TestClusterView checks the view of a *replication.Cluster as a Cluster:
+// misses are nil interfaces, not interfaces holding nil pointers, so the
+// coordinator's nil checks hold.
+func TestClusterView(t *testing.T) {
+	v := viewCluster(openCluster(t, t.TempDir()))
+	if tp, ok := v.Topic(OffsetsTopic); ok || tp != nil {
+		t.Errorf("Topic of a missing topic = %v, %v; want nil, false", tp, ok)
+	}
+	if p, err := v.Partition(OffsetsTopic, 0); !errors.Is(err, kerr.UnknownTopicOrPartition) || p != nil {
+		t.Errorf("Partition of a missing topic = %v, %v; want nil, UNKNOWN_TOPIC_OR_PARTITION", p, err)
+	}
+	req := replication.CreateTopicRequest{Name: OffsetsTopic, Partitions: 3, ReplicationFactor: -1, Internal: true}
+	if tp, err := v.CreateTopic(context.Background(), req); err != nil || tp.PartitionCount() != 3 {
+		t.Fatalf("CreateTopic = %v, %v", tp, err)
+	}
+	if tp, err := v.CreateTopic(context.Background(), req); !errors.Is(err, kerr.TopicAlreadyExists) || tp != nil {
+		t.Errorf("second CreateTopic = %v, %v; want nil, TOPIC_ALREADY_EXISTS", tp, err)
+	}
+	if p, err := v.Partition(OffsetsTopic, 2); err != nil || p == nil {
+		t.Errorf("Partition(2) = %v, %v", p, err)
+	}
+}

@@ -145,6 +145,7 @@ func (r *Replica) apply(e Entry) (AppendResult, error) {
 	}
 	r.producers.commit()
 	r.epochs.assign(e.LeaderEpoch, first)
+	r.appliedEnd = next
 	if len(r.producers.pending) > 0 {
 		for i := range headers {
 			h := &headers[i]

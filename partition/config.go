@@ -169,7 +169,8 @@ type Options struct {
 	// Apply and the Flusher's syncs no longer move it past the bound the
 	// owner last gave AdvanceHighWatermark. The high watermark is then the
 	// lowest of that bound, the log end and, with Durable, the synced
-	// offset. Open starts both at the log end. Default false: the high
+	// offset. Open starts both at the log start, so nothing is visible
+	// until the owner advances the bound. Default false: the high
 	// watermark follows the log as Durable says.
 	ExternalHighWatermark bool
 }

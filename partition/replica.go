@@ -48,6 +48,10 @@ type Replica struct {
 	// externalHWM is Options.ExternalHighWatermark: the owner bounds the
 	// high watermark with AdvanceHighWatermark. Immutable after Open.
 	externalHWM bool
+	// appliedEnd is the offset after the last batch the producer state
+	// accounts for: the log end at Open, then advanced by ApplyStored;
+	// guarded by mu.
+	appliedEnd int64
 	// hwmLimit is the owner's bound on the high watermark with
 	// externalHWM; it only grows (monotonic max in AdvanceHighWatermark).
 	// Unused otherwise.
@@ -148,6 +152,13 @@ func Open(dir, topic string, partition int32, cfg Config, opts Options) (*Replic
 	// holds in durable mode too.
 	r.hwm.Store(l.NextOffset())
 	r.hwmLimit.Store(l.NextOffset())
+	if r.externalHWM {
+		// The owner knows what is committed (the Raft commit index); the
+		// log's tail may not be. Nothing is visible until it says.
+		r.hwm.Store(l.StartOffset())
+		r.hwmLimit.Store(l.StartOffset())
+	}
+	r.appliedEnd = l.NextOffset()
 
 	r.logger.Info("replica opened",
 		zap.String("dir", dir),

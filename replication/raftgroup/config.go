@@ -90,6 +90,11 @@ func (c Config) raftConfig(id raft.ServerID) *raft.Config {
 	// The segments hold the data: a snapshot is restored at start only to
 	// learn where replay begins (read by Open), never applied again.
 	rc.NoSnapshotRestoreOnStart = true
+	// Proposals queue (up to MaxAppendEntries) while the leader stores the
+	// previous ones, so one StoreLogs (one fsync) takes them all: without
+	// it raft.Apply waits for the leader loop, which is in the fsync, and
+	// every entry gets an fsync of its own.
+	rc.BatchApplyCh = true
 	return rc
 }
 

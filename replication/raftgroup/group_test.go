@@ -39,14 +39,16 @@ type node struct {
 }
 
 type cluster struct {
-	t     *testing.T
+	t     testing.TB
 	cfg   Config
 	nodes []*node
 }
 
 func newCluster(t *testing.T, n int) *cluster { return newClusterWith(t, n, testConfig()) }
 
-func newClusterWith(t *testing.T, n int, cfg Config) *cluster {
+func newClusterWith(t *testing.T, n int, cfg Config) *cluster { return newClusterTB(t, n, cfg) }
+
+func newClusterTB(t testing.TB, n int, cfg Config) *cluster {
 	c := &cluster{t: t, cfg: cfg}
 	var servers []raft.Server
 	for i := range n {
@@ -191,7 +193,7 @@ func (c *cluster) appendRetrying(b []byte) partition.AppendResult {
 }
 
 // log returns the bytes of every batch below nd's high watermark.
-func (nd *node) log(t *testing.T) []byte {
+func (nd *node) log(t testing.TB) []byte {
 	t.Helper()
 	res, err := nd.replica.Read(nil, partition.ReadRequest{Offset: 0, MaxBytes: math.MaxInt32})
 	if err != nil {

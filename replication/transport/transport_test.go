@@ -1,0 +1,270 @@
+package transport
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"io"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+func header(id string) raft.RPCHeader {
+	return raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte(id), Addr: []byte(id + "-addr")}
+}
+
+// sampleRequests returns one request of every type with every field set.
+func sampleRequests() map[string]any {
+	now := time.Unix(1700000000, 123456789)
+	big := bytes.Repeat([]byte{0xab}, 10_000)
+	return map[string]any{
+		"append entries": &raft.AppendEntriesRequest{
+			RPCHeader: header("leader"), Term: 7, Leader: []byte("leader-addr"),
+			PrevLogEntry: 41, PrevLogTerm: 6, LeaderCommitIndex: 40,
+			Entries: []*raft.Log{
+				{Index: 42, Term: 7, Type: raft.LogCommand, Data: []byte("small"), Extensions: []byte("ext"), AppendedAt: now},
+				{Index: 43, Term: 7, Type: raft.LogCommand, Data: big},
+				{Index: 44, Term: 7, Type: raft.LogNoop},
+			},
+		},
+		"heartbeat": &raft.AppendEntriesRequest{RPCHeader: header("leader"), Term: 7, Leader: []byte("leader-addr")},
+		"request vote": &raft.RequestVoteRequest{
+			RPCHeader: header("candidate"), Term: 9, Candidate: []byte("candidate-addr"),
+			LastLogIndex: 100, LastLogTerm: 8, LeadershipTransfer: true,
+		},
+		"request pre-vote": &raft.RequestPreVoteRequest{RPCHeader: header("candidate"), Term: 9, LastLogIndex: 100, LastLogTerm: 8},
+		"timeout now":      &raft.TimeoutNowRequest{RPCHeader: header("leader")},
+		"install snapshot": &raft.InstallSnapshotRequest{
+			RPCHeader: header("leader"), SnapshotVersion: raft.SnapshotVersionMax, Term: 7, Leader: []byte("leader-addr"),
+			LastLogIndex: 500, LastLogTerm: 7, Peers: []byte("peers"), Configuration: []byte("configuration"),
+			ConfigurationIndex: 3, Size: 3<<20 + 17,
+		},
+	}
+}
+
+// sampleResponse returns a response with every field set for req.
+func sampleResponse(req any) any {
+	switch req.(type) {
+	case *raft.AppendEntriesRequest:
+		return &raft.AppendEntriesResponse{RPCHeader: header("follower"), Term: 7, LastLog: 44, Success: true, NoRetryBackoff: true}
+	case *raft.RequestVoteRequest:
+		return &raft.RequestVoteResponse{RPCHeader: header("voter"), Term: 9, Peers: []byte("p"), Granted: true}
+	case *raft.RequestPreVoteRequest:
+		return &raft.RequestPreVoteResponse{RPCHeader: header("voter"), Term: 9, Granted: true}
+	case *raft.InstallSnapshotRequest:
+		return &raft.InstallSnapshotResponse{RPCHeader: header("follower"), Term: 7, Success: true}
+	case *raft.TimeoutNowRequest:
+		return &raft.TimeoutNowResponse{RPCHeader: header("follower")}
+	}
+	return nil
+}
+
+// TestRoundTrip sends every RPC type between two Muxes over TCP and checks
+// that request and response arrive field for field, snapshot bytes
+// included.
+func TestRoundTrip(t *testing.T) {
+	a := newTestMux(t, nil)
+	b := newTestMux(t, nil)
+	ta := mustTransport(t, a.Mux, "g")
+	tb := mustTransport(t, b.Mux, "g")
+	snapshot := make([]byte, 3<<20+17)
+	rand.Read(snapshot)
+
+	var got atomic.Pointer[any]
+	serveRPCs(t, tb, func(rpc raft.RPC) {
+		if rpc.Reader != nil {
+			data, err := io.ReadAll(rpc.Reader)
+			if err != nil {
+				rpc.Respond(nil, err)
+				return
+			}
+			if !bytes.Equal(data, snapshot) {
+				rpc.Respond(nil, errors.New("snapshot bytes differ"))
+				return
+			}
+		}
+		cmd := rpc.Command
+		got.Store(&cmd)
+		rpc.Respond(sampleResponse(rpc.Command), nil)
+	})
+
+	for name, req := range sampleRequests() {
+		t.Run(name, func(t *testing.T) {
+			target := b.Addr()
+			var resp any
+			var err error
+			switch r := req.(type) {
+			case *raft.AppendEntriesRequest:
+				out := &raft.AppendEntriesResponse{}
+				err, resp = ta.AppendEntries("b", target, r, out), out
+			case *raft.RequestVoteRequest:
+				out := &raft.RequestVoteResponse{}
+				err, resp = ta.RequestVote("b", target, r, out), out
+			case *raft.RequestPreVoteRequest:
+				out := &raft.RequestPreVoteResponse{}
+				err, resp = ta.RequestPreVote("b", target, r, out), out
+			case *raft.TimeoutNowRequest:
+				out := &raft.TimeoutNowResponse{}
+				err, resp = ta.TimeoutNow("b", target, r, out), out
+			case *raft.InstallSnapshotRequest:
+				out := &raft.InstallSnapshotResponse{}
+				err, resp = ta.InstallSnapshot("b", target, r, out, bytes.NewReader(snapshot)), out
+			}
+			if err != nil {
+				t.Fatalf("rpc: %v", err)
+			}
+			if want := sampleResponse(req); !reflect.DeepEqual(resp, want) {
+				t.Errorf("response\n got %#v\nwant %#v", resp, want)
+			}
+			if !reflect.DeepEqual(*got.Load(), req) {
+				t.Errorf("request\n got %#v\nwant %#v", *got.Load(), req)
+			}
+		})
+	}
+}
+
+// TestHeartbeatFastPath checks that heartbeats go to the handler, not the
+// consumer, while the group's raft is stuck on another RPC.
+func TestHeartbeatFastPath(t *testing.T) {
+	a := newTestMux(t, nil)
+	b := newTestMux(t, nil)
+	ta := mustTransport(t, a.Mux, "g")
+	tb := mustTransport(t, b.Mux, "g")
+	var beats atomic.Int64
+	tb.SetHeartbeatHandler(func(rpc raft.RPC) {
+		beats.Add(1)
+		rpc.Respond(&raft.AppendEntriesResponse{Term: 7, Success: true}, nil)
+	})
+	// Nobody reads tb.Consumer: an AppendEntries with entries waits there.
+	stuck := make(chan error, 1)
+	go func() {
+		req := sampleRequests()["append entries"].(*raft.AppendEntriesRequest)
+		stuck <- ta.AppendEntries("b", b.Addr(), req, &raft.AppendEntriesResponse{})
+	}()
+	hb := sampleRequests()["heartbeat"].(*raft.AppendEntriesRequest)
+	for i := 0; i < 10; i++ {
+		var resp raft.AppendEntriesResponse
+		if err := ta.AppendEntries("b", b.Addr(), hb, &resp); err != nil {
+			t.Fatalf("heartbeat %d: %v", i, err)
+		}
+		if !resp.Success {
+			t.Fatalf("heartbeat %d: not successful", i)
+		}
+	}
+	if n := beats.Load(); n != 10 {
+		t.Errorf("handler saw %d heartbeats, want 10", n)
+	}
+	tb.Close()
+	if err := <-stuck; err == nil {
+		t.Errorf("append entries to a closed group succeeded")
+	}
+}
+
+// TestPipeline sends many pipelined AppendEntries and checks that the
+// futures come back in order with their own responses.
+func TestPipeline(t *testing.T) {
+	a := newTestMux(t, nil)
+	b := newTestMux(t, nil)
+	ta := mustTransport(t, a.Mux, "g")
+	tb := mustTransport(t, b.Mux, "g")
+	serveRPCs(t, tb, func(rpc raft.RPC) {
+		req := rpc.Command.(*raft.AppendEntriesRequest)
+		rpc.Respond(&raft.AppendEntriesResponse{Term: req.Term, LastLog: req.Entries[0].Index, Success: true}, nil)
+	})
+	p, err := ta.AppendEntriesPipeline("b", b.Addr())
+	if err != nil {
+		t.Fatalf("pipeline: %v", err)
+	}
+	defer p.Close()
+	const n = 200
+	sent := make(chan error, 1)
+	go func() {
+		for i := 1; i <= n; i++ {
+			req := &raft.AppendEntriesRequest{Term: 1, Entries: []*raft.Log{{Index: uint64(i), Data: []byte("x")}}}
+			if _, err := p.AppendEntries(req, &raft.AppendEntriesResponse{}); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	timeout := time.After(10 * time.Second)
+	for i := 1; i <= n; i++ {
+		select {
+		case f := <-p.Consumer():
+			if err := f.Error(); err != nil {
+				t.Fatalf("future %d: %v", i, err)
+			}
+			if got := f.Response().LastLog; got != uint64(i) || f.Request().Entries[0].Index != uint64(i) {
+				t.Fatalf("future %d: response for %d, request %d", i, got, f.Request().Entries[0].Index)
+			}
+		case <-timeout:
+			t.Fatalf("timed out waiting for future %d", i)
+		}
+	}
+	if err := <-sent; err != nil {
+		t.Fatalf("send: %v", err)
+	}
+}
+
+// TestErrors checks the answers to an unknown group, a closed group, an
+// oversized frame and a dead peer: errors, not hangs, and the connection
+// stays usable for other groups.
+func TestErrors(t *testing.T) {
+	a := newTestMux(t, nil)
+	b := newTestMux(t, func(c *Config, _ *Options) { c.MaxFrameSize = 64 << 10 })
+	ta := mustTransport(t, a.Mux, "g")
+	other := mustTransport(t, a.Mux, "other")
+	tb := mustTransport(t, b.Mux, "other")
+	serveRPCs(t, tb, func(rpc raft.RPC) { rpc.Respond(sampleResponse(rpc.Command), nil) })
+	vote := sampleRequests()["request vote"].(*raft.RequestVoteRequest)
+
+	t.Run("unknown group", func(t *testing.T) {
+		err := ta.RequestVote("b", b.Addr(), vote, &raft.RequestVoteResponse{})
+		if err == nil || !strings.Contains(err.Error(), `no group "g"`) {
+			t.Fatalf("err = %v, want no group", err)
+		}
+		if err := other.RequestVote("b", b.Addr(), vote, &raft.RequestVoteResponse{}); err != nil {
+			t.Fatalf("other group after unknown group: %v", err)
+		}
+	})
+	t.Run("frame too large for receiver", func(t *testing.T) {
+		req := &raft.AppendEntriesRequest{Term: 1, Entries: []*raft.Log{{Index: 1, Data: make([]byte, 100<<10)}}}
+		if err := other.AppendEntries("b", b.Addr(), req, &raft.AppendEntriesResponse{}); err == nil {
+			t.Fatalf("oversized frame succeeded")
+		}
+		// The receiver dropped the bulk connection; the next call re-dials.
+		waitFor(t, 5*time.Second, "re-dial after dropped connection", func() bool {
+			small := &raft.AppendEntriesRequest{Term: 1, Entries: []*raft.Log{{Index: 1, Data: []byte("x")}}}
+			return other.AppendEntries("b", b.Addr(), small, &raft.AppendEntriesResponse{}) == nil
+		})
+	})
+	t.Run("closed transport", func(t *testing.T) {
+		tr := mustTransport(t, a.Mux, "closing")
+		tr.Close()
+		if err := tr.RequestVote("b", b.Addr(), vote, &raft.RequestVoteResponse{}); !errors.Is(err, ErrClosed) {
+			t.Fatalf("err = %v, want ErrClosed", err)
+		}
+		again, err := a.Transport("closing")
+		if err != nil {
+			t.Fatalf("reopen closed group: %v", err)
+		}
+		again.Close()
+	})
+	t.Run("duplicate group", func(t *testing.T) {
+		if _, err := a.Transport("other"); !errors.Is(err, ErrGroupExists) {
+			t.Fatalf("err = %v, want ErrGroupExists", err)
+		}
+	})
+	t.Run("dead peer", func(t *testing.T) {
+		err := other.RequestVote("b", "127.0.0.1:1", vote, &raft.RequestVoteResponse{})
+		if err == nil {
+			t.Fatalf("rpc to a closed port succeeded")
+		}
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 	"go.uber.org/zap"
@@ -47,8 +48,10 @@ type Mux struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	// wg counts every goroutine the Mux started (goFunc).
-	wg sync.WaitGroup
+	// wg counts every goroutine the Mux started (goFunc); running is the
+	// same count, readable (by tests).
+	wg      sync.WaitGroup
+	running atomic.Int64
 
 	// mu guards the fields below. Lock order: Mux.mu, then peer.mu, then
 	// clientConn.mu; Transport.mu is never held with Mux.mu.
@@ -205,8 +208,10 @@ func (m *Mux) goFunc(f func()) bool {
 		return false
 	}
 	m.wg.Add(1)
+	m.running.Add(1)
 	go func() {
 		defer m.wg.Done()
+		defer m.running.Add(-1)
 		f()
 	}()
 	return true

@@ -121,7 +121,20 @@ func (e *encoder) bytes(b []byte) {
 	}
 	e.bufs = append(e.bufs, e.cur, b)
 	e.size += len(e.cur) + len(b)
-	e.cur = make([]byte, 0, 256)
+	// Keep filling the same backing array after the part just handed
+	// over: that part's length is fixed, so nothing overwrites it.
+	e.cur = e.cur[len(e.cur):]
+}
+
+// grow makes room for n more bytes in the current buffer, so that encoding
+// a request whose size is known roughly does not reallocate.
+func (e *encoder) grow(n int) {
+	if cap(e.cur)-len(e.cur) >= n {
+		return
+	}
+	cur := make([]byte, len(e.cur), len(e.cur)+n)
+	copy(cur, e.cur)
+	e.cur = cur
 }
 
 func (e *encoder) str(s string) {
@@ -245,6 +258,14 @@ func decodeHeader(d *decoder, h *raft.RPCHeader) {
 func encodeRequest(e *encoder, req any) error {
 	switch r := req.(type) {
 	case *raft.AppendEntriesRequest:
+		hint := 64 + len(r.ID) + len(r.Addr) + len(r.Leader)
+		for _, l := range r.Entries {
+			hint += 48 + len(l.Extensions)
+			if len(l.Data) <= inlineDataMax {
+				hint += len(l.Data)
+			}
+		}
+		e.grow(hint)
 		encodeHeader(e, &r.RPCHeader)
 		e.u64(r.Term)
 		e.bytes(r.Leader)

@@ -69,9 +69,12 @@ func mustTransport(t testing.TB, m *Mux, group string) *Transport {
 	return tr
 }
 
+// consumer is the part of a raft.Transport serveRPCs reads.
+type consumer interface{ Consumer() <-chan raft.RPC }
+
 // serveRPCs answers every RPC on tr with answer until the test ends; the
 // goroutine is stopped and waited for by the cleanup.
-func serveRPCs(t testing.TB, tr *Transport, answer func(raft.RPC)) {
+func serveRPCs(t testing.TB, tr consumer, answer func(raft.RPC)) {
 	t.Helper()
 	stop := make(chan struct{})
 	done := make(chan struct{})

@@ -375,8 +375,14 @@ func TestSnapshotInstall(t *testing.T) {
 	}
 	leaders := c.waitLeaders(rest, 20*time.Second)
 	c.applyAll(leaders, rest, 50)
-	if err := c.rafts[leaders[0]][0].Snapshot().Error(); err != nil {
-		t.Fatalf("snapshot: %v", err)
+	// Snapshot (and compact) on both connected nodes, so whichever leads
+	// when the link returns no longer has the entries the lagging node
+	// lacks.
+	for _, i := range rest {
+		c.waitApplied(i, 50, 20*time.Second)
+		if err := c.rafts[i][0].Snapshot().Error(); err != nil {
+			t.Fatalf("snapshot on node %d: %v", i, err)
+		}
 	}
 	c.isolate(lagging, false)
 	c.waitApplied(lagging, 50, 30*time.Second)

@@ -1,9 +1,10 @@
 package transport
 
 import (
-	"io"
 	"net"
 	"sync"
+	"sync/atomic"
+	"time"
 	"testing"
 )
 
@@ -14,6 +15,12 @@ type proxy struct {
 	l      net.Listener
 	target string
 	wg     sync.WaitGroup
+
+	// bytesPerSecond, when set before the first connection, paces each
+	// direction of each connection to that rate.
+	bytesPerSecond int
+	// forwarded counts bytes copied in either direction.
+	forwarded atomic.Int64
 
 	mu    sync.Mutex
 	cut   bool
@@ -64,9 +71,29 @@ func (p *proxy) accept() {
 // pipe copies from src to dst, then closes both.
 func (p *proxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
-	io.Copy(dst, src)
-	p.untrack(src)
-	p.untrack(dst)
+	defer p.untrack(dst)
+	defer p.untrack(src)
+	buf := make([]byte, 32<<10)
+	start := time.Now()
+	var sent int64
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+			sent += int64(n)
+			p.forwarded.Add(int64(n))
+			if p.bytesPerSecond > 0 {
+				// Pacing, not synchronisation: hold the link to its rate.
+				due := start.Add(time.Duration(sent * int64(time.Second) / int64(p.bytesPerSecond)))
+				time.Sleep(time.Until(due))
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // track registers c, or closes it when the link is cut.

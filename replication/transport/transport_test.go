@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"net"
 	"reflect"
 	"strings"
 	"sync/atomic"
@@ -267,4 +268,90 @@ func TestErrors(t *testing.T) {
 			t.Fatalf("rpc to a closed port succeeded")
 		}
 	})
+}
+
+// TestHeartbeatNotBehindBulk sends one group's 16 MiB AppendEntries over a
+// link paced to 16 MB/s and checks that another group's heartbeats, sent
+// meanwhile, are answered promptly: they travel on the control connection,
+// not behind the bulk one.
+func TestHeartbeatNotBehindBulk(t *testing.T) {
+	b := newTestMux(t, func(c *Config, _ *Options) { c.Timeout = 10 * time.Second })
+	link := newProxy(t, b.listener.Addr().String())
+	link.bytesPerSecond = 16 << 20
+	a := newTestMux(t, func(c *Config, o *Options) {
+		c.Timeout = 10 * time.Second
+		o.DialAddress = func(raft.ServerAddress) string { return link.Addr() }
+	})
+	bigA, bigB := mustTransport(t, a.Mux, "big"), mustTransport(t, b.Mux, "big")
+	smallA, smallB := mustTransport(t, a.Mux, "small"), mustTransport(t, b.Mux, "small")
+	serveRPCs(t, bigB, func(rpc raft.RPC) { rpc.Respond(&raft.AppendEntriesResponse{Success: true}, nil) })
+	smallB.SetHeartbeatHandler(func(rpc raft.RPC) { rpc.Respond(&raft.AppendEntriesResponse{Success: true}, nil) })
+
+	// Open the control connection first, so it is not dialled while the
+	// bulk one saturates the link.
+	hb := sampleRequests()["heartbeat"].(*raft.AppendEntriesRequest)
+	if err := smallA.AppendEntries("b", b.Addr(), hb, &raft.AppendEntriesResponse{}); err != nil {
+		t.Fatalf("first heartbeat: %v", err)
+	}
+	big := &raft.AppendEntriesRequest{Term: 1, Entries: []*raft.Log{{Index: 1, Data: make([]byte, 16<<20)}}}
+	done := make(chan error, 1)
+	go func() { done <- bigA.AppendEntries("b", b.Addr(), big, &raft.AppendEntriesResponse{}) }()
+	waitFor(t, 10*time.Second, "the big request to be under way", func() bool { return link.forwarded.Load() > 2<<20 })
+	var slowest time.Duration
+	for i := 0; i < 10; i++ {
+		start := time.Now()
+		if err := smallA.AppendEntries("b", b.Addr(), hb, &raft.AppendEntriesResponse{}); err != nil {
+			t.Fatalf("heartbeat %d: %v", i, err)
+		}
+		slowest = max(slowest, time.Since(start))
+	}
+	if slowest > 300*time.Millisecond {
+		t.Errorf("slowest heartbeat took %v while a 16 MiB request was on the wire", slowest)
+	}
+	t.Logf("slowest heartbeat %v while 16 MiB crossed a 16 MB/s link", slowest)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("big append entries: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("big append entries did not finish within 15s")
+	}
+}
+
+// TestMalformedConnection checks that a connection with a wrong preface or
+// a malformed frame is closed, and that the Mux keeps serving others.
+func TestMalformedConnection(t *testing.T) {
+	b := newTestMux(t, nil)
+	tb := mustTransport(t, b.Mux, "g")
+	serveRPCs(t, tb, func(rpc raft.RPC) { rpc.Respond(sampleResponse(rpc.Command), nil) })
+	cases := map[string][]byte{
+		"wrong preface":  []byte("GET / HTTP/1.1\r\n\r\n"),
+		"huge frame":     append(preface(), 0xff, 0xff, 0xff, 0xff),
+		"short frame":    append(preface(), 0, 0, 0, 2, 1, 0),
+		"garbage frame":  append(preface(), 0, 0, 0, 12, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff),
+		"unknown type":   append(preface(), 0, 0, 0, 11, 0x42, 0, 0, 0, 0, 0, 0, 0, 1, 1, 'g'),
+		"response frame": append(preface(), 0, 0, 0, 11, 0x81, 0, 0, 0, 0, 0, 0, 0, 1, 1, 'g'),
+	}
+	for name, input := range cases {
+		t.Run(name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", b.listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := conn.Write(input); err != nil {
+				t.Fatal(err)
+			}
+			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if n, err := conn.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+				t.Fatalf("read after malformed input: %d bytes, %v; want the connection closed (EOF)", n, err)
+			}
+		})
+	}
+	a := newTestMux(t, nil)
+	ta := mustTransport(t, a.Mux, "g")
+	if err := ta.RequestVote("b", b.Addr(), sampleRequests()["request vote"].(*raft.RequestVoteRequest), &raft.RequestVoteResponse{}); err != nil {
+		t.Fatalf("rpc after malformed connections: %v", err)
+	}
 }

@@ -4,8 +4,8 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"time"
 	"testing"
+	"time"
 )
 
 // proxy forwards TCP connections from its listener to target until cut;

@@ -359,6 +359,10 @@ func TestClusterManyGroups(t *testing.T) {
 func TestSnapshotInstall(t *testing.T) {
 	const padding = 4 << 20
 	c := newCluster(t, 3, 1, padding, func(cfg *raft.Config) {
+		// One group is cheap: use short timeouts.
+		cfg.HeartbeatTimeout = 200 * time.Millisecond
+		cfg.ElectionTimeout = 200 * time.Millisecond
+		cfg.LeaderLeaseTimeout = 100 * time.Millisecond
 		cfg.SnapshotThreshold = 1 << 40 // only explicit snapshots
 		cfg.SnapshotInterval = time.Hour
 		cfg.TrailingLogs = 5

@@ -89,7 +89,7 @@
 // # Invariants
 //
 //   - A frame is written whole under its connection's write lock, from
-//     net.Buffers (writev): entry Data over 2 KiB is written from raft's
+//     net.Buffers (writev): entry Data over 256 bytes is written from raft's
 //     own slice, never copied on the send side.
 //   - A received frame is read into a buffer of its exact size that is
 //     never reused, and every decoded slice (entry Data included) aliases

@@ -39,7 +39,9 @@ const (
 
 	// inlineDataMax is the largest entry Data copied into the frame buffer;
 	// larger Data is written from the caller's slice (net.Buffers, writev).
-	inlineDataMax = 2048
+	// BenchmarkAppendEntries/1KiB: 256 gives ~470 MB/s and 93 KB/request
+	// allocated, 2048 (copying 1 KiB entries) ~410 MB/s and 156 KB.
+	inlineDataMax = 256
 )
 
 const (

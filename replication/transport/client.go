@@ -109,6 +109,7 @@ type clientConn struct {
 	pending map[uint64]*call
 	nextID  uint64
 	err     error // set once the connection broke; no call is added then
+	probing bool  // a ping is in flight
 }
 
 // alive reports whether the connection has not broken.
@@ -172,13 +173,47 @@ func (c *clientConn) cancel(id uint64, err error) {
 }
 
 // timedOut cancels call id with ErrTimeout and, when nothing at all has
-// been read on the connection for a Timeout, declares the link dead so the
-// next RPC re-dials.
+// been read on the connection for a Timeout, probes it with a ping: a
+// connection that does not answer that within a Timeout is declared dead,
+// so the next RPC re-dials. A slow group alone does not condemn it.
 func (c *clientConn) timedOut(id uint64, what string) {
 	c.cancel(id, fmt.Errorf("%w: %s after %v", ErrTimeout, what, c.m.cfg.Timeout))
 	if time.Since(time.Unix(0, c.lastRead.Load())) > c.m.cfg.Timeout {
-		c.fail(fmt.Errorf("%w: nothing read from %s for %v", ErrTimeout, c.conn.RemoteAddr(), c.m.cfg.Timeout))
+		c.probe()
 	}
+}
+
+// probe sends a ping unless one is in flight; no answer within Timeout
+// breaks the connection.
+func (c *clientConn) probe() {
+	c.mu.Lock()
+	if c.probing || c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.probing = true
+	c.mu.Unlock()
+	var timer *time.Timer
+	var timerMu sync.Mutex
+	id := c.send(&call{typ: typePing, resp: &pingResponse{}, done: func(err error) {
+		timerMu.Lock()
+		if timer != nil {
+			timer.Stop()
+		}
+		timerMu.Unlock()
+		c.mu.Lock()
+		c.probing = false
+		c.mu.Unlock()
+		if err != nil {
+			c.fail(fmt.Errorf("no answer to a ping from %s within %v: %w", c.conn.RemoteAddr(), c.m.cfg.Timeout, err))
+		}
+	}}, "", &pingRequest{})
+	if id == 0 {
+		return
+	}
+	timerMu.Lock()
+	timer = time.AfterFunc(c.m.cfg.Timeout, func() { c.cancel(id, ErrTimeout) })
+	timerMu.Unlock()
 }
 
 // fail breaks the connection: it is closed and every pending call fails

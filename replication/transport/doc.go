@@ -55,7 +55,7 @@
 //	          checked before anything is allocated.
 //
 //	type:     1 AppendEntries   2 RequestVote   3 InstallSnapshot
-//	          4 TimeoutNow      5 RequestPreVote
+//	          4 TimeoutNow      5 RequestPreVote  6 Ping
 //	          type|0x80 is the response to a request of that type.
 //
 //	request payload:   group:bytes  header  fields of the type...
@@ -77,6 +77,8 @@
 //	                 configuration:bytes configuration-index:uv size:uv,
 //	                 then, outside the frame, exactly size raw bytes
 //	TimeoutNow:      (header only)
+//	Ping:            group empty, no header, no fields; the response
+//	                 likewise. The receiving connection answers it itself.
 //	responses:       AppendEntries term:uv last-log:uv success:bool
 //	                 no-retry-backoff:bool; RequestVote term:uv peers:bytes
 //	                 granted:bool; RequestPreVote term:uv granted:bool;
@@ -163,8 +165,16 @@
 //     or the reader could fill raft's response struct after raft reads it
 //     (a data race the race detector finds).
 //   - A timeout alone does not condemn a shared connection (one group's
-//     raft may be slow); a connection from which nothing at all was read
-//     for a Timeout does, so a black-holed link is re-dialled.
+//     raft may be slow). When nothing at all was read on it for a Timeout,
+//     the sender pings it; a connection that does not answer the ping
+//     within a Timeout is closed, so a black-holed link is re-dialled.
+//   - The heartbeat handler runs on the control connection's reader: when
+//     raft's handler blocks (it writes the stable store on a new term),
+//     heartbeats of the other groups from that peer wait. Terms change
+//     rarely; per-request handoff would cost a goroutine per heartbeat.
+//   - raft's WithPeers (Connect, Disconnect) is for loopback transports;
+//     like NetworkTransport, this one does not implement it. Tests cut
+//     links with a TCP proxy through Options.DialAddress instead.
 //   - An InstallSnapshot's bytes follow its frame on a connection of its
 //     own; the receiver reads them inside raft's call and closes the
 //     connection after the response, since a partial read leaves the

@@ -50,6 +50,9 @@ const (
 	typeInstallSnapshot byte = 3
 	typeTimeoutNow      byte = 4
 	typeRequestPreVote  byte = 5
+	// typePing is answered by the receiving connection itself, whatever
+	// the group: a sender probes a connection on which a call timed out.
+	typePing byte = 6
 
 	// responseBit marks a response frame; the low bits name the request type.
 	responseBit byte = 0x80
@@ -315,6 +318,7 @@ func encodeRequest(e *encoder, req any) error {
 		e.u64(uint64(r.Size))
 	case *raft.TimeoutNowRequest:
 		encodeHeader(e, &r.RPCHeader)
+	case *pingRequest:
 	default:
 		return fmt.Errorf("transport: encode request: unexpected type %T", req)
 	}
@@ -334,6 +338,8 @@ func requestType(req any) byte {
 		return typeInstallSnapshot
 	case *raft.TimeoutNowRequest:
 		return typeTimeoutNow
+	case *pingRequest:
+		return typePing
 	}
 	return 0
 }
@@ -415,6 +421,8 @@ func decodeRequest(d *decoder, typ byte) (any, error) {
 		r := &raft.TimeoutNowRequest{}
 		decodeHeader(d, &r.RPCHeader)
 		out = r
+	case typePing:
+		out = &pingRequest{}
 	default:
 		d.fail(fmt.Sprintf("unknown request type %d", typ))
 	}
@@ -470,6 +478,7 @@ func encodeResponse(e *encoder, typ byte, resp any) error {
 			r = &raft.TimeoutNowResponse{}
 		}
 		encodeHeader(e, &r.RPCHeader)
+	case typePing:
 	default:
 		return fmt.Errorf("transport: encode response: unknown request type %d", typ)
 	}
@@ -521,6 +530,11 @@ func decodeResponse(d *decoder, typ byte, resp any) error {
 		}
 		decodeHeader(d, &r.RPCHeader)
 		return d.end()
+	case *pingResponse:
+		if typ != typePing {
+			break
+		}
+		return d.end()
 	}
 	return fmt.Errorf("%w: response type %d does not match %T", ErrMalformed, typ, resp)
 }
@@ -538,9 +552,17 @@ func newResponse(typ byte) any {
 		return &raft.InstallSnapshotResponse{}
 	case typeTimeoutNow:
 		return &raft.TimeoutNowResponse{}
+	case typePing:
+		return &pingResponse{}
 	}
 	return nil
 }
+
+// pingRequest and pingResponse are the (empty) bodies of a ping.
+type (
+	pingRequest  struct{}
+	pingResponse struct{}
+)
 
 // frame is one decoded frame: its type, id and undecoded payload.
 type frame struct {

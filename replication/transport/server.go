@@ -69,6 +69,10 @@ func (sc *serverConn) serve() {
 			return
 		}
 		in := inbound{sc: sc, id: f.id, typ: f.typ, req: req}
+		if f.typ == typePing {
+			sc.respond(in.id, in.typ, nil, nil)
+			continue
+		}
 		t := sc.m.group(group)
 		if t == nil {
 			sc.respondError(in.id, in.typ, fmt.Errorf("%w: no group %q on node %s", ErrClosed, group, sc.m.cfg.Advertise))

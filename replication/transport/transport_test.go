@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
 	"io"
@@ -353,5 +354,82 @@ func TestMalformedConnection(t *testing.T) {
 	ta := mustTransport(t, a.Mux, "g")
 	if err := ta.RequestVote("b", b.Addr(), sampleRequests()["request vote"].(*raft.RequestVoteRequest), &raft.RequestVoteResponse{}); err != nil {
 		t.Fatalf("rpc after malformed connections: %v", err)
+	}
+}
+
+// TestTimeout checks that an RPC whose group never answers fails within
+// about Config.Timeout, and that the connection survives for others.
+func TestTimeout(t *testing.T) {
+	var dials atomic.Int64
+	edit := func(c *Config, o *Options) {
+		c.Timeout = 300 * time.Millisecond
+		o.Dial = func(ctx context.Context, address string) (net.Conn, error) {
+			dials.Add(1)
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", address)
+		}
+	}
+	a := newTestMux(t, edit)
+	b := newTestMux(t, edit)
+	ta := mustTransport(t, a.Mux, "silent")
+	mustTransport(t, b.Mux, "silent") // nobody reads its Consumer
+	other := mustTransport(t, a.Mux, "other")
+	serveRPCs(t, mustTransport(t, b.Mux, "other"), func(rpc raft.RPC) { rpc.Respond(sampleResponse(rpc.Command), nil) })
+	vote := sampleRequests()["request vote"].(*raft.RequestVoteRequest)
+	start := time.Now()
+	err := ta.RequestVote("b", b.Addr(), vote, &raft.RequestVoteResponse{})
+	if err == nil {
+		t.Fatalf("rpc to a group that never answers succeeded")
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("rpc failed after %v, want about 300ms", took)
+	}
+	t.Logf("unanswered rpc failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
+	if err := other.RequestVote("b", b.Addr(), vote, &raft.RequestVoteResponse{}); err != nil {
+		t.Fatalf("other group after a timeout: %v", err)
+	}
+	// The timeout made the sender ping the connection; the receiver
+	// answers pings itself, so the connection stays.
+	p, _ := a.peer(b.Addr())
+	p.mu.Lock()
+	c := p.conns[classControl]
+	p.mu.Unlock()
+	waitFor(t, 2*time.Second, "the ping to be answered", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return !c.probing
+	})
+	if !c.alive() || dials.Load() != 1 {
+		t.Errorf("after a timeout: connection alive %v, %d dials; want alive, 1 dial", c.alive(), dials.Load())
+	}
+}
+
+// TestConfigValidate checks that each bad field is refused.
+func TestConfigValidate(t *testing.T) {
+	good := DefaultConfig()
+	good.Advertise = "127.0.0.1:7000"
+	if err := good.Validate(); err != nil {
+		t.Fatalf("default config with an address: %v", err)
+	}
+	for name, edit := range map[string]func(*Config){
+		"no advertise":        func(c *Config) { c.Advertise = "" },
+		"zero timeout":        func(c *Config) { c.Timeout = 0 },
+		"tiny frames":         func(c *Config) { c.MaxFrameSize = 100 },
+		"no in-flight":        func(c *Config) { c.MaxInFlight = 0 },
+		"no snapshot streams": func(c *Config) { c.MaxSnapshotStreams = 0 },
+		"zero snapshot scale": func(c *Config) { c.SnapshotTimeoutScale = 0 },
+		"negative redial":     func(c *Config) { c.RedialBackoff = -1 },
+		"no queue":            func(c *Config) { c.MaxQueuedPerGroup = 0 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := good
+			edit(&c)
+			if err := c.Validate(); err == nil {
+				t.Errorf("Validate accepted %+v", c)
+			}
+			if _, err := New(c, Options{}); err == nil {
+				t.Errorf("New accepted %+v", c)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -323,6 +324,11 @@ func TestClusterManyGroups(t *testing.T) {
 		c.waitApplied(i, 3, 20*time.Second)
 	}
 	phase("every node applied 3 commands in every group")
+	var muxGoroutines int64
+	for _, m := range c.muxes {
+		muxGoroutines += m.running.Load()
+	}
+	t.Logf("%d raft groups on 3 nodes: %d goroutines in the process, %d of them run by the 3 Muxes", groups, runtime.NumGoroutine(), muxGoroutines)
 
 	c.isolate(0, true)
 	majority := []int{1, 2}

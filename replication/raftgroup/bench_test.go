@@ -20,8 +20,9 @@ import (
 //   - replica: partition.Replica.Append then WaitCommitted, durable with a
 //     group-commit Flusher (the path before Raft);
 //   - raft-1: a one-replica Raft group (a one-node cluster);
-//   - raft-3: three replicas in this process over the in-memory transport,
-//     sharing the disk and the two cores.
+//   - raft-3-inmem, raft-3-tcp: three replicas in this process, over the
+//     in-memory transport or replication/transport on 127.0.0.1, sharing
+//     the disk and the two cores.
 //
 // Eight appenders each send batches of 16 records of 1 KiB, as pipelined
 // producers do. Metrics: MB/s of record batches acknowledged, and
@@ -90,20 +91,23 @@ func BenchmarkProduce(b *testing.B) {
 			return r.WaitCommitted(ctx, res.LastOffset)
 		})
 	})
-	for _, n := range []int{1, 3} {
-		b.Run("raft-"+strconv.Itoa(n), func(b *testing.B) {
-			c := newBenchCluster(b, n)
+	for _, tc := range []struct {
+		name string
+		n    int
+		tcp  bool
+	}{{"raft-1", 1, false}, {"raft-3-inmem", 3, false}, {"raft-3-tcp", 3, true}} {
+		n := tc.n
+		b.Run(tc.name, func(b *testing.B) {
+			c := newClusterOf(b, n, DefaultConfig(), tc.tcp)
+			leader := c.leader() // the election is not part of the figure
 			run(b, n, func(ctx context.Context, batch []byte) error {
-				_, err := c.leader().group.Append(ctx, batch)
+				_, err := leader.group.Append(ctx, batch)
 				return err
 			})
 		})
 	}
 }
 
-// newBenchCluster is newCluster for a benchmark, with the defaults'
-// timeouts (no elections under load).
-func newBenchCluster(b *testing.B, n int) *cluster { return newClusterTB(b, n, DefaultConfig()) }
 
 // diskWrites returns the bytes this process has caused to be written to
 // storage (write_bytes of /proc/self/io), or -1 where that is unknown.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net"
 	"reflect"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/partition/record"
+	"github.com/sluice-io/sluice/replication/transport"
 )
 
 // testConfig has short timeouts that still hold on a loaded 2-core
@@ -34,6 +36,7 @@ type node struct {
 	addr    raft.ServerAddress
 	dir     string
 	trans   *raft.InmemTransport
+	mux     *transport.Mux // the node's Raft transport when the cluster uses TCP
 	replica *partition.Replica
 	group   *Group
 }
@@ -42,17 +45,23 @@ type cluster struct {
 	t     testing.TB
 	cfg   Config
 	nodes []*node
+	tcp   bool // over replication/transport on 127.0.0.1, not in memory
 }
 
 func newCluster(t *testing.T, n int) *cluster { return newClusterWith(t, n, testConfig()) }
 
 func newClusterWith(t *testing.T, n int, cfg Config) *cluster { return newClusterTB(t, n, cfg) }
 
-func newClusterTB(t testing.TB, n int, cfg Config) *cluster {
-	c := &cluster{t: t, cfg: cfg}
+func newClusterTB(t testing.TB, n int, cfg Config) *cluster { return newClusterOf(t, n, cfg, false) }
+
+func newClusterOf(t testing.TB, n int, cfg Config, tcp bool) *cluster {
+	c := &cluster{t: t, cfg: cfg, tcp: tcp}
 	var servers []raft.Server
 	for i := range n {
 		nd := &node{id: raft.ServerID(fmt.Sprint(i + 1)), addr: raft.ServerAddress(fmt.Sprintf("node-%d", i+1)), dir: t.TempDir()}
+		if tcp {
+			nd.mux, nd.addr = newMux(t)
+		}
 		c.nodes = append(c.nodes, nd)
 		servers = append(servers, raft.Server{ID: nd.id, Address: nd.addr})
 	}
@@ -70,22 +79,57 @@ func newClusterTB(t testing.TB, n int, cfg Config) *cluster {
 	return c
 }
 
+// newMux starts a node's Raft transport on 127.0.0.1.
+func newMux(t testing.TB) (*transport.Mux, raft.ServerAddress) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := transport.DefaultConfig()
+	cfg.Advertise = raft.ServerAddress(l.Addr().String())
+	m, err := transport.New(cfg, transport.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = m.Serve(l)
+	}()
+	t.Cleanup(func() {
+		_ = m.Close()
+		<-served
+	})
+	return m, cfg.Advertise
+}
+
 // start opens nd's replica and group and connects its transport.
 func (c *cluster) start(nd *node) {
 	c.t.Helper()
-	_, nd.trans = raft.NewInmemTransport(nd.addr)
-	for _, other := range c.nodes {
-		if other != nd && other.trans != nil && other.group != nil {
-			nd.trans.Connect(other.addr, other.trans)
-			other.trans.Connect(nd.addr, nd.trans)
+	var trans raft.Transport
+	if c.tcp {
+		mt, err := nd.mux.Transport("t-0")
+		if err != nil {
+			c.t.Fatal(err)
 		}
+		trans = mt
+	} else {
+		_, nd.trans = raft.NewInmemTransport(nd.addr)
+		for _, other := range c.nodes {
+			if other != nd && other.trans != nil && other.group != nil {
+				nd.trans.Connect(other.addr, other.trans)
+				other.trans.Connect(nd.addr, nd.trans)
+			}
+		}
+		trans = nd.trans
 	}
 	r, err := partition.Open(nd.dir, "t", 0, partition.DefaultConfig(), partition.Options{ExternalHighWatermark: true})
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	nd.replica = r
-	g, err := Open(nd.dir, r, c.cfg, Options{ID: nd.id, Transport: nd.trans})
+	g, err := Open(nd.dir, r, c.cfg, Options{ID: nd.id, Transport: trans})
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -225,7 +269,16 @@ func (c *cluster) converged(end int64) {
 // original offsets, also after the leader changed; a replica down while
 // the others went on catches up from the Raft log when it returns.
 func TestGroupReplicatesAndFailsOver(t *testing.T) {
-	c := newCluster(t, 3)
+	for _, tcp := range []bool{false, true} {
+		name := "in-memory"
+		if tcp {
+			name = "tcp"
+		}
+		t.Run(name, func(t *testing.T) { testReplicatesAndFailsOver(t, newClusterOf(t, 3, testConfig(), tcp)) })
+	}
+}
+
+func testReplicatesAndFailsOver(t *testing.T, c *cluster) {
 	var seq int32
 	var end int64
 	for range 30 {

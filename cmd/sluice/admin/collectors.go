@@ -55,7 +55,7 @@ var partitionLabels = []string{"topic", "partition"}
 // LogCollector reports each partition's log size, segment count and
 // offsets at scrape time.
 type LogCollector struct {
-	partitions                          Partitions
+	partitions                           Partitions
 	size, segments, highWatermark, start *prometheus.Desc
 }
 

@@ -12,8 +12,11 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/cmd/sluice/admin"
 )
 
 // scrape is one /metrics answer: series ("name{a="x",b="y"}", labels
@@ -238,5 +241,137 @@ func TestMetricsEndToEnd(t *testing.T) {
 	}
 	if err := p.Terminate(); err != nil {
 		t.Fatalf("sluice exited with %v after SIGTERM\n%s", err, p.Output())
+	}
+}
+
+// gathered returns the value of one series of reg (labels as name, value
+// pairs), failing when it is absent.
+func gathered(tb testing.TB, reg interface {
+	Gather() ([]*dto.MetricFamily, error)
+}, name string, labels ...string) float64 {
+	tb.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range f.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for i := 0; i+1 < len(labels); i += 2 {
+				if have[labels[i]] != labels[i+1] {
+					continue metrics
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				return m.Counter.GetValue()
+			case m.Gauge != nil:
+				return m.Gauge.GetValue()
+			case m.Histogram != nil:
+				return float64(m.Histogram.GetSampleCount())
+			}
+		}
+	}
+	tb.Fatalf("no %s", series(name, labels...))
+	return 0
+}
+
+// TestMetricsHooksInProcess wires the metrics hooks and collectors into an
+// in-process server (so the race detector sees them) and has producers,
+// a group consumer and scrapes run at once; the counters then match what
+// was produced exactly.
+func TestMetricsHooksInProcess(t *testing.T) {
+	const (
+		topic     = "metrics-race"
+		group     = "metrics-race-group"
+		producers = 3
+		perWorker = 200
+	)
+	m := admin.NewMetrics("test")
+	srv := startServer(t, withObservers(m, m.ObserveSync))
+	parts := admin.ClusterPartitions(srv.Cluster)
+	if err := m.Register(admin.NewLogCollector(parts), admin.NewGroupCollector(srv.Groups.Stats, parts, nil),
+		admin.NewFlushCollector(srv.Cluster.FlushStats)); err != nil {
+		t.Fatal(err)
+	}
+	createTopic(t, srv.Addr, topic, 3)
+
+	// Scrape every few milliseconds while clients work (paced, not to
+	// spin a shared CPU).
+	stopScraping := make(chan struct{})
+	scraped := make(chan error, 1)
+	go func() {
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopScraping:
+				scraped <- nil
+				return
+			case <-tick.C:
+			}
+			if _, err := m.Registry().Gather(); err != nil {
+				scraped <- err
+				return
+			}
+		}
+	}()
+	consumer := newClient(t, srv.Addr, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	done := make(chan struct{}, producers)
+	for w := range producers {
+		cl := newClient(t, srv.Addr, kgo.DefaultProduceTopic(topic))
+		go func() {
+			defer func() { done <- struct{}{} }()
+			records := make([]*kgo.Record, perWorker)
+			for i := range records {
+				records[i] = &kgo.Record{Value: fmt.Appendf(nil, "w%d-%d", w, i)}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			if err := cl.ProduceSync(ctx, records...).FirstErr(); err != nil {
+				t.Errorf("produce: %v", err)
+			}
+		}()
+	}
+	for range producers {
+		<-done
+	}
+	consumeAtLeast(t, consumer, producers*perWorker)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := consumer.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	close(stopScraping)
+	if err := <-scraped; err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+
+	if got := gathered(t, m.Registry(), "sluice_topic_records_in_total", "topic", topic); got != producers*perWorker {
+		t.Errorf("records in %v, want %d", got, producers*perWorker)
+	}
+	if got := gathered(t, m.Registry(), "sluice_topic_records_out_total", "topic", topic); got < producers*perWorker {
+		t.Errorf("records out %v, want at least %d", got, producers*perWorker)
+	}
+	var size float64
+	for p := range 3 {
+		size += gathered(t, m.Registry(), "sluice_log_size_bytes", "topic", topic, "partition", strconv.Itoa(p))
+		if lag := gathered(t, m.Registry(), "sluice_group_offset_lag", "group", group, "topic", topic, "partition", strconv.Itoa(p)); lag != 0 {
+			t.Errorf("partition %d: offset lag %v after committing everything", p, lag)
+		}
+	}
+	if in := gathered(t, m.Registry(), "sluice_topic_bytes_in_total", "topic", topic); in != size {
+		t.Errorf("bytes in %v, log size %v: want equal", in, size)
+	}
+	if gathered(t, m.Registry(), "sluice_log_sync_duration_seconds") == 0 {
+		t.Error("no log sync observed")
 	}
 }

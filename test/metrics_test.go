@@ -327,7 +327,7 @@ func TestMetricsHooksInProcess(t *testing.T) {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	done := make(chan struct{}, producers)
 	for w := range producers {
-		cl := newClient(t, srv.Addr, kgo.DefaultProduceTopic(topic))
+		cl := newClient(t, srv.Addr, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
 		go func() {
 			defer func() { done <- struct{}{} }()
 			records := make([]*kgo.Record, perWorker)

@@ -1,10 +1,13 @@
 package test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -113,5 +116,55 @@ func TestGroupLagCLI(t *testing.T) {
 	out, err = sluice("lag", "--format", "yaml")
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(out, "--format") {
 		t.Errorf("group lag --format yaml: %v, want exit code 1 naming --format\n%s", err, out)
+	}
+}
+
+// TestGroupLagWatch runs `sluice group lag --watch` until it has printed
+// the table twice, interrupts it and expects exit status 0.
+func TestGroupLagWatch(t *testing.T) {
+	srv := startServer(t)
+	const topic, group = "cli-watch", "cli-watch-group"
+	createTopic(t, srv.Addr, topic, 1)
+	produceAll(t, newClient(t, srv.Addr), []*kgo.Record{{Topic: topic, Value: []byte("v")}})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	offsets := make(kadm.Offsets)
+	offsets.Add(kadm.Offset{Topic: topic, Partition: 0, At: 0, LeaderEpoch: -1})
+	if resp, err := newAdmin(t, srv.Addr).CommitOffsets(ctx, group, offsets); err != nil || resp.Error() != nil {
+		t.Fatalf("commit: %v %v", err, resp.Error())
+	}
+
+	cmd := exec.CommandContext(ctx, sluiceBinary(t), "group", "lag", group, "--watch", "100ms", "--bootstrap-server", srv.Addr)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rows := 0
+	sc := bufio.NewScanner(stdout)
+	for rows < 2 && sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 7 && f[0] == group && f[5] == "1" {
+			rows++
+		}
+	}
+	if rows < 2 {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("--watch printed %d lag rows before its output ended, want 2\n%s", rows, stderr.String())
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	// Read to the end (the process exits on SIGINT; ctx bounds it), then
+	// Wait, as exec requires.
+	if _, err := io.Copy(io.Discard, stdout); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("group lag --watch after SIGINT: %v, want exit status 0\n%s", err, stderr.String())
 	}
 }

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"sort"
 	"strconv"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -176,7 +179,10 @@ func printLagTable(w io.Writer, rows []lagRow, withGroup bool) error {
 var errGroupNotFound = errors.New("group not found (see `sluice group list`)")
 
 func newGroupLagCommand(admin func(*cobra.Command) (*kadm.Client, context.Context, func(), error), bootstrap *string) *cobra.Command {
-	var format string
+	var (
+		format string
+		watch  time.Duration
+	)
 	cmd := &cobra.Command{
 		Use:   "lag [GROUP...]",
 		Short: "Show consumer lag in offsets and time, per group and partition",
@@ -184,59 +190,104 @@ func newGroupLagCommand(admin func(*cobra.Command) (*kadm.Client, context.Contex
 			"has committed or is assigned: the committed offset, the log end offset, the\n" +
 			"lag in records and the time lag (the age of the record at the committed\n" +
 			"offset, read from the broker; 0s when caught up, - when unknown).\n\n" +
-			"--format json prints one JSON array of rows for scripts. Exit status is 0\n" +
-			"when the lag was printed, 1 on any error (broker unreachable, unknown group).",
+			"--format json prints one JSON array of rows for scripts. --watch 5s prints\n" +
+			"again every 5 seconds until interrupted (errors are reported on stderr and\n" +
+			"the watch goes on). Exit status is 0 when the lag was printed (or the watch\n" +
+			"was interrupted), 1 on any error (broker unreachable, unknown group).",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "table" && format != "json" {
 				return fmt.Errorf("--format %q is neither table nor json", format)
 			}
-			adm, ctx, done, err := admin(cmd)
-			if err != nil {
-				return err
+			if watch < 0 {
+				return fmt.Errorf("--watch %s is negative", watch)
 			}
-			defer done()
-			groups := args
-			if len(groups) == 0 {
-				listed, err := adm.ListGroups(ctx)
+			once := func() error {
+				adm, ctx, done, err := admin(cmd)
 				if err != nil {
-					return fmt.Errorf("list groups on %s: %w", *bootstrap, err)
+					return err
 				}
-				groups = listed.Groups()
-				sort.Strings(groups)
-			}
-			var rows []lagRow
-			if len(groups) > 0 {
-				lags, err := adm.Lag(ctx, groups...)
+				defer done()
+				rows, err := groupLag(ctx, adm, *bootstrap, args)
 				if err != nil {
-					return fmt.Errorf("lag of groups on %s: %w", *bootstrap, err)
+					return err
 				}
-				for _, g := range groups {
-					l, ok := lags[g]
-					switch {
-					case !ok:
-						return fmt.Errorf("group %s: not in the broker's answer", g)
-					case l.Error() != nil:
-						return fmt.Errorf("group %s: %w", g, l.Error())
-					case len(args) > 0 && l.State == "Dead" && len(l.Lag) == 0:
-						return fmt.Errorf("group %s: %w", g, errGroupNotFound)
-					}
-					rows = append(rows, lagRows(l)...)
+				return printLag(cmd.OutOrStdout(), rows, format)
+			}
+			if watch == 0 {
+				return once()
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			cmd.SetContext(ctx)
+			for {
+				if format == "table" {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s\n", time.Now().UTC().Format(time.RFC3339))
+				}
+				if err := once(); err != nil && ctx.Err() == nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), "sluice:", err)
+				}
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(watch):
+				}
+				if format == "table" {
+					fmt.Fprintln(cmd.OutOrStdout())
 				}
 			}
-			if err := addTimeLags(ctx, *bootstrap, rows, time.Now()); err != nil {
-				return err
-			}
-			if format == "json" {
-				if rows == nil {
-					rows = []lagRow{}
-				}
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(rows)
-			}
-			return printLagTable(cmd.OutOrStdout(), rows, true)
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table (for people) or json (for scripts)")
+	cmd.Flags().DurationVar(&watch, "watch", 0, "print again at this interval (e.g. 5s) until interrupted; 0 prints once")
 	return cmd
+}
+
+// groupLag returns the lag rows of groups (every group when none), with
+// time lag.
+func groupLag(ctx context.Context, adm *kadm.Client, bootstrap string, groups []string) ([]lagRow, error) {
+	named := len(groups) > 0
+	if !named {
+		listed, err := adm.ListGroups(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list groups on %s: %w", bootstrap, err)
+		}
+		groups = listed.Groups()
+		sort.Strings(groups)
+	}
+	var rows []lagRow
+	if len(groups) > 0 {
+		lags, err := adm.Lag(ctx, groups...)
+		if err != nil {
+			return nil, fmt.Errorf("lag of groups on %s: %w", bootstrap, err)
+		}
+		for _, g := range groups {
+			l, ok := lags[g]
+			switch {
+			case !ok:
+				return nil, fmt.Errorf("group %s: not in the broker's answer", g)
+			case l.Error() != nil:
+				return nil, fmt.Errorf("group %s: %w", g, l.Error())
+			case named && l.State == "Dead" && len(l.Lag) == 0:
+				return nil, fmt.Errorf("group %s: %w", g, errGroupNotFound)
+			}
+			rows = append(rows, lagRows(l)...)
+		}
+	}
+	if err := addTimeLags(ctx, bootstrap, rows, time.Now()); err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+// printLag writes rows as a table or as one JSON array.
+func printLag(w io.Writer, rows []lagRow, format string) error {
+	if format == "json" {
+		if rows == nil {
+			rows = []lagRow{}
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	return printLagTable(w, rows, true)
 }

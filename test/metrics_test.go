@@ -242,6 +242,13 @@ func TestMetricsEndToEnd(t *testing.T) {
 	if err := p.Terminate(); err != nil {
 		t.Fatalf("sluice exited with %v after SIGTERM\n%s", err, p.Output())
 	}
+	// The admin listener is up before the data is opened, so /readyz can
+	// say "not ready" during a long recovery.
+	out := p.Output()
+	adminAt, openedAt := strings.Index(out, "admin listening"), strings.Index(out, "cluster open")
+	if adminAt < 0 || openedAt < 0 || adminAt > openedAt {
+		t.Errorf("want \"admin listening\" logged before \"cluster open\":\n%s", out)
+	}
 }
 
 // gathered returns the value of one series of reg (labels as name, value

@@ -124,6 +124,7 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 	}
 
 	c.flusher = log.NewFlusher(cfg.Flush, opts.Logger)
+	c.flusher.SetSyncObserver(opts.SyncObserver)
 	for _, ts := range st.Topics {
 		t, err := c.openTopic(ts)
 		if err != nil {

@@ -47,6 +47,7 @@
 //	alterconfigs.go  topic config changes: validate, persist, apply to replicas
 //	brokerconfig.go  dynamic broker config changes, the same way
 //	cleanup.go       what the cleaner cleans (every replica, listed per pass)
+//	stats.go         what metrics read of a partition (log size, timestamps)
 //
 // Two sub-packages hold what is not about the cluster itself:
 //

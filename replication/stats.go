@@ -1,0 +1,14 @@
+package replication
+
+import "github.com/sluice-io/sluice/log"
+
+// TimestampAt returns the first committed record at or after offset and its
+// timestamp: the record a group's committed offset points at, whose age is
+// the group's time lag. See partition.Replica.TimestampAt.
+func (p *Partition) TimestampAt(offset int64) (recordOffset, timestamp int64, found bool, err error) {
+	return p.replica.TimestampAt(offset)
+}
+
+// LogStats returns the size in bytes and the segment count of the
+// partition's local log, for metrics; see partition.Replica.LogStats.
+func (p *Partition) LogStats() log.Stats { return p.replica.LogStats() }

@@ -108,7 +108,6 @@ func BenchmarkProduce(b *testing.B) {
 	}
 }
 
-
 // diskWrites returns the bytes this process has caused to be written to
 // storage (write_bytes of /proc/self/io), or -1 where that is unknown.
 func diskWrites() int64 {

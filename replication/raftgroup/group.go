@@ -48,6 +48,11 @@ type Group struct {
 	// the leader epoch of that term.
 	ready atomic.Bool
 	term  atomic.Int32
+	// projected is the offset the next proposal's first batch gets: the
+	// log end when leadership became ready, plus every batch proposed
+	// since, in the term projectedTerm. Guarded by proposeMu.
+	projected     int64
+	projectedTerm int32
 
 	// changedMu guards changed, closed and replaced whenever ready moves.
 	changedMu sync.Mutex
@@ -210,9 +215,13 @@ func (g *Group) watch() {
 			if g.raft.State() != raft.Leader || g.raft.CurrentTerm() != term {
 				continue
 			}
+			g.proposeMu.Lock()
+			g.projected = g.replica.Offsets().LogEnd
+			g.projectedTerm = int32(term)
 			g.term.Store(int32(term))
 			g.replica.SetLeaderEpoch(int32(term))
 			g.ready.Store(true)
+			g.proposeMu.Unlock()
 			g.signal()
 			g.logger.Info("leading", zap.Uint64("term", term))
 		}
@@ -251,54 +260,116 @@ func (g *Group) Leader() (raft.ServerID, raft.ServerAddress) {
 // Raft returns the group's raft.Raft, for membership changes and stats.
 func (g *Group) Raft() *raft.Raft { return g.raft }
 
-// Append proposes the produced batches (one or more, concatenated) and
-// returns once every one of them is committed by a majority and applied
-// here, with the offsets they got. Errors are *kerr.Error values a client
-// understands: NotLeaderForPartition on a node that does not lead (or no
-// longer does: the client refreshes metadata and retries; an idempotent
-// producer's retry is recognised), RequestTimedOut when Raft's queue is
-// full, and Prepare's rejections. b is not retained.
+// Append proposes the produced batches and waits for them: Propose,
+// then Wait.
 func (g *Group) Append(ctx context.Context, b []byte) (partition.AppendResult, error) {
+	p, err := g.Propose(b)
+	if err != nil {
+		return partition.AppendResult{}, err
+	}
+	return p.Wait(ctx)
+}
+
+// Proposal is a produce handed to Raft: its place in the log is fixed
+// (Result holds the offsets it gets if it commits) but it is not yet
+// committed.
+type Proposal struct {
+	// Result is where the leader placed the batches: the offsets they
+	// get if they commit, or, for a retry of batches already applied,
+	// the original's (then there is nothing to wait for).
+	Result  partition.AppendResult
+	futures []raft.ApplyFuture
+	group   *Group
+}
+
+// Propose validates the produced batches (one or more, concatenated) and
+// checks their producer sequences (Prepare), then hands them to Raft, one
+// entry per batch, and returns at once. Proposals are placed in the order
+// of the Propose calls. The offsets in the Proposal's Result are final if
+// it commits: after the barrier of its term the leader's log holds only
+// applied entries, and every later entry lands at the end in proposal
+// order. Errors are *kerr.Error values a client understands:
+// NotLeaderForPartition on a node that does not lead (the client
+// refreshes its metadata and retries; an idempotent producer's retry is
+// recognised), and Prepare's rejections. b is not retained.
+func (g *Group) Propose(b []byte) (*Proposal, error) {
 	if !g.ready.Load() {
-		return partition.AppendResult{}, kerr.NotLeaderForPartition
+		return nil, kerr.NotLeaderForPartition
 	}
-	epoch := g.term.Load()
 	g.proposeMu.Lock()
-	entry, dup, err := g.replica.Prepare(b, epoch)
-	if err != nil || entry.Batches == nil {
-		g.proposeMu.Unlock()
-		return dup, err
+	defer g.proposeMu.Unlock()
+	if !g.ready.Load() || g.projectedTerm != g.term.Load() {
+		return nil, kerr.NotLeaderForPartition
 	}
-	var futures []raft.ApplyFuture
+	entry, dup, err := g.replica.Prepare(b, g.term.Load())
+	if err != nil {
+		return nil, err
+	}
+	if entry.Batches == nil {
+		return &Proposal{Result: dup, group: g}, nil
+	}
+	p := &Proposal{group: g, Result: partition.AppendResult{
+		BaseOffset:     g.projected,
+		LogAppendTime:  entry.LogAppendTime,
+		LogStartOffset: g.replica.Offsets().LogStart,
+	}}
 	for pos := 0; pos < len(entry.Batches); {
 		h, _ := log.ParseBatchHeader(entry.Batches[pos:]) // Prepare validated
-		// A copy: Raft keeps the bytes (its cache) after Append returns,
-		// and b belongs to the caller.
+		// A copy: Raft keeps the bytes (its cache) after the proposal
+		// ends, and b belongs to the caller.
 		data := bytes.Clone(entry.Batches[pos : pos+h.Size()])
 		if entry.LogAppendTime >= 0 {
 			log.SetLogAppendTime(data, entry.LogAppendTime)
 		}
-		futures = append(futures, g.raft.Apply(data, g.cfg.ApplyTimeout))
+		p.futures = append(p.futures, g.raft.Apply(data, g.cfg.ApplyTimeout))
+		g.projected += int64(h.LastOffsetDelta) + 1
 		pos += h.Size()
 	}
-	g.proposeMu.Unlock()
+	p.Result.LastOffset = g.projected - 1
+	return p, nil
+}
 
-	var out partition.AppendResult
-	for i, f := range futures {
+// Wait returns once every batch of the proposal is committed by a
+// majority and applied here, with the result (the offsets Result
+// announced), or when ctx ends (the proposal may still commit). A failed
+// proposal answers NotLeaderForPartition (leadership lost: the entries may
+// or may not commit; the client retries and an idempotent retry is
+// recognised) or RequestTimedOut (Raft's queue was full), or the apply
+// step's deterministic rejection.
+func (p *Proposal) Wait(ctx context.Context) (partition.AppendResult, error) {
+	if len(p.futures) == 0 {
+		return p.Result, nil
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, f := range p.futures {
+			_ = f.Error()
+		}
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return partition.AppendResult{}, ctx.Err()
+	}
+	out := p.Result
+	for i, f := range p.futures {
 		if err := f.Error(); err != nil {
-			g.replica.ResetPending()
+			p.group.replica.ResetPending()
 			return partition.AppendResult{}, proposalError(err)
 		}
 		r, _ := f.Response().(result)
 		if r.err != nil {
 			return partition.AppendResult{}, r.err
 		}
-		if i == 0 {
-			out = r.res
+		if i == 0 && r.res.BaseOffset != out.BaseOffset {
+			// The projection is an invariant; say so loudly if it broke.
+			p.group.logger.Error("proposal applied at another offset than projected",
+				zap.Int64("projected", out.BaseOffset), zap.Int64("applied", r.res.BaseOffset))
+			out.BaseOffset = r.res.BaseOffset
 		}
 		out.LastOffset = r.res.LastOffset
 		out.LogStartOffset = r.res.LogStartOffset
-		out.Duplicate = out.Duplicate && r.res.Duplicate
 	}
 	return out, nil
 }

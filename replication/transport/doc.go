@@ -121,8 +121,8 @@
 // goroutine while raft lags, and a waiter for a heartbeat raft did not
 // answer synchronously. The accept loop is the caller's Serve. A group's
 // Transport.Close waits for the goroutines of that group. None exists per
-// group at rest: with 1 or 200 idle groups two connected Muxes run 4
-// goroutines (TestGoroutinesIndependentOfGroups).
+// group at rest: with 1, 200 or 1,000 idle groups two connected Muxes run 4
+// goroutines over 4 connection ends (TestGoroutinesIndependentOfGroups).
 //
 // # Lock order
 //
@@ -150,7 +150,7 @@
 // NetworkTransport 76 KB in 277. Encoding and decoding alone
 // (BenchmarkCodec, 64 × 1 KiB): this format 450-690 MB/s with 15
 // allocations, go-msgpack as NetworkTransport uses it 240-295 MB/s with
-// 318. Goroutines: two connected Muxes run 4 with 1 or with 200 groups;
+// 318. Goroutines: two connected Muxes run 4 with 1, 200 or 1,000 groups;
 // the 50-group, 3-node raft cluster test runs about 860 in all, 25 of them
 // the Muxes'.
 //

@@ -53,8 +53,9 @@ type Mux struct {
 	wg      sync.WaitGroup
 	running atomic.Int64
 
-	// mu guards the fields below. Lock order: Mux.mu, then peer.mu, then
-	// clientConn.mu; Transport.mu is never held with Mux.mu.
+	// mu guards the fields below. It is taken last (after peer.mu,
+	// pipeline.mu or Transport.mu; see doc.go) and nothing is locked or
+	// called while it is held.
 	mu        sync.RWMutex
 	closed    bool
 	listeners map[net.Listener]struct{}

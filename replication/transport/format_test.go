@@ -223,3 +223,22 @@ func FuzzDecodeResponse(f *testing.F) {
 		}
 	})
 }
+
+// newResponse returns an empty raft response for a request type.
+func newResponse(typ byte) any {
+	switch typ {
+	case typeAppendEntries:
+		return &raft.AppendEntriesResponse{}
+	case typeRequestVote:
+		return &raft.RequestVoteResponse{}
+	case typeRequestPreVote:
+		return &raft.RequestPreVoteResponse{}
+	case typeInstallSnapshot:
+		return &raft.InstallSnapshotResponse{}
+	case typeTimeoutNow:
+		return &raft.TimeoutNowResponse{}
+	case typePing:
+		return &pingResponse{}
+	}
+	return nil
+}

@@ -258,6 +258,27 @@ func TestErrors(t *testing.T) {
 		}
 		again.Close()
 	})
+	t.Run("group closed on the receiver", func(t *testing.T) {
+		sender := mustTransport(t, a.Mux, "short-lived")
+		receiver := mustTransport(t, b.Mux, "short-lived")
+		serveRPCs(t, receiver, func(rpc raft.RPC) { rpc.Respond(sampleResponse(rpc.Command), nil) })
+		if err := sender.RequestVote("b", b.Addr(), vote, &raft.RequestVoteResponse{}); err != nil {
+			t.Fatalf("before close: %v", err)
+		}
+		receiver.Close()
+		start := time.Now()
+		err := sender.RequestVote("b", b.Addr(), vote, &raft.RequestVoteResponse{})
+		if err == nil || !strings.Contains(err.Error(), `no group "short-lived"`) {
+			t.Fatalf("after close: %v, want no group", err)
+		}
+		if took := time.Since(start); took > time.Second {
+			t.Errorf("error took %v, want an immediate answer", took)
+		}
+		// The group sharing the connections is unaffected.
+		if err := other.RequestVote("b", b.Addr(), vote, &raft.RequestVoteResponse{}); err != nil {
+			t.Fatalf("other group after a close: %v", err)
+		}
+	})
 	t.Run("duplicate group", func(t *testing.T) {
 		if _, err := a.Transport("other"); !errors.Is(err, ErrGroupExists) {
 			t.Fatalf("err = %v, want ErrGroupExists", err)

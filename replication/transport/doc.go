@@ -146,6 +146,13 @@
 //	64 KiB       1     688 MB/s    573 MB/s                1.20
 //	64 KiB       2    1196 MB/s    752 MB/s                1.59
 //
+// With 32 groups replicating at once between two nodes
+// (BenchmarkAppendEntriesGroups, 1 KiB entries), all sharing one bulk
+// connection over the Mux against a NetworkTransport per group: 250 MB/s
+// against 189 MB/s, ratio 1.33 (two runs agree within 2%). Both are bound
+// by the two cores (writev, read and allocation dominate the profile; no
+// lock shows).
+//
 // Allocated per request (1 KiB entries): Mux 93 KB in 36 allocations,
 // NetworkTransport 76 KB in 277. Encoding and decoding alone
 // (BenchmarkCodec, 64 × 1 KiB): this format 450-690 MB/s with 15

@@ -149,7 +149,8 @@
 // With 32 groups replicating at once between two nodes
 // (BenchmarkAppendEntriesGroups, 1 KiB entries), all sharing one bulk
 // connection over the Mux against a NetworkTransport per group: 250 MB/s
-// against 189 MB/s, ratio 1.33 (two runs agree within 2%). Both are bound
+// against 189 MB/s, ratio 1.33, in one run; 255 against 152 MB/s, 1.68, in
+// another (NetworkTransport's figure moves most between runs). Both are bound
 // by the two cores (writev, read and allocation dominate the profile; no
 // lock shows).
 //

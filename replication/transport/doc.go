@@ -25,11 +25,14 @@
 // of connections and goroutines depends on the number of peers, not of
 // groups.
 //
-//	node A                                              node B
-//	 group 1 Transport ─┐                            ┌─► group 1 Consumer
-//	 group 2 Transport ─┼─► Mux ══ control conn ══► Mux ─┼─► group 2 Consumer
-//	 ...                │        ══ bulk conn    ══►     │   (heartbeats: handler,
-//	 group N Transport ─┘        ── snapshot conn ─►     └─►  inline on the reader)
+//	node A                                                   node B
+//	 group 1 Transport ─┐                                  ┌─► group 1 Consumer
+//	 group 2 Transport ─┼─► Mux ══ control conn  ══► Mux ─┼─► group 2 Consumer
+//	 ...                │        ══ bulk conn     ══►      │   ...
+//	 group N Transport ─┘        ── snapshot conn ──►      └─► group N Consumer
+//
+//	(on node B, heartbeats go to the group's heartbeat handler, run inline
+//	by the control connection's reader)
 //
 // The address a node dials for a peer is Options.DialAddress(advertised
 // address), so an operator or a test can put a proxy on any link;

@@ -26,10 +26,10 @@
 // groups.
 //
 //	node A                                                   node B
-//	 group 1 Transport ─┐                                   ┌─► group 1 Consumer
+//	 group 1 Transport ─┐                                 ┌─► group 1 Consumer
 //	 group 2 Transport ─┼─► Mux ══ control conn  ══► Mux ─┼─► group 2 Consumer
-//	 ...                │        ══ bulk conn     ══►      │   ...
-//	 group N Transport ─┘        ── snapshot conn ──►      └─► group N Consumer
+//	 ...                │        ══ bulk conn     ══►     │   ...
+//	 group N Transport ─┘        ── snapshot conn ──►     └─► group N Consumer
 //
 //	(on node B, heartbeats go to the group's heartbeat handler, run inline
 //	by the control connection's reader)

@@ -177,3 +177,85 @@ func BenchmarkCodec(b *testing.B) {
 		}
 	})
 }
+
+// benchGroups is how many groups BenchmarkAppendEntriesGroups runs at once.
+const benchGroups = 32
+
+// BenchmarkAppendEntriesGroups runs benchGroups groups replicating at once
+// (each a pipeline of 64 × 1 KiB AppendEntries) between two nodes: over
+// one Mux per node (one bulk connection shared by all groups) and over one
+// NetworkTransport per group (a listener and connections per group), and
+// logs the mux/net ratio of aggregate throughput.
+func BenchmarkAppendEntriesGroups(b *testing.B) {
+	results := map[string]float64{}
+	for _, kind := range []string{"mux", "net"} {
+		b.Run(kind, func(b *testing.B) {
+			var pairs []benchPair
+			if kind == "mux" {
+				edit := func(c *Config, _ *Options) { c.MaxInFlight = benchInFlight; c.Timeout = 10 * time.Second }
+				a, z := newTestMux(b, edit), newTestMux(b, edit)
+				for g := 0; g < benchGroups; g++ {
+					name := fmt.Sprintf("group-%d", g)
+					pairs = append(pairs, benchPair{send: mustTransport(b, a.Mux, name), recv: mustTransport(b, z.Mux, name), target: z.Addr()})
+				}
+			} else {
+				for g := 0; g < benchGroups; g++ {
+					pairs = append(pairs, newNetPair(b))
+				}
+			}
+			const size = 1 << 10
+			data := make([]byte, size)
+			req := &raft.AppendEntriesRequest{RPCHeader: header("leader"), Term: 1, Leader: []byte("leader"), PrevLogEntry: 1, PrevLogTerm: 1, LeaderCommitIndex: 1}
+			for i := 0; i < benchEntries; i++ {
+				req.Entries = append(req.Entries, &raft.Log{Index: uint64(i + 2), Term: 1, Type: raft.LogCommand, Data: data})
+			}
+			var pipelines []raft.AppendPipeline
+			for _, pair := range pairs {
+				serveRPCs(b, asTransport(pair.recv), func(rpc raft.RPC) {
+					rpc.Respond(&raft.AppendEntriesResponse{Term: 1, Success: true}, nil)
+				})
+				p, err := pair.send.AppendEntriesPipeline("z", pair.target)
+				if err != nil {
+					b.Fatalf("pipeline: %v", err)
+				}
+				b.Cleanup(func() { p.Close() })
+				pipelines = append(pipelines, p)
+			}
+			perGroup := (b.N + benchGroups - 1) / benchGroups
+			b.SetBytes(int64(size * benchEntries))
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			errs := make(chan error, 2*benchGroups)
+			for _, p := range pipelines {
+				wg.Add(2)
+				go func() {
+					defer wg.Done()
+					for i := 0; i < perGroup; i++ {
+						if err := (<-p.Consumer()).Error(); err != nil {
+							errs <- err
+						}
+					}
+				}()
+				go func() {
+					defer wg.Done()
+					for i := 0; i < perGroup; i++ {
+						if _, err := p.AppendEntries(req, &raft.AppendEntriesResponse{}); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			close(errs)
+			for err := range errs {
+				b.Fatalf("append: %v", err)
+			}
+			results[kind] = float64(int64(size*benchEntries)*int64(perGroup*benchGroups)) / 1e6 / b.Elapsed().Seconds()
+		})
+	}
+	if results["net"] > 0 {
+		b.Logf("%d groups at once, 1 KiB entries: mux %.0f MB/s, NetworkTransport %.0f MB/s, ratio mux/net %.2f", benchGroups, results["mux"], results["net"], results["mux"]/results["net"])
+	}
+}

@@ -539,25 +539,6 @@ func decodeResponse(d *decoder, typ byte, resp any) error {
 	return fmt.Errorf("%w: response type %d does not match %T", ErrMalformed, typ, resp)
 }
 
-// newResponse returns an empty raft response for a request type.
-func newResponse(typ byte) any {
-	switch typ {
-	case typeAppendEntries:
-		return &raft.AppendEntriesResponse{}
-	case typeRequestVote:
-		return &raft.RequestVoteResponse{}
-	case typeRequestPreVote:
-		return &raft.RequestPreVoteResponse{}
-	case typeInstallSnapshot:
-		return &raft.InstallSnapshotResponse{}
-	case typeTimeoutNow:
-		return &raft.TimeoutNowResponse{}
-	case typePing:
-		return &pingResponse{}
-	}
-	return nil
-}
-
 // pingRequest and pingResponse are the (empty) bodies of a ping.
 type (
 	pingRequest  struct{}

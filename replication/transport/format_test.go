@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/hashicorp/raft"
 )
@@ -222,4 +223,70 @@ func FuzzDecodeResponse(f *testing.F) {
 			t.Fatalf("round trip changed the response:\n%#v\n%#v", resp, resp2)
 		}
 	})
+}
+
+// newResponse returns an empty raft response for a request type.
+func newResponse(typ byte) any {
+	switch typ {
+	case typeAppendEntries:
+		return &raft.AppendEntriesResponse{}
+	case typeRequestVote:
+		return &raft.RequestVoteResponse{}
+	case typeRequestPreVote:
+		return &raft.RequestPreVoteResponse{}
+	case typeInstallSnapshot:
+		return &raft.InstallSnapshotResponse{}
+	case typeTimeoutNow:
+		return &raft.TimeoutNowResponse{}
+	case typePing:
+		return &pingResponse{}
+	}
+	return nil
+}
+
+// TestEntryDataNotCopied checks the hot path's copies: on the send side
+// entry Data over inlineDataMax is one of the frame's buffers, not a copy;
+// on the receive side decoded Data aliases the frame it was read into.
+func TestEntryDataNotCopied(t *testing.T) {
+	data := bytes.Repeat([]byte{7}, inlineDataMax+1)
+	req := &raft.AppendEntriesRequest{Term: 1, Entries: []*raft.Log{{Index: 1, Data: data}, {Index: 2, Data: []byte("small")}}}
+	var e encoder
+	e.begin(typeAppendEntries, 1)
+	e.str("g")
+	if err := encodeRequest(&e, req); err != nil {
+		t.Fatal(err)
+	}
+	bufs, _, err := e.finish(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var referenced bool
+	for _, b := range bufs {
+		referenced = referenced || (len(b) == len(data) && &b[0] == &data[0])
+	}
+	if !referenced {
+		t.Errorf("large entry Data was copied into the frame instead of referenced")
+	}
+	var wire bytes.Buffer
+	bufs.WriteTo(&wire)
+	frameBytes, err := readFrame(&wire, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := parseFrame(frameBytes)
+	_, got, err := decodeRequestFrame(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range got.(*raft.AppendEntriesRequest).Entries {
+		start := &frameBytes[0]
+		end := &frameBytes[len(frameBytes)-1]
+		p := &l.Data[0]
+		if uintptr(unsafe.Pointer(p)) < uintptr(unsafe.Pointer(start)) || uintptr(unsafe.Pointer(p)) > uintptr(unsafe.Pointer(end)) {
+			t.Errorf("decoded Data of entry %d does not alias the frame", l.Index)
+		}
+		if cap(l.Data) != len(l.Data) {
+			t.Errorf("decoded Data of entry %d has spare capacity %d: an append would overwrite the frame", l.Index, cap(l.Data)-len(l.Data))
+		}
+	}
 }

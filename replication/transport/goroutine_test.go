@@ -97,7 +97,15 @@ func transportGoroutines(t *testing.T, groups int) int {
 	for {
 		added = int(a.running.Load() + b.running.Load())
 		if added <= wantGoroutines || time.Now().After(end) {
-			t.Logf("%d groups: muxes run %d goroutines; process has %d more than before", groups, added, runtime.NumGoroutine()-base)
+			a.mu.RLock()
+			b.mu.RLock()
+			conns := len(a.conns) + len(b.conns)
+			b.mu.RUnlock()
+			a.mu.RUnlock()
+			t.Logf("%d groups: muxes run %d goroutines over %d connection ends; process has %d goroutines more than before", groups, added, conns, runtime.NumGoroutine()-base)
+			if conns != 4 {
+				t.Errorf("%d groups: %d connection ends, want 4 (control and bulk, both sides)", groups, conns)
+			}
 			return added
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -108,16 +116,23 @@ func transportGoroutines(t *testing.T, groups int) int {
 const wantGoroutines = 4
 
 // TestGoroutinesIndependentOfGroups checks that the goroutines of two
-// connected Muxes do not grow with the number of groups: 1 and 200 groups,
-// every RPC type sent in each, give the same count.
+// connected Muxes do not grow with the number of groups: 1, 200 and 1,000
+// groups, every RPC type sent in each, give the same count, over the same
+// four connection ends.
 func TestGoroutinesIndependentOfGroups(t *testing.T) {
 	counts := map[int]int{}
-	for _, groups := range []int{1, 200} {
+	sizes := []int{1, 200, 1000}
+	if testing.Short() {
+		sizes = sizes[:2]
+	}
+	for _, groups := range sizes {
 		t.Run(fmt.Sprint(groups), func(t *testing.T) {
 			counts[groups] = transportGoroutines(t, groups)
 		})
 	}
-	if counts[200] != counts[1] || counts[1] != wantGoroutines {
-		t.Errorf("goroutines: %d with 1 group, %d with 200", counts[1], counts[200])
+	for _, groups := range sizes {
+		if counts[groups] != wantGoroutines {
+			t.Errorf("goroutines: %d with %d groups, want %d as with any number", counts[groups], groups, wantGoroutines)
+		}
 	}
 }

@@ -53,8 +53,9 @@ type Mux struct {
 	wg      sync.WaitGroup
 	running atomic.Int64
 
-	// mu guards the fields below. Lock order: Mux.mu, then peer.mu, then
-	// clientConn.mu; Transport.mu is never held with Mux.mu.
+	// mu guards the fields below. It is taken last (after peer.mu,
+	// pipeline.mu or Transport.mu; see doc.go) and nothing is locked or
+	// called while it is held.
 	mu        sync.RWMutex
 	closed    bool
 	listeners map[net.Listener]struct{}
@@ -201,9 +202,11 @@ func (m *Mux) Close() error {
 }
 
 // goFunc runs f on a goroutine counted in m.wg, unless the Mux is closed.
+// A read lock suffices: Close sets closed under the write lock before it
+// waits, so no Add can follow the Wait.
 func (m *Mux) goFunc(f func()) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	if m.closed {
 		return false
 	}
@@ -240,12 +243,21 @@ func (m *Mux) untrack(c net.Conn) {
 
 // peer returns the state of the peer at addr, creating it.
 func (m *Mux) peer(addr raft.ServerAddress) (*peer, error) {
+	m.mu.RLock()
+	p, closed := m.peers[addr], m.closed
+	m.mu.RUnlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	if p != nil {
+		return p, nil
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return nil, ErrClosed
 	}
-	p := m.peers[addr]
+	p = m.peers[addr]
 	if p == nil {
 		p = newPeer(m, addr)
 		m.peers[addr] = p

@@ -21,6 +21,9 @@ type proxy struct {
 	bytesPerSecond int
 	// forwarded counts bytes copied in either direction.
 	forwarded atomic.Int64
+	// blackHole, while set, makes the proxy drop what existing
+	// connections carry, as a link that loses every packet would.
+	blackHole atomic.Bool
 
 	mu    sync.Mutex
 	cut   bool
@@ -78,6 +81,9 @@ func (p *proxy) pipe(dst, src net.Conn) {
 	var sent int64
 	for {
 		n, err := src.Read(buf)
+		if n > 0 && p.blackHole.Load() {
+			n = 0
+		}
 		if n > 0 {
 			if _, err := dst.Write(buf[:n]); err != nil {
 				return

@@ -99,22 +99,22 @@ func (t *Transport) AppendEntries(id raft.ServerID, target raft.ServerAddress, a
 	if len(args.Entries) == 0 {
 		class = classControl
 	}
-	return t.rpc(target, class, typeAppendEntries, args, resp)
+	return t.rpc(target, class, args, resp)
 }
 
 // RequestVote sends args to target and waits for the response.
 func (t *Transport) RequestVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestVoteRequest, resp *raft.RequestVoteResponse) error {
-	return t.rpc(target, classControl, typeRequestVote, args, resp)
+	return t.rpc(target, classControl, args, resp)
 }
 
 // RequestPreVote sends args to target and waits for the response.
 func (t *Transport) RequestPreVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestPreVoteRequest, resp *raft.RequestPreVoteResponse) error {
-	return t.rpc(target, classControl, typeRequestPreVote, args, resp)
+	return t.rpc(target, classControl, args, resp)
 }
 
 // TimeoutNow sends args to target and waits for the response.
 func (t *Transport) TimeoutNow(id raft.ServerID, target raft.ServerAddress, args *raft.TimeoutNowRequest, resp *raft.TimeoutNowResponse) error {
-	return t.rpc(target, classControl, typeTimeoutNow, args, resp)
+	return t.rpc(target, classControl, args, resp)
 }
 
 // AppendEntriesPipeline returns a pipeline of AppendEntries to target on
@@ -147,7 +147,8 @@ func (t *Transport) InstallSnapshot(id raft.ServerID, target raft.ServerAddress,
 }
 
 // rpc sends req to target on the connection of class and waits for resp.
-func (t *Transport) rpc(target raft.ServerAddress, class connClass, typ byte, req, resp any) error {
+func (t *Transport) rpc(target raft.ServerAddress, class connClass, req, resp any) error {
+	typ := requestType(req)
 	if t.ctx.Err() != nil {
 		return ErrClosed
 	}

@@ -258,6 +258,27 @@ func TestErrors(t *testing.T) {
 		}
 		again.Close()
 	})
+	t.Run("group closed on the receiver", func(t *testing.T) {
+		sender := mustTransport(t, a.Mux, "short-lived")
+		receiver := mustTransport(t, b.Mux, "short-lived")
+		serveRPCs(t, receiver, func(rpc raft.RPC) { rpc.Respond(sampleResponse(rpc.Command), nil) })
+		if err := sender.RequestVote("b", b.Addr(), vote, &raft.RequestVoteResponse{}); err != nil {
+			t.Fatalf("before close: %v", err)
+		}
+		receiver.Close()
+		start := time.Now()
+		err := sender.RequestVote("b", b.Addr(), vote, &raft.RequestVoteResponse{})
+		if err == nil || !strings.Contains(err.Error(), `no group "short-lived"`) {
+			t.Fatalf("after close: %v, want no group", err)
+		}
+		if took := time.Since(start); took > time.Second {
+			t.Errorf("error took %v, want an immediate answer", took)
+		}
+		// The group sharing the connections is unaffected.
+		if err := other.RequestVote("b", b.Addr(), vote, &raft.RequestVoteResponse{}); err != nil {
+			t.Fatalf("other group after a close: %v", err)
+		}
+	})
 	t.Run("duplicate group", func(t *testing.T) {
 		if _, err := a.Transport("other"); !errors.Is(err, ErrGroupExists) {
 			t.Fatalf("err = %v, want ErrGroupExists", err)
@@ -431,5 +452,46 @@ func TestConfigValidate(t *testing.T) {
 				t.Errorf("New accepted %+v", c)
 			}
 		})
+	}
+}
+
+// TestBlackHole drops everything a link carries: an RPC times out, the
+// ping that follows goes unanswered, the connection is closed, and once the
+// link carries traffic again a new connection is dialled and works.
+func TestBlackHole(t *testing.T) {
+	var dials atomic.Int64
+	b := newTestMux(t, func(c *Config, _ *Options) { c.Timeout = 300 * time.Millisecond })
+	link := newProxy(t, b.listener.Addr().String())
+	a := newTestMux(t, func(c *Config, o *Options) {
+		c.Timeout = 300 * time.Millisecond
+		o.Dial = func(ctx context.Context, _ string) (net.Conn, error) {
+			dials.Add(1)
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", link.Addr())
+		}
+	})
+	ta := mustTransport(t, a.Mux, "g")
+	serveRPCs(t, mustTransport(t, b.Mux, "g"), func(rpc raft.RPC) { rpc.Respond(sampleResponse(rpc.Command), nil) })
+	vote := sampleRequests()["request vote"].(*raft.RequestVoteRequest)
+	if err := ta.RequestVote("b", b.Addr(), vote, &raft.RequestVoteResponse{}); err != nil {
+		t.Fatalf("rpc before the black hole: %v", err)
+	}
+	p, _ := a.peer(b.Addr())
+	p.mu.Lock()
+	first := p.conns[classControl]
+	p.mu.Unlock()
+
+	link.blackHole.Store(true)
+	if err := ta.RequestVote("b", b.Addr(), vote, &raft.RequestVoteResponse{}); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("rpc into the black hole: %v, want ErrTimeout", err)
+	}
+	waitFor(t, 3*time.Second, "the silent connection to be closed", func() bool { return !first.alive() })
+
+	link.blackHole.Store(false)
+	if err := ta.RequestVote("b", b.Addr(), vote, &raft.RequestVoteResponse{}); err != nil {
+		t.Fatalf("rpc after the link came back: %v", err)
+	}
+	if n := dials.Load(); n != 2 {
+		t.Errorf("%d dials, want 2 (one before, one after the black hole)", n)
 	}
 }

@@ -13,6 +13,8 @@ BENCH     ?= .
 BENCHTIME ?= 1x
 # Package benchmarks `make bench` runs besides ./test/'s, by package.
 PARTITION_BENCH ?= AppendRecordCheck
+# Replication's: the Raft log store, a partition's Raft group, the transport.
+REPLICATION_BENCH_TIME ?= 2000x
 
 .PHONY: all build run test race lint bench fuzz clean
 
@@ -41,6 +43,8 @@ lint:
 bench:
 	$(GO) test -count=1 -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -timeout 20m ./test/
 	$(GO) test -count=1 -run '^$$' -bench '$(PARTITION_BENCH)' -benchtime $(BENCHTIME) -timeout 5m ./partition/
+	$(GO) test -count=1 -run '^$$' -bench 'StoreLogs|Produce' -benchtime $(REPLICATION_BENCH_TIME) -timeout 5m ./replication/raftlog/ ./replication/raftgroup/
+	$(GO) test -count=1 -run '^$$' -bench . -timeout 5m ./replication/transport/
 
 # Runs every fuzz target for FUZZTIME; go test allows one -fuzz target per
 # package and run, so targets are discovered with -list and run one by one.

@@ -216,6 +216,9 @@
 //   - SetConfig takes effect for SegmentBytes and SegmentAge at the next
 //     append, for IndexIntervalBytes at the next roll: the active
 //     segment's index spacing never changes midway.
+//   - A SyncObserver (Flusher.SetSyncObserver, for metrics) runs on the
+//     flusher goroutine while the syncMu of the log it reports is held: it
+//     must not block and must not call into any Log.
 //   - OnSynced runs on the flusher goroutine (or the caller of Sync/Close)
 //     while the syncMu of its log, and in a flusher round of other logs too,
 //     is held (that keeps the calls in order): it must not call Sync,

@@ -49,6 +49,8 @@ type Flusher struct {
 	done chan struct{} // closed when the loop exits
 
 	syncs, bytes, rounds atomic.Int64
+	// observer, if set, is told of every sync (SetSyncObserver).
+	observer atomic.Pointer[SyncObserver]
 }
 
 // NewFlusher starts the flusher's goroutine. A nil logger means nop.
@@ -163,6 +165,7 @@ func (f *Flusher) round(dirty map[*Log]struct{}) {
 		log   *Log
 		job   syncJob
 		syncs int64
+		took  time.Duration
 		err   error
 	}
 	works := make([]work, 0, len(dirty))
@@ -185,10 +188,16 @@ func (f *Flusher) round(dirty map[*Log]struct{}) {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
+			began := time.Now()
 			works[i].syncs, works[i].err = works[i].job.run()
+			works[i].took = time.Since(began)
 		})
 	}
 	wg.Wait()
+	var observe SyncObserver
+	if p := f.observer.Load(); p != nil {
+		observe = *p
+	}
 	for _, w := range works {
 		f.syncs.Add(w.syncs)
 		before := w.log.syncedBytes
@@ -196,6 +205,9 @@ func (f *Flusher) round(dirty map[*Log]struct{}) {
 			f.logger.Error("sync failed, log refuses appends", zap.String("dir", w.log.dir), zap.Error(err))
 		} else {
 			f.bytes.Add(w.job.appended - before)
+			if observe != nil && !w.job.noop {
+				observe(SyncInfo{Took: w.took, Bytes: w.job.appended - before})
+			}
 		}
 		w.log.syncMu.Unlock()
 	}

@@ -164,4 +164,13 @@ type Options struct {
 	// Durable without a Flusher syncs the log inside every Append (one
 	// fsync per request): correct, but slow; give a Flusher in production.
 	Durable bool
+	// ExternalHighWatermark, when true, hands the high watermark to the
+	// replica's owner (replication, with the Raft commit index): Append,
+	// Apply and the Flusher's syncs no longer move it past the bound the
+	// owner last gave AdvanceHighWatermark. The high watermark is then the
+	// lowest of that bound, the log end and, with Durable, the synced
+	// offset. Open starts both at the log start, so nothing is visible
+	// until the owner advances the bound. Default false: the high
+	// watermark follows the log as Durable says.
+	ExternalHighWatermark bool
 }

@@ -7,9 +7,11 @@
 // A Replica owns its directory: the segmented log (package log) and the
 // producer state snapshot beside it. It does not own the Flusher (shared by
 // every partition of a node), leadership or the replication commit index
-// (package replication decides those and calls SetLeaderEpoch), nor the
-// Kafka protocol (package wire turns requests into calls here and the
-// returned *kerr.Error values into codes).
+// (package replication decides those, and calls SetLeaderEpoch, Prepare,
+// Apply, ResetPending and, with ExternalHighWatermark,
+// AdvanceHighWatermark), nor the Kafka protocol (package wire turns
+// requests into calls here and the returned *kerr.Error values into
+// codes).
 //
 //	<dir>/
 //	  00000000000000000000.log    ... the log's files (package log)
@@ -65,18 +67,78 @@
 //
 // # A produce
 //
-// Append validates every batch of the request (length, magic, CRC-32C,
-// record count, max.message.bytes, and, in checkRecords (records.go), that
-// its records section decompresses within MaxDecompressedBytes and decodes
-// to exactly the header's record count with offset deltas 0..n-1, as
-// Kafka's LogValidator), then checks every idempotent producer
-// sequence against the state as staged by the batches before it, and only
-// then stamps base offsets, the leader epoch and (LogAppendTime) the
-// timestamp into the headers and writes all batches with one log.Append. A
-// rejection leaves log and producer state untouched. Without Durable the
-// high watermark moves to the log end at once; with Durable it moves when
-// the Flusher reports the sync (log.Options.OnSynced). WaitCommitted blocks
-// a produce with acks=all/1 until then.
+// A produce is two steps, so that Raft can run between them:
+//
+//	leader                                         every replica
+//	Prepare(b, epoch) ──Entry──► Raft log ──commit──► Apply(Entry)
+//	  validate each batch                             offsets from the log end
+//	  sequences vs applied + in flight                re-check sequences vs applied
+//	  read the clock (LogAppendTime)                  stamp offset, epoch, time
+//	  nothing written                                 log.Append, producer state,
+//	                                                  epoch cache, (HWM)
+//
+// Prepare (prepare.go) validates every batch of the request (length,
+// magic, CRC-32C, record count, max.message.bytes, the topic's timestamp
+// and key rules, and, in checkRecords (records.go), that its records
+// section decompresses within MaxDecompressedBytes and decodes to exactly
+// the header's record count with offset deltas 0..n-1, as Kafka's
+// LogValidator: a poison batch is refused by the leader, never
+// replicated), then checks every idempotent producer sequence against
+// the in-flight overlay (below), staged batch by batch, and returns an
+// Entry (entry.go, with its format): the batches verbatim, the leader
+// epoch to stamp (the Raft term) and the LogAppendTime the leader chose,
+// or -1. Apply (apply.go) assigns offsets from the log end, checks the
+// sequences again against the applied producer state only, stamps base
+// offsets, the leader epoch and (LogAppendTime) the timestamp into the
+// headers and writes all batches with one log.Append. A rejection at
+// either step leaves log and producer state untouched.
+//
+// Append is Prepare then Apply under one hold of Replica.mu, with the
+// epoch SetLeaderEpoch set and nothing left in flight: the single-node
+// produce. Without Durable the high watermark moves to the log end at
+// once; with Durable it moves when the Flusher reports the sync
+// (log.Options.OnSynced). WaitCommitted blocks a produce with acks=all/1
+// until then. With Options.ExternalHighWatermark the owner (replication)
+// bounds it instead with AdvanceHighWatermark: the high watermark is the
+// lowest of that bound, the log end and, with Durable, the synced offset.
+//
+// # Apply is deterministic
+//
+// Every replica that applies the same entries in the same order from the
+// same log ends with the same log bytes, producer state and leader-epoch
+// cache, and returns the same results. Apply reads only the entry, the log
+// end offset and the applied producer state: never the clock (Prepare
+// chose the time), never the topic config (replicas may see a change at
+// different points of their logs), never SetLeaderEpoch's epoch (the entry
+// carries its own). Its outcomes that are *kerr.Error values (a duplicate
+// answered with the original offsets, OutOfOrderSequenceNumber,
+// InvalidProducerEpoch, InvalidRecord for a mix) are deterministic too;
+// any other error (storage, ErrCorruptEntry, ErrClosed) is not, and stops
+// the replica. The one clock below Apply is the log's segment.ms roll
+// check: it decides where a segment file ends, never a byte of the log.
+//
+// # The in-flight overlay
+//
+// Between Prepare and Apply an entry is in flight, and a client pipelines
+// up to five requests: the second must pass Prepare before the first has
+// applied. So the leader keeps, beside the applied producer state, a
+// forecast per producer with batches in flight: its state once they
+// apply, in-flight batches marked by offset -1 (producer.go). Prepare
+// checks against the forecast and extends it; Apply retires what it
+// applies (filling in the offsets) and drops a producer's forecast when it
+// refuses one of its batches, since what was prepared after it will be
+// refused too. ResetPending drops the whole overlay when leadership is
+// lost, and a Prepare in a higher leader epoch does so itself; a Prepare
+// in a lower epoch than the last is NotLeaderForPartition.
+//
+// The overlay is only a forecast. The applied state is the truth, and
+// Apply checks against it alone: a retry proposed twice (by two leaders,
+// or after a reset) is found a duplicate at apply, on every replica alike,
+// and skipped without writing. A retry that reaches Prepare while its
+// first attempt is in flight gets ErrInFlight (REQUEST_TIMED_OUT, as
+// Kafka answers a produce written but not yet replicated): retriable, and
+// the next retry, after the first applied, is a duplicate with the
+// original offsets.
 //
 // # Invariants
 //
@@ -87,7 +149,9 @@
 //     (advanceHWM), so Read never takes a lock to bound itself.
 //   - HWM lies on a batch boundary (it is a log end or synced offset).
 //   - Producer state describes exactly the batches in the log: staged
-//     changes are committed only after log.Append succeeded.
+//     changes are committed only after log.Append succeeded. The in-flight
+//     overlay is separate and never read by Apply.
+//   - A producer is in the overlay only while it has batches in flight.
 //   - Every high watermark advance closes the notifier's changed channel
 //     (made lazily by the next WaitCommitted, so unwatched appends
 //     allocate nothing) and signals every registered Waiter, so no wait
@@ -96,7 +160,8 @@
 // # Lock order
 //
 // cleanupState.cleanMu (one Compact at a time; held for the whole pass),
-// then Replica.mu (the single writer: Append, Close, Delete, SetConfig,
+// then Replica.mu (the single writer: Append, Prepare, Apply,
+// ResetPending, Close, Delete, SetConfig,
 // EnforceRetention, DeleteRecordsBefore, and Compact's swap of each cleaned
 // group; guards the producer state and cfg), then the log's own locks, then notifier.mu (guards the waiter set
 // and the changed channel): log.Sync, called by Append in durable mode
@@ -104,7 +169,8 @@
 // log's sync lock. The flusher goroutine, through OnSynced, takes only
 // notifier.mu, briefly, and never blocks on Replica.mu: a slow append never
 // delays another partition's sync round. Readers (Read, Offsets,
-// OffsetForTimestamp, MaxTimestamp) take no lock of ours.
+// OffsetForTimestamp, MaxTimestamp) and AdvanceHighWatermark take no lock
+// of ours.
 //
 // # Glossary
 //
@@ -119,6 +185,8 @@
 //   - PID: producer id, assigned by InitProducerID; with the producer epoch
 //     and per-batch sequence numbers it makes retries idempotent.
 //   - Log start offset: the first offset still stored (retention moves it).
+//   - Entry: one produce request as Raft replicates it (entry.go).
+//   - In flight: prepared by this leader and not yet applied.
 //
 // # Non-obvious
 //
@@ -139,6 +207,26 @@
 //     a crash costs a header scan of the log, not a full read.
 //   - Duplicates answer with the original offsets and nothing is written;
 //     under LogAppendTime with the original append time.
+//   - An entry that mixes new batches with retries is InvalidRecord at
+//     apply too, so an entry holding a plain (non-idempotent) batch that
+//     is proposed twice is written twice, as Kafka writes a plain retry
+//     twice: only idempotent batches are deduplicated.
+//   - Prepare's Entry aliases the request bytes, DecodeEntry's the
+//     encoding, and Apply stamps them in place. The bytes given to Apply
+//     must be the caller's own: never a raft.Log's Data that the log
+//     cache, the store or a transport may still be reading (decode a
+//     copy), and never a request buffer before its entry is encoded.
+//   - Proposals must reach Raft in Prepare order: the overlay assumes it,
+//     and a reordered pair is refused at apply (out of order), not
+//     written wrongly.
+//   - A new leader should apply everything of earlier terms (a Raft
+//     barrier) before its first Prepare: Prepare checks against the
+//     applied state, so until then a retry is proposed again (harmless,
+//     skipped at apply) and a producer's next batch may be refused as out
+//     of order (retriable for the client, but a needless one).
+//   - ErrCorruptEntry from Apply is not deterministic in general (a
+//     damaged local copy): DecodeEntry checks the entry header's CRC, the
+//     batches only for structure; their CRCs were checked by Prepare.
 //   - LogAppendTime rewrites the max timestamp and so recomputes the CRC;
 //     base offset and leader epoch lie outside it.
 //   - Compact reads and writes without Replica.mu; only each swap takes

@@ -2,6 +2,7 @@ package partition
 
 import (
 	"math"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -70,12 +71,49 @@ func inSequence(last, next int32) bool {
 
 // producerStates is a replica's idempotent producer state, keyed by
 // producer id. It is guarded by Replica.mu.
+//
+// It has two layers. entries is the applied state: exactly the batches in
+// the log, the same on every replica, and the only layer Apply checks
+// against. pending is the leader's in-flight overlay: for each producer
+// with batches prepared (Prepare) but not yet applied, the state it will
+// have once they apply. Prepare checks against pending, then entries, so a
+// client's pipelined requests pass while earlier ones are still being
+// replicated. The overlay is a forecast, never the truth: Apply retires
+// it, ResetPending drops it, and a wrong forecast only costs an
+// apply-time rejection, never a duplicate in the log.
 type producerStates struct {
 	entries map[int64]producerEntry
-	// staged holds the entries an Append has checked but not yet
+	// staged holds the entries a Prepare or Apply has checked but not yet
 	// committed, so later batches of the same request see the earlier
-	// ones. Reused across appends; empty between them.
+	// ones. Reused across calls; empty between them.
 	staged []stagedEntry
+	// pending is the in-flight overlay, nil or empty on a replica that is
+	// not preparing. A producer is in it only while it has batches in
+	// flight.
+	pending map[int64]*pendingProducer
+	// spare holds a few pendingProducers no longer in flight, for reuse, so
+	// that a steady producer costs Prepare no allocation.
+	spare []*pendingProducer
+}
+
+// maxSpare bounds producerStates.spare.
+const maxSpare = 16
+
+// pendingProducer is one producer's in-flight forecast.
+type pendingProducer struct {
+	// entry is the state once every in-flight batch applies. The window
+	// holds in-flight batches with baseOffset -1 (offsets are assigned at
+	// apply) until Apply fills them in.
+	entry producerEntry
+	// inFlight lists the batches prepared and not yet applied, oldest
+	// first; never empty while in the map.
+	inFlight []inFlightBatch
+}
+
+// inFlightBatch identifies a prepared batch of a producer.
+type inFlightBatch struct {
+	epoch                       int16
+	firstSequence, lastSequence int32
 }
 
 type stagedEntry struct {
@@ -89,13 +127,28 @@ func newProducerStates() producerStates {
 
 func (s *producerStates) len() int { return len(s.entries) }
 
-// lookup returns the entry a check should see: staged first, then
-// committed.
+// lookup returns the entry an apply-time check should see: staged first,
+// then committed.
 func (s *producerStates) lookup(producerID int64) (producerEntry, bool) {
 	for i := range s.staged {
 		if s.staged[i].producerID == producerID {
 			return s.staged[i].entry, true
 		}
+	}
+	e, ok := s.entries[producerID]
+	return e, ok
+}
+
+// lookupPending returns the entry a prepare-time check should see: staged
+// first, then the in-flight forecast, then committed.
+func (s *producerStates) lookupPending(producerID int64) (producerEntry, bool) {
+	for i := range s.staged {
+		if s.staged[i].producerID == producerID {
+			return s.staged[i].entry, true
+		}
+	}
+	if p, ok := s.pending[producerID]; ok {
+		return p.entry, true
 	}
 	e, ok := s.entries[producerID]
 	return e, ok
@@ -117,6 +170,101 @@ func (s *producerStates) commit() {
 		s.entries[st.producerID] = st.entry
 	}
 	s.discard()
+}
+
+// commitPending makes the staged entries the in-flight forecast and
+// records the idempotent batches among headers, all accepted by
+// checkPending, as in flight.
+func (s *producerStates) commitPending(headers []log.BatchHeader) {
+	if s.pending == nil {
+		s.pending = make(map[int64]*pendingProducer)
+	}
+	for _, st := range s.staged {
+		p := s.pending[st.producerID]
+		if p == nil {
+			if n := len(s.spare); n > 0 {
+				p, s.spare = s.spare[n-1], s.spare[:n-1]
+			} else {
+				p = &pendingProducer{}
+			}
+			s.pending[st.producerID] = p
+		}
+		p.entry = st.entry
+	}
+	for i := range headers {
+		if h := &headers[i]; h.Idempotent() {
+			p := s.pending[h.ProducerID]
+			p.inFlight = append(p.inFlight, inFlightBatch{h.ProducerEpoch, h.BaseSequence, h.LastSequence()})
+		}
+	}
+	s.discard()
+}
+
+// retire ends the flight of batch h, which Apply has just written as m or
+// found to be a duplicate of m. A batch not in flight (prepared by an
+// earlier leader, before a ResetPending, or appended by Append) changes
+// nothing.
+func (s *producerStates) retire(h *log.BatchHeader, m batchMetadata) {
+	p, ok := s.pending[h.ProducerID]
+	if !ok {
+		return
+	}
+	first, last := h.BaseSequence, h.LastSequence()
+	i := slices.Index(p.inFlight, inFlightBatch{h.ProducerEpoch, first, last})
+	if i < 0 {
+		return
+	}
+	p.inFlight = slices.Delete(p.inFlight, i, i+1)
+	if len(p.inFlight) == 0 {
+		// The forecast has come true: entries now says the same, with
+		// every offset known.
+		delete(s.pending, h.ProducerID)
+		if len(s.spare) < maxSpare {
+			s.spare = append(s.spare, p)
+		}
+		return
+	}
+	// A retry of this batch is now answered from the forecast with the
+	// offsets the batch got.
+	if p.entry.epoch == h.ProducerEpoch {
+		for j := range p.entry.batches[:p.entry.count] {
+			if b := &p.entry.batches[j]; b.firstSequence == first && b.lastSequence == last && b.baseOffset < 0 {
+				*b = m
+				break
+			}
+		}
+	}
+}
+
+// retireDuplicate is retire for batch h, which Apply found to be a
+// duplicate of a batch in the applied state.
+func (s *producerStates) retireDuplicate(h *log.BatchHeader) {
+	if e, ok := s.entries[h.ProducerID]; ok && e.epoch == h.ProducerEpoch {
+		if m, ok := e.find(h.BaseSequence, h.LastSequence()); ok {
+			s.retire(h, m)
+		}
+	}
+}
+
+// dropPending forgets producerID's forecast: Apply refused one of its
+// batches, so the batches prepared after it will be refused too, and
+// Prepare had better check the producer against the applied state.
+func (s *producerStates) dropPending(producerID int64) {
+	delete(s.pending, producerID)
+}
+
+// resetPending forgets every forecast.
+func (s *producerStates) resetPending() {
+	clear(s.pending)
+}
+
+// inFlight returns how many batches are prepared and not yet applied.
+func (s *producerStates) inFlight() int {
+	n := 0
+	for _, p := range s.pending {
+		n += len(p.inFlight)
+	}
+	return n
 }
 
 // discard drops the staged entries of a rejected or failed append.
@@ -144,8 +292,26 @@ func (s *producerStates) check(h *log.BatchHeader, baseOffset, timestamp int64) 
 	if !h.Idempotent() {
 		return batchMetadata{}, false, nil
 	}
-	first, last := h.BaseSequence, h.LastSequence()
 	e, known := s.lookup(h.ProducerID)
+	return s.checkEntry(h, e, known, baseOffset, timestamp)
+}
+
+// checkPending is check at prepare time, against the state as it will be
+// once every in-flight batch applies. Offsets are not known yet: a batch is
+// staged with baseOffset and lastOffset -1, and a duplicate with
+// baseOffset -1 is a retry of a batch still in flight.
+func (s *producerStates) checkPending(h *log.BatchHeader) (duplicate batchMetadata, isDuplicate bool, err *kerr.Error) {
+	if !h.Idempotent() {
+		return batchMetadata{}, false, nil
+	}
+	e, known := s.lookupPending(h.ProducerID)
+	return s.checkEntry(h, e, known, -1, -1)
+}
+
+// checkEntry is check against e, the producer's entry as the caller sees
+// it (known false: none).
+func (s *producerStates) checkEntry(h *log.BatchHeader, e producerEntry, known bool, baseOffset, timestamp int64) (duplicate batchMetadata, isDuplicate bool, err *kerr.Error) {
+	first, last := h.BaseSequence, h.LastSequence()
 	switch {
 	case known && h.ProducerEpoch < e.epoch:
 		return batchMetadata{}, false, kerr.InvalidProducerEpoch
@@ -162,11 +328,15 @@ func (s *producerStates) check(h *log.BatchHeader, baseOffset, timestamp int64) 
 		}
 		e = producerEntry{epoch: h.ProducerEpoch}
 	}
+	lastOffset := int64(-1)
+	if baseOffset >= 0 {
+		lastOffset = baseOffset + int64(h.LastOffsetDelta)
+	}
 	e.add(batchMetadata{
 		firstSequence: first,
 		lastSequence:  last,
 		baseOffset:    baseOffset,
-		lastOffset:    baseOffset + int64(h.LastOffsetDelta),
+		lastOffset:    lastOffset,
 		timestamp:     timestamp,
 	})
 	s.stage(h.ProducerID, e)

@@ -43,21 +43,36 @@ type Replica struct {
 	// hwm is the high watermark: every offset below it is committed and
 	// readable. It only grows (monotonic max in advanceHWM), so readers load
 	// it without a lock. Invariant: hwm <= log.NextOffset(), and in durable
-	// mode hwm <= log.SyncedOffset().
+	// mode hwm <= log.SyncedOffset(); with externalHWM also hwm <= hwmLimit.
 	hwm atomic.Int64
+	// externalHWM is Options.ExternalHighWatermark: the owner bounds the
+	// high watermark with AdvanceHighWatermark. Immutable after Open.
+	externalHWM bool
+	// appliedEnd is the offset after the last batch the producer state
+	// accounts for: the log end at Open, then advanced by ApplyStored;
+	// guarded by mu.
+	appliedEnd int64
+	// hwmLimit is the owner's bound on the high watermark with
+	// externalHWM; it only grows (monotonic max in AdvanceHighWatermark).
+	// Unused otherwise.
+	hwmLimit atomic.Int64
 
 	// closed is set once by Close; readers check it without a lock.
 	closed atomic.Bool
 
-	// mu is the single-writer lock: Append, Close and Delete hold it while
-	// they touch the log's end or the producer state. Lock order: mu before
-	// notify.mu; the flusher's OnSynced takes only notify.mu.
+	// mu is the single-writer lock: Append, Prepare, Apply, Close and
+	// Delete hold it while they touch the log's end or the producer state.
+	// Lock order: mu before notify.mu; the flusher's OnSynced takes only
+	// notify.mu.
 	mu sync.Mutex
 	// producers is the idempotent producer state; guarded by mu.
 	producers producerStates
-	// headers is Append's reusable scratch for parsed batch headers;
-	// guarded by mu.
+	// headers is the reusable scratch of Prepare, Apply and Append for
+	// parsed batch headers; guarded by mu.
 	headers []log.BatchHeader
+	// pendingEpoch is the leader epoch of the latest Prepare, -1 before
+	// the first: the in-flight overlay belongs to it. Guarded by mu.
+	pendingEpoch int32
 
 	notify notifier
 
@@ -91,6 +106,8 @@ func Open(dir, topic string, partition int32, cfg Config, opts Options) (*Replic
 		logger:    base.Named("partition"),
 		producers: newProducerStates(),
 	}
+	r.externalHWM = opts.ExternalHighWatermark
+	r.pendingEpoch = -1
 	if r.fs == nil {
 		r.fs = log.OSFS{}
 	}
@@ -106,7 +123,10 @@ func Open(dir, topic string, partition int32, cfg Config, opts Options) (*Replic
 		FS:      r.fs,
 		Flusher: opts.Flusher,
 	}
-	if r.durable {
+	switch {
+	case r.durable && r.externalHWM:
+		logOpts.OnSynced = func(synced int64) { r.advanceHWM(r.localHWMBound(synced)) }
+	case r.durable:
 		logOpts.OnSynced = r.advanceHWM
 	}
 	l, err := log.Open(dir, cfg.Log, logOpts)
@@ -131,6 +151,14 @@ func Open(dir, topic string, partition int32, cfg Config, opts Options) (*Replic
 	// what an unclean shutdown left in the page cache, so HWM <= synced
 	// holds in durable mode too.
 	r.hwm.Store(l.NextOffset())
+	r.hwmLimit.Store(l.NextOffset())
+	if r.externalHWM {
+		// The owner knows what is committed (the Raft commit index); the
+		// log's tail may not be. Nothing is visible until it says.
+		r.hwm.Store(l.StartOffset())
+		r.hwmLimit.Store(l.StartOffset())
+	}
+	r.appliedEnd = l.NextOffset()
 
 	r.logger.Info("replica opened",
 		zap.String("dir", dir),

@@ -174,3 +174,56 @@ func eachRecord(h log.BatchHeader, b []byte, fn func(offset, timestamp int64) bo
 	}
 	return nil
 }
+
+// TimestampAt returns the offset and timestamp of the first record at or
+// after offset and below the high watermark: for a consumer group, the
+// record its committed offset points at, whose age is the group's time lag.
+// found is false when there is none (offset at or above the high
+// watermark). An offset below the log start answers the first record kept.
+// It reads the one batch holding offset and decompresses it only under
+// CreateTime; under LogAppendTime every record has the batch's max
+// timestamp. A record without a timestamp (message format v0) reports -1.
+// Safe for concurrent use; after Close it returns ErrClosed.
+func (r *Replica) TimestampAt(offset int64) (recordOffset, timestamp int64, found bool, err error) {
+	if r.closed.Load() {
+		return -1, -1, false, ErrClosed
+	}
+	hwm := r.hwm.Load()
+	offset = max(offset, r.log.StartOffset())
+	for offset < hwm {
+		buf, err := r.log.Read(nil, log.ReadRequest{Offset: offset, MaxOffset: hwm, MaxBytes: 1, MinOneBatch: true})
+		if err != nil {
+			return -1, -1, false, fmt.Errorf("partition: timestamp at offset %d in %s-%d: %w", offset, r.topic, r.partition, err)
+		}
+		if len(buf) == 0 {
+			return -1, -1, false, nil
+		}
+		h, err := log.ParseBatchHeader(buf)
+		if err != nil {
+			return -1, -1, false, fmt.Errorf("partition: timestamp at offset %d in %s-%d: %w", offset, r.topic, r.partition, err)
+		}
+		if h.LogAppendTime() && !h.Control() {
+			return max(offset, h.BaseOffset), h.MaxTimestamp, true, nil
+		}
+		hit := false
+		if !h.Control() {
+			err = eachRecord(h, buf[:h.Size()], func(o, t int64) bool {
+				if o >= offset {
+					recordOffset, timestamp, hit = o, t, true
+					return false
+				}
+				return true
+			})
+			if err != nil {
+				return -1, -1, false, fmt.Errorf("partition: timestamp at offset %d in %s-%d: %w", offset, r.topic, r.partition, err)
+			}
+		}
+		if hit {
+			return recordOffset, timestamp, true, nil
+		}
+		// Compaction emptied the batch's tail, or it is a control batch:
+		// the next record is in a later batch.
+		offset = h.NextOffset()
+	}
+	return -1, -1, false, nil
+}

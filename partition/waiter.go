@@ -114,6 +114,47 @@ func (r *Replica) advanceHWM(offset int64) {
 	r.notify.wake()
 }
 
+// AdvanceHighWatermark raises the owner's bound on the high watermark to
+// offset (lower bounds are ignored: it only grows) and the high watermark
+// with it, as far as the log allows: to the lowest of offset, the log end
+// and, with Durable, the synced offset. What the log does not allow yet
+// follows when Apply or a sync reaches it. offset must be a batch boundary,
+// such as an AppendResult's LastOffset + 1. It has no effect without
+// Options.ExternalHighWatermark, or after Close. Safe for concurrent use;
+// it takes no lock and never blocks.
+func (r *Replica) AdvanceHighWatermark(offset int64) {
+	if !r.externalHWM || r.closed.Load() {
+		return
+	}
+	for {
+		old := r.hwmLimit.Load()
+		if offset <= old || r.hwmLimit.CompareAndSwap(old, offset) {
+			break
+		}
+	}
+	local := r.log.NextOffset()
+	if r.durable {
+		local = r.log.SyncedOffset()
+	}
+	r.advanceHWM(r.localHWMBound(local))
+}
+
+// localHWMBound returns how far the high watermark may move given that the
+// log has reached offset (its end, or synced offset in durable mode): to
+// offset, or with an external high watermark no further than the owner's
+// bound.
+//
+// The bound and the log's offsets are each stored before the other side
+// loads them (AdvanceHighWatermark stores the bound, then loads the log's
+// offset; Apply and OnSynced store the log's, then load the bound), so one
+// of the two sees both new values and no advance is lost.
+func (r *Replica) localHWMBound(offset int64) int64 {
+	if r.externalHWM {
+		return min(offset, r.hwmLimit.Load())
+	}
+	return offset
+}
+
 // Watch registers w for high watermark advances of r until Unwatch. If r is
 // already closed, w is signalled at once and not registered.
 func (r *Replica) Watch(w *Waiter) {

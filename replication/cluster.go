@@ -150,6 +150,7 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 	}
 
 	c.flusher = log.NewFlusher(cfg.Flush, opts.Logger)
+	c.flusher.SetSyncObserver(opts.SyncObserver)
 	c.mu.Lock()
 	c.applyLocked(st)
 	c.mu.Unlock()

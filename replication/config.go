@@ -177,4 +177,8 @@ type Options struct {
 	Now func() time.Time
 	// FS is the filesystem; nil means the OS.
 	FS log.FS
+	// SyncObserver, if set, is told of every sync the node's flusher does
+	// (metrics); it is called from the flusher's goroutine and must not
+	// block.
+	SyncObserver log.SyncObserver
 }

@@ -10,6 +10,34 @@
 // replace that storage and that leadership in a later step, behind the same
 // Cluster and Partition types, so the layers above do not change.
 //
+// # Replication: where it stands and what was decided
+//
+// The pieces of the cluster are built and tested in sub-packages; the
+// Cluster and Partition types below do not use them yet (the next step
+// wires them in, with the end-to-end tests of issue 7):
+//
+//	meta/       the metadata Raft group: State, commands, FSM, formation,
+//	            join/leave, placement, migration from cluster.json
+//	raftlog/    a partition's raft.LogStore: the segment log itself
+//	raftgroup/  a partition's Raft group: Prepare on the leader, one entry
+//	            per batch, apply of stored batches, barrier on election
+//	transport/  one multiplexed connection set per peer for every group
+//
+// Where a partition's Raft log lives: in its segment log (raftlog's doc
+// has the design). Measured on this 2-core machine (BenchmarkStoreLogs,
+// one partition, 8 x 16 KiB batches per fsync): the segment store writes
+// 1.03 bytes to disk per byte stored at 54 MB/s; raft-boltdb plus a copy
+// into the segments writes 2.8 bytes per byte at 18 MB/s (3.1x slower).
+// Raft's own entries (elections, membership) live in a small sidecar
+// synced only when written, so offsets stay dense and no fetch filters
+// them.
+//
+// acks=1 is committed by a majority, as acks=all: the leader stores a
+// batch before it commits, but it is neither visible nor acknowledged
+// until the commit index passes it. min.insync.replicas then only decides
+// whether a produce is refused up front (NOT_ENOUGH_REPLICAS) when too few
+// replicas are in sync.
+//
 // # What it owns, file by file
 //
 //	cluster.go       Cluster: Open, Close, brokers, producer ids
@@ -19,6 +47,7 @@
 //	alterconfigs.go  topic config changes: validate, persist, apply to replicas
 //	brokerconfig.go  dynamic broker config changes, the same way
 //	cleanup.go       what the cleaner cleans (every replica, listed per pass)
+//	stats.go         what metrics read of a partition (log size, timestamps)
 //
 // Two sub-packages hold what is not about the cluster itself:
 //

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/sluice-io/sluice/consumergroup"
+	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/replication"
 	"github.com/sluice-io/sluice/wire"
 )
@@ -32,6 +33,10 @@ type serverConfig struct {
 	NoGroups bool
 	// Logger; nil means a zaptest logger at warn level.
 	Logger *zap.Logger
+	// Observer and SyncObserver, if set, receive the server's metrics
+	// hooks (wire.Options.Observer, replication.Options.SyncObserver).
+	Observer     wire.Observer
+	SyncObserver log.SyncObserver
 }
 
 // serverOption changes the configuration of a test server.
@@ -74,6 +79,11 @@ func testGroupsConfig() consumergroup.Config {
 // withDataDir stores the server's data in dir instead of a t.TempDir.
 func withDataDir(dir string) serverOption {
 	return func(c *serverConfig) { c.Replication.DataDir = dir }
+}
+
+// withObservers installs the metrics hooks.
+func withObservers(o wire.Observer, sync log.SyncObserver) serverOption {
+	return func(c *serverConfig) { c.Observer, c.SyncObserver = o, sync }
 }
 
 // withLogger replaces the server's logger.
@@ -140,13 +150,13 @@ func (s *testServer) start(addr string) {
 		listener.Close()
 		s.tb.Fatalf("invalid test server config: %v", err)
 	}
-	cluster, err := replication.Open(cfg.Replication, replication.Options{Logger: cfg.Logger.Named("replication")})
+	cluster, err := replication.Open(cfg.Replication, replication.Options{Logger: cfg.Logger.Named("replication"), SyncObserver: cfg.SyncObserver})
 	if err != nil {
 		listener.Close()
 		s.tb.Fatalf("replication.Open(%s): %v", cfg.Replication.DataDir, err)
 	}
 	s.Cluster = cluster
-	wireOpts := wire.Options{Logger: cfg.Logger.Named("wire")}
+	wireOpts := wire.Options{Logger: cfg.Logger.Named("wire"), Observer: cfg.Observer}
 	s.Groups = nil
 	if !cfg.NoGroups {
 		groups, err := consumergroup.New(cluster, cfg.Groups, consumergroup.Options{Logger: cfg.Logger.Named("consumergroup")})

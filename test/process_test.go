@@ -63,7 +63,9 @@ func freeAddr(tb testing.TB) string {
 
 func (p *sluiceProcess) start() {
 	p.tb.Helper()
-	args := append([]string{"serve", "--listen", p.Addr, "--data-dir", p.DataDir}, p.Args...)
+	// The admin listener gets a port of its own too (a later
+	// --admin-listen in Args wins), so processes never share 9644.
+	args := append([]string{"serve", "--listen", p.Addr, "--data-dir", p.DataDir, "--admin-listen", "127.0.0.1:0"}, p.Args...)
 	p.cmd = exec.Command(sluiceBinary(p.tb), args...)
 	p.cmd.Env = append(p.cmd.Environ(), p.Env...)
 	if p.output == nil {

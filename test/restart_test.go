@@ -238,7 +238,7 @@ func TestServeFailsToStart(t *testing.T) {
 		{"unknown flag", nil, []string{"--no-such-flag"}, "no-such-flag"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := append([]string{"serve", "--data-dir", t.TempDir(), "--listen", freeAddr(t)}, tc.args...)
+			args := append([]string{"serve", "--data-dir", t.TempDir(), "--listen", freeAddr(t), "--admin-listen", "127.0.0.1:0"}, tc.args...)
 			out, err := runSluice(t, tc.env, args...)
 			if err == nil {
 				t.Fatalf("sluice %s exited 0, want failure\n%s", strings.Join(args, " "), out)

@@ -100,6 +100,9 @@ func handleProduce(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 					err = aerr
 				} else {
 					sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
+					if s.observer != nil && !res.Duplicate {
+						s.observer.Produced(topic.Name(), int64(len(records)), res.LastOffset-res.BaseOffset+1)
+					}
 					waits = append(waits, produceWait{topic: len(resp.Topics), partition: len(st.Partitions), appended: res})
 				}
 			}

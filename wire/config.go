@@ -49,4 +49,7 @@ type Options struct {
 	// production). nil means the group APIs (FindCoordinator, JoinGroup,
 	// OffsetCommit, ...) are neither served nor advertised in ApiVersions.
 	Groups GroupCoordinator
+	// Observer, if set, is told of every request, of the bytes and
+	// records produced and fetched per topic (metrics). Nil means none.
+	Observer Observer
 }

@@ -42,6 +42,12 @@
 //   - What ApiVersions advertises is the dispatch table in handlers.go,
 //     nothing else; TestDispatchTableAgrees checks it against the handler
 //     files.
+//   - Metrics come from one hook in the dispatch (observer.go: every table
+//     row's handler is wrapped by observe, which reports latency and the
+//     response's error codes once it is ready) and one in Produce (bytes
+//     and records appended per topic); Fetch bytes and records out are
+//     read off the final response in observe. wire imports no metrics
+//     library: cmd/sluice/admin implements Observer.
 //
 // # Errors
 //

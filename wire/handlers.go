@@ -77,6 +77,7 @@ func init() {
 		{key: 47, minVersion: 0, maxVersion: 0, handle: handleOffsetDelete, groups: true},
 	}
 	for i := range apis {
+		apis[i].handle = observe(apis[i].key, apis[i].handle)
 		apiByKey[apis[i].key] = &apis[i]
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -18,6 +19,7 @@ var ErrServerClosed = errors.New("wire: server closed")
 type Server struct {
 	cluster  Cluster
 	groups   GroupCoordinator // nil: group APIs are not served
+	observer Observer         // nil: nothing is observed
 	cfg      Config
 	logger   *zap.Logger
 	sessions *fetchSessions
@@ -40,6 +42,25 @@ type Server struct {
 	conns     map[*conn]struct{}
 	// wg counts connection goroutines and Serve loops.
 	wg sync.WaitGroup
+
+	// accepted counts the connections ever started (Stats).
+	accepted atomic.Int64
+}
+
+// Stats are a server's connection counts, for metrics.
+type Stats struct {
+	// OpenConnections is the number of client connections open now.
+	OpenConnections int
+	// AcceptedConnections counts the connections accepted since NewServer.
+	AcceptedConnections int64
+}
+
+// Stats returns the server's connection counts. Safe for concurrent use.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	open := len(s.conns)
+	s.mu.Unlock()
+	return Stats{OpenConnections: open, AcceptedConnections: s.accepted.Load()}
 }
 
 // NewServer returns a server over the cluster (a *replication.Cluster in
@@ -53,6 +74,7 @@ func NewServer[T TopicOf[P], P Partition](cluster ClusterOf[T, P], cfg Config, o
 	return &Server{
 		cluster:    viewCluster(cluster),
 		groups:     opts.Groups,
+		observer:   opts.Observer,
 		cfg:        cfg,
 		logger:     opts.Logger.Named("wire"),
 		sessions:   newFetchSessions(cfg.MaxFetchSessions),
@@ -123,6 +145,7 @@ func (s *Server) startConn(nc net.Conn) {
 	}
 	c := newConn(s, nc)
 	s.conns[c] = struct{}{}
+	s.accepted.Add(1)
 	s.wg.Add(2)
 	go c.readLoop()
 	go c.writeLoop()

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/viper"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/sluice-io/sluice/cmd/sluice/admin"
 	"github.com/sluice-io/sluice/consumergroup"
 	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/partition"
@@ -66,6 +67,8 @@ const (
 	keyGroupInitialRebalanceDelay = "group.initial.rebalance.delay.ms"
 	keyGroupMaxSize               = "group.max.size"
 	keyOffsetsRetentionMinutes    = "offsets.retention.minutes"
+	keyAdminListen                = "admin.listen"
+	keyAdminPprofEnable           = "admin.pprof.enable"
 	keyLogFormat                  = "log.format"
 	keyLogLevel                   = "log.level"
 )
@@ -134,6 +137,8 @@ var settings = []setting{
 	{key: keyGroupInitialRebalanceDelay, value: int64(3000), usage: "milliseconds an empty group waits for more members before its first rebalance"},
 	{key: keyGroupMaxSize, value: int64(math.MaxInt32), usage: "most members one consumer group may have"},
 	{key: keyOffsetsRetentionMinutes, value: int64(10080), usage: "minutes the committed offsets of an empty group are kept"},
+	{key: keyAdminListen, value: "127.0.0.1:9644", usage: "host:port of the HTTP admin listener (/metrics, /healthz, /readyz); empty turns it off"},
+	{key: keyAdminPprofEnable, value: false, usage: "serve the Go profiler under /debug/pprof/ on the admin listener"},
 	{key: keyLogFormat, value: "console", usage: "process log encoding: console (for terminals) or json (for production)"},
 	{key: keyLogLevel, value: "info", usage: "process log level: debug, info, warn or error"},
 }
@@ -235,6 +240,8 @@ type config struct {
 	Wire wire.Config
 	// Groups configures the group coordinator.
 	Groups consumergroup.Config
+	// Admin configures the HTTP admin listener (metrics, health).
+	Admin admin.Config
 	// LogFormat is "console" or "json"; LogLevel is a zap level.
 	LogFormat string
 	LogLevel  zapcore.Level
@@ -307,6 +314,11 @@ func loadConfig(v *viper.Viper) (config, error) {
 		InitialRebalanceDelay:  time.Duration(r.integer(keyGroupInitialRebalanceDelay, 0, math.MaxInt32)) * time.Millisecond,
 		MaxGroupSize:           int(r.integer(keyGroupMaxSize, 1, math.MaxInt32)),
 		OffsetsRetention:       time.Duration(r.integer(keyOffsetsRetentionMinutes, 1, math.MaxInt32)) * time.Minute,
+	}
+
+	cfg.Admin = admin.Config{Listen: r.str(keyAdminListen), Pprof: r.boolean(keyAdminPprofEnable)}
+	if err := cfg.Admin.Validate(); err != nil {
+		r.fail(keyAdminListen, err)
 	}
 
 	switch cfg.LogFormat = r.str(keyLogFormat); cfg.LogFormat {
@@ -393,7 +405,7 @@ func retentionTime(v *viper.Viper, r *reader) time.Duration {
 
 // validate runs every package's Validate on the final config.
 func (c config) validate() error {
-	return errors.Join(c.Replication.Validate(), c.Wire.Validate(), c.Groups.Validate())
+	return errors.Join(c.Replication.Validate(), c.Wire.Validate(), c.Groups.Validate(), c.Admin.Validate())
 }
 
 // defaultAdvertisedAddress is the listen address, with 127.0.0.1 standing in

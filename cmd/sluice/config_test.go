@@ -67,6 +67,8 @@ func TestDefaults(t *testing.T) {
 		{"max request", cfg.Wire.MaxRequestBytes, int32(100 << 20)},
 		{"log format", cfg.LogFormat, "console"},
 		{"log level", cfg.LogLevel.String(), "info"},
+		{"admin listen", cfg.Admin.Listen, "127.0.0.1:9644"},
+		{"admin pprof", cfg.Admin.Pprof, false},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
@@ -169,6 +171,8 @@ func TestInvalid(t *testing.T) {
 		{"log format", nil, []string{"--log-format", "xml"}, []string{"log.format"}},
 		{"log level", nil, []string{"--log-level", "loud"}, []string{"log.level"}},
 		{"listen", nil, []string{"--listen", "9092"}, []string{"listen"}},
+		{"admin listen", map[string]string{"SLUICE_ADMIN_LISTEN": "9644"}, nil, []string{"admin.listen", "SLUICE_ADMIN_LISTEN", "--admin-listen"}},
+		{"admin pprof", nil, []string{"--admin-pprof-enable=maybe"}, []string{"admin-pprof-enable"}},
 		{"all at once", nil, []string{"--log-format", "xml", "--log-level", "loud"}, []string{"log.format", "log.level"}},
 		{"unknown file key", nil, []string{"--config", writeConfig(t, "data.dirr: x\n")}, []string{"data.dirr"}},
 	} {
@@ -181,6 +185,32 @@ func TestInvalid(t *testing.T) {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q does not mention %q", err, want)
 				}
+			}
+		})
+	}
+}
+
+func TestAdminConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		listen  string
+		enabled bool
+		pprof   bool
+	}{
+		{"flag", nil, []string{"--admin-listen", "0.0.0.0:19644", "--admin-pprof-enable"}, "0.0.0.0:19644", true, true},
+		{"env", map[string]string{"SLUICE_ADMIN_LISTEN": "127.0.0.1:0", "SLUICE_ADMIN_PPROF_ENABLE": "true"}, nil, "127.0.0.1:0", true, true},
+		{"empty turns it off", nil, []string{"--admin-listen", ""}, "", false, false},
+		{"file", nil, []string{"--config", writeConfig(t, "admin:\n  listen: \"\"\n  pprof.enable: true\n")}, "", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := load(t, tc.env, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Admin.Listen != tc.listen || cfg.Admin.Enabled() != tc.enabled || cfg.Admin.Pprof != tc.pprof {
+				t.Errorf("admin config %+v (enabled %v), want listen %q enabled %v pprof %v", cfg.Admin, cfg.Admin.Enabled(), tc.listen, tc.enabled, tc.pprof)
 			}
 		})
 	}

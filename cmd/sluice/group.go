@@ -25,7 +25,7 @@ func newGroupCommand() *cobra.Command {
 	var bootstrap string
 	cmd := &cobra.Command{
 		Use:   "group",
-		Short: "List, describe and reset the offsets of consumer groups",
+		Short: "List, describe, show the lag of and reset the offsets of consumer groups",
 		Long: "List, describe and reset the offsets of consumer groups on a running broker\n" +
 			"(Sluice or Kafka), as kafka-consumer-groups.sh does.",
 		Args: cobra.NoArgs,
@@ -79,10 +79,15 @@ func newGroupCommand() *cobra.Command {
 			if err := lag.Error(); err != nil {
 				return fmt.Errorf("describe group %s: %w", args[0], err)
 			}
-			return printGroupDescription(cmd.OutOrStdout(), lag)
+			rows := lagRows(lag)
+			if err := addTimeLags(ctx, bootstrap, rows, time.Now()); err != nil {
+				return err
+			}
+			return printGroupDescription(cmd.OutOrStdout(), lag, rows)
 		},
 	})
 
+	cmd.AddCommand(newGroupLagCommand(admin, &bootstrap))
 	cmd.AddCommand(newResetOffsetsCommand(admin))
 	return cmd
 }
@@ -96,7 +101,9 @@ func printGroupList(w io.Writer, groups kadm.ListedGroups) error {
 	return tw.Flush()
 }
 
-func printGroupDescription(w io.Writer, g kadm.DescribedGroupLag) error {
+// printGroupDescription writes the group's state and members, then rows
+// (its lag per partition, see lagRows).
+func printGroupDescription(w io.Writer, g kadm.DescribedGroupLag, rows []lagRow) error {
 	fmt.Fprintf(w, "group:          %s\n", g.Group)
 	fmt.Fprintf(w, "state:          %s\n", g.State)
 	fmt.Fprintf(w, "protocol-type:  %s\n", g.ProtocolType)
@@ -113,26 +120,11 @@ func printGroupDescription(w io.Writer, g kadm.DescribedGroupLag) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.MemberID, instance, m.ClientID, m.ClientHost, formatAssignment(m.Assigned))
 		}
 	}
-	fmt.Fprintln(tw, "\nTOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG\tMEMBER-ID")
-	for _, l := range g.Lag.Sorted() {
-		current, lag := "-", "-"
-		if l.Commit.At >= 0 {
-			current = strconv.FormatInt(l.Commit.At, 10)
-		}
-		if l.Lag >= 0 {
-			lag = strconv.FormatInt(l.Lag, 10)
-		}
-		end := "-"
-		if l.End.Err == nil {
-			end = strconv.FormatInt(l.End.Offset, 10)
-		}
-		member := "-"
-		if l.Member != nil {
-			member = l.Member.MemberID
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", l.Topic, l.Partition, current, end, lag, member)
+	if err := tw.Flush(); err != nil {
+		return err
 	}
-	return tw.Flush()
+	fmt.Fprintln(w)
+	return printLagTable(w, rows, false)
 }
 
 // formatAssignment renders a consumer member's assignment as

@@ -6,7 +6,7 @@
 // read viper themselves.
 //
 //	sluice serve [--config sluice.yaml] [--listen 127.0.0.1:9092] [--data-dir ./data] ...
-//	sluice group list|describe GROUP|reset-offsets GROUP ... [--bootstrap-server 127.0.0.1:9092]
+//	sluice group list|describe GROUP|lag [GROUP...]|reset-offsets GROUP ... [--bootstrap-server 127.0.0.1:9092]
 //	sluice version
 package main
 

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/sluice-io/sluice/cmd/sluice/admin"
 	"github.com/sluice-io/sluice/consumergroup"
 	"github.com/sluice-io/sluice/replication"
 	"github.com/sluice-io/sluice/wire"
@@ -75,23 +76,58 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 		return fmt.Errorf("invalid configuration: %w", err)
 	}
 
-	started := time.Now()
-	cluster, err := replication.Open(cfg.Replication, replication.Options{Logger: logger})
+	// The admin listener comes up before the data is loaded: /healthz
+	// answers at once and /readyz says what it waits for.
+	metrics := admin.NewMetrics(version)
+	var ready admin.Readiness
+	dataLoaded := admin.NewFlag("loading the data dir")
+	serving := admin.NewFlag("the Kafka listener is not serving")
+	ready.Add("data", dataLoaded.Check)
+	ready.Add("serving", serving.Check)
+	adm, err := startAdmin(cfg.Admin, metrics, &ready, logger)
 	if err != nil {
+		return err
+	}
+	stopAdmin := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		_ = adm.stop(ctx)
+	}
+
+	started := time.Now()
+	cluster, err := replication.Open(cfg.Replication, replication.Options{Logger: logger, SyncObserver: metrics.ObserveSync})
+	if err != nil {
+		stopAdmin()
 		return fmt.Errorf("open data dir %s: %w", cfg.Replication.DataDir, err)
 	}
 	groups, err := consumergroup.New(cluster, cfg.Groups, consumergroup.Options{Logger: logger})
 	if err != nil {
 		_ = cluster.Close(context.Background())
+		stopAdmin()
 		return fmt.Errorf("start group coordinator: %w", err)
 	}
-	server := wire.NewServer(cluster, cfg.Wire, wire.Options{Logger: logger, Groups: groups})
+	server := wire.NewServer(cluster, cfg.Wire, wire.Options{Logger: logger, Groups: groups, Observer: metrics})
+	partitions := admin.ClusterPartitions(cluster)
+	if err := metrics.Register(
+		admin.NewLogCollector(partitions),
+		admin.NewGroupCollector(groups.Stats, partitions, nil),
+		admin.NewConnectionCollector(server.Stats),
+		admin.NewFlushCollector(cluster.FlushStats),
+	); err != nil {
+		_ = groups.Close(context.Background())
+		_ = cluster.Close(context.Background())
+		stopAdmin()
+		return err
+	}
+	dataLoaded.Set(true)
 
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- server.Serve(listener) }()
+	serving.Set(true)
 	logger.Info("listening",
 		zap.String("listen", listener.Addr().String()),
 		zap.String("advertised", net.JoinHostPort(cfg.Replication.AdvertisedHost, fmt.Sprint(cfg.Replication.AdvertisedPort))),
+		zap.String("admin-listen", adm.addr),
 		zap.String("data-dir", cfg.Replication.DataDir),
 		zap.Int32("node-id", cfg.Replication.NodeID),
 		zap.Duration("flush-interval", cfg.Replication.Flush.Interval),
@@ -109,6 +145,7 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 		logger.Info("shutting down", zap.String("reason", "listener failed"))
 	}
 	stopSignals()
+	serving.Set(false) // /readyz: stop sending traffic here
 
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
@@ -119,6 +156,11 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 	}
 	if err := <-serveDone; err != nil && !errors.Is(err, wire.ErrServerClosed) {
 		errs = append(errs, fmt.Errorf("serve %s: %w", listener.Addr(), err))
+	}
+	// The admin listener stays up while requests drain, so the last
+	// scrape sees them; it goes before the data is closed.
+	if err := adm.stop(shutdownCtx); err != nil {
+		errs = append(errs, err)
 	}
 	// The coordinator writes to __consumer_offsets: close it before the
 	// cluster that holds that topic.

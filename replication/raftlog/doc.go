@@ -64,7 +64,9 @@
 // # Lock order
 //
 // Store.mu is the only lock; it is held across the segment log's
-// Append, Sync, Read and TruncateTo, which take the log's own locks.
+// Append, Sync, Read and TruncateTo, which take the log's own locks, and
+// across Options.OnTruncate, which takes the replica's: Store.mu, then
+// the replica's lock, then the log's.
 //
 // # Non-obvious
 //

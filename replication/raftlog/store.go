@@ -65,6 +65,11 @@ var (
 type Options struct {
 	// FS is the filesystem of the sidecar; nil means the OS's.
 	FS log.FS
+	// OnTruncate, if set, is called after DeleteRange removed batches
+	// from the end of the segment log (a Raft log conflict), with the new
+	// log end, so the replica can rebuild what it derived from them. It is
+	// called with the store's lock held: it must not call the store.
+	OnTruncate func(offset int64)
 }
 
 // mark says that the segment entry of Raft index index is the batch whose
@@ -88,9 +93,10 @@ type cursor struct {
 // read it) and every other entry in a small sidecar file. Safe for
 // concurrent use; one mutex serialises every method.
 type Store struct {
-	segs Segments
-	fs   log.FS
-	path string
+	segs       Segments
+	fs         log.FS
+	path       string
+	onTruncate func(offset int64)
 
 	mu sync.Mutex
 	// first and last are the Raft indexes held, [first, last]; both 0
@@ -124,7 +130,7 @@ func Open(dir string, segs Segments, opts Options) (*Store, error) {
 	if fs == nil {
 		fs = log.OSFS{}
 	}
-	s := &Store{segs: segs, fs: fs, path: filepath.Join(dir, SidecarFile), extra: map[uint64]raft.Log{}}
+	s := &Store{segs: segs, fs: fs, path: filepath.Join(dir, SidecarFile), extra: map[uint64]raft.Log{}, onTruncate: opts.OnTruncate}
 	f, err := fs.OpenFile(s.path, true)
 	if err != nil {
 		return nil, fmt.Errorf("raftlog: open sidecar %s: %w", s.path, err)
@@ -641,6 +647,9 @@ func (s *Store) DeleteRange(from, to uint64) error {
 		if offset < s.segs.NextOffset() {
 			if err := s.segs.TruncateTo(offset); err != nil {
 				return fmt.Errorf("raftlog: truncate segments to offset %d for entries from %d: %w", offset, from, err)
+			}
+			if s.onTruncate != nil {
+				s.onTruncate(offset)
 			}
 		}
 		s.dropFrom(from)

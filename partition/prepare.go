@@ -1,0 +1,186 @@
+package partition
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"go.uber.org/zap"
+
+	"github.com/sluice-io/sluice/log"
+)
+
+// ErrInFlight is what Prepare returns for a retry of idempotent batches
+// that are prepared but not yet applied: the first attempt is still being
+// replicated, so neither "written at these offsets" nor "write it again" is
+// true yet. It wraps kerr.RequestTimedOut, the code Kafka gives a produce
+// whose batch is in the leader's log but not yet replicated: retriable, and
+// the client's next retry, once the first attempt has applied, is answered
+// as a duplicate with the original offsets. A caller that tracks its
+// proposals may instead wait for the first attempt to apply and call
+// Prepare again.
+var ErrInFlight = fmt.Errorf("partition: retry of a batch that is still being replicated: %w", kerr.RequestTimedOut)
+
+// Prepare is the leader's half of a produce: it validates the request b
+// (one or more record batches, concatenated) and checks its idempotent
+// producer sequences, and returns the Entry to replicate. It writes
+// nothing; Apply does, on every replica, once the entry is committed.
+//
+// Batches are checked in request order, as Append checks them: length,
+// magic, CRC-32C, record count, max.message.bytes, the topic's timestamp
+// and key rules (validate), then producer epochs and sequences against the
+// state as it will be once every entry prepared before and not yet applied
+// has applied (the in-flight overlay), so a client's pipelined requests
+// pass while earlier ones are still in flight. Prepare reads the clock,
+// once, for the entry's LogAppendTime under message.timestamp.type
+// LogAppendTime (and for the timestamp bounds); Apply never does. epoch is
+// the leader epoch Apply will stamp: the Raft term of this leader.
+//
+// Results:
+//   - an Entry and a zero AppendResult: propose the entry, then Apply it.
+//     Its Batches alias b, which must not be modified until the entry is
+//     encoded or applied. Its batches are now in flight: the overlay
+//     expects them to apply, in the order Prepare returned them, so
+//     propose entries in that order;
+//   - a zero Entry and an AppendResult with Duplicate set: every batch is
+//     a retry of a batch already applied; the result carries the original
+//     offsets (and under LogAppendTime the original time) and nothing is
+//     to be proposed. The records are committed once the high watermark
+//     passes LastOffset;
+//   - ErrInFlight: every batch is a retry of a batch in flight, or of
+//     batches some applied and some in flight;
+//   - kerr.NotLeaderForPartition: epoch is below the epoch of an earlier
+//     Prepare, so the caller's leadership is stale;
+//   - any other error is one of Append's *kerr.Error rejections, returned
+//     unwrapped, or ErrClosed. A rejected request leaves the overlay as it
+//     was.
+//
+// A Prepare with an epoch above the previous one drops the overlay first,
+// as ResetPending does: the entries of an earlier term may never apply.
+// Safe for concurrent use; serialised with every other writer.
+func (r *Replica) Prepare(b []byte, epoch int32) (Entry, AppendResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed.Load() {
+		return Entry{}, AppendResult{}, ErrClosed
+	}
+	switch {
+	case epoch < r.pendingEpoch:
+		return Entry{}, AppendResult{}, r.reject(kerr.NotLeaderForPartition, fmt.Errorf("prepare in leader epoch %d after epoch %d", epoch, r.pendingEpoch))
+	case epoch > r.pendingEpoch:
+		r.producers.resetPending()
+		r.pendingEpoch = epoch
+	}
+	return r.prepare(b, epoch, true)
+}
+
+// ResetPending forgets every prepared entry not yet applied: call it when
+// leadership is lost (or a proposal is known to have failed), since those
+// entries may never apply. Entries that do apply later are still checked
+// and written correctly by Apply; only Prepare's forecast is dropped, so a
+// retry of such a batch may be proposed again and is then recognised as a
+// duplicate when it applies. Safe for concurrent use.
+func (r *Replica) ResetPending() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.producers.resetPending()
+}
+
+// InFlight returns how many idempotent batches Prepare has accepted that
+// have not applied yet (nor been dropped by ResetPending). Safe for
+// concurrent use.
+func (r *Replica) InFlight() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.producers.inFlight()
+}
+
+// prepare is Prepare with r.mu held, without the epoch fence. track
+// records the accepted batches as in flight: Prepare does; Append does not,
+// since it applies them at once under the same lock.
+func (r *Replica) prepare(b []byte, epoch int32, track bool) (Entry, AppendResult, error) {
+	if int64(len(b)) > r.cfg.Log.SegmentBytes {
+		// As Kafka: a request must fit in one segment.
+		return Entry{}, AppendResult{}, r.reject(kerr.RecordListTooLarge, fmt.Errorf("request of %d bytes above segment.bytes %d", len(b), r.cfg.Log.SegmentBytes))
+	}
+
+	// Validate every batch before looking at producer state, and check
+	// every producer sequence before accepting anything, so a rejected
+	// request leaves the producer state untouched.
+	headers := r.headers[:0]
+	defer func() { r.headers = headers[:0] }()
+	for rest := b; len(rest) > 0; {
+		h, err := r.validate(rest)
+		if err != nil {
+			return Entry{}, AppendResult{}, err
+		}
+		headers = append(headers, h)
+		rest = rest[h.Size():]
+	}
+	if len(headers) == 0 {
+		return Entry{}, AppendResult{}, r.reject(kerr.CorruptMessage, fmt.Errorf("%w: no record batch in %d bytes", log.ErrCorrupt, len(b)))
+	}
+
+	appendTime := int64(-1)
+	if r.cfg.TimestampType == LogAppendTime {
+		appendTime = r.now().UnixMilli()
+	}
+	entry := Entry{Batches: b, LeaderEpoch: epoch, LogAppendTime: appendTime}
+	if !track && len(r.producers.pending) == 0 {
+		// Append applies at once, and with nothing in flight Apply's check
+		// against the applied state is this very check, with the same
+		// answers: make it once.
+		return entry, AppendResult{}, nil
+	}
+
+	// Producer checks, in order, each against the state as staged by the
+	// batches before it, over the in-flight forecast.
+	defer r.producers.discard()
+	var (
+		duplicates, inFlight int
+		dupResult            = AppendResult{LogAppendTime: -1, Duplicate: true}
+	)
+	for i := range headers {
+		h := &headers[i]
+		m, duplicate, err := r.producers.checkPending(h)
+		if err != nil {
+			return Entry{}, AppendResult{}, r.reject(err, fmt.Errorf("producer %d epoch %d sequences [%d, %d] at batch %d of %d",
+				h.ProducerID, h.ProducerEpoch, h.BaseSequence, h.LastSequence(), i, len(headers)))
+		}
+		switch {
+		case !duplicate:
+			continue
+		case m.baseOffset < 0:
+			inFlight++
+			continue
+		}
+		if duplicates == 0 {
+			dupResult.BaseOffset = m.baseOffset
+		}
+		dupResult.LastOffset = m.lastOffset
+		if appendTime >= 0 {
+			dupResult.LogAppendTime = m.timestamp
+		}
+		duplicates++
+	}
+	switch {
+	case duplicates+inFlight == 0:
+	case duplicates+inFlight != len(headers):
+		return Entry{}, AppendResult{}, r.reject(kerr.InvalidRecord, fmt.Errorf("%d of %d batches are retries of batches already in the log", duplicates+inFlight, len(headers)))
+	case inFlight > 0:
+		r.logger.Debug("retry of batches in flight refused",
+			zap.Int("in-flight", inFlight),
+			zap.Int("batches", len(headers)))
+		return Entry{}, AppendResult{}, ErrInFlight
+	default:
+		dupResult.LogStartOffset = r.log.StartOffset()
+		r.logger.Debug("duplicate append ignored",
+			zap.Int64("base-offset", dupResult.BaseOffset),
+			zap.Int64("last-offset", dupResult.LastOffset))
+		return Entry{}, dupResult, nil
+	}
+
+	if track {
+		r.producers.commitPending(headers)
+	}
+	return entry, AppendResult{}, nil
+}

@@ -1,0 +1,114 @@
+package partition
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"go.uber.org/zap"
+
+	"github.com/sluice-io/sluice/log"
+)
+
+// SegmentLog returns the replica's segment log, for one owner only:
+// replication's Raft log store (replication/raftlog), which writes the
+// batches of committed-to-be entries into it itself. Nothing else may
+// append to or truncate it; reads go through the Replica.
+func (r *Replica) SegmentLog() *log.Log { return r.log }
+
+// ApplyStored is the apply step for a batch that the Raft log store
+// already wrote into the log at offset base (one batch, as Prepare's
+// leader stamped it): it checks and records the batch in the producer
+// state and the leader-epoch cache, as Apply does, but writes nothing.
+// epoch is the entry's Raft term. Like Apply it is deterministic and never
+// reads the clock.
+//
+// A batch below what the producer state already accounts for (the log end
+// at Open, replayed by Raft after a restart) is skipped: its effects are
+// in the state already. The high watermark is the owner's to advance
+// (Options.ExternalHighWatermark).
+//
+// A duplicate or out-of-order idempotent batch cannot be refused here:
+// it is already in the log. Prepare's forecast prevents it as long as a
+// new leader applies every earlier entry before its first Prepare; should
+// one appear, it is logged as an error, the producer state is left as it
+// was, and the *kerr.Error (with the original offsets for a duplicate) is
+// returned so the proposer answers its client as for a retry.
+func (r *Replica) ApplyStored(batch []byte, base int64, epoch int32) (AppendResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed.Load() {
+		return AppendResult{}, ErrClosed
+	}
+	h, err := log.ParseBatchHeader(batch)
+	if err != nil || h.Size() != len(batch) {
+		return AppendResult{}, fmt.Errorf("partition: apply stored batch at %d to %s-%d: %w: %d bytes, not one batch (%v)", base, r.topic, r.partition, ErrCorruptEntry, len(batch), err)
+	}
+	h.BaseOffset = base
+	next := h.NextOffset()
+	if next > r.log.NextOffset() {
+		return AppendResult{}, fmt.Errorf("partition: apply stored batch [%d, %d) to %s-%d: the log ends at %d", base, next, r.topic, r.partition, r.log.NextOffset())
+	}
+	res := AppendResult{BaseOffset: base, LastOffset: next - 1, LogAppendTime: -1, LogStartOffset: r.log.StartOffset()}
+	if h.LogAppendTime() {
+		res.LogAppendTime = h.MaxTimestamp
+	}
+	if next <= r.appliedEnd {
+		return res, nil
+	}
+	if base != r.appliedEnd {
+		return AppendResult{}, fmt.Errorf("partition: apply stored batch at %d to %s-%d: expected the batch at %d", base, r.topic, r.partition, r.appliedEnd)
+	}
+
+	defer r.producers.discard()
+	m, duplicate, perr := r.producers.check(&h, base, h.MaxTimestamp)
+	r.appliedEnd = next
+	if perr != nil || duplicate {
+		r.producers.dropPending(h.ProducerID)
+		code := perr
+		if duplicate {
+			code = kerr.DuplicateSequenceNumber
+			res.BaseOffset, res.LastOffset, res.Duplicate = m.baseOffset, m.lastOffset, true
+		}
+		r.logger.Error("batch stored in the log failed the producer check at apply",
+			zap.Int64("base-offset", base), zap.Int64("producer-id", h.ProducerID),
+			zap.Int16("producer-epoch", h.ProducerEpoch), zap.Int32("base-sequence", h.BaseSequence),
+			zap.String("code", code.Message))
+		if duplicate {
+			return res, nil
+		}
+		return AppendResult{}, code
+	}
+	r.producers.commit()
+	r.epochs.assign(epoch, base)
+	if h.Idempotent() && len(r.producers.pending) > 0 {
+		r.producers.retire(&h, batchMetadata{
+			firstSequence: h.BaseSequence,
+			lastSequence:  h.LastSequence(),
+			baseOffset:    base,
+			lastOffset:    next - 1,
+			timestamp:     h.MaxTimestamp,
+		})
+	}
+	return res, nil
+}
+
+// Truncated tells the replica that its owner truncated the log (a Raft
+// log conflict): the producer state and the leader-epoch cache are
+// rebuilt from the log, which costs a scan of every batch header. Rare: it
+// happens only to a replica that held entries a new leader did not.
+func (r *Replica) Truncated() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	r.producers = newProducerStates()
+	if _, err := r.loadProducerState(); err != nil {
+		return err
+	}
+	if err := r.rebuildEpochs(); err != nil {
+		return err
+	}
+	r.appliedEnd = r.log.NextOffset()
+	return nil
+}

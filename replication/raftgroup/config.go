@@ -1,0 +1,113 @@
+package raftgroup
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"go.uber.org/zap"
+)
+
+// Config tunes a partition's Raft group. The defaults suit a LAN;
+// every field is a time.Duration or a count.
+type Config struct {
+	// HeartbeatTimeout and ElectionTimeout: a follower that hears
+	// nothing from its leader for this long starts an election
+	// (raft.Config). Default 1s each.
+	HeartbeatTimeout time.Duration
+	ElectionTimeout  time.Duration
+	// LeaderLeaseTimeout: a leader that cannot reach a majority for this
+	// long steps down. Default 500ms.
+	LeaderLeaseTimeout time.Duration
+	// CommitTimeout bounds how long a follower may wait to learn a new
+	// commit index when nothing else is sent. Default 50ms.
+	CommitTimeout time.Duration
+	// MaxAppendEntries is how many entries (batches) one AppendEntries
+	// and one StoreLogs (one fsync) carry at most. Default 256.
+	MaxAppendEntries int
+	// SnapshotInterval and SnapshotThreshold: how often Raft checks, and
+	// how many entries since the last snapshot make one. A partition's
+	// snapshot is a few bytes (the data is in the segments), so they may
+	// be frequent. Defaults 30s and 8192.
+	SnapshotInterval  time.Duration
+	SnapshotThreshold uint64
+	// TrailingLogs is how many entries stay in the Raft window after a
+	// snapshot, so a follower that is briefly behind catches up from them.
+	// Default 10240.
+	TrailingLogs uint64
+	// ApplyTimeout bounds how long Append waits to hand an entry to Raft
+	// (the apply queue is full). Default 5s.
+	ApplyTimeout time.Duration
+}
+
+// DefaultConfig returns the defaults documented on Config.
+func DefaultConfig() Config {
+	return Config{
+		HeartbeatTimeout:   time.Second,
+		ElectionTimeout:    time.Second,
+		LeaderLeaseTimeout: 500 * time.Millisecond,
+		CommitTimeout:      50 * time.Millisecond,
+		MaxAppendEntries:   256,
+		SnapshotInterval:   30 * time.Second,
+		SnapshotThreshold:  8192,
+		TrailingLogs:       10240,
+		ApplyTimeout:       5 * time.Second,
+	}
+}
+
+// Validate reports a config Raft would refuse.
+func (c Config) Validate() error {
+	switch {
+	case c.HeartbeatTimeout < 5*time.Millisecond, c.ElectionTimeout < 5*time.Millisecond:
+		return fmt.Errorf("raftgroup: heartbeat and election timeouts must be at least 5ms")
+	case c.LeaderLeaseTimeout <= 0 || c.LeaderLeaseTimeout > c.HeartbeatTimeout:
+		return fmt.Errorf("raftgroup: leader lease timeout must be in (0, heartbeat timeout]")
+	case c.CommitTimeout <= 0:
+		return fmt.Errorf("raftgroup: commit timeout must be positive")
+	case c.MaxAppendEntries < 1 || c.MaxAppendEntries > 1024:
+		return fmt.Errorf("raftgroup: max append entries must be in [1, 1024]")
+	case c.SnapshotInterval <= 0 || c.SnapshotThreshold < 1:
+		return fmt.Errorf("raftgroup: snapshot interval and threshold must be positive")
+	case c.ApplyTimeout <= 0:
+		return fmt.Errorf("raftgroup: apply timeout must be positive")
+	}
+	return nil
+}
+
+// raftConfig turns c into hashicorp/raft's config for server id.
+func (c Config) raftConfig(id raft.ServerID) *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = id
+	rc.HeartbeatTimeout = c.HeartbeatTimeout
+	rc.ElectionTimeout = c.ElectionTimeout
+	rc.LeaderLeaseTimeout = c.LeaderLeaseTimeout
+	rc.CommitTimeout = c.CommitTimeout
+	rc.MaxAppendEntries = c.MaxAppendEntries
+	rc.SnapshotInterval = c.SnapshotInterval
+	rc.SnapshotThreshold = c.SnapshotThreshold
+	rc.TrailingLogs = c.TrailingLogs
+	// The segments hold the data: a snapshot is restored at start only to
+	// learn where replay begins (read by Open), never applied again.
+	rc.NoSnapshotRestoreOnStart = true
+	// Proposals queue (up to MaxAppendEntries) while the leader stores the
+	// previous ones, so one StoreLogs (one fsync) takes them all: without
+	// it raft.Apply waits for the leader loop, which is in the fsync, and
+	// every entry gets an fsync of its own.
+	rc.BatchApplyCh = true
+	return rc
+}
+
+// Options are a group's collaborators.
+type Options struct {
+	// ID is this node's server id in the group (its node id).
+	ID raft.ServerID
+	// Transport carries the group's RPCs (a replication/transport Mux's
+	// Transport for the group); the group closes it.
+	Transport raft.Transport
+	// Logger receives lifecycle events; nil means nop.
+	Logger *zap.Logger
+}
+
+// errNoTransport reports Options without a transport.
+var errNoTransport = errors.New("raftgroup: no transport")

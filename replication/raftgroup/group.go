@@ -1,0 +1,425 @@
+package raftgroup
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"go.uber.org/zap"
+
+	"github.com/sluice-io/sluice/log"
+	"github.com/sluice-io/sluice/partition"
+	"github.com/sluice-io/sluice/replication/raftlog"
+)
+
+// SnapshotDir is the directory, inside the partition's, of its Raft
+// snapshots.
+const SnapshotDir = "raft-snapshots"
+
+// ErrClosed reports use of a closed Group.
+var ErrClosed = errors.New("raftgroup: closed")
+
+// Group is one partition's Raft group on this node: the replica, its Raft
+// log store (the segment log itself), and the raft.Raft that replicates
+// it. The leader appends through it; every replica applies what commits.
+// Safe for concurrent use.
+type Group struct {
+	cfg     Config
+	replica *partition.Replica
+	store   *raftlog.Store
+	fsm     *fsm
+	raft    *raft.Raft
+	logger  *zap.Logger
+
+	// proposeMu keeps Prepare and the proposals of one Append together,
+	// so entries reach Raft in the order Prepare forecast them.
+	proposeMu sync.Mutex
+	// ready is true while this node leads and has applied every entry of
+	// earlier terms (a barrier in its term): only then can Prepare see
+	// every batch the log holds, so no retry is proposed twice. term is
+	// the leader epoch of that term.
+	ready atomic.Bool
+	term  atomic.Int32
+	// projected is the offset the next proposal's first batch gets: the
+	// log end when leadership became ready, plus every batch proposed
+	// since, in the term projectedTerm. Guarded by proposeMu.
+	projected     int64
+	projectedTerm int32
+
+	// changedMu guards changed, closed and replaced whenever ready moves.
+	changedMu sync.Mutex
+	changed   chan struct{}
+
+	observations chan raft.Observation
+	observer     *raft.Observer
+	stop         chan struct{}
+	done         sync.WaitGroup
+	closeOnce    sync.Once
+	closeErr     error
+}
+
+// Open starts the Raft group of replica, whose directory is dir. The
+// replica must have been opened with Options.ExternalHighWatermark: the
+// group moves its high watermark to the commit index. Open reads where
+// replay starts (the latest snapshot, else the first entry of the Raft
+// window) and makes everything below it visible at once. The group owns
+// opts.Transport; the caller still owns (and closes, after Close) the
+// replica.
+func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Group, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Transport == nil {
+		return nil, errNoTransport
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	g := &Group{
+		cfg:          cfg,
+		replica:      replica,
+		logger:       logger.Named("raftgroup"),
+		observations: make(chan raft.Observation, 16),
+		changed:      make(chan struct{}),
+		stop:         make(chan struct{}),
+	}
+	closeTransport := func() {
+		if c, ok := opts.Transport.(raft.WithClose); ok {
+			_ = c.Close()
+		}
+	}
+	store, err := raftlog.Open(dir, replica.SegmentLog(), raftlog.Options{OnTruncate: g.truncated})
+	if err != nil {
+		closeTransport()
+		return nil, err
+	}
+	g.store = store
+	fail := func(err error) (*Group, error) {
+		_ = store.Close()
+		closeTransport()
+		return nil, err
+	}
+	cache, err := raft.NewLogCache(512, store)
+	if err != nil {
+		return fail(err)
+	}
+	stable, err := raftlog.OpenStable(dir, nil)
+	if err != nil {
+		return fail(err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(dir, SnapshotDir), 2, hclog.NewNullLogger())
+	if err != nil {
+		return fail(fmt.Errorf("raftgroup: snapshot store in %s: %w", dir, err))
+	}
+	next, err := replayStart(snaps, store)
+	if err != nil {
+		return fail(err)
+	}
+	replica.AdvanceHighWatermark(next)
+	g.fsm = &fsm{replica: replica, next: next, onFailure: g.applyFailed}
+
+	rc := cfg.raftConfig(opts.ID)
+	rc.Logger = hclog.NewNullLogger()
+	r, err := raft.NewRaft(rc, g.fsm, cache, stable, snaps, opts.Transport)
+	if err != nil {
+		return fail(fmt.Errorf("raftgroup: start raft in %s: %w", dir, err))
+	}
+	g.raft = r
+	g.observer = raft.NewObserver(g.observations, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.RaftState)
+		return ok
+	})
+	r.RegisterObserver(g.observer)
+	g.done.Add(1)
+	go g.watch()
+	return g, nil
+}
+
+// replayStart returns the offset of the first batch Raft will replay on
+// start: the latest snapshot's, else that of the first entry the store
+// holds (the log end when it holds none).
+func replayStart(snaps raft.SnapshotStore, store *raftlog.Store) (int64, error) {
+	metas, err := snaps.List()
+	if err != nil {
+		return 0, fmt.Errorf("raftgroup: list snapshots: %w", err)
+	}
+	if len(metas) == 0 {
+		first, err := store.FirstIndex()
+		if err != nil {
+			return 0, err
+		}
+		if first > 1 {
+			return 0, fmt.Errorf("raftgroup: the Raft log starts at entry %d and no snapshot covers the entries before it", first)
+		}
+		return store.FirstOffset(), nil
+	}
+	_, rc, err := snaps.Open(metas[0].ID)
+	if err != nil {
+		return 0, fmt.Errorf("raftgroup: open snapshot %s: %w", metas[0].ID, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, snapshotSize+1))
+	if err != nil {
+		return 0, fmt.Errorf("raftgroup: read snapshot %s: %w", metas[0].ID, err)
+	}
+	s, err := decodeSnapshot(b)
+	if err != nil {
+		return 0, err
+	}
+	return s.next, nil
+}
+
+// Bootstrap makes servers the group's first configuration. Every replica
+// is bootstrapped with the same list; on a group that already has state it
+// does nothing.
+func (g *Group) Bootstrap(servers []raft.Server) error {
+	err := g.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
+	if errors.Is(err, raft.ErrCantBootstrap) {
+		return nil
+	}
+	return err
+}
+
+// watch follows this node's Raft state: on winning leadership it waits
+// for a barrier (every entry of earlier terms applied) before accepting
+// appends; on losing it, it stops accepting and drops Prepare's forecast.
+func (g *Group) watch() {
+	defer g.done.Done()
+	for {
+		select {
+		case <-g.stop:
+			return
+		case o := <-g.observations:
+			state, _ := o.Data.(raft.RaftState)
+			if state != raft.Leader {
+				if g.ready.Swap(false) {
+					g.signal()
+				}
+				g.replica.ResetPending()
+				continue
+			}
+			term := g.raft.CurrentTerm()
+			if err := g.raft.Barrier(g.cfg.ApplyTimeout).Error(); err != nil {
+				g.logger.Debug("barrier after election failed", zap.Error(err))
+				continue
+			}
+			if g.raft.State() != raft.Leader || g.raft.CurrentTerm() != term {
+				continue
+			}
+			g.proposeMu.Lock()
+			g.projected = g.replica.Offsets().LogEnd
+			g.projectedTerm = int32(term)
+			g.term.Store(int32(term))
+			g.replica.SetLeaderEpoch(int32(term))
+			g.ready.Store(true)
+			g.proposeMu.Unlock()
+			g.signal()
+			g.logger.Info("leading", zap.Uint64("term", term))
+		}
+	}
+}
+
+// Changed returns a channel closed the next time IsLeader changes.
+func (g *Group) Changed() <-chan struct{} {
+	g.changedMu.Lock()
+	defer g.changedMu.Unlock()
+	return g.changed
+}
+
+// signal closes the current Changed channel and makes a new one.
+func (g *Group) signal() {
+	g.changedMu.Lock()
+	defer g.changedMu.Unlock()
+	close(g.changed)
+	g.changed = make(chan struct{})
+}
+
+// IsLeader reports whether this node leads the group and accepts appends.
+func (g *Group) IsLeader() bool { return g.ready.Load() }
+
+// LeaderEpoch returns the leader epoch (Raft term) appends are stamped
+// with while IsLeader.
+func (g *Group) LeaderEpoch() int32 { return g.term.Load() }
+
+// Leader returns the current leader's server id and address, empty when
+// none is known.
+func (g *Group) Leader() (raft.ServerID, raft.ServerAddress) {
+	addr, id := g.raft.LeaderWithID()
+	return id, addr
+}
+
+// Raft returns the group's raft.Raft, for membership changes and stats.
+func (g *Group) Raft() *raft.Raft { return g.raft }
+
+// Append proposes the produced batches and waits for them: Propose,
+// then Wait.
+func (g *Group) Append(ctx context.Context, b []byte) (partition.AppendResult, error) {
+	p, err := g.Propose(b)
+	if err != nil {
+		return partition.AppendResult{}, err
+	}
+	return p.Wait(ctx)
+}
+
+// Proposal is a produce handed to Raft: its place in the log is fixed
+// (Result holds the offsets it gets if it commits) but it is not yet
+// committed.
+type Proposal struct {
+	// Result is where the leader placed the batches: the offsets they
+	// get if they commit, or, for a retry of batches already applied,
+	// the original's (then there is nothing to wait for).
+	Result  partition.AppendResult
+	futures []raft.ApplyFuture
+	group   *Group
+}
+
+// Propose validates the produced batches (one or more, concatenated) and
+// checks their producer sequences (Prepare), then hands them to Raft, one
+// entry per batch, and returns at once. Proposals are placed in the order
+// of the Propose calls. The offsets in the Proposal's Result are final if
+// it commits: after the barrier of its term the leader's log holds only
+// applied entries, and every later entry lands at the end in proposal
+// order. Errors are *kerr.Error values a client understands:
+// NotLeaderForPartition on a node that does not lead (the client
+// refreshes its metadata and retries; an idempotent producer's retry is
+// recognised), and Prepare's rejections. b is not retained.
+func (g *Group) Propose(b []byte) (*Proposal, error) {
+	if !g.ready.Load() {
+		return nil, kerr.NotLeaderForPartition
+	}
+	g.proposeMu.Lock()
+	defer g.proposeMu.Unlock()
+	if !g.ready.Load() || g.projectedTerm != g.term.Load() {
+		return nil, kerr.NotLeaderForPartition
+	}
+	entry, dup, err := g.replica.Prepare(b, g.term.Load())
+	if err != nil {
+		return nil, err
+	}
+	if entry.Batches == nil {
+		return &Proposal{Result: dup, group: g}, nil
+	}
+	p := &Proposal{group: g, Result: partition.AppendResult{
+		BaseOffset:     g.projected,
+		LogAppendTime:  entry.LogAppendTime,
+		LogStartOffset: g.replica.Offsets().LogStart,
+	}}
+	for pos := 0; pos < len(entry.Batches); {
+		h, _ := log.ParseBatchHeader(entry.Batches[pos:]) // Prepare validated
+		// A copy: Raft keeps the bytes (its cache) after the proposal
+		// ends, and b belongs to the caller.
+		data := bytes.Clone(entry.Batches[pos : pos+h.Size()])
+		if entry.LogAppendTime >= 0 {
+			log.SetLogAppendTime(data, entry.LogAppendTime)
+		}
+		p.futures = append(p.futures, g.raft.Apply(data, g.cfg.ApplyTimeout))
+		g.projected += int64(h.LastOffsetDelta) + 1
+		pos += h.Size()
+	}
+	p.Result.LastOffset = g.projected - 1
+	return p, nil
+}
+
+// Wait returns once every batch of the proposal is committed by a
+// majority and applied here, with the result (the offsets Result
+// announced), or when ctx ends (the proposal may still commit). A failed
+// proposal answers NotLeaderForPartition (leadership lost: the entries may
+// or may not commit; the client retries and an idempotent retry is
+// recognised) or RequestTimedOut (Raft's queue was full), or the apply
+// step's deterministic rejection.
+func (p *Proposal) Wait(ctx context.Context) (partition.AppendResult, error) {
+	if len(p.futures) == 0 {
+		return p.Result, nil
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, f := range p.futures {
+			_ = f.Error()
+		}
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return partition.AppendResult{}, ctx.Err()
+	}
+	out := p.Result
+	for i, f := range p.futures {
+		if err := f.Error(); err != nil {
+			p.group.replica.ResetPending()
+			return partition.AppendResult{}, proposalError(err)
+		}
+		r, _ := f.Response().(result)
+		if r.err != nil {
+			return partition.AppendResult{}, r.err
+		}
+		if i == 0 && r.res.BaseOffset != out.BaseOffset {
+			// The projection is an invariant; say so loudly if it broke.
+			p.group.logger.Error("proposal applied at another offset than projected",
+				zap.Int64("projected", out.BaseOffset), zap.Int64("applied", r.res.BaseOffset))
+			out.BaseOffset = r.res.BaseOffset
+		}
+		out.LastOffset = r.res.LastOffset
+		out.LogStartOffset = r.res.LogStartOffset
+	}
+	return out, nil
+}
+
+// proposalError turns a failed proposal into what the client is told.
+func proposalError(err error) error {
+	switch {
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		return kerr.RequestTimedOut
+	default:
+		// Not leader, leadership lost, shut down: the entry may or may
+		// not commit; the client retries against the leader it finds.
+		return kerr.NotLeaderForPartition
+	}
+}
+
+// truncated is the store's OnTruncate: the replica rebuilds what it
+// derived from the removed batches.
+func (g *Group) truncated(offset int64) {
+	if err := g.replica.Truncated(); err != nil {
+		g.logger.Error("rebuild replica state after truncation", zap.Int64("offset", offset), zap.Error(err))
+	}
+}
+
+// applyFailed stops the group after the replica could not apply an
+// entry: this node stops leading; the others go on.
+func (g *Group) applyFailed(err error) {
+	g.logger.Error("replica cannot apply, leaving the group's work to the other replicas", zap.Error(err))
+	if g.ready.Swap(false) {
+		g.signal()
+	}
+	go func() { _ = g.raft.Shutdown().Error() }()
+}
+
+// Close hands leadership to another replica if this node leads, shuts
+// Raft down (which closes the transport) and waits for the group's
+// goroutines. The replica stays open: it is the caller's to close.
+func (g *Group) Close() error {
+	g.closeOnce.Do(func() {
+		g.ready.Store(false)
+		if g.raft.State() == raft.Leader {
+			if err := g.raft.LeadershipTransfer().Error(); err != nil {
+				g.logger.Debug("leadership transfer on close", zap.Error(err))
+			}
+		}
+		g.raft.DeregisterObserver(g.observer)
+		err := g.raft.Shutdown().Error()
+		close(g.stop)
+		g.done.Wait()
+		g.closeErr = errors.Join(err, g.store.Close())
+	})
+	return g.closeErr
+}

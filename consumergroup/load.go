@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
@@ -22,6 +23,11 @@ import (
 func (c *Coordinator) load() error {
 	for p := int32(0); p < c.partitions; p++ {
 		part, err := c.cluster.Partition(OffsetsTopic, p)
+		if errors.Is(err, kerr.NotLeaderForPartition) {
+			// Held by another node (a cluster whose partitions are not
+			// replicated yet): its coordinator is there.
+			continue
+		}
 		if err != nil {
 			return err
 		}

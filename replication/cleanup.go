@@ -5,7 +5,8 @@ import (
 	"github.com/sluice-io/sluice/replication/cleaner"
 )
 
-// cleanerTargets lists every replica on this node for the cleaner, topics
+// cleanerTargets lists every replica on this node (not the partitions
+// held only by others) for the cleaner, topics
 // by name. It takes mu shared and releases it before returning: the
 // cleaner calls the replicas without it.
 func (c *Cluster) cleanerTargets() []cleaner.Target {
@@ -13,6 +14,9 @@ func (c *Cluster) cleanerTargets() []cleaner.Target {
 	for _, t := range c.Topics() {
 		compacted := t.config.CleanupPolicy&partition.CleanupCompact != 0
 		for _, p := range t.partitions {
+			if p.replica == nil {
+				continue // held by other nodes
+			}
 			targets = append(targets, cleaner.Target{Topic: t.name, Partition: p.Index, Compacted: compacted, Replica: p.replica})
 		}
 	}

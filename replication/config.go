@@ -51,8 +51,10 @@ type Config struct {
 	// given the address "node-<id>".
 	RaftAddress string
 	// InitialMembers is the initial member list of the metadata group
-	// (cluster.initial.members), this node included. Empty (default)
-	// means this node alone: it bootstraps itself as the only voter.
+	// (cluster.initial.members), this node included; every other member
+	// needs its Kafka advertised address (Host, Port), registered in the
+	// metadata when the cluster is initialised. Empty (default) means this
+	// node alone: it bootstraps itself as the only voter.
 	InitialMembers []meta.Member
 	// Meta holds the metadata group's Raft timing and snapshot settings;
 	// its Self and InitialMembers are filled in by Open from the fields
@@ -94,6 +96,11 @@ func (c Config) Validate() error {
 	}
 	if err := c.Cleaner.Validate(); err != nil {
 		return err
+	}
+	for _, m := range c.InitialMembers {
+		if m.ID != c.NodeID && (m.Host == "" || m.Port <= 0 || m.Port > 65535) {
+			return fmt.Errorf("replication: initial member %d has no Kafka address; give it as %d@%s/kafka-host:port", m.ID, m.ID, m.RaftAddress)
+		}
 	}
 	if err := c.metaConfig().Validate(); err != nil {
 		return err

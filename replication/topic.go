@@ -127,7 +127,9 @@ func ValidateTopicName(name string) error { return meta.ValidateTopicName(name) 
 // this node's view has it. Errors are kerr.TopicAlreadyExists,
 // InvalidTopicException, InvalidPartitions, InvalidReplicationFactor,
 // InvalidConfig (with messages), NotController on a node that is not the
-// metadata leader, or ErrClosed.
+// metadata leader, or ErrClosed. An Internal topic asked for on a node
+// that is not the leader is awaited instead (the leader's coordinator
+// creates it): kerr.TopicAlreadyExists once it is there.
 func (c *Cluster) CreateTopic(ctx context.Context, req CreateTopicRequest) (*Topic, error) {
 	if err := ValidateTopicName(req.Name); err != nil {
 		return nil, err
@@ -148,6 +150,9 @@ func (c *Cluster) CreateTopic(ctx context.Context, req CreateTopicRequest) (*Top
 		return nil, ErrClosed
 	}
 	if err := c.controller(); err != nil {
+		if req.Internal && !req.ValidateOnly {
+			return nil, c.waitInternalTopic(ctx, req.Name, err)
+		}
 		return nil, err
 	}
 	s := c.group.State()
@@ -176,6 +181,36 @@ func (c *Cluster) CreateTopic(ctx context.Context, req CreateTopicRequest) (*Top
 		return nil, fmt.Errorf("topic %q was deleted right after its creation: %w", req.Name, kerr.UnknownTopicOrPartition)
 	}
 	return t, nil
+}
+
+// waitInternalTopic waits, on a node that is not the metadata leader, for
+// an internal topic the leader's own coordinator creates at its start,
+// and reports it as kerr.TopicAlreadyExists once this node's view has it;
+// notLeader is returned if it does not appear within ctx (or
+// Meta.ProposeTimeout without a deadline).
+func (c *Cluster) waitInternalTopic(ctx context.Context, name string, notLeader error) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.Meta.ProposeTimeout)
+		defer cancel()
+	}
+	for {
+		c.mu.RLock()
+		_, ok := c.topics[name]
+		ch, closed := c.viewChanged, c.closed
+		c.mu.RUnlock()
+		switch {
+		case ok:
+			return fmt.Errorf("internal topic %q is created by the metadata leader: %w", name, kerr.TopicAlreadyExists)
+		case closed:
+			return ErrClosed
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return notLeader
+		}
+	}
 }
 
 // DeleteTopic deletes a topic; every node deletes its replicas' data once

@@ -63,6 +63,14 @@ func freeAddr(tb testing.TB) string {
 
 func (p *sluiceProcess) start() {
 	p.tb.Helper()
+	p.launch()
+	p.waitListening()
+}
+
+// launch starts the process without waiting for its port: nodes of a
+// cluster listen only once a majority of them runs.
+func (p *sluiceProcess) launch() {
+	p.tb.Helper()
 	// The admin listener gets a port of its own too (a later
 	// --admin-listen in Args wins), so processes never share 9644.
 	args := append([]string{"serve", "--listen", p.Addr, "--data-dir", p.DataDir, "--admin-listen", "127.0.0.1:0"}, p.Args...)
@@ -81,7 +89,6 @@ func (p *sluiceProcess) start() {
 		p.err = cmd.Wait()
 		close(exited)
 	}(p.cmd, p.exited)
-	p.waitListening()
 }
 
 // waitListening polls a dial with a short backoff until the port accepts,

@@ -22,6 +22,7 @@ import (
 	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/replication"
 	"github.com/sluice-io/sluice/replication/cleaner"
+	"github.com/sluice-io/sluice/replication/meta"
 	"github.com/sluice-io/sluice/wire"
 )
 
@@ -34,6 +35,12 @@ const (
 	keyDataDir                    = "data.dir"
 	keyAdvertisedAddress          = "advertised.address"
 	keyNodeID                     = "node.id"
+	keyRaftListen                 = "raft.listen"
+	keyRaftAdvertisedAddress      = "raft.advertised.address"
+	keyClusterInitialMembers      = "cluster.initial.members"
+	keyRaftHeartbeatTimeoutMs     = "raft.heartbeat.timeout.ms"
+	keyRaftElectionTimeoutMs      = "raft.election.timeout.ms"
+	keyRaftLeaderLeaseTimeoutMs   = "raft.leader.lease.timeout.ms"
 	keyNumPartitions              = "num.partitions"
 	keyAutoCreateTopics           = "auto.create.topics.enable"
 	keySocketRequestMaxBytes      = "socket.request.max.bytes"
@@ -104,6 +111,12 @@ var settings = []setting{
 	{key: keyDataDir, value: "./data", usage: "directory holding the topic logs and metadata"},
 	{key: keyAdvertisedAddress, value: "", noDefault: true, usage: "host:port clients are told to connect to (default: the listen address; 127.0.0.1 when listening on 0.0.0.0 or all interfaces)"},
 	{key: keyNodeID, value: int64(1), usage: "id of this node: its broker id in Metadata and its member id in the metadata Raft group"},
+	{key: keyRaftListen, value: "", usage: "host:port the Raft listener binds for the metadata group's peers; empty runs a single node with no Raft listener"},
+	{key: keyRaftAdvertisedAddress, value: "", usage: "host:port peers dial to reach this node's Raft listener (default: raft.listen; 127.0.0.1 for a wildcard host)"},
+	{key: keyClusterInitialMembers, value: "", usage: "comma-separated id@raft-host:port/kafka-host:port of every node forming the cluster, this one included (its Kafka address may be left out; default: this node alone)"},
+	{key: keyRaftHeartbeatTimeoutMs, value: int64(1000), usage: "milliseconds a metadata follower waits without hearing from the leader before an election"},
+	{key: keyRaftElectionTimeoutMs, value: int64(1000), usage: "milliseconds a metadata candidate waits for votes before trying again"},
+	{key: keyRaftLeaderLeaseTimeoutMs, value: int64(500), usage: "milliseconds the metadata leader stays leader without hearing from a majority (at most raft.heartbeat.timeout.ms)"},
 	{key: keyNumPartitions, value: int64(1), usage: "partition count of auto-created topics and of CreateTopics asking for the default"},
 	{key: keyAutoCreateTopics, value: true, usage: "create unknown topics on Metadata and Produce requests"},
 	{key: keySocketRequestMaxBytes, value: int64(100 << 20), usage: "largest request frame accepted; a larger size prefix closes the connection"},
@@ -234,6 +247,12 @@ type config struct {
 	// AdvertisedExplicit reports that advertised.address was given; when
 	// false the advertised address follows the bound listener.
 	AdvertisedExplicit bool
+	// RaftListen is the host:port the Raft listener binds; "" runs a
+	// single node with an in-process transport. RaftAdvertisedExplicit
+	// reports that raft.advertised.address was given; when false the
+	// Raft address follows the bound Raft listener.
+	RaftListen             string
+	RaftAdvertisedExplicit bool
 	// Replication configures the cluster, its partitions and their logs.
 	Replication replication.Config
 	// Wire configures the protocol server.
@@ -265,6 +284,7 @@ func loadConfig(v *viper.Viper) (config, error) {
 		r.fail(keyDataDir, errors.New("must not be empty"))
 	}
 	cfg.Replication.NodeID = int32(r.integer(keyNodeID, 0, math.MaxInt32))
+	readRaft(&r, &cfg)
 	cfg.Replication.DefaultPartitions = int32(r.integer(keyNumPartitions, 1, math.MaxInt32))
 	cfg.Replication.AutoCreateTopics = r.boolean(keyAutoCreateTopics)
 
@@ -333,6 +353,76 @@ func loadConfig(v *viper.Viper) (config, error) {
 	cfg.LogLevel = level
 
 	return cfg, errors.Join(r.errs...)
+}
+
+// readRaft reads the metadata group's keys: this node's Raft addresses,
+// the initial members and the Raft timeouts.
+func readRaft(r *reader, cfg *config) {
+	cfg.RaftListen = r.str(keyRaftListen)
+	if cfg.RaftListen != "" {
+		if _, _, err := net.SplitHostPort(cfg.RaftListen); err != nil {
+			r.fail(keyRaftListen, fmt.Errorf("%q is not host:port: %w", cfg.RaftListen, err))
+		}
+	}
+	advertised := r.str(keyRaftAdvertisedAddress)
+	cfg.RaftAdvertisedExplicit = advertised != ""
+	switch {
+	case advertised != "" && cfg.RaftListen == "":
+		r.fail(keyRaftAdvertisedAddress, errors.New("is set but raft.listen is not; set raft.listen too"))
+	case advertised != "":
+		if _, _, err := net.SplitHostPort(advertised); err != nil {
+			r.fail(keyRaftAdvertisedAddress, fmt.Errorf("%q is not host:port: %w", advertised, err))
+		}
+	case cfg.RaftListen != "":
+		advertised = defaultAdvertisedAddress(cfg.RaftListen)
+	}
+	cfg.Replication.RaftAddress = advertised
+
+	members, err := parseMembers(r.str(keyClusterInitialMembers))
+	if err != nil {
+		r.fail(keyClusterInitialMembers, err)
+	}
+	if len(members) > 1 && cfg.RaftListen == "" {
+		r.fail(keyClusterInitialMembers, fmt.Errorf("lists %d nodes, which need a Raft listener; set raft.listen", len(members)))
+	}
+	cfg.Replication.InitialMembers = members
+
+	m := &cfg.Replication.Meta
+	m.HeartbeatTimeout = r.millis(keyRaftHeartbeatTimeoutMs)
+	m.ElectionTimeout = r.millis(keyRaftElectionTimeoutMs)
+	m.LeaderLeaseTimeout = r.millis(keyRaftLeaderLeaseTimeoutMs)
+}
+
+// parseMembers parses cluster.initial.members: comma-separated
+// id@host:port entries.
+func parseMembers(list string) ([]meta.Member, error) {
+	var members []meta.Member
+	for _, entry := range strings.Split(list, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		id, address, ok := strings.Cut(entry, "@")
+		n, err := strconv.ParseInt(id, 10, 32)
+		if !ok || err != nil || n < 0 {
+			return nil, fmt.Errorf("%q is not id@raft-host:port[/kafka-host:port] with a node id of 0 or more", entry)
+		}
+		address, kafka, _ := strings.Cut(address, "/")
+		if _, _, err := net.SplitHostPort(address); err != nil {
+			return nil, fmt.Errorf("%q: %q is not host:port", entry, address)
+		}
+		m := meta.Member{ID: int32(n), RaftAddress: address}
+		if kafka != "" {
+			host, port, err := net.SplitHostPort(kafka)
+			p, perr := strconv.ParseUint(port, 10, 16)
+			if err != nil || perr != nil || host == "" || p == 0 {
+				return nil, fmt.Errorf("%q: Kafka address %q is not host:port", entry, kafka)
+			}
+			m.Host, m.Port = host, int32(p)
+		}
+		members = append(members, m)
+	}
+	return members, nil
 }
 
 // rollAge returns the segment age: log.roll.ms if given, else

@@ -95,14 +95,27 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 	}
 
 	started := time.Now()
-	cluster, err := replication.Open(cfg.Replication, replication.Options{Logger: logger, SyncObserver: metrics.ObserveSync})
+	raftNet, err := startRaft(&cfg, logger)
 	if err != nil {
+		stopAdmin()
+		return err
+	}
+	metaTransport, err := raftNet.metaTransport()
+	if err != nil {
+		_ = raftNet.close()
+		stopAdmin()
+		return err
+	}
+	cluster, err := replication.Open(cfg.Replication, replication.Options{Logger: logger, SyncObserver: metrics.ObserveSync, Transport: metaTransport})
+	if err != nil {
+		_ = raftNet.close()
 		stopAdmin()
 		return fmt.Errorf("open data dir %s: %w", cfg.Replication.DataDir, err)
 	}
 	groups, err := consumergroup.New(cluster, cfg.Groups, consumergroup.Options{Logger: logger})
 	if err != nil {
 		_ = cluster.Close(context.Background())
+		_ = raftNet.close()
 		stopAdmin()
 		return fmt.Errorf("start group coordinator: %w", err)
 	}
@@ -116,6 +129,7 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 	); err != nil {
 		_ = groups.Close(context.Background())
 		_ = cluster.Close(context.Background())
+		_ = raftNet.close()
 		stopAdmin()
 		return err
 	}
@@ -130,6 +144,7 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 		zap.String("admin-listen", adm.addr),
 		zap.String("data-dir", cfg.Replication.DataDir),
 		zap.Int32("node-id", cfg.Replication.NodeID),
+		zap.String("raft-address", cfg.Replication.RaftAddress),
 		zap.Duration("flush-interval", cfg.Replication.Flush.Interval),
 		zap.Duration("took", time.Since(started)),
 		zap.String("version", version),
@@ -169,6 +184,10 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 	}
 	if err := cluster.Close(shutdownCtx); err != nil {
 		errs = append(errs, fmt.Errorf("close data dir %s: %w", cfg.Replication.DataDir, err))
+	}
+	// Every Raft group on the Mux is closed with the cluster.
+	if err := raftNet.close(); err != nil {
+		errs = append(errs, fmt.Errorf("close raft listener: %w", err))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err

@@ -1,0 +1,167 @@
+package test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// eventually waits, at most testTimeout, until cond holds. It is for state
+// in other processes, which send no signal a test could wait on.
+func eventually(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: not within %s", what, testTimeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// startMetadataCluster starts n nodes as separate processes forming one
+// metadata group on 127.0.0.1 (raft.listen, cluster.initial.members).
+func startMetadataCluster(t *testing.T, n int) []*sluiceProcess {
+	t.Helper()
+	raftAddrs := make([]string, n)
+	procs := make([]*sluiceProcess, n)
+	var members []string
+	for i := range procs {
+		raftAddrs[i] = freeAddr(t)
+		procs[i] = &sluiceProcess{tb: t, Addr: freeAddr(t), DataDir: t.TempDir()}
+		members = append(members, fmt.Sprintf("%d@%s/%s", i+1, raftAddrs[i], procs[i].Addr))
+	}
+	for i, p := range procs {
+		p.Args = []string{"--node-id", fmt.Sprint(i + 1), "--raft-listen", raftAddrs[i],
+			"--cluster-initial-members", strings.Join(members, ","),
+			"--raft-heartbeat-timeout-ms", "500", "--raft-election-timeout-ms", "500", "--raft-leader-lease-timeout-ms", "500",
+			"--offsets-topic-num-partitions", "3"}
+		p.launch()
+		t.Cleanup(func() {
+			if p.running() {
+				p.Kill()
+			}
+			if t.Failed() {
+				t.Logf("node %d output:\n%s", i+1, p.Output())
+			}
+		})
+	}
+	for _, p := range procs {
+		p.waitListening()
+	}
+	return procs
+}
+
+// metadataOf asks one node for the cluster's metadata (all topics).
+func metadataOf(t *testing.T, addr string) *kmsg.MetadataResponse {
+	t.Helper()
+	req := kmsg.NewPtrMetadataRequest()
+	req.SetVersion(12)
+	return dialRaw(t, addr).mustRoundTrip(req).(*kmsg.MetadataResponse)
+}
+
+// partitionDirs returns the partition indexes of topic held under dataDir.
+func partitionDirs(t *testing.T, dataDir, topic string) []string {
+	t.Helper()
+	names, _ := filepath.Glob(filepath.Join(dataDir, "topics", topic+"-*"))
+	for i, n := range names {
+		names[i] = strings.TrimPrefix(filepath.Base(n), topic+"-")
+	}
+	return names
+}
+
+// TestMetadataGroupOfThreeNodes forms a three-node metadata group from
+// processes: every node lists the three brokers and names the same
+// controller; a non-controller answers CreateTopics with NOT_CONTROLLER;
+// a topic created through the controller reaches every node, each of
+// which opens exactly the replicas placed on it, and its deletion removes
+// them everywhere.
+func TestMetadataGroupOfThreeNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three processes")
+	}
+	procs := startMetadataCluster(t, 3)
+	var controller int32 = -1
+	for _, p := range procs {
+		eventually(t, "every node names a controller and lists 3 brokers", func() bool {
+			m := metadataOf(t, p.Addr)
+			return len(m.Brokers) == 3 && m.ControllerID > 0
+		})
+		m := metadataOf(t, p.Addr)
+		if controller != -1 && m.ControllerID != controller {
+			t.Fatalf("node at %s names controller %d, another named %d", p.Addr, m.ControllerID, controller)
+		}
+		controller = m.ControllerID
+	}
+	leader := procs[controller-1]
+	follower := procs[controller%3]
+
+	create := func(addr string) kmsg.CreateTopicsResponseTopic {
+		req := kmsg.NewPtrCreateTopicsRequest()
+		req.TimeoutMillis = 10_000
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "spread", 3, 1
+		req.Topics = append(req.Topics, rt)
+		resp := dialRaw(t, addr).mustRoundTrip(req).(*kmsg.CreateTopicsResponse)
+		return resp.Topics[0]
+	}
+	if got := create(follower.Addr); got.ErrorCode != kerr.NotController.Code {
+		t.Fatalf("CreateTopics on a follower: code %d, want NOT_CONTROLLER", got.ErrorCode)
+	}
+	created := create(leader.Addr)
+	if created.ErrorCode != 0 {
+		t.Fatalf("CreateTopics on the controller: code %d", created.ErrorCode)
+	}
+	held := func() map[string]int {
+		count := map[string]int{}
+		for _, p := range procs {
+			for _, d := range partitionDirs(t, p.DataDir, "spread") {
+				count[d]++
+			}
+		}
+		return count
+	}
+	topicID := func(addr string) [16]byte {
+		for _, mt := range metadataOf(t, addr).Topics {
+			if mt.Topic != nil && *mt.Topic == "spread" && len(mt.Partitions) == 3 {
+				return mt.TopicID
+			}
+		}
+		return [16]byte{}
+	}
+	id := topicID(leader.Addr)
+	if id == [16]byte{} {
+		t.Fatal("the controller's Metadata lacks the topic it created")
+	}
+	for _, p := range procs {
+		eventually(t, "the topic reaches node "+p.Addr, func() bool { return topicID(p.Addr) == id })
+	}
+	eventually(t, "each partition opened on exactly one node", func() bool {
+		c := held()
+		return len(c) == 3 && c["0"] == 1 && c["1"] == 1 && c["2"] == 1
+	})
+
+	req := kmsg.NewPtrDeleteTopicsRequest()
+	req.TimeoutMillis = 10_000
+	rt := kmsg.NewDeleteTopicsRequestTopic()
+	name := "spread"
+	rt.Topic = &name
+	req.Topics = append(req.Topics, rt)
+	req.TopicNames = []string{name}
+	resp := dialRaw(t, leader.Addr).mustRoundTrip(req).(*kmsg.DeleteTopicsResponse)
+	if code := resp.Topics[0].ErrorCode; code != 0 {
+		t.Fatalf("DeleteTopics on the controller: code %d", code)
+	}
+	eventually(t, "the topic's data deleted on every node", func() bool { return len(held()) == 0 })
+	for _, p := range procs {
+		if _, err := os.Stat(filepath.Join(p.DataDir, "meta", "raft.db")); err != nil {
+			t.Fatalf("node data dir without its metadata store: %v", err)
+		}
+	}
+}

@@ -4,17 +4,19 @@
 // layers above append to and read a partition, and the allocation of
 // producer ids.
 //
-// Today Sluice runs as a single node: this node holds and leads every
-// replica, and the cluster metadata is one file written atomically
-// (metadata.go). The metadata Raft group and one Raft group per partition
-// replace that storage and that leadership in a later step, behind the same
-// Cluster and Partition types, so the layers above do not change.
+// The cluster metadata is the state of the metadata Raft group
+// (sub-package meta): every change is a command proposed on its leader,
+// and every node follows the applied state (view.go). Partitions are not
+// replicated yet: each lives on the node placement chose, which holds and
+// leads its one replica; one Raft group per partition (raftgroup) comes
+// next, behind the same Cluster and Partition types, so the layers above
+// do not change.
 //
 // # Replication: where it stands and what was decided
 //
 // The pieces of the cluster are built and tested in sub-packages; the
-// Cluster and Partition types below do not use them yet (the next step
-// wires them in, with the end-to-end tests of issue 7):
+// Cluster uses meta (its source of truth) and, through cmd/sluice,
+// transport; Partition does not use raftlog and raftgroup yet:
 //
 //	meta/       the metadata Raft group: State, commands, FSM, formation,
 //	            join/leave, placement, migration from cluster.json
@@ -40,11 +42,15 @@
 //
 // # What it owns, file by file
 //
-//	cluster.go       Cluster: Open, Close, brokers, producer ids
+//	cluster.go       Cluster: Open (waits for the metadata), Close, brokers,
+//	                 controller, producer ids
+//	view.go          following the metadata: the reaction goroutine, the
+//	                 view and the replicas it opens, closes and deletes;
+//	                 propose-and-wait; orphan directories
 //	topic.go         topic lifecycle: create, delete, add partitions, lookups
 //	partition.go     Partition, the handle of one partition (below)
-//	metadata.go      cluster.json: format, load, atomic save
-//	alterconfigs.go  topic config changes: validate, persist, apply to replicas
+//	migrate.go       single-node cluster.json into the metadata group
+//	alterconfigs.go  topic config changes: validate, propose
 //	brokerconfig.go  dynamic broker config changes, the same way
 //	cleanup.go       what the cleaner cleans (every replica, listed per pass)
 //	stats.go         what metrics read of a partition (log size, timestamps)
@@ -82,54 +88,99 @@
 // waits on its writer; the group coordinator appends under its lock and
 // waits outside it.
 //
+// # The metadata and this node
+//
+//	admin call (CreateTopic, ...)        reaction goroutine (react)
+//	-----------------------------        --------------------------
+//	not the meta leader? NOT_CONTROLLER  loop:
+//	validate (configs, names, counts)      ch := group.Changed()
+//	  against the leader's State           s := group.State()
+//	place replicas, choose ids             applyLocked(s):
+//	group.Propose(cmd)                       diff Assigned(self): close
+//	  Result.Err: *kerr.Error wrapped          moved, delete gone, open new
+//	waitView(Result.Version) <--------------  SetConfig changed configs
+//	return                                   rebuild topics, cleaner config
+//	                                         applied = s; wake waitView
+//	                                       <-ch
+//
+// Each node's view (the *Topic values, the Brokers list, the effective
+// broker config) is built from the State it reflects, c.applied, and only
+// by applyLocked. An operation returns once this node's view reflects its
+// command, so a client that creates a topic and then produces to the same
+// node finds it. Other nodes follow as they apply it.
+//
+// Open waits for an initialised State: on the leader after a barrier (so
+// it holds every committed command) and this node's registration with its
+// current Kafka address; on a follower once a leader is known (its view
+// then catches up in the background). A single node (no Options.Transport)
+// runs the group on raft's in-memory transport as its only voter; its
+// Raft timeouts are cut to 50ms, which only delay its own election.
+//
+// Producer ids: a node reserves a block of 1000 with
+// AllocateProducerIDBlock (on the leader) and hands them out locally.
+//
 // # On disk
 //
 //	<data.dir>/
-//	  meta/cluster.json           cluster id, producer id block, topics with
-//	                              their config overrides, dynamic broker configs
+//	  meta/raft.db                the metadata group's Raft log and stable
+//	                              store (raft-boltdb; see package meta)
+//	  meta/snapshots/             its snapshots
+//	  meta/cluster.json.migrated  the single-node metadata, once migrated
 //	  topics/<topic>-<partition>/ one partition replica (see package log)
 //
-// cluster.json is replaced whole on every change: written to a temporary
-// file, fsynced, renamed over the old one, and the directory fsynced. A crash
-// leaves either the old or the new file, never a mix.
-//
-// cluster.json's dynamic broker configs (default_broker_configs,
-// broker_configs by node id) are optional fields: files written before
-// they existed load unchanged, and a stored config this version does not
-// accept is dropped with a warning rather than stopping the broker.
+// Migration: a data dir with meta/cluster.json (single-node Sluice) seeds
+// the group's InitCluster (meta.LoadLegacy: cluster id, topic ids,
+// partition counts, configs, producer id block end, every replica on this
+// node). The seed is offered on every start while the file is there, and
+// the group uses it only while uninitialised, so a crash between creating
+// raft.db and applying InitCluster never starts an empty cluster over the
+// old topics. Once the state is initialised with the file's cluster id,
+// the file is renamed cluster.json.migrated. Records, producer snapshots
+// and committed group offsets (records of __consumer_offsets) are in the
+// partition directories and are not touched.
 //
 // # Config changes
 //
 // A change — a topic's overrides or a dynamic broker config — is validated
-// whole (package configs), persisted, then applied to the live replicas
-// with SetConfig and, for the broker, to the cleaner's schedule; the Topic
-// value is replaced, never modified.
+// whole (package configs) against the leader's State, then proposed. Each
+// node, applying it, re-resolves the configs of its topics, SetConfigs the
+// replicas whose config changed and gives the cleaner the new schedule;
+// the Topic value is replaced, never modified.
 //
 // # Invariants
 //
-//   - A topic is in cluster.json before any of its partition directories is
-//     used, and is removed from it before its directories are deleted; on
-//     Open, a partition directory with no topic is a leftover of an
-//     interrupted delete and is removed.
-//   - Producer ids are handed out from a block recorded in cluster.json
-//     before any id of the block is returned, so ids never repeat across
-//     restarts (unused ids of a block are skipped).
+//   - A replica is opened only for a partition assigned to this node in
+//     the applied State, and deleted only once the State no longer has its
+//     topic id (a topic deleted, or deleted and created again under the
+//     same name: PartitionRef carries the id); moved away, it is closed.
+//   - On the leader, Open removes partition directories no assigned
+//     replica uses (leftovers of a delete interrupted by a crash). A
+//     follower does not: its State may still lag.
+//   - Producer ids come from a block committed in the metadata before any
+//     id of it is returned, so ids never repeat across restarts or nodes
+//     (unused ids of a block are skipped).
 //   - A *Topic is immutable; readers holding one see a consistent snapshot.
-//   - Close stops the cleaner (and waits for it) before closing any
-//     replica.
+//   - Apply (package meta) never touches replicas; only applyLocked does,
+//     outside it.
+//   - Close stops the cleaner and the reaction goroutine (and waits for
+//     them), closes the metadata group, then closes the replicas.
 //
 // # Locking
 //
-// Cluster.mu guards the topic map and the persisted state. Metadata reads
-// take it shared; create, delete and partition changes take it exclusively
-// and hold it while opening or deleting replicas. Never call into a replica
-// while holding mu except to open, close or delete it, or to SetConfig it
-// (which does no I/O).
+// Cluster.mu guards the view (applied, topic maps, replicas, effective
+// config) and closed. Metadata reads take it shared; applyLocked holds it
+// exclusively, also while opening, closing or deleting replicas. Admin
+// operations do not hold it while proposing or waiting. Never call into a
+// replica while holding mu except to open, close or delete it, or to
+// SetConfig it (which does no I/O). Cluster.pidMu serialises producer id
+// allocation and is held while proposing a block, never with mu.
 //
-// Lock order: Cluster.mu, then a replica's own locks (open, close, delete,
-// SetConfig) or cleaner.Cleaner's (SetConfig). The cleaner lists targets
-// under mu shared and calls replicas after releasing it, so Close waits for
-// it with mu released.
+// Lock order: Cluster.pidMu, then Cluster.mu, then a replica's own locks
+// (open, close, delete, SetConfig) or cleaner.Cleaner's (SetConfig). No
+// lock of this package is held while calling the meta.Group, except that
+// applyLocked reads nothing from it. The cleaner lists targets under mu
+// shared and calls replicas after releasing it, so Close waits for it
+// (and for the reaction goroutine) with mu released.
 //
 // # Glossary
 //
@@ -144,6 +195,16 @@
 //   - Append returns where the batches land before they are committed; the
 //     offsets are final once Wait returns nil (with Raft, the leader's
 //     projected offsets are what apply assigns if the entry commits).
+//   - On a node that does not hold a partition, its handle has no replica:
+//     every operation answers NOT_LEADER_OR_FOLLOWER, and Cluster.Partition
+//     returns that error. The cleaner and the group coordinator skip it.
+//   - The internal __consumer_offsets is created by the leader's
+//     coordinator; a follower's CreateTopic for an internal topic waits
+//     for it to appear rather than failing with NOT_CONTROLLER.
+//   - node.id defaulted to 0 before the metadata group; the per-node
+//     dynamic broker configs of a migrated data dir that name exactly one
+//     other node move to this one (the single node only ever applied its
+//     own).
 //   - Go has no covariant method results: the layers above take
 //     ClusterOf[*Topic, *Partition] and view it through their own
 //     interfaces (see wire.ClusterOf).

@@ -230,3 +230,46 @@ func TestEveryKeyHasEnvAndFlag(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestRaftConfig(t *testing.T) {
+	cfg, err := load(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RaftListen != "" || cfg.Replication.RaftAddress != "" || len(cfg.Replication.InitialMembers) != 0 {
+		t.Fatalf("defaults: raft.listen %q, address %q, members %v; want a single node", cfg.RaftListen, cfg.Replication.RaftAddress, cfg.Replication.InitialMembers)
+	}
+	if m := cfg.Replication.Meta; m.HeartbeatTimeout != time.Second || m.ElectionTimeout != time.Second || m.LeaderLeaseTimeout != 500*time.Millisecond {
+		t.Fatalf("default Raft timeouts %+v", m)
+	}
+
+	cfg, err = load(t, map[string]string{"SLUICE_CLUSTER_INITIAL_MEMBERS": "1@10.0.0.1:9093, 2@10.0.0.2:9093/b2:9092"},
+		"--node-id", "1", "--raft-listen", "0.0.0.0:9093", "--raft-election-timeout-ms", "1500")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := cfg.Replication.InitialMembers
+	if len(ms) != 2 || ms[0].ID != 1 || ms[0].RaftAddress != "10.0.0.1:9093" || ms[1].Host != "b2" || ms[1].Port != 9092 {
+		t.Fatalf("members %+v", ms)
+	}
+	if cfg.Replication.RaftAddress != "127.0.0.1:9093" || cfg.Replication.Meta.ElectionTimeout != 1500*time.Millisecond {
+		t.Fatalf("raft address %q (want the listen port on 127.0.0.1), election timeout %s", cfg.Replication.RaftAddress, cfg.Replication.Meta.ElectionTimeout)
+	}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"members without listener", []string{"--cluster-initial-members", "1@a:1,2@b:1/b:2"}, "raft.listen"},
+		{"malformed member", []string{"--raft-listen", "127.0.0.1:0", "--cluster-initial-members", "one@a:1"}, "cluster.initial.members"},
+		{"advertised without listener", []string{"--raft-advertised-address", "a:1"}, "raft.advertised.address"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := load(t, nil, tc.args...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one naming %s", err, tc.want)
+			}
+		})
+	}
+}

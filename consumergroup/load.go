@@ -34,6 +34,10 @@ func (c *Coordinator) load() error {
 		offset := part.Offsets().LogStart
 		for {
 			rr, err := part.Read(nil, partition.ReadRequest{Offset: offset, MaxBytes: 1 << 20, MinOneBatch: true})
+			if errors.Is(err, kerr.NotLeaderForPartition) && offset == part.Offsets().LogStart {
+				// Not led here (yet): its coordinator is its leader.
+				break
+			}
 			if err != nil {
 				return fmt.Errorf("read %s-%d at %d: %w", OffsetsTopic, p, offset, err)
 			}

@@ -9,11 +9,55 @@ import (
 	"github.com/sluice-io/sluice/log"
 )
 
-// SegmentLog returns the replica's segment log, for one owner only:
-// replication's Raft log store (replication/raftlog), which writes the
-// batches of committed-to-be entries into it itself. Nothing else may
-// append to or truncate it; reads go through the Replica.
-func (r *Replica) SegmentLog() *log.Log { return r.log }
+// SegmentLog returns the replica's segment log as its one appender,
+// replication's Raft log store (replication/raftlog), writes it: Append and
+// TruncateTo are serialised with the replica's other writers (compaction's
+// segment swaps, retention), reads and syncs go straight to the log.
+// Nothing else may append to or truncate it.
+func (r *Replica) SegmentLog() StoreLog { return StoreLog{r: r} }
+
+// StoreLog is a replica's log as its Raft log store uses it; see
+// Replica.SegmentLog.
+type StoreLog struct{ r *Replica }
+
+// NextOffset returns the log end offset.
+func (s StoreLog) NextOffset() int64 { return s.r.log.NextOffset() }
+
+// Append writes whole batches at the log end (log.Log.Append) under the
+// replica's writer lock.
+func (s StoreLog) Append(b []byte) error {
+	s.r.mu.Lock()
+	defer s.r.mu.Unlock()
+	if s.r.closed.Load() {
+		return ErrClosed
+	}
+	return s.r.log.Append(b)
+}
+
+// TruncateTo removes every batch at or after offset (log.Log.TruncateTo)
+// under the replica's writer lock.
+func (s StoreLog) TruncateTo(offset int64) error {
+	s.r.mu.Lock()
+	defer s.r.mu.Unlock()
+	if s.r.closed.Load() {
+		return ErrClosed
+	}
+	return s.r.log.TruncateTo(offset)
+}
+
+// Read returns whole batches from an offset (log.Log.Read).
+func (s StoreLog) Read(dst []byte, req log.ReadRequest) ([]byte, error) {
+	return s.r.log.Read(dst, req)
+}
+
+// BatchHeaders calls fn for the headers of the batches from an offset
+// (log.Log.BatchHeaders).
+func (s StoreLog) BatchHeaders(from int64, fn func(log.BatchHeader) bool) error {
+	return s.r.log.BatchHeaders(from, fn)
+}
+
+// Sync makes every appended batch durable (log.Log.Sync).
+func (s StoreLog) Sync() error { return s.r.log.Sync() }
 
 // ApplyStored is the apply step for a batch that the Raft log store
 // already wrote into the log at offset base (one batch, as Prepare's

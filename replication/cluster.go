@@ -7,6 +7,7 @@ import (
 	"path"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -49,6 +50,13 @@ type Cluster struct {
 
 	group   *meta.Group
 	flusher *log.Flusher
+	// groupTransport makes partition groups' transports; nil: in memory.
+	groupTransport func(group string) (raft.Transport, error)
+	// syncObserver is told of the partition logs' syncs (metrics).
+	syncObserver log.SyncObserver
+	// groupSyncs and groupSyncBytes count the syncs the partitions' Raft
+	// log stores make themselves (they do not go through the flusher).
+	groupSyncs, groupSyncBytes atomic.Int64
 	// cleaner runs retention and compaction over the replicas; Close stops
 	// it before closing them.
 	cleaner *cleaner.Cleaner
@@ -113,6 +121,9 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 		topicsByID:  make(map[[16]byte]*Topic),
 		replicas:    make(map[meta.PartitionRef]*Partition),
 		effective:   cfg.broker(),
+
+		groupTransport: opts.GroupTransport,
+		syncObserver:   opts.SyncObserver,
 	}
 	for _, dir := range []string{c.metaDir(), c.topicsDir()} {
 		if err := c.fs.MkdirAll(dir); err != nil {
@@ -154,6 +165,13 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 	c.mu.Lock()
 	c.applyLocked(st)
 	c.mu.Unlock()
+	// The layers above (the group coordinator first) read this node's
+	// partitions as soon as Open returns: the groups it alone replicates
+	// must lead, with every entry applied, by then.
+	if err := c.waitLocalLeaders(ctx, nil); err != nil {
+		c.closeAll()
+		return nil, fmt.Errorf("replication: %w", err)
+	}
 	if caughtUp {
 		if err := c.removeOrphans(); err != nil {
 			c.closeAll()
@@ -269,7 +287,24 @@ func (c *Cluster) Brokers() []Broker {
 }
 
 // FlushStats returns the node's flusher counters (bench and metrics).
-func (c *Cluster) FlushStats() log.FlushStats { return c.flusher.Stats() }
+func (c *Cluster) FlushStats() log.FlushStats {
+	st := c.flusher.Stats()
+	n := c.groupSyncs.Load()
+	st.Syncs += n
+	st.Rounds += n
+	st.Bytes += c.groupSyncBytes.Load()
+	return st
+}
+
+// observeGroupSync counts a partition Raft log store's sync and passes it
+// on to the node's observer.
+func (c *Cluster) observeGroupSync(info log.SyncInfo) {
+	c.groupSyncs.Add(1)
+	c.groupSyncBytes.Add(info.Bytes)
+	if c.syncObserver != nil {
+		c.syncObserver(info)
+	}
+}
 
 // AllocateProducerID returns a producer id never handed out before by
 // this cluster. Ids come from a block reserved for this node in the
@@ -359,7 +394,7 @@ func (c *Cluster) closeAllLocked() error {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if err := p.replica.Close(); err != nil {
+			if err := p.closeReplica(); err != nil {
 				mu.Lock()
 				if first == nil {
 					first = fmt.Errorf("replication: close %s-%d: %w", p.Topic, p.Index, err)

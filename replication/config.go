@@ -15,6 +15,7 @@ import (
 	"github.com/sluice-io/sluice/replication/cleaner"
 	"github.com/sluice-io/sluice/replication/configs"
 	"github.com/sluice-io/sluice/replication/meta"
+	"github.com/sluice-io/sluice/replication/raftgroup"
 )
 
 // Config describes this node and the defaults for the topics it creates.
@@ -60,6 +61,10 @@ type Config struct {
 	// its Self and InitialMembers are filled in by Open from the fields
 	// above. Default meta.DefaultConfig().
 	Meta meta.Config
+	// PartitionRaft holds the partition Raft groups' timing, batching and
+	// snapshot settings (raftgroup.Config). A group whose only replica is
+	// this node elects itself at once, whatever its timeouts.
+	PartitionRaft raftgroup.Config
 }
 
 // DefaultConfig returns a single node on 127.0.0.1:9092 storing under
@@ -75,6 +80,7 @@ func DefaultConfig() Config {
 		Partition:         partition.DefaultConfig(),
 		Cleaner:           cleaner.DefaultConfig(),
 		Meta:              meta.DefaultConfig(),
+		PartitionRaft:     raftgroup.DefaultConfig(),
 	}
 }
 
@@ -95,6 +101,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("replication: flush interval %s is negative", c.Flush.Interval)
 	}
 	if err := c.Cleaner.Validate(); err != nil {
+		return err
+	}
+	if err := c.PartitionRaft.Validate(); err != nil {
 		return err
 	}
 	for _, m := range c.InitialMembers {
@@ -178,6 +187,10 @@ type Options struct {
 	// the group owns and closes it. Nil means an in-memory transport,
 	// which only a single node (no other initial member) can use.
 	Transport raft.Transport
+	// GroupTransport returns the transport of a partition's Raft group
+	// (a Mux's Transport(group)); the group owns and closes it. Nil means
+	// an in-memory transport per group, which only a single node can use.
+	GroupTransport func(group string) (raft.Transport, error)
 	// Logger; nil means nop.
 	Logger *zap.Logger
 	// Now is the clock; nil means time.Now.

@@ -2,10 +2,12 @@ package replication
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/sluice-io/sluice/partition"
+	"github.com/sluice-io/sluice/replication/raftgroup"
 )
 
 // Partition is the cluster's handle of one partition: what the layers above
@@ -14,17 +16,69 @@ import (
 // its leader epoch. Each consumer declares the subset it uses as its own
 // interface (wire.Partition, consumergroup.Partition).
 //
-// Today the handle wraps the local replica and this node leads every
-// partition it holds; a partition of the metadata with no replica here
-// (assigned to other nodes, until partitions have their Raft groups) has a
-// handle with no replica, whose operations answer NOT_LEADER_OR_FOLLOWER; with a Raft group per partition, Append becomes a proposal and
-// leadership follows the group, behind the same methods.
+// A partition with a replica here has a Raft group (raftgroup) whose
+// leader serves it: on the leader Append is a proposal and the reads are
+// the replica's; on a follower, and on a node with no replica of it, every
+// operation answers NOT_LEADER_OR_FOLLOWER.
 type Partition struct {
 	// Topic and Index name the partition.
 	Topic string
 	Index int32
 
 	replica *partition.Replica
+	group   *raftgroup.Group
+	// replicas are the nodes holding the partition, preferred leader
+	// first, from the metadata; self is this node's id.
+	replicas []int32
+	self     int32
+}
+
+// serving returns the replica when this node may serve the partition (it
+// holds a replica and, when replicated, leads it), else
+// NOT_LEADER_OR_FOLLOWER.
+func (p *Partition) serving() (*partition.Replica, error) {
+	if p.replica == nil || (p.group != nil && !p.group.IsLeader()) {
+		return nil, kerr.NotLeaderForPartition
+	}
+	return p.replica, nil
+}
+
+// Leader returns the node leading the partition and its leader epoch: the
+// Raft leader and term of the partition's group when this node holds a
+// replica; for a partition with no replica here, the preferred replica
+// (the first) with epoch -1, the best this node knows. -1 when no leader
+// is known.
+func (p *Partition) Leader() (node int32, epoch int32) {
+	switch {
+	case p.group != nil && p.group.IsLeader():
+		return p.self, p.group.LeaderEpoch()
+	case p.group != nil:
+		id, _ := p.group.Leader()
+		n, err := strconv.ParseInt(string(id), 10, 32)
+		if id == "" || err != nil {
+			return -1, p.group.Term()
+		}
+		return int32(n), p.group.Term()
+	case p.replica != nil:
+		return p.self, p.replica.LeaderEpoch()
+	case len(p.replicas) > 0:
+		return p.replicas[0], -1
+	}
+	return -1, -1
+}
+
+// Replicas returns the nodes holding the partition, preferred leader
+// first. The caller must not modify the slice.
+func (p *Partition) Replicas() []int32 { return p.replicas }
+
+// InSync returns the replicas in sync with the leader as this node knows
+// them: on the leader, those it heard from within the Raft lease;
+// elsewhere all replicas.
+func (p *Partition) InSync() []int32 {
+	if p.group == nil || !p.group.IsLeader() {
+		return p.replicas
+	}
+	return p.group.InSync(p.replicas)
 }
 
 // Appended is an append whose place in its partition is fixed: later
@@ -34,7 +88,8 @@ type Partition struct {
 type Appended struct {
 	partition.AppendResult
 
-	replica *partition.Replica
+	replica  *partition.Replica
+	proposal *raftgroup.Proposal
 }
 
 // Append hands batches (one or more produced record batches, concatenated,
@@ -61,40 +116,57 @@ func (p *Partition) Append(ctx context.Context, batches []byte) (Appended, error
 	if err := ctx.Err(); err != nil {
 		return Appended{}, err
 	}
-	if p.replica == nil {
-		return Appended{}, kerr.NotLeaderForPartition
+	if p.group != nil {
+		prop, err := p.group.Propose(batches)
+		if err != nil {
+			return Appended{}, err
+		}
+		return Appended{AppendResult: prop.Result, proposal: prop}, nil
 	}
-	res, err := p.replica.Append(batches)
+	r, err := p.serving()
 	if err != nil {
 		return Appended{}, err
 	}
-	return Appended{AppendResult: res, replica: p.replica}, nil
+	res, err := r.Append(batches)
+	if err != nil {
+		return Appended{}, err
+	}
+	return Appended{AppendResult: res, replica: r}, nil
 }
 
-// Wait blocks until the append is committed: durable and below the high
-// watermark, so consumers see it. Errors are ctx's, or partition.ErrClosed
-// when the partition closed first; the append may still commit later.
+// Wait blocks until the append is committed: by a majority of the
+// partition's replicas and below the high watermark, so consumers see it.
+// Errors are ctx's (the append may still commit later),
+// NOT_LEADER_OR_FOLLOWER when leadership was lost first (it may or may
+// not commit: an idempotent producer's retry is recognised), or
+// partition.ErrClosed.
 func (a Appended) Wait(ctx context.Context) error {
+	if a.proposal != nil {
+		_, err := a.proposal.Wait(ctx)
+		return err
+	}
 	return a.replica.WaitCommitted(ctx, a.LastOffset)
 }
 
 // Read appends whole committed batches from req.Offset to dst; see
 // partition.Replica.Read.
 func (p *Partition) Read(dst []byte, req partition.ReadRequest) (partition.ReadResult, error) {
-	if p.replica == nil {
-		return partition.ReadResult{}, kerr.NotLeaderForPartition
+	r, err := p.serving()
+	if err != nil {
+		return partition.ReadResult{}, err
 	}
-	return p.replica.Read(dst, req)
+	return r.Read(dst, req)
 }
 
 // Offsets returns the partition's log start, last stable, high watermark
 // and log end offsets.
 // A partition with no replica on this node reports zeros.
 func (p *Partition) Offsets() partition.Offsets {
-	if p.replica == nil {
+	r, err := p.serving()
+	if err != nil {
 		return partition.Offsets{}
 	}
-	return p.replica.Offsets()
+	return r.Offsets()
 }
 
 // Watch registers w for high watermark advances until Unwatch: a fetch
@@ -115,48 +187,50 @@ func (p *Partition) Unwatch(w *partition.Waiter) {
 // OffsetForTimestamp returns the first committed record with a timestamp at
 // or after ts (ListOffsets by time); see partition.Replica.OffsetForTimestamp.
 func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool, err error) {
-	if p.replica == nil {
-		return 0, 0, false, kerr.NotLeaderForPartition
+	r, err := p.serving()
+	if err != nil {
+		return 0, 0, false, err
 	}
-	return p.replica.OffsetForTimestamp(ts)
+	return r.OffsetForTimestamp(ts)
 }
 
 // MaxTimestamp returns the committed record with the largest timestamp
 // (ListOffsets -3, KIP-734); see partition.Replica.MaxTimestamp.
 func (p *Partition) MaxTimestamp() (offset, timestamp int64, found bool, err error) {
-	if p.replica == nil {
-		return 0, 0, false, kerr.NotLeaderForPartition
+	r, err := p.serving()
+	if err != nil {
+		return 0, 0, false, err
 	}
-	return p.replica.MaxTimestamp()
+	return r.MaxTimestamp()
 }
 
 // EpochEndOffset answers OffsetForLeaderEpoch: the largest epoch at or below
 // epoch and where it ends; see partition.Replica.EpochEndOffset.
 func (p *Partition) EpochEndOffset(epoch int32) (leaderEpoch int32, endOffset int64, err error) {
-	if p.replica == nil {
-		return 0, 0, kerr.NotLeaderForPartition
+	r, err := p.serving()
+	if err != nil {
+		return 0, 0, err
 	}
-	return p.replica.EpochEndOffset(epoch)
+	return r.EpochEndOffset(epoch)
 }
 
 // LeaderEpoch returns the partition's current leader epoch. Today this node
 // leads every partition; with Raft it is the group's term.
 // A partition with no replica on this node reports -1 (unknown).
 func (p *Partition) LeaderEpoch() int32 {
-	if p.replica == nil {
-		return -1
-	}
-	return p.replica.LeaderEpoch()
+	_, epoch := p.Leader()
+	return epoch
 }
 
 // DeleteRecordsBefore moves the log start offset up to offset
 // (DeleteRecords) and returns the new log start; see
 // partition.Replica.DeleteRecordsBefore.
 func (p *Partition) DeleteRecordsBefore(offset int64) (int64, error) {
-	if p.replica == nil {
-		return 0, kerr.NotLeaderForPartition
+	r, err := p.serving()
+	if err != nil {
+		return 0, err
 	}
-	return p.replica.DeleteRecordsBefore(offset)
+	return r.DeleteRecordsBefore(offset)
 }
 
 // Config returns the partition config in force (topic overrides over the
@@ -167,18 +241,4 @@ func (p *Partition) Config() partition.Config {
 		return partition.Config{}
 	}
 	return p.replica.Config()
-}
-
-// SetLeaderEpoch sets the leader epoch of a partition, as a leadership
-// change does: appends after it carry the epoch and OffsetForLeaderEpoch
-// answers with it. On a single node nothing changes leadership, so only
-// tests call it; with Raft the partition's group sets it from its term.
-// Errors are kerr.UnknownTopicOrPartition.
-func (c *Cluster) SetLeaderEpoch(topic string, index int32, epoch int32) error {
-	p, err := c.Partition(topic, index)
-	if err != nil {
-		return err
-	}
-	p.replica.SetLeaderEpoch(epoch)
-	return nil
 }

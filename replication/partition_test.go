@@ -62,23 +62,19 @@ func TestPartitionAppendWait(t *testing.T) {
 	}
 }
 
-// TestSetLeaderEpoch checks that a leadership change reaches the handle.
-func TestSetLeaderEpoch(t *testing.T) {
+// TestLeaderEpochIsTheTerm checks that a partition's leader epoch is its
+// Raft group's term, and that this node leads what it alone replicates.
+func TestLeaderEpochIsTheTerm(t *testing.T) {
 	c := openTestCluster(t, t.TempDir())
 	if _, err := c.CreateTopic(context.Background(), CreateTopicRequest{Name: "t", Partitions: 1, ReplicationFactor: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.SetLeaderEpoch("t", 0, 7); err != nil {
 		t.Fatal(err)
 	}
 	p, err := c.Partition("t", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := p.LeaderEpoch(); got != 7 {
-		t.Fatalf("leader epoch %d, want 7", got)
-	}
-	if err := c.SetLeaderEpoch("t", 1, 7); !errors.Is(err, kerr.UnknownTopicOrPartition) {
-		t.Fatalf("unknown partition: %v, want UNKNOWN_TOPIC_OR_PARTITION", err)
+	leader, epoch := p.Leader()
+	if leader != c.NodeID() || epoch < 1 || epoch != p.group.Term() || p.LeaderEpoch() != epoch {
+		t.Fatalf("leader %d epoch %d (term %d), want this node %d and the term", leader, epoch, p.group.Term(), c.NodeID())
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"go.uber.org/zap"
 
 	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/replication/configs"
@@ -180,7 +181,21 @@ func (c *Cluster) CreateTopic(ctx context.Context, req CreateTopicRequest) (*Top
 		// Created and deleted again before this node's view caught up.
 		return nil, fmt.Errorf("topic %q was deleted right after its creation: %w", req.Name, kerr.UnknownTopicOrPartition)
 	}
+	c.awaitLeaders(ctx, t)
 	return t, nil
+}
+
+// awaitLeaders waits a little for the groups of t's partitions that this
+// node alone replicates to lead, so that a produce right after a create
+// finds its leader; on a timeout the clients' retries cover the rest.
+func (c *Cluster) awaitLeaders(ctx context.Context, t *Topic) {
+	refs := make([]meta.PartitionRef, 0, len(t.partitions))
+	for i := range t.partitions {
+		refs = append(refs, meta.PartitionRef{TopicID: t.id, Topic: t.name, Partition: int32(i)})
+	}
+	if err := c.waitLocalLeaders(ctx, refs); err != nil {
+		c.logger.Debug("partitions of a new topic not led yet", zap.String("topic", t.name), zap.Error(err))
+	}
 }
 
 // waitInternalTopic waits, on a node that is not the metadata leader, for
@@ -266,8 +281,13 @@ func (c *Cluster) CreatePartitions(ctx context.Context, name string, count int32
 	if validateOnly {
 		return nil
 	}
-	_, err = c.propose(ctx, &meta.CreatePartitions{Topic: name, Count: count, Assignment: assignment})
-	return err
+	if _, err = c.propose(ctx, &meta.CreatePartitions{Topic: name, Count: count, Assignment: assignment}); err != nil {
+		return err
+	}
+	if t, ok := c.Topic(name); ok {
+		c.awaitLeaders(ctx, t)
+	}
+	return nil
 }
 
 // DescribeTopicConfigs returns every config of a topic with its value and

@@ -9,7 +9,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/replication/configs"
 	"github.com/sluice-io/sluice/replication/meta"
 )
@@ -62,11 +61,14 @@ func (c *Cluster) applyLocked(s *meta.State) {
 		}
 		delete(c.replicas, ref)
 		if _, alive := s.TopicByID(ref.TopicID); alive {
-			if err := p.replica.Close(); err != nil {
+			if err := p.closeReplica(); err != nil {
 				c.logger.Warn("close moved replica", zap.String("topic", ref.Topic), zap.Int32("partition", ref.Partition), zap.Error(err))
 			}
 			c.logger.Info("replica moved away", zap.String("topic", ref.Topic), zap.Int32("partition", ref.Partition))
 			continue
+		}
+		if err := p.closeGroup(); err != nil {
+			c.logger.Warn("close the Raft group of a deleted partition", zap.String("topic", ref.Topic), zap.Int32("partition", ref.Partition), zap.Error(err))
 		}
 		if err := p.replica.Delete(); err != nil {
 			c.logger.Warn("delete partition data", zap.String("topic", ref.Topic), zap.Int32("partition", ref.Partition), zap.Error(err))
@@ -100,16 +102,17 @@ func (c *Cluster) applyLocked(s *meta.State) {
 					}
 				}
 			case want[ref]:
-				r, err := partition.Open(c.partitionDir(name, index), name, index, cfg, c.partitionOptions())
+				replicas := mt.Partitions[i].Replicas
+				op, err := c.openPartition(s, ref, replicas, cfg)
 				if err != nil {
 					c.logger.Error("open replica", zap.String("topic", name), zap.Int32("partition", index), zap.Error(err))
-					p, t.complete = &Partition{Topic: name, Index: index}, false
+					p, t.complete = &Partition{Topic: name, Index: index, replicas: replicas, self: c.cfg.NodeID}, false
 					break
 				}
-				p = &Partition{replica: r, Topic: name, Index: index}
+				p = op
 				c.replicas[ref] = p
 			default:
-				p = &Partition{Topic: name, Index: index}
+				p = &Partition{Topic: name, Index: index, replicas: mt.Partitions[i].Replicas, self: c.cfg.NodeID}
 			}
 			t.partitions[i] = p
 		}

@@ -297,12 +297,24 @@ func TestRawGroupAPIsOldestAndNewest(t *testing.T) {
 				t.Errorf("ListGroups v%d does not list %s: %+v", list.Version, group, lr.Groups)
 			}
 
+			// The partition's leader epoch is its Raft term.
+			meta := kmsg.NewPtrMetadataRequest()
+			meta.SetVersion(12)
+			mt := kmsg.NewMetadataRequestTopic()
+			mt.Topic = kmsg.StringPtr(topic)
+			meta.Topics = append(meta.Topics, mt)
+			mr := c.mustRoundTrip(meta).(*kmsg.MetadataResponse) // v12 whatever the case: v0 has no epochs
+			if len(mr.Topics) != 1 || len(mr.Topics[0].Partitions) == 0 {
+				t.Fatalf("Metadata of %s: %+v", topic, mr.Topics)
+			}
+			leaderEpoch := mr.Topics[0].Partitions[0].LeaderEpoch
+
 			epoch := kmsg.NewPtrOffsetForLeaderEpochRequest()
 			epoch.ReplicaID = -1
 			et := kmsg.NewOffsetForLeaderEpochRequestTopic()
 			et.Topic = topic
 			ep := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
-			ep.Partition, ep.CurrentLeaderEpoch, ep.LeaderEpoch = 0, -1, 0
+			ep.Partition, ep.CurrentLeaderEpoch, ep.LeaderEpoch = 0, -1, leaderEpoch
 			et.Partitions = append(et.Partitions, ep)
 			epoch.Topics = append(epoch.Topics, et)
 			er := roundTrip(epoch).(*kmsg.OffsetForLeaderEpochResponse)
@@ -311,8 +323,8 @@ func TestRawGroupAPIsOldestAndNewest(t *testing.T) {
 			}
 			sp := er.Topics[0].Partitions[0]
 			wantNoError(t, "OffsetForLeaderEpoch", sp.ErrorCode)
-			if sp.EndOffset != 5 || (epoch.Version >= 1 && sp.LeaderEpoch != 0) {
-				t.Errorf("OffsetForLeaderEpoch v%d: epoch %d end offset %d, want 0 and 5", epoch.Version, sp.LeaderEpoch, sp.EndOffset)
+			if sp.EndOffset != 5 || (epoch.Version >= 1 && sp.LeaderEpoch != leaderEpoch) {
+				t.Errorf("OffsetForLeaderEpoch v%d: epoch %d end offset %d, want %d and 5", epoch.Version, sp.LeaderEpoch, sp.EndOffset, leaderEpoch)
 			}
 
 			leave := kmsg.NewPtrLeaveGroupRequest()

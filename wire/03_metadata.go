@@ -120,15 +120,16 @@ func (s *Server) metadataTopic(t Topic, includeOperations bool) kmsg.MetadataRes
 	if includeOperations {
 		mt.AuthorizedOperations = allTopicOperations
 	}
-	node := s.cluster.NodeID()
 	for i := range t.PartitionCount() {
 		p := t.Partition(i)
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = i
-		mp.Leader = node
-		mp.LeaderEpoch = p.LeaderEpoch()
-		mp.Replicas = []int32{node}
-		mp.ISR = []int32{node}
+		mp.Leader, mp.LeaderEpoch = p.Leader()
+		if mp.Leader < 0 {
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		}
+		mp.Replicas = p.Replicas()
+		mp.ISR = p.InSync()
 		mp.OfflineReplicas = []int32{}
 		mt.Partitions = append(mt.Partitions, mp)
 	}

@@ -79,6 +79,12 @@ type Partition interface {
 	MaxTimestamp() (offset, timestamp int64, found bool, err error)
 	EpochEndOffset(epoch int32) (leaderEpoch int32, endOffset int64, err error)
 	LeaderEpoch() int32
+	// Leader returns the node leading the partition and its leader epoch
+	// (-1 when no leader is known); Replicas the nodes holding it,
+	// preferred leader first; InSync those in sync with the leader.
+	Leader() (node int32, epoch int32)
+	Replicas() []int32
+	InSync() []int32
 	DeleteRecordsBefore(offset int64) (int64, error)
 }
 

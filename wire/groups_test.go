@@ -183,8 +183,14 @@ func TestOffsetForLeaderEpochFencing(t *testing.T) {
 	if _, err := cluster.CreateTopic(context.Background(), replication.CreateTopicRequest{Name: "t", Partitions: 1, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := cluster.SetLeaderEpoch("t", 0, 2); err != nil {
+	// The leader epoch is the partition's Raft term (at least 1).
+	p, err := cluster.Partition("t", 0)
+	if err != nil {
 		t.Fatal(err)
+	}
+	e := p.LeaderEpoch()
+	if e < 1 {
+		t.Fatalf("leader epoch %d of a led partition", e)
 	}
 	c := dial(t, addr)
 	for _, tc := range []struct {
@@ -194,11 +200,11 @@ func TestOffsetForLeaderEpochFencing(t *testing.T) {
 		wantEpoch      int32
 		wantEnd        int64
 	}{
-		{"current epoch", -1, 2, 0, 2, 0},
-		{"matching current", 2, 2, 0, 2, 0},
-		{"future epoch", -1, 3, 0, -1, -1},
-		{"fenced", 1, 2, kerr.FencedLeaderEpoch.Code, -1, -1},
-		{"unknown", 3, 2, kerr.UnknownLeaderEpoch.Code, -1, -1},
+		{"current epoch", -1, e, 0, e, 0},
+		{"matching current", e, e, 0, e, 0},
+		{"future epoch", -1, e + 1, 0, -1, -1},
+		{"fenced", e - 1, e, kerr.FencedLeaderEpoch.Code, -1, -1},
+		{"unknown", e + 1, e, kerr.UnknownLeaderEpoch.Code, -1, -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := kmsg.NewPtrOffsetForLeaderEpochRequest()

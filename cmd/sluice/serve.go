@@ -106,7 +106,7 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 		stopAdmin()
 		return err
 	}
-	cluster, err := replication.Open(cfg.Replication, replication.Options{Logger: logger, SyncObserver: metrics.ObserveSync, Transport: metaTransport})
+	cluster, err := replication.Open(cfg.Replication, replication.Options{Logger: logger, SyncObserver: metrics.ObserveSync, Transport: metaTransport, GroupTransport: raftNet.groupTransport()})
 	if err != nil {
 		_ = raftNet.close()
 		stopAdmin()

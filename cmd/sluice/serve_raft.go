@@ -16,7 +16,8 @@ import (
 const metaGroup = "meta"
 
 // raftNet is the node's Raft networking: one listener and one Mux that
-// every Raft group on the node shares (today the metadata group).
+// every Raft group on the node shares: the metadata group and every
+// partition's.
 type raftNet struct {
 	mux      *transport.Mux
 	listener net.Listener
@@ -67,6 +68,22 @@ func (rn *raftNet) metaTransport() (raft.Transport, error) {
 		return nil, fmt.Errorf("raft transport for group %s: %w", metaGroup, err)
 	}
 	return t, nil
+}
+
+// groupTransport returns the factory of partition groups' transports on
+// the Mux, nil for a single node without a Raft listener (each group then
+// gets an in-process one).
+func (rn *raftNet) groupTransport() func(group string) (raft.Transport, error) {
+	if rn == nil {
+		return nil
+	}
+	return func(group string) (raft.Transport, error) {
+		t, err := rn.mux.Transport(group)
+		if err != nil {
+			return nil, fmt.Errorf("raft transport for group %s: %w", group, err)
+		}
+		return t, nil
+	}
 }
 
 // close stops the Mux (its listener and peer connections) and waits for

@@ -7,6 +7,8 @@ import (
 
 	"github.com/hashicorp/raft"
 	"go.uber.org/zap"
+
+	"github.com/sluice-io/sluice/log"
 )
 
 // Config tunes a partition's Raft group. The defaults suit a LAN;
@@ -107,6 +109,9 @@ type Options struct {
 	Transport raft.Transport
 	// Logger receives lifecycle events; nil means nop.
 	Logger *zap.Logger
+	// SyncObserver, if set, is told of every sync of the partition's log
+	// (metrics); it must not block.
+	SyncObserver log.SyncObserver
 }
 
 // errNoTransport reports Options without a transport.

@@ -58,7 +58,8 @@
 // # Lock order
 //
 // Group.proposeMu, then the replica's lock (Prepare). The store's lock,
-// then the replica's (OnTruncate). Raft's goroutines call the FSM and the
+// then the replica's (the store's Append and TruncateTo through
+// partition.StoreLog, and OnTruncate). Raft's goroutines call the FSM and the
 // store; the group's watch goroutine calls raft and the replica.
 //
 // # Goroutines

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -58,6 +59,11 @@ type Group struct {
 	changedMu sync.Mutex
 	changed   chan struct{}
 
+	// syncMu guards unreachable: the followers whose heartbeats fail, as
+	// Raft's observations report them on the leader.
+	syncMu      sync.Mutex
+	unreachable map[raft.ServerID]bool
+
 	observations chan raft.Observation
 	observer     *raft.Observer
 	stop         chan struct{}
@@ -97,7 +103,7 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 			_ = c.Close()
 		}
 	}
-	store, err := raftlog.Open(dir, replica.SegmentLog(), raftlog.Options{OnTruncate: g.truncated})
+	store, err := raftlog.Open(dir, replica.SegmentLog(), raftlog.Options{OnTruncate: g.truncated, OnSync: opts.SyncObserver})
 	if err != nil {
 		closeTransport()
 		return nil, err
@@ -135,8 +141,11 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 	}
 	g.raft = r
 	g.observer = raft.NewObserver(g.observations, false, func(o *raft.Observation) bool {
-		_, ok := o.Data.(raft.RaftState)
-		return ok
+		switch o.Data.(type) {
+		case raft.RaftState, raft.FailedHeartbeatObservation, raft.ResumedHeartbeatObservation:
+			return true
+		}
+		return false
 	})
 	r.RegisterObserver(g.observer)
 	g.done.Add(1)
@@ -199,7 +208,25 @@ func (g *Group) watch() {
 		case <-g.stop:
 			return
 		case o := <-g.observations:
+			switch d := o.Data.(type) {
+			case raft.FailedHeartbeatObservation:
+				g.syncMu.Lock()
+				if g.unreachable == nil {
+					g.unreachable = map[raft.ServerID]bool{}
+				}
+				g.unreachable[d.PeerID] = true
+				g.syncMu.Unlock()
+				continue
+			case raft.ResumedHeartbeatObservation:
+				g.syncMu.Lock()
+				delete(g.unreachable, d.PeerID)
+				g.syncMu.Unlock()
+				continue
+			}
 			state, _ := o.Data.(raft.RaftState)
+			g.syncMu.Lock()
+			clear(g.unreachable)
+			g.syncMu.Unlock()
 			if state != raft.Leader {
 				if g.ready.Swap(false) {
 					g.signal()
@@ -241,6 +268,27 @@ func (g *Group) signal() {
 	defer g.changedMu.Unlock()
 	close(g.changed)
 	g.changed = make(chan struct{})
+}
+
+// Term returns the group's current Raft term as this node knows it.
+func (g *Group) Term() int32 { return int32(g.raft.CurrentTerm()) }
+
+// InSync returns those of replicas (node ids as server ids) the leader
+// has heard from since its last failed heartbeat to them: every replica
+// but the ones Raft reports unreachable. Meaningful on the leader.
+func (g *Group) InSync(replicas []int32) []int32 {
+	g.syncMu.Lock()
+	defer g.syncMu.Unlock()
+	if len(g.unreachable) == 0 {
+		return replicas
+	}
+	out := make([]int32, 0, len(replicas))
+	for _, r := range replicas {
+		if !g.unreachable[raft.ServerID(strconv.Itoa(int(r)))] {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // IsLeader reports whether this node leads the group and accepts appends.

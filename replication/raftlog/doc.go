@@ -64,9 +64,10 @@
 // # Lock order
 //
 // Store.mu is the only lock; it is held across the segment log's
-// Append, Sync, Read and TruncateTo, which take the log's own locks, and
-// across Options.OnTruncate, which takes the replica's: Store.mu, then
-// the replica's lock, then the log's.
+// Append, Sync, Read and TruncateTo and across Options.OnTruncate. Behind
+// a partition replica (partition.StoreLog) Append and TruncateTo take the
+// replica's writer lock: Store.mu, then the replica's lock, then the
+// log's.
 //
 // # Non-obvious
 //

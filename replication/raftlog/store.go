@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -70,6 +71,9 @@ type Options struct {
 	// log end, so the replica can rebuild what it derived from them. It is
 	// called with the store's lock held: it must not call the store.
 	OnTruncate func(offset int64)
+	// OnSync, if set, is told of every sync of the segment log that made
+	// appended batches durable (metrics); it must not block.
+	OnSync log.SyncObserver
 }
 
 // mark says that the segment entry of Raft index index is the batch whose
@@ -97,6 +101,7 @@ type Store struct {
 	fs         log.FS
 	path       string
 	onTruncate func(offset int64)
+	onSync     log.SyncObserver
 
 	mu sync.Mutex
 	// first and last are the Raft indexes held, [first, last]; both 0
@@ -130,7 +135,7 @@ func Open(dir string, segs Segments, opts Options) (*Store, error) {
 	if fs == nil {
 		fs = log.OSFS{}
 	}
-	s := &Store{segs: segs, fs: fs, path: filepath.Join(dir, SidecarFile), extra: map[uint64]raft.Log{}, onTruncate: opts.OnTruncate}
+	s := &Store{segs: segs, fs: fs, path: filepath.Join(dir, SidecarFile), extra: map[uint64]raft.Log{}, onTruncate: opts.OnTruncate, onSync: opts.OnSync}
 	f, err := fs.OpenFile(s.path, true)
 	if err != nil {
 		return nil, fmt.Errorf("raftlog: open sidecar %s: %w", s.path, err)
@@ -559,11 +564,21 @@ func (s *Store) StoreLogs(entries []*raft.Log) error {
 		offset += int64(h.LastOffsetDelta) + 1
 	}
 	if len(batches) > 0 {
-		if err := s.segs.Append(batches); err != nil {
-			return s.failStore(entries[0].Index, before, fmt.Errorf("raftlog: append entries [%d, %d]: %w", entries[0].Index, entries[len(entries)-1].Index, err))
+		// One Append per batch, so that the log rolls its segments at
+		// segment.bytes as it would for separate produce requests.
+		for pos := 0; pos < len(batches); {
+			h, _ := log.ParseBatchHeader(batches[pos:])
+			if err := s.segs.Append(batches[pos : pos+h.Size()]); err != nil {
+				return s.failStore(entries[0].Index, before, fmt.Errorf("raftlog: append entries [%d, %d]: %w", entries[0].Index, entries[len(entries)-1].Index, err))
+			}
+			pos += h.Size()
 		}
+		start := time.Now()
 		if err := s.segs.Sync(); err != nil {
 			return s.failStore(entries[0].Index, before, fmt.Errorf("raftlog: sync segments for entries [%d, %d]: %w", entries[0].Index, entries[len(entries)-1].Index, err))
+		}
+		if s.onSync != nil {
+			s.onSync(log.SyncInfo{Took: time.Since(start), Bytes: int64(len(batches))})
 		}
 	}
 

@@ -16,6 +16,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
+
+	"github.com/sluice-io/sluice/log"
 )
 
 // BenchmarkSluice measures one in-process node on a real disk, driven by a
@@ -137,7 +139,7 @@ func benchProduce(b *testing.B, srv *testServer, topic string, valueSize, n int)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
-	before := srv.Cluster.FlushStats()
+	before := srv.flushStats()
 	b.ResetTimer()
 	start := time.Now()
 	for i := range n {
@@ -155,7 +157,7 @@ func benchProduce(b *testing.B, srv *testServer, topic string, valueSize, n int)
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
-	after := srv.Cluster.FlushStats()
+	after := srv.flushStats()
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d records failed; first: %v", n, firstErr.Load())
 	}
@@ -205,6 +207,15 @@ func benchReplay(b *testing.B, srv *testServer, topic string, n int) benchResult
 	elapsed := time.Since(start)
 	b.StopTimer()
 	return benchResult{records: records, payloadBytes: bytes, elapsed: elapsed}
+}
+
+// flushStats returns the in-process cluster's flush counters; zero for a
+// broker in another process, which the benchmarks know only by address.
+func (s *testServer) flushStats() log.FlushStats {
+	if s.Cluster == nil {
+		return log.FlushStats{}
+	}
+	return s.Cluster.FlushStats()
 }
 
 // rawSyncBandwidth appends chunks of flushSize bytes to a file in dir,

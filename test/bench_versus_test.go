@@ -1,0 +1,303 @@
+package test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// kfakeListenEnv, when set in the environment of this test binary, makes it
+// run franz-go's in-memory broker (kfake) on that 127.0.0.1 port instead of
+// the tests, until SIGTERM or SIGINT: BenchmarkVersusKfake's baseline runs
+// in its own process so that its CPU time can be read apart from the
+// client's.
+const kfakeListenEnv = "SLUICE_BENCH_KFAKE_PORT"
+
+// BenchmarkVersusKfake runs the same franz-go client, with the same
+// settings, against a sluice process and against a kfake process (franz-go's
+// in-memory broker, the baseline) and prints them side by side as ratios:
+// ingest of 1 KiB and 100 B records (acks=all, idempotent, uncompressed) into
+// 6 partitions, then replay of each from offset 0; the 1 KiB replay runs with
+// the segment files in the page cache (warm) and again after evicting them
+// (cold, posix_fadvise DONTNEED; kfake has no cold case). Each broker's CPU
+// time comes from /proc/<pid>/stat, and is reported per GB of record payload
+// (key + value); peak resident memory is VmHWM.
+//
+// Amounts are fixed (512 MiB of 1 KiB records, 2 Mi records of 100 B), so
+// run with -benchtime=1x (make bench); SLUICE_BENCH_SCALE multiplies them.
+// Timings are reported, never asserted.
+func BenchmarkVersusKfake(b *testing.B) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		b.Skip("needs /proc for the brokers' CPU time")
+	}
+	scale := benchScale(b)
+	dir := onDiskTempDir(b)
+	sl := startProcess(b, filepath.Join(dir, "data"))
+	kf := startKfakeProcess(b)
+	brokers := []versusBroker{
+		{name: "sluice", addr: sl.Addr, pid: sl.cmd.Process.Pid, dataDir: sl.DataDir},
+		{name: "kfake", addr: kf.addr, pid: kf.cmd.Process.Pid},
+	}
+	const partitions = 6
+	type versusCase struct {
+		name      string
+		valueSize int
+		records   int
+	}
+	cases := []versusCase{
+		{"1KiB", 1024, int(scale * (512 << 10))},
+		{"100B", 100, int(scale * (2 << 20))},
+	}
+	// results[case][broker]
+	results := map[string]map[string]versusResult{}
+	record := func(name, broker string, r versusResult) {
+		if results[name] == nil {
+			results[name] = map[string]versusResult{}
+		}
+		results[name][broker] = r
+	}
+	var order []string
+	for _, tc := range cases {
+		for _, br := range brokers {
+			topic := "versus-" + tc.name
+			createTopic(b, br.addr, topic, partitions)
+			b.Run("ingest-"+tc.name+"/"+br.name, func(b *testing.B) {
+				cpu := br.cpu(b)
+				r := benchProduce(b, &testServer{Addr: br.addr}, topic, tc.valueSize, tc.records)
+				vr := versusResult{benchResult: r, cpu: br.cpu(b) - cpu}
+				reportVersus(b, vr)
+				record("ingest-"+tc.name, br.name, vr)
+			})
+			b.Run("replay-"+tc.name+"/"+br.name, func(b *testing.B) {
+				cpu := br.cpu(b)
+				r := benchReplay(b, &testServer{Addr: br.addr}, topic, tc.records)
+				vr := versusResult{benchResult: r, cpu: br.cpu(b) - cpu}
+				reportVersus(b, vr)
+				record("replay-"+tc.name, br.name, vr)
+			})
+			if tc.valueSize == 1024 && br.dataDir != "" {
+				b.Run("replay-"+tc.name+"-cold/"+br.name, func(b *testing.B) {
+					evictSegments(b, filepath.Join(br.dataDir, "topics"))
+					cpu := br.cpu(b)
+					r := benchReplay(b, &testServer{Addr: br.addr}, topic, tc.records)
+					vr := versusResult{benchResult: r, cpu: br.cpu(b) - cpu}
+					reportVersus(b, vr)
+					record("replay-"+tc.name+"-cold", br.name, vr)
+				})
+			}
+		}
+		order = append(order, "ingest-"+tc.name, "replay-"+tc.name)
+		if tc.valueSize == 1024 {
+			order = append(order, "replay-"+tc.name+"-cold")
+		}
+	}
+
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "case\tsluice MB/s\tkfake MB/s\tx kfake\tsluice rec/s\tkfake rec/s\tx kfake\tsluice CPU-s/GB\tkfake CPU-s/GB\t")
+	for _, name := range order {
+		s, k := results[name]["sluice"], results[name]["kfake"]
+		if strings.HasSuffix(name, "-cold") {
+			// kfake keeps everything in memory: compare with its warm replay.
+			k = results[strings.TrimSuffix(name, "-cold")]["kfake"]
+		}
+		fmt.Fprintf(w, "%s\t%.1f\t%.1f\t%.2f\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t\n", name,
+			s.mbps(), k.mbps(), ratio(s.mbps(), k.mbps()),
+			s.recordsPerSecond(), k.recordsPerSecond(), ratio(s.recordsPerSecond(), k.recordsPerSecond()),
+			s.cpuPerGB(), k.cpuPerGB())
+	}
+	for _, br := range brokers {
+		fmt.Fprintf(w, "%s peak RSS MiB\t%.0f\t\t\t\t\t\t\t\t\n", br.name, float64(br.peakRSS(b))/(1<<20))
+	}
+	fmt.Fprintln(w, "(cold: sluice after evicting its segment files from the page cache, kfake warm)\t\t\t\t\t\t\t\t\t")
+	w.Flush()
+}
+
+// benchScale reads SLUICE_BENCH_SCALE (default 1).
+func benchScale(b *testing.B) float64 {
+	b.Helper()
+	s := os.Getenv("SLUICE_BENCH_SCALE")
+	if s == "" {
+		return 1
+	}
+	scale, err := strconv.ParseFloat(s, 64)
+	if err != nil || scale <= 0 {
+		b.Fatalf("SLUICE_BENCH_SCALE=%q is not a positive number", s)
+	}
+	return scale
+}
+
+// versusResult is a benchResult with the broker's CPU time over the case.
+type versusResult struct {
+	benchResult
+	cpu time.Duration
+}
+
+func (r versusResult) recordsPerSecond() float64 {
+	if r.elapsed <= 0 {
+		return 0
+	}
+	return float64(r.records) / r.elapsed.Seconds()
+}
+
+// cpuPerGB is the broker's CPU seconds per GB (1e9 bytes) of payload.
+func (r versusResult) cpuPerGB() float64 {
+	if r.payloadBytes == 0 {
+		return 0
+	}
+	return r.cpu.Seconds() / (float64(r.payloadBytes) / 1e9)
+}
+
+func reportVersus(b *testing.B, r versusResult) {
+	b.ReportMetric(r.mbps(), "MB/s")
+	b.ReportMetric(r.recordsPerSecond(), "records/s")
+	b.ReportMetric(r.cpuPerGB(), "CPU-s/GB")
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+// versusBroker is one broker process under measurement.
+type versusBroker struct {
+	name, addr string
+	pid        int
+	// dataDir holds the segment files; empty for an in-memory broker.
+	dataDir string
+}
+
+// cpu returns the process's user plus system CPU time so far.
+func (br versusBroker) cpu(b *testing.B) time.Duration {
+	b.Helper()
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", br.pid))
+	if err != nil {
+		b.Fatalf("%s cpu time: %v", br.name, err)
+	}
+	// Fields after the command name, which is in parentheses and may
+	// hold spaces: state is field 3, utime 14 and stime 15.
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		b.Fatalf("%s cpu time: cannot parse %q", br.name, stat)
+	}
+	const ticksPerSecond = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / ticksPerSecond
+}
+
+// peakRSS returns the process's peak resident set size in bytes (VmHWM).
+func (br versusBroker) peakRSS(b *testing.B) int64 {
+	b.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", br.pid))
+	if err != nil {
+		b.Fatalf("%s peak RSS: %v", br.name, err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kib, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				b.Fatalf("%s peak RSS: %q: %v", br.name, rest, err)
+			}
+			return kib << 10
+		}
+	}
+	b.Fatalf("%s peak RSS: no VmHWM in /proc/%d/status", br.name, br.pid)
+	return 0
+}
+
+// evictSegments drops the page cache of every file under dir.
+func evictSegments(b *testing.B, dir string) {
+	b.Helper()
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		return dropPageCache(path)
+	})
+	if err != nil {
+		b.Fatalf("evict %s from the page cache: %v", dir, err)
+	}
+}
+
+// kfakeProcess is this test binary running kfake (see kfakeListenEnv).
+type kfakeProcess struct {
+	addr string
+	cmd  *exec.Cmd
+}
+
+// startKfakeProcess starts a one-broker kfake in a child process on a free
+// 127.0.0.1 port and waits until it accepts connections; b.Cleanup kills it.
+func startKfakeProcess(b *testing.B) *kfakeProcess {
+	b.Helper()
+	addr := freeAddr(b)
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), kfakeListenEnv+"="+port)
+	var output syncBuffer
+	cmd.Stdout, cmd.Stderr = &output, &output
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("start kfake: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	b.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	deadline := time.Now().Add(testTimeout)
+	for {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			conn.Close()
+			return &kfakeProcess{addr: addr, cmd: cmd}
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("kfake did not listen on %s within %s\n%s", addr, testTimeout, output.String())
+		}
+		select {
+		case <-exited:
+			b.Fatalf("kfake exited before listening on %s\n%s", addr, output.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// runKfake serves kfake on 127.0.0.1:port until SIGTERM or SIGINT; it is
+// the child side of startKfakeProcess.
+func runKfake(port string) int {
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s=%q: %v\n", kfakeListenEnv, port, err)
+		return 2
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(p))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "kfake: %v\n", err)
+		return 1
+	}
+	defer c.Close()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	<-sig
+	return 0
+}

@@ -21,6 +21,9 @@ type Server struct {
 	cfg      Config
 	logger   *zap.Logger
 	sessions *fetchSessions
+	// buffers lends request frames, fetch read buffers and response
+	// buffers to every connection (buffers.go).
+	buffers *bufferPool
 
 	// ctx ends when Shutdown gives up waiting: every connection's waits
 	// (acks, long polls) end with it.
@@ -56,6 +59,7 @@ func NewServer(cluster Cluster, cfg Config, opts Options) *Server {
 		cfg:        cfg,
 		logger:     opts.Logger.Named("wire"),
 		sessions:   newFetchSessions(cfg.MaxFetchSessions),
+		buffers:    newBufferPool(cfg.BufferPoolBytes),
 		ctx:        ctx,
 		cancel:     cancel,
 		drain:      drain,

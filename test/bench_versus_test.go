@@ -3,12 +3,14 @@ package test
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,7 +34,8 @@ const kfakeListenEnv = "SLUICE_BENCH_KFAKE_PORT"
 // ingest of 1 KiB and 100 B records (acks=all, idempotent, uncompressed) into
 // 6 partitions, then replay of each from offset 0; the 1 KiB replay runs with
 // the segment files in the page cache (warm) and again after evicting them
-// (cold, posix_fadvise DONTNEED; kfake has no cold case). Each broker's CPU
+// (cold, posix_fadvise DONTNEED; kfake has no cold case). Each replay runs
+// SLUICE_BENCH_ROUNDS times (default 3) and the median round counts. Each broker's CPU
 // time comes from /proc/<pid>/stat, and is reported per GB of record payload
 // (key + value); peak resident memory is VmHWM.
 //
@@ -44,6 +47,7 @@ func BenchmarkVersusKfake(b *testing.B) {
 		b.Skip("needs /proc for the brokers' CPU time")
 	}
 	scale := benchScale(b)
+	rounds := benchRounds(b)
 	dir := onDiskTempDir(b)
 	sl := startProcess(b, filepath.Join(dir, "data"))
 	kf := startKfakeProcess(b)
@@ -82,18 +86,22 @@ func BenchmarkVersusKfake(b *testing.B) {
 				record("ingest-"+tc.name, br.name, vr)
 			})
 			b.Run("replay-"+tc.name+"/"+br.name, func(b *testing.B) {
-				cpu := br.cpu(b)
-				r := benchReplay(b, &testServer{Addr: br.addr}, topic, tc.records)
-				vr := versusResult{benchResult: r, cpu: br.cpu(b) - cpu}
+				vr := medianRound(rounds, func() versusResult {
+					cpu := br.cpu(b)
+					r := benchReplay(b, &testServer{Addr: br.addr}, topic, tc.records)
+					return versusResult{benchResult: r, cpu: br.cpu(b) - cpu}
+				})
 				reportVersus(b, vr)
 				record("replay-"+tc.name, br.name, vr)
 			})
 			if tc.valueSize == 1024 && br.dataDir != "" {
 				b.Run("replay-"+tc.name+"-cold/"+br.name, func(b *testing.B) {
-					evictSegments(b, filepath.Join(br.dataDir, "topics"))
-					cpu := br.cpu(b)
-					r := benchReplay(b, &testServer{Addr: br.addr}, topic, tc.records)
-					vr := versusResult{benchResult: r, cpu: br.cpu(b) - cpu}
+					vr := medianRound(rounds, func() versusResult {
+						evictSegments(b, filepath.Join(br.dataDir, "topics"))
+						cpu := br.cpu(b)
+						r := benchReplay(b, &testServer{Addr: br.addr}, topic, tc.records)
+						return versusResult{benchResult: r, cpu: br.cpu(b) - cpu}
+					})
 					reportVersus(b, vr)
 					record("replay-"+tc.name+"-cold", br.name, vr)
 				})
@@ -137,6 +145,32 @@ func benchScale(b *testing.B) float64 {
 		b.Fatalf("SLUICE_BENCH_SCALE=%q is not a positive number", s)
 	}
 	return scale
+}
+
+// benchRounds reads SLUICE_BENCH_ROUNDS (default 3): how many times each
+// replay runs; the median round is reported.
+func benchRounds(b *testing.B) int {
+	b.Helper()
+	s := os.Getenv("SLUICE_BENCH_ROUNDS")
+	if s == "" {
+		return 3
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		b.Fatalf("SLUICE_BENCH_ROUNDS=%q is not a positive integer", s)
+	}
+	return n
+}
+
+// medianRound runs round n times and returns the result with the median
+// elapsed time.
+func medianRound(n int, round func() versusResult) versusResult {
+	results := make([]versusResult, n)
+	for i := range results {
+		results[i] = round()
+	}
+	slices.SortFunc(results, func(a, b versusResult) int { return cmp.Compare(a.elapsed, b.elapsed) })
+	return results[n/2]
 }
 
 // versusResult is a benchResult with the broker's CPU time over the case.

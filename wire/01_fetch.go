@@ -12,7 +12,15 @@ package wire
 // for appends: the fetch registers one waiter with every partition it reads
 // and sleeps until a high watermark moves or the time is up. It never
 // polls. The wait runs on the connection's writer goroutine, so the reader
-// keeps handling the client's other requests.
+// keeps handling the client's other requests. On a wake-up, a partition
+// that returned records and whose offsets (high watermark, last stable,
+// log start) have not moved keeps what it returned; the others are read
+// again, which for a caught-up partition is a few atomic loads, no I/O.
+//
+// Records are read into buffers lent by the server's pool
+// (log.ReadRequest.Buffer) and written, without another copy, around the
+// response kmsg encodes (fetch_response.go); the buffers go back to the
+// pool once the response is written.
 //
 // Fetch sessions (KIP-227, v7+) are served: see fetch_session.go.
 //

@@ -47,14 +47,19 @@ func (p *bufferPool) get(n int) []byte {
 		return make([]byte, n)
 	}
 	p.mu.Lock()
-	free := p.free[c]
-	if k := len(free); k > 0 {
-		b := free[k-1]
-		free[k-1] = nil
-		p.free[c] = free[:k-1]
-		p.idle -= int64(cap(b))
-		p.mu.Unlock()
-		return b[:n]
+	// A buffer of the next class up serves too: sizes that straddle a
+	// class boundary (produce requests of about 1 MiB) then reuse
+	// rather than allocate, for at most twice the memory.
+	for k := c; k <= min(c+1, bufferClasses-1); k++ {
+		free := p.free[k]
+		if i := len(free) - 1; i >= 0 {
+			b := free[i]
+			free[i] = nil
+			p.free[k] = free[:i]
+			p.idle -= int64(cap(b))
+			p.mu.Unlock()
+			return b[:n]
+		}
 	}
 	p.mu.Unlock()
 	return make([]byte, n, 1<<(c+minBufferClass))

@@ -39,14 +39,19 @@ func TestBufferPool(t *testing.T) {
 		if p.idleBytes() != 0 {
 			t.Fatalf("idle %d after get, want 0", p.idleBytes())
 		}
-		// A smaller request may not take a larger class's buffer, nor
-		// a larger request a smaller one.
+		// A request may take a buffer of the next class up, but not
+		// two classes up, nor a smaller one.
 		p.put(c)
-		if d := p.get(100); cap(d) != 4<<10 {
-			t.Fatalf("get(100) cap %d, want a new 4 KiB buffer", cap(d))
+		big := p.get(9000)
+		if cap(big) != 16<<10 {
+			t.Fatalf("get(9000) cap %d, want a new 16 KiB buffer", cap(big))
 		}
-		if d := p.get(9000); cap(d) != 16<<10 {
-			t.Fatalf("get(9000) cap %d, want a new 16 KiB buffer", cap(d))
+		if d := p.get(100); cap(d) != 8<<10 {
+			t.Fatalf("get(100) cap %d, want the idle 8 KiB buffer", cap(d))
+		}
+		p.put(big)
+		if d := p.get(100); cap(d) != 4<<10 {
+			t.Fatalf("get(100) cap %d, want a new 4 KiB buffer, not the idle 16 KiB one", cap(d))
 		}
 	})
 

@@ -34,10 +34,12 @@ const kfakeListenEnv = "SLUICE_BENCH_KFAKE_PORT"
 // ingest of 1 KiB and 100 B records (acks=all, idempotent, uncompressed) into
 // 6 partitions, then replay of each from offset 0; the 1 KiB replay runs with
 // the segment files in the page cache (warm) and again after evicting them
-// (cold, posix_fadvise DONTNEED; kfake has no cold case). Each replay runs
-// SLUICE_BENCH_ROUNDS times (default 3) and the median round counts. Each broker's CPU
-// time comes from /proc/<pid>/stat, and is reported per GB of record payload
-// (key + value); peak resident memory is VmHWM.
+// (cold, posix_fadvise DONTNEED; kfake has no cold case, so its warm replay
+// stands beside it). Replays run SLUICE_BENCH_ROUNDS times (default 3),
+// alternating between the brokers so both see the same machine, and the
+// median round of each counts. Each broker's CPU time comes from
+// /proc/<pid>/stat and is reported per GB of record payload (key + value);
+// peak resident memory is VmHWM.
 //
 // Amounts are fixed (512 MiB of 1 KiB records, 2 Mi records of 100 B), so
 // run with -benchtime=1x (make bench); SLUICE_BENCH_SCALE multiplies them.
@@ -74,53 +76,68 @@ func BenchmarkVersusKfake(b *testing.B) {
 		results[name][broker] = r
 	}
 	var order []string
-	for _, tc := range cases {
+	for i, tc := range cases {
+		topic := "versus-" + tc.name
 		for _, br := range brokers {
-			topic := "versus-" + tc.name
 			createTopic(b, br.addr, topic, partitions)
-			b.Run("ingest-"+tc.name+"/"+br.name, func(b *testing.B) {
-				cpu := br.cpu(b)
-				r := benchProduce(b, &testServer{Addr: br.addr}, topic, tc.valueSize, tc.records)
-				vr := versusResult{benchResult: r, cpu: br.cpu(b) - cpu}
-				reportVersus(b, vr)
-				record("ingest-"+tc.name, br.name, vr)
-			})
-			b.Run("replay-"+tc.name+"/"+br.name, func(b *testing.B) {
-				vr := medianRound(rounds, func() versusResult {
-					cpu := br.cpu(b)
-					r := benchReplay(b, &testServer{Addr: br.addr}, topic, tc.records)
-					return versusResult{benchResult: r, cpu: br.cpu(b) - cpu}
-				})
-				reportVersus(b, vr)
-				record("replay-"+tc.name, br.name, vr)
-			})
-			if tc.valueSize == 1024 && br.dataDir != "" {
-				b.Run("replay-"+tc.name+"-cold/"+br.name, func(b *testing.B) {
-					vr := medianRound(rounds, func() versusResult {
-						evictSegments(b, filepath.Join(br.dataDir, "topics"))
-						cpu := br.cpu(b)
-						r := benchReplay(b, &testServer{Addr: br.addr}, topic, tc.records)
-						return versusResult{benchResult: r, cpu: br.cpu(b) - cpu}
-					})
-					reportVersus(b, vr)
-					record("replay-"+tc.name+"-cold", br.name, vr)
-				})
+		}
+		replay := func(br versusBroker) versusResult {
+			return measure(b, br, func() benchResult { return benchReplay(b, &testServer{Addr: br.addr}, topic, tc.records) })
+		}
+		b.Run("ingest-"+tc.name, func(b *testing.B) {
+			// Ingest once into each; which goes first alternates by case.
+			for j := range brokers {
+				br := brokers[(i+j)%len(brokers)]
+				record("ingest-"+tc.name, br.name, measure(b, br, func() benchResult {
+					return benchProduce(b, &testServer{Addr: br.addr}, topic, tc.valueSize, tc.records)
+				}))
 			}
-		}
+			reportVersus(b, results["ingest-"+tc.name])
+		})
+		// Replay rounds alternate between the brokers, so both see the
+		// same machine (which others may be loading), and the median
+		// round of each counts.
+		b.Run("replay-"+tc.name, func(b *testing.B) {
+			rs := map[string][]versusResult{}
+			for range rounds {
+				for _, br := range brokers {
+					rs[br.name] = append(rs[br.name], replay(br))
+				}
+			}
+			for name, r := range rs {
+				record("replay-"+tc.name, name, median(r))
+			}
+			reportVersus(b, results["replay-"+tc.name])
+		})
 		order = append(order, "ingest-"+tc.name, "replay-"+tc.name)
-		if tc.valueSize == 1024 {
-			order = append(order, "replay-"+tc.name+"-cold")
+		if tc.valueSize != 1024 {
+			continue
 		}
+		// Cold: sluice reads its segments after they are evicted from
+		// the page cache; kfake, which has no cold case, replays warm in
+		// between.
+		b.Run("replay-"+tc.name+"-cold", func(b *testing.B) {
+			rs := map[string][]versusResult{}
+			for range rounds {
+				for _, br := range brokers {
+					if br.dataDir != "" {
+						evictSegments(b, filepath.Join(br.dataDir, "topics"))
+					}
+					rs[br.name] = append(rs[br.name], replay(br))
+				}
+			}
+			for name, r := range rs {
+				record("replay-"+tc.name+"-cold", name, median(r))
+			}
+			reportVersus(b, results["replay-"+tc.name+"-cold"])
+		})
+		order = append(order, "replay-"+tc.name+"-cold")
 	}
 
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "case\tsluice MB/s\tkfake MB/s\tx kfake\tsluice rec/s\tkfake rec/s\tx kfake\tsluice CPU-s/GB\tkfake CPU-s/GB\t")
 	for _, name := range order {
 		s, k := results[name]["sluice"], results[name]["kfake"]
-		if strings.HasSuffix(name, "-cold") {
-			// kfake keeps everything in memory: compare with its warm replay.
-			k = results[strings.TrimSuffix(name, "-cold")]["kfake"]
-		}
 		fmt.Fprintf(w, "%s\t%.1f\t%.1f\t%.2f\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t\n", name,
 			s.mbps(), k.mbps(), ratio(s.mbps(), k.mbps()),
 			s.recordsPerSecond(), k.recordsPerSecond(), ratio(s.recordsPerSecond(), k.recordsPerSecond()),
@@ -162,15 +179,18 @@ func benchRounds(b *testing.B) int {
 	return n
 }
 
-// medianRound runs round n times and returns the result with the median
-// elapsed time.
-func medianRound(n int, round func() versusResult) versusResult {
-	results := make([]versusResult, n)
-	for i := range results {
-		results[i] = round()
-	}
+// measure runs one case against br and adds br's CPU time over it.
+func measure(b *testing.B, br versusBroker, run func() benchResult) versusResult {
+	cpu := br.cpu(b)
+	r := run()
+	return versusResult{benchResult: r, cpu: br.cpu(b) - cpu}
+}
+
+// median returns the result with the median elapsed time.
+func median(results []versusResult) versusResult {
+	results = slices.Clone(results)
 	slices.SortFunc(results, func(a, b versusResult) int { return cmp.Compare(a.elapsed, b.elapsed) })
-	return results[n/2]
+	return results[len(results)/2]
 }
 
 // versusResult is a benchResult with the broker's CPU time over the case.
@@ -194,10 +214,14 @@ func (r versusResult) cpuPerGB() float64 {
 	return r.cpu.Seconds() / (float64(r.payloadBytes) / 1e9)
 }
 
-func reportVersus(b *testing.B, r versusResult) {
-	b.ReportMetric(r.mbps(), "MB/s")
-	b.ReportMetric(r.recordsPerSecond(), "records/s")
-	b.ReportMetric(r.cpuPerGB(), "CPU-s/GB")
+// reportVersus reports sluice's figures and its ratios to kfake's.
+func reportVersus(b *testing.B, rs map[string]versusResult) {
+	s, k := rs["sluice"], rs["kfake"]
+	b.ReportMetric(s.mbps(), "MB/s")
+	b.ReportMetric(s.recordsPerSecond(), "records/s")
+	b.ReportMetric(ratio(s.mbps(), k.mbps()), "x-kfake")
+	b.ReportMetric(s.cpuPerGB(), "CPU-s/GB")
+	b.ReportMetric(k.cpuPerGB(), "kfake-CPU-s/GB")
 }
 
 func ratio(a, b float64) float64 {

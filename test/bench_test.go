@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -35,13 +34,7 @@ import (
 // disk's bandwidth when appending flush-KiB and fdatasync-ing, in a loop;
 // vs-raw, sluice's flushed bytes per second over raw-MB/s.
 func BenchmarkSluice(b *testing.B) {
-	scale := 1.0
-	if s := os.Getenv("SLUICE_BENCH_SCALE"); s != "" {
-		var err error
-		if scale, err = strconv.ParseFloat(s, 64); err != nil || scale <= 0 {
-			b.Fatalf("SLUICE_BENCH_SCALE=%q is not a positive number", s)
-		}
-	}
+	scale := benchScale(b)
 	dir := onDiskTempDir(b)
 	srv := startServer(b, withDataDir(filepath.Join(dir, "data")), withLogger(zap.NewNop()))
 	const partitions = 6

@@ -143,6 +143,11 @@ func readView(out []byte, v *segmentView, r ReadRequest, remaining *int64, first
 	if err != nil && !errors.Is(err, io.EOF) {
 		return out[:start], false, fmt.Errorf("read offset %d in segment %d at position %d: %w", r.Offset, v.base, pos, err)
 	}
+	if wn, ok := v.seg.log.(WillNeeder); ok && pos+want < v.size {
+		// A consumer reads on from here next: have the disk fetch that
+		// while these bytes are sent (no-op when already cached).
+		wn.WillNeed(pos+want, min(want, v.size-pos-want))
+	}
 	// A short read means a concurrent TruncateTo cut the file; serve the
 	// whole batches that were read.
 	buf = buf[:n]

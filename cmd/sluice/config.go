@@ -44,6 +44,7 @@ const (
 	keyNumPartitions              = "num.partitions"
 	keyAutoCreateTopics           = "auto.create.topics.enable"
 	keySocketRequestMaxBytes      = "socket.request.max.bytes"
+	keySocketBufferPoolBytes      = "socket.buffer.pool.bytes"
 	keyLogFlushMode               = "log.flush.mode"
 	keyLogFlushIntervalMs         = "log.flush.interval.ms"
 	keyLogSegmentBytes            = "log.segment.bytes"
@@ -120,6 +121,7 @@ var settings = []setting{
 	{key: keyNumPartitions, value: int64(1), usage: "partition count of auto-created topics and of CreateTopics asking for the default"},
 	{key: keyAutoCreateTopics, value: true, usage: "create unknown topics on Metadata and Produce requests"},
 	{key: keySocketRequestMaxBytes, value: int64(100 << 20), usage: "largest request frame accepted; a larger size prefix closes the connection"},
+	{key: keySocketBufferPoolBytes, value: int64(64 << 20), usage: "bytes of idle request and response buffers kept for reuse across all connections; 0 turns reuse off"},
 	{key: keyLogFlushMode, value: flushModeSync, usage: "sync: every acknowledged write is fsynced (group commit); interval: fsync every log.flush.interval.ms"},
 	{key: keyLogFlushIntervalMs, value: int64(1000), usage: "fsync period in milliseconds when log.flush.mode=interval"},
 	{key: keyLogSegmentBytes, value: int64(1 << 30), usage: "size in bytes at which a partition's active segment is rolled"},
@@ -325,6 +327,7 @@ func loadConfig(v *viper.Viper) (config, error) {
 
 	cfg.Wire = wire.DefaultConfig()
 	cfg.Wire.MaxRequestBytes = int32(r.integer(keySocketRequestMaxBytes, 1, math.MaxInt32))
+	cfg.Wire.BufferPoolBytes = r.integer(keySocketBufferPoolBytes, 0, math.MaxInt64)
 
 	// Every field is set from a key, so the defaults live in settings.
 	cfg.Groups = consumergroup.Config{

@@ -65,6 +65,7 @@ func TestDefaults(t *testing.T) {
 		{"max message", p.MaxMessageBytes, 1048588},
 		{"timestamp type", p.TimestampType, partition.CreateTime},
 		{"max request", cfg.Wire.MaxRequestBytes, int32(100 << 20)},
+		{"buffer pool", cfg.Wire.BufferPoolBytes, int64(64 << 20)},
 		{"log format", cfg.LogFormat, "console"},
 		{"log level", cfg.LogLevel.String(), "info"},
 		{"admin listen", cfg.Admin.Listen, "127.0.0.1:9644"},
@@ -113,6 +114,36 @@ data.dir: /from/file
 	}
 	if r.Partition.TimestampType != partition.LogAppendTime {
 		t.Errorf("timestamp type = %v, want LogAppendTime", r.Partition.TimestampType)
+	}
+}
+
+func TestBufferPoolBytes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want int64
+		bad  bool
+	}{
+		{name: "flag", args: []string{"--socket-buffer-pool-bytes", "1048576"}, want: 1 << 20},
+		{name: "env", env: map[string]string{"SLUICE_SOCKET_BUFFER_POOL_BYTES": "0"}, want: 0},
+		{name: "negative", args: []string{"--socket-buffer-pool-bytes", "-1"}, bad: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := load(t, tc.env, tc.args...)
+			if tc.bad {
+				if err == nil {
+					t.Fatal("a negative socket.buffer.pool.bytes was accepted")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Wire.BufferPoolBytes != tc.want {
+				t.Errorf("socket.buffer.pool.bytes = %d, want %d", cfg.Wire.BufferPoolBytes, tc.want)
+			}
+		})
 	}
 }
 

@@ -16,7 +16,7 @@ PARTITION_BENCH ?= AppendRecordCheck
 # Replication's: the Raft log store, a partition's Raft group, the transport.
 REPLICATION_BENCH_TIME ?= 2000x
 
-.PHONY: all build run test race lint bench fuzz clean
+.PHONY: all build run cluster test race lint bench fuzz clean
 
 all: build
 
@@ -25,6 +25,19 @@ build:
 
 run: build
 	./$(BIN) serve --listen 127.0.0.1:9092 --data-dir ./data
+
+# Three nodes on 127.0.0.1 forming one metadata group (Kafka 9092-9094,
+# Raft 9193-9195, admin 9644-9646, data under ./data/cluster/); Ctrl-C
+# stops them all. Partitions are not replicated yet (see README).
+CLUSTER_MEMBERS := 1@127.0.0.1:9193/127.0.0.1:9092,2@127.0.0.1:9194/127.0.0.1:9093,3@127.0.0.1:9195/127.0.0.1:9094
+cluster: build
+	@trap 'kill 0' INT TERM; \
+	for n in 1 2 3; do \
+		./$(BIN) serve --node-id $$n --listen 127.0.0.1:909$$((n+1)) --raft-listen 127.0.0.1:919$$((n+2)) \
+			--admin-listen 127.0.0.1:964$$((n+3)) --data-dir ./data/cluster/n$$n \
+			--cluster-initial-members $(CLUSTER_MEMBERS) & \
+	done; \
+	wait
 
 test:
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)

@@ -223,4 +223,12 @@
 //     while the syncMu of its log, and in a flusher round of other logs too,
 //     is held (that keeps the calls in order): it must not call Sync,
 //     TruncateTo, Close or Delete of any log.
+//   - A read that a byte limit stopped before the end of its segment hints
+//     the file (WillNeeder: posix_fadvise WILLNEED) to fetch as many bytes
+//     again from where it stopped: a replaying consumer asks for them next,
+//     and on a cold page cache the disk then reads them while the current
+//     ones are sent. Measured on the 2-core bench machine: cold replay about
+//     10% faster and its CPU per GB halved; warm replay unchanged.
+//   - ReadRequest.Buffer lets the caller (wire's buffer pool) provide the
+//     memory a read fills, so a fetch neither allocates nor zeroes it.
 package log

@@ -32,9 +32,20 @@ type File interface {
 	Close() error
 }
 
+// WillNeeder is a File that can start reading a range into memory ahead
+// of a read without waiting for it (posix_fadvise WILLNEED). Read uses it,
+// when a File implements it, to fetch what a sequential reader will ask
+// for next while the current bytes are sent.
+type WillNeeder interface {
+	// WillNeed starts reading [off, off+n) into the page cache. It is a
+	// hint: it returns at once and reports no error.
+	WillNeed(off, n int64)
+}
+
 var (
-	_ FS   = OSFS{}
-	_ File = (*osFile)(nil)
+	_ FS         = OSFS{}
+	_ File       = (*osFile)(nil)
+	_ WillNeeder = (*osFile)(nil)
 )
 
 // OSFS is the operating system's filesystem. File.Sync is fdatasync where

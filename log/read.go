@@ -22,6 +22,12 @@ type ReadRequest struct {
 	// MinOneBatch returns the first batch even when it is larger than
 	// MaxBytes (KIP-74), so a consumer can always make progress.
 	MinOneBatch bool
+	// Buffer, if set, is called when dst has no room for what Read is
+	// about to read, instead of growing dst on the heap: it returns a
+	// slice with capacity for at least size bytes, its contents undefined,
+	// into which Read copies dst and then reads. The caller owns every
+	// slice Buffer returns, including ones a later call superseded.
+	Buffer func(size int) []byte
 }
 
 // errRetry tells a reader that a segment closed under it (a concurrent
@@ -128,11 +134,19 @@ func readView(out []byte, v *segmentView, r ReadRequest, remaining *int64, first
 		return out, true, nil
 	}
 	start := len(out)
+	if cap(out)-start < int(want) && r.Buffer != nil {
+		out = append(r.Buffer(start + int(want))[:0], out...)
+	}
 	out = slices.Grow(out, int(want))
 	buf := out[start : start+int(want)]
 	n, err := v.seg.log.ReadAt(buf, pos)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return out[:start], false, fmt.Errorf("read offset %d in segment %d at position %d: %w", r.Offset, v.base, pos, err)
+	}
+	if wn, ok := v.seg.log.(WillNeeder); ok && pos+want < v.size {
+		// A consumer reads on from here next: have the disk fetch that
+		// while these bytes are sent (no-op when already cached).
+		wn.WillNeed(pos+want, min(want, v.size-pos-want))
 	}
 	// A short read means a concurrent TruncateTo cut the file; serve the
 	// whole batches that were read.

@@ -234,12 +234,25 @@ func TestReadModel(t *testing.T) {
 				if rng.IntN(4) == 0 {
 					r.MaxOffset = next
 				}
+				// Half the reads go into memory the caller lends, dirty
+				// and sometimes larger than asked.
+				var lent [][]byte
+				if rng.IntN(2) == 0 {
+					r.Buffer = func(size int) []byte {
+						b := bytes.Repeat([]byte{0xee}, size+rng.IntN(10))
+						lent = append(lent, b)
+						return b[:0]
+					}
+				}
 				got, err := l.Read(nil, r)
 				if err != nil {
 					t.Fatalf("Read(%+v): %v", r, err)
 				}
 				if want := model(r); !bytes.Equal(got, want) {
 					t.Fatalf("Read(%+v) = %d bytes, model %d", r, len(got), len(want))
+				}
+				if r.Buffer != nil && len(got) > 0 && (len(lent) == 0 || &got[0] != &lent[len(lent)-1][0]) {
+					t.Fatalf("Read(%+v) did not read into the lent buffer", r)
 				}
 			}
 		})
@@ -289,5 +302,61 @@ func TestReadersDuringDelete(t *testing.T) {
 			}
 			wg.Wait()
 		})
+	}
+}
+
+// willNeedFS records the WillNeed hints Read gives its files.
+type willNeedFS struct {
+	FS
+	mu    sync.Mutex
+	hints [][2]int64 // offset, length
+}
+
+func (fs *willNeedFS) OpenFile(path string, create bool) (File, error) {
+	f, err := fs.FS.OpenFile(path, create)
+	if err != nil {
+		return nil, err
+	}
+	return &willNeedFile{File: f, fs: fs}, nil
+}
+
+type willNeedFile struct {
+	File
+	fs *willNeedFS
+}
+
+func (f *willNeedFile) WillNeed(off, n int64) {
+	f.fs.mu.Lock()
+	f.fs.hints = append(f.fs.hints, [2]int64{off, n})
+	f.fs.mu.Unlock()
+}
+
+// TestReadHintsWhatFollows checks that a read stopped by its byte limit
+// asks the file to fetch what a sequential reader wants next, and that a
+// read to the end of the segment does not.
+func TestReadHintsWhatFollows(t *testing.T) {
+	fs := &willNeedFS{FS: NewMemFS()}
+	l := openLog(t, fs, "/d", Config{SegmentBytes: 1 << 20, SegmentAge: time.Hour, IndexIntervalBytes: 256}, Options{})
+	size := 0
+	for range 20 {
+		b := simpleBatch(l.NextOffset(), 2, 100)
+		if err := l.Append(b); err != nil {
+			t.Fatal(err)
+		}
+		size += len(b)
+	}
+	if _, err := l.Read(nil, ReadRequest{Offset: 0, MaxOffset: l.NextOffset(), MaxBytes: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	want := [2]int64{1000, 1000}
+	if len(fs.hints) != 1 || fs.hints[0] != want {
+		t.Fatalf("hints %v after a limited read, want [%v]", fs.hints, want)
+	}
+	fs.hints = nil
+	if _, err := l.Read(nil, ReadRequest{Offset: 0, MaxOffset: l.NextOffset(), MaxBytes: 2 * size}); err != nil {
+		t.Fatal(err)
+	}
+	if len(fs.hints) != 0 {
+		t.Fatalf("hints %v after reading to the end", fs.hints)
 	}
 }

@@ -24,6 +24,9 @@ type ReadRequest struct {
 	MaxBytes    int
 	MinOneBatch bool // return the first batch even above MaxBytes (KIP-74)
 	Isolation   Isolation
+	// Buffer, if set, provides the memory the batches are read into
+	// instead of the heap; see log.ReadRequest.Buffer.
+	Buffer func(size int) []byte
 }
 
 // ReadResult is what Read returns: the batches (dst extended) and the
@@ -71,6 +74,7 @@ func (r *Replica) Read(dst []byte, req ReadRequest) (ReadResult, error) {
 		MaxOffset:   bound,
 		MaxBytes:    req.MaxBytes,
 		MinOneBatch: req.MinOneBatch,
+		Buffer:      req.Buffer,
 	})
 	switch {
 	case errors.Is(err, log.ErrOffsetOutOfRange):

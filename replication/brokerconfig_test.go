@@ -118,3 +118,27 @@ func TestOldMetadataFileLoads(t *testing.T) {
 		t.Fatal("old metadata file not loaded")
 	}
 }
+
+// TestMigratedNodeConfigsMoveToThisNode checks the migration of a
+// single-node cluster.json whose per-node dynamic configs name node 0 (the
+// node.id default then) into a node with id 1: they become node 1's, and
+// a stored config this version refuses is dropped.
+func TestMigratedNodeConfigsMoveToThisNode(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "meta"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := `{"version": 1, "cluster_id": "abc", "producer_id_block_end": 0, "topics": [],
+		"broker_configs": {"0": {"log.retention.bytes": "5", "no.such.config": "1"}}}`
+	if err := os.WriteFile(filepath.Join(dir, "meta", "cluster.json"), []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := openTestCluster(t, dir)
+	e := brokerEntries(c)["log.retention.bytes"]
+	if e.Value != "5" || e.Source != kmsg.ConfigSourceDynamicBrokerConfig {
+		t.Fatalf("log.retention.bytes after migration: %+v, want 5 from this node's dynamic configs", e)
+	}
+	if got := c.group.State().BrokerConfigsOf(1); len(got) != 1 {
+		t.Fatalf("node 1's stored configs %v, want only log.retention.bytes", got)
+	}
+}

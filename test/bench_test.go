@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,6 +15,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
+
+	"github.com/sluice-io/sluice/log"
 )
 
 // BenchmarkSluice measures one in-process node on a real disk, driven by a
@@ -33,13 +34,7 @@ import (
 // disk's bandwidth when appending flush-KiB and fdatasync-ing, in a loop;
 // vs-raw, sluice's flushed bytes per second over raw-MB/s.
 func BenchmarkSluice(b *testing.B) {
-	scale := 1.0
-	if s := os.Getenv("SLUICE_BENCH_SCALE"); s != "" {
-		var err error
-		if scale, err = strconv.ParseFloat(s, 64); err != nil || scale <= 0 {
-			b.Fatalf("SLUICE_BENCH_SCALE=%q is not a positive number", s)
-		}
-	}
+	scale := benchScale(b)
 	dir := onDiskTempDir(b)
 	srv := startServer(b, withDataDir(filepath.Join(dir, "data")), withLogger(zap.NewNop()))
 	const partitions = 6
@@ -137,7 +132,7 @@ func benchProduce(b *testing.B, srv *testServer, topic string, valueSize, n int)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
-	before := srv.Cluster.FlushStats()
+	before := srv.flushStats()
 	b.ResetTimer()
 	start := time.Now()
 	for i := range n {
@@ -155,7 +150,7 @@ func benchProduce(b *testing.B, srv *testServer, topic string, valueSize, n int)
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
-	after := srv.Cluster.FlushStats()
+	after := srv.flushStats()
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d records failed; first: %v", n, firstErr.Load())
 	}
@@ -205,6 +200,15 @@ func benchReplay(b *testing.B, srv *testServer, topic string, n int) benchResult
 	elapsed := time.Since(start)
 	b.StopTimer()
 	return benchResult{records: records, payloadBytes: bytes, elapsed: elapsed}
+}
+
+// flushStats returns the in-process cluster's flush counters; zero for a
+// broker in another process, which the benchmarks know only by address.
+func (s *testServer) flushStats() log.FlushStats {
+	if s.Cluster == nil {
+		return log.FlushStats{}
+	}
+	return s.Cluster.FlushStats()
 }
 
 // rawSyncBandwidth appends chunks of flushSize bytes to a file in dir,

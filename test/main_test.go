@@ -14,6 +14,9 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
+	if port := os.Getenv(kfakeListenEnv); port != "" {
+		os.Exit(runKfake(port))
+	}
 	dir, err := os.MkdirTemp("", "sluice-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -2,9 +2,12 @@ package test
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,9 +28,49 @@ func eventually(tb testing.TB, what string, cond func() bool) {
 	}
 }
 
+// tcpProxy forwards every connection it accepts to target and counts
+// them; t.Cleanup closes it.
+type tcpProxy struct {
+	addr     string
+	accepted atomic.Int64
+}
+
+func startProxy(t *testing.T, target string) *tcpProxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	p := &tcpProxy{addr: l.Addr().String()}
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			p.accepted.Add(1)
+			go func() {
+				defer in.Close()
+				out, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer out.Close()
+				go func() { io.Copy(out, in); out.Close() }()
+				io.Copy(in, out)
+			}()
+		}
+	}()
+	return p
+}
+
 // startMetadataCluster starts n nodes as separate processes forming one
 // metadata group on 127.0.0.1 (raft.listen, cluster.initial.members).
-func startMetadataCluster(t *testing.T, n int) []*sluiceProcess {
+// Every node dials the others but node 1 through a proxy each
+// (raft.dial.addresses); the proxies are returned. (Only a leader or a
+// candidate dials: some node dials one of them.)
+func startMetadataCluster(t *testing.T, n int) ([]*sluiceProcess, []*tcpProxy) {
 	t.Helper()
 	raftAddrs := make([]string, n)
 	procs := make([]*sluiceProcess, n)
@@ -37,11 +80,19 @@ func startMetadataCluster(t *testing.T, n int) []*sluiceProcess {
 		procs[i] = &sluiceProcess{tb: t, Addr: freeAddr(t), DataDir: t.TempDir()}
 		members = append(members, fmt.Sprintf("%d@%s/%s", i+1, raftAddrs[i], procs[i].Addr))
 	}
+	var proxies []*tcpProxy
+	var dials []string
+	for _, addr := range raftAddrs[1:] {
+		proxy := startProxy(t, addr)
+		proxies = append(proxies, proxy)
+		dials = append(dials, addr+"="+proxy.addr)
+	}
 	for i, p := range procs {
 		p.Args = []string{"--node-id", fmt.Sprint(i + 1), "--raft-listen", raftAddrs[i],
 			"--cluster-initial-members", strings.Join(members, ","),
 			"--raft-heartbeat-timeout-ms", "500", "--raft-election-timeout-ms", "500", "--raft-leader-lease-timeout-ms", "500",
 			"--offsets-topic-num-partitions", "3"}
+		p.Args = append(p.Args, "--raft-dial-addresses", strings.Join(dials, ","))
 		p.launch()
 		t.Cleanup(func() {
 			if p.running() {
@@ -55,7 +106,7 @@ func startMetadataCluster(t *testing.T, n int) []*sluiceProcess {
 	for _, p := range procs {
 		p.waitListening()
 	}
-	return procs
+	return procs, proxies
 }
 
 // metadataOf asks one node for the cluster's metadata (all topics).
@@ -86,7 +137,7 @@ func TestMetadataGroupOfThreeNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three processes")
 	}
-	procs := startMetadataCluster(t, 3)
+	procs, proxies := startMetadataCluster(t, 3)
 	var controller int32 = -1
 	for _, p := range procs {
 		eventually(t, "every node names a controller and lists 3 brokers", func() bool {
@@ -159,6 +210,9 @@ func TestMetadataGroupOfThreeNodes(t *testing.T) {
 		t.Fatalf("DeleteTopics on the controller: code %d", code)
 	}
 	eventually(t, "the topic's data deleted on every node", func() bool { return len(held()) == 0 })
+	if proxies[0].accepted.Load()+proxies[1].accepted.Load() == 0 {
+		t.Error("no node dialled a peer through the proxies of raft.dial.addresses")
+	}
 	for _, p := range procs {
 		if _, err := os.Stat(filepath.Join(p.DataDir, "meta", "raft.db")); err != nil {
 			t.Fatalf("node data dir without its metadata store: %v", err)

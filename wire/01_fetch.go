@@ -12,7 +12,15 @@ package wire
 // for appends: the fetch registers one waiter with every partition it reads
 // and sleeps until a high watermark moves or the time is up. It never
 // polls. The wait runs on the connection's writer goroutine, so the reader
-// keeps handling the client's other requests.
+// keeps handling the client's other requests. On a wake-up, a partition
+// that returned records and whose offsets (high watermark, last stable,
+// log start) have not moved keeps what it returned; the others are read
+// again, which for a caught-up partition is a few atomic loads, no I/O.
+//
+// Records are read into buffers lent by the server's pool
+// (log.ReadRequest.Buffer) and written, without another copy, around the
+// response kmsg encodes (fetch_response.go); the buffers go back to the
+// pool once the response is written.
 //
 // Fetch sessions (KIP-227, v7+) are served: see fetch_session.go.
 //
@@ -93,7 +101,7 @@ func handleFetch(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 	}
 	f := &fetch{s: s, req: req, res: res}
 	f.resolvePartitions()
-	return reply{finish: f.run}
+	return reply{finish: f.run, release: f.release}
 }
 
 // fetch is one Fetch request being answered.
@@ -104,12 +112,59 @@ type fetch struct {
 	// parts parallels res.targets: the partition, or why there is none.
 	parts []Partition
 	errs  []error
+	// last parallels res.targets: what the previous read of each target
+	// gave, reused by the next read (after a long-poll wake-up) when the
+	// partition has not changed.
+	last []partitionRead
+	// borrowed is every buffer the reads took from the server's pool; the
+	// response points into them until it is written (release).
+	borrowed [][]byte
+}
+
+// partitionRead is one target's read: its inputs, result and error.
+type partitionRead struct {
+	done     bool
+	maxBytes int
+	minOne   bool
+	result   partition.ReadResult // Records down-converted for Fetch v0-3
+	err      error
+}
+
+// reusable reports whether r can stand for a new read with the same
+// inputs of partition p: it returned records without error and p's offsets
+// are what they were. A read that returned nothing is done again: that is
+// cheap (no log I/O) and notices a partition that closed.
+func (r *partitionRead) reusable(p Partition, maxBytes int, minOne bool) bool {
+	if !r.done || r.err != nil || len(r.result.Records) == 0 || r.maxBytes != maxBytes || r.minOne != minOne {
+		return false
+	}
+	o := p.Offsets()
+	return o.HighWatermark == r.result.HighWatermark && o.LastStable == r.result.LastStableOffset && o.LogStart == r.result.LogStartOffset
+}
+
+// buffer lends read memory from the server's pool; see
+// log.ReadRequest.Buffer.
+func (f *fetch) buffer(size int) []byte {
+	b := f.s.buffers.get(size)
+	f.borrowed = append(f.borrowed, b)
+	return b[:0]
+}
+
+// release returns the buffers the response's records were read into, once
+// it is written.
+func (f *fetch) release() {
+	for i, b := range f.borrowed {
+		f.s.buffers.put(b)
+		f.borrowed[i] = nil
+	}
+	f.borrowed = f.borrowed[:0]
 }
 
 // resolvePartitions looks up every target's partition.
 func (f *fetch) resolvePartitions() {
 	f.parts = make([]Partition, len(f.res.targets))
 	f.errs = make([]error, len(f.res.targets))
+	f.last = make([]partitionRead, len(f.res.targets))
 	for i, t := range f.res.targets {
 		name := t.key.topic
 		if f.req.Version >= 13 {
@@ -175,7 +230,8 @@ func (f *fetch) run(ctx context.Context) kmsg.Response {
 	}
 }
 
-// read builds a response from the partitions' current state. bytes counts
+// read builds a response from the partitions' current state, reading again
+// only the partitions that changed since the last read. bytes counts
 // record bytes; final reports an error that the client must see now.
 func (f *fetch) read() (resp *kmsg.FetchResponse, bytes int, final bool) {
 	resp = f.req.ResponseKind().(*kmsg.FetchResponse)
@@ -195,35 +251,14 @@ func (f *fetch) read() (resp *kmsg.FetchResponse, bytes int, final bool) {
 			if partMax > maxBytes-bytes {
 				partMax = maxBytes - bytes
 			}
-			var rr partition.ReadResult
-			if partMax > 0 || bytes == 0 {
-				rr, err = p.Read(nil, partition.ReadRequest{
-					Offset:      t.fetchOffset,
-					MaxBytes:    max(partMax, 0),
-					MinOneBatch: bytes == 0,
-					Isolation:   isolation,
-				})
-			} else {
-				o := p.Offsets()
-				rr = partition.ReadResult{HighWatermark: o.HighWatermark, LastStableOffset: o.LastStable, LogStartOffset: o.LogStart}
+			last := &f.last[i]
+			if !last.reusable(p, partMax, bytes == 0) {
+				*last = f.readPartition(p, t, partMax, bytes == 0, isolation)
 			}
-			if err != nil {
-				o := p.Offsets()
-				rr = partition.ReadResult{HighWatermark: o.HighWatermark, LastStableOffset: o.LastStable, LogStartOffset: o.LogStart}
-			}
+			rr := last.result
+			err = last.err
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rr.HighWatermark, rr.LastStableOffset, rr.LogStartOffset
 			sp.RecordBatches = rr.Records
-			if f.req.Version < 4 && err == nil && len(rr.Records) > 0 {
-				sp.RecordBatches, err = appendMessageSet(nil, rr.Records, downConversion{
-					magic:       messageFormatForFetch(f.req.Version),
-					fetchOffset: t.fetchOffset,
-					maxBytes:    max(partMax, 0),
-					minOne:      bytes == 0,
-				})
-				if err != nil {
-					sp.RecordBatches = nil
-				}
-			}
 			bytes += len(sp.RecordBatches)
 		} else {
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
@@ -248,6 +283,39 @@ func (f *fetch) read() (resp *kmsg.FetchResponse, bytes int, final bool) {
 		topic.Partitions = append(topic.Partitions, sp)
 	}
 	return resp, bytes, final
+}
+
+// readPartition reads one target of the fetch: up to partMax bytes (the
+// first batch whole when minOne), down-converted for Fetch v0-3.
+func (f *fetch) readPartition(p Partition, t fetchTarget, partMax int, minOne bool, isolation partition.Isolation) partitionRead {
+	r := partitionRead{done: true, maxBytes: partMax, minOne: minOne}
+	var err error
+	if partMax > 0 || minOne {
+		r.result, err = p.Read(nil, partition.ReadRequest{
+			Offset:      t.fetchOffset,
+			MaxBytes:    max(partMax, 0),
+			MinOneBatch: minOne,
+			Isolation:   isolation,
+			Buffer:      f.buffer,
+		})
+	}
+	if err != nil || (partMax <= 0 && !minOne) {
+		o := p.Offsets()
+		r.result = partition.ReadResult{HighWatermark: o.HighWatermark, LastStableOffset: o.LastStable, LogStartOffset: o.LogStart}
+	}
+	if f.req.Version < 4 && err == nil && len(r.result.Records) > 0 {
+		r.result.Records, err = appendMessageSet(nil, r.result.Records, downConversion{
+			magic:       messageFormatForFetch(f.req.Version),
+			fetchOffset: t.fetchOffset,
+			maxBytes:    max(partMax, 0),
+			minOne:      minOne,
+		})
+		if err != nil {
+			r.result.Records = nil
+		}
+	}
+	r.err = err
+	return r
 }
 
 // messageFormatForFetch returns the message format (magic) Fetch v0-3

@@ -21,11 +21,19 @@ type Config struct {
 	// server keeps; the least recently used is evicted beyond it.
 	// Corresponds to max.incremental.fetch.session.cache.slots. Default 1000.
 	MaxFetchSessions int
+	// BufferPoolBytes bounds the memory the server keeps, across all
+	// connections, in idle buffers for reuse: request frames, the record
+	// bytes fetches read and encoded responses. Buffers in use are not
+	// counted (MaxInFlight and the request and fetch sizes bound them); a
+	// buffer returned while the idle ones already add up to this is left to
+	// the garbage collector. 0 disables reuse. Corresponds to no Kafka
+	// setting (config socket.buffer.pool.bytes). Default 64 MiB.
+	BufferPoolBytes int64
 }
 
 // DefaultConfig returns Kafka's defaults.
 func DefaultConfig() Config {
-	return Config{MaxRequestBytes: 100 << 20, MaxInFlight: 64, MaxFetchSessions: 1000}
+	return Config{MaxRequestBytes: 100 << 20, MaxInFlight: 64, MaxFetchSessions: 1000, BufferPoolBytes: 64 << 20}
 }
 
 // Validate reports a Config that cannot work.
@@ -37,6 +45,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("wire: max in-flight requests %d must be at least 1", c.MaxInFlight)
 	case c.MaxFetchSessions < 0:
 		return fmt.Errorf("wire: max.incremental.fetch.session.cache.slots %d is negative", c.MaxFetchSessions)
+	case c.BufferPoolBytes < 0:
+		return fmt.Errorf("wire: socket.buffer.pool.bytes %d is negative", c.BufferPoolBytes)
 	}
 	return nil
 }

@@ -1,7 +1,9 @@
 package wire
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +32,13 @@ type conn struct {
 	queue chan *inflight
 	// host is the client's address as Kafka reports it ("/127.0.0.1").
 	host string
+
+	// Used only by writeLoop: responseSize is the size of the last
+	// response, the guess for the next one's buffer; pieces and held are
+	// reused to write fetch responses around their record bytes.
+	responseSize int
+	pieces       net.Buffers
+	held         [][]byte
 }
 
 type requestClientKey struct{}
@@ -64,6 +73,10 @@ type inflight struct {
 	// flexibleHeader selects response header v1.
 	flexibleHeader bool
 	reply          reply
+	// frame is the request's pooled frame, which the decoded request
+	// points into; nil when it was copied out of the pool (keepsFrame).
+	// It goes back to the pool once the response is written.
+	frame []byte
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -99,7 +112,7 @@ func (c *conn) readLoop() {
 	}()
 	sizeBuf := make([]byte, 4)
 	for {
-		frame, err := readFrame(c.nc, sizeBuf, c.s.cfg.MaxRequestBytes)
+		frame, err := readFrame(c.nc, sizeBuf, c.s.cfg.MaxRequestBytes, c.s.buffers)
 		if err != nil {
 			c.readFailed(err)
 			return
@@ -113,6 +126,7 @@ func (c *conn) readLoop() {
 		select {
 		case c.queue <- in:
 		case <-c.ctx.Done():
+			c.done(in)
 			return
 		}
 		if in.reply.closeConn {
@@ -136,8 +150,27 @@ func (c *conn) readFailed(err error) {
 	}
 }
 
-// handle decodes one frame and runs its handler.
+// handle decodes one pooled frame and runs its handler. It takes the
+// frame: the inflight keeps it (or a copy, and the frame goes back to the
+// pool at once); on error it goes back to the pool.
 func (c *conn) handle(frame []byte) (*inflight, error) {
+	if len(frame) >= 2 && !keepsFrame(int16(binary.BigEndian.Uint16(frame))) {
+		// The handler may keep pieces of the request: decode a copy.
+		owned := bytes.Clone(frame)
+		c.s.buffers.put(frame)
+		return c.decode(owned)
+	}
+	in, err := c.decode(frame)
+	if err != nil {
+		c.s.buffers.put(frame)
+		return nil, err
+	}
+	in.frame = frame
+	return in, nil
+}
+
+// decode parses a frame's header and request and runs its handler.
+func (c *conn) decode(frame []byte) (*inflight, error) {
 	h, rest, err := parseHeader(frame)
 	if err != nil {
 		return nil, err
@@ -182,10 +215,10 @@ func (c *conn) writeLoop() {
 			}
 		}
 	}()
-	var buf []byte
 	failed := false
 	for in := range c.queue {
 		if failed {
+			c.done(in)
 			continue // drain so the reader never blocks
 		}
 		resp := in.reply.resp
@@ -195,24 +228,48 @@ func (c *conn) writeLoop() {
 		if in.reply.closeConn {
 			failed = true
 			c.cancel()
+			c.done(in)
 			continue
 		}
 		if in.reply.none || resp == nil {
+			c.done(in)
 			continue
 		}
 		resp.SetVersion(in.version)
-		buf = appendResponseHeader(buf[:0], in.header.correlationID, in.flexibleHeader)
-		buf = resp.AppendTo(buf)
-		finishFrame(buf)
-		if _, err := c.nc.Write(buf); err != nil {
+		if err := c.write(in, resp); err != nil {
 			c.logger.Debug("write failed", zap.Error(err))
 			failed = true
 			c.cancel()
 		}
-		if cap(buf) > 1<<20 {
-			buf = nil // do not pin a large fetch response's buffer
-		}
+		c.done(in)
 	}
+}
+
+// write encodes and writes one response frame. A fetch response is
+// written around its record bytes (fetch_response.go); any other is
+// encoded into a pooled buffer.
+func (c *conn) write(in *inflight, resp kmsg.Response) error {
+	if fr, ok := resp.(*kmsg.FetchResponse); ok {
+		return c.writeFetch(in, fr)
+	}
+	buf := c.s.buffers.get(max(c.responseSize, 1<<minBufferClass))
+	buf = appendResponseHeader(buf[:0], in.header.correlationID, in.flexibleHeader)
+	buf = resp.AppendTo(buf)
+	finishFrame(buf)
+	c.responseSize = len(buf)
+	_, err := c.nc.Write(buf)
+	c.s.buffers.put(buf)
+	return err
+}
+
+// done returns what a request borrowed from the buffer pool, once its
+// response is written or will never be.
+func (c *conn) done(in *inflight) {
+	if in.reply.release != nil {
+		in.reply.release()
+	}
+	c.s.buffers.put(in.frame)
+	in.frame = nil
 }
 
 // remoteIP returns the IP of addr without its port.

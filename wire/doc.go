@@ -35,6 +35,9 @@
 //     (none for Produce with acks=0).
 //   - The frame size is checked against socket.request.max.bytes before the
 //     frame is allocated.
+//   - A pooled buffer (buffers.go) is returned only when nothing reads it
+//     any more: a request frame after its response is written, a fetch's
+//     read buffers after the response that points into them is written.
 //   - A malformed frame, an unknown API key or an unsupported version
 //     (other than ApiVersions, which falls back to v0 per KIP-511) closes
 //     only its own connection. A panic in a handler is recovered, logged
@@ -74,8 +77,30 @@
 //   - flexible version: a request version using KIP-482 compact encoding
 //     and tagged fields; its header is v2 (response header v1).
 //
+// # Memory
+//
+// Request frames, the record bytes fetches read and encoded responses live
+// in buffers lent by one pool per server, in power-of-two size classes
+// (buffers.go), so the hot paths neither allocate nor zero per request.
+// The pool keeps at most socket.buffer.pool.bytes of idle buffers; what is
+// in use is bounded by MaxInFlight per connection and the request and
+// fetch size limits. A fetch response is written around its record bytes
+// by one vectored write (fetch_response.go) rather than copied into one
+// buffer.
+//
 // # Non-obvious
 //
+//   - kmsg decodes a request's byte fields as slices of its frame. Frames
+//     are reused only for Produce and Fetch (keepsFrame), whose handlers
+//     keep none of those slices past the response: Produce's batches are
+//     copied into the segment by log.Append. A lower layer that keeps a
+//     produced batch's bytes after Append returns (a Raft log cache, say)
+//     must copy them, or keepsFrame must stop reusing Produce frames.
+//     Every other API decodes a copy: the group coordinator keeps
+//     JoinGroup metadata and SyncGroup assignments.
+//   - The fetch response marker (fetch_response.go) is random per process
+//     and never sent; should it be found where no length prefix precedes
+//     it, the response is encoded the plain way.
 //   - A fetch response must carry empty, not null, record bytes for a
 //     partition with no data: librdkafka rejects null.
 //   - ApiVersions responses always use response header v0, even for

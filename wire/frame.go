@@ -33,6 +33,12 @@ var (
 	errMalformedHeader = errors.New("wire: malformed request header")
 )
 
+// API keys the frame and response code treats specially.
+const (
+	produceKey int16 = 0
+	fetchKey   int16 = 1
+)
+
 // requestHeader is a decoded request header.
 type requestHeader struct {
 	key           int16
@@ -41,9 +47,11 @@ type requestHeader struct {
 	clientID      *string
 }
 
-// readFrame reads one size-prefixed frame from r, checking the size against
-// max before allocating.
-func readFrame(r io.Reader, sizeBuf []byte, max int32) ([]byte, error) {
+// readFrame reads one size-prefixed frame from r into a buffer borrowed
+// from pool (nil: allocated), checking the size against max before
+// borrowing. The caller owns the frame and returns it to pool when nothing
+// refers to it any more; on error nothing is borrowed.
+func readFrame(r io.Reader, sizeBuf []byte, max int32, pool *bufferPool) ([]byte, error) {
 	if _, err := io.ReadFull(r, sizeBuf[:4]); err != nil {
 		return nil, err
 	}
@@ -51,11 +59,28 @@ func readFrame(r io.Reader, sizeBuf []byte, max int32) ([]byte, error) {
 	if size < 8 || size > max {
 		return nil, fmt.Errorf("%w: size %d, limit %d", errFrameTooLarge, size, max)
 	}
-	frame := make([]byte, size)
+	var frame []byte
+	if pool != nil {
+		frame = pool.get(int(size))
+	} else {
+		frame = make([]byte, size)
+	}
 	if _, err := io.ReadFull(r, frame); err != nil {
+		pool.put(frame)
 		return nil, err
 	}
 	return frame, nil
+}
+
+// keepsFrame reports whether requests of an API may be decoded in place in
+// a pooled frame, which goes back to the pool once the response is
+// written. kmsg decodes byte fields as slices of the frame, so only APIs
+// whose handlers keep none of them past the response may: Produce (the
+// log copies the batches in Append) and Fetch. Other APIs' frames are
+// copied out of the pool first, since, for one, the group coordinator
+// keeps JoinGroup metadata and SyncGroup assignments.
+func keepsFrame(key int16) bool {
+	return key == produceKey || key == fetchKey
 }
 
 // parseHeader decodes the fixed part of the request header and returns the

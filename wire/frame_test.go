@@ -48,7 +48,7 @@ func TestReadFrame(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			frame, err := readFrame(bytes.NewReader(tt.in), make([]byte, 4), tt.max)
+			frame, err := readFrame(bytes.NewReader(tt.in), make([]byte, 4), tt.max, nil)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err %v, want %v", err, tt.wantErr)
 			}

@@ -21,6 +21,9 @@ type reply struct {
 	// closeConn closes the connection after this request's turn: Kafka's
 	// way of telling an acks=0 producer that something failed.
 	closeConn bool
+	// release, if set, is called once the response is written or dropped;
+	// it returns the pooled buffers the response's bytes point into.
+	release func()
 }
 
 // handler answers one decoded request. It runs on the connection's reader

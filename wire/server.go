@@ -23,6 +23,9 @@ type Server struct {
 	cfg      Config
 	logger   *zap.Logger
 	sessions *fetchSessions
+	// buffers lends request frames, fetch read buffers and response
+	// buffers to every connection (buffers.go).
+	buffers *bufferPool
 
 	// ctx ends when Shutdown gives up waiting: every connection's waits
 	// (acks, long polls) end with it.
@@ -78,6 +81,7 @@ func NewServer[T TopicOf[P], P Partition](cluster ClusterOf[T, P], cfg Config, o
 		cfg:        cfg,
 		logger:     opts.Logger.Named("wire"),
 		sessions:   newFetchSessions(cfg.MaxFetchSessions),
+		buffers:    newBufferPool(cfg.BufferPoolBytes),
 		ctx:        ctx,
 		cancel:     cancel,
 		drain:      drain,

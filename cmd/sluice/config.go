@@ -38,12 +38,14 @@ const (
 	keyRaftListen                 = "raft.listen"
 	keyRaftAdvertisedAddress      = "raft.advertised.address"
 	keyClusterInitialMembers      = "cluster.initial.members"
+	keyRaftDialAddresses          = "raft.dial.addresses"
 	keyRaftHeartbeatTimeoutMs     = "raft.heartbeat.timeout.ms"
 	keyRaftElectionTimeoutMs      = "raft.election.timeout.ms"
 	keyRaftLeaderLeaseTimeoutMs   = "raft.leader.lease.timeout.ms"
 	keyNumPartitions              = "num.partitions"
 	keyAutoCreateTopics           = "auto.create.topics.enable"
 	keySocketRequestMaxBytes      = "socket.request.max.bytes"
+	keySocketBufferPoolBytes      = "socket.buffer.pool.bytes"
 	keyLogFlushMode               = "log.flush.mode"
 	keyLogFlushIntervalMs         = "log.flush.interval.ms"
 	keyLogSegmentBytes            = "log.segment.bytes"
@@ -114,12 +116,14 @@ var settings = []setting{
 	{key: keyRaftListen, value: "", usage: "host:port the Raft listener binds for the metadata group's peers; empty runs a single node with no Raft listener"},
 	{key: keyRaftAdvertisedAddress, value: "", usage: "host:port peers dial to reach this node's Raft listener (default: raft.listen; 127.0.0.1 for a wildcard host)"},
 	{key: keyClusterInitialMembers, value: "", usage: "comma-separated id@raft-host:port/kafka-host:port of every node forming the cluster, this one included (its Kafka address may be left out; default: this node alone)"},
+	{key: keyRaftDialAddresses, value: "", usage: "comma-separated raft-host:port=dial-host:port: the address to dial for a peer's Raft address (a proxy, a NAT); a peer not listed is dialled at its Raft address"},
 	{key: keyRaftHeartbeatTimeoutMs, value: int64(1000), usage: "milliseconds a metadata follower waits without hearing from the leader before an election"},
 	{key: keyRaftElectionTimeoutMs, value: int64(1000), usage: "milliseconds a metadata candidate waits for votes before trying again"},
 	{key: keyRaftLeaderLeaseTimeoutMs, value: int64(500), usage: "milliseconds the metadata leader stays leader without hearing from a majority (at most raft.heartbeat.timeout.ms)"},
 	{key: keyNumPartitions, value: int64(1), usage: "partition count of auto-created topics and of CreateTopics asking for the default"},
 	{key: keyAutoCreateTopics, value: true, usage: "create unknown topics on Metadata and Produce requests"},
 	{key: keySocketRequestMaxBytes, value: int64(100 << 20), usage: "largest request frame accepted; a larger size prefix closes the connection"},
+	{key: keySocketBufferPoolBytes, value: int64(64 << 20), usage: "bytes of idle request and response buffers kept for reuse across all connections; 0 turns reuse off"},
 	{key: keyLogFlushMode, value: flushModeSync, usage: "sync: every acknowledged write is fsynced (group commit); interval: fsync every log.flush.interval.ms"},
 	{key: keyLogFlushIntervalMs, value: int64(1000), usage: "fsync period in milliseconds when log.flush.mode=interval"},
 	{key: keyLogSegmentBytes, value: int64(1 << 30), usage: "size in bytes at which a partition's active segment is rolled"},
@@ -253,6 +257,9 @@ type config struct {
 	// Raft address follows the bound Raft listener.
 	RaftListen             string
 	RaftAdvertisedExplicit bool
+	// RaftDial maps a peer's Raft address to the address dialled for it
+	// (raft.dial.addresses); a peer not in it is dialled as advertised.
+	RaftDial map[string]string
 	// Replication configures the cluster, its partitions and their logs.
 	Replication replication.Config
 	// Wire configures the protocol server.
@@ -325,6 +332,7 @@ func loadConfig(v *viper.Viper) (config, error) {
 
 	cfg.Wire = wire.DefaultConfig()
 	cfg.Wire.MaxRequestBytes = int32(r.integer(keySocketRequestMaxBytes, 1, math.MaxInt32))
+	cfg.Wire.BufferPoolBytes = r.integer(keySocketBufferPoolBytes, 0, math.MaxInt64)
 
 	// Every field is set from a key, so the defaults live in settings.
 	cfg.Groups = consumergroup.Config{
@@ -386,6 +394,21 @@ func readRaft(r *reader, cfg *config) {
 		r.fail(keyClusterInitialMembers, fmt.Errorf("lists %d nodes, which need a Raft listener; set raft.listen", len(members)))
 	}
 	cfg.Replication.InitialMembers = members
+
+	cfg.RaftDial = map[string]string{}
+	for _, entry := range strings.Split(r.str(keyRaftDialAddresses), ",") {
+		if entry = strings.TrimSpace(entry); entry == "" {
+			continue
+		}
+		from, to, ok := strings.Cut(entry, "=")
+		_, _, ferr := net.SplitHostPort(from)
+		_, _, terr := net.SplitHostPort(to)
+		if !ok || ferr != nil || terr != nil {
+			r.fail(keyRaftDialAddresses, fmt.Errorf("%q is not raft-host:port=dial-host:port", entry))
+			continue
+		}
+		cfg.RaftDial[from] = to
+	}
 
 	m := &cfg.Replication.Meta
 	m.HeartbeatTimeout = r.millis(keyRaftHeartbeatTimeoutMs)

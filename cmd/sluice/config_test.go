@@ -65,6 +65,7 @@ func TestDefaults(t *testing.T) {
 		{"max message", p.MaxMessageBytes, 1048588},
 		{"timestamp type", p.TimestampType, partition.CreateTime},
 		{"max request", cfg.Wire.MaxRequestBytes, int32(100 << 20)},
+		{"buffer pool", cfg.Wire.BufferPoolBytes, int64(64 << 20)},
 		{"log format", cfg.LogFormat, "console"},
 		{"log level", cfg.LogLevel.String(), "info"},
 		{"admin listen", cfg.Admin.Listen, "127.0.0.1:9644"},
@@ -113,6 +114,36 @@ data.dir: /from/file
 	}
 	if r.Partition.TimestampType != partition.LogAppendTime {
 		t.Errorf("timestamp type = %v, want LogAppendTime", r.Partition.TimestampType)
+	}
+}
+
+func TestBufferPoolBytes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want int64
+		bad  bool
+	}{
+		{name: "flag", args: []string{"--socket-buffer-pool-bytes", "1048576"}, want: 1 << 20},
+		{name: "env", env: map[string]string{"SLUICE_SOCKET_BUFFER_POOL_BYTES": "0"}, want: 0},
+		{name: "negative", args: []string{"--socket-buffer-pool-bytes", "-1"}, bad: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := load(t, tc.env, tc.args...)
+			if tc.bad {
+				if err == nil {
+					t.Fatal("a negative socket.buffer.pool.bytes was accepted")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Wire.BufferPoolBytes != tc.want {
+				t.Errorf("socket.buffer.pool.bytes = %d, want %d", cfg.Wire.BufferPoolBytes, tc.want)
+			}
+		})
 	}
 }
 
@@ -244,13 +275,16 @@ func TestRaftConfig(t *testing.T) {
 	}
 
 	cfg, err = load(t, map[string]string{"SLUICE_CLUSTER_INITIAL_MEMBERS": "1@10.0.0.1:9093, 2@10.0.0.2:9093/b2:9092"},
-		"--node-id", "1", "--raft-listen", "0.0.0.0:9093", "--raft-election-timeout-ms", "1500")
+		"--node-id", "1", "--raft-listen", "0.0.0.0:9093", "--raft-election-timeout-ms", "1500", "--raft-dial-addresses", "10.0.0.2:9093=127.0.0.1:19093")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ms := cfg.Replication.InitialMembers
 	if len(ms) != 2 || ms[0].ID != 1 || ms[0].RaftAddress != "10.0.0.1:9093" || ms[1].Host != "b2" || ms[1].Port != 9092 {
 		t.Fatalf("members %+v", ms)
+	}
+	if cfg.RaftDial["10.0.0.2:9093"] != "127.0.0.1:19093" || len(cfg.RaftDial) != 1 {
+		t.Fatalf("dial addresses %v", cfg.RaftDial)
 	}
 	if cfg.Replication.RaftAddress != "127.0.0.1:9093" || cfg.Replication.Meta.ElectionTimeout != 1500*time.Millisecond {
 		t.Fatalf("raft address %q (want the listen port on 127.0.0.1), election timeout %s", cfg.Replication.RaftAddress, cfg.Replication.Meta.ElectionTimeout)
@@ -264,6 +298,7 @@ func TestRaftConfig(t *testing.T) {
 		{"members without listener", []string{"--cluster-initial-members", "1@a:1,2@b:1/b:2"}, "raft.listen"},
 		{"malformed member", []string{"--raft-listen", "127.0.0.1:0", "--cluster-initial-members", "one@a:1"}, "cluster.initial.members"},
 		{"advertised without listener", []string{"--raft-advertised-address", "a:1"}, "raft.advertised.address"},
+		{"malformed dial address", []string{"--raft-dial-addresses", "a:1-b:2"}, "raft.dial.addresses"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := load(t, nil, tc.args...)

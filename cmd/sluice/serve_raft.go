@@ -47,7 +47,17 @@ func startRaft(cfg *config, logger *zap.Logger) (*raftNet, error) {
 	}
 	tc := transport.DefaultConfig()
 	tc.Advertise = raft.ServerAddress(cfg.Replication.RaftAddress)
-	mux, err := transport.New(tc, transport.Options{Logger: logger})
+	opts := transport.Options{Logger: logger}
+	if len(cfg.RaftDial) > 0 {
+		dial := cfg.RaftDial
+		opts.DialAddress = func(a raft.ServerAddress) string {
+			if to, ok := dial[string(a)]; ok {
+				return to
+			}
+			return string(a)
+		}
+	}
+	mux, err := transport.New(tc, opts)
 	if err != nil {
 		l.Close()
 		return nil, err

@@ -138,7 +138,11 @@
 //
 //   - Raft replays the log after the latest snapshot in the background
 //     after Open: State right after Open may be older than what was applied
-//     before the restart. Wait with WaitVersion, or on Changed.
+//     before the restart. Wait with WaitVersion, or on Changed; on the
+//     leader, Barrier returns once every committed command is applied
+//     (package replication waits for it before acting on what is absent).
+//   - raft.db is locked while a Group has it open; a second Open of the
+//     same data dir (in this process or another) fails after 5s.
 //   - A proposal whose leader lost leadership before commit may still take
 //     effect (NotLeaderError.Uncertain). Retrying CreateTopic may then get
 //     TOPIC_ALREADY_EXISTS for a topic this proposer created; compare ids.

@@ -11,15 +11,21 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
 )
 
 // raftDBFile is the raft-boltdb file (log and stable store) under the
 // metadata directory; snapshots go to its "snapshots" subdirectory.
 const raftDBFile = "raft.db"
+
+// storeLockTimeout bounds the wait for raft.db's file lock (a variable
+// for tests).
+var storeLockTimeout = 5 * time.Second
 
 // clusterIDKey is the stable-store key remembering which cluster this
 // data dir belongs to, readable at Open before any log is replayed.
@@ -99,7 +105,13 @@ func Open(dir string, cfg Config, opts Options) (*Group, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("meta: create %s: %w", dir, err)
 	}
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, raftDBFile)})
+	// bbolt locks the file; another process holding it (the same data
+	// dir served twice) makes Open fail after storeLockTimeout instead of
+	// waiting forever.
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, raftDBFile), BoltOptions: &bbolt.Options{Timeout: storeLockTimeout}})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return nil, fmt.Errorf("meta: %s is locked by another process; is this data dir served twice? %w", filepath.Join(dir, raftDBFile), err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("meta: open %s: %w", filepath.Join(dir, raftDBFile), err)
 	}

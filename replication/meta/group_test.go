@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -568,5 +569,20 @@ func TestGroupClosesItsTransport(t *testing.T) {
 	bad := &closeCounting{Transport: inmem}
 	if _, err := Open(t.TempDir(), testConfig(member(1), members(2)), Options{Transport: bad}); err == nil || bad.closes != 1 {
 		t.Fatalf("Open with a node missing from its initial members: %v, transport closed %d times", err, bad.closes)
+	}
+}
+
+// TestOpenLockedDataDir checks that a data dir served twice is refused
+// with a message rather than waited on forever.
+func TestOpenLockedDataDir(t *testing.T) {
+	defer func(d time.Duration) { storeLockTimeout = d }(storeLockTimeout)
+	storeLockTimeout = 100 * time.Millisecond
+	c := formCluster(t, 1)
+	n := c.nodes[1]
+	_, trans := raft.NewInmemTransport("node-1-again")
+	cfg := n.cfg
+	_, err := Open(n.dir, cfg, Options{Transport: trans})
+	if err == nil || !strings.Contains(err.Error(), "locked by another process") {
+		t.Fatalf("second Open of a data dir: %v, want a lock error", err)
 	}
 }

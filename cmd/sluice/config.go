@@ -117,9 +117,9 @@ var settings = []setting{
 	{key: keyRaftAdvertisedAddress, value: "", usage: "host:port peers dial to reach this node's Raft listener (default: raft.listen; 127.0.0.1 for a wildcard host)"},
 	{key: keyClusterInitialMembers, value: "", usage: "comma-separated id@raft-host:port/kafka-host:port of every node forming the cluster, this one included (its Kafka address may be left out; default: this node alone)"},
 	{key: keyRaftDialAddresses, value: "", usage: "comma-separated raft-host:port=dial-host:port: the address to dial for a peer's Raft address (a proxy, a NAT); a peer not listed is dialled at its Raft address"},
-	{key: keyRaftHeartbeatTimeoutMs, value: int64(1000), usage: "milliseconds a metadata follower waits without hearing from the leader before an election"},
-	{key: keyRaftElectionTimeoutMs, value: int64(1000), usage: "milliseconds a metadata candidate waits for votes before trying again"},
-	{key: keyRaftLeaderLeaseTimeoutMs, value: int64(500), usage: "milliseconds the metadata leader stays leader without hearing from a majority (at most raft.heartbeat.timeout.ms)"},
+	{key: keyRaftHeartbeatTimeoutMs, value: int64(1000), usage: "milliseconds a Raft follower (metadata or partition) waits without hearing from its leader before an election"},
+	{key: keyRaftElectionTimeoutMs, value: int64(1000), usage: "milliseconds a Raft candidate (metadata or partition) waits for votes before trying again"},
+	{key: keyRaftLeaderLeaseTimeoutMs, value: int64(500), usage: "milliseconds a Raft leader (metadata or partition) stays leader without hearing from a majority (at most raft.heartbeat.timeout.ms)"},
 	{key: keyNumPartitions, value: int64(1), usage: "partition count of auto-created topics and of CreateTopics asking for the default"},
 	{key: keyAutoCreateTopics, value: true, usage: "create unknown topics on Metadata and Produce requests"},
 	{key: keySocketRequestMaxBytes, value: int64(100 << 20), usage: "largest request frame accepted; a larger size prefix closes the connection"},
@@ -414,6 +414,10 @@ func readRaft(r *reader, cfg *config) {
 	m.HeartbeatTimeout = r.millis(keyRaftHeartbeatTimeoutMs)
 	m.ElectionTimeout = r.millis(keyRaftElectionTimeoutMs)
 	m.LeaderLeaseTimeout = r.millis(keyRaftLeaderLeaseTimeoutMs)
+	// The partitions' Raft groups use the same timing: how fast a dead
+	// leader is replaced is one decision for the whole node.
+	pr := &cfg.Replication.PartitionRaft
+	pr.HeartbeatTimeout, pr.ElectionTimeout, pr.LeaderLeaseTimeout = m.HeartbeatTimeout, m.ElectionTimeout, m.LeaderLeaseTimeout
 }
 
 // parseMembers parses cluster.initial.members: comma-separated

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,6 +36,7 @@ func openGroupNodes(t *testing.T, ids ...int32) map[int32]*Cluster {
 			}
 		}
 	}
+	groups := &inmemGroups{byGroup: map[string]map[raft.ServerAddress]*raft.InmemTransport{}}
 	type opened struct {
 		id  int32
 		c   *Cluster
@@ -49,7 +51,7 @@ func openGroupNodes(t *testing.T, ids ...int32) map[int32]*Cluster {
 		// rarely steps down.
 		cfg.Meta.HeartbeatTimeout, cfg.Meta.ElectionTimeout, cfg.Meta.LeaderLeaseTimeout = 300*time.Millisecond, 300*time.Millisecond, 300*time.Millisecond
 		go func(id int32, cfg Config, tr raft.Transport) {
-			c, err := Open(cfg, Options{Transport: tr})
+			c, err := Open(cfg, Options{Transport: tr, GroupTransport: groups.transport(cfg.RaftAddress)})
 			results <- opened{id, c, err}
 		}(m.ID, cfg, transports[m.ID])
 	}
@@ -68,6 +70,36 @@ func openGroupNodes(t *testing.T, ids ...int32) map[int32]*Cluster {
 		t.Fatal(err)
 	}
 	return nodes
+}
+
+// inmemGroups gives the partition groups of in-process nodes connected
+// in-memory transports: a group's transport on a node has the node's Raft
+// address and is connected to the same group's transports on the others.
+type inmemGroups struct {
+	mu      sync.Mutex
+	byGroup map[string]map[raft.ServerAddress]*raft.InmemTransport
+}
+
+// transport returns the GroupTransport of the node at addr.
+func (g *inmemGroups) transport(addr string) func(string) (raft.Transport, error) {
+	return func(group string) (raft.Transport, error) {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		_, t := raft.NewInmemTransport(raft.ServerAddress(addr))
+		peers := g.byGroup[group]
+		if peers == nil {
+			peers = map[raft.ServerAddress]*raft.InmemTransport{}
+			g.byGroup[group] = peers
+		}
+		for a, p := range peers {
+			if a != t.LocalAddr() {
+				t.Connect(a, p)
+				p.Connect(t.LocalAddr(), t)
+			}
+		}
+		peers[t.LocalAddr()] = t
+		return t, nil
+	}
 }
 
 // leaderOf returns the node that is the metadata leader, waiting on the

@@ -219,3 +219,45 @@ func TestMetadataGroupOfThreeNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestMetadataFollowerCatchesUp kills a follower with kill -9, creates a
+// topic while it is down (with a partition placed on it), and restarts
+// it: the follower learns the topic and opens its replica.
+func TestMetadataFollowerCatchesUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three processes")
+	}
+	procs, _ := startMetadataCluster(t, 3)
+	var controller int32
+	eventually(t, "a controller", func() bool {
+		controller = metadataOf(t, procs[0].Addr).ControllerID
+		return controller > 0
+	})
+	leader := procs[controller-1]
+	down := procs[controller%3]
+	down.Kill()
+
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = 10_000
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "late", 3, 1
+	req.Topics = append(req.Topics, rt)
+	if code := dialRaw(t, leader.Addr).mustRoundTrip(req).(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode; code != 0 {
+		t.Fatalf("CreateTopics with a node down: code %d", code)
+	}
+	if got := partitionDirs(t, down.DataDir, "late"); len(got) != 0 {
+		t.Fatalf("a killed node got partitions %v", got)
+	}
+
+	down.Restart()
+	eventually(t, "the restarted node opens its partition of the topic created while it was down", func() bool {
+		return len(partitionDirs(t, down.DataDir, "late")) == 1
+	})
+	total := 0
+	for _, p := range procs {
+		total += len(partitionDirs(t, p.DataDir, "late"))
+	}
+	if total != 3 {
+		t.Fatalf("%d partition directories of late over the nodes, want 3", total)
+	}
+}

@@ -363,6 +363,22 @@ func TestClusterManyGroups(t *testing.T) {
 // checks that after the link is restored the follower is brought up by an
 // InstallSnapshot streaming a 4 MiB snapshot.
 func TestSnapshotInstall(t *testing.T) {
+	// On a loaded machine the cut can land after the lagging node already
+	// received the entries (they travel before the proxy closes): then it
+	// rightly catches up from the log. Try the scenario a few times; a
+	// transport that cannot install snapshots never restores one.
+	for attempt := 1; attempt <= 3; attempt++ {
+		if snapshotInstallAttempt(t) {
+			return
+		}
+		t.Logf("attempt %d: the lagging node caught up from the log; trying again", attempt)
+	}
+	t.Errorf("lagging node caught up without restoring a snapshot, three times")
+}
+
+// snapshotInstallAttempt runs the scenario once and reports whether the
+// lagging node restored a snapshot.
+func snapshotInstallAttempt(t *testing.T) bool {
 	const padding = 4 << 20
 	c := newCluster(t, 3, 1, padding, func(cfg *raft.Config) {
 		// One group is cheap: use short timeouts.
@@ -396,7 +412,6 @@ func TestSnapshotInstall(t *testing.T) {
 	}
 	c.isolate(lagging, false)
 	c.waitApplied(lagging, 50, 30*time.Second)
-	if _, restores := c.fsms[lagging][0].state(); restores == 0 {
-		t.Errorf("lagging node caught up without restoring a snapshot")
-	}
+	_, restores := c.fsms[lagging][0].state()
+	return restores > 0
 }

@@ -19,6 +19,7 @@ type fakeGroups struct {
 	commits   []*kmsg.OffsetCommitRequest
 	heartbeat chan struct{} // receives on each Heartbeat
 	release   chan struct{} // JoinGroup returns once closed
+	joining   chan struct{} // if set, receives when a JoinGroup starts waiting
 }
 
 func (f *fakeGroups) FindCoordinator(_ context.Context, req *kmsg.FindCoordinatorRequest) *kmsg.FindCoordinatorResponse {
@@ -27,6 +28,9 @@ func (f *fakeGroups) FindCoordinator(_ context.Context, req *kmsg.FindCoordinato
 
 func (f *fakeGroups) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest) *kmsg.JoinGroupResponse {
 	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+	if f.joining != nil {
+		f.joining <- struct{}{}
+	}
 	select {
 	case <-f.release:
 		resp.MemberID = "m"
@@ -229,7 +233,7 @@ func TestOffsetForLeaderEpochFencing(t *testing.T) {
 // soon as shutdown starts, so Shutdown finishes cleanly well before its
 // deadline.
 func TestShutdownEndsGroupWaits(t *testing.T) {
-	groups := &fakeGroups{release: make(chan struct{})} // never released
+	groups := &fakeGroups{release: make(chan struct{}), joining: make(chan struct{}, 1)} // never released
 	ts := startTestServer(t, Options{Groups: groups})
 
 	c := dial(t, ts.addr)
@@ -237,12 +241,12 @@ func TestShutdownEndsGroupWaits(t *testing.T) {
 	join.SetVersion(9)
 	join.Group, join.ProtocolType = "g", "consumer"
 	c.send(join, 1)
-	// The join is in flight once a later request on another connection
-	// is answered: the reader handles requests in order.
-	probe := dial(t, ts.addr)
-	apiv := kmsg.NewPtrApiVersionsRequest()
-	apiv.SetVersion(3)
-	probe.roundTrip(apiv)
+	// The join is waiting once the coordinator has it.
+	select {
+	case <-groups.joining:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the JoinGroup did not reach the coordinator")
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

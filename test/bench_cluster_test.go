@@ -1,0 +1,206 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// startClusterProcesses starts n `sluice serve` processes forming one
+// cluster on 127.0.0.1 (no proxies), with data under dir, and waits until
+// each listens.
+func startClusterProcesses(tb testing.TB, dir string, n int) []*sluiceProcess {
+	tb.Helper()
+	raftAddrs := make([]string, n)
+	procs := make([]*sluiceProcess, n)
+	var members []string
+	for i := range procs {
+		raftAddrs[i] = freeAddr(tb)
+		procs[i] = &sluiceProcess{tb: tb, Addr: freeAddr(tb), DataDir: filepath.Join(dir, fmt.Sprintf("node-%d", i+1))}
+		members = append(members, fmt.Sprintf("%d@%s/%s", i+1, raftAddrs[i], procs[i].Addr))
+	}
+	for i, p := range procs {
+		p.Args = []string{"--node-id", fmt.Sprint(i + 1), "--raft-listen", raftAddrs[i],
+			"--cluster-initial-members", strings.Join(members, ","),
+			"--raft-heartbeat-timeout-ms", "500", "--raft-election-timeout-ms", "500", "--raft-leader-lease-timeout-ms", "500"}
+		p.launch()
+		tb.Cleanup(func() {
+			if p.running() {
+				p.Kill()
+			}
+		})
+	}
+	for _, p := range procs {
+		p.waitListening()
+	}
+	return procs
+}
+
+// processIO returns the bytes process pid has caused to be written to
+// storage (write_bytes of /proc/<pid>/io), -1 where unknown.
+func processIO(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "write_bytes: "); ok {
+			var n int64
+			fmt.Sscan(v, &n)
+			return n
+		}
+	}
+	return -1
+}
+
+// BenchmarkCluster measures what replication costs, from one run, with the
+// same franz-go producer (1 KiB random values, acks=all, idempotent,
+// uncompressed) into 6 partitions:
+//
+//   - produce-1node: a one-node cluster (every partition a one-replica Raft
+//     group: the path `make run` takes);
+//   - produce-3node: three processes, replication factor 3, on this one
+//     machine (one disk, two cores shared by the three);
+//   - disk-bytes/byte: bytes each node wrote to storage per byte of
+//     payload, averaged over the replicas (/proc/<pid>/io);
+//   - failover: SLUICE_BENCH_FAILOVERS (default 10) times, kill -9 of a
+//     partition's leader during produce, then the time to the first
+//     acknowledgement of a record sent after the kill (p50 and p99); the
+//     killed node is restarted before the next trial.
+//
+// SLUICE_BENCH_SCALE scales the records (default 200k of 1 KiB). Figures
+// are reported, never asserted: read produce-3node as a ratio to
+// produce-1node.
+func BenchmarkCluster(b *testing.B) {
+	if _, err := os.Stat("/proc/self/io"); err != nil {
+		b.Skip("needs /proc")
+	}
+	n := int(200_000 * benchScale(b))
+	dir := onDiskTempDir(b)
+	var one, three benchResult
+	var diskPerByte float64
+	b.Run("produce-1node", func(b *testing.B) {
+		p := startProcess(b, filepath.Join(dir, "one"))
+		createTopic(b, p.Addr, "bench-1", 6)
+		one = benchProduce(b, &testServer{Addr: p.Addr}, "bench-1", 1024, n)
+		b.ReportMetric(one.mbps(), "MB/s")
+		p.Kill()
+	})
+	procs := startClusterProcesses(b, filepath.Join(dir, "three"), 3)
+	b.Run("produce-3node", func(b *testing.B) {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		resp, err := newAdmin(b, procs[0].Addr).CreateTopic(ctx, 6, 3, nil, "bench-3")
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil {
+			b.Fatalf("create topic: %v", err)
+		}
+		var before []int64
+		for _, p := range procs {
+			before = append(before, processIO(p.cmd.Process.Pid))
+		}
+		three = benchProduce(b, &testServer{Addr: procs[0].Addr}, "bench-3", 1024, n)
+		var written int64
+		for i, p := range procs {
+			written += processIO(p.cmd.Process.Pid) - before[i]
+		}
+		diskPerByte = float64(written) / 3 / float64(three.payloadBytes)
+		b.ReportMetric(three.mbps(), "MB/s")
+		b.ReportMetric(three.mbps()/one.mbps(), "x-1node")
+		b.ReportMetric(diskPerByte, "disk-bytes/byte")
+	})
+	b.Run("failover", func(b *testing.B) {
+		trials := benchEnvInt(b, "SLUICE_BENCH_FAILOVERS", 10)
+		var times []time.Duration
+		for trial := range trials {
+			times = append(times, failoverTrial(b, procs, fmt.Sprintf("fo-%d", trial)))
+		}
+		slices.Sort(times)
+		p50, p99 := times[len(times)/2], times[(len(times)*99+99)/100-1]
+		b.ReportMetric(p50.Seconds(), "p50-s")
+		b.ReportMetric(p99.Seconds(), "p99-s")
+		b.Logf("failover to the first acknowledgement, %d trials: %v", trials, times)
+	})
+	b.Logf("produce 1 KiB acks=all: one node %.1f MB/s, three nodes (RF 3) %.1f MB/s = %.2f of one node; %.2f disk bytes per byte per replica",
+		one.mbps(), three.mbps(), three.mbps()/one.mbps(), diskPerByte)
+}
+
+// benchEnvInt reads a positive integer from the environment, or def.
+func benchEnvInt(b *testing.B, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	var n int
+	if _, err := fmt.Sscan(v, &n); err != nil || n < 1 {
+		b.Fatalf("%s=%q: want a positive integer", name, v)
+	}
+	return n
+}
+
+// failoverTrial creates a one-partition topic replicated on every node,
+// produces to it, kills its leader with kill -9, and returns the time from
+// the kill to the first acknowledgement of a record produced after it. The
+// killed node is restarted (and listening) before it returns.
+func failoverTrial(b *testing.B, procs []*sluiceProcess, topic string) time.Duration {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	var seeds []string
+	for _, p := range procs {
+		seeds = append(seeds, p.Addr)
+	}
+	resp, err := newAdmin(b, seeds[0]).CreateTopic(ctx, 1, int16(len(procs)), nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		b.Fatalf("create %s: %v", topic, err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic),
+		kgo.MetadataMinAge(100*time.Millisecond), kgo.RetryTimeout(testTimeout))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	// Warm up: the partition has a leader that acknowledges.
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("warm")}).FirstErr(); err != nil {
+		b.Fatalf("produce to %s: %v", topic, err)
+	}
+	var leader int32 = -1
+	for _, mt := range metadataOfTB(b, seeds[0]).Topics {
+		if mt.Topic != nil && *mt.Topic == topic {
+			leader = mt.Partitions[0].Leader
+		}
+	}
+	if leader < 1 {
+		b.Fatalf("no leader of %s", topic)
+	}
+	victim := procs[leader-1]
+	victim.Kill()
+	killed := time.Now()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("after")}).FirstErr(); err != nil {
+		b.Fatalf("produce after the kill: %v", err)
+	}
+	took := time.Since(killed)
+	victim.Restart()
+	return took
+}
+
+// metadataOfTB is metadataOf for a benchmark.
+func metadataOfTB(tb testing.TB, addr string) *kmsg.MetadataResponse {
+	tb.Helper()
+	req := kmsg.NewPtrMetadataRequest()
+	req.SetVersion(12)
+	return dialRaw(tb, addr).mustRoundTrip(req).(*kmsg.MetadataResponse)
+}

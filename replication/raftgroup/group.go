@@ -25,6 +25,12 @@ import (
 // snapshots.
 const SnapshotDir = "raft-snapshots"
 
+// logCacheEntries is how many of the latest entries Raft keeps in memory
+// for followers in sync. A batch may be 1 MiB and a node hosts many
+// groups: a small cache bounds memory; older entries come from the
+// segment log (page cache) through the store's cursor.
+const logCacheEntries = 16
+
 // ErrClosed reports use of a closed Group.
 var ErrClosed = errors.New("raftgroup: closed")
 
@@ -114,7 +120,7 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 		closeTransport()
 		return nil, err
 	}
-	cache, err := raft.NewLogCache(512, store)
+	cache, err := raft.NewLogCache(logCacheEntries, store)
 	if err != nil {
 		return fail(err)
 	}

@@ -22,7 +22,7 @@ const SidecarFile = "raft.sidecar"
 // one: GetLog walks at most this many batch headers past a cursor miss.
 const markEvery = 64
 
-// maxKeptScratch bounds the append buffer kept between calls.
+// maxKeptScratch bounds the copy buffer kept between calls.
 const maxKeptScratch = 1 << 20
 
 // rewriteBytes is the sidecar size above which DeleteRange rewrites it
@@ -120,7 +120,7 @@ type Store struct {
 	file    log.File
 	size    int64  // bytes of the sidecar in use
 	scrap   []byte // sidecar records being built
-	batches []byte // stamped copies of the batches being appended
+	batches []byte // the stamped copy of the batch being appended
 	// failed, once set, fails every write: a failed StoreLogs could not
 	// cancel its sidecar records. Open recovers from the files.
 	failed error
@@ -546,54 +546,54 @@ func (s *Store) StoreLogs(entries []*raft.Log) error {
 		}
 	}
 
-	// Pass 2: copy and stamp the batches into one buffer and append it;
-	// the entries' own bytes are never modified, since Raft may share them
-	// with its cache and, in memory, with other replicas.
-	batches := s.batches[:0]
+	// Pass 2: copy each batch, stamp the copy and append it (one Append
+	// per batch, so the log rolls at segment.bytes as for separate
+	// produce requests). The entries' own bytes are never modified: Raft
+	// may share them with its cache and, in memory, with other replicas.
+	// One batch's copy at a time bounds the memory a call needs.
 	before := s.segs.NextOffset()
 	offset = before
+	var written int64
 	for _, e := range entries {
 		if !isSegmentEntry(e) {
 			continue
 		}
-		start := len(batches)
-		batches = append(batches, e.Data...)
 		h, _ := log.ParseBatchHeader(e.Data) // checked in pass 1
-		log.SetBaseOffset(batches[start:], offset)
-		log.SetPartitionLeaderEpoch(batches[start:], int32(e.Term))
-		offset += int64(h.LastOffsetDelta) + 1
-	}
-	if len(batches) > 0 {
-		// One Append per batch, so that the log rolls its segments at
-		// segment.bytes as it would for separate produce requests.
-		for pos := 0; pos < len(batches); {
-			h, _ := log.ParseBatchHeader(batches[pos:])
-			if err := s.segs.Append(batches[pos : pos+h.Size()]); err != nil {
-				return s.failStore(entries[0].Index, before, fmt.Errorf("raftlog: append entries [%d, %d]: %w", entries[0].Index, entries[len(entries)-1].Index, err))
-			}
-			pos += h.Size()
+		s.batches = append(s.batches[:0], e.Data...)
+		log.SetBaseOffset(s.batches, offset)
+		log.SetPartitionLeaderEpoch(s.batches, int32(e.Term))
+		if err := s.segs.Append(s.batches); err != nil {
+			return s.failStore(entries[0].Index, before, fmt.Errorf("raftlog: append entry %d at offset %d: %w", e.Index, offset, err))
 		}
+		offset += int64(h.LastOffsetDelta) + 1
+		written += int64(len(e.Data))
+	}
+	if cap(s.batches) > maxKeptScratch {
+		s.batches = nil
+	}
+	if written > 0 {
 		start := time.Now()
 		if err := s.segs.Sync(); err != nil {
 			return s.failStore(entries[0].Index, before, fmt.Errorf("raftlog: sync segments for entries [%d, %d]: %w", entries[0].Index, entries[len(entries)-1].Index, err))
 		}
 		if s.onSync != nil {
-			s.onSync(log.SyncInfo{Took: time.Since(start), Bytes: int64(len(batches))})
+			s.onSync(log.SyncInfo{Took: time.Since(start), Bytes: written})
 		}
 	}
 
 	// Pass 3: the state.
-	pos := 0
+	offset = before
 	for _, e := range entries {
 		if isSegmentEntry(e) {
-			h, _ := log.ParseBatchHeader(batches[pos:])
+			h, _ := log.ParseBatchHeader(e.Data)
+			next := offset + int64(h.LastOffsetDelta) + 1
 			if len(s.marks) == 0 || s.sinceMark >= markEvery {
-				s.marks = append(s.marks, mark{index: e.Index, offset: h.BaseOffset})
+				s.marks = append(s.marks, mark{index: e.Index, offset: offset})
 				s.sinceMark = 0
 			}
 			s.sinceMark++
-			s.cur = cursor{valid: true, index: e.Index, offset: h.BaseOffset, next: h.NextOffset()}
-			pos += h.Size()
+			s.cur = cursor{valid: true, index: e.Index, offset: offset, next: next}
+			offset = next
 		} else {
 			c := *e
 			c.Data = slices.Clone(e.Data)
@@ -605,9 +605,6 @@ func (s *Store) StoreLogs(entries []*raft.Log) error {
 			s.expect = 0
 		}
 		s.last = e.Index
-	}
-	if cap(batches) <= maxKeptScratch {
-		s.batches = batches[:0]
 	}
 	return nil
 }

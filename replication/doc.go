@@ -6,17 +6,12 @@
 //
 // The cluster metadata is the state of the metadata Raft group
 // (sub-package meta): every change is a command proposed on its leader,
-// and every node follows the applied state (view.go). Partitions are not
-// replicated yet: each lives on the node placement chose, which holds and
-// leads its one replica; one Raft group per partition (raftgroup) comes
-// next, behind the same Cluster and Partition types, so the layers above
-// do not change.
+// and every node follows the applied state (view.go). Every partition is
+// a Raft group of its replicas (groups.go, raftgroup): the group's leader
+// serves the partition; on other nodes its handle answers
+// NOT_LEADER_OR_FOLLOWER.
 //
-// # Replication: where it stands and what was decided
-//
-// The pieces of the cluster are built and tested in sub-packages; the
-// Cluster uses meta (its source of truth) and, through cmd/sluice,
-// transport; Partition does not use raftlog and raftgroup yet:
+// # Replication: how it is built and what was decided
 //
 //	meta/       the metadata Raft group: State, commands, FSM, formation,
 //	            join/leave, placement, migration from cluster.json
@@ -24,6 +19,10 @@
 //	raftgroup/  a partition's Raft group: Prepare on the leader, one entry
 //	            per batch, apply of stored batches, barrier on election
 //	transport/  one multiplexed connection set per peer for every group
+//	groups.go   each replica this node holds gets its group, bootstrapped
+//	            with the partition's replicas (node ids as server ids,
+//	            their Raft addresses from the metadata); a group whose only
+//	            replica is this node elects itself at once
 //
 // Where a partition's Raft log lives: in its segment log (raftlog's doc
 // has the design). Measured on this 2-core machine (BenchmarkStoreLogs,
@@ -77,11 +76,10 @@
 // Append is two steps so that order and commit can be separated:
 //
 //	Append(ctx, batches) -> Appended   the leader step: validate, check
-//	                                   producer sequences, fix the place
-//	                                   (today: the local append)
-//	Appended.Wait(ctx)                 the batches are committed (today:
-//	                                   durable on this node; with Raft:
-//	                                   committed by a majority)
+//	                                   producer sequences, propose; the
+//	                                   offsets are fixed (raftgroup.Propose)
+//	Appended.Wait(ctx)                 the batches are committed by a
+//	                                   majority of the replicas
 //
 // acks=1 and acks=all both wait for commit; acks=0 does not wait. A
 // connection appends its pipelined requests in order on its reader and

@@ -1,12 +1,16 @@
 package test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os/exec"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // clusterStatusJSON is the part of `sluice cluster status --format json`
@@ -136,6 +140,23 @@ func TestClusterStatusNodeKilled(t *testing.T) {
 	}
 	if len(st.Nodes) != 3 || leaders != st.Partitions || st.Controller < 1 {
 		t.Fatalf("healthy status %+v: want 3 nodes leading all %d partitions and a controller", st, st.Partitions)
+	}
+
+	// DescribeCluster, asked of any node through a client, lists the three
+	// brokers and the controller the status named.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(procs[1].Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	dc, err := kmsg.NewPtrDescribeClusterRequest().RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dc.ErrorCode != 0 || len(dc.Brokers) != 3 || dc.ControllerID != st.Controller || dc.ClusterID != st.ClusterID {
+		t.Errorf("DescribeCluster: %+v; want 3 brokers, controller %d, cluster %s", dc, st.Controller, st.ClusterID)
 	}
 
 	procs[2].Kill()

@@ -80,6 +80,12 @@ type Config struct {
 	// message.timestamp.before.max.ms and message.timestamp.after.max.ms
 	// (KIP-937). Default unbounded.
 	TimestampBeforeMax, TimestampAfterMax time.Duration
+	// MinInSyncReplicas is how many replicas, the leader included, must be
+	// in sync for an acks=all produce to be accepted (NOT_ENOUGH_REPLICAS
+	// otherwise; the wire layer checks it before the append). acks=0 and
+	// acks=1 ignore it. Corresponds to min.insync.replicas. Default 1; 0
+	// counts as 1.
+	MinInSyncReplicas int
 }
 
 // CleanupPolicy is a set of cleanup.policy values.
@@ -108,6 +114,7 @@ func DefaultConfig() Config {
 		MinCleanableDirtyRatio: 0.5,
 		TimestampBeforeMax:     math.MaxInt64,
 		TimestampAfterMax:      math.MaxInt64,
+		MinInSyncReplicas:      1,
 	}
 }
 

@@ -253,11 +253,14 @@ func TestMetadataFollowerCatchesUp(t *testing.T) {
 	eventually(t, "the restarted node opens its partition of the topic created while it was down", func() bool {
 		return len(partitionDirs(t, down.DataDir, "late")) == 1
 	})
+	// The third node opens its replica when it applies the topic, which
+	// CreateTopics does not wait for: wait for it too.
 	total := 0
-	for _, p := range procs {
-		total += len(partitionDirs(t, p.DataDir, "late"))
-	}
-	if total != 3 {
-		t.Fatalf("%d partition directories of late over the nodes, want 3", total)
-	}
+	eventually(t, "3 partition directories of late over the nodes", func() bool {
+		total = 0
+		for _, p := range procs {
+			total += len(partitionDirs(t, p.DataDir, "late"))
+		}
+		return total == 3
+	})
 }

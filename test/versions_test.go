@@ -159,6 +159,23 @@ func TestRawOldestAndNewestVersions(t *testing.T) {
 		})
 	}
 
+	for _, v := range versions(kmsg.NewPtrDescribeClusterRequest()) {
+		t.Run(fmt.Sprintf("DescribeCluster/v%d", v), func(t *testing.T) {
+			req := kmsg.NewPtrDescribeClusterRequest()
+			req.SetVersion(v)
+			req.EndpointType = 1
+			req.IncludeClusterAuthorizedOperations = true
+			resp := c.mustRoundTrip(req).(*kmsg.DescribeClusterResponse)
+			check(t, "DescribeCluster", resp.ErrorCode)
+			if len(resp.Brokers) != 1 || fmt.Sprintf("%s:%d", resp.Brokers[0].Host, resp.Brokers[0].Port) != srv.Addr {
+				t.Errorf("brokers %+v, want one at %s", resp.Brokers, srv.Addr)
+			}
+			if resp.ClusterID == "" || len(resp.Brokers) == 1 && resp.ControllerID != resp.Brokers[0].NodeID {
+				t.Errorf("cluster id %q, controller %d; want an id and the only broker", resp.ClusterID, resp.ControllerID)
+			}
+		})
+	}
+
 	for _, v := range versions(kmsg.NewPtrProduceRequest()) {
 		t.Run(fmt.Sprintf("Produce/v%d", v), func(t *testing.T) {
 			req := kmsg.NewPtrProduceRequest()

@@ -15,6 +15,13 @@ package wire
 // topics (Metadata does). Transactional produce is refused with
 // TRANSACTIONAL_ID_AUTHORIZATION_FAILED until transactions exist.
 //
+// acks=all to a partition with fewer in-sync replicas than the topic's
+// min.insync.replicas is NOT_ENOUGH_REPLICAS, answered before the append
+// (nothing is stored); acks=1 and acks=0 are not refused. A partition this
+// node does not lead is NOT_LEADER_OR_FOLLOWER, from v10 with the current
+// leader and its epoch (CurrentLeader) and that broker's address
+// (NodeEndpoints) when this node knows them (KIP-951).
+//
 // Versions 0-2 carry message sets (message format v0/v1, magic 0 and 1):
 // each partition's set is up-converted to one magic-2 batch before the
 // append (message_set.go), so storage holds v2 batches only. Every message
@@ -57,6 +64,8 @@ func handleProduce(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 		// waits lists the appended partitions whose durability the
 		// response waits for.
 		waits []produceWait
+		// leaders are the nodes named as CurrentLeader (v10+).
+		leaders []int32
 	)
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
@@ -93,22 +102,29 @@ func handleProduce(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 			if err == nil && req.Version < 3 {
 				records, err = convertMessageSet(records, time.Now().UnixMilli())
 			}
+			if err == nil && req.Acks == -1 {
+				err = checkMinInSync(topic.Partition(rp.Partition))
+			}
 			if err == nil {
 				p := topic.Partition(rp.Partition)
 				res, aerr := p.Append(ctx, records)
 				if aerr != nil {
 					err = aerr
+					sp.ErrorCode = s.errorCode(aerr)
+					leaders = setProduceLeader(&sp, leaders, req.Version, p, sp.ErrorCode)
 				} else {
 					sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
 					if s.observer != nil && !res.Duplicate {
 						s.observer.Produced(topic.Name(), int64(len(records)), res.LastOffset-res.BaseOffset+1)
 					}
-					waits = append(waits, produceWait{topic: len(resp.Topics), partition: len(st.Partitions), appended: res})
+					waits = append(waits, produceWait{topic: len(resp.Topics), partition: len(st.Partitions), appended: res, p: p})
 				}
 			}
 			if err != nil {
 				failed = true
-				sp.ErrorCode = s.errorCode(err)
+				if sp.ErrorCode == 0 {
+					sp.ErrorCode = s.errorCode(err)
+				}
 				sp.ErrorMessage = errorMessage(err)
 			}
 			st.Partitions = append(st.Partitions, sp)
@@ -120,6 +136,7 @@ func handleProduce(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 		return reply{none: true, closeConn: failed}
 	}
 	if len(waits) == 0 {
+		resp.Brokers = produceEndpoints(s.endpoints(leaders))
 		return reply{resp: resp}
 	}
 	timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
@@ -134,8 +151,10 @@ func handleProduce(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 				sp := &resp.Topics[w.topic].Partitions[w.partition]
 				sp.ErrorCode = s.errorCode(err)
 				sp.BaseOffset = -1
+				leaders = setProduceLeader(sp, leaders, req.Version, w.p, sp.ErrorCode)
 			}
 		}
+		resp.Brokers = produceEndpoints(s.endpoints(leaders))
 		return resp
 	}}
 }
@@ -144,4 +163,31 @@ func handleProduce(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 type produceWait struct {
 	topic, partition int // indexes into the response
 	appended         replication.Appended
+	p                Partition
+}
+
+// setProduceLeader names, from v10 (KIP-951), p's current leader in sp
+// when code is NOT_LEADER_OR_FOLLOWER, and returns leaders with it added.
+func setProduceLeader(sp *kmsg.ProduceResponseTopicPartition, leaders []int32, version int16, p Partition, code int16) []int32 {
+	if version < 10 {
+		return leaders
+	}
+	node, epoch, ok := currentLeader(p, code)
+	if !ok {
+		return leaders
+	}
+	sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = node, epoch
+	return append(leaders, node)
+}
+
+// produceEndpoints converts brokers to Produce's NodeEndpoints.
+func produceEndpoints(brokers []replication.Broker) []kmsg.ProduceResponseBroker {
+	if len(brokers) == 0 {
+		return nil
+	}
+	out := make([]kmsg.ProduceResponseBroker, len(brokers))
+	for i, b := range brokers {
+		out[i] = kmsg.ProduceResponseBroker{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack}
+	}
+	return out
 }

@@ -26,7 +26,10 @@ package wire
 //
 // Errors per partition: UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID by id,
 // v13+), OFFSET_OUT_OF_RANGE with the offsets the client needs to reset,
-// FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH (v9+, KIP-320).
+// FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH (v9+, KIP-320),
+// NOT_LEADER_OR_FOLLOWER with the current leader and epoch (CurrentLeader,
+// v12+) and, from v16, that broker's address (NodeEndpoints) when this node
+// knows them (KIP-951).
 //
 // Versions 0-3 (pre-0.11 clients) get message sets: the stored v2 batches
 // read for a partition are down-converted (message_set.go) to magic 0
@@ -242,6 +245,7 @@ func (f *fetch) read() (resp *kmsg.FetchResponse, bytes int, final bool) {
 		maxBytes = math.MaxInt32
 	}
 	var topic *kmsg.FetchResponseTopic
+	var leaders []int32 // named as CurrentLeader
 	for i, t := range f.res.targets {
 		sp := kmsg.NewFetchResponseTopicPartition()
 		sp.Partition = t.key.partition
@@ -266,6 +270,10 @@ func (f *fetch) read() (resp *kmsg.FetchResponse, bytes int, final bool) {
 		if err != nil {
 			sp.ErrorCode = f.s.errorCode(err)
 			final = final || !errors.Is(err, context.Canceled)
+			if node, epoch, ok := currentLeader(f.parts[i], sp.ErrorCode); ok && f.req.Version >= 12 {
+				sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = node, epoch
+				leaders = append(leaders, node)
+			}
 		}
 		if sp.RecordBatches == nil {
 			// Null records (-1) break librdkafka; empty is what Kafka sends.
@@ -281,6 +289,11 @@ func (f *fetch) read() (resp *kmsg.FetchResponse, bytes int, final bool) {
 			topic.Topic, topic.TopicID = t.key.topic, t.key.topicID
 		}
 		topic.Partitions = append(topic.Partitions, sp)
+	}
+	if len(leaders) > 0 && f.req.Version >= 16 {
+		for _, b := range f.s.endpoints(leaders) {
+			resp.Brokers = append(resp.Brokers, kmsg.FetchResponseBroker{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack})
+		}
 	}
 	return resp, bytes, final
 }

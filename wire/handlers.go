@@ -78,6 +78,7 @@ func init() {
 		{key: 42, minVersion: 0, maxVersion: 2, handle: handleDeleteGroups, groups: true},
 		{key: 44, minVersion: 0, maxVersion: 1, handle: handleIncrementalAlterConfigs},
 		{key: 47, minVersion: 0, maxVersion: 0, handle: handleOffsetDelete, groups: true},
+		{key: 60, minVersion: 0, maxVersion: 2, handle: handleDescribeCluster},
 	}
 	for i := range apis {
 		apis[i].handle = observe(apis[i].key, apis[i].handle)

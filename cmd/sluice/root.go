@@ -11,6 +11,6 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true, // main prints the error once
 		SilenceUsage:  true, // a failed start is not a usage mistake
 	}
-	root.AddCommand(newServeCommand(), newGroupCommand(), newVersionCommand())
+	root.AddCommand(newServeCommand(), newGroupCommand(), newClusterCommand(), newVersionCommand())
 	return root
 }

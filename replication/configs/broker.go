@@ -91,6 +91,7 @@ var brokerConfigs = []brokerConfig{
 	topicDefault("log.cleaner.min.compaction.lag.ms", "min.compaction.lag.ms"),
 	topicDefault("log.cleaner.max.compaction.lag.ms", "max.compaction.lag.ms"),
 	topicDefault("log.cleaner.min.cleanable.ratio", "min.cleanable.dirty.ratio"),
+	topicDefault("min.insync.replicas", "min.insync.replicas"),
 	{
 		name: "log.retention.check.interval.ms", typ: kmsg.ConfigTypeLong, kafkaDefault: "300000",
 		doc:      "Milliseconds between two retention checks of every partition.",

@@ -179,10 +179,19 @@ var topicConfigs = []topicConfig{
 		},
 	},
 
+	{
+		name: "min.insync.replicas", brokerNames: []string{"min.insync.replicas"}, typ: kmsg.ConfigTypeInt,
+		doc: "Replicas, the leader included, that must be in sync for an acks=all produce to be accepted " +
+			"(NOT_ENOUGH_REPLICAS otherwise); acks=0 and acks=1 are not refused.",
+		kafkaDefault: "1",
+		value: func(c partition.Config) string {
+			return strconv.Itoa(max(c.MinInSyncReplicas, 1))
+		},
+		validate: intRange(1, math.MaxInt32),
+		apply:    func(c *partition.Config, v string) { c.MinInSyncReplicas = int(mustInt(v)) },
+	},
+
 	// Accepted for compatibility; Sluice has no use for them.
-	{name: "min.insync.replicas", brokerNames: []string{"min.insync.replicas"}, typ: kmsg.ConfigTypeInt, kafkaDefault: "1",
-		doc: "Replicas that must acknowledge an acks=all write.", validate: intRange(1, math.MaxInt32),
-		noEffect: "Sluice runs one replica per partition."},
 	{name: "compression.type", brokerNames: []string{"compression.type"}, typ: kmsg.ConfigTypeString, kafkaDefault: "producer",
 		doc: "Sluice stores batches as produced; only producer is accepted.", validate: oneOf("producer")},
 	{name: "file.delete.delay.ms", brokerNames: []string{"log.segment.delete.delay.ms"}, typ: kmsg.ConfigTypeLong, kafkaDefault: "60000",

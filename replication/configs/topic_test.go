@@ -56,8 +56,10 @@ func TestTopicConfigValidation(t *testing.T) {
 		{"no-effect configs", map[string]string{
 			"file.delete.delay.ms": "0", "flush.messages": "1", "flush.ms": "1000", "segment.index.bytes": "4096", "segment.jitter.ms": "10",
 			"unclean.leader.election.enable": "true", "preallocate": "false", "message.downconversion.enable": "true",
-			"local.retention.ms": "-2", "local.retention.bytes": "1000", "remote.storage.enable": "false", "min.insync.replicas": "2",
+			"local.retention.ms": "-2", "local.retention.bytes": "1000", "remote.storage.enable": "false",
 		}, "", func(c partition.Config) bool { return c == partition.DefaultConfig() }},
+		{"min.insync.replicas", map[string]string{"min.insync.replicas": "2"}, "", func(c partition.Config) bool { return c.MinInSyncReplicas == 2 }},
+		{"min.insync.replicas 0", map[string]string{"min.insync.replicas": "0"}, "min.insync.replicas", nil},
 		{"index interval applies", map[string]string{"index.interval.bytes": "100"}, "", func(c partition.Config) bool { return c.Log.IndexIntervalBytes == 100 }},
 		{"remote storage true", map[string]string{"remote.storage.enable": "true"}, "tiered storage", nil},
 		{"downconversion false", map[string]string{"message.downconversion.enable": "false"}, "down-converts", nil},

@@ -1,0 +1,352 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Exit codes of `sluice cluster status`.
+const (
+	// exitUnreachable: the bootstrap broker could not be reached (1, as
+	// every other failed command).
+	exitUnreachable = 1
+	// exitUnhealthy: a node does not answer, or partitions are
+	// under-replicated or leaderless.
+	exitUnhealthy = 2
+)
+
+// exitError is an error that ends the process with its code; main prints
+// err, if any, on stderr.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return ""
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+func newClusterCommand() *cobra.Command {
+	var bootstrap string
+	cmd := &cobra.Command{
+		Use:   "cluster",
+		Short: "Show the health of a cluster",
+		Args:  cobra.NoArgs,
+	}
+	cmd.PersistentFlags().StringVar(&bootstrap, "bootstrap-server", "127.0.0.1:9092", "host:port of a broker to connect to")
+	cmd.AddCommand(newClusterStatusCommand(&bootstrap))
+	return cmd
+}
+
+func newClusterStatusCommand(bootstrap *string) *cobra.Command {
+	var (
+		format  string
+		timeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show nodes and their health, leaders per node, under-replicated and leaderless partitions",
+		Long: "Show the cluster's nodes (address, whether each answers, the controller, the\n" +
+			"partitions each leads), and the partitions that are under-replicated (fewer\n" +
+			"in-sync replicas than replicas, as their leader sees them) or leaderless (no\n" +
+			"node that answers leads them). Every node is asked directly, so the view of\n" +
+			"each partition is its leader's.\n\n" +
+			"Exit status: 0 when healthy; 1 when the bootstrap broker cannot be reached\n" +
+			"(or on a usage error); 2 when a node does not answer or a partition is\n" +
+			"under-replicated or leaderless.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if format != "table" && format != "json" {
+				return fmt.Errorf("--format %q is neither table nor json", format)
+			}
+			if timeout <= 0 {
+				return fmt.Errorf("--timeout %s must be positive", timeout)
+			}
+			st, err := clusterStatus(cmd.Context(), *bootstrap, timeout)
+			if err != nil {
+				return &exitError{code: exitUnreachable, err: err}
+			}
+			if err := printClusterStatus(cmd.OutOrStdout(), st, format); err != nil {
+				return err
+			}
+			if !st.Healthy {
+				return &exitError{code: exitUnhealthy}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "table", "output format: table (for people) or json (for scripts)")
+	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "how long to wait for the bootstrap broker, and for each node's answer")
+	return cmd
+}
+
+// clusterState is what `cluster status` reports; it is also the JSON
+// output.
+type clusterState struct {
+	ClusterID  string      `json:"cluster_id"`
+	Controller int32       `json:"controller"`
+	Nodes      []nodeState `json:"nodes"`
+	Partitions int         `json:"partitions"`
+	// UnderReplicated and Leaderless are never null in JSON.
+	UnderReplicated []partitionState `json:"under_replicated"`
+	Leaderless      []partitionState `json:"leaderless"`
+	Healthy         bool             `json:"healthy"`
+}
+
+// nodeState is one node: whether it answered a Metadata request directly,
+// and how many partitions it leads and holds.
+type nodeState struct {
+	ID      int32  `json:"id"`
+	Address string `json:"address"`
+	Up      bool   `json:"up"`
+	// Error says why a node that is not up did not answer.
+	Error      string `json:"error,omitempty"`
+	Controller bool   `json:"controller"`
+	Leaders    int    `json:"leaders"`
+	Replicas   int    `json:"replicas"`
+}
+
+// partitionState is one partition as its leader (or, without one, the
+// bootstrap broker) sees it. Leader is -1 when no node that answers leads
+// it.
+type partitionState struct {
+	Topic     string  `json:"topic"`
+	Partition int32   `json:"partition"`
+	Leader    int32   `json:"leader"`
+	Epoch     int32   `json:"leader_epoch"`
+	Replicas  []int32 `json:"replicas"`
+	ISR       []int32 `json:"isr"`
+}
+
+// partitionKey names a partition.
+type partitionKey struct {
+	topic     string
+	partition int32
+}
+
+// clusterStatus asks the bootstrap broker for the brokers, the controller
+// and the partitions, then asks every broker for its own view, in
+// parallel, each within timeout. The error is the bootstrap broker's: the
+// cluster cannot be reached.
+func clusterStatus(ctx context.Context, bootstrap string, timeout time.Duration) (*clusterState, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.DialTimeout(timeout))
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", bootstrap, err)
+	}
+	defer cl.Close()
+	bctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	// Metadata through kadm populates the client's brokers, so that each
+	// can be asked directly below.
+	md, err := kadm.NewClient(cl).Metadata(bctx)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the cluster at %s: %w", bootstrap, err)
+	}
+	st := &clusterState{ClusterID: md.Cluster, Controller: md.Controller, UnderReplicated: []partitionState{}, Leaderless: []partitionState{}}
+	// DescribeCluster is the admin API for brokers and controller; a broker
+	// without it (Kafka before 2.8) is described by Metadata alone.
+	if dc, err := kmsg.NewPtrDescribeClusterRequest().RequestWith(bctx, cl); err == nil && dc.ErrorCode == 0 {
+		st.ClusterID, st.Controller = dc.ClusterID, dc.ControllerID
+	}
+
+	brokers := md.Brokers
+	sort.Slice(brokers, func(i, j int) bool { return brokers[i].NodeID < brokers[j].NodeID })
+	views := make([]*kmsg.MetadataResponse, len(brokers))
+	errs := make([]error, len(brokers))
+	var wg sync.WaitGroup
+	for i, b := range brokers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			req := kmsg.NewPtrMetadataRequest() // all topics
+			resp, err := cl.Broker(int(b.NodeID)).Request(nctx, req)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			views[i] = resp.(*kmsg.MetadataResponse)
+		}()
+	}
+	wg.Wait()
+
+	up := map[int32]bool{}
+	for i, b := range brokers {
+		n := nodeState{ID: b.NodeID, Address: net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))), Up: views[i] != nil, Controller: b.NodeID == st.Controller}
+		if errs[i] != nil {
+			n.Error = errs[i].Error()
+		}
+		up[b.NodeID] = n.Up
+		st.Nodes = append(st.Nodes, n)
+	}
+
+	// Each partition as its leader sees it: a node that answers and names
+	// itself the leader (the highest epoch, should two claim it). The
+	// bootstrap broker's view stands in for a partition none leads.
+	leaderViews := map[partitionKey]partitionState{}
+	for i, v := range views {
+		if v == nil {
+			continue
+		}
+		self := brokers[i].NodeID
+		for _, t := range v.Topics {
+			if t.Topic == nil || t.ErrorCode != 0 {
+				continue
+			}
+			for _, p := range t.Partitions {
+				if p.Leader != self {
+					continue
+				}
+				k := partitionKey{*t.Topic, p.Partition}
+				if have, ok := leaderViews[k]; ok && have.Epoch >= p.LeaderEpoch {
+					continue
+				}
+				leaderViews[k] = partitionState{Topic: *t.Topic, Partition: p.Partition, Leader: p.Leader, Epoch: p.LeaderEpoch, Replicas: p.Replicas, ISR: p.ISR}
+			}
+		}
+	}
+	replicasOf := map[int32]int{}
+	leadersOf := map[int32]int{}
+	for _, t := range md.Topics.Sorted() {
+		if t.Err != nil {
+			continue
+		}
+		for _, p := range t.Partitions.Sorted() {
+			st.Partitions++
+			ps, ok := leaderViews[partitionKey{t.Topic, p.Partition}]
+			if !ok {
+				ps = partitionState{Topic: t.Topic, Partition: p.Partition, Leader: -1, Epoch: p.LeaderEpoch, Replicas: p.Replicas, ISR: p.ISR}
+			}
+			for _, r := range ps.Replicas {
+				replicasOf[r]++
+			}
+			switch {
+			case !ok:
+				st.Leaderless = append(st.Leaderless, ps)
+			case len(ps.ISR) < len(ps.Replicas):
+				leadersOf[ps.Leader]++
+				st.UnderReplicated = append(st.UnderReplicated, ps)
+			default:
+				leadersOf[ps.Leader]++
+			}
+		}
+	}
+	st.Healthy = len(st.UnderReplicated) == 0 && len(st.Leaderless) == 0
+	for i := range st.Nodes {
+		n := &st.Nodes[i]
+		n.Leaders, n.Replicas = leadersOf[n.ID], replicasOf[n.ID]
+		st.Healthy = st.Healthy && n.Up
+	}
+	return st, nil
+}
+
+// printClusterStatus writes st as tables or as one JSON object.
+func printClusterStatus(w io.Writer, st *clusterState, format string) error {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	down := 0
+	for _, n := range st.Nodes {
+		if !n.Up {
+			down++
+		}
+	}
+	health := "healthy"
+	if !st.Healthy {
+		var why []string
+		if down > 0 {
+			why = append(why, fmt.Sprintf("%d of %d nodes down", down, len(st.Nodes)))
+		}
+		if n := len(st.UnderReplicated); n > 0 {
+			why = append(why, fmt.Sprintf("%d under-replicated", n))
+		}
+		if n := len(st.Leaderless); n > 0 {
+			why = append(why, fmt.Sprintf("%d leaderless", n))
+		}
+		health = "UNHEALTHY: " + strings.Join(why, ", ")
+	}
+	controller := "none"
+	if st.Controller >= 0 {
+		controller = strconv.Itoa(int(st.Controller))
+	}
+	fmt.Fprintf(w, "cluster:     %s\n", st.ClusterID)
+	fmt.Fprintf(w, "controller:  %s\n", controller)
+	fmt.Fprintf(w, "partitions:  %d (%d under-replicated, %d leaderless)\n", st.Partitions, len(st.UnderReplicated), len(st.Leaderless))
+	fmt.Fprintf(w, "status:      %s\n\n", health)
+
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tADDRESS\tSTATUS\tCONTROLLER\tLEADERS\tREPLICAS\tERROR")
+	for _, n := range st.Nodes {
+		status, ctl, errText := "up", "-", "-"
+		if !n.Up {
+			status = "DOWN"
+			if n.Error != "" {
+				errText = n.Error
+			}
+		}
+		if n.Controller {
+			ctl = "yes"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%s\n", n.ID, n.Address, status, ctl, n.Leaders, n.Replicas, errText)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	table := func(title string, ps []partitionState) error {
+		if len(ps) == 0 {
+			return nil
+		}
+		fmt.Fprintf(w, "\n%s\n", title)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "TOPIC\tPARTITION\tLEADER\tREPLICAS\tISR")
+		for _, p := range ps {
+			leader := "none"
+			if p.Leader >= 0 {
+				leader = strconv.Itoa(int(p.Leader))
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", p.Topic, p.Partition, leader, formatNodes(p.Replicas), formatNodes(p.ISR))
+		}
+		return tw.Flush()
+	}
+	if err := table("UNDER-REPLICATED PARTITIONS", st.UnderReplicated); err != nil {
+		return err
+	}
+	return table("LEADERLESS PARTITIONS", st.Leaderless)
+}
+
+// formatNodes renders node ids as "1,2,3", or "-".
+func formatNodes(ids []int32) string {
+	if len(ids) == 0 {
+		return "-"
+	}
+	s := slices.Clone(ids)
+	slices.Sort(s)
+	parts := make([]string, len(s))
+	for i, id := range s {
+		parts[i] = strconv.Itoa(int(id))
+	}
+	return strings.Join(parts, ",")
+}

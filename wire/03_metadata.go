@@ -2,10 +2,12 @@ package wire
 
 // Metadata (key 3), versions 0-13.
 //
-// Describes this broker and the requested topics (all topics when the
-// request names none: an empty list in v0, a null list in v1+). Each
-// partition's leader is this node, its replicas and ISR are [this node],
-// and its leader epoch is the replica's epoch.
+// Describes the cluster's brokers and the requested topics (all topics when
+// the request names none: an empty list in v0, a null list in v1+). Each
+// partition's leader and leader epoch are its Raft group's leader and term
+// as this node knows them (LEADER_NOT_AVAILABLE while none is known), its
+// replicas the nodes placement chose, its ISR those the leader hears from
+// (Partition.Leader, Replicas, InSync).
 //
 // Unknown topics are created with the broker defaults when
 // auto.create.topics.enable is on and the request allows it (v4+

@@ -297,7 +297,12 @@ func startLoad(t *testing.T, cl *kgo.Client, prefix string, window int) *load {
 		halt: make(chan struct{}), done: make(chan struct{}),
 		acked: map[string]int64{}, failed: map[string]error{}, progress: make(chan struct{})}
 	go l.run()
-	t.Cleanup(func() { l.stop() })
+	// Closing the client first fails what is still pending at once, so a
+	// failed test does not wait for its records to time out.
+	t.Cleanup(func() {
+		cl.Close()
+		l.stop()
+	})
 	return l
 }
 

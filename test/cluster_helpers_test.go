@@ -29,21 +29,23 @@ import (
 // cut; while cut it closes every connection it carries and every one it
 // accepts. t.Cleanup closes it.
 type linkProxy struct {
-	l      net.Listener
-	target string
+	l net.Listener
 
-	mu    sync.Mutex
-	cut   bool
-	conns map[net.Conn]struct{}
+	mu     sync.Mutex
+	target string
+	cut    bool
+	conns  map[net.Conn]struct{}
 }
 
-func startLinkProxy(t *testing.T, target string) *linkProxy {
+// startLinkProxy listens on a free port of 127.0.0.1 and forwards what it
+// accepts to the address setTarget names.
+func startLinkProxy(t *testing.T) *linkProxy {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &linkProxy{l: l, target: target, conns: map[net.Conn]struct{}{}}
+	p := &linkProxy{l: l, conns: map[net.Conn]struct{}{}}
 	t.Cleanup(func() {
 		l.Close()
 		p.setCut(true)
@@ -53,6 +55,12 @@ func startLinkProxy(t *testing.T, target string) *linkProxy {
 }
 
 func (p *linkProxy) Addr() string { return p.l.Addr().String() }
+
+func (p *linkProxy) setTarget(target string) {
+	p.mu.Lock()
+	p.target = target
+	p.mu.Unlock()
+}
 
 func (p *linkProxy) accept() {
 	for {
@@ -64,7 +72,10 @@ func (p *linkProxy) accept() {
 			continue
 		}
 		go func() {
-			out, err := net.DialTimeout("tcp", p.target, time.Second)
+			p.mu.Lock()
+			target := p.target
+			p.mu.Unlock()
+			out, err := net.DialTimeout("tcp", target, time.Second)
 			if err != nil {
 				p.untrack(in)
 				return
@@ -130,22 +141,32 @@ type linkedCluster struct {
 // proxy on every directed Raft link (raft.dial.addresses per node).
 func startLinkedCluster(t *testing.T, n int) *linkedCluster {
 	t.Helper()
-	raftAddrs := make([]string, n)
 	c := &linkedCluster{procs: make([]*sluiceProcess, n), links: make([][]*linkProxy, n)}
+	// The proxies bind first, so the nodes' ports, chosen next, are not
+	// theirs.
+	for from := range c.procs {
+		c.links[from] = make([]*linkProxy, n)
+		for to := range c.procs {
+			if to != from {
+				c.links[from][to] = startLinkProxy(t)
+			}
+		}
+	}
+	addrs := freeAddrs(t, 2*n)
+	raftAddrs := make([]string, n)
 	var members []string
 	for i := range c.procs {
-		raftAddrs[i] = freeAddr(t)
-		c.procs[i] = &sluiceProcess{tb: t, Addr: freeAddr(t), DataDir: t.TempDir()}
+		raftAddrs[i] = addrs[2*i]
+		c.procs[i] = &sluiceProcess{tb: t, Addr: addrs[2*i+1], DataDir: t.TempDir()}
 		members = append(members, fmt.Sprintf("%d@%s/%s", i+1, raftAddrs[i], c.procs[i].Addr))
 	}
 	for from := range c.procs {
-		c.links[from] = make([]*linkProxy, n)
 		var dials []string
 		for to := range c.procs {
 			if to == from {
 				continue
 			}
-			c.links[from][to] = startLinkProxy(t, raftAddrs[to])
+			c.links[from][to].setTarget(raftAddrs[to])
 			dials = append(dials, raftAddrs[to]+"="+c.links[from][to].Addr())
 		}
 		p := c.procs[from]

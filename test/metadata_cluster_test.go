@@ -75,9 +75,10 @@ func startMetadataCluster(t *testing.T, n int) ([]*sluiceProcess, []*tcpProxy) {
 	raftAddrs := make([]string, n)
 	procs := make([]*sluiceProcess, n)
 	var members []string
+	addrs := freeAddrs(t, 2*n)
 	for i := range procs {
-		raftAddrs[i] = freeAddr(t)
-		procs[i] = &sluiceProcess{tb: t, Addr: freeAddr(t), DataDir: t.TempDir()}
+		raftAddrs[i] = addrs[2*i]
+		procs[i] = &sluiceProcess{tb: t, Addr: addrs[2*i+1], DataDir: t.TempDir()}
 		members = append(members, fmt.Sprintf("%d@%s/%s", i+1, raftAddrs[i], procs[i].Addr))
 	}
 	var proxies []*tcpProxy
@@ -253,11 +254,13 @@ func TestMetadataFollowerCatchesUp(t *testing.T) {
 	eventually(t, "the restarted node opens its partition of the topic created while it was down", func() bool {
 		return len(partitionDirs(t, down.DataDir, "late")) == 1
 	})
-	total := 0
-	for _, p := range procs {
-		total += len(partitionDirs(t, p.DataDir, "late"))
-	}
-	if total != 3 {
-		t.Fatalf("%d partition directories of late over the nodes, want 3", total)
-	}
+	// The node that was up and is not the controller opens its replica
+	// when it applies the topic, which CreateTopics does not wait for.
+	eventually(t, "3 partition directories of late over the nodes", func() bool {
+		total := 0
+		for _, p := range procs {
+			total += len(partitionDirs(t, p.DataDir, "late"))
+		}
+		return total == 3
+	})
 }

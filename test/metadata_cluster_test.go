@@ -69,8 +69,9 @@ func startProxy(t *testing.T, target string) *tcpProxy {
 // metadata group on 127.0.0.1 (raft.listen, cluster.initial.members).
 // Every node dials the others but node 1 through a proxy each
 // (raft.dial.addresses); the proxies are returned. (Only a leader or a
-// candidate dials: some node dials one of them.)
-func startMetadataCluster(t *testing.T, n int) ([]*sluiceProcess, []*tcpProxy) {
+// candidate dials: some node dials one of them.) extraArgs are added to
+// every node's arguments.
+func startMetadataCluster(t *testing.T, n int, extraArgs ...string) ([]*sluiceProcess, []*tcpProxy) {
 	t.Helper()
 	raftAddrs := make([]string, n)
 	procs := make([]*sluiceProcess, n)
@@ -94,6 +95,7 @@ func startMetadataCluster(t *testing.T, n int) ([]*sluiceProcess, []*tcpProxy) {
 			"--raft-heartbeat-timeout-ms", "500", "--raft-election-timeout-ms", "500", "--raft-leader-lease-timeout-ms", "500",
 			"--offsets-topic-num-partitions", "3"}
 		p.Args = append(p.Args, "--raft-dial-addresses", strings.Join(dials, ","))
+		p.Args = append(p.Args, extraArgs...)
 		p.launch()
 		t.Cleanup(func() {
 			if p.running() {

@@ -8,8 +8,9 @@ import (
 // replicated on all three, an idempotent acks=all producer writing without
 // pause; kill -9 of every node at once, then all restarted. The same
 // producer is acknowledged again once they are back, a fresh consumer
-// reads the partition, and every record acknowledged before or after the
-// crash is in the log exactly once, at its acknowledged offset, in order.
+// reads the partition, every record acknowledged before or after the
+// crash is in the log exactly once, at its acknowledged offset, in order,
+// and the three replicas end byte-identical.
 func TestClusterAllKilledAtOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three processes")
@@ -38,6 +39,7 @@ func TestClusterAllKilledAtOnce(t *testing.T) {
 		// A record in flight at the crash may fail; none acknowledged may be lost.
 		t.Logf("record %s failed: %v", v, err)
 	}
+	waitIdenticalLogs(t, procs, topic, 1)
 	n := checkHistory(t, seeds, topic, acked)
 	t.Logf("%d acknowledged (%d before the crash), %d failed, %d records in the log", len(acked), before, len(failed), n)
 }

@@ -8,8 +8,9 @@ import (
 // replicated on all three, an idempotent acks=all producer with retries
 // writing without pause; each node in turn gets SIGTERM, exits cleanly,
 // is started again and is back in sync before the next. No produce fails
-// (a node shutting down hands its leaderships over first), and every
-// acknowledged record is in the log exactly once, in order.
+// (a node shutting down hands its leaderships over first), every
+// acknowledged record is in the log exactly once, in order, and the three
+// replicas end byte-identical.
 func TestClusterRollingRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three processes")
@@ -37,6 +38,7 @@ func TestClusterRollingRestart(t *testing.T) {
 	for v, err := range failed {
 		t.Fatalf("record %s failed (retries were on): %v", v, err)
 	}
+	waitIdenticalLogs(t, procs, topic, 1)
 	n := checkHistory(t, seeds, topic, acked)
 	t.Logf("%d acknowledged, %d records in the log", len(acked), n)
 }

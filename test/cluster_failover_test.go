@@ -20,20 +20,29 @@ import (
 // node names the same leader for it.
 func createReplicatedTopic(t *testing.T, procs []*sluiceProcess, topic string) {
 	t.Helper()
-	var controller int32
-	eventually(t, "a controller", func() bool {
-		controller = metadataOf(t, procs[0].Addr).ControllerID
-		return controller > 0
+	// The controller may change between the Metadata that names it and
+	// the CreateTopics (a young cluster may still elect): ask again then.
+	eventually(t, "CreateTopics "+topic+" on the controller", func() bool {
+		controller := metadataOf(t, procs[0].Addr).ControllerID
+		if controller < 1 {
+			return false
+		}
+		req := kmsg.NewPtrCreateTopicsRequest()
+		req.TimeoutMillis = 10_000
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, 1, int16(len(procs))
+		req.Topics = append(req.Topics, rt)
+		resp := dialRaw(t, procs[controller-1].Addr).mustRoundTrip(req).(*kmsg.CreateTopicsResponse)
+		switch code := resp.Topics[0].ErrorCode; code {
+		case 0:
+			return true
+		case kerr.NotController.Code:
+			return false
+		default:
+			t.Fatalf("CreateTopics %s: %v", topic, kerr.ErrorForCode(code))
+			return false
+		}
 	})
-	req := kmsg.NewPtrCreateTopicsRequest()
-	req.TimeoutMillis = 10_000
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, 1, int16(len(procs))
-	req.Topics = append(req.Topics, rt)
-	resp := dialRaw(t, procs[controller-1].Addr).mustRoundTrip(req).(*kmsg.CreateTopicsResponse)
-	if code := resp.Topics[0].ErrorCode; code != 0 {
-		t.Fatalf("CreateTopics %s: %v", topic, kerr.ErrorForCode(code))
-	}
 	eventually(t, "every node names one leader of "+topic, func() bool {
 		leaders := map[int32]bool{}
 		for _, p := range procs {

@@ -69,15 +69,17 @@ func startProxy(t *testing.T, target string) *tcpProxy {
 // metadata group on 127.0.0.1 (raft.listen, cluster.initial.members).
 // Every node dials the others but node 1 through a proxy each
 // (raft.dial.addresses); the proxies are returned. (Only a leader or a
-// candidate dials: some node dials one of them.)
-func startMetadataCluster(t *testing.T, n int) ([]*sluiceProcess, []*tcpProxy) {
+// candidate dials: some node dials one of them.) extraArgs are added to
+// every node's arguments.
+func startMetadataCluster(t *testing.T, n int, extraArgs ...string) ([]*sluiceProcess, []*tcpProxy) {
 	t.Helper()
 	raftAddrs := make([]string, n)
 	procs := make([]*sluiceProcess, n)
 	var members []string
+	addrs := freeAddrs(t, 2*n)
 	for i := range procs {
-		raftAddrs[i] = freeAddr(t)
-		procs[i] = &sluiceProcess{tb: t, Addr: freeAddr(t), DataDir: t.TempDir()}
+		raftAddrs[i] = addrs[2*i]
+		procs[i] = &sluiceProcess{tb: t, Addr: addrs[2*i+1], DataDir: t.TempDir()}
 		members = append(members, fmt.Sprintf("%d@%s/%s", i+1, raftAddrs[i], procs[i].Addr))
 	}
 	var proxies []*tcpProxy
@@ -93,6 +95,7 @@ func startMetadataCluster(t *testing.T, n int) ([]*sluiceProcess, []*tcpProxy) {
 			"--raft-heartbeat-timeout-ms", "500", "--raft-election-timeout-ms", "500", "--raft-leader-lease-timeout-ms", "500",
 			"--offsets-topic-num-partitions", "3"}
 		p.Args = append(p.Args, "--raft-dial-addresses", strings.Join(dials, ","))
+		p.Args = append(p.Args, extraArgs...)
 		p.launch()
 		t.Cleanup(func() {
 			if p.running() {
@@ -253,11 +256,10 @@ func TestMetadataFollowerCatchesUp(t *testing.T) {
 	eventually(t, "the restarted node opens its partition of the topic created while it was down", func() bool {
 		return len(partitionDirs(t, down.DataDir, "late")) == 1
 	})
-	// The third node opens its replica when it applies the topic, which
-	// CreateTopics does not wait for: wait for it too.
-	total := 0
+	// The node that was up and is not the controller opens its replica
+	// when it applies the topic, which CreateTopics does not wait for.
 	eventually(t, "3 partition directories of late over the nodes", func() bool {
-		total = 0
+		total := 0
 		for _, p := range procs {
 			total += len(partitionDirs(t, p.DataDir, "late"))
 		}

@@ -61,6 +61,23 @@ func freeAddr(tb testing.TB) string {
 	return l.Addr().String()
 }
 
+// freeAddrs returns n distinct addresses as freeAddr does: all n ports
+// are held until each is chosen, so the kernel cannot hand out one twice
+// (freeAddr called n times can).
+func freeAddrs(tb testing.TB, n int) []string {
+	tb.Helper()
+	addrs := make([]string, n)
+	for i := range addrs {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer l.Close()
+		addrs[i] = l.Addr().String()
+	}
+	return addrs
+}
+
 func (p *sluiceProcess) start() {
 	p.tb.Helper()
 	p.launch()

@@ -40,6 +40,8 @@ type Coordinator struct {
 	// owned is, per __consumer_offsets partition, the leader epoch its
 	// groups were loaded in, or the load under way.
 	owned []ownership
+	// loadEnded is closed (and replaced) whenever a partition load ends.
+	loadEnded chan struct{}
 
 	expiry *time.Timer
 	// wg counts requests waiting for a durable write and partition loads,
@@ -71,6 +73,8 @@ func New[T TopicOf[P], P Partition](concrete ClusterOf[T, P], cfg Config, opts O
 		logger:  opts.Logger.Named("consumergroup"),
 		groups:  make(map[string]*group),
 		self:    cluster.NodeID(),
+
+		loadEnded: make(chan struct{}),
 	}
 	t, ok := cluster.Topic(OffsetsTopic)
 	if !ok {

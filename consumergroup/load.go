@@ -58,6 +58,8 @@ func (c *Coordinator) loadPartition(p int32, h Partition, epoch int32) (err erro
 		if !o.loading || o.loadingEpoch != epoch {
 			return
 		}
+		close(c.loadEnded)
+		c.loadEnded = make(chan struct{})
 		o.loading = false
 		if err == nil && !c.closed {
 			if node, now := h.Leader(); node != c.self || now != epoch {

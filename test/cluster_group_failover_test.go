@@ -1,0 +1,130 @@
+package test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// groupCoordinator asks the node at addr which node coordinates group;
+// -1 while it knows none.
+func groupCoordinator(t *testing.T, addr, group string) int32 {
+	t.Helper()
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	req.SetVersion(4)
+	req.CoordinatorKeys = []string{group}
+	resp := dialRaw(t, addr).mustRoundTrip(req).(*kmsg.FindCoordinatorResponse)
+	if len(resp.Coordinators) != 1 || resp.Coordinators[0].ErrorCode != 0 {
+		return -1
+	}
+	return resp.Coordinators[0].NodeID
+}
+
+// TestClusterGroupCoordinatorKilled: three nodes as processes; a franz-go
+// consumer group consumes part of a topic replicated on all three and
+// commits what it consumed; the group's coordinator (the leader of its
+// __consumer_offsets partition, replicated on all three) is killed with
+// kill -9. A new consumer of the group, through the surviving nodes,
+// resumes exactly at the committed offset: nothing committed is lost and
+// nothing before it is read again.
+func TestClusterGroupCoordinatorKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three processes")
+	}
+	procs, _ := startMetadataCluster(t, 3)
+	const topic, group = "group-failover", "group-failover-consumers"
+	createReplicatedTopic(t, procs, topic)
+	var seeds []string
+	for _, p := range procs {
+		seeds = append(seeds, p.Addr)
+	}
+	for _, mt := range metadataOf(t, procs[0].Addr).Topics {
+		if mt.Topic != nil && *mt.Topic == "__consumer_offsets" {
+			for _, mp := range mt.Partitions {
+				if len(mp.Replicas) != 3 {
+					t.Fatalf("__consumer_offsets-%d has replicas %v, want 3 (offsets.topic.replication.factor 3)", mp.Partition, mp.Replicas)
+				}
+			}
+		}
+	}
+
+	const total, committed = 200, 120
+	produced := makeRecords(topic, total)
+	for _, r := range produced {
+		r.Partition = 0
+	}
+	produceAll(t, newClient(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RetryTimeout(testTimeout)), produced)
+
+	consumer := newClient(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit(), kgo.FetchMaxPartitionBytes(4096))
+	got := consumeAtLeast(t, consumer, committed)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := consumer.CommitRecords(ctx, got[:committed]...); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	consumer.Close() // leaves the group: the next consumer joins at once
+
+	var coordinator int32
+	eventually(t, "every node names one coordinator of the group", func() bool {
+		coordinator = -1
+		for _, p := range procs {
+			c := groupCoordinator(t, p.Addr, group)
+			if c < 1 || coordinator != -1 && c != coordinator {
+				return false
+			}
+			coordinator = c
+		}
+		return true
+	})
+	procs[coordinator-1].Kill()
+	t.Logf("killed node %d, the coordinator of %s, after committing offset %d", coordinator, group, committed)
+	var live []string
+	for _, p := range procs {
+		if p.running() {
+			live = append(live, p.Addr)
+		}
+	}
+	eventually(t, "a new coordinator", func() bool {
+		c := groupCoordinator(t, live[0], group)
+		return c > 0 && c != coordinator
+	})
+
+	resumed := newClient(t, live[0], kgo.SeedBrokers(live...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit(), kgo.RetryTimeout(testTimeout))
+	var rest []*kgo.Record
+	for len(rest) < total-committed {
+		fetches := resumed.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("resumed consumer read %d of %d records before timeout", len(rest), total-committed)
+		}
+		fetches.EachError(func(topic string, partition int32, err error) {
+			t.Logf("fetch %s/%d: %v (retried)", topic, partition, err)
+		})
+		rest = append(rest, fetches.Records()...)
+	}
+	if first := rest[0].Offset; first != committed {
+		t.Fatalf("resumed at offset %d, want the committed %d (lost commit: < ; re-read: >)", first, committed)
+	}
+	for i, r := range rest {
+		if want := int64(committed + i); r.Offset != want || string(r.Value) != string(produced[want].Value) {
+			t.Fatalf("resumed record %d: offset %d value %q, want offset %d value %q", i, r.Offset, r.Value, want, produced[want].Value)
+		}
+	}
+	if len(rest) != total-committed {
+		t.Fatalf("resumed consumer read %d records, want %d", len(rest), total-committed)
+	}
+
+	// The new coordinator serves the commit to admin tools too.
+	admin := newAdmin(t, live[0], kgo.SeedBrokers(live...))
+	offsets, err := admin.FetchOffsets(ctx, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := offsets.Lookup(topic, 0); !ok || o.Err != nil || o.At != committed {
+		t.Fatalf("committed offset after the failover: %+v, want %d", o, committed)
+	}
+}

@@ -105,3 +105,23 @@ func (c *Coordinator) ownedEpochLocked(p int32) (int32, bool) {
 	}
 	return c.owned[p].epoch, true
 }
+
+// dropLostLocked drops the groups of every loaded partition this node no
+// longer leads in the epoch it loaded, without starting loads. c.mu is
+// held.
+func (c *Coordinator) dropLostLocked() {
+	for p := range c.owned {
+		o := &c.owned[p]
+		if !o.loaded {
+			continue
+		}
+		h := c.handle(int32(p))
+		if h == nil {
+			c.unloadLocked(int32(p), "topic gone")
+			continue
+		}
+		if node, epoch := h.Leader(); node != c.self || epoch != o.epoch {
+			c.unloadLocked(int32(p), "leadership moved")
+		}
+	}
+}

@@ -215,6 +215,9 @@ func TestCoordinatorFollowsLeadership(t *testing.T) {
 	if code := commitOffset(c1, testGroup, 10); code != 0 {
 		t.Fatalf("commit on the leader: code %d", code)
 	}
+	if st := c1.Stats(); len(st) != 1 || st[0].ID != testGroup {
+		t.Fatalf("Stats on the leader = %+v, want %s", st, testGroup)
+	}
 	if code := commitOffset(c2, testGroup, 99); code != kerr.NotCoordinator.Code {
 		t.Fatalf("commit on node 2, not leading: code %d, want NOT_COORDINATOR", code)
 	}
@@ -222,6 +225,9 @@ func TestCoordinatorFollowsLeadership(t *testing.T) {
 	lead.set(p, 2, 2)
 	if co := findCoordinator(c1, testGroup); co.ErrorCode != 0 || co.NodeID != 2 || co.Host != "127.0.0.2" {
 		t.Fatalf("FindCoordinator after the move: %+v", co)
+	}
+	if st := c1.Stats(); len(st) != 0 {
+		t.Fatalf("Stats on the old leader after the move = %+v, want no groups", st)
 	}
 	if code, _ := fetchOffset(c1, testGroup); code != kerr.NotCoordinator.Code {
 		t.Fatalf("fetch on the old leader: code %d, want NOT_COORDINATOR", code)

@@ -22,7 +22,8 @@ type Config struct {
 	// OffsetsTopicReplicationFactor is the replication factor of
 	// __consumer_offsets, used only when the topic is first created and
 	// capped at the number of live nodes then (a single node creates it
-	// with 1). Corresponds to offsets.topic.replication.factor. Default 3.
+	// with 1). Corresponds to offsets.topic.replication.factor. Default 3;
+	// zero means the default.
 	OffsetsTopicReplicationFactor int16
 	// MinSessionTimeout and MaxSessionTimeout bound the session timeout a
 	// member may ask for (INVALID_SESSION_TIMEOUT outside). Correspond to
@@ -67,7 +68,7 @@ func (c Config) Validate() error {
 	switch {
 	case c.OffsetsTopicPartitions < 1:
 		return fmt.Errorf("consumergroup: offsets.topic.num.partitions %d must be at least 1", c.OffsetsTopicPartitions)
-	case c.OffsetsTopicReplicationFactor < 1:
+	case c.OffsetsTopicReplicationFactor < 0:
 		return fmt.Errorf("consumergroup: offsets.topic.replication.factor %d must be at least 1", c.OffsetsTopicReplicationFactor)
 	case c.MinSessionTimeout <= 0:
 		return fmt.Errorf("consumergroup: group.min.session.timeout.ms %s must be positive", c.MinSessionTimeout)

@@ -64,6 +64,9 @@ func New[T TopicOf[P], P Partition](concrete ClusterOf[T, P], cfg Config, opts O
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
+	if cfg.OffsetsTopicReplicationFactor == 0 {
+		cfg.OffsetsTopicReplicationFactor = DefaultConfig().OffsetsTopicReplicationFactor
+	}
 	if cfg.OffsetsRetentionCheckInterval == 0 {
 		cfg.OffsetsRetentionCheckInterval = DefaultConfig().OffsetsRetentionCheckInterval
 	}

@@ -33,3 +33,24 @@ func TestClusterView(t *testing.T) {
 		t.Errorf("Partition(2).Leader() node = %d, want 1 (this node)", node)
 	}
 }
+
+// TestOffsetsTopicReplicationFactorCapped checks that the default
+// offsets.topic.replication.factor (3) on a single node creates
+// __consumer_offsets with one replica rather than refusing it.
+func TestOffsetsTopicReplicationFactorCapped(t *testing.T) {
+	cl := openCluster(t, t.TempDir())
+	cfg := testConfig()
+	if cfg.OffsetsTopicReplicationFactor != 3 {
+		t.Fatalf("default offsets.topic.replication.factor %d, want 3", cfg.OffsetsTopicReplicationFactor)
+	}
+	openCoordinator(t, cl, cfg)
+	tp, ok := cl.Topic(OffsetsTopic)
+	if !ok {
+		t.Fatal("no __consumer_offsets")
+	}
+	for i := range tp.PartitionCount() {
+		if r := tp.Partition(i).Replicas(); len(r) != 1 || r[0] != 1 {
+			t.Errorf("%s-%d replicas %v, want [1]", OffsetsTopic, i, r)
+		}
+	}
+}

@@ -3,7 +3,9 @@ package test
 import (
 	"context"
 	"testing"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -21,6 +23,24 @@ func groupCoordinator(t *testing.T, addr, group string) int32 {
 		return -1
 	}
 	return resp.Coordinators[0].NodeID
+}
+
+// committedOffset returns group's committed offset of topic's partition 0
+// as admin fetches it, retrying while the client still dials a killed
+// node; -1 when none is committed.
+func committedOffset(t *testing.T, ctx context.Context, admin *kadm.Client, group, topic string) int64 {
+	t.Helper()
+	var offsets kadm.OffsetResponses
+	eventually(t, "the committed offsets of "+group, func() bool {
+		var err error
+		offsets, err = admin.FetchOffsets(ctx, group)
+		return err == nil
+	})
+	o, ok := offsets.Lookup(topic, 0)
+	if !ok || o.Err != nil {
+		return -1
+	}
+	return o.At
 }
 
 // TestClusterGroupCoordinatorKilled: three nodes as processes; a franz-go
@@ -97,9 +117,9 @@ func TestClusterGroupCoordinatorKilled(t *testing.T) {
 			live = append(live, p.Addr)
 		}
 	}
-	eventually(t, "a new coordinator", func() bool {
-		c := groupCoordinator(t, live[0], group)
-		return c > 0 && c != coordinator
+	eventually(t, "the live nodes name one new coordinator", func() bool {
+		a, b := groupCoordinator(t, live[0], group), groupCoordinator(t, live[1], group)
+		return a > 0 && a != coordinator && a == b
 	})
 
 	resumed := newClient(t, live[0], kgo.SeedBrokers(live...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
@@ -132,11 +152,96 @@ func TestClusterGroupCoordinatorKilled(t *testing.T) {
 		t.Fatalf("commit through the new coordinator: %v", err)
 	}
 	admin := newAdmin(t, live[0], kgo.SeedBrokers(live...))
-	offsets, err := admin.FetchOffsets(ctx, group)
-	if err != nil {
-		t.Fatal(err)
+	if at := committedOffset(t, ctx, admin, group, topic); at != total {
+		t.Fatalf("committed offset after the failover: %d, want %d", at, total)
 	}
-	if o, ok := offsets.Lookup(topic, 0); !ok || o.Err != nil || o.At != total {
-		t.Fatalf("committed offset after the failover: %+v, want %d", o, total)
+}
+
+// TestClusterGroupMemberOutlivesCoordinator: a franz-go consumer stays in
+// its group while the group's coordinator is killed with kill -9. The
+// offsets it committed before are served by the new coordinator at once,
+// and the same member goes on consuming and commits through it.
+func TestClusterGroupMemberOutlivesCoordinator(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three processes")
+	}
+	procs, _ := startMetadataCluster(t, 3)
+	const topic, group = "member-outlives", "member-outlives-consumers"
+	createReplicatedTopic(t, procs, topic)
+	var seeds []string
+	for _, p := range procs {
+		seeds = append(seeds, p.Addr)
+	}
+	const total, before = 200, 80
+	produced := makeRecords(topic, total)
+	for _, r := range produced {
+		r.Partition = 0
+	}
+	produceAll(t, newClient(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RetryTimeout(testTimeout)), produced)
+
+	consumer := newClient(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit(), kgo.RetryTimeout(testTimeout),
+		kgo.SessionTimeout(10*time.Second), kgo.HeartbeatInterval(300*time.Millisecond), kgo.FetchMaxPartitionBytes(2048))
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	var got []*kgo.Record
+	for len(got) < before {
+		fetches := consumer.PollRecords(ctx, before-len(got))
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of %d records before timeout", len(got), before)
+		}
+		got = append(got, fetches.Records()...)
+	}
+	if err := consumer.CommitRecords(ctx, got...); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+
+	var coordinator int32
+	eventually(t, "every node names one coordinator of the group", func() bool {
+		coordinator = -1
+		for _, p := range procs {
+			c := groupCoordinator(t, p.Addr, group)
+			if c < 1 || coordinator != -1 && c != coordinator {
+				return false
+			}
+			coordinator = c
+		}
+		return true
+	})
+	procs[coordinator-1].Kill()
+	t.Logf("killed node %d, the coordinator of %s, with a member consuming", coordinator, group)
+	var live []string
+	for _, p := range procs {
+		if p.running() {
+			live = append(live, p.Addr)
+		}
+	}
+	eventually(t, "the live nodes name one new coordinator", func() bool {
+		a, b := groupCoordinator(t, live[0], group), groupCoordinator(t, live[1], group)
+		return a > 0 && a != coordinator && a == b
+	})
+	admin := newAdmin(t, live[0], kgo.SeedBrokers(live...), kgo.RetryTimeout(testTimeout))
+	if at := committedOffset(t, ctx, admin, group, topic); at != before {
+		t.Fatalf("committed offset on the new coordinator: %d, want %d", at, before)
+	}
+
+	for len(got) < total {
+		fetches := consumer.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of %d records before timeout", len(got), total)
+		}
+		got = append(got, fetches.Records()...)
+	}
+	for i, r := range got {
+		if r.Offset != int64(i) {
+			t.Fatalf("record %d consumed at offset %d: the member skipped or re-read across the failover", i, r.Offset)
+		}
+	}
+	if err := consumer.CommitRecords(ctx, got...); err != nil {
+		t.Fatalf("commit through the new coordinator: %v", err)
+	}
+	if at := committedOffset(t, ctx, admin, group, topic); at != total {
+		t.Fatalf("committed offset after the member's last commit: %d, want %d", at, total)
 	}
 }

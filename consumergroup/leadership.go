@@ -40,7 +40,8 @@ func (c *Coordinator) handle(p int32) Partition {
 //     COORDINATOR_LOAD_IN_PROGRESS.
 func (c *Coordinator) coordinatorLocked(p int32) int16 {
 	h := c.handle(p)
-	if h == nil || int(p) >= len(c.owned) {
+	if c.closed || h == nil || int(p) >= len(c.owned) {
+		// Closed: no load may start (Close waits for those under way).
 		return kerr.NotCoordinator.Code
 	}
 	node, epoch := h.Leader()

@@ -241,13 +241,11 @@ func (c *Coordinator) fetchOffsetsLocked(groupID string, topics []kmsg.OffsetFet
 // consumer group subscribes to.
 func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
-	c.mu.Lock()
+	if resp.ErrorCode = c.lockGroupRequest(req.Group); resp.ErrorCode != 0 {
+		return resp
+	}
 	g := c.groups[req.Group]
 	switch {
-	case req.Group == "":
-		resp.ErrorCode = kerr.InvalidGroupID.Code
-	case c.checkGroupLocked(req.Group) != 0:
-		resp.ErrorCode = c.checkGroupLocked(req.Group)
 	case g == nil || g.state == stateDead:
 		resp.ErrorCode = kerr.GroupIDNotFound.Code
 	case g.state != stateEmpty && g.protocolType != "consumer":

@@ -66,8 +66,16 @@ func (c *Coordinator) loadPartition(p int32, h Partition, epoch int32) (err erro
 				err = fmt.Errorf("%s-%d: leadership changed while loading: %w", OffsetsTopic, p, kerr.NotLeaderForPartition)
 			}
 		}
-		if err != nil || c.closed {
+		switch {
+		case c.closed:
+			return
+		case errors.Is(err, kerr.NotLeaderForPartition):
+			// Not serving yet, or no longer: the next request decides.
 			c.logger.Debug("group partition load abandoned", zap.Int32("partition", p), zap.Int32("epoch", epoch), zapErr(err))
+			return
+		case err != nil:
+			// Retried at the next request for one of its groups.
+			c.logger.Warn("group partition load failed", zap.Int32("partition", p), zap.Int32("epoch", epoch), zapErr(err))
 			return
 		}
 		for id, g := range groups {

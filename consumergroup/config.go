@@ -19,6 +19,12 @@ type Config struct {
 	// offsets.topic.num.partitions. Default 16 (Kafka's is 50; a single
 	// node gains nothing from more files).
 	OffsetsTopicPartitions int32
+	// OffsetsTopicReplicationFactor is the replication factor of
+	// __consumer_offsets, used only when the topic is first created and
+	// capped at the number of live nodes then (a single node creates it
+	// with 1). Corresponds to offsets.topic.replication.factor. Default 3;
+	// zero means the default.
+	OffsetsTopicReplicationFactor int16
 	// MinSessionTimeout and MaxSessionTimeout bound the session timeout a
 	// member may ask for (INVALID_SESSION_TIMEOUT outside). Correspond to
 	// group.min.session.timeout.ms (6 s) and group.max.session.timeout.ms
@@ -47,6 +53,7 @@ const maxOffsetMetadataBytes = 4096
 func DefaultConfig() Config {
 	return Config{
 		OffsetsTopicPartitions:        16,
+		OffsetsTopicReplicationFactor: 3,
 		MinSessionTimeout:             6 * time.Second,
 		MaxSessionTimeout:             30 * time.Minute,
 		InitialRebalanceDelay:         3 * time.Second,
@@ -61,6 +68,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.OffsetsTopicPartitions < 1:
 		return fmt.Errorf("consumergroup: offsets.topic.num.partitions %d must be at least 1", c.OffsetsTopicPartitions)
+	case c.OffsetsTopicReplicationFactor < 0:
+		return fmt.Errorf("consumergroup: offsets.topic.replication.factor %d must be at least 1", c.OffsetsTopicReplicationFactor)
 	case c.MinSessionTimeout <= 0:
 		return fmt.Errorf("consumergroup: group.min.session.timeout.ms %s must be positive", c.MinSessionTimeout)
 	case c.MaxSessionTimeout < c.MinSessionTimeout:

@@ -19,7 +19,9 @@ import (
 )
 
 // Coordinator is the group coordinator of every consumer group whose
-// __consumer_offsets partition this node leads (on a single node: all).
+// __consumer_offsets partition this node leads (on a single node: all);
+// requests for other groups answer NOT_COORDINATOR. It follows leadership
+// lazily: see coordinatorLocked.
 // Every method takes a kmsg request whose version is set and returns the
 // response of the same version (req.ResponseKind()), never nil; errors are
 // error codes in the response. Safe for concurrent use.
@@ -28,30 +30,42 @@ type Coordinator struct {
 	cfg        Config
 	logger     *zap.Logger
 	partitions int32 // of __consumer_offsets
+	self       int32 // this node's id
 
 	// mu guards every group and the fields below. Timers take it before
 	// touching a group; nothing waits for I/O while holding it.
 	mu     sync.Mutex
 	closed bool
 	groups map[string]*group
+	// owned is, per __consumer_offsets partition, the leader epoch its
+	// groups were loaded in, or the load under way.
+	owned []ownership
+	// loadEnded is closed (and replaced) whenever a partition load ends.
+	loadEnded chan struct{}
 
 	expiry *time.Timer
-	// wg counts requests waiting for a durable write, so Close can wait.
+	// wg counts requests waiting for a durable write and partition loads,
+	// so Close can wait.
 	wg sync.WaitGroup
 }
 
 // New creates __consumer_offsets if it does not exist (internal,
-// cleanup.policy=compact) and loads every group's committed offsets and
-// metadata from it. New returns once loading is done, so no request ever
-// sees a half-loaded coordinator. The cluster is a *replication.Cluster in
+// cleanup.policy=compact, replication factor
+// Config.OffsetsTopicReplicationFactor capped at the live nodes) and loads
+// the committed offsets and metadata of the groups of every partition this
+// node leads already; a partition it comes to lead later is loaded on the
+// first request that needs it. The cluster is a *replication.Cluster in
 // production (see ClusterOf).
-func New[T Topic, P Partition](concrete ClusterOf[T, P], cfg Config, opts Options) (*Coordinator, error) {
+func New[T TopicOf[P], P Partition](concrete ClusterOf[T, P], cfg Config, opts Options) (*Coordinator, error) {
 	cluster := viewCluster(concrete)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
+	}
+	if cfg.OffsetsTopicReplicationFactor == 0 {
+		cfg.OffsetsTopicReplicationFactor = DefaultConfig().OffsetsTopicReplicationFactor
 	}
 	if cfg.OffsetsRetentionCheckInterval == 0 {
 		cfg.OffsetsRetentionCheckInterval = DefaultConfig().OffsetsRetentionCheckInterval
@@ -61,16 +75,20 @@ func New[T Topic, P Partition](concrete ClusterOf[T, P], cfg Config, opts Option
 		cfg:     cfg,
 		logger:  opts.Logger.Named("consumergroup"),
 		groups:  make(map[string]*group),
+		self:    cluster.NodeID(),
+
+		loadEnded: make(chan struct{}),
 	}
 	t, ok := cluster.Topic(OffsetsTopic)
 	if !ok {
 		var err error
 		t, err = cluster.CreateTopic(context.Background(), replication.CreateTopicRequest{
-			Name:              OffsetsTopic,
-			Partitions:        cfg.OffsetsTopicPartitions,
-			ReplicationFactor: -1,
-			Internal:          true,
-			Configs:           map[string]string{"cleanup.policy": "compact"},
+			Name:                 OffsetsTopic,
+			Partitions:           cfg.OffsetsTopicPartitions,
+			ReplicationFactor:    cfg.OffsetsTopicReplicationFactor,
+			CapReplicationFactor: true,
+			Internal:             true,
+			Configs:              map[string]string{"cleanup.policy": "compact"},
 		})
 		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 			return nil, fmt.Errorf("consumergroup: create %s: %w", OffsetsTopic, err)
@@ -78,10 +96,14 @@ func New[T Topic, P Partition](concrete ClusterOf[T, P], cfg Config, opts Option
 		if t == nil {
 			t, _ = cluster.Topic(OffsetsTopic)
 		}
+		if t == nil {
+			return nil, fmt.Errorf("consumergroup: %s not in this node's view after its creation: %w", OffsetsTopic, err)
+		}
 	}
 	c.partitions = t.PartitionCount()
+	c.owned = make([]ownership, c.partitions)
 	began := time.Now()
-	if err := c.load(); err != nil {
+	if err := c.loadLed(); err != nil {
 		c.Close(context.Background())
 		return nil, fmt.Errorf("consumergroup: load %s: %w", OffsetsTopic, err)
 	}
@@ -138,17 +160,27 @@ func (c *Coordinator) stopTimersLocked(g *group) {
 }
 
 // lockGroupRequest starts a request naming group: it returns 0 with c.mu
-// held, or INVALID_GROUP_ID / NOT_COORDINATOR without it.
+// held, or INVALID_GROUP_ID, NOT_COORDINATOR (closed, or the group's
+// partition is not led here) or COORDINATOR_LOAD_IN_PROGRESS without it.
 func (c *Coordinator) lockGroupRequest(group string) int16 {
 	if group == "" {
 		return kerr.InvalidGroupID.Code
 	}
 	c.mu.Lock()
-	if c.closed {
+	if code := c.checkGroupLocked(group); code != 0 {
 		c.mu.Unlock()
-		return kerr.NotCoordinator.Code
+		return code
 	}
 	return 0
+}
+
+// checkGroupLocked returns 0 when this node coordinates group now, else
+// NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS. c.mu is held.
+func (c *Coordinator) checkGroupLocked(group string) int16 {
+	if c.closed {
+		return kerr.NotCoordinator.Code
+	}
+	return c.coordinatorLocked(c.partitionFor(group))
 }
 
 // partitionFor returns the __consumer_offsets partition of a group, as
@@ -189,18 +221,16 @@ func newMemberID(clientID string) string {
 	return clientID + "-" + h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
-// FindCoordinator answers for group keys (key type 0): this node, for the
-// group's partition hash(group) mod OffsetsTopicPartitions. Transaction
-// keys (type 1) are COORDINATOR_NOT_AVAILABLE until transactions exist.
-// Handles batched keys (v4+).
+// FindCoordinator answers for group keys (key type 0): the node leading
+// the group's partition hash(group) mod OffsetsTopicPartitions of
+// __consumer_offsets, with its Kafka address; COORDINATOR_NOT_AVAILABLE
+// while no leader is known (an election, or a leader not among the
+// registered brokers). Transaction keys (type 1) are
+// COORDINATOR_NOT_AVAILABLE until transactions exist. Handles batched keys
+// (v4+).
 func (c *Coordinator) FindCoordinator(ctx context.Context, req *kmsg.FindCoordinatorRequest) *kmsg.FindCoordinatorResponse {
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
-	var self replication.Broker
-	for _, b := range c.cluster.Brokers() {
-		if b.NodeID == c.cluster.NodeID() {
-			self = b
-		}
-	}
+	brokers := c.cluster.Brokers()
 	answer := func(key string) (nodeID int32, host string, port int32, code int16, msg *string) {
 		switch {
 		case req.CoordinatorType == 1:
@@ -213,7 +243,18 @@ func (c *Coordinator) FindCoordinator(ctx context.Context, req *kmsg.FindCoordin
 			m := "empty group id"
 			return -1, "", -1, kerr.InvalidRequest.Code, &m
 		}
-		return self.NodeID, self.Host, self.Port, 0, nil
+		p := c.partitionFor(key)
+		leader := int32(-1)
+		if h := c.handle(p); h != nil {
+			leader, _ = h.Leader()
+		}
+		for _, b := range brokers {
+			if b.NodeID == leader && leader >= 0 {
+				return b.NodeID, b.Host, b.Port, 0, nil
+			}
+		}
+		m := fmt.Sprintf("no known leader of %s-%d", OffsetsTopic, p)
+		return -1, "", -1, kerr.CoordinatorNotAvailable.Code, &m
 	}
 	if req.Version >= 4 {
 		for _, key := range req.CoordinatorKeys {
@@ -240,7 +281,7 @@ func (c *Coordinator) armSession(g *group, m *member) {
 	m.sessionTimer = time.AfterFunc(m.sessionTimeout, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if c.closed || c.groups[g.id] != g || g.members[m.id] != m || m.sessionSeq != seq || m.joinCh != nil {
+		if c.closed || c.groups[g.id] != g || g.members[m.id] != m || m.sessionSeq != seq || m.joinCh != nil || !c.leadsLocked(g) {
 			return
 		}
 		c.logger.Info("member session expired", zap.String("group", g.id), zap.String("member", m.id), zap.Int32("generation", g.generation))
@@ -308,7 +349,7 @@ func (c *Coordinator) prepareRebalanceLocked(g *group, reason string) {
 	fire := func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if c.closed || c.groups[g.id] != g || g.state != statePreparingRebalance || g.generation != generation {
+		if c.closed || c.groups[g.id] != g || g.state != statePreparingRebalance || g.generation != generation || !c.leadsLocked(g) {
 			return
 		}
 		g.delaying = false

@@ -19,6 +19,16 @@ func (c *Coordinator) ListGroups(ctx context.Context, req *kmsg.ListGroupsReques
 		resp.ErrorCode = kerr.NotCoordinator.Code
 		return resp
 	}
+	// Each broker lists the groups it coordinates: those of the
+	// partitions it leads, loaded (or loading: then the client retries).
+	for p := int32(0); p < c.partitions; p++ {
+		if c.coordinatorLocked(p) == kerr.CoordinatorLoadInProgress.Code {
+			resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+		}
+	}
+	if resp.ErrorCode != 0 {
+		return resp
+	}
 	matches := func(filter []string, v string) bool {
 		if len(filter) == 0 {
 			return true
@@ -63,12 +73,16 @@ func (c *Coordinator) DescribeGroups(ctx context.Context, req *kmsg.DescribeGrou
 		if req.IncludeAuthorizedOperations {
 			dg.AuthorizedOperations = allGroupOperations
 		}
+		code := int16(0)
+		if id != "" {
+			code = c.checkGroupLocked(id)
+		}
 		g := c.groups[id]
 		switch {
-		case c.closed:
-			dg.ErrorCode = kerr.NotCoordinator.Code
 		case id == "":
 			dg.ErrorCode = kerr.InvalidGroupID.Code
+		case code != 0:
+			dg.ErrorCode = code
 		case g == nil:
 			dg.State = stateDead.String()
 		default:
@@ -114,15 +128,11 @@ func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRe
 }
 
 func (c *Coordinator) deleteGroup(ctx context.Context, id string) int16 {
-	c.mu.Lock()
+	if code := c.lockGroupRequest(id); code != 0 {
+		return code
+	}
 	g := c.groups[id]
 	switch {
-	case c.closed:
-		c.mu.Unlock()
-		return kerr.NotCoordinator.Code
-	case id == "":
-		c.mu.Unlock()
-		return kerr.InvalidGroupID.Code
 	case g == nil || g.state == stateDead:
 		c.mu.Unlock()
 		return kerr.GroupIDNotFound.Code

@@ -16,6 +16,31 @@
 // group G is the leader of partition abs(javaHashCode(G)) mod N, as in
 // Kafka; on a single node that is always this node.
 //
+// # Following leadership
+//
+// Every node runs a Coordinator, which answers only for the groups of the
+// __consumer_offsets partitions it leads. Each request naming a group
+// checks, under Coordinator.mu, the partition's leader and leader epoch
+// (Partition.Leader) against what is loaded (coordinatorLocked):
+//
+//	leader elsewhere, or none   NOT_COORDINATOR; what was held of the
+//	                            partition is dropped (members waiting in
+//	                            JoinGroup/SyncGroup hear NOT_COORDINATOR)
+//	here, epoch loaded          served
+//	here, another epoch         drop what was held, start a load;
+//	                            COORDINATOR_LOAD_IN_PROGRESS until it ends
+//
+// A load reads the partition from its log start to its high watermark,
+// which on a leader covers every committed record (a partition leader
+// serves only after a barrier in its term), into groups of its own, and
+// installs them only if this node still leads in the epoch it loaded.
+// Timers (session, rebalance, pending member, offset expiry) make the same
+// check before acting, so a node that lost leadership stops acting on its
+// groups at once even when no request comes. FindCoordinator names the
+// partition's leader (COORDINATOR_NOT_AVAILABLE when none is known). The
+// check is lazy, with no notification from the cluster: nothing runs per
+// partition while no request or timer needs it.
+//
 // # State machine
 //
 //	              join (first member)
@@ -49,6 +74,10 @@
 //
 // # Invariants
 //
+//   - A record is appended only while this node leads the group's
+//     partition in the epoch its groups were loaded in (appendLocked
+//     checks, else NOT_COORDINATOR): state read in one epoch is not
+//     written in another.
 //   - OffsetCommit, DeleteGroups, OffsetDelete and the leader's SyncGroup
 //     answer only after their records are durable; an acknowledged commit
 //     survives kill -9.
@@ -96,6 +125,19 @@
 //     for every negative hash.
 //   - An empty initial rebalance delay is extended while members keep
 //     joining, up to the rebalance timeout (Kafka's InitialDelayedJoin).
+//   - On a node that does not yet serve a partition it was elected for
+//     (before its barrier), Leader may already name this node: the load's
+//     first Read answers NOT_LEADER_OR_FOLLOWER and the load is abandoned;
+//     the next request starts another. A load never installs state read
+//     from a partition this node did not serve.
+//   - OffsetCommit checks that the committed topic partition exists in the
+//     metadata, not that this node holds a replica of it: the coordinator
+//     of a group is rarely the leader of the partitions it consumes.
+//   - Between the epoch check in appendLocked and the proposal, this node
+//     could lose and regain leadership (a new election, microseconds
+//     apart): the record then lands in the new epoch from old state. No
+//     election is that fast; the partition's Append does not take an
+//     expected epoch to close the gap for good.
 //   - JoinGroup needs the client id and host for DescribeGroups; the
 //     request body lacks them, so the wire layer passes them in the context
 //     (WithClient).

@@ -130,7 +130,7 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest)
 			g.pending[id] = time.AfterFunc(sessionTimeout, func() {
 				c.mu.Lock()
 				defer c.mu.Unlock()
-				if _, ok := g.pending[id]; ok && c.groups[g.id] == g {
+				if _, ok := g.pending[id]; ok && c.groups[g.id] == g && c.leadsLocked(g) {
 					delete(g.pending, id)
 					c.tryCompleteJoinLocked(g)
 				}

@@ -15,58 +15,116 @@ import (
 	"github.com/sluice-io/sluice/partition/record"
 )
 
-// load rebuilds every group from __consumer_offsets, reading each partition
-// from its log start to its high watermark and applying records in order.
-// A group whose stored metadata has members comes back Stable with them;
-// each must heartbeat within its session timeout, as after a Kafka
-// coordinator failover.
-func (c *Coordinator) load() error {
+// loadLed loads, at start, every __consumer_offsets partition this node
+// leads already, so that a single node answers its first requests with
+// every group loaded. Partitions led later (or not yet ready to serve) are
+// loaded when a request first needs them (coordinatorLocked).
+func (c *Coordinator) loadLed() error {
 	for p := int32(0); p < c.partitions; p++ {
-		part, err := c.cluster.Partition(OffsetsTopic, p)
-		if errors.Is(err, kerr.NotLeaderForPartition) {
-			// Held by another node (a cluster whose partitions are not
-			// replicated yet): its coordinator is there.
+		h := c.handle(p)
+		if h == nil {
 			continue
 		}
-		if err != nil {
+		node, epoch := h.Leader()
+		if node != c.self {
+			continue
+		}
+		c.mu.Lock()
+		c.owned[p].loading, c.owned[p].loadingEpoch = true, epoch
+		c.mu.Unlock()
+		if err := c.loadPartition(p, h, epoch); err != nil && !errors.Is(err, kerr.NotLeaderForPartition) {
 			return err
 		}
-		offset := part.Offsets().LogStart
-		for {
-			rr, err := part.Read(nil, partition.ReadRequest{Offset: offset, MaxBytes: 1 << 20, MinOneBatch: true})
-			if errors.Is(err, kerr.NotLeaderForPartition) && offset == part.Offsets().LogStart {
-				// Not led here (yet): its coordinator is its leader.
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("read %s-%d at %d: %w", OffsetsTopic, p, offset, err)
-			}
-			if len(rr.Records) == 0 {
-				break
-			}
-			next, err := c.applyBatches(rr.Records)
-			if err != nil {
-				return fmt.Errorf("%s-%d at %d: %w", OffsetsTopic, p, offset, err)
-			}
-			if next <= offset {
-				break
-			}
-			offset = next
-		}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, g := range c.groups {
-		for _, m := range g.members {
-			c.armSession(g, m)
+	return nil
+}
+
+// loadPartition rebuilds the groups of partition p, which this node leads
+// in epoch, reading it from its log start to its high watermark (on a
+// leader that covers every committed record: a partition leader serves
+// only once everything before its term is applied) and applying records
+// in order. The groups are installed only if the load is still wanted
+// (no newer load, not closed) and the node still leads p in epoch;
+// otherwise they are dropped and the next request starts over. A group
+// stored with members comes back Stable; each member must heartbeat
+// within its session timeout, as after a Kafka coordinator failover.
+func (c *Coordinator) loadPartition(p int32, h Partition, epoch int32) (err error) {
+	began := time.Now()
+	groups := make(map[string]*group)
+	defer func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		o := &c.owned[p]
+		if !o.loading || o.loadingEpoch != epoch {
+			return
 		}
+		close(c.loadEnded)
+		c.loadEnded = make(chan struct{})
+		o.loading = false
+		if err == nil && !c.closed {
+			if node, now := h.Leader(); node != c.self || now != epoch {
+				err = fmt.Errorf("%s-%d: leadership changed while loading: %w", OffsetsTopic, p, kerr.NotLeaderForPartition)
+			}
+		}
+		switch {
+		case c.closed:
+			return
+		case errors.Is(err, kerr.NotLeaderForPartition):
+			// Not serving yet, or no longer: the next request decides.
+			c.logger.Debug("group partition load abandoned", zap.Int32("partition", p), zap.Int32("epoch", epoch), zapErr(err))
+			return
+		case err != nil:
+			// Retried at the next request for one of its groups.
+			c.logger.Warn("group partition load failed", zap.Int32("partition", p), zap.Int32("epoch", epoch), zapErr(err))
+			return
+		}
+		for id, g := range groups {
+			c.groups[id] = g
+			for _, m := range g.members {
+				c.armSession(g, m)
+			}
+		}
+		o.loaded, o.epoch = true, epoch
+		c.logger.Info("group partition loaded", zap.Int32("partition", p), zap.Int32("epoch", epoch),
+			zap.Int("groups", len(groups)), zap.Duration("took", time.Since(began)))
+	}()
+	// The first read proves this node serves the partition (a node that
+	// does not answers NOT_LEADER_OR_FOLLOWER, and Offsets zeros); the
+	// high watermark read after it bounds the load.
+	offset := h.Offsets().LogStart
+	var end int64
+	for first := true; first || offset < end; first = false {
+		c.mu.Lock()
+		closed := c.closed
+		c.mu.Unlock()
+		if closed {
+			return nil
+		}
+		rr, err := h.Read(nil, partition.ReadRequest{Offset: offset, MaxBytes: 1 << 20, MinOneBatch: true})
+		if err != nil {
+			return fmt.Errorf("read %s-%d at %d: %w", OffsetsTopic, p, offset, err)
+		}
+		if first {
+			end = h.Offsets().HighWatermark
+		}
+		if len(rr.Records) == 0 {
+			break
+		}
+		next, err := c.applyBatches(groups, rr.Records)
+		if err != nil {
+			return fmt.Errorf("%s-%d at %d: %w", OffsetsTopic, p, offset, err)
+		}
+		if next <= offset {
+			break
+		}
+		offset = next
 	}
 	return nil
 }
 
 // applyBatches applies every record of the batches in b and returns the
 // offset after the last batch. A trailing partial batch is ignored.
-func (c *Coordinator) applyBatches(b []byte) (int64, error) {
+func (c *Coordinator) applyBatches(groups map[string]*group, b []byte) (int64, error) {
 	var next int64
 	for len(b) > 0 {
 		h, err := log.ParseBatchHeader(b)
@@ -88,7 +146,7 @@ func (c *Coordinator) applyBatches(b []byte) (int64, error) {
 		}
 		for it.Next() {
 			rec := it.Record()
-			c.applyRecord(rec.Key, rec.Value)
+			c.applyRecord(groups, rec.Key, rec.Value)
 		}
 		if err := it.Err(); err != nil {
 			return next, fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
@@ -97,13 +155,12 @@ func (c *Coordinator) applyBatches(b []byte) (int64, error) {
 	return next, nil
 }
 
-// applyRecord applies one __consumer_offsets record to the in-memory state.
-func (c *Coordinator) applyRecord(key, value []byte) {
+// applyRecord applies one __consumer_offsets record to groups, a load's
+// own map (not yet shared: no lock).
+func (c *Coordinator) applyRecord(groups map[string]*group, key, value []byte) {
 	if len(key) < 2 {
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	switch version := int16(binary.BigEndian.Uint16(key)); version {
 	case 0, 1:
 		var k kmsg.OffsetCommitKey
@@ -111,7 +168,7 @@ func (c *Coordinator) applyRecord(key, value []byte) {
 			return
 		}
 		tp := topicPartition{k.Topic, k.Partition}
-		g := c.groups[k.Group]
+		g := groups[k.Group]
 		if value == nil {
 			if g != nil {
 				delete(g.offsets, tp)
@@ -124,7 +181,7 @@ func (c *Coordinator) applyRecord(key, value []byte) {
 		}
 		if g == nil {
 			g = newGroup(k.Group, time.UnixMilli(v.CommitTimestamp))
-			c.groups[k.Group] = g
+			groups[k.Group] = g
 		}
 		g.offsets[tp] = committed{offset: v.Offset, leaderEpoch: v.LeaderEpoch, metadata: v.Metadata, commitTimestamp: v.CommitTimestamp}
 		if g.state == stateEmpty && time.UnixMilli(v.CommitTimestamp).After(g.emptySince) {
@@ -136,7 +193,7 @@ func (c *Coordinator) applyRecord(key, value []byte) {
 			return
 		}
 		if value == nil {
-			delete(c.groups, k.Group)
+			delete(groups, k.Group)
 			return
 		}
 		var v kmsg.GroupMetadataValue
@@ -144,10 +201,10 @@ func (c *Coordinator) applyRecord(key, value []byte) {
 			c.logger.Warn("skipping undecodable group metadata", zapGroup(k.Group))
 			return
 		}
-		g := c.groups[k.Group]
+		g := groups[k.Group]
 		if g == nil {
 			g = newGroup(k.Group, time.UnixMilli(v.CurrentStateTimestamp))
-			c.groups[k.Group] = g
+			groups[k.Group] = g
 		}
 		g.protocolType, g.generation = v.ProtocolType, v.Generation
 		g.protocol, g.leader = "", ""
@@ -193,8 +250,12 @@ func (c *Coordinator) expireOffsets() {
 		records []kv
 	}
 	var gone []expired
+	coordinated := make(map[int32]bool, c.partitions)
+	for p := int32(0); p < c.partitions; p++ {
+		coordinated[p] = c.coordinatorLocked(p) == 0
+	}
 	for id, g := range c.groups {
-		if g.state == stateEmpty && len(g.members) == 0 && len(g.pending) == 0 && g.inflight == 0 && time.Since(g.emptySince) > c.cfg.OffsetsRetention {
+		if coordinated[c.partitionFor(id)] && g.state == stateEmpty && len(g.members) == 0 && len(g.pending) == 0 && g.inflight == 0 && time.Since(g.emptySince) > c.cfg.OffsetsRetention {
 			gone = append(gone, expired{id, c.partitionFor(id), c.tombstonesLocked(g)})
 		}
 	}

@@ -84,7 +84,7 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
 				continue
 			}
-			if _, err := c.cluster.Partition(rt.Topic, rp.Partition); err != nil {
+			if !c.knownPartition(topicPartition{rt.Topic, rp.Partition}) {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				continue
 			}
@@ -186,11 +186,11 @@ func (c *Coordinator) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequ
 
 // fetchOffsetsLocked answers one group's OffsetFetch.
 func (c *Coordinator) fetchOffsetsLocked(groupID string, topics []kmsg.OffsetFetchRequestTopic) (int16, []kmsg.OffsetFetchResponseTopic) {
-	switch {
-	case c.closed:
-		return kerr.NotCoordinator.Code, nil
-	case groupID == "":
+	if groupID == "" {
 		return kerr.InvalidGroupID.Code, nil
+	}
+	if code := c.checkGroupLocked(groupID); code != 0 {
+		return code, nil
 	}
 	g := c.groups[groupID]
 	answer := func(tp topicPartition) kmsg.OffsetFetchResponseTopicPartition {
@@ -241,13 +241,11 @@ func (c *Coordinator) fetchOffsetsLocked(groupID string, topics []kmsg.OffsetFet
 // consumer group subscribes to.
 func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
-	c.mu.Lock()
+	if resp.ErrorCode = c.lockGroupRequest(req.Group); resp.ErrorCode != 0 {
+		return resp
+	}
 	g := c.groups[req.Group]
 	switch {
-	case c.closed:
-		resp.ErrorCode = kerr.NotCoordinator.Code
-	case req.Group == "":
-		resp.ErrorCode = kerr.InvalidGroupID.Code
 	case g == nil || g.state == stateDead:
 		resp.ErrorCode = kerr.GroupIDNotFound.Code
 	case g.state != stateEmpty && g.protocolType != "consumer":
@@ -324,8 +322,8 @@ func subscribedTopics(g *group) map[string]bool {
 	return topics
 }
 
-// knownPartition reports whether tp exists.
+// knownPartition reports whether tp exists (wherever its replicas are).
 func (c *Coordinator) knownPartition(tp topicPartition) bool {
-	_, err := c.cluster.Partition(tp.topic, tp.partition)
-	return err == nil
+	t, ok := c.cluster.Topic(tp.topic)
+	return ok && tp.partition >= 0 && tp.partition < t.PartitionCount()
 }

@@ -35,7 +35,8 @@ var GroupStates = []string{
 	stateCompletingRebalance.String(), stateStable.String(),
 }
 
-// Stats returns every group this coordinator holds, sorted by id, each
+// Stats returns every group this coordinator holds (of the partitions it
+// still leads in the epoch it loaded; it starts no load), sorted by id, each
 // with its offsets sorted by topic and partition. It copies what it reads
 // under the coordinator's lock and does no I/O, so a metrics scrape never
 // waits for a commit. The slices are the caller's. A closed coordinator
@@ -46,6 +47,7 @@ func (c *Coordinator) Stats() []GroupStats {
 		c.mu.Unlock()
 		return nil
 	}
+	c.dropLostLocked()
 	out := make([]GroupStats, 0, len(c.groups))
 	for _, g := range c.groups {
 		gs := GroupStats{ID: g.id, State: g.state.String(), Members: len(g.members), Offsets: make([]CommittedOffset, 0, len(g.offsets))}

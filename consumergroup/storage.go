@@ -116,10 +116,18 @@ type written struct {
 // describe, so a reload rebuilds exactly that state (a delete's tombstones
 // never land before a commit it saw, nor a commit after a delete it
 // followed). The batch is not yet durable: see wait.
+//
+// The append is refused with NOT_COORDINATOR unless this node leads the
+// partition in the epoch its groups were loaded in: state read in one
+// epoch is never written in another.
 func (c *Coordinator) appendLocked(p int32, batch []byte) (written, error) {
-	part, err := c.cluster.Partition(OffsetsTopic, p)
-	if err != nil {
-		return written{}, err
+	part := c.handle(p)
+	epoch, loaded := c.ownedEpochLocked(p)
+	if part == nil || !loaded {
+		return written{}, kerr.NotCoordinator
+	}
+	if node, now := part.Leader(); node != c.self || now != epoch {
+		return written{}, kerr.NotCoordinator
 	}
 	res, err := part.Append(context.Background(), batch)
 	if err != nil {
@@ -140,7 +148,8 @@ func storeErrorCode(err error) int16 {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return kerr.RequestTimedOut.Code
-	case errors.Is(err, partition.ErrClosed):
+	case errors.Is(err, partition.ErrClosed), errors.Is(err, kerr.NotLeaderForPartition):
+		// The partition's leadership moved: so did its groups.
 		return kerr.NotCoordinator.Code
 	case errors.As(err, &ke):
 		return ke.Code

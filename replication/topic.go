@@ -111,6 +111,11 @@ type CreateTopicRequest struct {
 	// ReplicationFactor; -1 means the broker default, 1. At most the
 	// number of active nodes.
 	ReplicationFactor int16
+	// CapReplicationFactor lowers ReplicationFactor to the number of
+	// active nodes instead of refusing it: internal topics, whose factor
+	// is a broker config (offsets.topic.replication.factor), get min(it,
+	// live nodes), so a single node starts with the default of 3.
+	CapReplicationFactor bool
 	// Configs are topic config overrides by Kafka name.
 	Configs map[string]string
 	// ValidateOnly checks the request without creating anything.
@@ -163,6 +168,9 @@ func (c *Cluster) CreateTopic(ctx context.Context, req CreateTopicRequest) (*Top
 	}
 	if _, ok := s.Topic(req.Name); ok {
 		return nil, fmt.Errorf("topic %q already exists: %w", req.Name, kerr.TopicAlreadyExists)
+	}
+	if n := len(s.NodeIDs(true)); req.CapReplicationFactor && n > 0 && int(req.ReplicationFactor) > n {
+		req.ReplicationFactor = int16(n)
 	}
 	assignment, err := s.Place(req.Partitions, req.ReplicationFactor)
 	if err != nil {

@@ -2,10 +2,13 @@ package wire
 
 // FindCoordinator (key 10), versions 0-6.
 //
-// Answers which broker coordinates a group: on a single node, this one.
-// The group coordinator (package consumergroup) answers; it also loads the
-// group's __consumer_offsets partition, so a coordinator still loading
-// answers COORDINATOR_LOAD_IN_PROGRESS and the client retries.
+// Answers which broker coordinates a group: the leader of the group's
+// __consumer_offsets partition (on a single node, this one), with its
+// advertised address; COORDINATOR_NOT_AVAILABLE while that partition has
+// no known leader. The group coordinator (package consumergroup) answers.
+// The coordinator named then loads the partition on the group's first
+// request, answering COORDINATOR_LOAD_IN_PROGRESS until done, and a node
+// that no longer leads it answers NOT_COORDINATOR: clients look again.
 //
 // Deviations: transaction coordinators (key type 1) and share groups (key
 // type 2) are COORDINATOR_NOT_AVAILABLE until they exist.

@@ -14,6 +14,6 @@ var (
 	_ wire.TopicOf[*replication.Partition]                                = (*replication.Topic)(nil)
 	_ wire.ClusterOf[*replication.Topic, *replication.Partition]          = (*replication.Cluster)(nil)
 	_ consumergroup.Partition                                             = (*replication.Partition)(nil)
-	_ consumergroup.Topic                                                 = (*replication.Topic)(nil)
+	_ consumergroup.TopicOf[*replication.Partition]                       = (*replication.Topic)(nil)
 	_ consumergroup.ClusterOf[*replication.Topic, *replication.Partition] = (*replication.Cluster)(nil)
 )

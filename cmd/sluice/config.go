@@ -71,6 +71,7 @@ const (
 	keyLogCleanerMaxCompactionLag = "log.cleaner.max.compaction.lag.ms"
 	keyLogCleanerMinCleanable     = "log.cleaner.min.cleanable.ratio"
 	keyOffsetsTopicPartitions     = "offsets.topic.num.partitions"
+	keyOffsetsTopicReplication    = "offsets.topic.replication.factor"
 	keyGroupMinSessionTimeoutMs   = "group.min.session.timeout.ms"
 	keyGroupMaxSessionTimeoutMs   = "group.max.session.timeout.ms"
 	keyGroupInitialRebalanceDelay = "group.initial.rebalance.delay.ms"
@@ -149,6 +150,7 @@ var settings = []setting{
 	{key: keyLogCleanerMaxCompactionLag, value: int64(math.MaxInt64), usage: "default max.compaction.lag.ms: age after which a record is compacted regardless of the dirty ratio"},
 	{key: keyLogCleanerMinCleanable, value: "0.5", usage: "default min.cleanable.dirty.ratio: share of a log that must be uncompacted before the cleaner compacts it"},
 	{key: keyOffsetsTopicPartitions, value: int64(16), usage: "partitions of the internal __consumer_offsets topic, used when it is first created"},
+	{key: keyOffsetsTopicReplication, value: int64(3), usage: "replication factor of the internal __consumer_offsets topic, capped at the live nodes when it is first created"},
 	{key: keyGroupMinSessionTimeoutMs, value: int64(6000), usage: "smallest session timeout in milliseconds a group member may ask for"},
 	{key: keyGroupMaxSessionTimeoutMs, value: int64(1800000), usage: "largest session timeout in milliseconds a group member may ask for"},
 	{key: keyGroupInitialRebalanceDelay, value: int64(3000), usage: "milliseconds an empty group waits for more members before its first rebalance"},
@@ -336,12 +338,13 @@ func loadConfig(v *viper.Viper) (config, error) {
 
 	// Every field is set from a key, so the defaults live in settings.
 	cfg.Groups = consumergroup.Config{
-		OffsetsTopicPartitions: int32(r.integer(keyOffsetsTopicPartitions, 1, math.MaxInt32)),
-		MinSessionTimeout:      r.millis(keyGroupMinSessionTimeoutMs),
-		MaxSessionTimeout:      r.millis(keyGroupMaxSessionTimeoutMs),
-		InitialRebalanceDelay:  time.Duration(r.integer(keyGroupInitialRebalanceDelay, 0, math.MaxInt32)) * time.Millisecond,
-		MaxGroupSize:           int(r.integer(keyGroupMaxSize, 1, math.MaxInt32)),
-		OffsetsRetention:       time.Duration(r.integer(keyOffsetsRetentionMinutes, 1, math.MaxInt32)) * time.Minute,
+		OffsetsTopicPartitions:        int32(r.integer(keyOffsetsTopicPartitions, 1, math.MaxInt32)),
+		OffsetsTopicReplicationFactor: int16(r.integer(keyOffsetsTopicReplication, 1, math.MaxInt16)),
+		MinSessionTimeout:             r.millis(keyGroupMinSessionTimeoutMs),
+		MaxSessionTimeout:             r.millis(keyGroupMaxSessionTimeoutMs),
+		InitialRebalanceDelay:         time.Duration(r.integer(keyGroupInitialRebalanceDelay, 0, math.MaxInt32)) * time.Millisecond,
+		MaxGroupSize:                  int(r.integer(keyGroupMaxSize, 1, math.MaxInt32)),
+		OffsetsRetention:              time.Duration(r.integer(keyOffsetsRetentionMinutes, 1, math.MaxInt32)) * time.Minute,
 	}
 
 	cfg.Admin = admin.Config{Listen: r.str(keyAdminListen), Pprof: r.boolean(keyAdminPprofEnable)}

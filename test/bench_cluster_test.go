@@ -71,6 +71,10 @@ func processIO(pid int) int64 {
 //     machine (one disk, two cores shared by the three);
 //   - disk-bytes/byte: bytes each node wrote to storage per byte of
 //     payload, averaged over the replicas (/proc/<pid>/io);
+//   - idle: SLUICE_BENCH_IDLE_PARTITIONS (default 1000) partitions with
+//     replication factor 3 and no traffic: each node's CPU use (share of
+//     one core) over 10 s and resident memory, and the time the creation
+//     took until every partition had a leader;
 //   - failover: SLUICE_BENCH_FAILOVERS (default 10) times, kill -9 of a
 //     partition's leader during produce, then the time to the first
 //     acknowledgement of a record sent after the kill (p50 and p99); the
@@ -130,6 +134,9 @@ func BenchmarkCluster(b *testing.B) {
 		b.ReportMetric(p50.Seconds(), "p50-s")
 		b.ReportMetric(p99.Seconds(), "p99-s")
 		b.Logf("failover to the first acknowledgement, %d trials: %v", trials, times)
+	})
+	b.Run("idle", func(b *testing.B) {
+		benchIdle(b, procs, benchEnvInt(b, "SLUICE_BENCH_IDLE_PARTITIONS", 1000))
 	})
 	b.Logf("produce 1 KiB acks=all: one node %.1f MB/s, three nodes (RF 3) %.1f MB/s = %.2f of one node; %.2f disk bytes per byte per replica",
 		one.mbps(), three.mbps(), three.mbps()/one.mbps(), diskPerByte)
@@ -203,4 +210,74 @@ func metadataOfTB(tb testing.TB, addr string) *kmsg.MetadataResponse {
 	req := kmsg.NewPtrMetadataRequest()
 	req.SetVersion(12)
 	return dialRaw(tb, addr).mustRoundTrip(req).(*kmsg.MetadataResponse)
+}
+
+// benchIdle creates a topic of n partitions replicated on every node,
+// waits until each has a leader, then measures each node's CPU over 10 s
+// of no traffic and its resident memory.
+func benchIdle(b *testing.B, procs []*sluiceProcess, n int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	began := time.Now()
+	resp, err := newAdmin(b, procs[0].Addr).CreateTopic(ctx, int32(n), int16(len(procs)), nil, "idle")
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		b.Fatalf("create %d partitions: %v", n, err)
+	}
+	for {
+		led := 0
+		for _, mt := range metadataOfTB(b, procs[0].Addr).Topics {
+			if mt.Topic != nil && *mt.Topic == "idle" {
+				for _, p := range mt.Partitions {
+					if p.Leader > 0 && p.ErrorCode == 0 {
+						led++
+					}
+				}
+			}
+		}
+		if led == n {
+			break
+		}
+		if ctx.Err() != nil {
+			b.Fatalf("%d of %d partitions led after %s", led, n, time.Since(began))
+		}
+		time.Sleep(200 * time.Millisecond) // another process's state: nothing to wait on
+	}
+	ready := time.Since(began)
+	var cpu0 []time.Duration
+	for _, p := range procs {
+		cpu0 = append(cpu0, versusBroker{name: "node", pid: p.cmd.Process.Pid}.cpu(b))
+	}
+	const window = 10 * time.Second
+	time.Sleep(window) // measuring idle cost: the wait is the measurement
+	var maxShare float64
+	var maxRSS int64
+	for i, p := range procs {
+		br := versusBroker{name: "node", pid: p.cmd.Process.Pid}
+		share := float64(br.cpu(b)-cpu0[i]) / float64(window)
+		maxShare = max(maxShare, share)
+		maxRSS = max(maxRSS, currentRSS(b, p.cmd.Process.Pid))
+	}
+	b.ReportMetric(maxShare*100, "cpu-%-max-node")
+	b.ReportMetric(float64(maxRSS)/(1<<20), "rss-MiB-max-node")
+	b.ReportMetric(ready.Seconds(), "create-s")
+	b.Logf("%d partitions, RF %d, idle: max node CPU %.1f %% of a core, max RSS %.0f MiB; created and led in %s", n, len(procs), maxShare*100, float64(maxRSS)/(1<<20), ready)
+}
+
+// currentRSS returns the resident memory of process pid (VmRSS).
+func currentRSS(b *testing.B, pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kb)
+			return kb << 10
+		}
+	}
+	return 0
 }

@@ -171,7 +171,7 @@ type cleanPlan struct {
 
 func (r *Replica) planClean(cfg *Config, now time.Time) (cleanPlan, error) {
 	segs := r.log.Segments()
-	start, next, hwm := r.log.StartOffset(), r.log.NextOffset(), r.hwm.Load()
+	start, next, hwm := r.log.StartOffset(), r.log.NextOffset(), r.cleanBound()
 	if len(segs) == 0 {
 		return cleanPlan{}, ErrClosed
 	}

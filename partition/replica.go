@@ -48,6 +48,10 @@ type Replica struct {
 	// externalHWM is Options.ExternalHighWatermark: the owner bounds the
 	// high watermark with AdvanceHighWatermark. Immutable after Open.
 	externalHWM bool
+	// cleanFloor, when set, bounds retention and compaction below the
+	// high watermark (SetCleanFloor).
+	cleanFloor atomic.Pointer[func() int64]
+
 	// appliedEnd is the offset after the last batch the producer state
 	// accounts for: the log end at Open, then advanced by ApplyStored;
 	// guarded by mu.

@@ -41,7 +41,7 @@ func (r *Replica) EnforceRetention(now time.Time) (RetentionResult, error) {
 	}
 	cfg := &r.cfg
 	segs := r.log.Segments()
-	hwm, start := r.hwm.Load(), r.log.StartOffset()
+	hwm, start := r.cleanBound(), r.log.StartOffset()
 	var total int64
 	for _, s := range segs {
 		total += s.Size

@@ -119,6 +119,25 @@ func TestRetentionSparesHighWatermark(t *testing.T) {
 	}
 }
 
+// TestRetentionSparesCleanFloor: a replicated partition's Raft window
+// (SetCleanFloor) bounds retention as the high watermark does.
+func TestRetentionSparesCleanFloor(t *testing.T) {
+	env, clock := retentionEnv(t, func(c *Config) { c.RetentionTime = time.Hour })
+	r := env.open(t)
+	appendAged(t, r, 0, 0, 0, 0)
+	floor := int64(2)
+	r.SetCleanFloor(func() int64 { return floor })
+	res, err := r.EnforceRetention(clock.now())
+	if err != nil || res.LogStartOffset != 2 {
+		t.Fatalf("EnforceRetention = %+v, %v; want log start 2 (the floor)", res, err)
+	}
+	floor = 4
+	r.SetCleanFloor(nil)
+	if res, err := r.EnforceRetention(clock.now()); err != nil || res.LogStartOffset != 3 {
+		t.Fatalf("without the floor: %+v, %v; want log start 3 (all but the active segment)", res, err)
+	}
+}
+
 // TestRetentionAndAgeRoll rolls segments by segment.ms with the injected
 // clock and lets time retention delete them as they age.
 func TestRetentionAndAgeRoll(t *testing.T) {

@@ -156,3 +156,27 @@ func (r *Replica) Truncated() error {
 	r.appliedEnd = r.log.NextOffset()
 	return nil
 }
+
+// SetCleanFloor makes retention and compaction leave alone every segment
+// that reaches floor() (nil removes the floor): a replicated partition's
+// Raft log store passes the offset of the first batch its Raft window
+// still holds, since followers catching up read those batches as Raft
+// entries, and compaction or deletion below it would leave them a hole.
+// Safe for concurrent use.
+func (r *Replica) SetCleanFloor(floor func() int64) {
+	if floor == nil {
+		r.cleanFloor.Store(nil)
+		return
+	}
+	r.cleanFloor.Store(&floor)
+}
+
+// cleanBound is the offset retention and compaction stop at: the high
+// watermark, or the clean floor when lower.
+func (r *Replica) cleanBound() int64 {
+	bound := r.hwm.Load()
+	if f := r.cleanFloor.Load(); f != nil {
+		bound = min(bound, (*f)())
+	}
+	return bound
+}

@@ -87,6 +87,12 @@ func (c *Cluster) openPartition(s *meta.State, ref meta.PartitionRef, replicas [
 		_ = r.Close()
 		return nil, fmt.Errorf("bootstrap the Raft group of %s-%d: %w", ref.Topic, ref.Partition, err)
 	}
+	if len(replicas) > 1 {
+		// Followers catching up read the batches of the Raft window as
+		// entries: retention and compaction must leave them whole. A
+		// group alone has no follower to wait for.
+		r.SetCleanFloor(g.FirstOffset)
+	}
 	return &Partition{Topic: ref.Topic, Index: ref.Partition, replica: r, group: g, replicas: replicas, self: c.cfg.NodeID}, nil
 }
 

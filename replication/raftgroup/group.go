@@ -311,6 +311,11 @@ func (g *Group) Leader() (raft.ServerID, raft.ServerAddress) {
 	return id, addr
 }
 
+// FirstOffset returns the offset of the first batch the group's Raft
+// window holds (the log end when it holds none): a follower catching up
+// may still read every batch from there.
+func (g *Group) FirstOffset() int64 { return g.store.FirstOffset() }
+
 // Raft returns the group's raft.Raft, for membership changes and stats.
 func (g *Group) Raft() *raft.Raft { return g.raft }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -103,6 +104,10 @@ type Store struct {
 	onTruncate func(offset int64)
 	onSync     log.SyncObserver
 
+	// firstOffset is what FirstOffset answers: the first mark's offset,
+	// or -1 for none; written under mu, read without it.
+	firstOffset atomic.Int64
+
 	mu sync.Mutex
 	// first and last are the Raft indexes held, [first, last]; both 0
 	// when empty. expect, when non-zero, is the index the next StoreLogs
@@ -145,6 +150,7 @@ func Open(dir string, segs Segments, opts Options) (*Store, error) {
 		_ = f.Close()
 		return nil, err
 	}
+	s.publishFirst()
 	return s, nil
 }
 
@@ -364,13 +370,24 @@ func (s *Store) LastIndex() (uint64, error) {
 // FirstOffset returns the base offset of the first segment entry the
 // store holds, or the log end when it holds none: retention and
 // compaction must leave every batch at or after it alone.
+//
+// It takes no lock (callers hold the replica's, which the store takes
+// after its own): it reads what the last change of the store published.
 func (s *Store) FirstOffset() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.marks) == 0 {
-		return s.segs.NextOffset()
+	if o := s.firstOffset.Load(); o >= 0 {
+		return o
 	}
-	return s.marks[0].offset
+	return s.segs.NextOffset()
+}
+
+// publishFirst publishes the first mark's offset for FirstOffset (-1: no
+// mark, the log end). s.mu is held.
+func (s *Store) publishFirst() {
+	if len(s.marks) == 0 {
+		s.firstOffset.Store(-1)
+		return
+	}
+	s.firstOffset.Store(s.marks[0].offset)
 }
 
 // GetLog reads the entry at index into out. An index the store does not
@@ -489,6 +506,7 @@ func (s *Store) StoreLogs(entries []*raft.Log) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.publishFirst()
 	if s.closed {
 		return ErrClosed
 	}
@@ -639,6 +657,7 @@ func (s *Store) failStore(index uint64, offset int64, cause error) error {
 func (s *Store) DeleteRange(from, to uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.publishFirst()
 	if s.closed {
 		return ErrClosed
 	}
@@ -734,6 +753,7 @@ func (s *Store) firstSegmentOffsetFrom(idx uint64) (int64, error) {
 func (s *Store) Reset(next uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.publishFirst()
 	if s.closed {
 		return ErrClosed
 	}

@@ -100,8 +100,18 @@ func waitReady(tb testing.TB, base string, p *sluiceProcess) {
 	tb.Helper()
 	deadline := time.Now().Add(testTimeout)
 	backoff := 5 * time.Millisecond
+	client := &http.Client{Timeout: 10 * time.Second}
 	for {
-		code, body := httpGet(tb, base+"/readyz")
+		// Refused connections count as not ready yet: the listener may
+		// not be bound at the instant the Kafka port first answers.
+		code, body := 0, ""
+		if resp, err := client.Get(base + "/readyz"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			code, body = resp.StatusCode, string(b)
+		} else {
+			body = err.Error()
+		}
 		if code == http.StatusOK {
 			return
 		}

@@ -35,8 +35,8 @@ import (
 // These outcomes are *kerr.Error values, returned unwrapped, and are the
 // same on every replica: the caller answers the client with them and goes
 // on applying. Any other error is not deterministic: ErrClosed, an error
-// wrapping ErrCorruptEntry for batches that do not parse (DecodeEntry
-// refuses those first), or a storage failure from the log, after which the
+// wrapping ErrCorruptEntry for batches that do not parse, or a storage
+// failure from the log, after which the
 // replica cannot go on. AppendResult.LogStartOffset is the local log start
 // offset, the one field that may differ between replicas.
 //

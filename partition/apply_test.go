@@ -23,15 +23,19 @@ type appliedState struct {
 	offsets   Offsets
 }
 
-// applyEncoded decodes a fresh copy of entry b, as a replica's state
-// machine would, and applies it to r, recording the outcome in s. Only
-// deterministic errors are allowed.
-func (s *appliedState) applyEncoded(t *testing.T, r *Replica, b []byte) {
+// cloneEntry returns e with a copy of its batches: each replica applies
+// (and stamps) bytes of its own.
+func cloneEntry(e Entry) Entry {
+	e.Batches = bytes.Clone(e.Batches)
+	return e
+}
+
+// applyCopy applies a fresh copy of entry e to r, as each replica applies
+// its own copy, recording the outcome in s. Only deterministic errors are
+// allowed.
+func (s *appliedState) applyCopy(t *testing.T, r *Replica, e Entry) {
 	t.Helper()
-	e, err := DecodeEntry(bytes.Clone(b))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.Batches = bytes.Clone(e.Batches)
 	res, err := r.Apply(e)
 	var ke *kerr.Error
 	if err != nil && !errors.As(err, &ke) {
@@ -61,11 +65,11 @@ func TestApplyDeterministic(t *testing.T) {
 	leaderEnv.cfg.TimestampType = LogAppendTime
 	leader := leaderEnv.open(t)
 	var (
-		entries [][]byte // in log order
+		entries []Entry // in log order
 		want    appliedState
 		clock   = int64(1_700_000_000_000)
 	)
-	prepare := func(epoch int32, batches ...testBatch) []byte {
+	prepare := func(epoch int32, batches ...testBatch) Entry {
 		t.Helper()
 		clock += 1000
 		leader.now = fixedClock(clock)
@@ -73,17 +77,14 @@ func TestApplyDeterministic(t *testing.T) {
 		if err != nil || dup.Duplicate {
 			t.Fatalf("Prepare = %+v, %v", dup, err)
 		}
-		b, err := e.MarshalBinary()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+		e.Batches = bytes.Clone(e.Batches) // the request's bytes are the caller's
+		return e
 	}
-	commit := func(bs ...[]byte) {
+	commit := func(es ...Entry) {
 		t.Helper()
-		for _, b := range bs {
-			entries = append(entries, b)
-			want.applyEncoded(t, leader, b)
+		for _, e := range es {
+			entries = append(entries, e)
+			want.applyCopy(t, leader, e)
 		}
 	}
 
@@ -120,7 +121,7 @@ func TestApplyDeterministic(t *testing.T) {
 			r.SetLeaderEpoch(99) // replication's current epoch plays no part
 			var got appliedState
 			for _, b := range entries {
-				got.applyEncoded(t, r, b)
+				got.applyCopy(t, r, b)
 			}
 			got.capture(t, r)
 			for i := range want.results {

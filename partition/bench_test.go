@@ -154,18 +154,14 @@ func BenchmarkAppendIdempotent(b *testing.B) {
 }
 
 // BenchmarkPrepareApply is BenchmarkAppend and BenchmarkAppendIdempotent
-// done as replication will: Prepare (the batch goes in flight), then
-// Apply, as two calls; "encoded" also marshals and decodes the entry, as
-// Raft carries it.
+// done as two calls: Prepare (the batch goes in flight), then Apply.
 func BenchmarkPrepareApply(b *testing.B) {
 	for _, bc := range []struct {
 		name       string
 		idempotent bool
-		encoded    bool
 	}{
-		{"plain", false, false},
-		{"idempotent", true, false},
-		{"idempotent encoded", true, true},
+		{"plain", false},
+		{"idempotent", true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			tb := plain(1, 1_700_000_000_000)
@@ -181,10 +177,7 @@ func BenchmarkPrepareApply(b *testing.B) {
 			defer r.Close()
 			b.SetBytes(int64(len(batch)))
 			b.ReportAllocs()
-			var (
-				sequence uint32
-				buf      []byte
-			)
+			var sequence uint32
 			for b.Loop() {
 				if bc.idempotent {
 					binary.BigEndian.PutUint32(batch[53:], sequence)
@@ -194,14 +187,6 @@ func BenchmarkPrepareApply(b *testing.B) {
 				e, _, err := r.Prepare(batch, 1)
 				if err != nil {
 					b.Fatal(err)
-				}
-				if bc.encoded {
-					if buf, err = e.AppendBinary(buf[:0]); err != nil {
-						b.Fatal(err)
-					}
-					if e, err = DecodeEntry(buf); err != nil {
-						b.Fatal(err)
-					}
 				}
 				if _, err := r.Apply(e); err != nil {
 					b.Fatal(err)

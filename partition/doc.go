@@ -77,6 +77,11 @@
 //	  nothing written                                 log.Append, producer state,
 //	                                                  epoch cache, (HWM)
 //
+// A replicated partition uses the same Prepare, but its Raft log is the
+// segment log (replication/raftlog): each batch is its own Raft entry,
+// written by the log store before it commits, and ApplyStored (stored.go)
+// is the apply step that records an already written batch.
+//
 // Prepare (prepare.go) validates every batch of the request (length,
 // magic, CRC-32C, record count, max.message.bytes, the topic's timestamp
 // and key rules, and, in checkRecords (records.go), that its records
@@ -85,7 +90,7 @@
 // LogValidator: a poison batch is refused by the leader, never
 // replicated), then checks every idempotent producer sequence against
 // the in-flight overlay (below), staged batch by batch, and returns an
-// Entry (entry.go, with its format): the batches verbatim, the leader
+// Entry (entry.go): the batches verbatim, the leader
 // epoch to stamp (the Raft term) and the LogAppendTime the leader chose,
 // or -1. Apply (apply.go) assigns offsets from the log end, checks the
 // sequences again against the applied producer state only, stamps base
@@ -185,7 +190,7 @@
 //   - PID: producer id, assigned by InitProducerID; with the producer epoch
 //     and per-batch sequence numbers it makes retries idempotent.
 //   - Log start offset: the first offset still stored (retention moves it).
-//   - Entry: one produce request as Raft replicates it (entry.go).
+//   - Entry: one produce request as the leader accepted it (entry.go).
 //   - In flight: prepared by this leader and not yet applied.
 //
 // # Non-obvious
@@ -211,22 +216,21 @@
 //     apply too, so an entry holding a plain (non-idempotent) batch that
 //     is proposed twice is written twice, as Kafka writes a plain retry
 //     twice: only idempotent batches are deduplicated.
-//   - Prepare's Entry aliases the request bytes, DecodeEntry's the
-//     encoding, and Apply stamps them in place. The bytes given to Apply
-//     must be the caller's own: never a raft.Log's Data that the log
-//     cache, the store or a transport may still be reading (decode a
-//     copy), and never a request buffer before its entry is encoded.
+//   - Prepare's Entry aliases the request bytes, and Apply stamps them in
+//     place. The bytes given to Apply must be the caller's own: never a
+//     raft.Log's Data that the log cache, the store or a transport may
+//     still be reading, and never a request buffer that is reused.
 //   - Proposals must reach Raft in Prepare order: the overlay assumes it,
 //     and a reordered pair is refused at apply (out of order), not
 //     written wrongly.
-//   - A new leader should apply everything of earlier terms (a Raft
+//   - A new leader must apply everything of earlier terms (a Raft
 //     barrier) before its first Prepare: Prepare checks against the
-//     applied state, so until then a retry is proposed again (harmless,
-//     skipped at apply) and a producer's next batch may be refused as out
-//     of order (retriable for the client, but a needless one).
+//     applied state, and with ApplyStored a batch is in the log before it
+//     applies, so a retry proposed twice would be stored twice
+//     (replication/raftgroup waits for the barrier).
 //   - ErrCorruptEntry from Apply is not deterministic in general (a
-//     damaged local copy): DecodeEntry checks the entry header's CRC, the
-//     batches only for structure; their CRCs were checked by Prepare.
+//     damaged local copy): Apply checks the batches for structure only;
+//     their CRCs were checked by Prepare.
 //   - LogAppendTime rewrites the max timestamp and so recomputes the CRC;
 //     base offset and leader epoch lie outside it.
 //   - Compact reads and writes without Replica.mu; only each swap takes

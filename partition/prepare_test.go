@@ -64,7 +64,7 @@ func state(logEnd int64, inFlight int) pipelineStep {
 // carry them: encoded, and decoded afresh for each Apply.
 func runPipeline(t *testing.T, r *Replica, steps []pipelineStep) {
 	t.Helper()
-	var prepared [][]byte
+	var prepared []Entry
 	for i, s := range steps {
 		var (
 			res AppendResult
@@ -78,11 +78,7 @@ func runPipeline(t *testing.T, r *Replica, steps []pipelineStep) {
 				if e.LeaderEpoch != s.epoch {
 					t.Fatalf("step %d: entry of epoch %d, want %d", i, e.LeaderEpoch, s.epoch)
 				}
-				b, merr := e.MarshalBinary()
-				if merr != nil {
-					t.Fatalf("step %d: MarshalBinary: %v", i, merr)
-				}
-				prepared = append(prepared, b)
+				prepared = append(prepared, cloneEntry(e))
 				// A prepared entry is not a result: compare nothing more.
 				if s.wantDup || s.wantErr != nil {
 					t.Fatalf("step %d: prepared entry %d, want duplicate %v, err %v", i, len(prepared)-1, s.wantDup, s.wantErr)
@@ -90,11 +86,7 @@ func runPipeline(t *testing.T, r *Replica, steps []pipelineStep) {
 				continue
 			}
 		case "apply":
-			e, derr := DecodeEntry(append([]byte(nil), prepared[s.entry]...))
-			if derr != nil {
-				t.Fatalf("step %d: DecodeEntry: %v", i, derr)
-			}
-			res, err = r.Apply(e)
+			res, err = r.Apply(cloneEntry(prepared[s.entry]))
 		case "append":
 			res, err = r.Append(concat(t, s.batches...))
 		case "reset":
@@ -335,8 +327,8 @@ func TestPipelineNeverWritesDuplicates(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 11))
 		leader, follower := newEnv(t).open(t), newEnv(t).open(t)
 		var (
-			queue   [][]byte // proposed, not yet applied: the Raft log's tail
-			applied [][]byte
+			queue   []Entry // proposed, not yet applied: the Raft log's tail
+			applied []Entry
 			sent    = map[int64][]testBatch{} // each producer's latest batches
 			next    = map[int64]int32{}
 			epochs  = map[int64]int16{}
@@ -345,11 +337,7 @@ func TestPipelineNeverWritesDuplicates(t *testing.T) {
 		applyNext := func() {
 			b := queue[0]
 			queue = queue[1:]
-			e, err := DecodeEntry(bytes.Clone(b))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := leader.Apply(e); err != nil {
+			if _, err := leader.Apply(cloneEntry(b)); err != nil {
 				var ke *kerr.Error
 				if !errors.As(err, &ke) {
 					t.Fatalf("seed %d: Apply: %v", seed, err)
@@ -375,11 +363,7 @@ func TestPipelineNeverWritesDuplicates(t *testing.T) {
 				e, _, err := leader.Prepare(tb.build(t), epoch)
 				switch {
 				case err == nil && e.Batches != nil:
-					b, merr := e.MarshalBinary()
-					if merr != nil {
-						t.Fatal(merr)
-					}
-					queue = append(queue, b)
+					queue = append(queue, cloneEntry(e))
 					if tb.baseSequence == next[pid] && tb.producerEpoch == epochs[pid] {
 						next[pid] += int32(len(tb.records))
 						sent[pid] = append(sent[pid], tb)
@@ -436,11 +420,7 @@ func TestPipelineNeverWritesDuplicates(t *testing.T) {
 		}
 
 		for _, b := range applied {
-			e, err := DecodeEntry(bytes.Clone(b))
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, _ = follower.Apply(e)
+			_, _ = follower.Apply(cloneEntry(b))
 		}
 		l, _ := readAll(t, leader)
 		f, _ := readAll(t, follower)

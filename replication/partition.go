@@ -25,6 +25,8 @@ type Partition struct {
 	Topic string
 	Index int32
 
+	// replica and group are both set on a node that holds a replica of
+	// the partition, both nil elsewhere.
 	replica *partition.Replica
 	group   *raftgroup.Group
 	// replicas are the nodes holding the partition, preferred leader
@@ -34,10 +36,9 @@ type Partition struct {
 }
 
 // serving returns the replica when this node may serve the partition (it
-// holds a replica and, when replicated, leads it), else
-// NOT_LEADER_OR_FOLLOWER.
+// holds a replica and leads its group), else NOT_LEADER_OR_FOLLOWER.
 func (p *Partition) serving() (*partition.Replica, error) {
-	if p.replica == nil || (p.group != nil && !p.group.IsLeader()) {
+	if p.group == nil || !p.group.IsLeader() {
 		return nil, kerr.NotLeaderForPartition
 	}
 	return p.replica, nil
@@ -59,8 +60,6 @@ func (p *Partition) Leader() (node int32, epoch int32) {
 			return -1, p.group.Term()
 		}
 		return int32(n), p.group.Term()
-	case p.replica != nil:
-		return p.self, p.replica.LeaderEpoch()
 	case len(p.replicas) > 0:
 		return p.replicas[0], -1
 	}
@@ -88,7 +87,6 @@ func (p *Partition) InSync() []int32 {
 type Appended struct {
 	partition.AppendResult
 
-	replica  *partition.Replica
 	proposal *raftgroup.Proposal
 }
 
@@ -100,38 +98,28 @@ type Appended struct {
 // requests and wait for them in order, and the group coordinator can order
 // its records under its lock and wait outside it.
 //
-// Errors are those of the leader step, before anything is stored: the
-// *kerr.Error values of partition.Replica.Append (CorruptMessage,
-// MessageTooLarge, OutOfOrderSequenceNumber, ...), partition.ErrClosed, or
-// a storage failure; or ctx's error if it is done already. ctx bounds the
-// hand-over; today it is a local append that does not block.
+// Errors are those of the leader step, before anything is proposed:
+// NOT_LEADER_OR_FOLLOWER on a node that does not lead the partition, the
+// *kerr.Error values of partition.Replica.Prepare (CorruptMessage,
+// MessageTooLarge, OutOfOrderSequenceNumber, ...), or ctx's error if it is
+// done already. Append proposes to the partition's Raft group
+// (raftgroup.Group.Propose) and does not block on it.
 //
-// Acks: Kafka's acks=1 and acks=all both wait for commit (Wait), so an
-// acknowledged record is never lost to a leader change once replicated;
-// acks=0 calls Append and does not wait. Today commit means durable on this
-// node (fsynced, or written under a flush interval); with a Raft group per
-// partition, Append becomes the proposal and commit a majority of the
-// partition's replicas.
+// Acks: Kafka's acks=1 and acks=all both wait for commit (Wait): stored
+// by a majority of the partition's replicas, so an acknowledged record is
+// never lost to a leader change; acks=0 calls Append and does not wait.
 func (p *Partition) Append(ctx context.Context, batches []byte) (Appended, error) {
 	if err := ctx.Err(); err != nil {
 		return Appended{}, err
 	}
-	if p.group != nil {
-		prop, err := p.group.Propose(batches)
-		if err != nil {
-			return Appended{}, err
-		}
-		return Appended{AppendResult: prop.Result, proposal: prop}, nil
+	if p.group == nil {
+		return Appended{}, kerr.NotLeaderForPartition
 	}
-	r, err := p.serving()
+	prop, err := p.group.Propose(batches)
 	if err != nil {
 		return Appended{}, err
 	}
-	res, err := r.Append(batches)
-	if err != nil {
-		return Appended{}, err
-	}
-	return Appended{AppendResult: res, replica: r}, nil
+	return Appended{AppendResult: prop.Result, proposal: prop}, nil
 }
 
 // Wait blocks until the append is committed: by a majority of the
@@ -141,11 +129,8 @@ func (p *Partition) Append(ctx context.Context, batches []byte) (Appended, error
 // not commit: an idempotent producer's retry is recognised), or
 // partition.ErrClosed.
 func (a Appended) Wait(ctx context.Context) error {
-	if a.proposal != nil {
-		_, err := a.proposal.Wait(ctx)
-		return err
-	}
-	return a.replica.WaitCommitted(ctx, a.LastOffset)
+	_, err := a.proposal.Wait(ctx)
+	return err
 }
 
 // Read appends whole committed batches from req.Offset to dst; see

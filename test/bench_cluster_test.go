@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // startClusterProcesses starts n `sluice serve` processes forming one
@@ -19,12 +18,12 @@ import (
 // each listens.
 func startClusterProcesses(tb testing.TB, dir string, n int) []*sluiceProcess {
 	tb.Helper()
-	raftAddrs := make([]string, n)
+	addrs := freeAddrs(tb, 2*n) // held until all are chosen: no two alike
+	raftAddrs := addrs[n:]
 	procs := make([]*sluiceProcess, n)
 	var members []string
 	for i := range procs {
-		raftAddrs[i] = freeAddr(tb)
-		procs[i] = &sluiceProcess{tb: tb, Addr: freeAddr(tb), DataDir: filepath.Join(dir, fmt.Sprintf("node-%d", i+1))}
+		procs[i] = &sluiceProcess{tb: tb, Addr: addrs[i], DataDir: filepath.Join(dir, fmt.Sprintf("node-%d", i+1))}
 		members = append(members, fmt.Sprintf("%d@%s/%s", i+1, raftAddrs[i], procs[i].Addr))
 	}
 	for i, p := range procs {
@@ -185,7 +184,7 @@ func failoverTrial(b *testing.B, procs []*sluiceProcess, topic string) time.Dura
 		b.Fatalf("produce to %s: %v", topic, err)
 	}
 	var leader int32 = -1
-	for _, mt := range metadataOfTB(b, seeds[0]).Topics {
+	for _, mt := range metadataOf(b, seeds[0]).Topics {
 		if mt.Topic != nil && *mt.Topic == topic {
 			leader = mt.Partitions[0].Leader
 		}
@@ -204,14 +203,6 @@ func failoverTrial(b *testing.B, procs []*sluiceProcess, topic string) time.Dura
 	return took
 }
 
-// metadataOfTB is metadataOf for a benchmark.
-func metadataOfTB(tb testing.TB, addr string) *kmsg.MetadataResponse {
-	tb.Helper()
-	req := kmsg.NewPtrMetadataRequest()
-	req.SetVersion(12)
-	return dialRaw(tb, addr).mustRoundTrip(req).(*kmsg.MetadataResponse)
-}
-
 // benchIdle creates a topic of n partitions replicated on every node,
 // waits until each has a leader, then measures each node's CPU over 10 s
 // of no traffic and its resident memory.
@@ -228,7 +219,7 @@ func benchIdle(b *testing.B, procs []*sluiceProcess, n int) {
 	}
 	for {
 		led := 0
-		for _, mt := range metadataOfTB(b, procs[0].Addr).Topics {
+		for _, mt := range metadataOf(b, procs[0].Addr).Topics {
 			if mt.Topic != nil && *mt.Topic == "idle" {
 				for _, p := range mt.Partitions {
 					if p.Leader > 0 && p.ErrorCode == 0 {

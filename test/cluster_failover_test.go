@@ -49,52 +49,14 @@ func createReplicatedTopic(t *testing.T, procs []*sluiceProcess, topic string) {
 			if !p.running() {
 				continue
 			}
-			l, replicas := partitionLeader(t, p.Addr, topic)
-			if l < 1 || replicas != len(procs) {
+			l, replicas, _ := partitionState(t, p.Addr, topic)
+			if l < 1 || len(replicas) != len(procs) {
 				return false
 			}
 			leaders[l] = true
 		}
 		return len(leaders) == 1
 	})
-}
-
-// partitionLeader returns the leader of topic's partition 0 and its
-// replica count, as the node at addr reports them.
-func partitionLeader(t *testing.T, addr, topic string) (int32, int) {
-	t.Helper()
-	for _, mt := range metadataOf(t, addr).Topics {
-		if mt.Topic != nil && *mt.Topic == topic && len(mt.Partitions) == 1 {
-			return mt.Partitions[0].Leader, len(mt.Partitions[0].Replicas)
-		}
-	}
-	return -1, 0
-}
-
-// readAll reads topic's partition 0 from the start to its end and
-// returns the record values in offset order.
-func readAll(t *testing.T, seeds []string, topic string, end int64) []string {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	var values []string
-	for next := int64(0); next < end; {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("read %s: %d records, up to offset %d of %d: %v", topic, len(values), next, end, err)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			values = append(values, string(r.Value))
-			next = r.Offset + 1
-		})
-	}
-	return values
 }
 
 // TestClusterLeaderKilledDuringProduce: three nodes as processes, one
@@ -173,7 +135,7 @@ func TestClusterLeaderKilledDuringProduce(t *testing.T) {
 			t.Fatalf("%d of %d produce callbacks within %s", done, total, 2*testTimeout)
 		}
 		if done == killAt {
-			leader, _ := partitionLeader(t, procs[0].Addr, topic)
+			leader, _, _ := partitionState(t, procs[0].Addr, topic)
 			if leader < 1 {
 				t.Fatalf("no leader of %s before the kill", topic)
 			}
@@ -200,7 +162,10 @@ func TestClusterLeaderKilledDuringProduce(t *testing.T) {
 			live = append(live, p.Addr)
 		}
 	}
-	values := readAll(t, live, topic, int64(len(acked)))
+	var values []string
+	for _, r := range readRecords(t, live, topic, int64(len(acked))) {
+		values = append(values, string(r.Value))
+	}
 	seen := map[string]int{}
 	for _, v := range values {
 		seen[v]++

@@ -20,7 +20,7 @@ func TestClusterFollowerCatchesUp(t *testing.T) {
 	const topic = "catchup"
 	createReplicatedTopic(t, procs, topic)
 	seeds := addrsOf(procs...)
-	leader, _ := partitionLeader(t, procs[0].Addr, topic)
+	leader, _, _ := partitionState(t, procs[0].Addr, topic)
 	follower := procs[leader%3]
 
 	l := startLoad(t, newProducer(t, seeds, topic), "r", 32)

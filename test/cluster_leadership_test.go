@@ -42,7 +42,7 @@ func TestClusterNotLeaderNamesLeader(t *testing.T) {
 	procs, _ := startMetadataCluster(t, 3)
 	const topic = "kip951"
 	createReplicatedTopic(t, procs, topic)
-	leaderID, _ := partitionLeader(t, procs[0].Addr, topic)
+	leaderID, _, _ := partitionState(t, procs[0].Addr, topic)
 	leader := procs[leaderID-1]
 	follower := procs[leaderID%3]
 	other := procs[(leaderID+1)%3]

@@ -58,7 +58,7 @@ func TestClusterPartitionedLeader(t *testing.T) {
 	procs := c.procs
 	const topic = "split"
 	createReplicatedTopic(t, procs, topic)
-	leader, _ := partitionLeader(t, procs[0].Addr, topic)
+	leader, _, _ := partitionState(t, procs[0].Addr, topic)
 	isolated := procs[leader-1]
 	var majority []*sluiceProcess
 	for _, p := range procs {
@@ -89,7 +89,7 @@ func TestClusterPartitionedLeader(t *testing.T) {
 	majorityGate.allow(majorityAddrs...)
 	b := startLoad(t, newProducer(t, majorityAddrs, topic, majorityGate.opt()), "b", 32)
 	b.waitAcked(300)
-	newLeader, _ := partitionLeader(t, majority[0].Addr, topic)
+	newLeader, _, _ := partitionState(t, majority[0].Addr, topic)
 	if got, _ := cutOff.counts(); got != 0 {
 		t.Fatalf("the isolated leader acknowledged %d records during the partition", got)
 	}

@@ -23,7 +23,7 @@ func TestClusterRollingRestart(t *testing.T) {
 	l := startLoad(t, newProducer(t, seeds, topic), "r", 32)
 	l.waitAcked(200)
 	for i, p := range procs {
-		leader, _ := partitionLeader(t, procs[(i+1)%3].Addr, topic)
+		leader, _, _ := partitionState(t, procs[(i+1)%3].Addr, topic)
 		if err := p.Terminate(); err != nil {
 			t.Fatalf("node %d (leader: node %d) exited after SIGTERM with %v", i+1, leader, err)
 		}

@@ -113,7 +113,7 @@ func startMetadataCluster(t *testing.T, n int, extraArgs ...string) ([]*sluicePr
 }
 
 // metadataOf asks one node for the cluster's metadata (all topics).
-func metadataOf(t *testing.T, addr string) *kmsg.MetadataResponse {
+func metadataOf(t testing.TB, addr string) *kmsg.MetadataResponse {
 	t.Helper()
 	req := kmsg.NewPtrMetadataRequest()
 	req.SetVersion(12)

@@ -84,6 +84,12 @@ func TestClusterPartitionedLeader(t *testing.T) {
 	atCut := len(segmentBytes(t, isolated.DataDir, topic))
 	t.Logf("node %d (the leader) cut off", leader)
 	cutOff := startLoad(t, minority, "x", 16)
+	// acks=1 waits for a majority too (it is not leader-local): a plain
+	// acks=1 producer bound to the isolated leader is not answered either.
+	var ones dialGate
+	ones.allow(isolated.Addr)
+	oneAck := newProducer(t, []string{isolated.Addr}, topic, ones.opt(), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	cutOffOne := startLoad(t, oneAck, "y", 16)
 	majorityAddrs := addrsOf(majority...)
 	var majorityGate dialGate
 	majorityGate.allow(majorityAddrs...)
@@ -93,6 +99,11 @@ func TestClusterPartitionedLeader(t *testing.T) {
 	if got, _ := cutOff.counts(); got != 0 {
 		t.Fatalf("the isolated leader acknowledged %d records during the partition", got)
 	}
+	if got, _ := cutOffOne.counts(); got != 0 {
+		t.Fatalf("the isolated leader acknowledged %d acks=1 records during the partition", got)
+	}
+	oneAck.Close()
+	cutOffOne.stop()
 	// Not asserted (it depends on timing): whether the isolated leader
 	// stored cut-off writes that healing must truncate.
 	t.Logf("node %d leads the majority side; the isolated side acknowledged nothing, its segments grew from %d to %d bytes",

@@ -39,6 +39,7 @@ cluster: build
 	done; \
 	wait
 
+# No -short: the cluster tests (three processes each) skip under -short.
 test:
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -209,14 +208,14 @@ func (s resetSpec) check() error {
 		}
 	}
 	if len(given) != 1 {
-		return fmt.Errorf("give exactly one of --%s (got %d: %s)", strings.Join(resetTargets, ", --"), len(given), strings.Join(given, " "))
+		return usageErrorf("give exactly one of --%s (got %d: %s)", strings.Join(resetTargets, ", --"), len(given), strings.Join(given, " "))
 	}
 	if s.topic == "" {
-		return errors.New("--topic is required")
+		return usageErrorf("--topic is required")
 	}
 	if s.set["to-datetime"] {
 		if _, err := time.Parse(time.RFC3339Nano, s.toDatetime); err != nil {
-			return fmt.Errorf("--to-datetime %q is not RFC 3339 time such as 2024-05-01T12:00:00Z: %w", s.toDatetime, err)
+			return usageErrorf("--to-datetime %q is not RFC 3339 time such as 2024-05-01T12:00:00Z: %w", s.toDatetime, err)
 		}
 	}
 	return nil
@@ -227,7 +226,7 @@ func (s resetSpec) check() error {
 func parseTopicPartitions(arg string) (string, []int32, error) {
 	topic, list, hasList := strings.Cut(arg, ":")
 	if topic == "" {
-		return "", nil, fmt.Errorf("--topic %q names no topic", arg)
+		return "", nil, usageErrorf("--topic %q names no topic", arg)
 	}
 	if !hasList {
 		return topic, nil, nil
@@ -236,7 +235,7 @@ func parseTopicPartitions(arg string) (string, []int32, error) {
 	for _, s := range strings.Split(list, ",") {
 		p, err := strconv.ParseInt(strings.TrimSpace(s), 10, 32)
 		if err != nil || p < 0 {
-			return "", nil, fmt.Errorf("--topic %q: %q is not a partition number", arg, s)
+			return "", nil, usageErrorf("--topic %q: %q is not a partition number", arg, s)
 		}
 		partitions = append(partitions, int32(p))
 	}

@@ -19,7 +19,7 @@ import (
 
 func main() {
 	if err := newRootCommand().Execute(); err != nil {
-		code := 1
+		code := exitFailed
 		var ee *exitError
 		if errors.As(err, &ee) {
 			code = ee.code

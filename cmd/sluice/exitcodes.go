@@ -6,10 +6,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Exit codes shared by every sluice command (README, "Exit status"):
+// Exit codes shared by every sluice command (README, "Exit status"), 0
+// being success:
 const (
-	// exitOK: the command did what it was asked.
-	exitOK = 0
 	// exitFailed: the operation failed or was refused: the broker could
 	// not be reached, answered with an error, or the named topic or group
 	// does not exist.

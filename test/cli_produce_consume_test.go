@@ -172,6 +172,17 @@ func TestProduceConsumeCLI(t *testing.T) {
 	wantExit(t, "an unknown format token", runCLI(t, srv.Addr, "", "consume", topic, "-f", "%x"), 2, "%x")
 	wantExit(t, "a bad --offset", runCLI(t, srv.Addr, "", "consume", topic, "--offset", "@yesterday"), 2, "RFC 3339")
 	wantExit(t, "--group with --partition", runCLI(t, srv.Addr, "", "consume", topic, "-g", "g", "-p", "0"), 2, "--partition")
+
+	// Piped, neither command writes a progress line (or anything else) on
+	// stderr.
+	for _, res := range []cliResult{
+		runCLI(t, srv.Addr, "quiet\n", "produce", topic, "--partition", "0", "--format", "json"),
+		runCLI(t, srv.Addr, "", "consume", topic, "--until-end", "--offset", "3"),
+	} {
+		if res.code != 0 || res.stderr != "" || res.stdout == "" {
+			t.Errorf("piped: exit %d, stdout %q, stderr %q; want 0, output on stdout only", res.code, res.stdout, res.stderr)
+		}
+	}
 }
 
 // TestConsumeFromTimestampCLI starts `sluice consume` at a time: the first

@@ -11,7 +11,8 @@ import (
 // TestStartupLogSummary restarts a `sluice serve` process holding 300
 // partitions and checks that its info log says so in one "cluster open"
 // line (partitions, segments, bytes, took) and a bounded number of lines
-// in all, none of them about one partition: per-partition detail is debug.
+// in all, none of them about one partition or topic: per-partition detail
+// is debug, and topics that exist are not "created" again.
 func TestStartupLogSummary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens 300 partitions")
@@ -55,6 +56,9 @@ func TestStartupLogSummary(t *testing.T) {
 		}
 		if strings.Contains(line, `"partition": `) {
 			t.Errorf("per-partition line at info: %s", line)
+		}
+		if strings.Contains(line, "\ttopic created\t") {
+			t.Errorf("a restart logs an existing topic as created: %s", line)
 		}
 	}
 	if len(summaries) != 1 {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -252,5 +253,48 @@ func TestConsumeFollowsCLI(t *testing.T) {
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("consume after SIGINT: %v, want exit 0\n%s", err, stderr.String())
+	}
+}
+
+// TestProduceInterruptedCLI interrupts `sluice produce` while it waits on
+// stdin: the lines read so far are written, the summary says so, and the
+// exit status is 1 with "interrupted" on stderr.
+func TestProduceInterruptedCLI(t *testing.T) {
+	srv := startServer(t)
+	const topic = "cli-interrupt"
+	createTopic(t, srv.Addr, topic, 1)
+
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, sluiceBinary(t), "produce", topic, "--bootstrap-server", srv.Addr)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	if _, err := stdin.Write([]byte("one\ntwo\n")); err != nil {
+		t.Fatal(err)
+	}
+	adm := newAdmin(t, srv.Addr)
+	eventually(t, "both lines are stored", func() bool {
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		o, ok := ends.Lookup(topic, 0)
+		return err == nil && ok && o.Offset == 2
+	})
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(stderr.String(), "interrupted") {
+		t.Errorf("produce after SIGINT: %v, want exit 1 saying interrupted\nstderr: %s", err, stderr.String())
+	}
+	if row := tableRows(stdout.String())[topic]; strings.Join(row, " ") != topic+" 0 2 0 1" {
+		t.Errorf("summary row %q, want the two records at offsets 0 and 1:\n%s", row, stdout.String())
 	}
 }

@@ -231,9 +231,17 @@ func produce(ctx context.Context, cmd *cobra.Command, bootstrap, topic string, o
 		}
 		return r
 	}
-	send := func(r *kgo.Record) {
+	// send hands r to the client unless interrupted. Records are produced
+	// without ctx: one read before an interrupt is still delivered, not
+	// failed by the cancellation.
+	errInterrupted := errors.New("interrupted")
+	send := func(r *kgo.Record) error {
+		if ctx.Err() != nil {
+			return errInterrupted
+		}
 		sent.Add(1)
-		cl.Produce(ctx, r, tally.promise)
+		cl.Produce(context.WithoutCancel(ctx), r, tally.promise)
+		return nil
 	}
 
 	stopProgress := startProgress(cmd.ErrOrStderr(), isTerminal(os.Stderr) && !isTerminal(os.Stdin), func() string {
@@ -255,7 +263,10 @@ func produce(ctx context.Context, cmd *cobra.Command, bootstrap, topic string, o
 					readDone <- fmt.Errorf("read --file: %w", err)
 					return
 				}
-				send(newRecord(nil, value))
+				if err := send(newRecord(nil, value)); err != nil {
+					readDone <- err
+					return
+				}
 			}
 			readDone <- nil
 			return
@@ -272,25 +283,22 @@ func produce(ctx context.Context, cmd *cobra.Command, bootstrap, topic string, o
 				}
 				key, line = k, v
 			}
-			send(newRecord(key, line))
-			return nil
+			return send(newRecord(key, line))
 		})
 	}()
 	var readErr error
 	select {
 	case readErr = <-readDone:
 	case <-ctx.Done():
-		readErr = errors.New("interrupted")
+		// The reader may be blocked on stdin; it sends nothing more, and
+		// the process exits soon after.
+		readErr = errInterrupted
 	}
-	// Flush with a fresh context: what was read before an interrupt is
-	// still sent, each record within its delivery timeout.
+	// What was read is still sent, each record within its delivery
+	// timeout, which bounds the flush.
 	flushCtx, cancel := context.WithTimeout(context.Background(), produceDeliveryTimeout+5*time.Second)
 	defer cancel()
-	if ctx.Err() != nil {
-		// Records handed over after the interrupt carry the cancelled ctx
-		// and fail; wait only for those before it.
-		_ = cl.Flush(flushCtx)
-	} else if err := cl.Flush(flushCtx); err != nil {
+	if err := cl.Flush(flushCtx); err != nil {
 		return fmt.Errorf("flush records to %s: %w", topic, err)
 	}
 	stopProgress()

@@ -261,8 +261,15 @@ type consumeState struct {
 
 // reachedEnd reports whether every partition of interest was read up to
 // its high watermark at start; group members resolve unknown positions
-// of assigned partitions with committed (the group's commits).
+// of assigned partitions with committed (the group's commits; nil
+// without a group).
 func (s *consumeState) reachedEnd(topic string, committed func() map[string]map[int32]kgo.EpochOffset) bool {
+	var commits map[int32]kgo.EpochOffset
+	if committed != nil {
+		// Asked before taking mu: kgo may hold its own lock while it
+		// calls the assignment callbacks, which take mu.
+		commits = committed()[topic]
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.assigned == nil {
@@ -276,13 +283,9 @@ func (s *consumeState) reachedEnd(topic string, committed func() map[string]map[
 	if len(s.assigned) == 0 {
 		return false // not joined yet
 	}
-	var commits map[int32]kgo.EpochOffset
 	for p := range s.assigned {
 		pos, known := s.position[p]
 		if !known {
-			if commits == nil {
-				commits = committed()[topic]
-			}
 			if c, ok := commits[p]; ok && c.Offset >= 0 {
 				pos = c.Offset
 			} else {
@@ -375,8 +378,12 @@ func consume(ctx context.Context, cmd *cobra.Command, bootstrap, topic string, o
 // printed or, with --until-end, every partition reached its end.
 func consumeLoop(ctx context.Context, cl *kgo.Client, topic string, o consumeOptions, st *consumeState, format recordFormatter, out *bufio.Writer) error {
 	var buf []byte
+	var committed func() map[string]map[int32]kgo.EpochOffset // the group's commits, with one
+	if o.group != "" {
+		committed = cl.CommittedOffsets
+	}
 	for {
-		if o.untilEnd && st.reachedEnd(topic, cl.CommittedOffsets) {
+		if o.untilEnd && st.reachedEnd(topic, committed) {
 			return nil
 		}
 		pollCtx, cancel := ctx, context.CancelFunc(func() {})

@@ -85,7 +85,7 @@ func (c *Coordinator) loadPartition(p int32, h Partition, epoch int32) (err erro
 			}
 		}
 		o.loaded, o.epoch = true, epoch
-		c.logger.Info("group partition loaded", zap.Int32("partition", p), zap.Int32("epoch", epoch),
+		c.logger.Debug("group partition loaded", zap.Int32("partition", p), zap.Int32("epoch", epoch),
 			zap.Int("groups", len(groups)), zap.Duration("took", time.Since(began)))
 	}()
 	// The first read proves this node serves the partition (a node that

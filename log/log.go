@@ -506,7 +506,7 @@ func (l *Log) close(final bool) error {
 	if err != nil {
 		return fmt.Errorf("close log %s: %w", l.dir, err)
 	}
-	l.logger.Info("closed log", zap.Int64("next-offset", s.active.next))
+	l.logger.Debug("closed log", zap.Int64("next-offset", s.active.next))
 	return nil
 }
 

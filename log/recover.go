@@ -52,7 +52,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	l.indexer = indexer{interval: int64(cfg.IndexIntervalBytes)}
 	l.indexer.reset(&s.active)
 	l.synced.Store(s.active.next)
-	l.logger.Info("opened log", zap.Bool("clean", clean), zap.Int("segments", s.count()),
+	l.logger.Debug("opened log", zap.Bool("clean", clean), zap.Int("segments", s.count()),
 		zap.Int64("start-offset", s.startOffset()), zap.Int64("next-offset", s.active.next),
 		zap.Duration("took", time.Since(began)))
 	return l, nil

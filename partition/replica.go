@@ -164,7 +164,7 @@ func Open(dir, topic string, partition int32, cfg Config, opts Options) (*Replic
 	}
 	r.appliedEnd = l.NextOffset()
 
-	r.logger.Info("replica opened",
+	r.logger.Debug("replica opened",
 		zap.String("dir", dir),
 		zap.Int64("log-start-offset", l.StartOffset()),
 		zap.Int64("log-end-offset", l.NextOffset()),
@@ -235,7 +235,7 @@ func (r *Replica) Close() error {
 	if err := writeSnapshot(r.fs, r.dir, snap); err != nil {
 		return fmt.Errorf("partition: close %s-%d: %w", r.topic, r.partition, err)
 	}
-	r.logger.Info("replica closed",
+	r.logger.Debug("replica closed",
 		zap.Int64("log-end-offset", covered),
 		zap.Int("producers", r.producers.len()))
 	return nil

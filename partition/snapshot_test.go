@@ -124,7 +124,7 @@ func TestProducerStateSurvivesRestart(t *testing.T) {
 			if len(want) == 0 {
 				t.Fatal("workload left no producer state")
 			}
-			core, logs := observer.New(zapcore.InfoLevel)
+			core, logs := observer.New(zapcore.DebugLevel)
 			env.opts.Logger = zap.New(core)
 			r2 := env.open(t)
 

@@ -96,6 +96,7 @@ type Cluster struct {
 // this node under cfg.DataDir/topics. A fresh data dir is initialised
 // with a new cluster id.
 func Open(cfg Config, opts Options) (*Cluster, error) {
+	began := time.Now()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -180,8 +181,38 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 	}
 	c.cleaner = cleaner.Start(c.effective.Cleaner, c.cleanerTargets, cleaner.Options{Logger: c.logger, Now: c.now})
 	go c.react()
-	c.logger.Info("cluster open", zap.String("cluster-id", st.ClusterID), zap.Int("topics", len(st.Topics)), zap.Uint64("metadata-version", st.Version))
+	// One line for the whole start-up: each replica's own lines are Debug,
+	// so a node with thousands of partitions does not print thousands.
+	opened := c.openedStats()
+	c.logger.Info("cluster open", zap.String("cluster-id", st.ClusterID), zap.Int("topics", len(st.Topics)),
+		zap.Int("partitions", opened.partitions), zap.Int("segments", opened.segments), zap.Int64("bytes", opened.bytes),
+		zap.Uint64("metadata-version", st.Version), zap.Duration("took", time.Since(began)))
 	return c, nil
+}
+
+// openedReplicas sums the partition replicas open on this node: how many,
+// and their logs' segments and bytes (see log.Stats).
+type openedReplicas struct {
+	partitions, segments int
+	bytes                int64
+}
+
+// openedStats returns the replicas open on this node, for the start-up
+// summary.
+func (c *Cluster) openedStats() openedReplicas {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var o openedReplicas
+	for _, p := range c.replicas {
+		if p.replica == nil {
+			continue
+		}
+		st := p.replica.LogStats()
+		o.partitions++
+		o.segments += st.Segments
+		o.bytes += st.Bytes
+	}
+	return o
 }
 
 // startTimeout bounds Open's wait for the metadata: an election, the
@@ -358,6 +389,7 @@ func (c *Cluster) Close(ctx context.Context) error {
 	<-c.reacted
 	err := c.group.Close()
 	c.mu.Lock()
+	closed := len(c.replicas)
 	if cerr := c.closeAllLocked(); err == nil {
 		err = cerr
 	}
@@ -365,7 +397,7 @@ func (c *Cluster) Close(ctx context.Context) error {
 	if ferr := c.flusher.Close(ctx); ferr != nil && err == nil {
 		err = ferr
 	}
-	c.logger.Info("cluster closed")
+	c.logger.Info("cluster closed", zap.Int("partitions", closed))
 	return err
 }
 

@@ -47,6 +47,9 @@ func (c *Cluster) applyLocked(s *meta.State) {
 	if s == c.applied {
 		return
 	}
+	// The first view, applied by Open, opens what already exists: its
+	// topics are counted in "cluster open", not logged one by one.
+	opening := c.applied.Version == 0
 	effective := c.effectiveOf(s)
 	scheduleChanged := effective.Cleaner != c.effective.Cleaner
 	c.effective = effective
@@ -119,7 +122,7 @@ func (c *Cluster) applyLocked(s *meta.State) {
 		topics[name], byID[t.id] = t, t
 	}
 	for name, t := range topics {
-		if prev := c.topics[name]; prev == nil || prev.id != t.id {
+		if prev := c.topics[name]; (prev == nil || prev.id != t.id) && !opening {
 			c.logger.Info("topic created", zap.String("topic", name), zap.Int32("partitions", t.PartitionCount()))
 		}
 	}

@@ -69,10 +69,14 @@ func parseClusterStatus(t *testing.T, out string) clusterStatusJSON {
 	return st
 }
 
+// exitUnhealthyCode is the exit status of `sluice cluster status` for an
+// unhealthy cluster (README, "Cluster status").
+const exitUnhealthyCode = 3
+
 // TestClusterStatusCLI checks `sluice cluster status` against one node:
 // healthy, exit 0, the node up, controller and leader of every partition,
 // in both formats; an unreachable broker is exit 1; a bad --format is
-// refused.
+// exit 2 (usage).
 func TestClusterStatusCLI(t *testing.T) {
 	srv := startServer(t)
 	createTopic(t, srv.Addr, "status-one", 3)
@@ -106,15 +110,15 @@ func TestClusterStatusCLI(t *testing.T) {
 	if out, code := clusterStatus(t, freeAddr(t)); code != 1 || !strings.Contains(out, "cannot reach") {
 		t.Errorf("unreachable broker: exit %d, want 1:\n%s", code, out)
 	}
-	if out, code := clusterStatus(t, srv.Addr, "--format", "yaml"); code != 1 || !strings.Contains(out, "--format") {
-		t.Errorf("bad --format: exit %d, want 1:\n%s", code, out)
+	if out, code := clusterStatus(t, srv.Addr, "--format", "yaml"); code != 2 || !strings.Contains(out, "--format") {
+		t.Errorf("bad --format: exit %d, want 2 (usage):\n%s", code, out)
 	}
 }
 
 // TestClusterStatusNodeKilled runs `sluice cluster status` against three
 // processes: healthy (exit 0) with a topic replicated on every node; with
 // one node killed (kill -9), the status shows it down, the topic's
-// partition under-replicated, and exits 2.
+// partition under-replicated, and exits 3.
 func TestClusterStatusNodeKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three processes")
@@ -162,7 +166,7 @@ func TestClusterStatusNodeKilled(t *testing.T) {
 	procs[2].Kill()
 	eventually(t, "cluster status shows node 3 down and the topic under-replicated", func() bool {
 		out, code = clusterStatus(t, bootstrap, "--format", "json")
-		if code != 2 {
+		if code != exitUnhealthyCode {
 			return false
 		}
 		st = parseClusterStatus(t, out)
@@ -174,8 +178,8 @@ func TestClusterStatusNodeKilled(t *testing.T) {
 		return down >= 0 && under && !st.Healthy
 	})
 	out, code = clusterStatus(t, bootstrap)
-	if code != 2 {
-		t.Fatalf("table: exit %d, want 2:\n%s", code, out)
+	if code != exitUnhealthyCode {
+		t.Fatalf("table: exit %d, want 3 (unhealthy):\n%s", code, out)
 	}
 	for _, want := range []string{"UNHEALTHY", "1 of 3 nodes down", "DOWN", procs[2].Addr, "UNDER-REPLICATED PARTITIONS", topic} {
 		if !strings.Contains(out, want) {

@@ -114,8 +114,8 @@ func TestGroupLagCLI(t *testing.T) {
 		t.Errorf("group lag of an unknown group: %v, want exit code 1 saying not found\n%s", err, out)
 	}
 	out, err = sluice("lag", "--format", "yaml")
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(out, "--format") {
-		t.Errorf("group lag --format yaml: %v, want exit code 1 naming --format\n%s", err, out)
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(out, "--format") {
+		t.Errorf("group lag --format yaml: %v, want exit code 2 (usage) naming --format\n%s", err, out)
 	}
 }
 

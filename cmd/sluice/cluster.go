@@ -20,31 +20,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Exit codes of `sluice cluster status`.
-const (
-	// exitUnreachable: the bootstrap broker could not be reached (1, as
-	// every other failed command).
-	exitUnreachable = 1
-	// exitUnhealthy: a node does not answer, or partitions are
-	// under-replicated or leaderless.
-	exitUnhealthy = 2
-)
-
-// exitError is an error that ends the process with its code; main prints
-// err, if any, on stderr.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string {
-	if e.err == nil {
-		return ""
-	}
-	return e.err.Error()
-}
-
-func (e *exitError) Unwrap() error { return e.err }
+// exitUnhealthy is the exit code of `sluice cluster status` when a node
+// does not answer, or partitions are under-replicated or leaderless.
+const exitUnhealthy = 3
 
 func newClusterCommand() *cobra.Command {
 	var bootstrap string
@@ -71,20 +49,20 @@ func newClusterStatusCommand(bootstrap *string) *cobra.Command {
 			"in-sync replicas than replicas, as their leader sees them) or leaderless (no\n" +
 			"node that answers leads them). Every node is asked directly, so the view of\n" +
 			"each partition is its leader's.\n\n" +
-			"Exit status: 0 when healthy; 1 when the bootstrap broker cannot be reached\n" +
-			"(or on a usage error); 2 when a node does not answer or a partition is\n" +
+			"Exit status: 0 when healthy; 1 when the bootstrap broker cannot be reached;\n" +
+			"2 on a usage error; 3 when a node does not answer or a partition is\n" +
 			"under-replicated or leaderless.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if format != "table" && format != "json" {
-				return fmt.Errorf("--format %q is neither table nor json", format)
+			if err := checkFormat(format); err != nil {
+				return err
 			}
 			if timeout <= 0 {
-				return fmt.Errorf("--timeout %s must be positive", timeout)
+				return usageErrorf("--timeout %s must be positive", timeout)
 			}
 			st, err := clusterStatus(cmd.Context(), *bootstrap, timeout)
 			if err != nil {
-				return &exitError{code: exitUnreachable, err: err}
+				return err
 			}
 			if err := printClusterStatus(cmd.OutOrStdout(), st, format); err != nil {
 				return err

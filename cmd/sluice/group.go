@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -40,11 +39,15 @@ func newGroupCommand() *cobra.Command {
 		return kadm.NewClient(cl), ctx, func() { cancel(); cl.Close() }, nil
 	}
 
-	cmd.AddCommand(&cobra.Command{
+	var listFormat string
+	list := &cobra.Command{
 		Use:   "list",
 		Short: "List every consumer group with its state",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkFormat(listFormat); err != nil {
+				return err
+			}
 			adm, ctx, done, err := admin(cmd)
 			if err != nil {
 				return err
@@ -54,15 +57,24 @@ func newGroupCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("list groups on %s: %w", bootstrap, err)
 			}
-			return printGroupList(cmd.OutOrStdout(), groups)
+			return printGroupList(cmd.OutOrStdout(), groups, listFormat)
 		},
-	})
+	}
+	list.Flags().StringVar(&listFormat, "format", "table", "output format: table (for people) or json (for scripts)")
+	cmd.AddCommand(list)
 
-	cmd.AddCommand(&cobra.Command{
+	var describeFormat string
+	describe := &cobra.Command{
 		Use:   "describe GROUP",
 		Short: "Show a group's state, members and per-partition offsets and lag",
-		Args:  cobra.ExactArgs(1),
+		Long: "Show a group's state, protocol and members (client id, host, assignment)\n" +
+			"and, per partition, its committed offset, log end offset, lag and time lag\n" +
+			"(see group lag). A group the broker does not know exits 1.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(describeFormat); err != nil {
+				return err
+			}
 			adm, ctx, done, err := admin(cmd)
 			if err != nil {
 				return err
@@ -73,26 +85,47 @@ func newGroupCommand() *cobra.Command {
 				return fmt.Errorf("describe group %s on %s: %w", args[0], bootstrap, err)
 			}
 			lag, ok := lags[args[0]]
-			if !ok {
+			switch {
+			case !ok:
 				return fmt.Errorf("group %s: not in the broker's answer", args[0])
-			}
-			if err := lag.Error(); err != nil {
-				return fmt.Errorf("describe group %s: %w", args[0], err)
+			case lag.Error() != nil:
+				return fmt.Errorf("describe group %s: %w", args[0], lag.Error())
+			case lag.State == "Dead" && len(lag.Members) == 0 && len(lag.Lag) == 0:
+				return fmt.Errorf("group %s: %w", args[0], errGroupNotFound)
 			}
 			rows := lagRows(lag)
 			if err := addTimeLags(ctx, bootstrap, rows, time.Now()); err != nil {
 				return err
 			}
+			if describeFormat == "json" {
+				return writeJSON(cmd.OutOrStdout(), describedGroupJSON(lag, rows))
+			}
 			return printGroupDescription(cmd.OutOrStdout(), lag, rows)
 		},
-	})
+	}
+	describe.Flags().StringVar(&describeFormat, "format", "table", "output format: table (for people) or json (for scripts)")
+	cmd.AddCommand(describe)
 
 	cmd.AddCommand(newGroupLagCommand(admin, &bootstrap))
 	cmd.AddCommand(newResetOffsetsCommand(admin))
 	return cmd
 }
 
-func printGroupList(w io.Writer, groups kadm.ListedGroups) error {
+// listedGroup is one group of `group list --format json`.
+type listedGroup struct {
+	Group        string `json:"group"`
+	State        string `json:"state"`
+	ProtocolType string `json:"protocol_type"`
+}
+
+func printGroupList(w io.Writer, groups kadm.ListedGroups, format string) error {
+	if format == "json" {
+		out := []listedGroup{}
+		for _, g := range groups.Sorted() {
+			out = append(out, listedGroup{Group: g.Group, State: g.State, ProtocolType: g.ProtocolType})
+		}
+		return writeJSON(w, out)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GROUP\tSTATE\tPROTOCOL-TYPE")
 	for _, g := range groups.Sorted() {
@@ -127,6 +160,46 @@ func printGroupDescription(w io.Writer, g kadm.DescribedGroupLag, rows []lagRow)
 	return printLagTable(w, rows, false)
 }
 
+// groupJSON is `group describe --format json`.
+type groupJSON struct {
+	Group        string       `json:"group"`
+	State        string       `json:"state"`
+	ProtocolType string       `json:"protocol_type"`
+	Protocol     string       `json:"protocol"`
+	Members      []memberJSON `json:"members"`
+	Partitions   []lagRow     `json:"partitions"`
+}
+
+// memberJSON is one member of groupJSON; Assignment maps each topic to
+// its partitions.
+type memberJSON struct {
+	MemberID   string             `json:"member_id"`
+	InstanceID *string            `json:"instance_id"`
+	ClientID   string             `json:"client_id"`
+	Host       string             `json:"host"`
+	Assignment map[string][]int32 `json:"assignment"`
+}
+
+func describedGroupJSON(g kadm.DescribedGroupLag, rows []lagRow) groupJSON {
+	out := groupJSON{Group: g.Group, State: g.State, ProtocolType: g.ProtocolType, Protocol: g.Protocol,
+		Members: []memberJSON{}, Partitions: rows}
+	if out.Partitions == nil {
+		out.Partitions = []lagRow{}
+	}
+	for _, m := range g.Members {
+		mj := memberJSON{MemberID: m.MemberID, InstanceID: m.InstanceID, ClientID: m.ClientID, Host: m.ClientHost, Assignment: map[string][]int32{}}
+		if c, ok := m.Assigned.AsConsumer(); ok {
+			for _, t := range c.Topics {
+				ps := slices.Clone(t.Partitions)
+				slices.Sort(ps)
+				mj.Assignment[t.Topic] = ps
+			}
+		}
+		out.Members = append(out.Members, mj)
+	}
+	return out
+}
+
 // formatAssignment renders a consumer member's assignment as
 // "topic:0,1 other:2", or "-".
 func formatAssignment(a kadm.GroupMemberAssignment) string {
@@ -157,6 +230,7 @@ type resetSpec struct {
 	shiftBy              int64
 	dryRun               bool
 	topic                string
+	format               string
 	// set records which of the flags were given, by name.
 	set map[string]bool
 }
@@ -171,7 +245,8 @@ func newResetOffsetsCommand(admin func(*cobra.Command) (*kadm.Client, context.Co
 			"Dead): stop its consumers first. New offsets are clamped to the partition's\n" +
 			"[log start, log end], as Kafka does. The plan is printed as a table; with\n" +
 			"--dry-run nothing is committed. --to-datetime takes RFC 3339 time\n" +
-			"(2024-05-01T12:00:00Z) and moves to the first record at or after it.",
+			"(2024-05-01T12:00:00Z) and moves to the first record at or after it.\n" +
+			"--format json prints the plan as one object, after committing it.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			spec.set = map[string]bool{}
@@ -195,6 +270,7 @@ func newResetOffsetsCommand(admin func(*cobra.Command) (*kadm.Client, context.Co
 	f.StringVar(&spec.toDatetime, "to-datetime", "", "move to the first record at or after this RFC 3339 time")
 	f.Int64Var(&spec.shiftBy, "shift-by", 0, "move by this many offsets (negative: back) from the committed offset")
 	f.BoolVar(&spec.dryRun, "dry-run", false, "print the plan without committing it")
+	f.StringVar(&spec.format, "format", "table", "output format of the plan: table (for people) or json (for scripts)")
 	return cmd
 }
 
@@ -208,15 +284,18 @@ func (s resetSpec) check() error {
 			given = append(given, "--"+name)
 		}
 	}
+	if err := checkFormat(s.format); err != nil {
+		return err
+	}
 	if len(given) != 1 {
-		return fmt.Errorf("give exactly one of --%s (got %d: %s)", strings.Join(resetTargets, ", --"), len(given), strings.Join(given, " "))
+		return usageErrorf("give exactly one of --%s (got %d: %s)", strings.Join(resetTargets, ", --"), len(given), strings.Join(given, " "))
 	}
 	if s.topic == "" {
-		return errors.New("--topic is required")
+		return usageErrorf("--topic is required")
 	}
 	if s.set["to-datetime"] {
 		if _, err := time.Parse(time.RFC3339Nano, s.toDatetime); err != nil {
-			return fmt.Errorf("--to-datetime %q is not RFC 3339 time such as 2024-05-01T12:00:00Z: %w", s.toDatetime, err)
+			return usageErrorf("--to-datetime %q is not RFC 3339 time such as 2024-05-01T12:00:00Z: %w", s.toDatetime, err)
 		}
 	}
 	return nil
@@ -227,7 +306,7 @@ func (s resetSpec) check() error {
 func parseTopicPartitions(arg string) (string, []int32, error) {
 	topic, list, hasList := strings.Cut(arg, ":")
 	if topic == "" {
-		return "", nil, fmt.Errorf("--topic %q names no topic", arg)
+		return "", nil, usageErrorf("--topic %q names no topic", arg)
 	}
 	if !hasList {
 		return topic, nil, nil
@@ -236,7 +315,7 @@ func parseTopicPartitions(arg string) (string, []int32, error) {
 	for _, s := range strings.Split(list, ",") {
 		p, err := strconv.ParseInt(strings.TrimSpace(s), 10, 32)
 		if err != nil || p < 0 {
-			return "", nil, fmt.Errorf("--topic %q: %q is not a partition number", arg, s)
+			return "", nil, usageErrorf("--topic %q: %q is not a partition number", arg, s)
 		}
 		partitions = append(partitions, int32(p))
 	}
@@ -332,6 +411,16 @@ func resetOffsets(ctx context.Context, adm *kadm.Client, w io.Writer, group stri
 		commit.Add(kadm.Offset{Topic: topic, Partition: p, At: row.next, LeaderEpoch: -1})
 	}
 
+	if spec.format == "json" {
+		committed := false
+		if !spec.dryRun {
+			if err := commitPlan(ctx, adm, group, commit); err != nil {
+				return err
+			}
+			committed = true
+		}
+		return writeJSON(w, resetPlanJSON(group, topic, plan, committed))
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TOPIC\tPARTITION\tCURRENT-OFFSET\tNEW-OFFSET")
 	for _, r := range plan {
@@ -348,6 +437,15 @@ func resetOffsets(ctx context.Context, adm *kadm.Client, w io.Writer, group stri
 		fmt.Fprintln(w, "dry run: nothing committed")
 		return nil
 	}
+	if err := commitPlan(ctx, adm, group, commit); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "committed %d offsets of group %s\n", len(plan), group)
+	return nil
+}
+
+// commitPlan commits the offsets of a reset plan.
+func commitPlan(ctx context.Context, adm *kadm.Client, group string, commit kadm.Offsets) error {
 	resps, err := adm.CommitOffsets(ctx, group, commit)
 	if err != nil {
 		return fmt.Errorf("commit offsets of group %s: %w", group, err)
@@ -355,6 +453,34 @@ func resetOffsets(ctx context.Context, adm *kadm.Client, w io.Writer, group stri
 	if err := resps.Error(); err != nil {
 		return fmt.Errorf("commit offsets of group %s: %w", group, err)
 	}
-	fmt.Fprintf(w, "committed %d offsets of group %s\n", len(plan), group)
 	return nil
+}
+
+// resetJSON is `group reset-offsets --format json`: the plan and whether
+// it was committed (false with --dry-run).
+type resetJSON struct {
+	Group      string         `json:"group"`
+	Topic      string         `json:"topic"`
+	Committed  bool           `json:"committed"`
+	Partitions []resetRowJSON `json:"partitions"`
+}
+
+// resetRowJSON is one partition of resetJSON; CurrentOffset is null when
+// the group had committed nothing.
+type resetRowJSON struct {
+	Partition     int32  `json:"partition"`
+	CurrentOffset *int64 `json:"current_offset"`
+	NewOffset     int64  `json:"new_offset"`
+}
+
+func resetPlanJSON(group, topic string, plan []resetPlanRow, committed bool) resetJSON {
+	out := resetJSON{Group: group, Topic: topic, Committed: committed, Partitions: []resetRowJSON{}}
+	for _, r := range plan {
+		row := resetRowJSON{Partition: r.partition, NewOffset: r.next}
+		if r.current >= 0 {
+			row.CurrentOffset = ptrTo(r.current)
+		}
+		out.Partitions = append(out.Partitions, row)
+	}
+	return out
 }

@@ -193,13 +193,14 @@ func newGroupLagCommand(admin func(*cobra.Command) (*kadm.Client, context.Contex
 			"--format json prints one JSON array of rows for scripts. --watch 5s prints\n" +
 			"again every 5 seconds until interrupted (errors are reported on stderr and\n" +
 			"the watch goes on). Exit status is 0 when the lag was printed (or the watch\n" +
-			"was interrupted), 1 on any error (broker unreachable, unknown group).",
+			"was interrupted), 1 on any error (broker unreachable, unknown group), 2 on a\n" +
+			"usage error.",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if format != "table" && format != "json" {
-				return fmt.Errorf("--format %q is neither table nor json", format)
+			if err := checkFormat(format); err != nil {
+				return err
 			}
 			if watch < 0 {
-				return fmt.Errorf("--watch %s is negative", watch)
+				return usageErrorf("--watch %s is negative", watch)
 			}
 			once := func() error {
 				adm, ctx, done, err := admin(cmd)

@@ -6,9 +6,16 @@
 // read viper themselves.
 //
 //	sluice serve [--config sluice.yaml] [--listen 127.0.0.1:9092] [--data-dir ./data] ...
+//	sluice topic create|list|describe|delete|alter-config|add-partitions ... [--format table|json]
+//	sluice produce TOPIC [--key K | --key-separator SEP] [--header k=v]... [--acks all|1|0] [--compression C] [--file F]...
+//	sluice consume TOPIC [--offset beginning|end|N|-N|@TIME] [--group G] [--num N] [--until-end] [--format FMT|json]
 //	sluice group list|describe GROUP|lag [GROUP...]|reset-offsets GROUP ... [--bootstrap-server 127.0.0.1:9092]
 //	sluice cluster status [--format table|json] [--bootstrap-server 127.0.0.1:9092]
 //	sluice version
+//
+// The client commands take --bootstrap-server and exit 0 when done, 1 when
+// the operation failed or was refused, 2 on a usage error (exitcodes.go);
+// cluster status exits 3 for an unhealthy cluster.
 package main
 
 import (
@@ -19,7 +26,7 @@ import (
 
 func main() {
 	if err := newRootCommand().Execute(); err != nil {
-		code := 1
+		code := exitFailed
 		var ee *exitError
 		if errors.As(err, &ee) {
 			code = ee.code

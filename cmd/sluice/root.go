@@ -11,6 +11,8 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true, // main prints the error once
 		SilenceUsage:  true, // a failed start is not a usage mistake
 	}
-	root.AddCommand(newServeCommand(), newGroupCommand(), newClusterCommand(), newVersionCommand())
+	root.AddCommand(newServeCommand(), newTopicCommand(), newProduceCommand(), newConsumeCommand(),
+		newGroupCommand(), newClusterCommand(), newVersionCommand())
+	markUsageErrors(root)
 	return root
 }

@@ -256,7 +256,7 @@ func (g *Group) watch() {
 			g.ready.Store(true)
 			g.proposeMu.Unlock()
 			g.signal()
-			g.logger.Info("leading", zap.Uint64("term", term))
+			g.logger.Debug("leading", zap.Uint64("term", term))
 		}
 	}
 }

@@ -122,6 +122,12 @@ type fetch struct {
 	// borrowed is every buffer the reads took from the server's pool; the
 	// response points into them until it is written (release).
 	borrowed [][]byte
+	// charged is what borrowed took from the server's memory budget.
+	charged int64
+	// room is what the budget had free when the fetch began (run): every
+	// read of the fetch stays within it, so a long poll that reads again
+	// reads with the same bounds.
+	room int
 }
 
 // partitionRead is one target's read: its inputs, result and error.
@@ -148,6 +154,12 @@ func (r *partitionRead) reusable(p Partition, maxBytes int, minOne bool) bool {
 // buffer lends read memory from the server's pool; see
 // log.ReadRequest.Buffer.
 func (f *fetch) buffer(size int) []byte {
+	// The read's size was bounded by the budget's room when it began
+	// (read); the memory is charged now, without waiting (the log may hold
+	// locks while it asks).
+	charge := chargeFor(size)
+	f.s.budget.force(charge)
+	f.charged += charge
 	b := f.s.buffers.get(size)
 	f.borrowed = append(f.borrowed, b)
 	return b[:0]
@@ -161,6 +173,8 @@ func (f *fetch) release() {
 		f.borrowed[i] = nil
 	}
 	f.borrowed = f.borrowed[:0]
+	f.s.budget.release(f.charged)
+	f.charged = 0
 }
 
 // resolvePartitions looks up every target's partition.
@@ -208,6 +222,14 @@ func (f *fetch) run(ctx context.Context) kmsg.Response {
 			}
 		}()
 	}
+	f.room = f.s.budget.room()
+	if f.room == 0 {
+		// The budget is used up: wait in line for memory (the producers
+		// holding it give it back as their requests are answered).
+		if f.s.budget.waitRoom(ctx) == nil {
+			f.room = f.s.budget.room()
+		}
+	}
 	var timer *time.Timer
 	for {
 		resp, bytes, final := f.read()
@@ -244,6 +266,10 @@ func (f *fetch) read() (resp *kmsg.FetchResponse, bytes int, final bool) {
 	if maxBytes <= 0 {
 		maxBytes = math.MaxInt32
 	}
+	// Responses share the request memory budget: read no more than it
+	// had room for when the fetch began (still the first batch whole:
+	// minOne).
+	maxBytes = min(maxBytes, f.room)
 	var topic *kmsg.FetchResponseTopic
 	var leaders []int32 // named as CurrentLeader
 	for i, t := range f.res.targets {

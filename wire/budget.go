@@ -263,13 +263,3 @@ func (b *memoryBudget) room() int {
 	}
 	return int(max(b.limit-b.used, 0))
 }
-
-// waitRoom waits, in line with the frames waiting, until some memory is
-// free: a fetch calls it before reading while the budget is used up.
-func (b *memoryBudget) waitRoom(ctx context.Context) error {
-	if err := b.take(ctx, nil, 1); err != nil {
-		return err
-	}
-	b.release(1)
-	return nil
-}

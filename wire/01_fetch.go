@@ -107,6 +107,10 @@ func handleFetch(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 	return reply{finish: f.run, release: f.release}
 }
 
+// fetchGrantBytes is what a fetch waits for when the memory budget has
+// less room than that as it begins.
+const fetchGrantBytes = 1 << 20
+
 // fetch is one Fetch request being answered.
 type fetch struct {
 	s   *Server
@@ -122,6 +126,14 @@ type fetch struct {
 	// borrowed is every buffer the reads took from the server's pool; the
 	// response points into them until it is written (release).
 	borrowed [][]byte
+	// charged is the memory of borrowed; held is what the fetch has taken
+	// from the server's memory budget: at least charged, more while a
+	// grant taken before reading is not used yet (settle).
+	charged, held int64
+	// room is what the budget had free when the fetch began (run): every
+	// read of the fetch stays within it, so a long poll that reads again
+	// reads with the same bounds.
+	room int
 }
 
 // partitionRead is one target's read: its inputs, result and error.
@@ -148,19 +160,38 @@ func (r *partitionRead) reusable(p Partition, maxBytes int, minOne bool) bool {
 // buffer lends read memory from the server's pool; see
 // log.ReadRequest.Buffer.
 func (f *fetch) buffer(size int) []byte {
+	// The read's size was bounded when the fetch began (run); memory
+	// beyond what the fetch holds is charged now, without waiting (the
+	// log may hold locks while it asks).
+	f.charged += chargeFor(size)
+	if f.charged > f.held {
+		f.s.budget.force(f.charged - f.held)
+		f.held = f.charged
+	}
 	b := f.s.buffers.get(size)
 	f.borrowed = append(f.borrowed, b)
 	return b[:0]
 }
 
-// release returns the buffers the response's records were read into, once
-// it is written.
+// settle gives back what the fetch holds beyond what its reads use: a
+// fetch that then waits for data (MinBytes) holds only what it read.
+func (f *fetch) settle() {
+	if f.held > f.charged {
+		f.s.budget.release(f.held - f.charged)
+		f.held = f.charged
+	}
+}
+
+// release returns the buffers the response's records were read into, and
+// their memory, once it is written.
 func (f *fetch) release() {
 	for i, b := range f.borrowed {
 		f.s.buffers.put(b)
 		f.borrowed[i] = nil
 	}
 	f.borrowed = f.borrowed[:0]
+	f.s.budget.release(f.held)
+	f.held, f.charged = 0, 0
 }
 
 // resolvePartitions looks up every target's partition.
@@ -208,9 +239,19 @@ func (f *fetch) run(ctx context.Context) kmsg.Response {
 			}
 		}()
 	}
+	f.room = f.s.budget.room()
+	if f.room < fetchGrantBytes {
+		// The budget is (nearly) used up: wait in line, with the frames
+		// of producers, for a grant to read with, so consumers keep a
+		// share while producers flood.
+		if f.s.budget.take(ctx, nil, fetchGrantBytes) == nil {
+			f.held, f.room = fetchGrantBytes, fetchGrantBytes
+		}
+	}
 	var timer *time.Timer
 	for {
 		resp, bytes, final := f.read()
+		f.settle()
 		if final || waiter == nil || bytes >= int(f.req.MinBytes) {
 			return f.commit(resp)
 		}
@@ -244,6 +285,10 @@ func (f *fetch) read() (resp *kmsg.FetchResponse, bytes int, final bool) {
 	if maxBytes <= 0 {
 		maxBytes = math.MaxInt32
 	}
+	// Responses share the request memory budget: read no more than it
+	// had room for when the fetch began (still the first batch whole:
+	// minOne).
+	maxBytes = min(maxBytes, f.room)
 	var topic *kmsg.FetchResponseTopic
 	var leaders []int32 // named as CurrentLeader
 	for i, t := range f.res.targets {

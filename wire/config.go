@@ -29,11 +29,24 @@ type Config struct {
 	// the garbage collector. 0 disables reuse. Corresponds to no Kafka
 	// setting (config socket.buffer.pool.bytes). Default 64 MiB.
 	BufferPoolBytes int64
+	// QueuedMaxRequestBytes bounds, across all connections, the memory of
+	// requests read (or being read) and not yet answered and of fetch
+	// responses read and not yet written. A connection that needs more
+	// stops reading from its socket until memory is given back, so TCP
+	// slows its client down. Memory is taken as a frame's bytes arrive,
+	// not for its announced size. Small frames (up to 64 KiB: metadata,
+	// heartbeats, commits) may use a reserve of 8 MiB above it, and one
+	// frame at a time may finish beyond it so that partly read frames
+	// never wait on each other for ever: the memory held stays below this
+	// + socket.request.max.bytes + 8 MiB. -1 is unbounded. Corresponds to
+	// queued.max.request.bytes (whose Kafka default, -1, is unbounded).
+	// Default 256 MiB.
+	QueuedMaxRequestBytes int64
 }
 
 // DefaultConfig returns Kafka's defaults.
 func DefaultConfig() Config {
-	return Config{MaxRequestBytes: 100 << 20, MaxInFlight: 64, MaxFetchSessions: 1000, BufferPoolBytes: 64 << 20}
+	return Config{MaxRequestBytes: 100 << 20, MaxInFlight: 64, MaxFetchSessions: 1000, BufferPoolBytes: 64 << 20, QueuedMaxRequestBytes: 256 << 20}
 }
 
 // Validate reports a Config that cannot work.
@@ -45,6 +58,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("wire: max in-flight requests %d must be at least 1", c.MaxInFlight)
 	case c.MaxFetchSessions < 0:
 		return fmt.Errorf("wire: max.incremental.fetch.session.cache.slots %d is negative", c.MaxFetchSessions)
+	case c.QueuedMaxRequestBytes < -1 || (c.QueuedMaxRequestBytes >= 0 && c.QueuedMaxRequestBytes < 1<<20):
+		return fmt.Errorf("wire: queued.max.request.bytes %d must be -1 (unbounded) or at least 1 MiB", c.QueuedMaxRequestBytes)
 	case c.BufferPoolBytes < 0:
 		return fmt.Errorf("wire: socket.buffer.pool.bytes %d is negative", c.BufferPoolBytes)
 	}

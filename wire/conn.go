@@ -77,6 +77,9 @@ type inflight struct {
 	// points into; nil when it was copied out of the pool (keepsFrame).
 	// It goes back to the pool once the response is written.
 	frame []byte
+	// charge is what reading the request took from the server's memory
+	// budget; it is given back with the frame.
+	charge int64
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -110,19 +113,25 @@ func (c *conn) readLoop() {
 			c.nc.Close()
 		}
 	}()
-	sizeBuf := make([]byte, 4)
+	frames := &frameReader{r: c.nc, max: c.s.cfg.MaxRequestBytes, pool: c.s.buffers, budget: c.s.budget}
+	// A wait for memory ends with the connection or when shutdown starts.
+	readCtx, cancelRead := context.WithCancel(c.ctx)
+	defer cancelRead()
+	defer context.AfterFunc(c.s.drain, cancelRead)()
 	for {
-		frame, err := readFrame(c.nc, sizeBuf, c.s.cfg.MaxRequestBytes, c.s.buffers)
+		frame, charge, err := frames.next(readCtx)
 		if err != nil {
 			c.readFailed(err)
 			return
 		}
 		in, err := c.handle(frame)
 		if err != nil {
+			c.s.budget.release(charge)
 			c.logger.Info("closing connection after bad request", zap.Error(err))
 			c.cancel()
 			return
 		}
+		in.charge = charge
 		select {
 		case c.queue <- in:
 		case <-c.ctx.Done():
@@ -139,8 +148,9 @@ func (c *conn) readLoop() {
 // attention.
 func (c *conn) readFailed(err error) {
 	switch {
-	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, os.ErrDeadlineExceeded):
-		// client closed, or shutdown stopped reading
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, os.ErrDeadlineExceeded),
+		errors.Is(err, context.Canceled):
+		// client closed, or shutdown stopped reading (or a wait for memory)
 	case errors.Is(err, errFrameTooLarge):
 		c.logger.Warn("closing connection: request frame too large", zap.Error(err))
 		c.cancel()
@@ -270,6 +280,8 @@ func (c *conn) done(in *inflight) {
 	}
 	c.s.buffers.put(in.frame)
 	in.frame = nil
+	c.s.budget.release(in.charge)
+	in.charge = 0
 }
 
 // remoteIP returns the IP of addr without its port.

@@ -34,7 +34,9 @@
 //   - Responses leave in request order; a request gets at most one response
 //     (none for Produce with acks=0).
 //   - The frame size is checked against socket.request.max.bytes before the
-//     frame is allocated.
+//     frame is allocated, and a frame's memory is taken from the budget
+//     before the bytes it holds are read; every charge is given back once
+//     (done, fetch.release, or on a read error).
 //   - A pooled buffer (buffers.go) is returned only when nothing reads it
 //     any more: a request frame after its response is written, a fetch's
 //     read buffers after the response that points into them is written.
@@ -82,11 +84,31 @@
 // Request frames, the record bytes fetches read and encoded responses live
 // in buffers lent by one pool per server, in power-of-two size classes
 // (buffers.go), so the hot paths neither allocate nor zero per request.
-// The pool keeps at most socket.buffer.pool.bytes of idle buffers; what is
-// in use is bounded by MaxInFlight per connection and the request and
-// fetch size limits. A fetch response is written around its record bytes
-// by one vectored write (fetch_response.go) rather than copied into one
-// buffer.
+// The pool keeps at most socket.buffer.pool.bytes of idle buffers. What is
+// in use is bounded, across connections, by the request memory budget
+// (budget.go, queued.max.request.bytes):
+//
+//	frame prefix read ─► small (≤ 64 KiB)? take it whole (an 8 MiB reserve
+//	                     above the budget keeps Metadata and heartbeats
+//	                     answered while producers have used it up)
+//	                   ─► large: take 1 MiB, read; take the next doubling,
+//	                     copy, read; ... (frame_reader.go)
+//	no memory? the reader waits in line and reads nothing from its socket:
+//	TCP slows the client down. Memory comes back when the response is
+//	written (inflight.charge).
+//
+// A frame never takes memory for bytes that have not arrived. So that
+// connections holding partly read frames cannot all wait for each other,
+// the waiter at the head of the line may take the progress token and
+// finish its frame beyond the budget (only while the budget is not
+// already over it); memory held stays below budget +
+// socket.request.max.bytes + 8 MiB. A fetch reads no more than the budget
+// has room for when it begins; with less than 1 MiB free it waits in line
+// with the producers' frames for a 1 MiB grant, so consumers keep a share
+// during a flood. It holds what it read (the first batch is always whole)
+// until its response is written, and gives back the unused grant before
+// it waits for data. A fetch response is written around its record bytes by one
+// vectored write (fetch_response.go) rather than copied into one buffer.
 //
 // # Non-obvious
 //
@@ -107,6 +129,9 @@
 //     flexible versions, so a client can parse them before negotiating.
 //   - acks=0 producers get no response; when a partition fails, the
 //     connection is closed so they notice and refresh metadata.
+//   - memoryBudget.mu is a leaf lock: nothing is called while it is held,
+//     and the log may be inside its own locks when a fetch charges read
+//     memory (force, which never waits).
 //   - The dispatch table is filled in init: ApiVersions' handler reads it,
 //     which would otherwise be an initialization cycle.
 package wire

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 
@@ -38,7 +39,7 @@ func TestLongPollRereadsOnlyChangedPartitions(t *testing.T) {
 		req := kmsg.NewPtrFetchRequest()
 		req.SetVersion(12)
 		req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 60_000, 1<<20, 50<<20
-		f := &fetch{s: ts.Server, req: req}
+		f := &fetch{s: ts.Server, req: req, room: math.MaxInt}
 		for _, p := range []int32{0, 1} {
 			f.res.targets = append(f.res.targets, fetchTarget{key: sessionKey{topic: "t", partition: p}, maxBytes: 1 << 20, currentLeaderEpoch: -1})
 		}

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 )
 
 // Request frame (request header v1, v2 for flexible versions):
@@ -45,31 +44,6 @@ type requestHeader struct {
 	version       int16
 	correlationID int32
 	clientID      *string
-}
-
-// readFrame reads one size-prefixed frame from r into a buffer borrowed
-// from pool (nil: allocated), checking the size against max before
-// borrowing. The caller owns the frame and returns it to pool when nothing
-// refers to it any more; on error nothing is borrowed.
-func readFrame(r io.Reader, sizeBuf []byte, max int32, pool *bufferPool) ([]byte, error) {
-	if _, err := io.ReadFull(r, sizeBuf[:4]); err != nil {
-		return nil, err
-	}
-	size := int32(binary.BigEndian.Uint32(sizeBuf[:4]))
-	if size < 8 || size > max {
-		return nil, fmt.Errorf("%w: size %d, limit %d", errFrameTooLarge, size, max)
-	}
-	var frame []byte
-	if pool != nil {
-		frame = pool.get(int(size))
-	} else {
-		frame = make([]byte, size)
-	}
-	if _, err := io.ReadFull(r, frame); err != nil {
-		pool.put(frame)
-		return nil, err
-	}
-	return frame, nil
 }
 
 // keepsFrame reports whether requests of an API may be decoded in place in

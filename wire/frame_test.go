@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"testing"
@@ -48,7 +49,8 @@ func TestReadFrame(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			frame, err := readFrame(bytes.NewReader(tt.in), make([]byte, 4), tt.max, nil)
+			fr := &frameReader{r: bytes.NewReader(tt.in), max: tt.max, pool: newBufferPool(0)}
+			frame, _, err := fr.next(context.Background())
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err %v, want %v", err, tt.wantErr)
 			}

@@ -26,6 +26,9 @@ type Server struct {
 	// buffers lends request frames, fetch read buffers and response
 	// buffers to every connection (buffers.go).
 	buffers *bufferPool
+	// budget bounds the memory of requests being read or answered and of
+	// fetch responses (budget.go); nil is unlimited.
+	budget *memoryBudget
 
 	// ctx ends when Shutdown gives up waiting: every connection's waits
 	// (acks, long polls) end with it.
@@ -56,6 +59,8 @@ type Stats struct {
 	OpenConnections int
 	// AcceptedConnections counts the connections accepted since NewServer.
 	AcceptedConnections int64
+	// RequestMemory is the request memory budget (queued.max.request.bytes).
+	RequestMemory BudgetStats
 }
 
 // Stats returns the server's connection counts. Safe for concurrent use.
@@ -63,7 +68,7 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	open := len(s.conns)
 	s.mu.Unlock()
-	return Stats{OpenConnections: open, AcceptedConnections: s.accepted.Load()}
+	return Stats{OpenConnections: open, AcceptedConnections: s.accepted.Load(), RequestMemory: s.budget.stats()}
 }
 
 // NewServer returns a server over the cluster (a *replication.Cluster in
@@ -82,6 +87,7 @@ func NewServer[T TopicOf[P], P Partition](cluster ClusterOf[T, P], cfg Config, o
 		logger:     opts.Logger.Named("wire"),
 		sessions:   newFetchSessions(cfg.MaxFetchSessions),
 		buffers:    newBufferPool(cfg.BufferPoolBytes),
+		budget:     newMemoryBudget(cfg.QueuedMaxRequestBytes),
 		ctx:        ctx,
 		cancel:     cancel,
 		drain:      drain,

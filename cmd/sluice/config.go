@@ -46,6 +46,7 @@ const (
 	keyAutoCreateTopics           = "auto.create.topics.enable"
 	keySocketRequestMaxBytes      = "socket.request.max.bytes"
 	keySocketBufferPoolBytes      = "socket.buffer.pool.bytes"
+	keyQueuedMaxRequestBytes      = "queued.max.request.bytes"
 	keyLogFlushMode               = "log.flush.mode"
 	keyLogFlushIntervalMs         = "log.flush.interval.ms"
 	keyLogSegmentBytes            = "log.segment.bytes"
@@ -125,6 +126,7 @@ var settings = []setting{
 	{key: keyAutoCreateTopics, value: true, usage: "create unknown topics on Metadata and Produce requests"},
 	{key: keySocketRequestMaxBytes, value: int64(100 << 20), usage: "largest request frame accepted; a larger size prefix closes the connection"},
 	{key: keySocketBufferPoolBytes, value: int64(64 << 20), usage: "bytes of idle request and response buffers kept for reuse across all connections; 0 turns reuse off"},
+	{key: keyQueuedMaxRequestBytes, value: int64(256 << 20), usage: "bytes of requests read but not yet answered (and fetch responses not yet written), across all connections; above it the broker stops reading from sockets; -1 is unbounded"},
 	{key: keyLogFlushMode, value: flushModeSync, usage: "sync: every acknowledged write is fsynced (group commit); interval: fsync every log.flush.interval.ms"},
 	{key: keyLogFlushIntervalMs, value: int64(1000), usage: "fsync period in milliseconds when log.flush.mode=interval"},
 	{key: keyLogSegmentBytes, value: int64(1 << 30), usage: "size in bytes at which a partition's active segment is rolled"},
@@ -335,6 +337,7 @@ func loadConfig(v *viper.Viper) (config, error) {
 	cfg.Wire = wire.DefaultConfig()
 	cfg.Wire.MaxRequestBytes = int32(r.integer(keySocketRequestMaxBytes, 1, math.MaxInt32))
 	cfg.Wire.BufferPoolBytes = r.integer(keySocketBufferPoolBytes, 0, math.MaxInt64)
+	cfg.Wire.QueuedMaxRequestBytes = r.integer(keyQueuedMaxRequestBytes, -1, math.MaxInt64)
 
 	// Every field is set from a key, so the defaults live in settings.
 	cfg.Groups = consumergroup.Config{

@@ -97,19 +97,32 @@ func (c *LogCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// NewConnectionCollector reports the protocol server's connections:
-// sluice_connections_open and sluice_connections_accepted_total, read
-// from stats at scrape time (wire.Server.Stats in production).
+// NewConnectionCollector reports the protocol server's connections and
+// request memory: sluice_connections_open,
+// sluice_connections_accepted_total, sluice_request_memory_bytes (held by
+// requests being read or answered and fetch responses not yet written),
+// sluice_request_memory_limit_bytes (queued.max.request.bytes; -1
+// unbounded), sluice_request_memory_peak_bytes and
+// sluice_request_memory_waiting_connections, read from stats at scrape
+// time (wire.Server.Stats in production).
 func NewConnectionCollector(stats func() wire.Stats) prometheus.Collector {
 	return &funcCollector{
 		descs: []*prometheus.Desc{
 			prometheus.NewDesc("sluice_connections_open", "Kafka protocol client connections open now.", nil, nil),
 			prometheus.NewDesc("sluice_connections_accepted_total", "Kafka protocol client connections accepted since start.", nil, nil),
+			prometheus.NewDesc("sluice_request_memory_bytes", "Memory held by requests being read or answered and by fetch responses not yet written.", nil, nil),
+			prometheus.NewDesc("sluice_request_memory_limit_bytes", "queued.max.request.bytes: the request memory budget; -1 when unbounded.", nil, nil),
+			prometheus.NewDesc("sluice_request_memory_peak_bytes", "Highest request memory held since start.", nil, nil),
+			prometheus.NewDesc("sluice_request_memory_waiting_connections", "Connections not reading because the request memory budget is used up.", nil, nil),
 		},
 		collect: func(descs []*prometheus.Desc, ch chan<- prometheus.Metric) {
 			st := stats()
 			ch <- prometheus.MustNewConstMetric(descs[0], prometheus.GaugeValue, float64(st.OpenConnections))
 			ch <- prometheus.MustNewConstMetric(descs[1], prometheus.CounterValue, float64(st.AcceptedConnections))
+			ch <- prometheus.MustNewConstMetric(descs[2], prometheus.GaugeValue, float64(st.RequestMemory.Used))
+			ch <- prometheus.MustNewConstMetric(descs[3], prometheus.GaugeValue, float64(st.RequestMemory.Limit))
+			ch <- prometheus.MustNewConstMetric(descs[4], prometheus.GaugeValue, float64(st.RequestMemory.Peak))
+			ch <- prometheus.MustNewConstMetric(descs[5], prometheus.GaugeValue, float64(st.RequestMemory.Waiting))
 		},
 	}
 }

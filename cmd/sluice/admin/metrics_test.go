@@ -56,7 +56,10 @@ sluice_topic_records_out_total{topic="t"} 5
 }
 
 func TestConnectionAndFlushCollectors(t *testing.T) {
-	conns := NewConnectionCollector(func() wire.Stats { return wire.Stats{OpenConnections: 2, AcceptedConnections: 9} })
+	conns := NewConnectionCollector(func() wire.Stats {
+		return wire.Stats{OpenConnections: 2, AcceptedConnections: 9,
+			RequestMemory: wire.BudgetStats{Limit: 1 << 20, Used: 4096, Peak: 8192, Waiting: 3}}
+	})
 	want := `
 # HELP sluice_connections_accepted_total Kafka protocol client connections accepted since start.
 # TYPE sluice_connections_accepted_total counter
@@ -64,6 +67,18 @@ sluice_connections_accepted_total 9
 # HELP sluice_connections_open Kafka protocol client connections open now.
 # TYPE sluice_connections_open gauge
 sluice_connections_open 2
+# HELP sluice_request_memory_bytes Memory held by requests being read or answered and by fetch responses not yet written.
+# TYPE sluice_request_memory_bytes gauge
+sluice_request_memory_bytes 4096
+# HELP sluice_request_memory_limit_bytes queued.max.request.bytes: the request memory budget; -1 when unbounded.
+# TYPE sluice_request_memory_limit_bytes gauge
+sluice_request_memory_limit_bytes 1.048576e+06
+# HELP sluice_request_memory_peak_bytes Highest request memory held since start.
+# TYPE sluice_request_memory_peak_bytes gauge
+sluice_request_memory_peak_bytes 8192
+# HELP sluice_request_memory_waiting_connections Connections not reading because the request memory budget is used up.
+# TYPE sluice_request_memory_waiting_connections gauge
+sluice_request_memory_waiting_connections 3
 `
 	if err := testutil.CollectAndCompare(conns, strings.NewReader(want)); err != nil {
 		t.Fatal(err)

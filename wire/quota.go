@@ -159,8 +159,10 @@ func (s *rateSensor) add(now time.Time, v float64) {
 
 // rate returns the rate per second over the live samples, and the span it
 // is measured over: from the oldest live sample's start to now, at least
-// quotaSamples-1 windows (as Kafka, so a client's first burst is measured
-// against the whole window rather than a fraction of a second).
+// one window. Kafka measures a new client over at least quotaSamples-1
+// windows, which lets it send ten seconds' worth at once before it is
+// throttled; measured from its first sample, a client is held to its
+// quota from its first second.
 func (s *rateSensor) rate(now time.Time) (float64, time.Duration) {
 	w := now.UnixNano() / int64(quotaWindow)
 	var total float64
@@ -172,7 +174,7 @@ func (s *rateSensor) rate(now time.Time) (float64, time.Duration) {
 		}
 	}
 	span := now.Sub(time.Unix(0, oldest*int64(quotaWindow)))
-	span = max(span, (quotaSamples-1)*quotaWindow)
+	span = max(span, quotaWindow)
 	return total / span.Seconds(), span
 }
 

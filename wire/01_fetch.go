@@ -63,6 +63,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/partition"
+	"github.com/sluice-io/sluice/replication/quota"
 )
 
 func handleFetch(s *Server, ctx context.Context, kreq kmsg.Request) reply {
@@ -102,7 +103,7 @@ func handleFetch(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 		resp.ErrorCode = res.err.Code
 		return reply{resp: resp}
 	}
-	f := &fetch{s: s, req: req, res: res}
+	f := &fetch{s: s, req: req, res: res, client: requestClientFrom(ctx)}
 	f.resolvePartitions()
 	return reply{finish: f.run, release: f.release}
 }
@@ -130,6 +131,8 @@ type fetch struct {
 	// from the server's memory budget: at least charged, more while a
 	// grant taken before reading is not used yet (settle).
 	charged, held int64
+	// client sent the fetch: its consumer_byte_rate quota applies.
+	client requestClient
 	// room is what the budget had free when the fetch began (run): every
 	// read of the fetch stays within it, so a long poll that reads again
 	// reads with the same bounds.
@@ -387,6 +390,7 @@ func messageFormatForFetch(version int16) int8 {
 
 // commit records, for session partitions, what the final response says.
 func (f *fetch) commit(resp *kmsg.FetchResponse) kmsg.Response {
+	f.chargeQuota(resp)
 	if f.res.responseID == 0 {
 		return resp
 	}
@@ -405,4 +409,33 @@ func (f *fetch) commit(resp *kmsg.FetchResponse) kmsg.Response {
 		}
 	}
 	return resp
+}
+
+// chargeQuota charges the response's record bytes to the client's
+// consumer_byte_rate quota. Over it, as Kafka does (KIP-219), the response
+// goes without its records (the bytes are not charged: the client fetches
+// them again), says how long the client is throttled, and the connection
+// is muted for that long.
+func (f *fetch) chargeQuota(resp *kmsg.FetchResponse) {
+	set := f.s.cluster.ClientQuotas()
+	if len(set) == 0 {
+		return
+	}
+	n := fetchBytes(resp)
+	if n == 0 {
+		return
+	}
+	now := time.Now()
+	d := f.s.quotas.record(set, f.client.user, f.client.id, quota.ConsumerByteRate, quotaFetch, float64(n), now)
+	if d <= 0 {
+		return
+	}
+	f.s.quotas.unrecord(set, f.client.user, f.client.id, quota.ConsumerByteRate, float64(n), now)
+	for i := range resp.Topics {
+		for j := range resp.Topics[i].Partitions {
+			resp.Topics[i].Partitions[j].RecordBatches = []byte{}
+		}
+	}
+	resp.ThrottleMillis = max(resp.ThrottleMillis, throttleMillis(d))
+	f.client.mute(d)
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/replication"
 	"github.com/sluice-io/sluice/replication/configs"
+	"github.com/sluice-io/sluice/replication/quota"
 )
 
 // Cluster is what the wire layer needs of the cluster: brokers, topics and
@@ -38,6 +39,11 @@ type ClusterOf[T TopicOf[P], P Partition] interface {
 	DeleteTopic(ctx context.Context, name string) error
 	CreatePartitions(ctx context.Context, name string, count int32, validateOnly bool) error
 	AllocateProducerID(ctx context.Context) (int64, error)
+	// ClientQuotas returns the client quotas in force (never modified).
+	ClientQuotas() quota.Set
+	// AlterClientQuotas validates and applies quota changes (only the
+	// metadata leader: elsewhere kerr.NotController).
+	AlterClientQuotas(ctx context.Context, changes []quota.Change, validateOnly bool) error
 	DescribeTopicConfigs(name string) ([]configs.Entry, error)
 	DescribeBrokerConfigs() []configs.Entry
 	// AlterTopicConfigs replaces a topic's overrides (AlterConfigs);

@@ -10,10 +10,13 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
+
+	"github.com/sluice-io/sluice/replication/quota"
 )
 
 // conn is one client connection. One goroutine reads and handles requests
@@ -30,6 +33,10 @@ type conn struct {
 	cancel context.CancelFunc
 
 	queue chan *inflight
+	// throttleUntil (unix nanoseconds) is when a client throttled by its
+	// quotas may be read from again (KIP-219: the broker answers at once
+	// and mutes the connection); 0 when not throttled.
+	throttleUntil atomic.Int64
 	// host is the client's address as Kafka reports it ("/127.0.0.1").
 	host string
 
@@ -46,11 +53,55 @@ type requestClientKey struct{}
 // requestClient is who sent the request a handler is answering.
 type requestClient struct {
 	id, host string
+	// user is the principal quotas apply to (quota.Anonymous until
+	// connections authenticate).
+	user string
+	// conn is the connection, for throttling it; nil in tests that call
+	// handlers directly.
+	conn *conn
+}
+
+// mute stops reading the client's connection for d (a quota throttle).
+func (rc requestClient) mute(d time.Duration) {
+	if rc.conn != nil {
+		rc.conn.mute(d)
+	}
+}
+
+// mute makes the reader wait d before reading the next request.
+func (c *conn) mute(d time.Duration) {
+	until := time.Now().Add(d).UnixNano()
+	for {
+		old := c.throttleUntil.Load()
+		if old >= until || c.throttleUntil.CompareAndSwap(old, until) {
+			return
+		}
+	}
+}
+
+// waitThrottle waits until the connection is no longer muted, or ctx ends.
+func (c *conn) waitThrottle(ctx context.Context) error {
+	until := c.throttleUntil.Load()
+	if until == 0 {
+		return nil
+	}
+	d := time.Until(time.Unix(0, until))
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // withRequestClient returns ctx carrying the request's client id and host.
-func withRequestClient(ctx context.Context, clientID *string, host string) context.Context {
-	rc := requestClient{host: host}
+func withRequestClient(ctx context.Context, c *conn, clientID *string, host string) context.Context {
+	rc := requestClient{host: host, user: quota.Anonymous, conn: c}
 	if clientID != nil {
 		rc.id = *clientID
 	}
@@ -77,6 +128,9 @@ type inflight struct {
 	// points into; nil when it was copied out of the pool (keepsFrame).
 	// It goes back to the pool once the response is written.
 	frame []byte
+	// throttle is how long the client's quotas throttle it after this
+	// request (reported in the response's throttle_time_ms).
+	throttle time.Duration
 	// charge is what reading the request took from the server's memory
 	// budget; it is given back with the frame.
 	charge int64
@@ -119,6 +173,12 @@ func (c *conn) readLoop() {
 	defer cancelRead()
 	defer context.AfterFunc(c.s.drain, cancelRead)()
 	for {
+		// A client over its quota is not read from until its throttle
+		// time has passed.
+		if err := c.waitThrottle(readCtx); err != nil {
+			c.readFailed(err)
+			return
+		}
 		frame, charge, err := frames.next(readCtx)
 		if err != nil {
 			c.readFailed(err)
@@ -208,8 +268,11 @@ func (c *conn) decode(frame []byte) (*inflight, error) {
 	if err := req.ReadFrom(rest); err != nil {
 		return nil, fmt.Errorf("decode %s v%d: %w", kmsg.NameForKey(h.key), h.version, err)
 	}
-	r := a.handle(c.s, withRequestClient(c.ctx, h.clientID, c.host), req)
-	return &inflight{header: h, version: h.version, flexibleHeader: flexible && h.key != apiVersionsKey, reply: r}, nil
+	start := time.Now()
+	r := a.handle(c.s, withRequestClient(c.ctx, c, h.clientID, c.host), req)
+	in := &inflight{header: h, version: h.version, flexibleHeader: flexible && h.key != apiVersionsKey, reply: r}
+	in.throttle = c.chargeQuotas(h, req, start)
+	return in, nil
 }
 
 // writeLoop writes responses in request order, waiting for deferred ones.
@@ -246,6 +309,9 @@ func (c *conn) writeLoop() {
 			continue
 		}
 		resp.SetVersion(in.version)
+		if in.throttle > 0 {
+			setThrottle(resp, in.throttle)
+		}
 		if err := c.write(in, resp); err != nil {
 			c.logger.Debug("write failed", zap.Error(err))
 			failed = true
@@ -294,4 +360,48 @@ func remoteIP(addr net.Addr) string {
 		return addr.String()
 	}
 	return host
+}
+
+// chargeQuotas charges a handled request to its client's quotas
+// (producer_byte_rate for Produce's record bytes, request_percentage for
+// the time its handler took), mutes the connection for the throttle time
+// and returns it; zero when no quota applies or the client is within them.
+func (c *conn) chargeQuotas(h requestHeader, req kmsg.Request, start time.Time) time.Duration {
+	set := c.s.cluster.ClientQuotas()
+	if len(set) == 0 {
+		return 0
+	}
+	now := time.Now()
+	client := ""
+	if h.clientID != nil {
+		client = *h.clientID
+	}
+	var d time.Duration
+	if p, ok := req.(*kmsg.ProduceRequest); ok {
+		d = c.s.quotas.record(set, quota.Anonymous, client, quota.ProducerByteRate, quotaProduce, float64(produceBytes(p)), now)
+	}
+	if !requestQuotaExempt(h.key) {
+		// Percent of one thread: handler seconds x 100 per second.
+		used := now.Sub(start).Seconds() * 100
+		d = max(d, c.s.quotas.record(set, quota.Anonymous, client, quota.RequestPercentage, quotaRequest, used, now))
+	}
+	if d > 0 {
+		c.mute(d)
+	}
+	return d
+}
+
+// setThrottle reports d in resp's throttle_time_ms, if it has one, keeping
+// a longer throttle already set.
+func setThrottle(resp kmsg.Response, d time.Duration) {
+	t, ok := resp.(interface {
+		kmsg.ThrottleResponse
+		kmsg.SetThrottleResponse
+	})
+	if !ok {
+		return
+	}
+	if ms, _ := t.Throttle(); ms < throttleMillis(d) {
+		t.SetThrottle(throttleMillis(d))
+	}
 }

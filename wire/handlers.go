@@ -78,6 +78,8 @@ func init() {
 		{key: 42, minVersion: 0, maxVersion: 2, handle: handleDeleteGroups, groups: true},
 		{key: 44, minVersion: 0, maxVersion: 1, handle: handleIncrementalAlterConfigs},
 		{key: 47, minVersion: 0, maxVersion: 0, handle: handleOffsetDelete, groups: true},
+		{key: 48, minVersion: 0, maxVersion: 1, handle: handleDescribeClientQuotas},
+		{key: 49, minVersion: 0, maxVersion: 1, handle: handleAlterClientQuotas},
 		{key: 60, minVersion: 0, maxVersion: 2, handle: handleDescribeCluster},
 	}
 	for i := range apis {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/replication"
+	"github.com/sluice-io/sluice/replication/quota"
 )
 
 // fakeCluster is a Cluster of one topic, "t", with one partition, and the
@@ -20,6 +21,7 @@ type fakeCluster struct {
 }
 
 func (c *fakeCluster) ClusterID() string                   { return "fake" }
+func (c *fakeCluster) ClientQuotas() quota.Set             { return nil }
 func (c *fakeCluster) NodeID() int32                       { return 1 }
 func (c *fakeCluster) ControllerID() int32                 { return 1 }
 func (c *fakeCluster) Brokers() []replication.Broker       { return c.brokers }

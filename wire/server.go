@@ -29,6 +29,8 @@ type Server struct {
 	// budget bounds the memory of requests being read or answered and of
 	// fetch responses (budget.go); nil is unlimited.
 	budget *memoryBudget
+	// quotas measures clients against their client quotas (quota.go).
+	quotas *quotaManager
 
 	// ctx ends when Shutdown gives up waiting: every connection's waits
 	// (acks, long polls) end with it.
@@ -61,6 +63,8 @@ type Stats struct {
 	AcceptedConnections int64
 	// RequestMemory is the request memory budget (queued.max.request.bytes).
 	RequestMemory BudgetStats
+	// Quotas counts client quota throttling.
+	Quotas QuotaStats
 }
 
 // Stats returns the server's connection counts. Safe for concurrent use.
@@ -68,7 +72,7 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	open := len(s.conns)
 	s.mu.Unlock()
-	return Stats{OpenConnections: open, AcceptedConnections: s.accepted.Load(), RequestMemory: s.budget.stats()}
+	return Stats{OpenConnections: open, AcceptedConnections: s.accepted.Load(), RequestMemory: s.budget.stats(), Quotas: s.quotas.stats()}
 }
 
 // NewServer returns a server over the cluster (a *replication.Cluster in
@@ -88,6 +92,7 @@ func NewServer[T TopicOf[P], P Partition](cluster ClusterOf[T, P], cfg Config, o
 		sessions:   newFetchSessions(cfg.MaxFetchSessions),
 		buffers:    newBufferPool(cfg.BufferPoolBytes),
 		budget:     newMemoryBudget(cfg.QueuedMaxRequestBytes),
+		quotas:     newQuotaManager(),
 		ctx:        ctx,
 		cancel:     cancel,
 		drain:      drain,

@@ -125,6 +125,7 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 		admin.NewLogCollector(partitions),
 		admin.NewGroupCollector(groups.Stats, partitions, nil),
 		admin.NewConnectionCollector(server.Stats),
+		admin.NewQuotaCollector(server.Stats),
 		admin.NewFlushCollector(cluster.FlushStats),
 	); err != nil {
 		_ = groups.Close(context.Background())

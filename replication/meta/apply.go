@@ -6,6 +6,8 @@ import (
 	"reflect"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluice-io/sluice/replication/quota"
 )
 
 // maxTopicNameLength is Kafka's limit (249: room for "-<partition>" and
@@ -90,6 +92,8 @@ func (s *State) apply(cmd Command) (*State, Result, error) {
 		return s.allocateProducerIDBlock(c)
 	case *ReassignPartition:
 		return s.reassignPartition(c)
+	case *AlterClientQuotas:
+		return s.alterClientQuotas(c)
 	}
 	return nil, Result{}, fmt.Errorf("command %T is not one this version applies: %w", cmd, kerr.InvalidRequest)
 }
@@ -424,5 +428,19 @@ func (s *State) reassignPartition(c *ReassignPartition) (*State, Result, error) 
 	nt.Partitions[c.Partition] = Partition{Replicas: append([]int32(nil), c.Replicas...)}
 	next.Topics[nt.Name] = &nt
 	next.topicsByID[nt.ID] = &nt
+	return next, Result{}, nil
+}
+
+func (s *State) alterClientQuotas(c *AlterClientQuotas) (*State, Result, error) {
+	for _, ch := range c.Changes {
+		if err := quota.Validate(ch); err != nil {
+			return nil, Result{}, fmt.Errorf("%w: %w", err, kerr.InvalidRequest)
+		}
+		if ch.Entity.User == nil && ch.Entity.ClientID == nil {
+			return nil, Result{}, fmt.Errorf("a client quota entity names no user and no client id: %w", kerr.InvalidRequest)
+		}
+	}
+	next := s.clone()
+	next.Quotas = s.Quotas.Apply(c.Changes)
 	return next, Result{}, nil
 }

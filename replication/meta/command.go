@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/sluice-io/sluice/replication/quota"
 )
 
 // commandVersion is the envelope version this package writes and reads.
@@ -138,6 +140,15 @@ type ReassignPartition struct {
 	Replicas  []int32 `json:"replicas"`
 }
 
+// AlterClientQuotas changes client quotas (KIP-546), each change already
+// validated by its proposer (quota.Validate); Apply validates again and
+// refuses the whole command if one is invalid.
+type AlterClientQuotas struct {
+	Changes []quota.Change `json:"changes"`
+}
+
+func (AlterClientQuotas) op() string { return "alter_client_quotas" }
+
 func (InitCluster) op() string             { return "init_cluster" }
 func (RegisterNode) op() string            { return "register_node" }
 func (MarkNodeLeaving) op() string         { return "mark_node_leaving" }
@@ -175,6 +186,8 @@ func newCommand(op string) (Command, bool) {
 		return &AllocateProducerIDBlock{}, true
 	case "reassign_partition":
 		return &ReassignPartition{}, true
+	case "alter_client_quotas":
+		return &AlterClientQuotas{}, true
 	}
 	return nil, false
 }

@@ -3,7 +3,8 @@
 // address, rack, active or leaving), which topics exist (name, 16-byte id,
 // internal flag, config overrides, partitions with their replica lists in
 // preference order), the dynamic broker configs (cluster default and per
-// node), and the next producer id block.
+// node), the client quotas (package quota), and the next producer id
+// block.
 //
 // # What it owns, what it does not
 //

@@ -4,6 +4,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
+
+	"github.com/sluice-io/sluice/replication/quota"
 )
 
 // TopicID is a topic's 16-byte id, the UUID Kafka 2.8+ clients use in place
@@ -107,6 +109,9 @@ type State struct {
 	// NextProducerID is the first producer id not yet handed out in a
 	// block: blocks are [NextProducerID, NextProducerID+size).
 	NextProducerID int64 `json:"next_producer_id"`
+	// Quotas are the client quotas (AlterClientQuotas); never modified,
+	// replaced whole.
+	Quotas quota.Set `json:"client_quotas,omitempty"`
 
 	// topicsByID indexes Topics by id; derived, rebuilt by index.
 	topicsByID map[TopicID]*Topic

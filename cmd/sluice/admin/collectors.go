@@ -160,3 +160,27 @@ func (c *funcCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *funcCollector) Collect(ch chan<- prometheus.Metric) { c.collect(c.descs, ch) }
+
+// NewQuotaCollector reports client quota throttling, by quota (produce:
+// producer_byte_rate, fetch: consumer_byte_rate, request:
+// request_percentage): sluice_quota_throttled_responses_total,
+// sluice_quota_throttle_seconds_total (the throttle time given), and
+// sluice_quota_clients (rate sensors kept), read from stats at scrape
+// time (wire.Server.Stats in production).
+func NewQuotaCollector(stats func() wire.Stats) prometheus.Collector {
+	return &funcCollector{
+		descs: []*prometheus.Desc{
+			prometheus.NewDesc("sluice_quota_throttled_responses_total", "Responses throttled by a client quota, by quota (produce, fetch, request).", []string{"quota"}, nil),
+			prometheus.NewDesc("sluice_quota_throttle_seconds_total", "Throttle time given to clients over a quota, by quota (produce, fetch, request).", []string{"quota"}, nil),
+			prometheus.NewDesc("sluice_quota_clients", "Client quota buckets being measured.", nil, nil),
+		},
+		collect: func(descs []*prometheus.Desc, ch chan<- prometheus.Metric) {
+			st := stats().Quotas
+			for i, kind := range wire.QuotaKinds {
+				ch <- prometheus.MustNewConstMetric(descs[0], prometheus.CounterValue, float64(st.Throttled[i]), kind)
+				ch <- prometheus.MustNewConstMetric(descs[1], prometheus.CounterValue, st.ThrottleTime[i].Seconds(), kind)
+			}
+			ch <- prometheus.MustNewConstMetric(descs[2], prometheus.GaugeValue, float64(st.Clients))
+		},
+	}
+}

@@ -35,6 +35,7 @@ func exportedNames(t *testing.T) map[string]bool {
 			return []consumergroup.GroupStats{{ID: "g", State: "Stable", Members: 1, Offsets: []consumergroup.CommittedOffset{{Topic: "t", Offset: 1}}}}
 		}, parts, nil),
 		NewConnectionCollector(func() wire.Stats { return wire.Stats{} }),
+		NewQuotaCollector(func() wire.Stats { return wire.Stats{} }),
 		NewFlushCollector(func() log.FlushStats { return log.FlushStats{} }),
 	)
 	if err != nil {

@@ -309,4 +309,3 @@ func TestStoreCrash(t *testing.T) {
 	}
 	closeStore(t, s, l)
 }
-

@@ -40,6 +40,7 @@ var ErrClosed = errors.New("raftgroup: closed")
 // Safe for concurrent use.
 type Group struct {
 	cfg     Config
+	admit   func() error
 	replica *partition.Replica
 	store   *raftlog.Store
 	fsm     *fsm
@@ -70,6 +71,11 @@ type Group struct {
 	syncMu      sync.Mutex
 	unreachable map[raft.ServerID]bool
 
+	// failure is why this replica left the group (failure.go), nil while
+	// it takes part; failed wakes the watch goroutine to step down.
+	failure atomic.Pointer[error]
+	failed  chan struct{}
+
 	observations chan raft.Observation
 	observer     *raft.Observer
 	stop         chan struct{}
@@ -98,10 +104,12 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 	}
 	g := &Group{
 		cfg:          cfg,
+		admit:        opts.Admit,
 		replica:      replica,
 		logger:       logger.Named("raftgroup"),
 		observations: make(chan raft.Observation, 16),
 		changed:      make(chan struct{}),
+		failed:       make(chan struct{}, 1),
 		stop:         make(chan struct{}),
 	}
 	closeTransport := func() {
@@ -109,7 +117,7 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 			_ = c.Close()
 		}
 	}
-	store, err := raftlog.Open(dir, replica.SegmentLog(), raftlog.Options{OnTruncate: g.truncated, OnSync: opts.SyncObserver})
+	store, err := raftlog.Open(dir, replica.SegmentLog(), raftlog.Options{FS: opts.FS, OnTruncate: g.truncated, OnSync: opts.SyncObserver, OnFailure: g.fail})
 	if err != nil {
 		closeTransport()
 		return nil, err
@@ -124,7 +132,7 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 	if err != nil {
 		return fail(err)
 	}
-	stable, err := raftlog.OpenStable(dir, nil)
+	stable, err := raftlog.OpenStable(dir, opts.FS)
 	if err != nil {
 		return fail(err)
 	}
@@ -213,6 +221,9 @@ func (g *Group) watch() {
 		select {
 		case <-g.stop:
 			return
+		case <-g.failed:
+			g.stepDown()
+			continue
 		case o := <-g.observations:
 			switch d := o.Data.(type) {
 			case raft.FailedHeartbeatObservation:
@@ -233,7 +244,7 @@ func (g *Group) watch() {
 			g.syncMu.Lock()
 			clear(g.unreachable)
 			g.syncMu.Unlock()
-			if state != raft.Leader {
+			if state != raft.Leader || g.Failed() != nil {
 				if g.ready.Swap(false) {
 					g.signal()
 				}
@@ -352,8 +363,16 @@ type Proposal struct {
 // refreshes its metadata and retries; an idempotent producer's retry is
 // recognised), and Prepare's rejections. b is not retained.
 func (g *Group) Propose(b []byte) (*Proposal, error) {
+	if err := g.Failed(); err != nil {
+		return nil, failedError(err)
+	}
 	if !g.ready.Load() {
 		return nil, kerr.NotLeaderForPartition
+	}
+	if g.admit != nil {
+		if err := g.admit(); err != nil {
+			return nil, err
+		}
 	}
 	g.proposeMu.Lock()
 	defer g.proposeMu.Unlock()
@@ -415,6 +434,12 @@ func (p *Proposal) Wait(ctx context.Context) (partition.AppendResult, error) {
 	for i, f := range p.futures {
 		if err := f.Error(); err != nil {
 			p.group.replica.ResetPending()
+			if ferr := p.group.Failed(); ferr != nil {
+				// This leader could not store the entry: raft stepped
+				// down before replicating it (raft's log cache hides
+				// the store's error from the future's).
+				return partition.AppendResult{}, failedError(ferr)
+			}
 			return partition.AppendResult{}, proposalError(err)
 		}
 		r, _ := f.Response().(result)
@@ -454,14 +479,8 @@ func (g *Group) truncated(offset int64) {
 }
 
 // applyFailed stops the group after the replica could not apply an
-// entry: this node stops leading; the others go on.
-func (g *Group) applyFailed(err error) {
-	g.logger.Error("replica cannot apply, leaving the group's work to the other replicas", zap.Error(err))
-	if g.ready.Swap(false) {
-		g.signal()
-	}
-	go func() { _ = g.raft.Shutdown().Error() }()
-}
+// entry: this node stops leading and voting; the others go on (fail).
+func (g *Group) applyFailed(err error) { g.fail(err) }
 
 // Close hands leadership to another replica if this node leads, shuts
 // Raft down (which closes the transport) and waits for the group's

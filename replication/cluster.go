@@ -57,6 +57,9 @@ type Cluster struct {
 	// groupSyncs and groupSyncBytes count the syncs the partitions' Raft
 	// log stores make themselves (they do not go through the flusher).
 	groupSyncs, groupSyncBytes atomic.Int64
+	// space refuses appends while the data dir's disk is nearly full;
+	// Open starts its check and Close stops it.
+	space *spaceGuard
 	// cleaner runs retention and compaction over the replicas; Close stops
 	// it before closing them.
 	cleaner *cleaner.Cleaner
@@ -125,6 +128,10 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 		groupTransport: opts.GroupTransport,
 		syncObserver:   opts.SyncObserver,
 	}
+	statfs := opts.Statfs
+	if statfs == nil {
+		statfs = osStatfs
+	}
 	for _, dir := range []string{c.metaDir(), c.topicsDir()} {
 		if err := c.fs.MkdirAll(dir); err != nil {
 			return nil, fmt.Errorf("replication: create %s: %w", dir, err)
@@ -160,6 +167,7 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 		}
 	}
 
+	c.space = newSpaceGuard(cfg.DataDir, cfg.MinFreeBytes, cfg.SpaceCheckInterval, statfs, c.now, c.logger)
 	c.flusher = log.NewFlusher(cfg.Flush, opts.Logger)
 	c.flusher.SetSyncObserver(opts.SyncObserver)
 	c.mu.Lock()
@@ -179,6 +187,7 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 		}
 	}
 	c.cleaner = cleaner.Start(c.effective.Cleaner, c.cleanerTargets, cleaner.Options{Logger: c.logger, Now: c.now})
+	c.space.start()
 	go c.react()
 	c.logger.Info("cluster open", zap.String("cluster-id", st.ClusterID), zap.Int("topics", len(st.Topics)), zap.Uint64("metadata-version", st.Version))
 	return c, nil
@@ -354,6 +363,7 @@ func (c *Cluster) Close(ctx context.Context) error {
 	c.mu.Unlock()
 	// The cleaner and the reaction take mu: wait for them unlocked.
 	c.cleaner.Stop()
+	c.space.close()
 	close(c.stopReact)
 	<-c.reacted
 	err := c.group.Close()

@@ -105,6 +105,45 @@ func TestGroupStorageFailureStepsDown(t *testing.T) {
 	}
 }
 
+// TestGroupFollowerStorageFailure: a follower whose disk fails leaves the
+// group; the leader and the other follower, still a majority, go on.
+func TestGroupFollowerStorageFailure(t *testing.T) {
+	c := startCluster(&cluster{t: t, cfg: testConfig(), faults: true}, 3)
+	var seq int32
+	var end int64
+	for range 5 {
+		c.appendRetrying(batch(t, seq, 2))
+		seq, end = seq+2, end+2
+	}
+	c.converged(end)
+	leader := c.leader()
+	var follower *node
+	for _, nd := range c.nodes {
+		if nd != leader {
+			follower = nd
+			break
+		}
+	}
+	follower.fs.Inject(log.Fault{Ops: log.FaultWrite | log.FaultSync, Err: syscall.EIO})
+	for range 10 {
+		c.appendRetrying(batch(t, seq, 2))
+		seq, end = seq+2, end+2
+	}
+	waitState(t, follower.group, raft.Shutdown)
+	if err := follower.group.Failed(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("follower Failed() = %v, want EIO", err)
+	}
+	if l := c.leader(); l != leader {
+		t.Fatalf("leadership moved from %s to %s when a follower failed", leader.id, l.id)
+	}
+	// Closing may report the failure again; the cluster's clean-up must
+	// not take that for an error.
+	follower.fs.Clear()
+	_ = follower.group.Close()
+	_ = follower.replica.Close()
+	follower.group, follower.replica = nil, nil
+}
+
 // waitState polls, up to 15s, until g's Raft is in state s: a shutdown
 // fires no observation to wait on.
 func waitState(t *testing.T, g *Group, s raft.RaftState) {

@@ -308,8 +308,9 @@ func (g *Group) InSync(replicas []int32) []int32 {
 	return out
 }
 
-// IsLeader reports whether this node leads the group and accepts appends.
-func (g *Group) IsLeader() bool { return g.ready.Load() }
+// IsLeader reports whether this node leads the group and accepts appends
+// (never once its storage failed).
+func (g *Group) IsLeader() bool { return g.ready.Load() && g.failure.Load() == nil }
 
 // LeaderEpoch returns the leader epoch (Raft term) appends are stamped
 // with while IsLeader.

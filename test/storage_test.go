@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // adminListenLine finds the admin listener's address in a node's log.
@@ -42,9 +43,34 @@ func freeBytes(t *testing.T, dir string) uint64 {
 	return st.Bavail * uint64(st.Bsize)
 }
 
+// commitOffset commits offset 1 of topic's partition 0 for group as an
+// admin commit (no member, generation -1) on the single node at addr, once
+// FindCoordinator names it, and returns the partition's error code.
+func commitOffset(t *testing.T, addr, group, topic string) int16 {
+	t.Helper()
+	eventually(t, "FindCoordinator "+group, func() bool {
+		req := kmsg.NewPtrFindCoordinatorRequest()
+		req.SetVersion(3)
+		req.CoordinatorKey = group
+		return dialRaw(t, addr).mustRoundTrip(req).(*kmsg.FindCoordinatorResponse).ErrorCode == 0
+	})
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.SetVersion(7)
+	req.Group, req.Generation = group, -1
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewOffsetCommitRequestTopicPartition()
+	rp.Offset = 1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp := dialRaw(t, addr).mustRoundTrip(req).(*kmsg.OffsetCommitResponse)
+	return resp.Topics[0].Partitions[0].ErrorCode
+}
+
 // TestStorageMinFreeBytes: a node whose data dir has less free space than
 // storage.min.free.bytes answers produce with KAFKA_STORAGE_ERROR (with a
-// message that says why) and says so in /readyz and /metrics; a franz-go
+// message that says why) and group commits with NOT_COORDINATOR, and says
+// so in /readyz and /metrics; a franz-go
 // producer with retries keeps its records buffered, none failed; once
 // the threshold is lowered with IncrementalAlterConfigs (no restart)
 // every record lands exactly once, in order.
@@ -79,6 +105,11 @@ func TestStorageMinFreeBytes(t *testing.T) {
 	if v := scrapeMetrics(t, base).value(t, "sluice_storage_space_low", "dir", dir); v != 1 {
 		t.Fatalf("sluice_storage_space_low = %v, want 1", v)
 	}
+	// A group commit is an append too: refused, with the code Kafka's
+	// coordinator gives a storage error (clients retry it).
+	if code := commitOffset(t, p.Addr, "disk-low-g", topic); code != kerr.NotCoordinator.Code {
+		t.Fatalf("offset commit below the threshold: %v, want NOT_COORDINATOR", kerr.ErrorForCode(code))
+	}
 	if !strings.Contains(p.Output(), "disk has too little free space") {
 		t.Fatalf("no log line says the disk is too full:\n%s", p.Output())
 	}
@@ -109,6 +140,9 @@ func TestStorageMinFreeBytes(t *testing.T) {
 		t.Fatalf("lower storage.min.free.bytes: %v", err)
 	}
 	l.waitAcked(500)
+	if code := commitOffset(t, p.Addr, "disk-low-g", topic); code != 0 {
+		t.Fatalf("offset commit once space suffices: %v", kerr.ErrorForCode(code))
+	}
 	acked, failed := l.stop()
 	if len(failed) != 0 {
 		for v, err := range failed {

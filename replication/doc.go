@@ -91,6 +91,12 @@
 // waits on its writer; the group coordinator appends under its lock and
 // waits outside it.
 //
+// A read (fetch, list offsets, epochs) or DeleteRecords that fails on the
+// replica's files (log.IsStorageError) makes the replica leave its Raft
+// group, as a failed write or fsync of its Raft log store does
+// (raftgroup.Group.Fail): the error goes up as KAFKA_STORAGE_ERROR and
+// the other replicas take over.
+//
 // # The metadata and this node
 //
 //	admin call (CreateTopic, ...)        reaction goroutine (react)

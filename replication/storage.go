@@ -3,6 +3,7 @@ package replication
 import (
 	"sort"
 
+	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/replication/meta"
 )
 
@@ -14,6 +15,19 @@ type FailedReplica struct {
 	Partition int32
 	// Err says what failed: the file and the OS error.
 	Err error
+}
+
+// checkStorage passes err through; when it is a failed disk operation on
+// the replica's files (log.IsStorageError) the replica leaves its Raft
+// group first, as after a failed write: a leader that cannot read its log
+// must not keep answering KAFKA_STORAGE_ERROR to every fetch, so clients
+// that refresh their metadata find another replica leading. Kafka takes
+// a log dir offline on any I/O error the same way.
+func (p *Partition) checkStorage(err error) error {
+	if err != nil && p.group != nil && log.IsStorageError(err) {
+		p.group.Fail(err)
+	}
+	return err
 }
 
 // Space returns what the last free-space check saw of the data dir's

@@ -39,6 +39,13 @@ func (g *Group) fail(err error) {
 	}
 }
 
+// Fail makes the replica leave its group because its storage failed
+// outside the Raft log store (a read of its segments for a fetch, say),
+// as a write or fsync failure of the store does: it stops leading and
+// voting until the node restarts, and Failed returns err. It returns at
+// once; the step-down runs on the group's goroutine.
+func (g *Group) Fail(err error) { g.fail(err) }
+
 // Failed returns why this replica left its group (its storage failed),
 // or nil while it takes part. Safe for concurrent use.
 func (g *Group) Failed() error {

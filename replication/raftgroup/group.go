@@ -40,6 +40,7 @@ var ErrClosed = errors.New("raftgroup: closed")
 // Safe for concurrent use.
 type Group struct {
 	cfg     Config
+	id      raft.ServerID
 	admit   func() error
 	replica *partition.Replica
 	store   *raftlog.Store
@@ -104,6 +105,7 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 	}
 	g := &Group{
 		cfg:          cfg,
+		id:           opts.ID,
 		admit:        opts.Admit,
 		replica:      replica,
 		logger:       logger.Named("raftgroup"),
@@ -317,9 +319,13 @@ func (g *Group) IsLeader() bool { return g.ready.Load() && g.failure.Load() == n
 func (g *Group) LeaderEpoch() int32 { return g.term.Load() }
 
 // Leader returns the current leader's server id and address, empty when
-// none is known.
+// none is known. A replica whose storage failed never names itself, even
+// while its Raft is still being shut down.
 func (g *Group) Leader() (raft.ServerID, raft.ServerAddress) {
 	addr, id := g.raft.LeaderWithID()
+	if id == g.id && g.Failed() != nil {
+		return "", ""
+	}
 	return id, addr
 }
 

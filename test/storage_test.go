@@ -166,7 +166,7 @@ func TestStorageMinFreeBytes(t *testing.T) {
 // through debug.fault.injection's /debug/fault). The leader answers
 // KAFKA_STORAGE_ERROR, steps down and says why (log, /readyz, /metrics);
 // another node leads, the producer goes on, and no acknowledged record is
-// lost or duplicated.
+// lost or duplicated. Restarted, the node catches up.
 func TestStorageFailedDiskLeaderStepsDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three processes")
@@ -251,4 +251,14 @@ func TestStorageFailedDiskLeaderStepsDown(t *testing.T) {
 	if n := checkHistory(t, addrsOf(others...), topic, acked); n < len(acked) {
 		t.Fatalf("log holds %d records, %d acknowledged", n, len(acked))
 	}
+
+	// A restart (with a disk that answers again) brings the replica back:
+	// it recovers from what its files hold and catches up from the
+	// leader. Its shutdown may report the failed disk once more.
+	if err := failed.Terminate(); err != nil {
+		t.Logf("node %d exited with %v", leader, err)
+	}
+	failed.Restart()
+	waitInSync(t, procs, topic)
+	waitIdenticalLogs(t, procs, topic, 1)
 }

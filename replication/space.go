@@ -1,7 +1,6 @@
 package replication
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -158,7 +157,3 @@ func (g *spaceGuard) admit() error {
 	}
 	return nil
 }
-
-// errNoStatfs reports a platform without statfs: the free-space check is
-// off there.
-var errNoStatfs = errors.New("replication: free space cannot be read on this platform")

@@ -368,7 +368,9 @@ type Proposal struct {
 // order. Errors are *kerr.Error values a client understands:
 // NotLeaderForPartition on a node that does not lead (the client
 // refreshes its metadata and retries; an idempotent producer's retry is
-// recognised), and Prepare's rejections. b is not retained.
+// recognised), KafkaStorageError on a replica whose storage failed
+// (Failed) or while Options.Admit refuses (the disk is nearly full), and
+// Prepare's rejections. b is not retained.
 func (g *Group) Propose(b []byte) (*Proposal, error) {
 	if err := g.Failed(); err != nil {
 		return nil, failedError(err)

@@ -421,7 +421,8 @@ func (g *Group) Propose(b []byte) (*Proposal, error) {
 // announced), or when ctx ends (the proposal may still commit). A failed
 // proposal answers NotLeaderForPartition (leadership lost: the entries may
 // or may not commit; the client retries and an idempotent retry is
-// recognised) or RequestTimedOut (Raft's queue was full), or the apply
+// recognised), KafkaStorageError (this replica's storage failed meanwhile;
+// the same holds), RequestTimedOut (Raft's queue was full), or the apply
 // step's deterministic rejection.
 func (p *Proposal) Wait(ctx context.Context) (partition.AppendResult, error) {
 	if len(p.futures) == 0 {

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -31,16 +30,6 @@ func adminBase(t *testing.T, p *sluiceProcess) string {
 		return true
 	})
 	return "http://" + addr
-}
-
-// freeBytes is what statfs says is available to the broker under dir.
-func freeBytes(t *testing.T, dir string) uint64 {
-	t.Helper()
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		t.Fatalf("statfs %s: %v", dir, err)
-	}
-	return st.Bavail * uint64(st.Bsize)
 }
 
 // commitOffset commits offset 1 of topic's partition 0 for group as an

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
+	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/partition/record"
 	"github.com/sluice-io/sluice/replication"
@@ -150,6 +151,12 @@ func storeErrorCode(err error) int16 {
 		return kerr.RequestTimedOut.Code
 	case errors.Is(err, partition.ErrClosed), errors.Is(err, kerr.NotLeaderForPartition):
 		// The partition's leadership moved: so did its groups.
+		return kerr.NotCoordinator.Code
+	case errors.Is(err, kerr.KafkaStorageError), log.IsStorageError(err):
+		// The offsets partition's disk failed or is below its free-space
+		// threshold: as Kafka does, NOT_COORDINATOR, which clients of
+		// every API here retry (KAFKA_STORAGE_ERROR is a produce code
+		// they do not expect from a coordinator).
 		return kerr.NotCoordinator.Code
 	case errors.As(err, &ke):
 		return ke.Code

@@ -200,6 +200,10 @@
 //   - After a failed fsync the page cache may have dropped the data while
 //     reporting success later (fsyncgate): the Log refuses further appends
 //     and syncs; reopen it to recover from what is on disk.
+//   - IsStorageError tells a failed filesystem operation (an *fs.PathError
+//     or errno at any depth) from every other error: upper layers answer
+//     it KAFKA_STORAGE_ERROR. FaultFS fails chosen operations on chosen
+//     paths with such errors, for tests and for debug.fault.injection.
 //   - TruncateTo lowers the recovery point (durably) when it truncates a
 //     segment below it: otherwise segments rolled afterwards would count as
 //     synced after a crash.

@@ -57,6 +57,9 @@ type Cluster struct {
 	// groupSyncs and groupSyncBytes count the syncs the partitions' Raft
 	// log stores make themselves (they do not go through the flusher).
 	groupSyncs, groupSyncBytes atomic.Int64
+	// space refuses appends while the data dir's disk is nearly full;
+	// Open starts its check and Close stops it.
+	space *spaceGuard
 	// cleaner runs retention and compaction over the replicas; Close stops
 	// it before closing them.
 	cleaner *cleaner.Cleaner
@@ -126,6 +129,10 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 		groupTransport: opts.GroupTransport,
 		syncObserver:   opts.SyncObserver,
 	}
+	statfs := opts.Statfs
+	if statfs == nil {
+		statfs = osStatfs
+	}
 	for _, dir := range []string{c.metaDir(), c.topicsDir()} {
 		if err := c.fs.MkdirAll(dir); err != nil {
 			return nil, fmt.Errorf("replication: create %s: %w", dir, err)
@@ -161,6 +168,7 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 		}
 	}
 
+	c.space = newSpaceGuard(cfg.DataDir, cfg.MinFreeBytes, cfg.SpaceCheckInterval, statfs, c.now, c.logger)
 	c.flusher = log.NewFlusher(cfg.Flush, opts.Logger)
 	c.flusher.SetSyncObserver(opts.SyncObserver)
 	c.mu.Lock()
@@ -180,6 +188,7 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 		}
 	}
 	c.cleaner = cleaner.Start(c.effective.Cleaner, c.cleanerTargets, cleaner.Options{Logger: c.logger, Now: c.now})
+	c.space.start()
 	go c.react()
 	// One line for the whole start-up: each replica's own lines are Debug,
 	// so a node with thousands of partitions does not print thousands.
@@ -385,6 +394,7 @@ func (c *Cluster) Close(ctx context.Context) error {
 	c.mu.Unlock()
 	// The cleaner and the reaction take mu: wait for them unlocked.
 	c.cleaner.Stop()
+	c.space.close()
 	close(c.stopReact)
 	<-c.reacted
 	err := c.group.Close()

@@ -45,6 +45,18 @@ type Config struct {
 	Flush log.FlushConfig
 	// Cleaner schedules retention and compaction.
 	Cleaner cleaner.Config
+	// MinFreeBytes is the free space, in bytes, the data dir's filesystem
+	// must keep: while it has less, produce and other appends (group
+	// commits) are refused with KAFKA_STORAGE_ERROR, so no segment is
+	// half written when the disk fills, and accepted again once a check
+	// sees space come back. Corresponds to storage.min.free.bytes (a
+	// dynamic broker config). Default DefaultMinFreeBytes (1 GiB); 0
+	// disables the check.
+	MinFreeBytes int64
+	// SpaceCheckInterval is how often the data dir's free space is read
+	// (statfs), and so how long a filled or freed disk takes to be
+	// noticed. Default DefaultSpaceCheckInterval (1s).
+	SpaceCheckInterval time.Duration
 
 	// RaftAddress is this node's address in the metadata group, the one
 	// its peers dial (raft.advertised.address, else raft.listen). ""
@@ -71,16 +83,18 @@ type Config struct {
 // ./data.
 func DefaultConfig() Config {
 	return Config{
-		NodeID:            1,
-		DataDir:           "./data",
-		AdvertisedHost:    "127.0.0.1",
-		AdvertisedPort:    9092,
-		DefaultPartitions: 1,
-		AutoCreateTopics:  true,
-		Partition:         partition.DefaultConfig(),
-		Cleaner:           cleaner.DefaultConfig(),
-		Meta:              meta.DefaultConfig(),
-		PartitionRaft:     raftgroup.DefaultConfig(),
+		NodeID:             1,
+		DataDir:            "./data",
+		AdvertisedHost:     "127.0.0.1",
+		AdvertisedPort:     9092,
+		DefaultPartitions:  1,
+		AutoCreateTopics:   true,
+		Partition:          partition.DefaultConfig(),
+		Cleaner:            cleaner.DefaultConfig(),
+		MinFreeBytes:       DefaultMinFreeBytes,
+		SpaceCheckInterval: DefaultSpaceCheckInterval,
+		Meta:               meta.DefaultConfig(),
+		PartitionRaft:      raftgroup.DefaultConfig(),
 	}
 }
 
@@ -99,6 +113,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("replication: num.partitions %d must be at least 1", c.DefaultPartitions)
 	case c.Flush.Interval < 0:
 		return fmt.Errorf("replication: flush interval %s is negative", c.Flush.Interval)
+	case c.MinFreeBytes < 0:
+		return fmt.Errorf("replication: storage.min.free.bytes %d is negative; 0 disables the free-space check", c.MinFreeBytes)
+	case c.SpaceCheckInterval <= 0:
+		return fmt.Errorf("replication: free-space check interval %s must be positive", c.SpaceCheckInterval)
 	}
 	if err := c.Cleaner.Validate(); err != nil {
 		return err
@@ -161,7 +179,7 @@ func (c Config) broker() configs.Broker {
 	return configs.Broker{
 		NodeID: c.NodeID, DataDir: c.DataDir, AdvertisedHost: c.AdvertisedHost, AdvertisedPort: c.AdvertisedPort,
 		DefaultPartitions: c.DefaultPartitions, AutoCreateTopics: c.AutoCreateTopics,
-		Partition: c.Partition, Cleaner: c.Cleaner,
+		Partition: c.Partition, Cleaner: c.Cleaner, MinFreeBytes: c.MinFreeBytes,
 	}
 }
 
@@ -197,6 +215,9 @@ type Options struct {
 	Now func() time.Time
 	// FS is the filesystem; nil means the OS.
 	FS log.FS
+	// Statfs reads the data dir's free space; nil means the operating
+	// system's statfs. A test seam.
+	Statfs Statfs
 	// SyncObserver, if set, is told of every sync the node's flusher does
 	// (metrics); it is called from the flusher's goroutine and must not
 	// block.

@@ -53,6 +53,11 @@
 //	brokerconfig.go  dynamic broker config changes, the same way
 //	cleanup.go       what the cleaner cleans (every replica, listed per pass)
 //	stats.go         what metrics read of a partition (log size, timestamps)
+//	space.go         the free-space guard: statfs of the data dir once a
+//	                 second; below storage.min.free.bytes every group's
+//	                 Admit refuses appends with KAFKA_STORAGE_ERROR
+//	storage.go       the node's storage state (Space, FailedReplicas) for
+//	                 metrics and /readyz
 //
 // Two sub-packages hold what is not about the cluster itself:
 //
@@ -85,6 +90,12 @@
 // connection appends its pipelined requests in order on its reader and
 // waits on its writer; the group coordinator appends under its lock and
 // waits outside it.
+//
+// A read (fetch, list offsets, epochs) or DeleteRecords that fails on the
+// replica's files (log.IsStorageError) makes the replica leave its Raft
+// group, as a failed write or fsync of its Raft log store does
+// (raftgroup.Group.Fail): the error goes up as KAFKA_STORAGE_ERROR and
+// the other replicas take over.
 //
 // # The metadata and this node
 //
@@ -142,8 +153,9 @@
 // A change — a topic's overrides or a dynamic broker config — is validated
 // whole (package configs) against the leader's State, then proposed. Each
 // node, applying it, re-resolves the configs of its topics, SetConfigs the
-// replicas whose config changed and gives the cleaner the new schedule;
-// the Topic value is replaced, never modified.
+// replicas whose config changed and gives the cleaner the new schedule
+// and the free-space guard its threshold (storage.min.free.bytes); the
+// Topic value is replaced, never modified.
 //
 // # Invariants
 //

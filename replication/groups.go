@@ -62,6 +62,8 @@ func (c *Cluster) openPartition(s *meta.State, ref meta.PartitionRef, replicas [
 		ID:           raft.ServerID(strconv.Itoa(int(c.cfg.NodeID))),
 		Transport:    trans,
 		SyncObserver: c.observeGroupSync,
+		FS:           c.fs,
+		Admit:        c.space.admit,
 		Logger:       c.logger.With(zap.String("topic", ref.Topic), zap.Int32("partition", ref.Partition)),
 	})
 	if err != nil {

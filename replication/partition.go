@@ -140,7 +140,8 @@ func (p *Partition) Read(dst []byte, req partition.ReadRequest) (partition.ReadR
 	if err != nil {
 		return partition.ReadResult{}, err
 	}
-	return r.Read(dst, req)
+	res, err := r.Read(dst, req)
+	return res, p.checkStorage(err)
 }
 
 // Offsets returns the partition's log start, last stable, high watermark
@@ -176,7 +177,8 @@ func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, found
 	if err != nil {
 		return 0, 0, false, err
 	}
-	return r.OffsetForTimestamp(ts)
+	offset, timestamp, found, err = r.OffsetForTimestamp(ts)
+	return offset, timestamp, found, p.checkStorage(err)
 }
 
 // MaxTimestamp returns the committed record with the largest timestamp
@@ -186,7 +188,8 @@ func (p *Partition) MaxTimestamp() (offset, timestamp int64, found bool, err err
 	if err != nil {
 		return 0, 0, false, err
 	}
-	return r.MaxTimestamp()
+	offset, timestamp, found, err = r.MaxTimestamp()
+	return offset, timestamp, found, p.checkStorage(err)
 }
 
 // EpochEndOffset answers OffsetForLeaderEpoch: the largest epoch at or below
@@ -196,7 +199,8 @@ func (p *Partition) EpochEndOffset(epoch int32) (leaderEpoch int32, endOffset in
 	if err != nil {
 		return 0, 0, err
 	}
-	return r.EpochEndOffset(epoch)
+	leaderEpoch, endOffset, err = r.EpochEndOffset(epoch)
+	return leaderEpoch, endOffset, p.checkStorage(err)
 }
 
 // LeaderEpoch returns the partition's current leader epoch. Today this node
@@ -215,7 +219,8 @@ func (p *Partition) DeleteRecordsBefore(offset int64) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return r.DeleteRecordsBefore(offset)
+	start, err := r.DeleteRecordsBefore(offset)
+	return start, p.checkStorage(err)
 }
 
 // Config returns the partition config in force (topic overrides over the

@@ -53,6 +53,7 @@ func (c *Cluster) applyLocked(s *meta.State) {
 	effective := c.effectiveOf(s)
 	scheduleChanged := effective.Cleaner != c.effective.Cleaner
 	c.effective = effective
+	c.space.setMinFree(effective.MinFreeBytes)
 
 	want := make(map[meta.PartitionRef]bool)
 	for _, ref := range s.Assigned(c.cfg.NodeID) {

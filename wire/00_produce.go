@@ -149,7 +149,7 @@ func handleProduce(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 		for _, w := range waits {
 			if err := w.appended.Wait(ctx); err != nil {
 				sp := &resp.Topics[w.topic].Partitions[w.partition]
-				sp.ErrorCode = s.errorCode(err)
+				sp.ErrorCode, sp.ErrorMessage = s.errorCode(err), errorMessage(err)
 				sp.BaseOffset = -1
 				leaders = setProduceLeader(sp, leaders, req.Version, w.p, sp.ErrorCode)
 			}

@@ -59,8 +59,10 @@
 // Lower packages return *kerr.Error values, possibly wrapped with a message
 // (fmt.Errorf("...: %w", kerr.X)). errorCode turns any error into a code:
 // a kerr.Error gives its own; a closed partition or shutdown gives the
-// retriable NOT_LEADER_OR_FOLLOWER; anything else is UNKNOWN_SERVER_ERROR
-// and is logged, since it is a server fault. errorMessage gives the
+// retriable NOT_LEADER_OR_FOLLOWER; a failed disk operation
+// (log.IsStorageError) gives the retriable KAFKA_STORAGE_ERROR and is
+// logged with the file and the OS error; anything else is
+// UNKNOWN_SERVER_ERROR and is logged, since it is a server fault. errorMessage gives the
 // wrapped message for responses that carry one.
 //
 // # Shutdown

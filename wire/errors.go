@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"go.uber.org/zap"
 
+	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/replication"
 )
@@ -15,9 +16,12 @@ import (
 // errorCode turns an error from a lower package into the Kafka error code
 // the client gets. A *kerr.Error gives its own code; shutdown and closed
 // partitions are retriable NOT_LEADER_OR_FOLLOWER so clients refresh
-// metadata and retry; a deadline is REQUEST_TIMED_OUT; anything else is
-// UNKNOWN_SERVER_ERROR and is logged, because it is our fault, not the
-// client's.
+// metadata and retry; a deadline is REQUEST_TIMED_OUT; a failed disk
+// operation (log.IsStorageError: open, read, write, fsync of a
+// partition's files) is KAFKA_STORAGE_ERROR, retriable, as Kafka answers
+// for an offline log directory, and is logged with the file and the OS
+// error; anything else is UNKNOWN_SERVER_ERROR and is logged, because it
+// is our fault, not the client's.
 func (s *Server) errorCode(err error) int16 {
 	if err == nil {
 		return 0
@@ -30,6 +34,9 @@ func (s *Server) errorCode(err error) int16 {
 		return kerr.RequestTimedOut.Code
 	case errors.Is(err, context.Canceled), errors.Is(err, partition.ErrClosed), errors.Is(err, replication.ErrClosed):
 		return kerr.NotLeaderForPartition.Code
+	case log.IsStorageError(err):
+		s.logger.Error("storage error", zap.Error(err))
+		return kerr.KafkaStorageError.Code
 	}
 	s.logger.Error("request failed", zap.Error(err))
 	return kerr.UnknownServerError.Code

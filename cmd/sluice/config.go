@@ -79,6 +79,8 @@ const (
 	keyGroupMaxSize               = "group.max.size"
 	keyOffsetsRetentionMinutes    = "offsets.retention.minutes"
 	keyAdminListen                = "admin.listen"
+	keyStorageMinFreeBytes        = "storage.min.free.bytes"
+	keyDebugFaultInjection        = "debug.fault.injection"
 	keyAdminPprofEnable           = "admin.pprof.enable"
 	keyLogFormat                  = "log.format"
 	keyLogLevel                   = "log.level"
@@ -160,6 +162,8 @@ var settings = []setting{
 	{key: keyOffsetsRetentionMinutes, value: int64(10080), usage: "minutes the committed offsets of an empty group are kept"},
 	{key: keyAdminListen, value: "127.0.0.1:9644", usage: "host:port of the HTTP admin listener (/metrics, /healthz, /readyz); empty turns it off"},
 	{key: keyAdminPprofEnable, value: false, usage: "serve the Go profiler under /debug/pprof/ on the admin listener"},
+	{key: keyStorageMinFreeBytes, value: int64(replication.DefaultMinFreeBytes), usage: "bytes the data dir's filesystem must keep free: below it produce and group commits answer KAFKA_STORAGE_ERROR (retriable) until space returns; 0 turns the check off (also a dynamic broker config)"},
+	{key: keyDebugFaultInjection, value: false, usage: "TESTING ONLY: serve /debug/fault on the admin listener, which makes this node's disk operations fail on demand"},
 	{key: keyLogFormat, value: "console", usage: "process log encoding: console (for terminals) or json (for production)"},
 	{key: keyLogLevel, value: "info", usage: "process log level: debug, info, warn or error"},
 }
@@ -275,6 +279,10 @@ type config struct {
 	// LogFormat is "console" or "json"; LogLevel is a zap level.
 	LogFormat string
 	LogLevel  zapcore.Level
+	// FaultInjection puts a log.FaultFS under the data and serves
+	// /debug/fault on the admin listener (debug.fault.injection), for
+	// tests that break a node's disk. Default false.
+	FaultInjection bool
 }
 
 // loadConfig reads every key from v into one typed config and checks what
@@ -351,6 +359,11 @@ func loadConfig(v *viper.Viper) (config, error) {
 	}
 
 	cfg.Admin = admin.Config{Listen: r.str(keyAdminListen), Pprof: r.boolean(keyAdminPprofEnable)}
+	cfg.Replication.MinFreeBytes = r.integer(keyStorageMinFreeBytes, 0, math.MaxInt64)
+	cfg.FaultInjection = r.boolean(keyDebugFaultInjection)
+	if cfg.FaultInjection && !cfg.Admin.Enabled() {
+		r.fail(keyDebugFaultInjection, errors.New("needs the admin listener (admin.listen), which serves /debug/fault"))
+	}
 	if err := cfg.Admin.Validate(); err != nil {
 		r.fail(keyAdminListen, err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-io/sluice/cmd/sluice/admin"
 	"github.com/sluice-io/sluice/consumergroup"
+	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/replication"
 	"github.com/sluice-io/sluice/wire"
 )
@@ -106,7 +107,14 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 		stopAdmin()
 		return err
 	}
-	cluster, err := replication.Open(cfg.Replication, replication.Options{Logger: logger, SyncObserver: metrics.ObserveSync, Transport: metaTransport, GroupTransport: raftNet.groupTransport()})
+	ropts := replication.Options{Logger: logger, SyncObserver: metrics.ObserveSync, Transport: metaTransport, GroupTransport: raftNet.groupTransport()}
+	if cfg.FaultInjection {
+		faults := log.NewFaultFS(nil)
+		ropts.FS = faults
+		adm.server.Handle("/debug/fault", admin.FaultHandler(faults, logger))
+		logger.Warn("debug.fault.injection is on: /debug/fault on the admin listener breaks this node's disk on demand; never use it in production")
+	}
+	cluster, err := replication.Open(cfg.Replication, ropts)
 	if err != nil {
 		_ = raftNet.close()
 		stopAdmin()
@@ -127,6 +135,7 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 		admin.NewConnectionCollector(server.Stats),
 		admin.NewQuotaCollector(server.Stats),
 		admin.NewFlushCollector(cluster.FlushStats),
+		admin.NewStorageCollector(cluster),
 	); err != nil {
 		_ = groups.Close(context.Background())
 		_ = cluster.Close(context.Background())
@@ -134,6 +143,7 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 		stopAdmin()
 		return err
 	}
+	ready.Add("storage", admin.StorageCheck(cluster))
 	dataLoaded.Set(true)
 
 	serveDone := make(chan error, 1)

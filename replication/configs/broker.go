@@ -36,6 +36,9 @@ type Broker struct {
 	Partition partition.Config
 	// Cleaner is the retention and cleaner schedule.
 	Cleaner cleaner.Config
+	// MinFreeBytes corresponds to storage.min.free.bytes: below it appends
+	// are refused (replication.Config.MinFreeBytes).
+	MinFreeBytes int64
 }
 
 // Validate reports a Broker whose dynamic part cannot work: a bad
@@ -73,6 +76,14 @@ type brokerConfig struct {
 // apply order: a lower-precedence synonym comes before the config that
 // wins over it (log.retention.hours, then minutes, then ms).
 var brokerConfigs = []brokerConfig{
+	{
+		name: "storage.min.free.bytes", typ: kmsg.ConfigTypeLong, kafkaDefault: "1073741824",
+		doc: "Bytes the data dir's filesystem must keep free: below it produce and group commits are refused with " +
+			"KAFKA_STORAGE_ERROR (retriable) until space returns; 0 disables the check. Not a Kafka config (Redpanda has storage_min_free_bytes).",
+		value:    func(c Broker) string { return strconv.FormatInt(c.MinFreeBytes, 10) },
+		validate: intRange(0, math.MaxInt64),
+		apply:    func(c *Broker, v string) { c.MinFreeBytes = mustInt(v) },
+	},
 	topicDefault("log.segment.bytes", "segment.bytes"),
 	scaledTopicDefault("log.roll.hours", "segment.ms", time.Hour, "168", 1),
 	topicDefault("log.roll.ms", "segment.ms", "log.roll.hours"),

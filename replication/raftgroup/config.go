@@ -112,6 +112,14 @@ type Options struct {
 	// SyncObserver, if set, is told of every sync of the partition's log
 	// (metrics); it must not block.
 	SyncObserver log.SyncObserver
+	// FS is the filesystem of the group's sidecar and stable store (the
+	// replica has its own); nil means the OS.
+	FS log.FS
+	// Admit, if set, is asked before each proposal: a non-nil error (a
+	// *kerr.Error, such as KAFKA_STORAGE_ERROR while the disk is below
+	// its free-space threshold) refuses the append with it. It must be
+	// cheap and must not block: it runs on every produce.
+	Admit func() error
 }
 
 // errNoTransport reports Options without a transport.

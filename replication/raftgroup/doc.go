@@ -47,6 +47,17 @@
 // entries it needs gets a snapshot it cannot use (ErrInstallSnapshot);
 // streaming the leader's segments for it is the next step.
 //
+// # Storage failure
+//
+// A write or fsync of the replica's files that fails (the Raft log store
+// is then failed for good: raftlog.Store.Failed), or an entry the FSM
+// cannot apply, makes the replica leave its group (failure.go): appends
+// answer KAFKA_STORAGE_ERROR at once, the watch goroutine hands
+// leadership over if this node still leads and shuts its Raft down, so it
+// neither leads nor votes until the node restarts; Failed says why. The
+// other replicas elect a leader and go on. Options.Admit refuses appends
+// before they reach Raft (the free-space threshold).
+//
 // # Invariants
 //
 //   - Entries reach Raft in the order Prepare forecast them (proposeMu).

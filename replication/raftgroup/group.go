@@ -40,6 +40,8 @@ var ErrClosed = errors.New("raftgroup: closed")
 // Safe for concurrent use.
 type Group struct {
 	cfg     Config
+	id      raft.ServerID
+	admit   func() error
 	replica *partition.Replica
 	store   *raftlog.Store
 	fsm     *fsm
@@ -70,6 +72,11 @@ type Group struct {
 	syncMu      sync.Mutex
 	unreachable map[raft.ServerID]bool
 
+	// failure is why this replica left the group (failure.go), nil while
+	// it takes part; failed wakes the watch goroutine to step down.
+	failure atomic.Pointer[error]
+	failed  chan struct{}
+
 	observations chan raft.Observation
 	observer     *raft.Observer
 	stop         chan struct{}
@@ -98,10 +105,13 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 	}
 	g := &Group{
 		cfg:          cfg,
+		id:           opts.ID,
+		admit:        opts.Admit,
 		replica:      replica,
 		logger:       logger.Named("raftgroup"),
 		observations: make(chan raft.Observation, 16),
 		changed:      make(chan struct{}),
+		failed:       make(chan struct{}, 1),
 		stop:         make(chan struct{}),
 	}
 	closeTransport := func() {
@@ -109,7 +119,7 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 			_ = c.Close()
 		}
 	}
-	store, err := raftlog.Open(dir, replica.SegmentLog(), raftlog.Options{OnTruncate: g.truncated, OnSync: opts.SyncObserver})
+	store, err := raftlog.Open(dir, replica.SegmentLog(), raftlog.Options{FS: opts.FS, OnTruncate: g.truncated, OnSync: opts.SyncObserver, OnFailure: g.fail})
 	if err != nil {
 		closeTransport()
 		return nil, err
@@ -124,7 +134,7 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 	if err != nil {
 		return fail(err)
 	}
-	stable, err := raftlog.OpenStable(dir, nil)
+	stable, err := raftlog.OpenStable(dir, opts.FS)
 	if err != nil {
 		return fail(err)
 	}
@@ -213,6 +223,9 @@ func (g *Group) watch() {
 		select {
 		case <-g.stop:
 			return
+		case <-g.failed:
+			g.stepDown()
+			continue
 		case o := <-g.observations:
 			switch d := o.Data.(type) {
 			case raft.FailedHeartbeatObservation:
@@ -233,7 +246,7 @@ func (g *Group) watch() {
 			g.syncMu.Lock()
 			clear(g.unreachable)
 			g.syncMu.Unlock()
-			if state != raft.Leader {
+			if state != raft.Leader || g.Failed() != nil {
 				if g.ready.Swap(false) {
 					g.signal()
 				}
@@ -297,17 +310,22 @@ func (g *Group) InSync(replicas []int32) []int32 {
 	return out
 }
 
-// IsLeader reports whether this node leads the group and accepts appends.
-func (g *Group) IsLeader() bool { return g.ready.Load() }
+// IsLeader reports whether this node leads the group and accepts appends
+// (never once its storage failed).
+func (g *Group) IsLeader() bool { return g.ready.Load() && g.failure.Load() == nil }
 
 // LeaderEpoch returns the leader epoch (Raft term) appends are stamped
 // with while IsLeader.
 func (g *Group) LeaderEpoch() int32 { return g.term.Load() }
 
 // Leader returns the current leader's server id and address, empty when
-// none is known.
+// none is known. A replica whose storage failed never names itself, even
+// while its Raft is still being shut down.
 func (g *Group) Leader() (raft.ServerID, raft.ServerAddress) {
 	addr, id := g.raft.LeaderWithID()
+	if id == g.id && g.Failed() != nil {
+		return "", ""
+	}
 	return id, addr
 }
 
@@ -350,10 +368,20 @@ type Proposal struct {
 // order. Errors are *kerr.Error values a client understands:
 // NotLeaderForPartition on a node that does not lead (the client
 // refreshes its metadata and retries; an idempotent producer's retry is
-// recognised), and Prepare's rejections. b is not retained.
+// recognised), KafkaStorageError on a replica whose storage failed
+// (Failed) or while Options.Admit refuses (the disk is nearly full), and
+// Prepare's rejections. b is not retained.
 func (g *Group) Propose(b []byte) (*Proposal, error) {
+	if err := g.Failed(); err != nil {
+		return nil, failedError(err)
+	}
 	if !g.ready.Load() {
 		return nil, kerr.NotLeaderForPartition
+	}
+	if g.admit != nil {
+		if err := g.admit(); err != nil {
+			return nil, err
+		}
 	}
 	g.proposeMu.Lock()
 	defer g.proposeMu.Unlock()
@@ -393,7 +421,8 @@ func (g *Group) Propose(b []byte) (*Proposal, error) {
 // announced), or when ctx ends (the proposal may still commit). A failed
 // proposal answers NotLeaderForPartition (leadership lost: the entries may
 // or may not commit; the client retries and an idempotent retry is
-// recognised) or RequestTimedOut (Raft's queue was full), or the apply
+// recognised), KafkaStorageError (this replica's storage failed meanwhile;
+// the same holds), RequestTimedOut (Raft's queue was full), or the apply
 // step's deterministic rejection.
 func (p *Proposal) Wait(ctx context.Context) (partition.AppendResult, error) {
 	if len(p.futures) == 0 {
@@ -415,6 +444,12 @@ func (p *Proposal) Wait(ctx context.Context) (partition.AppendResult, error) {
 	for i, f := range p.futures {
 		if err := f.Error(); err != nil {
 			p.group.replica.ResetPending()
+			if ferr := p.group.Failed(); ferr != nil {
+				// This leader could not store the entry: raft stepped
+				// down before replicating it (raft's log cache hides
+				// the store's error from the future's).
+				return partition.AppendResult{}, failedError(ferr)
+			}
 			return partition.AppendResult{}, proposalError(err)
 		}
 		r, _ := f.Response().(result)
@@ -454,14 +489,8 @@ func (g *Group) truncated(offset int64) {
 }
 
 // applyFailed stops the group after the replica could not apply an
-// entry: this node stops leading; the others go on.
-func (g *Group) applyFailed(err error) {
-	g.logger.Error("replica cannot apply, leaving the group's work to the other replicas", zap.Error(err))
-	if g.ready.Swap(false) {
-		g.signal()
-	}
-	go func() { _ = g.raft.Shutdown().Error() }()
-}
+// entry: this node stops leading and voting; the others go on (fail).
+func (g *Group) applyFailed(err error) { g.fail(err) }
 
 // Close hands leadership to another replica if this node leads, shuts
 // Raft down (which closes the transport) and waits for the group's

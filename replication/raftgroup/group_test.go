@@ -37,6 +37,7 @@ type node struct {
 	dir     string
 	trans   *raft.InmemTransport
 	mux     *transport.Mux // the node's Raft transport when the cluster uses TCP
+	fs      *log.FaultFS   // the node's disk when the cluster injects faults
 	replica *partition.Replica
 	group   *Group
 }
@@ -46,6 +47,10 @@ type cluster struct {
 	cfg   Config
 	nodes []*node
 	tcp   bool // over replication/transport on 127.0.0.1, not in memory
+	// faults gives each node a FaultFS over the OS.
+	faults bool
+	// admit is every group's Options.Admit.
+	admit func() error
 }
 
 func newCluster(t *testing.T, n int) *cluster { return newClusterWith(t, n, testConfig()) }
@@ -55,11 +60,19 @@ func newClusterWith(t *testing.T, n int, cfg Config) *cluster { return newCluste
 func newClusterTB(t testing.TB, n int, cfg Config) *cluster { return newClusterOf(t, n, cfg, false) }
 
 func newClusterOf(t testing.TB, n int, cfg Config, tcp bool) *cluster {
-	c := &cluster{t: t, cfg: cfg, tcp: tcp}
+	return startCluster(&cluster{t: t, cfg: cfg, tcp: tcp}, n)
+}
+
+// startCluster creates, starts and bootstraps n nodes of c.
+func startCluster(c *cluster, n int) *cluster {
+	t := c.t
 	var servers []raft.Server
 	for i := range n {
 		nd := &node{id: raft.ServerID(fmt.Sprint(i + 1)), addr: raft.ServerAddress(fmt.Sprintf("node-%d", i+1)), dir: t.TempDir()}
-		if tcp {
+		if c.faults {
+			nd.fs = log.NewFaultFS(nil)
+		}
+		if c.tcp {
 			nd.mux, nd.addr = newMux(t)
 		}
 		c.nodes = append(c.nodes, nd)
@@ -124,12 +137,16 @@ func (c *cluster) start(nd *node) {
 		}
 		trans = nd.trans
 	}
-	r, err := partition.Open(nd.dir, "t", 0, partition.DefaultConfig(), partition.Options{ExternalHighWatermark: true})
+	var fs log.FS
+	if nd.fs != nil {
+		fs = nd.fs
+	}
+	r, err := partition.Open(nd.dir, "t", 0, partition.DefaultConfig(), partition.Options{ExternalHighWatermark: true, FS: fs})
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	nd.replica = r
-	g, err := Open(nd.dir, r, c.cfg, Options{ID: nd.id, Transport: trans})
+	g, err := Open(nd.dir, r, c.cfg, Options{ID: nd.id, Transport: trans, FS: fs, Admit: c.admit})
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -56,6 +56,13 @@
 //     Kafka's retention, which must keep every batch at or after
 //     FirstOffset. DeleteRange of a suffix truncates the segment log
 //     (durably) before the sidecar says so.
+//   - A failed write or fsync (log.IsStorageError) of the segments or the
+//     sidecar fails the store for good: every later StoreLogs, DeleteRange
+//     and Reset returns that error, Failed reports it, and OnFailure is
+//     told once. After a failed fsync the kernel may have dropped the
+//     dirty pages and marked them clean (fsyncgate), so retrying it would
+//     report success for data that is not on disk; only a restart, whose
+//     Open recovers from what the files hold, writes again. Reads go on.
 //   - The store never modifies the bytes of a raft.Log it is given: Raft
 //     shares them with its cache (and the in-memory transport with other
 //     replicas). So Data returned from the cache lacks the stamps; Data

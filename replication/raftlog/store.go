@@ -75,6 +75,12 @@ type Options struct {
 	// OnSync, if set, is told of every sync of the segment log that made
 	// appended batches durable (metrics); it must not block.
 	OnSync log.SyncObserver
+	// OnFailure, if set, is told once, with the error, when a storage
+	// failure (log.IsStorageError) makes the store refuse every later
+	// write (Failed). It is called with the store's lock held, from the
+	// goroutine that called the store (one of Raft's): it must not block
+	// nor call the store or Raft.
+	OnFailure func(err error)
 }
 
 // mark says that the segment entry of Raft index index is the batch whose
@@ -103,6 +109,7 @@ type Store struct {
 	path       string
 	onTruncate func(offset int64)
 	onSync     log.SyncObserver
+	onFailure  func(error)
 
 	// firstOffset is what FirstOffset answers: the first mark's offset,
 	// or -1 for none; written under mu, read without it.
@@ -126,10 +133,14 @@ type Store struct {
 	size    int64  // bytes of the sidecar in use
 	scrap   []byte // sidecar records being built
 	batches []byte // the stamped copy of the batch being appended
-	// failed, once set, fails every write: a failed StoreLogs could not
-	// cancel its sidecar records. Open recovers from the files.
-	failed error
-	closed bool
+	// failed, once set, fails every write: a write or fsync of the
+	// segments or the sidecar failed. After a failed fsync nothing says
+	// what reached the disk (the kernel may have dropped the dirty pages
+	// and marked them clean: fsyncgate), so the store never retries; Open
+	// recovers from the files. Read without mu through failedErr.
+	failed    error
+	failedErr atomic.Pointer[error]
+	closed    bool
 }
 
 // Open opens (creating if need be) the sidecar in dir and rebuilds the
@@ -140,7 +151,7 @@ func Open(dir string, segs Segments, opts Options) (*Store, error) {
 	if fs == nil {
 		fs = log.OSFS{}
 	}
-	s := &Store{segs: segs, fs: fs, path: filepath.Join(dir, SidecarFile), extra: map[uint64]raft.Log{}, onTruncate: opts.OnTruncate, onSync: opts.OnSync}
+	s := &Store{segs: segs, fs: fs, path: filepath.Join(dir, SidecarFile), extra: map[uint64]raft.Log{}, onTruncate: opts.OnTruncate, onSync: opts.OnSync, onFailure: opts.OnFailure}
 	f, err := fs.OpenFile(s.path, true)
 	if err != nil {
 		return nil, fmt.Errorf("raftlog: open sidecar %s: %w", s.path, err)
@@ -500,6 +511,8 @@ func (s *Store) StoreLog(e *raft.Log) error { return s.StoreLogs([]*raft.Log{e})
 // window's first mark, before any batch is written. A batch that reaches
 // the disk without the sidecar entry before it would take that entry's
 // index on recovery. The segment log is synced once per call.
+//
+// A write or fsync failure fails the store for good (see Failed).
 func (s *Store) StoreLogs(entries []*raft.Log) error {
 	if len(entries) == 0 {
 		return nil
@@ -513,6 +526,11 @@ func (s *Store) StoreLogs(entries []*raft.Log) error {
 	if s.failed != nil {
 		return s.failed
 	}
+	return s.check(s.storeLogs(entries))
+}
+
+// storeLogs is StoreLogs under s.mu.
+func (s *Store) storeLogs(entries []*raft.Log) error {
 
 	// Pass 1: check, assign offsets, build the sidecar records.
 	s.scrap = s.scrap[:0]
@@ -592,7 +610,9 @@ func (s *Store) StoreLogs(entries []*raft.Log) error {
 	if written > 0 {
 		start := time.Now()
 		if err := s.segs.Sync(); err != nil {
-			return s.failStore(entries[0].Index, before, fmt.Errorf("raftlog: sync segments for entries [%d, %d]: %w", entries[0].Index, entries[len(entries)-1].Index, err))
+			// No clean-up: after a failed fsync the files are left as they
+			// are for Open to recover, never written again (fsyncgate).
+			return fmt.Errorf("raftlog: sync segments for entries [%d, %d]: %w", entries[0].Index, entries[len(entries)-1].Index, err)
 		}
 		if s.onSync != nil {
 			s.onSync(log.SyncInfo{Took: time.Since(start), Bytes: written})
@@ -627,26 +647,50 @@ func (s *Store) StoreLogs(entries []*raft.Log) error {
 	return nil
 }
 
-// failStore makes a failed StoreLogs harmless: batches it appended are
-// truncated away (the log end goes back to offset) and the sidecar records
-// it wrote for entries from index on are cancelled by a truncate record.
-// When that fails too the store refuses every later write; Open recovers.
+// failStore leaves the files of a StoreLogs whose append failed as a
+// restart can use them: batches it appended are truncated away (the log
+// end goes back to offset) and the sidecar records it wrote for entries
+// from index on are cancelled by a truncate record, each as far as the
+// disk allows. The store stays failed all the same (check): a disk that
+// failed a write is not trusted with the next one.
 func (s *Store) failStore(index uint64, offset int64, cause error) error {
 	if s.segs.NextOffset() > offset {
 		if err := s.segs.TruncateTo(offset); err != nil {
-			s.failed = cause
 			return cause
 		}
 	}
 	rec := appendRecord(nil, &record{kind: kindTruncate, index: index})
 	if err := s.write(rec); err != nil {
-		s.failed = cause
 		return cause
 	}
-	if err := s.sync(); err != nil {
-		s.failed = cause
-	}
+	_ = s.sync() // cause is what the caller must hear of
 	return cause
+}
+
+// check makes a storage failure (log.IsStorageError) sticky: the first
+// one is kept, every later write returns it, and OnFailure is told. Other
+// errors (a caller's mistake, a closed store) pass through. s.mu is held.
+func (s *Store) check(err error) error {
+	if err == nil || s.failed != nil || !log.IsStorageError(err) {
+		return err
+	}
+	s.failed = err
+	s.failedErr.Store(&err)
+	if s.onFailure != nil {
+		s.onFailure(err)
+	}
+	return err
+}
+
+// Failed returns the storage failure that made the store refuse writes,
+// or nil. A failed store stays failed until the process restarts and
+// Open recovers from the files: after a failed write or fsync nothing
+// says what reached the disk. Safe for concurrent use; takes no lock.
+func (s *Store) Failed() error {
+	if p := s.failedErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // DeleteRange removes the entries [from, to]. From the head (from is the
@@ -654,6 +698,8 @@ func (s *Store) failStore(index uint64, offset int64, cause error) error {
 // segment log until retention. To the tail (to is the last index) it
 // truncates the segment log at the first removed batch. Removing a middle
 // range is an error; Raft never asks for one.
+//
+// A write or fsync failure fails the store for good (see Failed).
 func (s *Store) DeleteRange(from, to uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -661,6 +707,14 @@ func (s *Store) DeleteRange(from, to uint64) error {
 	if s.closed {
 		return ErrClosed
 	}
+	if s.failed != nil {
+		return s.failed
+	}
+	return s.check(s.deleteRange(from, to))
+}
+
+// deleteRange is DeleteRange under s.mu.
+func (s *Store) deleteRange(from, to uint64) error {
 	if s.first == 0 {
 		return nil
 	}
@@ -757,12 +811,15 @@ func (s *Store) Reset(next uint64) error {
 	if s.closed {
 		return ErrClosed
 	}
+	if s.failed != nil {
+		return s.failed
+	}
 	s.first, s.last, s.expect = 0, 0, next
 	clear(s.extra)
 	s.marks = s.marks[:0]
 	s.cur.valid = false
 	s.sinceMark = 0
-	return s.rewrite()
+	return s.check(s.rewrite())
 }
 
 // rewrite replaces the sidecar with one holding only the live state.

@@ -29,10 +29,13 @@ const readHeaderTimeout = 10 * time.Second
 //	/readyz         200 when every readiness check passes, else 503 and
 //	                one line per check
 //	/debug/pprof/   the Go profiler, only with Config.Pprof
+//	/debug/fault    disk fault injection (FaultHandler), only with
+//	                debug.fault.injection
 //
 // Serve and Shutdown follow net/http.Server. Safe for concurrent use.
 type Server struct {
 	http   *http.Server
+	mux    *http.ServeMux
 	logger *zap.Logger
 }
 
@@ -86,9 +89,14 @@ func New(cfg Config, gatherer prometheus.Gatherer, ready *Readiness, logger *zap
 			ReadHeaderTimeout: readHeaderTimeout,
 			ErrorLog:          zap.NewStdLog(logger.WithOptions(zap.IncreaseLevel(zap.WarnLevel))),
 		},
+		mux:    mux,
 		logger: logger,
 	}
 }
+
+// Handle adds an endpoint (FaultHandler's /debug/fault); it may be called
+// while the server serves.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 // Serve answers HTTP requests on l until Shutdown; it returns
 // ErrServerClosed after Shutdown and the accept error otherwise.

@@ -249,9 +249,11 @@ func (o overload) run(tb testing.TB) overloadResult {
 	// Every acknowledged record is in the log at its offset.
 	res.acked = int64(len(acked)) * floodBatchRecords
 	res.bytes = res.acked * 1000
-	offsets, err := adm.ListEndOffsets(ctx, "flood")
+	lctx, lcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer lcancel()
+	offsets, err := adm.ListEndOffsets(lctx, "flood")
 	if err != nil {
-		tb.Fatal(err)
+		tb.Fatalf("end offsets after the flood: %v", err)
 	}
 	stored := checksumsUpTo(tb, p.Addr, "flood", offsets)
 	for _, a := range acked {
@@ -273,7 +275,7 @@ func (o overload) run(tb testing.TB) overloadResult {
 func TestOverloadIsSlowedNotSunk(t *testing.T) {
 	const budget = 16 << 20
 	res := overload{
-		producers: 10, partitions: 8, duration: 4 * time.Second,
+		producers: 10, partitions: 8, duration: overloadDuration(),
 		brokerArgs: []string{"--queued-max-request-bytes", strconv.Itoa(budget), "--socket-request-max-bytes", strconv.Itoa(16 << 20)},
 	}.run(t)
 	t.Logf("acked %d records (%.0f MB/s), consumed %d, budget peak %.0f MiB, broker peak RSS %.0f MiB, slowest Metadata %s, recovered in %s",
@@ -364,7 +366,7 @@ func checksumsUpTo(tb testing.TB, addr, topic string, ends kadm.ListedOffsets) m
 		return got
 	}
 	cl := newClient(tb, addr, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}), kgo.FetchMaxBytes(64<<20))
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	for remaining > 0 {
 		fs := cl.PollFetches(ctx)
@@ -384,4 +386,12 @@ func checksumsUpTo(tb testing.TB, addr, topic string, ends kadm.ListedOffsets) m
 		})
 	}
 	return got
+}
+
+// overloadDuration is 4 s, or SLUICE_OVERLOAD_SECONDS.
+func overloadDuration() time.Duration {
+	if s, err := strconv.Atoi(os.Getenv("SLUICE_OVERLOAD_SECONDS")); err == nil && s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	return 4 * time.Second
 }

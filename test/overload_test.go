@@ -52,7 +52,7 @@ type ackedBatch struct {
 }
 
 // floodBatchRecords is the record count of each flood batch.
-const floodBatchRecords = 256
+const floodBatchRecords = 1024
 
 // floodRequest returns a Produce v7 request (acks=1) with one batch of
 // floodBatchRecords 1000-byte records for each partition of "flood", and

@@ -28,7 +28,8 @@ const (
 // it then takes what it needs beyond the limit, once the budget is not
 // already over it, and gives the token back when its frame is whole. Used
 // memory therefore stays below limit + socket.request.max.bytes +
-// smallReserveBytes.
+// smallReserveBytes (+ one fetch grant, which may likewise go beyond the
+// limit from the head of the line).
 //
 // A nil *memoryBudget is unlimited. Safe for concurrent use.
 type memoryBudget struct {
@@ -174,7 +175,11 @@ func (b *memoryBudget) grantable(w *budgetWaiter) bool {
 		return true
 	}
 	if w.owner == nil {
-		return false
+		// A fetch at the head may go beyond the limit while the budget
+		// is not already over it: partly read frames may hold all of it,
+		// and a fetch gives its memory back without waiting on any
+		// client, so the line moves on.
+		return !w.small && b.used <= b.limit
 	}
 	// The token: one frame at a time reads beyond the limit, and only
 	// while the budget is not already over it.

@@ -25,14 +25,17 @@ func frameBytes(n int, b byte) []byte {
 func TestBudgetTakeReleaseAndOrder(t *testing.T) {
 	b := newMemoryBudget(1 << 20)
 	ctx := context.Background()
-	if err := b.take(ctx, nil, 1<<20); err != nil {
+	// A frame with the token goes beyond the limit.
+	holder := &frameReader{}
+	if err := b.take(ctx, holder, 1<<20+512<<10); err != nil {
 		t.Fatal(err)
 	}
+	b.frameDone(holder)
 	if got := b.room(); got != 0 {
-		t.Fatalf("room %d after taking all", got)
+		t.Fatalf("room %d over the limit", got)
 	}
-	// Two fetch waiters queue in order; releasing half serves the first
-	// only (the second does not fit), releasing more serves the second.
+	// Two fetches wait while the budget is over its limit, and are both
+	// served (the second beyond the limit from the head) once it is not.
 	order := make(chan int, 2)
 	var wg sync.WaitGroup
 	for i, n := range []int64{512 << 10, 768 << 10} {
@@ -46,35 +49,33 @@ func TestBudgetTakeReleaseAndOrder(t *testing.T) {
 		}()
 		waitFor(t, func() bool { return b.stats().Waiting == i+1 })
 	}
-	b.release(512 << 10)
-	if got := <-order; got != 0 {
-		t.Fatalf("waiter %d served first", got)
-	}
 	select {
 	case i := <-order:
-		t.Fatalf("waiter %d served without room", i)
+		t.Fatalf("waiter %d served over the limit", i)
 	default:
 	}
-	b.release(768 << 10)
-	wg.Wait()
-	if got := <-order; got != 1 {
-		t.Fatalf("waiter %d served second", got)
-	}
 	b.release(1 << 20)
-	if st := b.stats(); st.Used != 0 || st.Peak != 1<<20 {
+	wg.Wait()
+	if first, second := <-order, <-order; first+second != 1 {
+		t.Fatalf("served %d and %d", first, second)
+	}
+	b.release(512<<10 + 512<<10 + 768<<10)
+	if st := b.stats(); st.Used != 0 || st.Peak != 1<<20+768<<10 {
 		t.Fatalf("stats %+v", st)
 	}
 }
 
 func TestBudgetWaitEndsWithContext(t *testing.T) {
 	b := newMemoryBudget(1 << 20)
-	_ = b.take(context.Background(), nil, 1<<20)
+	holder := &frameReader{}
+	_ = b.take(context.Background(), holder, 1<<20+1)
+	b.frameDone(holder)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if err := b.take(ctx, nil, 1); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err %v", err)
 	}
-	if st := b.stats(); st.Waiting != 0 || st.Used != 1<<20 {
+	if st := b.stats(); st.Waiting != 0 || st.Used != 1<<20+1 {
 		t.Fatalf("stats %+v after a cancelled wait", st)
 	}
 }
@@ -191,5 +192,21 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached in 5s")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// A fetch at the head of the line is served even when partly read frames
+// hold the whole budget: otherwise the frames behind it wait for ever.
+func TestBudgetFetchAtTheHeadPassesPartialFrames(t *testing.T) {
+	b := newMemoryBudget(4 << 20)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	holder := &frameReader{}
+	if err := b.take(ctx, holder, 4<<20-512<<10); err != nil {
+		t.Fatal(err)
+	}
+	b.frameDone(holder) // a partial frame holding most of the budget
+	if err := b.take(ctx, nil, 1<<20); err != nil {
+		t.Fatalf("a fetch at the head waited: %v", err)
 	}
 }

@@ -45,6 +45,20 @@ func (s StoreLog) TruncateTo(offset int64) error {
 	return s.r.log.TruncateTo(offset)
 }
 
+// RestartAt empties the log and restarts it at offset, above the log end
+// (log.Log.RestartAt), under the replica's writer lock: a replica
+// catching up whose leader no longer holds what it lacks continues from
+// the leader's log start. The caller rebuilds the replica's state
+// (Truncated) afterwards.
+func (s StoreLog) RestartAt(offset int64) error {
+	s.r.mu.Lock()
+	defer s.r.mu.Unlock()
+	if s.r.closed.Load() {
+		return ErrClosed
+	}
+	return s.r.log.RestartAt(offset)
+}
+
 // Read returns whole batches from an offset (log.Log.Read).
 func (s StoreLog) Read(dst []byte, req log.ReadRequest) ([]byte, error) {
 	return s.r.log.Read(dst, req)

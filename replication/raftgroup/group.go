@@ -70,6 +70,17 @@ type Group struct {
 	syncMu      sync.Mutex
 	unreachable map[raft.ServerID]bool
 
+	// snaps is the group's snapshot store; logTransport, when the
+	// transport has the capability, serves and reads logs for catch-up.
+	snaps        *snapshotStore
+	logTransport LogTransport
+	// serveHook, a test seam, is called before a peer's ReadLog is
+	// answered.
+	serveHook func(from int64, maxBytes int)
+	// started is closed once raft is set: raft's goroutines (a restore)
+	// may run before NewRaft returns.
+	started chan struct{}
+
 	observations chan raft.Observation
 	observer     *raft.Observer
 	stop         chan struct{}
@@ -103,6 +114,7 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 		observations: make(chan raft.Observation, 16),
 		changed:      make(chan struct{}),
 		stop:         make(chan struct{}),
+		started:      make(chan struct{}),
 	}
 	closeTransport := func() {
 		if c, ok := opts.Transport.(raft.WithClose); ok {
@@ -128,16 +140,29 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 	if err != nil {
 		return fail(err)
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(dir, SnapshotDir), 2, hclog.NewNullLogger())
+	files, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(dir, SnapshotDir), 2, hclog.NewNullLogger())
 	if err != nil {
 		return fail(fmt.Errorf("raftgroup: snapshot store in %s: %w", dir, err))
+	}
+	snaps := &snapshotStore{SnapshotStore: files, partitionDir: dir, snapshotDir: filepath.Join(dir, SnapshotDir)}
+	g.snaps = snaps
+	dropped, err := snaps.recoverPending()
+	if err != nil {
+		return fail(err)
+	}
+	if dropped != "" {
+		g.logger.Warn("dropped a snapshot whose restore did not complete; the leader sends it again", zap.String("snapshot", dropped))
 	}
 	next, err := replayStart(snaps, store)
 	if err != nil {
 		return fail(err)
 	}
 	replica.AdvanceHighWatermark(next)
-	g.fsm = &fsm{replica: replica, next: next, onFailure: g.applyFailed}
+	g.fsm = &fsm{replica: replica, next: next, onFailure: g.applyFailed, restore: g.catchUp}
+	if lt, ok := opts.Transport.(LogTransport); ok {
+		g.logTransport = lt
+		lt.SetLogReader(g.serveLog)
+	}
 
 	rc := cfg.raftConfig(opts.ID)
 	rc.Logger = hclog.NewNullLogger()
@@ -146,6 +171,7 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 		return fail(fmt.Errorf("raftgroup: start raft in %s: %w", dir, err))
 	}
 	g.raft = r
+	close(g.started)
 	g.observer = raft.NewObserver(g.observations, false, func(o *raft.Observation) bool {
 		switch o.Data.(type) {
 		case raft.RaftState, raft.FailedHeartbeatObservation, raft.ResumedHeartbeatObservation:
@@ -161,7 +187,10 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 
 // replayStart returns the offset of the first batch Raft will replay on
 // start: the latest snapshot's, else that of the first entry the store
-// holds (the log end when it holds none).
+// holds (the log end when it holds none). A store that holds no entry
+// makes the whole log visible: every batch in it is committed (a restore
+// truncates what may not be before it resets the store, and appends only
+// committed batches after).
 func replayStart(snaps raft.SnapshotStore, store *raftlog.Store) (int64, error) {
 	metas, err := snaps.List()
 	if err != nil {
@@ -189,6 +218,9 @@ func replayStart(snaps raft.SnapshotStore, store *raftlog.Store) (int64, error) 
 	s, err := decodeSnapshot(b)
 	if err != nil {
 		return 0, err
+	}
+	if last, err := store.LastIndex(); err == nil && last == 0 {
+		return max(s.next, store.FirstOffset()), nil
 	}
 	return s.next, nil
 }

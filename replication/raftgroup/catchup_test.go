@@ -1,0 +1,353 @@
+package raftgroup
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/sluice-io/sluice/partition"
+	"github.com/sluice-io/sluice/partition/record"
+)
+
+// catchUpConfig keeps a short Raft window, so a replica down for a few
+// dozen entries needs a snapshot install; snapshots are taken by the test.
+func catchUpConfig() Config {
+	cfg := testConfig()
+	cfg.TrailingLogs = 4
+	cfg.SnapshotThreshold = math.MaxInt32
+	return cfg
+}
+
+// bigBatch builds an idempotent batch of one record of size bytes of
+// producer 7 at seq.
+func bigBatch(t *testing.T, seq int32, size int) []byte {
+	t.Helper()
+	b := record.Builder{Producer: &record.Producer{ID: 7, Epoch: 0, BaseSequence: seq}}
+	b.Add(1_700_000_000_000, nil, bytes.Repeat([]byte{byte('a' + seq%26)}, size))
+	out, err := b.AppendTo(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// follower returns a node that does not lead.
+func (c *cluster) follower() *node {
+	c.t.Helper()
+	l := c.leader()
+	for _, nd := range c.liveNodes() {
+		if nd != l {
+			return nd
+		}
+	}
+	c.t.Fatal("no follower")
+	return nil
+}
+
+// compact snapshots every live replica, so each Raft window moves past
+// what a stopped replica holds (TrailingLogs entries stay).
+func (c *cluster) compact() {
+	c.t.Helper()
+	for _, nd := range c.liveNodes() {
+		if err := nd.group.raft.Snapshot().Error(); err != nil {
+			c.t.Fatalf("snapshot on %s: %v", nd.id, err)
+		}
+	}
+}
+
+// served records the offsets the data reads (not the one-batch probes)
+// a leader's ReadLog answers start at.
+type served struct {
+	mu    sync.Mutex
+	froms []int64
+}
+
+func (s *served) hook(from int64, maxBytes int) {
+	if maxBytes == 1 {
+		return
+	}
+	s.mu.Lock()
+	s.froms = append(s.froms, from)
+	s.mu.Unlock()
+}
+
+func (s *served) list() []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.froms)
+}
+
+// logFrom returns the bytes of every batch of nd from offset to its high
+// watermark.
+func (nd *node) logFrom(t testing.TB, offset int64) []byte {
+	t.Helper()
+	res, err := nd.replica.Read(nil, partition.ReadRequest{Offset: offset, MaxBytes: math.MaxInt32})
+	if err != nil {
+		t.Fatalf("read %s from %d: %v", nd.id, offset, err)
+	}
+	return res.Records
+}
+
+// TestGroupCatchUpFromLeaderSegments: a replica down while the others
+// moved their Raft window past what it holds gets a snapshot, pulls what
+// it lacks from the leader's segments (never what it already held
+// committed), and ends with the same bytes, high watermark, epochs and
+// producer state; entries after the snapshot land at the right offsets.
+func TestGroupCatchUpFromLeaderSegments(t *testing.T) {
+	c := newClusterOf(t, 3, catchUpConfig(), true)
+	var seq int32
+	var end int64
+	for range 20 {
+		c.appendRetrying(batch(t, seq, 3))
+		seq += 3
+		end += 3
+	}
+	c.converged(end)
+	down := c.follower()
+	c.stop(down)
+	heldCommitted := end
+
+	leader := c.leader()
+	var log served
+	leader.group.serveHook = log.hook
+	for range 60 {
+		c.appendRetrying(batch(t, seq, 2))
+		seq += 2
+		end += 2
+	}
+	c.converged(end)
+	c.compact()
+	if first, _ := leader.group.store.FirstIndex(); first < 40 {
+		t.Fatalf("leader's Raft window starts at %d, want it past the stopped replica's entries", first)
+	}
+
+	c.start(down)
+	c.converged(end)
+	froms := log.list()
+	if len(froms) == 0 {
+		t.Fatal("the returning replica caught up without reading the leader's log: no snapshot was installed")
+	}
+	if froms[0] < heldCommitted {
+		t.Fatalf("the leader was asked for its log from %d; the replica held %d committed already", froms[0], heldCommitted)
+	}
+
+	// Entries after the snapshot are stored after the caught-up log.
+	for range 5 {
+		c.appendRetrying(batch(t, seq, 1))
+		seq++
+		end++
+	}
+	c.converged(end)
+	// They were applied, so the restore had returned.
+	if _, err := os.Stat(filepath.Join(down.dir, PendingRestoreFile)); !os.IsNotExist(err) {
+		t.Fatalf("pending-restore file after a completed restore: %v", err)
+	}
+	term := leader.group.LeaderEpoch()
+	le, lo, lerr := leader.replica.EpochEndOffset(term)
+	de, do, derr := down.replica.EpochEndOffset(term)
+	if lerr != nil || derr != nil || le != de || lo != do {
+		t.Fatalf("epoch %d: leader %d/%d (%v), caught-up replica %d/%d (%v)", term, le, lo, lerr, de, do, derr)
+	}
+
+	// The caught-up replica leads with the producer state rebuilt: a
+	// retry of a batch it fetched is recognised.
+	for _, nd := range c.liveNodes() {
+		if nd != down {
+			c.stop(nd)
+			c.start(nd)
+			break
+		}
+	}
+	c.stopUntilLeader(down)
+	if res := c.appendRetrying(batch(t, seq-1, 1)); !res.Duplicate {
+		t.Fatalf("retry on the caught-up replica as leader: %+v, want a duplicate", res)
+	}
+}
+
+// stopUntilLeader restarts the other replicas until nd leads.
+func (c *cluster) stopUntilLeader(nd *node) {
+	c.t.Helper()
+	for attempt := 0; attempt < 10; attempt++ {
+		l := c.leader()
+		if l == nd {
+			return
+		}
+		c.stop(l)
+		c.start(l)
+	}
+	c.t.Fatalf("replica %s never led", nd.id)
+}
+
+// TestGroupCatchUpAfterRetention: when the leader's log start moved past
+// everything the returning replica holds, its log restarts at the
+// leader's log start.
+func TestGroupCatchUpAfterRetention(t *testing.T) {
+	c := newClusterOf(t, 3, catchUpConfig(), true)
+	var seq int32
+	var end int64
+	for range 10 {
+		c.appendRetrying(batch(t, seq, 3))
+		seq += 3
+		end += 3
+	}
+	c.converged(end)
+	down := c.follower()
+	c.stop(down)
+	for range 40 {
+		c.appendRetrying(batch(t, seq, 2))
+		seq += 2
+		end += 2
+	}
+	c.converged(end)
+	c.compact()
+	start := end - 20 // a batch boundary past the stopped replica's log end
+	for _, nd := range c.liveNodes() {
+		if got, err := nd.replica.DeleteRecordsBefore(start); err != nil || got != start {
+			t.Fatalf("delete records below %d on %s: %d, %v", start, nd.id, got, err)
+		}
+	}
+
+	c.start(down)
+	c.converged2(end, start)
+	if o := down.replica.Offsets(); o.LogStart != start {
+		t.Fatalf("caught-up replica's offsets %+v, want its log to start at %d", o, start)
+	}
+}
+
+// converged2 is converged for logs that start at start.
+func (c *cluster) converged2(end, start int64) {
+	c.t.Helper()
+	c.waitFor(fmt.Sprintf("every replica committed up to %d", end), func() bool {
+		for _, nd := range c.liveNodes() {
+			if nd.replica.Offsets().HighWatermark != end {
+				return false
+			}
+		}
+		return true
+	})
+	want := c.liveNodes()[0].logFrom(c.t, start)
+	for _, nd := range c.liveNodes()[1:] {
+		if got := nd.logFrom(c.t, start); !bytes.Equal(got, want) {
+			c.t.Fatalf("replica %s holds %d bytes from %d, replica %s %d: not identical", nd.id, len(got), start, c.liveNodes()[0].id, len(want))
+		}
+	}
+}
+
+// TestGroupCatchUpCrash: a replica that crashes in the middle of a
+// restore does not, on restart, believe it holds the snapshot's data: it
+// drops the snapshot, the leader sends one again, and the restore resumes
+// from what the first attempt fetched.
+func TestGroupCatchUpCrash(t *testing.T) {
+	c := newClusterOf(t, 3, catchUpConfig(), true)
+	down := c.follower()
+	c.stop(down)
+	leader := c.leader()
+	var seq int32
+	var end int64
+	for range 40 { // 40 x 64 KiB: a few ReadLog chunks
+		c.appendRetrying(bigBatch(t, seq, 64<<10))
+		seq++
+		end++
+	}
+	c.converged(end)
+	c.compact()
+
+	// The second ReadLog waits until the replica's files are copied:
+	// that copy is the disk of a replica killed in the middle of its
+	// restore, with the first chunk stored.
+	var (
+		mu      sync.Mutex
+		calls   int
+		froms   []int64
+		reached = make(chan struct{})
+		release = make(chan struct{})
+	)
+	leader.group.serveHook = func(from int64, maxBytes int) {
+		if maxBytes == 1 {
+			return // a probe of the matching prefix
+		}
+		mu.Lock()
+		calls++
+		n := calls
+		froms = append(froms, from)
+		mu.Unlock()
+		if n == 2 {
+			close(reached)
+			<-release
+		}
+	}
+	c.start(down)
+	<-reached
+	image := t.TempDir()
+	copyDir(t, down.dir, image)
+	if _, err := os.Stat(filepath.Join(image, PendingRestoreFile)); err != nil {
+		t.Fatalf("no pending-restore file in the middle of a restore: %v", err)
+	}
+	close(release)
+	c.converged(end)
+	c.crash(down)
+
+	mu.Lock()
+	firstAttempt := len(froms)
+	resumeAt := froms[1]
+	mu.Unlock()
+	if err := os.RemoveAll(down.dir); err != nil {
+		t.Fatal(err)
+	}
+	copyDir(t, image, down.dir)
+	c.start(down)
+	if o := down.replica.Offsets(); o.HighWatermark > o.LogEnd || o.LogEnd > resumeAt {
+		t.Fatalf("restarted replica's offsets %+v: it should hold the first chunk, up to %d, and no more", o, resumeAt)
+	}
+	c.converged(end)
+	mu.Lock()
+	again := slices.Clone(froms[firstAttempt:])
+	mu.Unlock()
+	if len(again) == 0 || again[0] != resumeAt {
+		t.Fatalf("after the crash the leader's log was read from %v, want it to resume at %d", again, resumeAt)
+	}
+	for range 3 {
+		c.appendRetrying(bigBatch(t, seq, 100))
+		seq++
+		end++
+	}
+	c.converged(end)
+}
+
+// copyDir copies the files under src into dst.
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.Walk(src, func(path string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		target := filepath.Join(dst, rel)
+		if info.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		in, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		out, err := os.Create(target)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(out, in); err != nil {
+			out.Close()
+			return err
+		}
+		return out.Close()
+	})
+	if err != nil {
+		t.Fatalf("copy %s to %s: %v", src, dst, err)
+	}
+}

@@ -36,8 +36,8 @@ var _ LogTransport = (*transport.Transport)(nil)
 // Raft log). Any replica may answer: below its high watermark its log is
 // the committed log.
 func (g *Group) serveLog(from int64, maxBytes int) (transport.LogChunk, error) {
-	if g.serveHook != nil {
-		g.serveHook(from, maxBytes)
+	if hook := g.serveHook.Load(); hook != nil {
+		(*hook)(from, maxBytes)
 	}
 	res, err := g.replica.Read(nil, partition.ReadRequest{Offset: from, MaxBytes: maxBytes, MinOneBatch: true})
 	chunk := transport.LogChunk{LogStart: res.LogStartOffset, End: res.HighWatermark, Batches: res.Records}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/partition/record"
@@ -83,6 +84,14 @@ func (s *served) list() []int64 {
 	return slices.Clone(s.froms)
 }
 
+// hookServers makes fn see every ReadLog any live replica answers
+// (leadership may move while the test runs).
+func (c *cluster) hookServers(fn func(from int64, maxBytes int)) {
+	for _, nd := range c.liveNodes() {
+		nd.group.serveHook.Store(&fn)
+	}
+}
+
 // logFrom returns the bytes of every batch of nd from offset to its high
 // watermark.
 func (nd *node) logFrom(t testing.TB, offset int64) []byte {
@@ -115,7 +124,7 @@ func TestGroupCatchUpFromLeaderSegments(t *testing.T) {
 
 	leader := c.leader()
 	var log served
-	leader.group.serveHook = log.hook
+	c.hookServers(log.hook)
 	for range 60 {
 		c.appendRetrying(batch(t, seq, 2))
 		seq += 2
@@ -247,7 +256,6 @@ func TestGroupCatchUpCrash(t *testing.T) {
 	c := newClusterOf(t, 3, catchUpConfig(), true)
 	down := c.follower()
 	c.stop(down)
-	leader := c.leader()
 	var seq int32
 	var end int64
 	for range 40 { // 40 x 64 KiB: a few ReadLog chunks
@@ -268,7 +276,7 @@ func TestGroupCatchUpCrash(t *testing.T) {
 		reached = make(chan struct{})
 		release = make(chan struct{})
 	)
-	leader.group.serveHook = func(from int64, maxBytes int) {
+	c.hookServers(func(from int64, maxBytes int) {
 		if maxBytes == 1 {
 			return // a probe of the matching prefix
 		}
@@ -279,11 +287,18 @@ func TestGroupCatchUpCrash(t *testing.T) {
 		mu.Unlock()
 		if n == 2 {
 			close(reached)
-			<-release
+			select {
+			case <-release:
+			case <-time.After(15 * time.Second):
+			}
 		}
-	}
+	})
 	c.start(down)
-	<-reached
+	select {
+	case <-reached:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the restarting replica did not read the leader's log twice within 15s")
+	}
 	image := t.TempDir()
 	copyDir(t, down.dir, image)
 	if _, err := os.Stat(filepath.Join(image, PendingRestoreFile)); err != nil {

@@ -76,7 +76,7 @@ type Group struct {
 	logTransport LogTransport
 	// serveHook, a test seam, is called before a peer's ReadLog is
 	// answered.
-	serveHook func(from int64, maxBytes int)
+	serveHook atomic.Pointer[func(from int64, maxBytes int)]
 	// started is closed once raft is set: raft's goroutines (a restore)
 	// may run before NewRaft returns.
 	started chan struct{}

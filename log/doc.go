@@ -126,7 +126,9 @@
 // segments wholly below it. RestartAt (replication: a replica whose
 // leader's retention deleted all it lacks) stores a log start offset
 // above the log end the same way, then replaces every segment with an
-// empty one at it. The policy (retention.ms, retention.bytes,
+// empty one at it; AppendCompacted (the same replica copying a compacted
+// leader's batches) appends across offset gaps after raising the stored
+// compacted end past them. The policy (retention.ms, retention.bytes,
 // DeleteRecords, what compaction keeps) is the caller's: the log never
 // decodes records.
 //

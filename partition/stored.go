@@ -34,6 +34,19 @@ func (s StoreLog) Append(b []byte) error {
 	return s.r.log.Append(b)
 }
 
+// AppendCompacted writes whole batches copied from a compacted log, which
+// may leave offset gaps (log.Log.AppendCompacted), under the replica's
+// writer lock: a replica catching up from a leader whose compaction
+// removed batches it lacks.
+func (s StoreLog) AppendCompacted(b []byte) error {
+	s.r.mu.Lock()
+	defer s.r.mu.Unlock()
+	if s.r.closed.Load() {
+		return ErrClosed
+	}
+	return s.r.log.AppendCompacted(b)
+}
+
 // TruncateTo removes every batch at or after offset (log.Log.TruncateTo)
 // under the replica's writer lock.
 func (s StoreLog) TruncateTo(offset int64) error {

@@ -145,7 +145,10 @@ func (g *Group) catchUp(target int64) (err error) {
 			return fmt.Errorf("raftgroup: sync the log caught up to %d: %w", n, err)
 		}
 		if n == next && !restart {
-			return fmt.Errorf("raftgroup: the leader's log from %d does not reach the snapshot's offset %d on a batch boundary", next, target)
+			// Its first batch from next ends past target: no batch ends
+			// at target (compaction removed the last ones below it), and
+			// a log cannot end without one.
+			return fmt.Errorf("raftgroup: the leader's log from %d has no batch ending at the snapshot's offset %d (compacted away?)", next, target)
 		}
 		next = n
 		// Committed: a later attempt keeps it.
@@ -211,14 +214,19 @@ func (g *Group) appendChunk(segs partition.StoreLog, b []byte, next, target int6
 		if h.NextOffset() <= next {
 			continue
 		}
-		if h.BaseOffset != next {
-			return next, fmt.Errorf("raftgroup: the leader sent a batch at %d where this log ends at %d", h.BaseOffset, next)
+		if h.BaseOffset < next {
+			return next, fmt.Errorf("raftgroup: the leader sent a batch at %d inside this log, which ends at %d", h.BaseOffset, next)
 		}
 		if h.NextOffset() > target {
 			break // Raft's entries after the snapshot hold the rest
 		}
-		if err := segs.Append(batch); err != nil {
-			return next, fmt.Errorf("raftgroup: append the leader's batch at %d: %w", next, err)
+		write := segs.Append
+		if h.BaseOffset > next {
+			// The leader's compaction removed the batches between.
+			write = segs.AppendCompacted
+		}
+		if err := write(batch); err != nil {
+			return next, fmt.Errorf("raftgroup: append the leader's batch at %d: %w", h.BaseOffset, err)
 		}
 		next = h.NextOffset()
 	}

@@ -2,6 +2,7 @@ package raftgroup
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -227,6 +228,86 @@ func TestGroupCatchUpAfterRetention(t *testing.T) {
 	if o := down.replica.Offsets(); o.LogStart != start {
 		t.Fatalf("caught-up replica's offsets %+v, want its log to start at %d", o, start)
 	}
+}
+
+// TestGroupCatchUpCompacted: batches the leader's compaction removed
+// leave offset gaps, which the returning replica's log takes as they are.
+func TestGroupCatchUpCompacted(t *testing.T) {
+	c := newClusterOf(t, 3, catchUpConfig(), true)
+	// Every replica restarts compacted, with small segments.
+	pcfg := partition.DefaultConfig()
+	pcfg.CleanupPolicy = partition.CleanupCompact
+	pcfg.MinCleanableDirtyRatio = 0.01
+	pcfg.Log.SegmentBytes = 1024
+	c.partitionConfig = &pcfg
+	for _, nd := range c.nodes {
+		c.stop(nd)
+		c.start(nd)
+	}
+	var seq int32
+	var end int64
+	keyed := func(i int) []byte { // the values of a key overwrite each other
+		b := record.Builder{Producer: &record.Producer{ID: 7, Epoch: 0, BaseSequence: seq}}
+		b.Add(1_700_000_000_000, []byte(fmt.Sprintf("k%d", i%3)), bytes.Repeat([]byte{'v'}, 100))
+		out, err := b.AppendTo(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for i := range 10 {
+		c.appendRetrying(keyed(i))
+		seq++
+		end++
+	}
+	c.converged(end)
+	down := c.follower()
+	c.stop(down)
+	for i := range 60 {
+		c.appendRetrying(keyed(i))
+		seq++
+		end++
+	}
+	c.converged(end)
+	leader := c.leader()
+	res, err := leader.replica.Compact(context.Background(), time.Now(), partition.CleanLimits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.RecordsRemoved == 0 {
+		t.Fatal("compaction removed nothing: no gap to catch up over")
+	}
+	c.compact()
+	c.start(down)
+	c.waitFor("the returning replica commits up to the end", func() bool {
+		return down.replica.Offsets().HighWatermark == end
+	})
+	if got, want := down.log(t), leader.log(t); !bytes.Equal(got, want) {
+		t.Fatalf("caught-up replica holds %d bytes, the leader %d: not the leader's compacted batches", len(got), len(want))
+	}
+	// The gaps survive a restart, and entries after the snapshot follow.
+	c.stop(down)
+	c.start(down)
+	c.appendRetrying(keyed(0))
+	end++
+	c.waitFor("the returning replica commits the next append", func() bool {
+		return down.replica.Offsets().HighWatermark == end
+	})
+	leader = c.leader()
+	if got, want := down.log(t), leader.log(t); leader != down && !bytes.Equal(got, want) {
+		t.Fatalf("after a restart and an append the caught-up replica holds %d bytes, the leader %d", len(got), len(want))
+	}
+}
+
+// peer returns a live node other than nd.
+func (nd *node) peer(c *cluster) *node {
+	for _, other := range c.liveNodes() {
+		if other != nd {
+			return other
+		}
+	}
+	c.t.Fatal("no other live node")
+	return nil
 }
 
 // converged2 is converged for logs that start at start.

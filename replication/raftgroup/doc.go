@@ -144,6 +144,13 @@
 //     offered after the old last index is refused (ErrNotContiguous), so
 //     only a snapshot can bring the replica back, never entries at a wrong
 //     offset.
+//   - The leader's compaction may have removed batches the follower
+//     lacks: their offsets are gaps, which the follower's log takes as
+//     they are (log.Log.AppendCompacted raises its compacted end so
+//     recovery accepts them). The last batch below the snapshot's offset
+//     is in the leader's Raft window (TrailingLogs), which compaction
+//     leaves alone, so the caught-up log ends exactly there; a leader
+//     without it makes the restore fail with a clear error.
 //   - A leader's log start inside a batch (DeleteRecords): the follower's
 //     log restarts at that batch's base offset, so its log start may be a
 //     few offsets below the leader's.

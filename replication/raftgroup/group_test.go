@@ -46,6 +46,9 @@ type cluster struct {
 	cfg   Config
 	nodes []*node
 	tcp   bool // over replication/transport on 127.0.0.1, not in memory
+	// partitionConfig, if set, replaces partition.DefaultConfig() for
+	// replicas started from then on.
+	partitionConfig *partition.Config
 }
 
 func newCluster(t *testing.T, n int) *cluster { return newClusterWith(t, n, testConfig()) }
@@ -124,7 +127,11 @@ func (c *cluster) start(nd *node) {
 		}
 		trans = nd.trans
 	}
-	r, err := partition.Open(nd.dir, "t", 0, partition.DefaultConfig(), partition.Options{ExternalHighWatermark: true})
+	pcfg := partition.DefaultConfig()
+	if c.partitionConfig != nil {
+		pcfg = *c.partitionConfig
+	}
+	r, err := partition.Open(nd.dir, "t", 0, pcfg, partition.Options{ExternalHighWatermark: true})
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/partition/record"
+	"github.com/sluice-io/sluice/replication/transport"
 )
 
 // catchUpConfig keeps a short Raft window, so a replica down for a few
@@ -178,6 +179,48 @@ func TestGroupCatchUpFromLeaderSegments(t *testing.T) {
 	if res := c.appendRetrying(batch(t, seq-1, 1)); !res.Duplicate {
 		t.Fatalf("retry on the caught-up replica as leader: %+v, want a duplicate", res)
 	}
+}
+
+// TestGroupCatchUpSlowerThanTimeout: a restore that outlasts the
+// transport's Timeout fails the leader's InstallSnapshot call but goes
+// on; the leader sends the snapshot again and the replica ends caught up,
+// having read each part of the leader's log once.
+func TestGroupCatchUpSlowerThanTimeout(t *testing.T) {
+	const timeout = time.Second
+	c := newClusterMux(t, 3, catchUpConfig(), true, func(cfg *transport.Config) { cfg.Timeout = timeout })
+	down := c.follower()
+	c.stop(down)
+	var seq int32
+	var end int64
+	for range 100 { // 100 x 64 KiB: 7 chunks
+		c.appendRetrying(bigBatch(t, seq, 64<<10))
+		seq++
+		end++
+	}
+	c.converged(end)
+	c.compact()
+	var log served
+	c.hookServers(func(from int64, maxBytes int) {
+		log.hook(from, maxBytes)
+		if maxBytes > 1 {
+			// A slow link: the chunks take longer than Timeout in all.
+			time.Sleep(timeout / 4)
+		}
+	})
+	c.start(down)
+	c.converged(end)
+	froms := log.list()
+	if len(froms) < 5 {
+		t.Fatalf("the leader's log was read from %v: fewer chunks than the data needs", froms)
+	}
+	for i := 1; i < len(froms); i++ {
+		if froms[i] <= froms[i-1] {
+			t.Fatalf("the leader's log was read from %v: part of it twice", froms)
+		}
+	}
+	c.appendRetrying(bigBatch(t, seq, 100))
+	end++
+	c.converged(end)
 }
 
 // stopUntilLeader restarts the other replicas until nd leads.

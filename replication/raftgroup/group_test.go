@@ -58,12 +58,18 @@ func newClusterWith(t *testing.T, n int, cfg Config) *cluster { return newCluste
 func newClusterTB(t testing.TB, n int, cfg Config) *cluster { return newClusterOf(t, n, cfg, false) }
 
 func newClusterOf(t testing.TB, n int, cfg Config, tcp bool) *cluster {
+	return newClusterMux(t, n, cfg, tcp, nil)
+}
+
+// newClusterMux is newClusterOf with edit applied to every node's
+// transport config (over TCP).
+func newClusterMux(t testing.TB, n int, cfg Config, tcp bool, edit func(*transport.Config)) *cluster {
 	c := &cluster{t: t, cfg: cfg, tcp: tcp}
 	var servers []raft.Server
 	for i := range n {
 		nd := &node{id: raft.ServerID(fmt.Sprint(i + 1)), addr: raft.ServerAddress(fmt.Sprintf("node-%d", i+1)), dir: t.TempDir()}
 		if tcp {
-			nd.mux, nd.addr = newMux(t)
+			nd.mux, nd.addr = newMux(t, edit)
 		}
 		c.nodes = append(c.nodes, nd)
 		servers = append(servers, raft.Server{ID: nd.id, Address: nd.addr})
@@ -83,7 +89,7 @@ func newClusterOf(t testing.TB, n int, cfg Config, tcp bool) *cluster {
 }
 
 // newMux starts a node's Raft transport on 127.0.0.1.
-func newMux(t testing.TB) (*transport.Mux, raft.ServerAddress) {
+func newMux(t testing.TB, edit func(*transport.Config)) (*transport.Mux, raft.ServerAddress) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -91,6 +97,9 @@ func newMux(t testing.TB) (*transport.Mux, raft.ServerAddress) {
 	}
 	cfg := transport.DefaultConfig()
 	cfg.Advertise = raft.ServerAddress(l.Addr().String())
+	if edit != nil {
+		edit(&cfg)
+	}
 	m, err := transport.New(cfg, transport.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -129,8 +129,9 @@ func (g *Group) catchUp(target int64) (err error) {
 			// Retention on the leader deleted what this replica lacks:
 			// its log restarts at the first batch the leader has, as a
 			// Kafka follower's does on OFFSET_OUT_OF_RANGE.
-			if chunk, err = lt.ReadLog(leader, chunk.LogStart, catchUpChunk); err != nil {
-				return fmt.Errorf("raftgroup: catch up from the leader's log start %d: %w", chunk.LogStart, err)
+			logStart := chunk.LogStart
+			if chunk, err = lt.ReadLog(leader, logStart, catchUpChunk); err != nil {
+				return fmt.Errorf("raftgroup: catch up from the leader's log start %d: %w", logStart, err)
 			}
 			restart = true
 		}
@@ -205,12 +206,19 @@ func (g *Group) appendChunk(segs partition.StoreLog, b []byte, next, target int6
 		}
 		batch := b[:h.Size()]
 		b = b[h.Size():]
-		if restart {
+		if restart && h.BaseOffset > next {
+			if h.BaseOffset > target {
+				// DeleteRecords on the leader passed the snapshot: the
+				// entries after it no longer follow a batch this log
+				// could hold. A later snapshot will do.
+				return next, fmt.Errorf("raftgroup: the leader's log starts at %d, past the snapshot's offset %d", h.BaseOffset, target)
+			}
 			if err := segs.RestartAt(h.BaseOffset); err != nil {
 				return next, fmt.Errorf("raftgroup: restart the log at the leader's first batch %d: %w", h.BaseOffset, err)
 			}
-			next, restart = h.BaseOffset, false
+			next = h.BaseOffset
 		}
+		restart = false
 		if h.NextOffset() <= next {
 			continue
 		}

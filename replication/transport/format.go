@@ -22,8 +22,9 @@ import (
 //	bool     = u8 (0 or 1)
 //	header   = protocol-version:u64 id:bytes addr:bytes    (raft.RPCHeader)
 //
-// Every body starts with a header; the per-type fields follow in the order of
-// the encode functions below. InstallSnapshot's frame is followed on the same
+// Every body of a raft RPC starts with a header; the per-type fields follow in
+// the order of the encode functions below. ReadLog (read.go) is not a raft
+// RPC and has no header. InstallSnapshot's frame is followed on the same
 // connection by exactly Size raw snapshot bytes.
 
 const (

@@ -37,8 +37,9 @@
 // A snapshot is nine bytes: where replay after it starts. Raft takes them
 // often (SnapshotThreshold) and keeps TrailingLogs entries behind them;
 // the data stays in the segments for Kafka's retention. On start
-// (NoSnapshotRestoreOnStart) Open reads the latest snapshot, makes every
-// offset below its replay start visible, and Raft replays the entries
+// (NoSnapshotRestoreOnStart) Open drops a snapshot whose restore did not
+// complete (below), reads the latest snapshot, makes every offset below
+// its replay start visible, and Raft replays the entries
 // after it; the replica skips those its producer state already holds
 // (it rebuilt that state to the log end on Open). A log conflict that
 // truncates the segment log makes the replica rebuild that state.

@@ -91,9 +91,12 @@ type Group struct {
 
 // Open starts the Raft group of replica, whose directory is dir. The
 // replica must have been opened with Options.ExternalHighWatermark: the
-// group moves its high watermark to the commit index. Open reads where
-// replay starts (the latest snapshot, else the first entry of the Raft
-// window) and makes everything below it visible at once. The group owns
+// group moves its high watermark to the commit index. Open drops a
+// snapshot whose restore a crash interrupted (raft-restore.pending), reads
+// where replay starts (the latest snapshot, else the first entry of the
+// Raft window) and makes everything below it visible at once. When the
+// transport is a LogTransport, the group serves its committed batches to
+// peers catching up and catches up from the leader's segments itself. The group owns
 // opts.Transport; the caller still owns (and closes, after Close) the
 // replica.
 func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Group, error) {

@@ -148,6 +148,21 @@ func TestGroupCatchUpFromLeaderSegments(t *testing.T) {
 		t.Fatalf("the leader was asked for its log from %d; the replica held %d committed already", froms[0], heldCommitted)
 	}
 
+	// The epochs the replica rebuilt are the leader's.
+	term := leader.group.LeaderEpoch()
+	le, lo, lerr := leader.replica.EpochEndOffset(term)
+	de, do, derr := down.replica.EpochEndOffset(term)
+	if lerr != nil || derr != nil || le != de || lo != do {
+		t.Fatalf("epoch %d: leader %d/%d (%v), caught-up replica %d/%d (%v)", term, le, lo, lerr, de, do, derr)
+	}
+
+	// The caught-up replica leads with the producer state it rebuilt
+	// from the fetched batches: a retry of the last one is recognised.
+	c.transferTo(down)
+	if res := c.appendRetrying(batch(t, seq-2, 2)); !res.Duplicate || res.BaseOffset != end-2 {
+		t.Fatalf("retry on the caught-up replica as leader: %+v, want a duplicate at %d", res, end-2)
+	}
+
 	// Entries after the snapshot are stored after the caught-up log.
 	for range 5 {
 		c.appendRetrying(batch(t, seq, 1))
@@ -158,26 +173,6 @@ func TestGroupCatchUpFromLeaderSegments(t *testing.T) {
 	// They were applied, so the restore had returned.
 	if _, err := os.Stat(filepath.Join(down.dir, PendingRestoreFile)); !os.IsNotExist(err) {
 		t.Fatalf("pending-restore file after a completed restore: %v", err)
-	}
-	term := leader.group.LeaderEpoch()
-	le, lo, lerr := leader.replica.EpochEndOffset(term)
-	de, do, derr := down.replica.EpochEndOffset(term)
-	if lerr != nil || derr != nil || le != de || lo != do {
-		t.Fatalf("epoch %d: leader %d/%d (%v), caught-up replica %d/%d (%v)", term, le, lo, lerr, de, do, derr)
-	}
-
-	// The caught-up replica leads with the producer state rebuilt: a
-	// retry of a batch it fetched is recognised.
-	for _, nd := range c.liveNodes() {
-		if nd != down {
-			c.stop(nd)
-			c.start(nd)
-			break
-		}
-	}
-	c.stopUntilLeader(down)
-	if res := c.appendRetrying(batch(t, seq-1, 1)); !res.Duplicate {
-		t.Fatalf("retry on the caught-up replica as leader: %+v, want a duplicate", res)
 	}
 }
 
@@ -223,18 +218,20 @@ func TestGroupCatchUpSlowerThanTimeout(t *testing.T) {
 	c.converged(end)
 }
 
-// stopUntilLeader restarts the other replicas until nd leads.
-func (c *cluster) stopUntilLeader(nd *node) {
+// transferTo hands the group's leadership to nd.
+func (c *cluster) transferTo(nd *node) {
 	c.t.Helper()
-	for attempt := 0; attempt < 10; attempt++ {
+	for attempt := 0; ; attempt++ {
 		l := c.leader()
 		if l == nd {
 			return
 		}
-		c.stop(l)
-		c.start(l)
+		err := l.group.raft.LeadershipTransferToServer(nd.id, nd.addr).Error()
+		if err != nil && attempt == 5 {
+			c.t.Fatalf("hand leadership to %s: %v", nd.id, err)
+		}
+		c.waitFor("a leader after the transfer", func() bool { return !l.group.IsLeader() || err != nil })
 	}
-	c.t.Fatalf("replica %s never led", nd.id)
 }
 
 // TestGroupCatchUpAfterRetention: when the leader's log start moved past

@@ -35,10 +35,11 @@ var _ LogTransport = (*transport.Transport)(nil)
 // stores the same bytes: base offsets and epochs are stamped from the
 // Raft log). Any replica may answer: below its high watermark its log is
 // the committed log.
-func (g *Group) serveLog(from int64, maxBytes int) (transport.LogChunk, error) {
+func (g *Group) serveLog(asker raft.ServerAddress, from int64, maxBytes int) (transport.LogChunk, error) {
 	if hook := g.serveHook.Load(); hook != nil {
 		(*hook)(from, maxBytes)
 	}
+	g.noteReadingLog(asker)
 	res, err := g.replica.Read(nil, partition.ReadRequest{Offset: from, MaxBytes: maxBytes, MinOneBatch: true})
 	chunk := transport.LogChunk{LogStart: res.LogStartOffset, End: res.HighWatermark, Batches: res.Records}
 	switch {

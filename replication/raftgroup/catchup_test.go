@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -179,7 +180,8 @@ func TestGroupCatchUpFromLeaderSegments(t *testing.T) {
 // TestGroupCatchUpSlowerThanTimeout: a restore that outlasts the
 // transport's Timeout fails the leader's InstallSnapshot call but goes
 // on; the leader sends the snapshot again and the replica ends caught up,
-// having read each part of the leader's log once.
+// having read each part of the leader's log once. While it reads the log
+// it is out of sync; after, in sync again.
 func TestGroupCatchUpSlowerThanTimeout(t *testing.T) {
 	const timeout = time.Second
 	c := newClusterMux(t, 3, catchUpConfig(), true, func(cfg *transport.Config) { cfg.Timeout = timeout })
@@ -195,14 +197,43 @@ func TestGroupCatchUpSlowerThanTimeout(t *testing.T) {
 	c.converged(end)
 	c.compact()
 	var log served
-	c.hookServers(func(from int64, maxBytes int) {
-		log.hook(from, maxBytes)
-		if maxBytes > 1 {
-			// A slow link: the chunks take longer than Timeout in all.
-			time.Sleep(timeout / 4)
+	var (
+		isrMu       sync.Mutex
+		isrReported [][]int32 // the ISR the serving node reported during the catch-up
+	)
+	downID := mustAtoi(t, string(down.id))
+	for _, nd := range c.liveNodes() {
+		g := nd.group
+		hook := func(from int64, maxBytes int) {
+			log.hook(from, maxBytes)
+			if maxBytes > 1 {
+				isrMu.Lock()
+				isrReported = append(isrReported, g.InSync([]int32{1, 2, 3}))
+				isrMu.Unlock()
+				// A slow link: the chunks take longer than Timeout in all.
+				time.Sleep(timeout / 4)
+			}
 		}
-	})
+		g.serveHook.Store(&hook)
+	}
 	c.start(down)
+	c.converged(end)
+	isrMu.Lock()
+	reported := slices.Clone(isrReported)
+	isrMu.Unlock()
+	if len(reported) < 2 || slices.Contains(reported[len(reported)-1], downID) {
+		t.Fatalf("in sync while the replica read the leader's log: %v, want %d out", reported, downID)
+	}
+	// It rejoins once it stops reading the log (two heartbeat timeouts).
+	deadline := time.Now().Add(15 * time.Second)
+	for !slices.Contains(c.leader().group.InSync([]int32{1, 2, 3}), downID) {
+		if time.Now().After(deadline) {
+			t.Fatalf("caught-up replica %d not back in sync within 15s", downID)
+		}
+		c.appendRetrying(bigBatch(t, seq, 100))
+		seq++
+		end++
+	}
 	c.converged(end)
 	froms := log.list()
 	if len(froms) < 5 {
@@ -232,6 +263,15 @@ func (c *cluster) transferTo(nd *node) {
 		}
 		c.waitFor("a leader after the transfer", func() bool { return !l.group.IsLeader() || err != nil })
 	}
+}
+
+func mustAtoi(t *testing.T, s string) int32 {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int32(n)
 }
 
 // TestGroupCatchUpAfterRetention: when the leader's log start moved past

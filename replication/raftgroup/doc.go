@@ -75,6 +75,10 @@
 // replica could answer; the follower asks the leader that sent the
 // snapshot.
 //
+// The leader reports a replica that reads its log out of sync (InSync)
+// until two heartbeat timeouts after its last read: heartbeats alone
+// would count it in sync while it is still far behind.
+//
 // A restore that outlasts the transport's Timeout fails the leader's
 // InstallSnapshot call but goes on here; the leader sends the snapshot
 // again, and the second restore finds the data in place.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -66,9 +67,11 @@ type Group struct {
 	changed   chan struct{}
 
 	// syncMu guards unreachable: the followers whose heartbeats fail, as
-	// Raft's observations report them on the leader.
+	// Raft's observations report them on the leader; and readingLog: when
+	// each replica last read this node's log to catch up (serveLog).
 	syncMu      sync.Mutex
 	unreachable map[raft.ServerID]bool
+	readingLog  map[raft.ServerID]time.Time
 
 	// snaps is the group's snapshot store; logTransport, when the
 	// transport has the capability, serves and reads logs for catch-up.
@@ -164,7 +167,6 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 	g.fsm = &fsm{replica: replica, next: next, onFailure: g.applyFailed, restore: g.catchUp}
 	if lt, ok := opts.Transport.(LogTransport); ok {
 		g.logTransport = lt
-		lt.SetLogReader(g.serveLog)
 	}
 
 	rc := cfg.raftConfig(opts.ID)
@@ -175,6 +177,10 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 	}
 	g.raft = r
 	close(g.started)
+	if g.logTransport != nil {
+		// Only now: serving a peer needs raft (its configuration).
+		g.logTransport.SetLogReader(g.serveLog)
+	}
 	g.observer = raft.NewObserver(g.observations, false, func(o *raft.Observation) bool {
 		switch o.Data.(type) {
 		case raft.RaftState, raft.FailedHeartbeatObservation, raft.ResumedHeartbeatObservation:
@@ -315,21 +321,50 @@ func (g *Group) signal() {
 func (g *Group) Term() int32 { return int32(g.raft.CurrentTerm()) }
 
 // InSync returns those of replicas (node ids as server ids) the leader
-// has heard from since its last failed heartbeat to them: every replica
-// but the ones Raft reports unreachable. Meaningful on the leader.
+// has heard from since its last failed heartbeat to them and that are not
+// catching up from its segments: every replica but the ones Raft reports
+// unreachable and the ones that read this node's log within the last two
+// heartbeat timeouts. Meaningful on the leader.
 func (g *Group) InSync(replicas []int32) []int32 {
 	g.syncMu.Lock()
 	defer g.syncMu.Unlock()
-	if len(g.unreachable) == 0 {
+	if len(g.unreachable) == 0 && len(g.readingLog) == 0 {
 		return replicas
+	}
+	now := time.Now()
+	for id, at := range g.readingLog {
+		if now.Sub(at) > 2*g.cfg.HeartbeatTimeout {
+			delete(g.readingLog, id)
+		}
 	}
 	out := make([]int32, 0, len(replicas))
 	for _, r := range replicas {
-		if !g.unreachable[raft.ServerID(strconv.Itoa(int(r)))] {
+		id := raft.ServerID(strconv.Itoa(int(r)))
+		if _, reading := g.readingLog[id]; !g.unreachable[id] && !reading {
 			out = append(out, r)
 		}
 	}
 	return out
+}
+
+// noteReadingLog records that the replica at addr reads this node's log
+// to catch up: it is out of sync until it stops.
+func (g *Group) noteReadingLog(addr raft.ServerAddress) {
+	f := g.raft.GetConfiguration()
+	if f.Error() != nil {
+		return
+	}
+	for _, srv := range f.Configuration().Servers {
+		if srv.Address == addr {
+			g.syncMu.Lock()
+			if g.readingLog == nil {
+				g.readingLog = map[raft.ServerID]time.Time{}
+			}
+			g.readingLog[srv.ID] = time.Now()
+			g.syncMu.Unlock()
+			return
+		}
+	}
 }
 
 // IsLeader reports whether this node leads the group and accepts appends.

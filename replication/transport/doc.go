@@ -85,7 +85,8 @@
 //	TimeoutNow:      (header only)
 //	Ping:            group empty, no header, no fields; the response
 //	                 likewise. The receiving connection answers it itself.
-//	ReadLog:         from:uv max-bytes:uv (no header: not a raft RPC)
+//	ReadLog:         asker:bytes from:uv max-bytes:uv (no header: not a
+//	                 raft RPC; asker is the sender's advertised address)
 //	responses:       AppendEntries term:uv last-log:uv success:bool
 //	                 no-retry-backoff:bool; RequestVote term:uv peers:bytes
 //	                 granted:bool; RequestPreVote term:uv granted:bool;

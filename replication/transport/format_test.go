@@ -52,7 +52,7 @@ func requestFrames(t testing.TB) map[string][]byte {
 	})[4:]
 	out["read-log"] = encodeFrame(t, typeReadLog, 10, func(e *encoder) error {
 		e.str("group-1")
-		return encodeRequest(e, &readLogRequest{From: 1 << 40, MaxBytes: 1 << 20})
+		return encodeRequest(e, &readLogRequest{Asker: "10.0.0.1:9093", From: 1 << 40, MaxBytes: 1 << 20})
 	})[4:]
 	return out
 }

@@ -28,16 +28,18 @@ type LogChunk struct {
 
 // LogReader answers a group's ReadLog requests: whole committed batches
 // from offset from, up to maxBytes (the first batch whole even when
-// larger). It runs on a goroutine of the group's transport; an error is
-// sent to the asker as its message.
-type LogReader func(from int64, maxBytes int) (LogChunk, error)
+// larger). asker is the advertised Raft address of the node asking. It
+// runs on a goroutine of the group's transport; an error is sent to the
+// asker as its message.
+type LogReader func(asker raft.ServerAddress, from int64, maxBytes int) (LogChunk, error)
 
 // readLogRequest and readLogResponse are the bodies of a ReadLog.
 //
-//	request:   from:uv max-bytes:uv
+//	request:   asker:bytes from:uv max-bytes:uv
 //	response:  log-start:uv end:uv batches:bytes
 type (
 	readLogRequest struct {
+		Asker    raft.ServerAddress
 		From     int64
 		MaxBytes int
 	}
@@ -68,7 +70,7 @@ func (t *Transport) ReadLog(target raft.ServerAddress, from int64, maxBytes int)
 		return LogChunk{}, fmt.Errorf("transport: read log of group %q from %d up to %d bytes: out of range (at most %d bytes)", t.group, from, maxBytes, t.m.cfg.MaxFrameSize/2)
 	}
 	var resp readLogResponse
-	if err := t.rpc(target, classBulk, &readLogRequest{From: from, MaxBytes: maxBytes}, &resp); err != nil {
+	if err := t.rpc(target, classBulk, &readLogRequest{Asker: t.m.cfg.Advertise, From: from, MaxBytes: maxBytes}, &resp); err != nil {
 		return LogChunk{}, fmt.Errorf("transport: read log of group %q from %s at %d: %w", t.group, target, from, err)
 	}
 	return resp.Chunk, nil
@@ -86,7 +88,7 @@ func (t *Transport) readLog(in inbound) {
 	// The answer must fit a frame whatever the asker asked for.
 	maxBytes := min(req.MaxBytes, t.m.cfg.MaxFrameSize/2)
 	if !t.goFunc(func() {
-		chunk, err := fn(req.From, maxBytes)
+		chunk, err := fn(req.Asker, req.From, maxBytes)
 		in.sc.respond(in.id, in.typ, &readLogResponse{Chunk: chunk}, err)
 	}) {
 		in.sc.respondError(in.id, in.typ, fmt.Errorf("%w: group %q", ErrClosed, t.group))
@@ -94,16 +96,18 @@ func (t *Transport) readLog(in inbound) {
 }
 
 func encodeReadLogRequest(e *encoder, r *readLogRequest) {
+	e.str(string(r.Asker))
 	e.u64(uint64(r.From))
 	e.u64(uint64(r.MaxBytes))
 }
 
 func decodeReadLogRequest(d *decoder) *readLogRequest {
+	asker := raft.ServerAddress(d.str())
 	from, maxBytes := d.u64(), d.u64()
 	if from > math.MaxInt64 || maxBytes > math.MaxInt32 {
 		d.fail("read log offset or size out of range")
 	}
-	return &readLogRequest{From: int64(from), MaxBytes: int(maxBytes)}
+	return &readLogRequest{Asker: asker, From: int64(from), MaxBytes: int(maxBytes)}
 }
 
 func encodeReadLogResponse(e *encoder, r *readLogResponse) {

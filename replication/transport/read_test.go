@@ -3,8 +3,11 @@ package transport
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/raft"
 )
 
 // TestReadLog: a group's log reader answers ReadLog from a peer with the
@@ -19,7 +22,10 @@ func TestReadLog(t *testing.T) {
 	taMissing := mustTransport(t, a.Mux, "missing")
 
 	data := bytes.Repeat([]byte("batch"), 100_000) // 500 KB: written from its own slice
-	tb.SetLogReader(func(from int64, maxBytes int) (LogChunk, error) {
+	tb.SetLogReader(func(asker raft.ServerAddress, from int64, maxBytes int) (LogChunk, error) {
+		if asker != a.Addr() {
+			return LogChunk{}, fmt.Errorf("asked by %q, not %q", asker, a.Addr())
+		}
 		if from == 99 {
 			return LogChunk{}, errors.New("offset 99 is cursed")
 		}

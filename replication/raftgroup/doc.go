@@ -76,7 +76,7 @@
 // snapshot.
 //
 // The leader reports a replica that reads its log out of sync (InSync)
-// until two heartbeat timeouts after its last read: heartbeats alone
+// until five heartbeat timeouts after its last read: heartbeats alone
 // would count it in sync while it is still far behind.
 //
 // A restore that outlasts the transport's Timeout fails the leader's

@@ -320,11 +320,17 @@ func (g *Group) signal() {
 // Term returns the group's current Raft term as this node knows it.
 func (g *Group) Term() int32 { return int32(g.raft.CurrentTerm()) }
 
+// readingLogLag is how many heartbeat timeouts after its last read of
+// this node's log a replica counts as catching up (out of sync): the
+// reads of one catch-up follow each other closely, but a restore may
+// pause between attempts (a timed-out InstallSnapshot is sent again).
+const readingLogLag = 5
+
 // InSync returns those of replicas (node ids as server ids) the leader
 // has heard from since its last failed heartbeat to them and that are not
 // catching up from its segments: every replica but the ones Raft reports
-// unreachable and the ones that read this node's log within the last two
-// heartbeat timeouts. Meaningful on the leader.
+// unreachable and the ones that read this node's log within the last
+// readingLogLag heartbeat timeouts. Meaningful on the leader.
 func (g *Group) InSync(replicas []int32) []int32 {
 	g.syncMu.Lock()
 	defer g.syncMu.Unlock()
@@ -333,7 +339,7 @@ func (g *Group) InSync(replicas []int32) []int32 {
 	}
 	now := time.Now()
 	for id, at := range g.readingLog {
-		if now.Sub(at) > 2*g.cfg.HeartbeatTimeout {
+		if now.Sub(at) > readingLogLag*g.cfg.HeartbeatTimeout {
 			delete(g.readingLog, id)
 		}
 	}

@@ -24,7 +24,10 @@ const catchUpChunk = 1 << 20
 // this replica's committed batches to others, and reading a peer's.
 // Without it (raft's in-memory transport) a snapshot install fails.
 type LogTransport interface {
+	// SetLogReader makes fn answer the peers' ReadLog requests.
 	SetLogReader(fn transport.LogReader)
+	// ReadLog asks target for its committed batches from offset from, up
+	// to maxBytes.
 	ReadLog(target raft.ServerAddress, from int64, maxBytes int) (transport.LogChunk, error)
 }
 

@@ -497,6 +497,72 @@ func TestGroupCatchUpCrash(t *testing.T) {
 	c.converged(end)
 }
 
+// TestGroupCatchUpFailedAttemptResumes: a restore whose read of the
+// leader's log fails (the leader does not answer in time) fails; the
+// snapshot it was for is dropped, the leader sends one again, and the
+// next restore resumes where the failed one stopped.
+func TestGroupCatchUpFailedAttemptResumes(t *testing.T) {
+	const timeout = time.Second
+	c := newClusterMux(t, 3, catchUpConfig(), true, func(cfg *transport.Config) { cfg.Timeout = timeout })
+	down := c.follower()
+	c.stop(down)
+	var seq int32
+	var end int64
+	for range 40 {
+		c.appendRetrying(bigBatch(t, seq, 64<<10))
+		seq++
+		end++
+	}
+	c.converged(end)
+	c.compact()
+	var (
+		mu      sync.Mutex
+		froms   []int64
+		release = make(chan struct{})
+	)
+	c.hookServers(func(from int64, maxBytes int) {
+		if maxBytes == 1 {
+			return
+		}
+		mu.Lock()
+		froms = append(froms, from)
+		n := len(froms)
+		mu.Unlock()
+		if n == 2 {
+			// No answer within the asker's Timeout.
+			select {
+			case <-release:
+			case <-time.After(4 * timeout):
+			}
+		}
+	})
+	defer close(release)
+	c.start(down)
+	c.converged(end)
+	c.appendRetrying(bigBatch(t, seq, 100)) // applied after the restore returned
+	end++
+	c.converged(end)
+	mu.Lock()
+	got := slices.Clone(froms)
+	mu.Unlock()
+	if len(got) < 3 || got[2] != got[1] {
+		t.Fatalf("the leader's log was read from %v: want the read after the failed one to ask again for %v", got, got[1:2])
+	}
+	for i := 3; i < len(got); i++ {
+		if got[i] <= got[i-1] {
+			t.Fatalf("the leader's log was read from %v: part of it twice", got)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(down.dir, PendingRestoreFile)); !os.IsNotExist(err) {
+		t.Fatalf("pending-restore file after the restore completed: %v", err)
+	}
+	// The failed attempt's snapshot is gone: only the restored one stays.
+	snaps, err := os.ReadDir(filepath.Join(down.dir, SnapshotDir, snapshotsSubdir))
+	if err != nil || len(snaps) != 1 {
+		t.Fatalf("snapshots of the caught-up replica: %v (%v), want the restored one alone", snaps, err)
+	}
+}
+
 // copyDir copies the files under src into dst.
 func copyDir(t *testing.T, src, dst string) {
 	t.Helper()

@@ -28,7 +28,8 @@
 //	                                (checkpoint.go has the format)
 //	.log-start-offset               log start offset set by
 //	                                AdvanceStartOffset (DeleteRecords),
-//	                                possibly inside a segment
+//	                                possibly inside a segment, or by
+//	                                RestartAt
 //	.cleaner-checkpoint             the cleaner's first dirty offset and
 //	                                earliest tombstone delete horizon
 //	00000000000000000000.log.cleaned  a segment being cleaned (also
@@ -122,7 +123,12 @@
 // Segments describes the segments; RemoveSegmentsBefore deletes whole
 // sealed segments below an offset, oldest first. AdvanceStartOffset
 // (DeleteRecords) stores a log start offset durably, then removes the
-// segments wholly below it. The policy (retention.ms, retention.bytes,
+// segments wholly below it. RestartAt (replication: a replica whose
+// leader's retention deleted all it lacks) stores a log start offset
+// above the log end the same way, then replaces every segment with an
+// empty one at it; AppendCompacted (the same replica copying a compacted
+// leader's batches) appends across offset gaps after raising the stored
+// compacted end past them. The policy (retention.ms, retention.bytes,
 // DeleteRecords, what compaction keeps) is the caller's: the log never
 // decodes records.
 //
@@ -139,7 +145,7 @@
 //
 // # Concurrency
 //
-// One writer (the caller serialises Append, TruncateTo, Close and Delete)
+// One writer (the caller serialises Append, TruncateTo, RestartAt, Close and Delete)
 // publishes immutable snapshots (state) through an atomic.Pointer; readers
 // (Read, BatchHeaders, FindTimestamp, MaxTimestamp and the offset getters)
 // load one and never take a lock the writer holds, as in hashicorp/raft-wal.

@@ -148,7 +148,16 @@ func (l *Log) Dir() string { return l.dir }
 // syncs (OnSynced reports it). It may roll a new segment first, by size or
 // age. b is not retained. Bytes that do not parse as batch headers are an
 // error wrapping ErrCorrupt or ErrShortBatch; CRCs are not checked again.
-func (l *Log) Append(b []byte) error {
+func (l *Log) Append(b []byte) error { return l.append(b, false) }
+
+// AppendCompacted is Append for batches copied from a compacted log (a
+// replica catching up from its leader's segments): the first batch's base
+// offset may lie above NextOffset and batches may have gaps between them,
+// never overlaps. Before writing, it raises the stored compacted end past
+// the batches, durably, so that recovery accepts the gaps.
+func (l *Log) AppendCompacted(b []byte) error { return l.append(b, true) }
+
+func (l *Log) append(b []byte, gaps bool) error {
 	s := l.state.Load()
 	if s.closed {
 		return ErrClosed
@@ -159,9 +168,15 @@ func (l *Log) Append(b []byte) error {
 	if len(b) == 0 {
 		return nil
 	}
-	next, err := checkAppend(b, s.active.next)
+	next, err := checkAppend(b, s.active.next, gaps)
 	if err != nil {
 		return err
+	}
+	if gaps && next > l.compactedEnd.Load() {
+		if err := writeCheckpoint(l.fs, l.dir, compactedEndFile, next); err != nil {
+			return fmt.Errorf("append compacted batches up to %d: record compacted end: %w", next, err)
+		}
+		l.compactedEnd.Store(next)
 	}
 	if int64(len(b)) > math.MaxUint32 {
 		return fmt.Errorf("append %d bytes at offset %d: %w: larger than a segment can index", len(b), s.active.next, ErrCorrupt)
@@ -195,8 +210,9 @@ func (l *Log) Append(b []byte) error {
 }
 
 // checkAppend walks the batch headers in b and returns the offset after the
-// last batch, checking that they are whole and contiguous from next.
-func checkAppend(b []byte, next int64) (int64, error) {
+// last batch, checking that they are whole and contiguous from next (with
+// gaps, that they only move forward from next).
+func checkAppend(b []byte, next int64, gaps bool) (int64, error) {
 	for pos := 0; pos < len(b); {
 		h, err := ParseBatchHeader(b[pos:])
 		if err != nil {
@@ -208,7 +224,7 @@ func checkAppend(b []byte, next int64) (int64, error) {
 		if h.LastOffsetDelta < 0 {
 			return 0, fmt.Errorf("append at offset %d: %w: negative lastOffsetDelta %d", next, ErrCorrupt, h.LastOffsetDelta)
 		}
-		if h.BaseOffset != next {
+		if h.BaseOffset != next && (!gaps || h.BaseOffset < next) {
 			return 0, fmt.Errorf("append batch with base offset %d at log end offset %d: %w", h.BaseOffset, next, ErrOffsetMismatch)
 		}
 		next = h.NextOffset()

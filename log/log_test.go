@@ -307,3 +307,50 @@ func TestOSFS(t *testing.T) {
 	}
 	_ = fmt.Sprint()
 }
+
+// TestAppendCompacted: batches copied from a compacted log may leave
+// offset gaps; reads skip them, and a clean reopen or a kill -9 keeps
+// them (the compacted end covers them); plain Append still refuses gaps,
+// and no Append may go backwards.
+func TestAppendCompacted(t *testing.T) {
+	fs := NewMemFS()
+	// One segment: the active one, which recovery verifies after a crash.
+	cfg := testConfig()
+	cfg.SegmentBytes = 1 << 20
+	l := openLog(t, fs, "/d", cfg, Options{})
+	want := appendN(t, l, 10, 2, 100) // [0, 20)
+	if err := l.Append(simpleBatch(25, 2, 100)); !errors.Is(err, ErrOffsetMismatch) {
+		t.Fatalf("Append with a gap: %v, want ErrOffsetMismatch", err)
+	}
+	if err := l.AppendCompacted(simpleBatch(18, 2, 100)); !errors.Is(err, ErrOffsetMismatch) {
+		t.Fatalf("AppendCompacted inside the log: %v, want ErrOffsetMismatch", err)
+	}
+	for _, base := range []int64{25, 40, 42} {
+		b := simpleBatch(base, 2, 100)
+		if err := l.AppendCompacted(b); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, b)
+	}
+	want = append(want, appendN(t, l, 3, 2, 100)...) // dense again: [44, 50)
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	check := func(l *Log) {
+		t.Helper()
+		if l.NextOffset() != 50 {
+			t.Fatalf("NextOffset %d, want 50", l.NextOffset())
+		}
+		if got := readAllBatches(t, l); !slices.EqualFunc(got, want, bytes.Equal) {
+			t.Fatalf("read %d batches, want %d", len(got), len(want))
+		}
+		b, err := l.Read(nil, ReadRequest{Offset: 30, MaxOffset: 50, MaxBytes: 1, MinOneBatch: true})
+		if err != nil || !bytes.Equal(b, want[11]) {
+			t.Fatalf("read at 30, inside a gap: %d bytes, %v; want the batch at 40", len(b), err)
+		}
+	}
+	check(l)
+	check(openLog(t, fs.CrashClone(), "/d", cfg, Options{}))
+	l.Close()
+	check(openLog(t, fs, "/d", cfg, Options{}))
+}

@@ -1,6 +1,7 @@
 package log
 
 import (
+	"errors"
 	"fmt"
 
 	"go.uber.org/zap"
@@ -76,4 +77,65 @@ func (l *Log) recoverStartOffset(views *[]segmentView) (int64, error) {
 	}
 	*views = []segmentView{emptyView(seg)}
 	return 0, nil
+}
+
+// RestartAt empties the log and restarts it at offset, above NextOffset,
+// as Kafka's truncateFullyAndStartAt: a replica catching up whose leader's
+// retention deleted every batch it lacks continues from the leader's log
+// start. The log start checkpoint is stored first, so a crash part way
+// leaves segments below it, which Open deletes (recoverStartOffset); then
+// the new segment is created, published, and the old ones removed. Durable
+// on return. An offset at or below NextOffset is ErrOffsetOutOfRange. Like
+// Append, the caller serialises it with the other writes.
+func (l *Log) RestartAt(offset int64) error {
+	s := l.state.Load()
+	if s.closed {
+		return ErrClosed
+	}
+	if f := l.failed.Load(); f != nil {
+		return f.err
+	}
+	if offset <= s.active.next {
+		return fmt.Errorf("restart the log at %d, it holds [%d, %d): %w", offset, s.startOffset(), s.active.next, ErrOffsetOutOfRange)
+	}
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	if err := writeCheckpoint(l.fs, l.dir, logStartFile, offset); err != nil {
+		return fmt.Errorf("restart the log at %d: %w", offset, err)
+	}
+	seg, err := l.createSegment(offset, true)
+	if err != nil {
+		return fmt.Errorf("restart the log at %d: %w", offset, err)
+	}
+	ns := &state{active: emptyView(seg), appended: s.appended}
+	l.pendingMu.Lock()
+	l.state.Store(ns)
+	for _, r := range l.rolled {
+		r.release()
+	}
+	l.rolled = nil
+	l.dirPending = false
+	l.pendingMu.Unlock()
+	l.active = seg
+	l.indexer.reset(&ns.active)
+	l.synced.Store(offset)
+
+	errs := []error{writeRecoveryPoint(l.fs, l.dir, offset)}
+	l.recoveryPoint = offset
+	if _, horizon, ok := l.CleanerCheckpoint(); ok {
+		errs = append(errs, l.SetCleanerCheckpoint(offset, horizon))
+	}
+	// Oldest first: a crash part way leaves a suffix below the start.
+	for i := range s.count() {
+		v := s.view(i)
+		errs = append(errs, v.seg.remove(), v.seg.release())
+	}
+	errs = append(errs, l.fs.SyncDir(l.dir))
+	if err := errors.Join(errs...); err != nil {
+		err = fmt.Errorf("restart the log at %d: %w", offset, err)
+		l.failed.CompareAndSwap(nil, &failure{err})
+		return err
+	}
+	l.logger.Info("restarted the log empty", zap.Int64("start-offset", offset), zap.Int64("previous-next-offset", s.active.next))
+	return nil
 }

@@ -1,7 +1,9 @@
 package log
 
 import (
+	"bytes"
 	"errors"
+	"slices"
 	"testing"
 )
 
@@ -57,4 +59,40 @@ func TestStartOffsetAboveRecoveredEnd(t *testing.T) {
 	if err := l2.Append(simpleBatch(15, 2, 10)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestRestartAt: the log restarts empty at an offset above its end, takes
+// appends there, and keeps that state across a clean reopen and a kill -9
+// right after; an offset at or below the end is refused.
+func TestRestartAt(t *testing.T) {
+	fs := NewMemFS()
+	l := openLog(t, fs, "/d", testConfig(), Options{})
+	appendN(t, l, 60, 2, 100) // several segments
+	if err := l.RestartAt(120); !errors.Is(err, ErrOffsetOutOfRange) {
+		t.Fatalf("RestartAt(log end): %v, want ErrOffsetOutOfRange", err)
+	}
+	if err := l.RestartAt(500); err != nil {
+		t.Fatal(err)
+	}
+	check := func(l *Log, want [][]byte, next int64) {
+		t.Helper()
+		if l.StartOffset() != 500 || l.NextOffset() != next {
+			t.Fatalf("log [%d, %d), want [500, %d)", l.StartOffset(), l.NextOffset(), next)
+		}
+		if got := readAllBatches(t, l); !slices.EqualFunc(got, want, bytes.Equal) {
+			t.Fatalf("read %d batches, want %d", len(got), len(want))
+		}
+		if segs := l.Segments(); len(segs) == 0 || segs[0].BaseOffset != 500 {
+			t.Fatalf("segments %+v, want the first at 500", segs)
+		}
+	}
+	check(openLog(t, fs.CrashClone(), "/d", testConfig(), Options{}), nil, 500)
+	more := appendN(t, l, 5, 2, 100)
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	check(l, more, 510)
+	check(openLog(t, fs.CrashClone(), "/d", testConfig(), Options{}), more, 510)
+	l.Close()
+	check(openLog(t, fs, "/d", testConfig(), Options{}), more, 510)
 }

@@ -34,6 +34,19 @@ func (s StoreLog) Append(b []byte) error {
 	return s.r.log.Append(b)
 }
 
+// AppendCompacted writes whole batches copied from a compacted log, which
+// may leave offset gaps (log.Log.AppendCompacted), under the replica's
+// writer lock: a replica catching up from a leader whose compaction
+// removed batches it lacks.
+func (s StoreLog) AppendCompacted(b []byte) error {
+	s.r.mu.Lock()
+	defer s.r.mu.Unlock()
+	if s.r.closed.Load() {
+		return ErrClosed
+	}
+	return s.r.log.AppendCompacted(b)
+}
+
 // TruncateTo removes every batch at or after offset (log.Log.TruncateTo)
 // under the replica's writer lock.
 func (s StoreLog) TruncateTo(offset int64) error {
@@ -43,6 +56,20 @@ func (s StoreLog) TruncateTo(offset int64) error {
 		return ErrClosed
 	}
 	return s.r.log.TruncateTo(offset)
+}
+
+// RestartAt empties the log and restarts it at offset, above the log end
+// (log.Log.RestartAt), under the replica's writer lock: a replica
+// catching up whose leader no longer holds what it lacks continues from
+// the leader's log start. The caller rebuilds the replica's state
+// (Truncated) afterwards.
+func (s StoreLog) RestartAt(offset int64) error {
+	s.r.mu.Lock()
+	defer s.r.mu.Unlock()
+	if s.r.closed.Load() {
+		return ErrClosed
+	}
+	return s.r.log.RestartAt(offset)
 }
 
 // Read returns whole batches from an offset (log.Log.Read).

@@ -17,7 +17,9 @@
 //	            join/leave, placement, migration from cluster.json
 //	raftlog/    a partition's raft.LogStore: the segment log itself
 //	raftgroup/  a partition's Raft group: Prepare on the leader, one entry
-//	            per batch, apply of stored batches, barrier on election
+//	            per batch, apply of stored batches, barrier on election;
+//	            a replica behind the leader's Raft window catches up from
+//	            the leader's segments on snapshot install
 //	transport/  one multiplexed connection set per peer for every group
 //	groups.go   each replica this node holds gets its group, bootstrapped
 //	            with the partition's replicas (node ids as server ids,

@@ -42,6 +42,9 @@ const (
 	keyRaftHeartbeatTimeoutMs     = "raft.heartbeat.timeout.ms"
 	keyRaftElectionTimeoutMs      = "raft.election.timeout.ms"
 	keyRaftLeaderLeaseTimeoutMs   = "raft.leader.lease.timeout.ms"
+	keyRaftSnapshotThreshold      = "raft.snapshot.threshold"
+	keyRaftSnapshotIntervalMs     = "raft.snapshot.interval.ms"
+	keyRaftTrailingLogs           = "raft.trailing.logs"
 	keyNumPartitions              = "num.partitions"
 	keyAutoCreateTopics           = "auto.create.topics.enable"
 	keySocketRequestMaxBytes      = "socket.request.max.bytes"
@@ -124,6 +127,9 @@ var settings = []setting{
 	{key: keyRaftHeartbeatTimeoutMs, value: int64(1000), usage: "milliseconds a Raft follower (metadata or partition) waits without hearing from its leader before an election"},
 	{key: keyRaftElectionTimeoutMs, value: int64(1000), usage: "milliseconds a Raft candidate (metadata or partition) waits for votes before trying again"},
 	{key: keyRaftLeaderLeaseTimeoutMs, value: int64(500), usage: "milliseconds a Raft leader (metadata or partition) stays leader without hearing from a majority (at most raft.heartbeat.timeout.ms)"},
+	{key: keyRaftSnapshotThreshold, value: int64(8192), usage: "entries (batches) a partition's Raft log gathers before the group snapshots it (checked every raft.snapshot.interval.ms)"},
+	{key: keyRaftSnapshotIntervalMs, value: int64(30000), usage: "milliseconds between checks of a partition's Raft log against raft.snapshot.threshold (Raft adds up to as much again at random)"},
+	{key: keyRaftTrailingLogs, value: int64(10240), usage: "entries a partition's Raft log keeps behind a snapshot: a follower further behind catches up from the leader's segments"},
 	{key: keyNumPartitions, value: int64(1), usage: "partition count of auto-created topics and of CreateTopics asking for the default"},
 	{key: keyAutoCreateTopics, value: true, usage: "create unknown topics on Metadata and Produce requests"},
 	{key: keySocketRequestMaxBytes, value: int64(100 << 20), usage: "largest request frame accepted; a larger size prefix closes the connection"},
@@ -437,6 +443,10 @@ func readRaft(r *reader, cfg *config) {
 	// leader is replaced is one decision for the whole node.
 	pr := &cfg.Replication.PartitionRaft
 	pr.HeartbeatTimeout, pr.ElectionTimeout, pr.LeaderLeaseTimeout = m.HeartbeatTimeout, m.ElectionTimeout, m.LeaderLeaseTimeout
+	pr.SnapshotThreshold = uint64(r.integer(keyRaftSnapshotThreshold, 1, math.MaxInt32))
+	// Raft refuses an interval under 5ms.
+	pr.SnapshotInterval = time.Duration(r.integer(keyRaftSnapshotIntervalMs, 5, math.MaxInt32)) * time.Millisecond
+	pr.TrailingLogs = uint64(r.integer(keyRaftTrailingLogs, 0, math.MaxInt32))
 }
 
 // parseMembers parses cluster.initial.members: comma-separated

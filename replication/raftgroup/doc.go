@@ -37,15 +37,63 @@
 // A snapshot is nine bytes: where replay after it starts. Raft takes them
 // often (SnapshotThreshold) and keeps TrailingLogs entries behind them;
 // the data stays in the segments for Kafka's retention. On start
-// (NoSnapshotRestoreOnStart) Open reads the latest snapshot, makes every
-// offset below its replay start visible, and Raft replays the entries
+// (NoSnapshotRestoreOnStart) Open drops a snapshot whose restore did not
+// complete (below), reads the latest snapshot, makes every offset below
+// its replay start visible, and Raft replays the entries
 // after it; the replica skips those its producer state already holds
 // (it rebuilt that state to the log end on Open). A log conflict that
 // truncates the segment log makes the replica rebuild that state.
 //
-// Not yet: a replica so far behind that the leader no longer has the
-// entries it needs gets a snapshot it cannot use (ErrInstallSnapshot);
-// streaming the leader's segments for it is the next step.
+// # Catching up from the leader's segments
+//
+// A replica so far behind that the leader's Raft window no longer holds
+// the entries it needs gets the leader's snapshot (InstallSnapshot). Its
+// restore (FSM.Restore, catchup.go) pulls the missing bytes from the
+// leader's segments, as a Kafka follower fetches:
+//
+//	follower (raft's FSM goroutine)            leader (transport goroutine)
+//	snapshot: next offset S, index I
+//	bisect: my batch at o == leader's? ──────► ReadLog(o, 1 byte): one batch
+//	  keep the shared prefix, truncate the rest (it may be uncommitted)
+//	store.Reset(I+1): no entry; every batch in the log is committed
+//	loop until the log end is S:
+//	  ReadLog(log end, 1 MiB) ───────────────► replica.Read up to its HWM,
+//	  append the batches verbatim, sync  ◄────  stored bytes verbatim
+//	  (the leader's log start above the log end: restart the log there)
+//	rebuild producer state and epochs, high watermark = S
+//
+// Decision: the snapshot stays nine bytes and Restore pulls, rather than
+// streaming the segments inside InstallSnapshot. Raft copies an
+// InstallSnapshot's bytes into its snapshot store before Restore reads
+// them: the data would be written twice, the sender would have to know
+// the size before the first byte, and a broken stream would start over.
+// Pulling keeps the leader's side a plain read (the replica's normal read
+// path, one 1 MiB chunk at a time), resumes where the last attempt
+// stopped, and never sends what the follower holds committed: batches are
+// byte-identical on every replica (base offset and epoch are stamped from
+// the Raft log), so the shared prefix is found by comparing batches. Any
+// replica could answer; the follower asks the leader that sent the
+// snapshot.
+//
+// The leader reports a replica that reads its log out of sync (InSync)
+// until five heartbeat timeouts after its last read: heartbeats alone
+// would count it in sync while it is still far behind.
+//
+// A restore that outlasts the transport's Timeout fails the leader's
+// InstallSnapshot call but goes on here; the leader sends the snapshot
+// again, and the second restore finds the data in place.
+//
+// Crash safety. Raft writes the snapshot into its store before Restore,
+// and on Open raft believes the latest snapshot. So the group's snapshot
+// store (pending.go) writes raft-restore.pending, naming the snapshot,
+// before an installed snapshot becomes visible (this node's own snapshots
+// are not announced: Persist marks their sink). A restore that completes
+// removes the file; one that fails removes the snapshot, then the file;
+// Open finds a file a crash left, removes the snapshot it names and the
+// file. Raft then does not know the snapshot, and the leader sends one
+// again; the batches already fetched are committed and stay (a store with
+// no entry makes the whole log visible on Open), so the next restore
+// resumes after them.
 //
 // # Storage failure
 //
@@ -65,16 +113,61 @@
 //     never passes what a majority stored.
 //   - Apply is deterministic: it reads the entry, the replicated log and
 //     the producer state, never a clock.
+//   - While the Raft log store holds no entry, every batch in the segment
+//     log is committed: a restore truncates what may not be before it
+//     resets the store, and appends only batches below the leader's high
+//     watermark after.
+//   - Raft's snapshot store holds at most one snapshot that was not
+//     restored, and raft-restore.pending names it, from before it is
+//     visible until its restore ends.
 //
 // # Lock order
 //
 // Group.proposeMu, then the replica's lock (Prepare). The store's lock,
 // then the replica's (the store's Append and TruncateTo through
-// partition.StoreLog, and OnTruncate). Raft's goroutines call the FSM and the
+// partition.StoreLog, and OnTruncate). A restore takes the replica's lock
+// (append, truncate, restart, rebuild) and the store's (Reset) one at a
+// time; snapshotStore.mu is a leaf. Raft's goroutines call the FSM and the
 // store; the group's watch goroutine calls raft and the replica.
 //
 // # Goroutines
 //
 // Open starts raft's own goroutines and one watch goroutine; Close
 // transfers leadership if it leads, shuts Raft down and waits for both.
+// A restore runs on raft's FSM goroutine and stops between chunks once
+// Raft shuts down; a peer's ReadLog runs on a goroutine of the group's
+// transport, which Raft's shutdown closes and waits for.
+//
+// # Files
+//
+//	group.go     Open, leadership, Propose and Wait, Close
+//	fsm.go       the FSM: apply of stored batches, the snapshot format
+//	catchup.go   Restore: catching up from the leader's segments; the
+//	             leader's side (serveLog)
+//	pending.go   the snapshot store and raft-restore.pending
+//	config.go    Config, Options
+//
+// # Non-obvious
+//
+//   - A restarted replica knows only its replay start as committed, though
+//     its log may hold more; Restore keeps the part equal to the leader's
+//     (bisection with one-batch ReadLogs) instead of fetching it again.
+//   - Raft calls Restore only for an install (NoSnapshotRestoreOnStart),
+//     after setting the leader from the request: the restore reads from
+//     the node that sent the snapshot.
+//   - After a failed restore raft still believes its old last index while
+//     the store is empty and expects the snapshot's index + 1: an entry
+//     offered after the old last index is refused (ErrNotContiguous), so
+//     only a snapshot can bring the replica back, never entries at a wrong
+//     offset.
+//   - The leader's compaction may have removed batches the follower
+//     lacks: their offsets are gaps, which the follower's log takes as
+//     they are (log.Log.AppendCompacted raises its compacted end so
+//     recovery accepts them). The last batch below the snapshot's offset
+//     is in the leader's Raft window (TrailingLogs), which compaction
+//     leaves alone, so the caught-up log ends exactly there; a leader
+//     without it makes the restore fail with a clear error.
+//   - A leader's log start inside a batch (DeleteRecords): the follower's
+//     log restarts at that batch's base offset, so its log start may be a
+//     few offsets below the leader's.
 package raftgroup

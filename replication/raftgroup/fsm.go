@@ -25,12 +25,6 @@ const (
 	snapshotSize    = 9
 )
 
-// ErrInstallSnapshot reports a snapshot sent by a leader to a replica too
-// far behind for the entries the leader still holds: catching up from the
-// leader's segments is not built yet, so such a replica stays behind
-// (it is reported out of sync) until an operator moves the partition.
-var ErrInstallSnapshot = errors.New("raftgroup: catching up from a leader's snapshot is not supported yet")
-
 // result is what Apply returns to the proposer through raft's future.
 type result struct {
 	res partition.AppendResult
@@ -50,6 +44,9 @@ type fsm struct {
 	failed error
 	// onFailure is told, once, that applying failed; it must not block.
 	onFailure func(error)
+	// restore makes the replica hold the committed log up to the offset
+	// of a snapshot a leader installed (Group.catchUp).
+	restore func(next int64) error
 }
 
 var _ raft.FSM = (*fsm)(nil)
@@ -86,17 +83,33 @@ func (f *fsm) Apply(l *raft.Log) any {
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) { return snapshot{next: f.next}, nil }
 
 // Restore is called only when a leader installs a snapshot (restart
-// restores nothing: NoSnapshotRestoreOnStart).
+// restores nothing: NoSnapshotRestoreOnStart): the replica catches up
+// from the leader's segments to the snapshot's offset.
 func (f *fsm) Restore(rc io.ReadCloser) error {
+	b, err := io.ReadAll(io.LimitReader(rc, snapshotSize+1))
 	_ = rc.Close()
-	return ErrInstallSnapshot
+	if err != nil {
+		return fmt.Errorf("raftgroup: read the installed snapshot: %w", err)
+	}
+	s, err := decodeSnapshot(b)
+	if err != nil {
+		return err
+	}
+	if f.failed != nil {
+		return f.failed
+	}
+	return f.restore(s.next)
 }
 
 // snapshot is a partition's Raft snapshot.
 type snapshot struct{ next int64 }
 
-// Persist writes the snapshot.
+// Persist writes the snapshot. It marks the sink as this node's own, so
+// closing it announces no restore (see snapshotStore).
 func (s snapshot) Persist(sink raft.SnapshotSink) error {
+	if p, ok := sink.(*pendingSink); ok {
+		p.local = true
+	}
 	b := make([]byte, 0, snapshotSize)
 	b = append(b, snapshotVersion)
 	b = binary.BigEndian.AppendUint64(b, uint64(s.next))

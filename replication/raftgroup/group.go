@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -68,9 +69,22 @@ type Group struct {
 	changed   chan struct{}
 
 	// syncMu guards unreachable: the followers whose heartbeats fail, as
-	// Raft's observations report them on the leader.
+	// Raft's observations report them on the leader; and readingLog: when
+	// each replica last read this node's log to catch up (serveLog).
 	syncMu      sync.Mutex
 	unreachable map[raft.ServerID]bool
+	readingLog  map[raft.ServerID]time.Time
+
+	// snaps is the group's snapshot store; logTransport, when the
+	// transport has the capability, serves and reads logs for catch-up.
+	snaps        *snapshotStore
+	logTransport LogTransport
+	// serveHook, a test seam, is called before a peer's ReadLog is
+	// answered.
+	serveHook atomic.Pointer[func(from int64, maxBytes int)]
+	// started is closed once raft is set: raft's goroutines (a restore)
+	// may run before NewRaft returns.
+	started chan struct{}
 
 	// failure is why this replica left the group (failure.go), nil while
 	// it takes part; failed wakes the watch goroutine to step down.
@@ -87,9 +101,12 @@ type Group struct {
 
 // Open starts the Raft group of replica, whose directory is dir. The
 // replica must have been opened with Options.ExternalHighWatermark: the
-// group moves its high watermark to the commit index. Open reads where
-// replay starts (the latest snapshot, else the first entry of the Raft
-// window) and makes everything below it visible at once. The group owns
+// group moves its high watermark to the commit index. Open drops a
+// snapshot whose restore a crash interrupted (raft-restore.pending), reads
+// where replay starts (the latest snapshot, else the first entry of the
+// Raft window) and makes everything below it visible at once. When the
+// transport is a LogTransport, the group serves its committed batches to
+// peers catching up and catches up from the leader's segments itself. The group owns
 // opts.Transport; the caller still owns (and closes, after Close) the
 // replica.
 func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Group, error) {
@@ -113,6 +130,7 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 		changed:      make(chan struct{}),
 		failed:       make(chan struct{}, 1),
 		stop:         make(chan struct{}),
+		started:      make(chan struct{}),
 	}
 	closeTransport := func() {
 		if c, ok := opts.Transport.(raft.WithClose); ok {
@@ -138,16 +156,28 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 	if err != nil {
 		return fail(err)
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(dir, SnapshotDir), 2, hclog.NewNullLogger())
+	files, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(dir, SnapshotDir), 2, hclog.NewNullLogger())
 	if err != nil {
 		return fail(fmt.Errorf("raftgroup: snapshot store in %s: %w", dir, err))
+	}
+	snaps := &snapshotStore{SnapshotStore: files, partitionDir: dir, snapshotDir: filepath.Join(dir, SnapshotDir)}
+	g.snaps = snaps
+	dropped, err := snaps.recoverPending()
+	if err != nil {
+		return fail(err)
+	}
+	if dropped != "" {
+		g.logger.Warn("dropped a snapshot whose restore did not complete; the leader sends it again", zap.String("snapshot", dropped))
 	}
 	next, err := replayStart(snaps, store)
 	if err != nil {
 		return fail(err)
 	}
 	replica.AdvanceHighWatermark(next)
-	g.fsm = &fsm{replica: replica, next: next, onFailure: g.applyFailed}
+	g.fsm = &fsm{replica: replica, next: next, onFailure: g.applyFailed, restore: g.catchUp}
+	if lt, ok := opts.Transport.(LogTransport); ok {
+		g.logTransport = lt
+	}
 
 	rc := cfg.raftConfig(opts.ID)
 	rc.Logger = hclog.NewNullLogger()
@@ -156,6 +186,11 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 		return fail(fmt.Errorf("raftgroup: start raft in %s: %w", dir, err))
 	}
 	g.raft = r
+	close(g.started)
+	if g.logTransport != nil {
+		// Only now: serving a peer needs raft (its configuration).
+		g.logTransport.SetLogReader(g.serveLog)
+	}
 	g.observer = raft.NewObserver(g.observations, false, func(o *raft.Observation) bool {
 		switch o.Data.(type) {
 		case raft.RaftState, raft.FailedHeartbeatObservation, raft.ResumedHeartbeatObservation:
@@ -171,7 +206,10 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 
 // replayStart returns the offset of the first batch Raft will replay on
 // start: the latest snapshot's, else that of the first entry the store
-// holds (the log end when it holds none).
+// holds (the log end when it holds none). A store that holds no entry
+// makes the whole log visible: every batch in it is committed (a restore
+// truncates what may not be before it resets the store, and appends only
+// committed batches after).
 func replayStart(snaps raft.SnapshotStore, store *raftlog.Store) (int64, error) {
 	metas, err := snaps.List()
 	if err != nil {
@@ -199,6 +237,9 @@ func replayStart(snaps raft.SnapshotStore, store *raftlog.Store) (int64, error) 
 	s, err := decodeSnapshot(b)
 	if err != nil {
 		return 0, err
+	}
+	if last, err := store.LastIndex(); err == nil && last == 0 {
+		return max(s.next, store.FirstOffset()), nil
 	}
 	return s.next, nil
 }
@@ -292,22 +333,57 @@ func (g *Group) signal() {
 // Term returns the group's current Raft term as this node knows it.
 func (g *Group) Term() int32 { return int32(g.raft.CurrentTerm()) }
 
+// readingLogLag is how many heartbeat timeouts after its last read of
+// this node's log a replica counts as catching up (out of sync): the
+// reads of one catch-up follow each other closely, but a restore may
+// pause between attempts (a timed-out InstallSnapshot is sent again).
+const readingLogLag = 5
+
 // InSync returns those of replicas (node ids as server ids) the leader
-// has heard from since its last failed heartbeat to them: every replica
-// but the ones Raft reports unreachable. Meaningful on the leader.
+// has heard from since its last failed heartbeat to them and that are not
+// catching up from its segments: every replica but the ones Raft reports
+// unreachable and the ones that read this node's log within the last
+// readingLogLag heartbeat timeouts. Meaningful on the leader.
 func (g *Group) InSync(replicas []int32) []int32 {
 	g.syncMu.Lock()
 	defer g.syncMu.Unlock()
-	if len(g.unreachable) == 0 {
+	if len(g.unreachable) == 0 && len(g.readingLog) == 0 {
 		return replicas
+	}
+	now := time.Now()
+	for id, at := range g.readingLog {
+		if now.Sub(at) > readingLogLag*g.cfg.HeartbeatTimeout {
+			delete(g.readingLog, id)
+		}
 	}
 	out := make([]int32, 0, len(replicas))
 	for _, r := range replicas {
-		if !g.unreachable[raft.ServerID(strconv.Itoa(int(r)))] {
+		id := raft.ServerID(strconv.Itoa(int(r)))
+		if _, reading := g.readingLog[id]; !g.unreachable[id] && !reading {
 			out = append(out, r)
 		}
 	}
 	return out
+}
+
+// noteReadingLog records that the replica at addr reads this node's log
+// to catch up: it is out of sync until it stops.
+func (g *Group) noteReadingLog(addr raft.ServerAddress) {
+	f := g.raft.GetConfiguration()
+	if f.Error() != nil {
+		return
+	}
+	for _, srv := range f.Configuration().Servers {
+		if srv.Address == addr {
+			g.syncMu.Lock()
+			if g.readingLog == nil {
+				g.readingLog = map[raft.ServerID]time.Time{}
+			}
+			g.readingLog[srv.ID] = time.Now()
+			g.syncMu.Unlock()
+			return
+		}
+	}
 }
 
 // IsLeader reports whether this node leads the group and accepts appends

@@ -51,6 +51,11 @@ type cluster struct {
 	faults bool
 	// admit is every group's Options.Admit.
 	admit func() error
+	// partitionConfig, if set, replaces partition.DefaultConfig() for
+	// replicas started from then on.
+	partitionConfig *partition.Config
+	// muxEdit, if set, edits every node's transport config (over TCP).
+	muxEdit func(*transport.Config)
 }
 
 func newCluster(t *testing.T, n int) *cluster { return newClusterWith(t, n, testConfig()) }
@@ -60,7 +65,13 @@ func newClusterWith(t *testing.T, n int, cfg Config) *cluster { return newCluste
 func newClusterTB(t testing.TB, n int, cfg Config) *cluster { return newClusterOf(t, n, cfg, false) }
 
 func newClusterOf(t testing.TB, n int, cfg Config, tcp bool) *cluster {
-	return startCluster(&cluster{t: t, cfg: cfg, tcp: tcp}, n)
+	return newClusterMux(t, n, cfg, tcp, nil)
+}
+
+// newClusterMux is newClusterOf with edit applied to every node's
+// transport config (over TCP).
+func newClusterMux(t testing.TB, n int, cfg Config, tcp bool, edit func(*transport.Config)) *cluster {
+	return startCluster(&cluster{t: t, cfg: cfg, tcp: tcp, muxEdit: edit}, n)
 }
 
 // startCluster creates, starts and bootstraps n nodes of c.
@@ -73,7 +84,7 @@ func startCluster(c *cluster, n int) *cluster {
 			nd.fs = log.NewFaultFS(nil)
 		}
 		if c.tcp {
-			nd.mux, nd.addr = newMux(t)
+			nd.mux, nd.addr = newMux(t, c.muxEdit)
 		}
 		c.nodes = append(c.nodes, nd)
 		servers = append(servers, raft.Server{ID: nd.id, Address: nd.addr})
@@ -93,7 +104,7 @@ func startCluster(c *cluster, n int) *cluster {
 }
 
 // newMux starts a node's Raft transport on 127.0.0.1.
-func newMux(t testing.TB) (*transport.Mux, raft.ServerAddress) {
+func newMux(t testing.TB, edit func(*transport.Config)) (*transport.Mux, raft.ServerAddress) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -101,6 +112,9 @@ func newMux(t testing.TB) (*transport.Mux, raft.ServerAddress) {
 	}
 	cfg := transport.DefaultConfig()
 	cfg.Advertise = raft.ServerAddress(l.Addr().String())
+	if edit != nil {
+		edit(&cfg)
+	}
 	m, err := transport.New(cfg, transport.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +155,11 @@ func (c *cluster) start(nd *node) {
 	if nd.fs != nil {
 		fs = nd.fs
 	}
-	r, err := partition.Open(nd.dir, "t", 0, partition.DefaultConfig(), partition.Options{ExternalHighWatermark: true, FS: fs})
+	pcfg := partition.DefaultConfig()
+	if c.partitionConfig != nil {
+		pcfg = *c.partitionConfig
+	}
+	r, err := partition.Open(nd.dir, "t", 0, pcfg, partition.Options{ExternalHighWatermark: true, FS: fs})
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -79,9 +79,11 @@
 // # Non-obvious
 //
 //   - IsMonotonic is true: after a snapshot install Raft deletes every
-//     entry instead of leaving a gap. The FSM's Restore, which replaces the
-//     segment log with the leader's, calls Reset so that the store is empty
-//     and the next entry goes at the new log end.
+//     entry instead of leaving a gap. The FSM's Restore (raftgroup), which
+//     truncates the segment log to the prefix it shares with the leader and
+//     appends the leader's batches up to the snapshot, calls Reset first so
+//     that the store is empty (Raft's DeleteRange then removes nothing) and
+//     the next entry goes at the new log end.
 //   - A partition written before replication existed opens with an empty
 //     store: its batches sit below the Raft window, committed by fiat.
 package raftlog

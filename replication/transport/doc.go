@@ -16,7 +16,10 @@
 //
 //   - a control connection: heartbeats, AppendEntries without entries,
 //     RequestVote, RequestPreVote, TimeoutNow (small frames);
-//   - a bulk connection: AppendEntries with entries, pipelined or not;
+//   - a bulk connection: AppendEntries with entries, pipelined or not,
+//     and ReadLog (read.go): a replica catching up after a snapshot
+//     install reads a peer's committed batches, answered by the group's
+//     LogReader on a goroutine of the group, never on the reader;
 //   - up to Config.MaxSnapshotStreams short-lived snapshot connections, one
 //     per InstallSnapshot in progress, closed when it ends.
 //
@@ -58,7 +61,7 @@
 //	          checked before anything is allocated.
 //
 //	type:     1 AppendEntries   2 RequestVote   3 InstallSnapshot
-//	          4 TimeoutNow      5 RequestPreVote  6 Ping
+//	          4 TimeoutNow      5 RequestPreVote  6 Ping  7 ReadLog
 //	          type|0x80 is the response to a request of that type.
 //
 //	request payload:   group:bytes  header  fields of the type...
@@ -82,10 +85,13 @@
 //	TimeoutNow:      (header only)
 //	Ping:            group empty, no header, no fields; the response
 //	                 likewise. The receiving connection answers it itself.
+//	ReadLog:         asker:bytes from:uv max-bytes:uv (no header: not a
+//	                 raft RPC; asker is the sender's advertised address)
 //	responses:       AppendEntries term:uv last-log:uv success:bool
 //	                 no-retry-backoff:bool; RequestVote term:uv peers:bytes
 //	                 granted:bool; RequestPreVote term:uv granted:bool;
-//	                 InstallSnapshot term:uv success:bool; TimeoutNow -.
+//	                 InstallSnapshot term:uv success:bool; TimeoutNow -;
+//	                 ReadLog log-start:uv end:uv batches:bytes.
 //
 // A frame with bytes left over, a length past its end, an unknown type or
 // a bool other than 0 or 1 is malformed (ErrMalformed): the connection is
@@ -120,7 +126,8 @@
 //
 // The Mux owns, and Close stops and waits for: one reader per connection
 // (client side: completes calls; server side: decodes and routes), a
-// group's drain goroutine while its queue is not empty, a pipeline's feed
+// group's drain goroutine while its queue is not empty, one goroutine per
+// ReadLog being answered, a pipeline's feed
 // goroutine while raft lags, and a waiter for a heartbeat raft did not
 // answer synchronously. The accept loop is the caller's Serve. A group's
 // Transport.Close waits for the goroutines of that group. None exists per

@@ -15,15 +15,16 @@ import (
 //
 //	preface  = "SLRT" version:u8 0:u8 0:u8 0:u8           (dialler → listener, once)
 //	frame    = length:u32be type:u8 id:u64be payload     (length counts type..end)
-//	request  = group:bytes body                            (type 1..5)
+//	request  = group:bytes body                            (type 1..5, 7)
 //	response = error:bytes body                            (type | 0x80)
 //	bytes    = n:uvarint n×u8
 //	u64      = uvarint
 //	bool     = u8 (0 or 1)
 //	header   = protocol-version:u64 id:bytes addr:bytes    (raft.RPCHeader)
 //
-// Every body starts with a header; the per-type fields follow in the order of
-// the encode functions below. InstallSnapshot's frame is followed on the same
+// Every body of a raft RPC starts with a header; the per-type fields follow in
+// the order of the encode functions below. ReadLog (read.go) is not a raft
+// RPC and has no header. InstallSnapshot's frame is followed on the same
 // connection by exactly Size raw snapshot bytes.
 
 const (
@@ -319,6 +320,8 @@ func encodeRequest(e *encoder, req any) error {
 	case *raft.TimeoutNowRequest:
 		encodeHeader(e, &r.RPCHeader)
 	case *pingRequest:
+	case *readLogRequest:
+		encodeReadLogRequest(e, r)
 	default:
 		return fmt.Errorf("transport: encode request: unexpected type %T", req)
 	}
@@ -340,6 +343,8 @@ func requestType(req any) byte {
 		return typeTimeoutNow
 	case *pingRequest:
 		return typePing
+	case *readLogRequest:
+		return typeReadLog
 	}
 	return 0
 }
@@ -423,6 +428,8 @@ func decodeRequest(d *decoder, typ byte) (any, error) {
 		out = r
 	case typePing:
 		out = &pingRequest{}
+	case typeReadLog:
+		out = decodeReadLogRequest(d)
 	default:
 		d.fail(fmt.Sprintf("unknown request type %d", typ))
 	}
@@ -479,6 +486,9 @@ func encodeResponse(e *encoder, typ byte, resp any) error {
 		}
 		encodeHeader(e, &r.RPCHeader)
 	case typePing:
+	case typeReadLog:
+		r, _ := resp.(*readLogResponse)
+		encodeReadLogResponse(e, r)
 	default:
 		return fmt.Errorf("transport: encode response: unknown request type %d", typ)
 	}
@@ -535,6 +545,11 @@ func decodeResponse(d *decoder, typ byte, resp any) error {
 			break
 		}
 		return d.end()
+	case *readLogResponse:
+		if typ != typeReadLog {
+			break
+		}
+		return decodeReadLogResponse(d, r)
 	}
 	return fmt.Errorf("%w: response type %d does not match %T", ErrMalformed, typ, resp)
 }

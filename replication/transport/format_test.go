@@ -50,6 +50,10 @@ func requestFrames(t testing.TB) map[string][]byte {
 		e.str("")
 		return encodeRequest(e, &pingRequest{})
 	})[4:]
+	out["read-log"] = encodeFrame(t, typeReadLog, 10, func(e *encoder) error {
+		e.str("group-1")
+		return encodeRequest(e, &readLogRequest{Asker: "10.0.0.1:9093", From: 1 << 40, MaxBytes: 1 << 20})
+	})[4:]
 	return out
 }
 
@@ -68,6 +72,10 @@ func responseFrames(t testing.TB) map[string][]byte {
 		e.str("")
 		return encodeResponse(e, typePing, &pingResponse{})
 	})[4:]
+	out["read-log"] = encodeFrame(t, typeReadLog|responseBit, 10, func(e *encoder) error {
+		e.str("")
+		return encodeResponse(e, typeReadLog, &readLogResponse{Chunk: LogChunk{LogStart: 3, End: 1 << 40, Batches: bytes.Repeat([]byte{7}, 300)}})
+	})[4:]
 	out["error"] = encodeFrame(t, typeRequestVote|responseBit, 9, func(e *encoder) error {
 		e.str("transport: group busy")
 		return encodeResponse(e, typeRequestVote, nil)
@@ -79,7 +87,7 @@ func responseFrames(t testing.TB) map[string][]byte {
 // and that frames over the limit are refused before they are written.
 func TestFrameLength(t *testing.T) {
 	for name, b := range requestFrames(t) {
-		if name == "ping" {
+		if name == "ping" || name == "read-log" {
 			continue
 		}
 		full := encodeFrame(t, b[0], 7, func(e *encoder) error {
@@ -240,6 +248,8 @@ func newResponse(typ byte) any {
 		return &raft.TimeoutNowResponse{}
 	case typePing:
 		return &pingResponse{}
+	case typeReadLog:
+		return &readLogResponse{}
 	}
 	return nil
 }

@@ -81,6 +81,10 @@ func (sc *serverConn) serve() {
 			}
 			continue
 		}
+		if f.typ == typeReadLog {
+			t.readLog(in)
+			continue
+		}
 		if f.typ == typeInstallSnapshot {
 			// A snapshot has its connection to itself: the bytes that
 			// follow are read by raft right here, then the sender closes.

@@ -27,6 +27,9 @@ type Transport struct {
 	heartbeatMu sync.Mutex
 	heartbeatFn func(raft.RPC)
 
+	logReaderMu sync.Mutex
+	logReaderFn LogReader
+
 	// mu guards the fields below. It is never held while calling into raft
 	// or writing to a connection.
 	mu     sync.Mutex

@@ -20,10 +20,6 @@ import (
 	"github.com/sluice-io/sluice/replication/meta"
 )
 
-// producerIDBlockSize is how many producer ids one AllocateProducerIDBlock
-// reserves for this node.
-const producerIDBlockSize = 1000
-
 var (
 	// ErrClosed reports use of a closed Cluster.
 	ErrClosed = errors.New("replication: cluster closed")
@@ -304,30 +300,6 @@ func (c *Cluster) observeGroupSync(info log.SyncInfo) {
 	if c.syncObserver != nil {
 		c.syncObserver(info)
 	}
-}
-
-// AllocateProducerID returns a producer id never handed out before by
-// this cluster. Ids come from a block reserved for this node in the
-// metadata (AllocateProducerIDBlock) before any of them is returned, so
-// they never repeat across restarts or nodes; the unused rest of a block
-// is skipped after a restart. Reserving a block needs the metadata
-// leader: elsewhere the error unwraps to kerr.NotController.
-func (c *Cluster) AllocateProducerID(ctx context.Context) (int64, error) {
-	c.pidMu.Lock()
-	defer c.pidMu.Unlock()
-	if c.isClosed() {
-		return 0, ErrClosed
-	}
-	if c.nextProducerID >= c.producerIDLimit {
-		res, err := c.propose(ctx, &meta.AllocateProducerIDBlock{NodeID: c.cfg.NodeID, Size: producerIDBlockSize})
-		if err != nil {
-			return 0, err
-		}
-		c.nextProducerID, c.producerIDLimit = res.ProducerIDs.First, res.ProducerIDs.First+res.ProducerIDs.Size
-	}
-	id := c.nextProducerID
-	c.nextProducerID++
-	return id, nil
 }
 
 func (c *Cluster) isClosed() bool {

@@ -107,6 +107,9 @@ func (s *Server) lookupOrCreateTopic(ctx context.Context, name string, autoCreat
 		return nil, kerr.UnknownTopicOrPartition
 	}
 	t, err := s.cluster.CreateTopic(ctx, replication.CreateTopicRequest{Name: name, Partitions: -1, ReplicationFactor: -1})
+	if errors.Is(err, kerr.NotController) {
+		return s.forwardAutoCreate(ctx, name, err)
+	}
 	if errors.Is(err, kerr.TopicAlreadyExists) {
 		if t, ok := s.cluster.Topic(name); ok {
 			return t, nil

@@ -61,6 +61,7 @@ func handleCreateTopics(s *Server, ctx context.Context, kreq kmsg.Request) reply
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	s.forwardCreateTopics(ctx, req, resp)
 	return reply{resp: resp}
 }
 

@@ -53,5 +53,6 @@ func handleDeleteTopics(s *Server, ctx context.Context, kreq kmsg.Request) reply
 		st.ErrorMessage = errorMessage(err)
 		resp.Topics = append(resp.Topics, st)
 	}
+	s.forwardDeleteTopics(ctx, req, targets, resp)
 	return reply{resp: resp}
 }

@@ -48,5 +48,6 @@ func handleAlterConfigs(s *Server, ctx context.Context, kreq kmsg.Request) reply
 		sr.ErrorCode, sr.ErrorMessage = s.errorCode(err), errorMessage(err)
 		resp.Resources = append(resp.Resources, sr)
 	}
+	s.forwardAlterConfigs(ctx, req, resp)
 	return reply{resp: resp}
 }

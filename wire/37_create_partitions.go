@@ -44,5 +44,6 @@ func handleCreatePartitions(s *Server, ctx context.Context, kreq kmsg.Request) r
 		st.ErrorMessage = errorMessage(err)
 		resp.Topics = append(resp.Topics, st)
 	}
+	s.forwardCreatePartitions(ctx, req, resp)
 	return reply{resp: resp}
 }

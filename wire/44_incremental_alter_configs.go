@@ -51,6 +51,7 @@ func handleIncrementalAlterConfigs(s *Server, ctx context.Context, kreq kmsg.Req
 		sr.ErrorCode, sr.ErrorMessage = s.errorCode(err), errorMessage(err)
 		resp.Resources = append(resp.Resources, sr)
 	}
+	s.forwardIncrementalAlterConfigs(ctx, req, resp)
 	return reply{resp: resp}
 }
 

@@ -37,7 +37,15 @@ type ClusterOf[T TopicOf[P], P Partition] interface {
 	CreateTopic(ctx context.Context, req replication.CreateTopicRequest) (T, error)
 	DeleteTopic(ctx context.Context, name string) error
 	CreatePartitions(ctx context.Context, name string, count int32, validateOnly bool) error
-	AllocateProducerID(ctx context.Context) (int64, error)
+	// AllocateProducerID hands out a producer id; a node that is not the
+	// metadata leader gets its blocks of ids from it through remote.
+	AllocateProducerID(ctx context.Context, remote replication.ProducerIDBlockFunc) (int64, error)
+	// AllocateProducerIDBlock reserves a block of producer ids for a
+	// registered node, on the metadata leader (AllocateProducerIds).
+	AllocateProducerIDBlock(ctx context.Context, node int32) (replication.ProducerIDBlock, error)
+	// WaitView waits until cond holds on this node's view of the
+	// metadata: a forwarded change is awaited here so.
+	WaitView(ctx context.Context, cond func() bool) error
 	DescribeTopicConfigs(name string) ([]configs.Entry, error)
 	DescribeBrokerConfigs() []configs.Entry
 	// AlterTopicConfigs replaces a topic's overrides (AlterConfigs);

@@ -26,6 +26,9 @@ type Server struct {
 	// buffers lends request frames, fetch read buffers and response
 	// buffers to every connection (buffers.go).
 	buffers *bufferPool
+	// forwarder sends admin requests to the metadata leader
+	// (forward.go); Shutdown closes it once no handler runs.
+	forwarder forwarder
 
 	// ctx ends when Shutdown gives up waiting: every connection's waits
 	// (acks, long polls) end with it.
@@ -181,6 +184,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		c.stopReading()
 	}
 	s.mu.Unlock()
+	// Runs once every handler has returned (both ways out wait for done).
+	defer s.forwarder.close()
 
 	done := make(chan struct{})
 	go func() {

@@ -57,10 +57,14 @@ type Cluster struct {
 	// it before closing them.
 	cleaner *cleaner.Cleaner
 
-	// stopReact ends the reaction goroutine; reacted is closed when it
-	// has returned.
+	// stopReact ends the reaction goroutine and the leader reporter;
+	// reacted and reported are closed when they have returned.
 	stopReact chan struct{}
 	reacted   chan struct{}
+	reported  chan struct{}
+	// reporter collects this node's partition elections for the metadata
+	// (leaders.go).
+	reporter *leaderReporter
 
 	// pidMu guards the producer id block of this node (taken without mu;
 	// it proposes and waits).
@@ -111,6 +115,8 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 		now:         opts.Now,
 		stopReact:   make(chan struct{}),
 		reacted:     make(chan struct{}),
+		reported:    make(chan struct{}),
+		reporter:    newLeaderReporter(),
 		applied:     meta.Empty(),
 		viewChanged: make(chan struct{}),
 		topics:      make(map[string]*Topic),
@@ -176,6 +182,7 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 	}
 	c.cleaner = cleaner.Start(c.effective.Cleaner, c.cleanerTargets, cleaner.Options{Logger: c.logger, Now: c.now})
 	go c.react()
+	go c.reportLeaders()
 	c.logger.Info("cluster open", zap.String("cluster-id", st.ClusterID), zap.Int("topics", len(st.Topics)), zap.Uint64("metadata-version", st.Version))
 	return c, nil
 }
@@ -326,8 +333,10 @@ func (c *Cluster) Close(ctx context.Context) error {
 	c.mu.Unlock()
 	// The cleaner and the reaction take mu: wait for them unlocked.
 	c.cleaner.Stop()
+	c.reporter.cancel()
 	close(c.stopReact)
 	<-c.reacted
+	<-c.reported
 	err := c.group.Close()
 	c.mu.Lock()
 	if cerr := c.closeAllLocked(); err == nil {

@@ -62,6 +62,7 @@ func (c *Cluster) openPartition(s *meta.State, ref meta.PartitionRef, replicas [
 		ID:           raft.ServerID(strconv.Itoa(int(c.cfg.NodeID))),
 		Transport:    trans,
 		SyncObserver: c.observeGroupSync,
+		OnLead:       func(epoch int32) { c.reporter.add(ref, c.cfg.NodeID, epoch) },
 		Logger:       c.logger.With(zap.String("topic", ref.Topic), zap.Int32("partition", ref.Partition)),
 	})
 	if err != nil {

@@ -113,6 +113,9 @@ func (c *Cluster) applyLocked(s *meta.State) {
 				c.replicas[ref] = p
 			default:
 				p = &Partition{Topic: name, Index: index, replicas: mt.Partitions[i].Replicas, self: c.cfg.NodeID}
+				if leader, epoch, ok := mt.Partitions[i].RecordedLeader(); ok {
+					p.recordedLeader, p.recordedEpoch = leader, epoch
+				}
 			}
 			t.partitions[i] = p
 		}

@@ -43,6 +43,9 @@ type ClusterOf[T TopicOf[P], P Partition] interface {
 	// AllocateProducerIDBlock reserves a block of producer ids for a
 	// registered node, on the metadata leader (AllocateProducerIds).
 	AllocateProducerIDBlock(ctx context.Context, node int32) (replication.ProducerIDBlock, error)
+	// RecordLeaders records elections a node reports (AlterPartition), on
+	// the metadata leader.
+	RecordLeaders(ctx context.Context, from int32, changes []replication.LeaderChange) (int, error)
 	// WaitView waits until cond holds on this node's view of the
 	// metadata: a forwarded change is awaited here so.
 	WaitView(ctx context.Context, cond func() bool) error

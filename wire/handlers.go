@@ -82,6 +82,7 @@ func init() {
 		{key: 42, minVersion: 0, maxVersion: 2, handle: handleDeleteGroups, groups: true},
 		{key: 44, minVersion: 0, maxVersion: 1, handle: handleIncrementalAlterConfigs},
 		{key: 47, minVersion: 0, maxVersion: 0, handle: handleOffsetDelete, groups: true},
+		{key: 56, minVersion: 2, maxVersion: 3, handle: handleAlterPartition, internal: true},
 		{key: 60, minVersion: 0, maxVersion: 2, handle: handleDescribeCluster},
 		{key: 67, minVersion: 0, maxVersion: 0, handle: handleAllocateProducerIDs, internal: true},
 	}

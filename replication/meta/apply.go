@@ -32,6 +32,8 @@ type Result struct {
 	Err error
 	// ProducerIDs is the block AllocateProducerIDBlock reserved.
 	ProducerIDs ProducerIDBlock
+	// Recorded counts the changes RecordLeaders applied.
+	Recorded int
 }
 
 // ProducerIDBlock is a range of producer ids [First, First+Size) reserved
@@ -90,6 +92,8 @@ func (s *State) apply(cmd Command) (*State, Result, error) {
 		return s.allocateProducerIDBlock(c)
 	case *ReassignPartition:
 		return s.reassignPartition(c)
+	case *RecordLeaders:
+		return s.recordLeaders(c)
 	}
 	return nil, Result{}, fmt.Errorf("command %T is not one this version applies: %w", cmd, kerr.InvalidRequest)
 }

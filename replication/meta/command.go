@@ -175,6 +175,8 @@ func newCommand(op string) (Command, bool) {
 		return &AllocateProducerIDBlock{}, true
 	case "reassign_partition":
 		return &ReassignPartition{}, true
+	case "record_leaders":
+		return &RecordLeaders{}, true
 	}
 	return nil, false
 }

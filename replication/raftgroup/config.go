@@ -112,6 +112,10 @@ type Options struct {
 	// SyncObserver, if set, is told of every sync of the partition's log
 	// (metrics); it must not block.
 	SyncObserver log.SyncObserver
+	// OnLead, if set, is called each time this node starts leading (its
+	// leadership is ready: every earlier entry applied), with the leader
+	// epoch; it runs on the group's watch goroutine and must not block.
+	OnLead func(epoch int32)
 }
 
 // errNoTransport reports Options without a transport.

@@ -70,6 +70,9 @@ type Group struct {
 	syncMu      sync.Mutex
 	unreachable map[raft.ServerID]bool
 
+	// onLead is Options.OnLead.
+	onLead func(epoch int32)
+
 	observations chan raft.Observation
 	observer     *raft.Observer
 	stop         chan struct{}
@@ -103,6 +106,7 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 		observations: make(chan raft.Observation, 16),
 		changed:      make(chan struct{}),
 		stop:         make(chan struct{}),
+		onLead:       opts.OnLead,
 	}
 	closeTransport := func() {
 		if c, ok := opts.Transport.(raft.WithClose); ok {
@@ -257,6 +261,9 @@ func (g *Group) watch() {
 			g.proposeMu.Unlock()
 			g.signal()
 			g.logger.Info("leading", zap.Uint64("term", term))
+			if g.onLead != nil {
+				g.onLead(int32(term))
+			}
 		}
 	}
 }

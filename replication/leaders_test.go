@@ -47,13 +47,15 @@ func TestLeadersRecordedForNodesWithoutReplica(t *testing.T) {
 		}
 		return nil
 	}
-	waitNamed := func(i int32, what string) (leader, epoch int32) {
+	// waitNamed waits until the outsider of partition i names the leader
+	// its group has, in an epoch above minEpoch.
+	waitNamed := func(i int32, minEpoch int32, what string) (leader, epoch int32) {
 		t.Helper()
 		o := outsider(i)
 		err := o.WaitView(ctx, func() bool {
 			leader, epoch = groupLeader(i)
 			tp, ok := o.Topic("t")
-			if !ok || leader < 0 {
+			if !ok || leader < 0 || epoch <= minEpoch {
 				return false
 			}
 			l, e := tp.Partition(i).Leader()
@@ -67,24 +69,19 @@ func TestLeadersRecordedForNodesWithoutReplica(t *testing.T) {
 		return leader, epoch
 	}
 	for i := range int32(3) {
-		waitNamed(i, "after creation")
+		waitNamed(i, 0, "after creation")
 	}
 
 	// Move partition 0's leadership to its other replica.
-	before, epoch := waitNamed(0, "before the transfer")
+	before, epoch := waitNamed(0, 0, "before the transfer")
 	tp, _ := nodes[before].Topic("t")
 	if err := tp.Partition(0).group.Raft().LeadershipTransfer().Error(); err != nil {
 		t.Fatal(err)
 	}
-	after, newEpoch := waitNamed(0, "after the transfer")
-	if after == before || newEpoch <= epoch {
-		// The old leader may have won again (a quick re-election):
-		// the outsider still names what the group says.
-		t.Logf("transfer ended with %d@%d (was %d@%d)", after, newEpoch, before, epoch)
-	}
-	if newEpoch <= epoch {
-		t.Fatalf("epoch %d after a transfer from %d@%d", newEpoch, before, epoch)
-	}
+	// The old leader may win the next election again: what matters is
+	// that the outsider follows the group into the new epoch.
+	after, newEpoch := waitNamed(0, epoch, "after the transfer")
+	t.Logf("partition 0: %d@%d, then %d@%d", before, epoch, after, newEpoch)
 }
 
 func containsID(ids []int32, id int32) bool {

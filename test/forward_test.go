@@ -3,7 +3,10 @@ package test
 import (
 	"context"
 	"fmt"
+	"net"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -273,4 +276,95 @@ func TestProducerIDsAndAutoCreateOnFollower(t *testing.T) {
 	if end := endOffset(t, []string{procs[f].Addr}, "fwd-produced"); end != 20 {
 		t.Fatalf("fwd-produced ends at %d, want 20", end)
 	}
+}
+
+// leaderOn returns the leader and leader epoch of topic's partition 0 as
+// the node at addr names them (-1, -1 when it names none or does not
+// answer).
+func leaderOn(t *testing.T, addr, topic string) (leader, epoch int32) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return -1, -1
+	}
+	defer conn.Close()
+	rc := &rawConn{tb: t, conn: conn, formatter: kmsg.NewRequestFormatter(kmsg.FormatterClientID("sluice-e2e-raw"))}
+	req := kmsg.NewPtrMetadataRequest()
+	req.SetVersion(12)
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := rc.roundTrip(req)
+	if err != nil {
+		return -1, -1
+	}
+	for _, mt := range resp.(*kmsg.MetadataResponse).Topics {
+		if mt.ErrorCode == 0 && len(mt.Partitions) == 1 && mt.Partitions[0].ErrorCode == 0 {
+			return mt.Partitions[0].Leader, mt.Partitions[0].LeaderEpoch
+		}
+	}
+	return -1, -1
+}
+
+// TestMetadataNamesLeaderOnNodeWithoutReplica creates a partition with
+// two replicas on three nodes and checks that the third node, which
+// holds none, names the leader its Raft group elected and its epoch,
+// before and after that leader is killed (kill -9) and restarted.
+func TestMetadataNamesLeaderOnNodeWithoutReplica(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three processes")
+	}
+	procs, _, f := forwardCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	create := kmsg.NewPtrCreateTopicsRequest()
+	create.TimeoutMillis = 10_000
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "lead2", 1, 2
+	create.Topics = append(create.Topics, rt)
+	resp, err := create.RequestWith(ctx, pinnedClient(t, procs[f].Addr, f+1))
+	if err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("CreateTopics lead2: %v %v", err, resp)
+	}
+	_, replicas, _ := partitionState(t, procs[f].Addr, "lead2")
+	if len(replicas) != 2 {
+		t.Fatalf("lead2 has replicas %v", replicas)
+	}
+	outsider := -1
+	for i := range procs {
+		if !slices.Contains(replicas, int32(i+1)) {
+			outsider = i
+		}
+	}
+	// truth returns the replica that says it leads and its epoch.
+	truth := func() (int32, int32) {
+		for _, id := range replicas {
+			if p := procs[id-1]; p.running() {
+				if l, e := leaderOn(t, p.Addr, "lead2"); l == id {
+					return l, e
+				}
+			}
+		}
+		return -1, -1
+	}
+	var leader, epoch int32
+	eventually(t, "the node without a replica names lead2's leader and epoch", func() bool {
+		leader, epoch = truth()
+		l, e := leaderOn(t, procs[outsider].Addr, "lead2")
+		return leader > 0 && l == leader && e == epoch
+	})
+	t.Logf("lead2 replicas %v, leader %d in epoch %d, node %d holds none", replicas, leader, epoch, outsider+1)
+
+	// Two replicas elect no one while one is down: kill the leader and
+	// start it again, so the group elects (either replica) in a later
+	// epoch.
+	procs[leader-1].Kill()
+	procs[leader-1].Restart()
+	var next, nextEpoch int32
+	eventually(t, "the node without a replica names the leader after the kill", func() bool {
+		next, nextEpoch = truth()
+		l, e := leaderOn(t, procs[outsider].Addr, "lead2")
+		return next > 0 && nextEpoch > epoch && l == next && e == nextEpoch
+	})
+	t.Logf("after kill -9 of node %d: leader %d in epoch %d", leader, next, nextEpoch)
 }

@@ -92,3 +92,49 @@ func containsID(ids []int32, id int32) bool {
 	}
 	return false
 }
+
+// BenchmarkLeaderRecords creates a topic of 1,000 partitions on a single
+// node and measures what recording their 1,000 elections costs the
+// metadata: how many metadata entries it took (the reporter batches
+// elections that come together) and how long after CreateTopic returned
+// (which waits for the groups to elect) all were recorded.
+func BenchmarkLeaderRecords(b *testing.B) {
+	const partitions = 1000
+	for range b.N {
+		cfg := DefaultConfig()
+		cfg.DataDir = b.TempDir()
+		c, err := Open(cfg, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		start := time.Now()
+		topic, err := c.CreateTopic(ctx, CreateTopicRequest{Name: "many", Partitions: partitions, ReplicationFactor: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		created, createdAt := c.group.State().Version, time.Now()
+		recorded := func() bool {
+			mt, ok := c.group.State().TopicByID(topic.ID())
+			if !ok {
+				return false
+			}
+			for _, p := range mt.Partitions {
+				if _, _, ok := p.RecordedLeader(); !ok {
+					return false
+				}
+			}
+			return true
+		}
+		if err := c.WaitView(ctx, recorded); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(c.group.State().Version-created), "meta-entries")
+		b.ReportMetric(float64(createdAt.Sub(start).Milliseconds()), "ms-create")
+		b.ReportMetric(float64(time.Since(createdAt).Milliseconds()), "ms-then-recorded")
+		cancel()
+		if err := c.Close(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -16,6 +16,11 @@ package wire
 // another broker or a resource type other than TOPIC and BROKER
 // (BROKER_LOGGER, ...).
 //
+// Any node answers: on a node that is not the metadata leader, the
+// resources answered NOT_CONTROLLER are forwarded to the leader
+// (forward_admin.go) and its per-resource answers relayed; this node's
+// DescribeConfigs follows within a metadata round trip.
+//
 // Version notes: v1 is v0 (throttle behaviour, KIP-219); v2 flexible.
 
 import (

@@ -243,13 +243,14 @@ func (s *Server) forwardIncrementalAlterConfigs(ctx context.Context, req *kmsg.I
 
 // forwardAutoCreate creates topic name with the broker defaults through
 // the metadata leader (Metadata's auto-create on a follower) and returns
-// it once this node's view has it. An answer the leader could not give
-// in time is LEADER_NOT_AVAILABLE, which clients retry, as Kafka answers
-// the Metadata that starts an auto-create.
+// it once this node's view has it. No leader known, a failed forward, or
+// a topic not visible here in time is LEADER_NOT_AVAILABLE, which clients
+// retry, as Kafka answers the Metadata that starts an auto-create; an
+// error of the leader (a bad config default, say) is its own.
 func (s *Server) forwardAutoCreate(ctx context.Context, name string, notLeader error) (Topic, error) {
 	leader, ok := s.forwardTarget(ctx)
 	if !ok {
-		return nil, notLeader
+		return nil, fmt.Errorf("%v: %w", notLeader, kerr.LeaderNotAvailable)
 	}
 	ctx, cancel := s.forwardContext(ctx, 0)
 	defer cancel()
@@ -260,13 +261,11 @@ func (s *Server) forwardAutoCreate(ctx context.Context, name string, notLeader e
 	fwd.TimeoutMillis = int32(defaultForwardTimeout.Milliseconds())
 	kresp, err := s.forward(ctx, leader, fwd)
 	if err != nil {
-		s.forwardFailed(err)
-		return nil, notLeader
+		return nil, fmt.Errorf("auto-create %q: %v: %w", name, err, kerr.LeaderNotAvailable)
 	}
 	fresp := kresp.(*kmsg.CreateTopicsResponse)
 	if len(fresp.Topics) != 1 {
-		s.forwardFailed(errWrongAnswer("CreateTopics", len(fresp.Topics), 1))
-		return nil, notLeader
+		return nil, fmt.Errorf("auto-create %q: %v: %w", name, errWrongAnswer("CreateTopics", len(fresp.Topics), 1), kerr.LeaderNotAvailable)
 	}
 	if err := kerr.ErrorForCode(fresp.Topics[0].ErrorCode); err != nil && err != kerr.TopicAlreadyExists {
 		return nil, err

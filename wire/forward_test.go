@@ -13,7 +13,8 @@ import (
 )
 
 // TestAllocateProducerIDsOnlyForNodes checks that AllocateProducerIds is
-// advertised and answered only for another node's forwarder, and that a
+// advertised and answered only for another node's forwarder (and
+// AlterPartition advertised only to it), and that a
 // forwarder naming a registered node gets disjoint blocks (a single node
 // is its own metadata leader).
 func TestAllocateProducerIDsOnlyForNodes(t *testing.T) {
@@ -40,9 +41,12 @@ func TestAllocateProducerIDsOnlyForNodes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			advertised := slices.ContainsFunc(versions.ApiKeys, func(k kmsg.ApiVersionsResponseApiKey) bool { return k.ApiKey == 67 })
-			if advertised != tc.advertised {
-				t.Fatalf("AllocateProducerIds advertised: %v, want %v", advertised, tc.advertised)
+			var advertised bool
+			for _, key := range []int16{56, 67} {
+				advertised = slices.ContainsFunc(versions.ApiKeys, func(k kmsg.ApiVersionsResponseApiKey) bool { return k.ApiKey == key })
+				if advertised != tc.advertised {
+					t.Fatalf("%s advertised: %v, want %v", kmsg.NameForKey(key), advertised, tc.advertised)
+				}
 			}
 			if !advertised {
 				// kgo refuses to send what is not advertised; the

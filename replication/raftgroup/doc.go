@@ -61,6 +61,9 @@
 // then the replica's (the store's Append and TruncateTo through
 // partition.StoreLog, and OnTruncate). Raft's goroutines call the FSM and the
 // store; the group's watch goroutine calls raft and the replica.
+// Once it leads (the barrier of its term applied) the watch goroutine
+// calls Options.OnLead with no lock held; OnLead must not block (package
+// replication queues the election for its report to the metadata).
 //
 // # Goroutines
 //

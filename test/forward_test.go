@@ -84,7 +84,8 @@ func topicConfigOn(t *testing.T, addr, topic, name string) string {
 }
 
 // TestAdminRequestsThroughFollower sends CreateTopics, CreatePartitions,
-// AlterConfigs, IncrementalAlterConfigs and DeleteTopics to a node that
+// AlterConfigs, IncrementalAlterConfigs (topics and the node's own
+// broker configs) and DeleteTopics to a node that
 // is not the metadata leader only: each is forwarded to the leader, its
 // per-item answers come back (errors too), the follower itself reflects
 // the change when it answers, and every node sees it.
@@ -176,12 +177,20 @@ func TestAdminRequestsThroughFollower(t *testing.T) {
 		ir.Configs = append(ir.Configs, ic)
 		incremental.Resources = append(incremental.Resources, ir)
 	}
+	// The follower's own dynamic broker config too: kadm sends a
+	// BROKER resource to that broker.
+	br := kmsg.NewIncrementalAlterConfigsRequestResource()
+	br.ResourceType, br.ResourceName = kmsg.ConfigResourceTypeBroker, fmt.Sprint(f+1)
+	bc := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	bc.Name, bc.Op, bc.Value = "log.retention.bytes", kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr("987654321")
+	br.Configs = append(br.Configs, bc)
+	incremental.Resources = append(incremental.Resources, br)
 	iresp, err := incremental.RequestWith(ctx, follower)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(iresp.Resources) != 2 || iresp.Resources[0].ErrorCode != 0 || iresp.Resources[1].ErrorCode != kerr.UnknownTopicOrPartition.Code {
-		t.Fatalf("IncrementalAlterConfigs fwd-b, fwd-missing through a follower: %+v", iresp.Resources)
+	if len(iresp.Resources) != 3 || iresp.Resources[0].ErrorCode != 0 || iresp.Resources[1].ErrorCode != kerr.UnknownTopicOrPartition.Code || iresp.Resources[2].ErrorCode != 0 {
+		t.Fatalf("IncrementalAlterConfigs fwd-b, fwd-missing, broker %d through a follower: %+v", f+1, iresp.Resources)
 	}
 	for _, p := range procs {
 		eventually(t, "the config changes reach "+p.Addr, func() bool {
@@ -190,6 +199,21 @@ func TestAdminRequestsThroughFollower(t *testing.T) {
 				topicConfigOn(t, p.Addr, "fwd-b", "segment.bytes") == "2097152"
 		})
 	}
+	eventually(t, "the follower's broker config changes", func() bool {
+		req := kmsg.NewPtrDescribeConfigsRequest()
+		rr := kmsg.NewDescribeConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName, rr.ConfigNames = kmsg.ConfigResourceTypeBroker, fmt.Sprint(f+1), []string{"log.retention.bytes"}
+		req.Resources = append(req.Resources, rr)
+		resp := dialRaw(t, procs[f].Addr).mustRoundTrip(req).(*kmsg.DescribeConfigsResponse)
+		for _, r := range resp.Resources {
+			for _, c := range r.Configs {
+				if c.Name == "log.retention.bytes" && c.Value != nil && *c.Value == "987654321" {
+					return true
+				}
+			}
+		}
+		return false
+	})
 
 	// An old client: DeleteTopics v1 by name, on a raw connection to the
 	// follower; the leader answers at its own version.

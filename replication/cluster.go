@@ -20,10 +20,6 @@ import (
 	"github.com/sluice-io/sluice/replication/meta"
 )
 
-// producerIDBlockSize is how many producer ids one AllocateProducerIDBlock
-// reserves for this node.
-const producerIDBlockSize = 1000
-
 var (
 	// ErrClosed reports use of a closed Cluster.
 	ErrClosed = errors.New("replication: cluster closed")
@@ -64,10 +60,14 @@ type Cluster struct {
 	// it before closing them.
 	cleaner *cleaner.Cleaner
 
-	// stopReact ends the reaction goroutine; reacted is closed when it
-	// has returned.
+	// stopReact ends the reaction goroutine and the leader reporter;
+	// reacted and reported are closed when they have returned.
 	stopReact chan struct{}
 	reacted   chan struct{}
+	reported  chan struct{}
+	// reporter collects this node's partition elections for the metadata
+	// (leaders.go).
+	reporter *leaderReporter
 
 	// pidMu guards the producer id block of this node (taken without mu;
 	// it proposes and waits).
@@ -119,6 +119,8 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 		now:         opts.Now,
 		stopReact:   make(chan struct{}),
 		reacted:     make(chan struct{}),
+		reported:    make(chan struct{}),
+		reporter:    newLeaderReporter(),
 		applied:     meta.Empty(),
 		viewChanged: make(chan struct{}),
 		topics:      make(map[string]*Topic),
@@ -190,6 +192,7 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 	c.cleaner = cleaner.Start(c.effective.Cleaner, c.cleanerTargets, cleaner.Options{Logger: c.logger, Now: c.now})
 	c.space.start()
 	go c.react()
+	go c.reportLeaders()
 	// One line for the whole start-up: each replica's own lines are Debug,
 	// so a node with thousands of partitions does not print thousands.
 	opened := c.openedStats()
@@ -346,30 +349,6 @@ func (c *Cluster) observeGroupSync(info log.SyncInfo) {
 	}
 }
 
-// AllocateProducerID returns a producer id never handed out before by
-// this cluster. Ids come from a block reserved for this node in the
-// metadata (AllocateProducerIDBlock) before any of them is returned, so
-// they never repeat across restarts or nodes; the unused rest of a block
-// is skipped after a restart. Reserving a block needs the metadata
-// leader: elsewhere the error unwraps to kerr.NotController.
-func (c *Cluster) AllocateProducerID(ctx context.Context) (int64, error) {
-	c.pidMu.Lock()
-	defer c.pidMu.Unlock()
-	if c.isClosed() {
-		return 0, ErrClosed
-	}
-	if c.nextProducerID >= c.producerIDLimit {
-		res, err := c.propose(ctx, &meta.AllocateProducerIDBlock{NodeID: c.cfg.NodeID, Size: producerIDBlockSize})
-		if err != nil {
-			return 0, err
-		}
-		c.nextProducerID, c.producerIDLimit = res.ProducerIDs.First, res.ProducerIDs.First+res.ProducerIDs.Size
-	}
-	id := c.nextProducerID
-	c.nextProducerID++
-	return id, nil
-}
-
 func (c *Cluster) isClosed() bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -395,8 +374,10 @@ func (c *Cluster) Close(ctx context.Context) error {
 	// The cleaner and the reaction take mu: wait for them unlocked.
 	c.cleaner.Stop()
 	c.space.close()
+	c.reporter.cancel()
 	close(c.stopReact)
 	<-c.reacted
+	<-c.reported
 	err := c.group.Close()
 	c.mu.Lock()
 	closed := len(c.replicas)

@@ -133,7 +133,7 @@ func TestProducerIDsNeverRepeat(t *testing.T) {
 	for restart := 0; restart < 3; restart++ {
 		c := openTestCluster(t, dir)
 		for i := 0; i < producerIDBlockSize+10; i++ {
-			id, err := c.AllocateProducerID(ctx)
+			id, err := c.AllocateProducerID(ctx, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -64,6 +64,7 @@ func (c *Cluster) openPartition(s *meta.State, ref meta.PartitionRef, replicas [
 		SyncObserver: c.observeGroupSync,
 		FS:           c.fs,
 		Admit:        c.space.admit,
+		OnLead:       func(epoch int32) { c.reporter.add(ref, c.cfg.NodeID, epoch) },
 		Logger:       c.logger.With(zap.String("topic", ref.Topic), zap.Int32("partition", ref.Partition)),
 	})
 	if err != nil {

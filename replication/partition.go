@@ -33,6 +33,10 @@ type Partition struct {
 	// first, from the metadata; self is this node's id.
 	replicas []int32
 	self     int32
+	// recordedLeader and recordedEpoch are the leader the metadata
+	// records for a partition with no replica here (RecordLeaders);
+	// recordedEpoch is 0 when none is recorded.
+	recordedLeader, recordedEpoch int32
 }
 
 // serving returns the replica when this node may serve the partition (it
@@ -46,9 +50,10 @@ func (p *Partition) serving() (*partition.Replica, error) {
 
 // Leader returns the node leading the partition and its leader epoch: the
 // Raft leader and term of the partition's group when this node holds a
-// replica; for a partition with no replica here, the preferred replica
-// (the first) with epoch -1, the best this node knows. -1 when no leader
-// is known.
+// replica; for a partition with no replica here, the leader its group
+// last elected as the metadata records it (leaders report their
+// elections: leaders.go), else the preferred replica (the first) with
+// epoch -1, a guess. -1 when no leader is known.
 func (p *Partition) Leader() (node int32, epoch int32) {
 	switch {
 	case p.group != nil && p.group.IsLeader():
@@ -60,6 +65,8 @@ func (p *Partition) Leader() (node int32, epoch int32) {
 			return -1, p.group.Term()
 		}
 		return int32(n), p.group.Term()
+	case p.recordedEpoch > 0:
+		return p.recordedLeader, p.recordedEpoch
 	case len(p.replicas) > 0:
 		return p.replicas[0], -1
 	}

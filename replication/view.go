@@ -117,6 +117,9 @@ func (c *Cluster) applyLocked(s *meta.State) {
 				c.replicas[ref] = p
 			default:
 				p = &Partition{Topic: name, Index: index, replicas: mt.Partitions[i].Replicas, self: c.cfg.NodeID}
+				if leader, epoch, ok := mt.Partitions[i].RecordedLeader(); ok {
+					p.recordedLeader, p.recordedEpoch = leader, epoch
+				}
 			}
 			t.partitions[i] = p
 		}
@@ -251,4 +254,34 @@ func (c *Cluster) removeOrphans() error {
 		}
 	}
 	return nil
+}
+
+// WaitView waits until cond, evaluated on this node's view after each
+// change, holds: a node that forwarded an admin request to the metadata
+// leader waits so for the change to be visible here too. cond runs
+// without the view's lock held and may call Topic, TopicByID and the
+// like. Without a deadline in ctx it waits at most Meta.ProposeTimeout;
+// it returns ctx's error (wrapped) or ErrClosed.
+func (c *Cluster) WaitView(ctx context.Context, cond func() bool) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.Meta.ProposeTimeout)
+		defer cancel()
+	}
+	for {
+		c.mu.RLock()
+		ch, closed := c.viewChanged, c.closed
+		c.mu.RUnlock()
+		if closed {
+			return ErrClosed
+		}
+		if cond() {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("replication: wait for a metadata change here: %w", ctx.Err())
+		}
+	}
 }

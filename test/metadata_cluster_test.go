@@ -132,7 +132,9 @@ func partitionDirs(t *testing.T, dataDir, topic string) []string {
 
 // TestMetadataGroupOfThreeNodes forms a three-node metadata group from
 // processes: every node lists the three brokers and names the same
-// controller; a non-controller answers CreateTopics with NOT_CONTROLLER;
+// controller; a non-controller answers CreateTopics that another node
+// forwarded (client id sluice-forward-*) with NOT_CONTROLLER, never
+// forwarding it again (forward_test.go covers forwarding itself);
 // a topic created through the controller reaches every node, each of
 // which opens exactly the replicas placed on it, and its deletion removes
 // them everywhere.
@@ -156,19 +158,21 @@ func TestMetadataGroupOfThreeNodes(t *testing.T) {
 	leader := procs[controller-1]
 	follower := procs[controller%3]
 
-	create := func(addr string) kmsg.CreateTopicsResponseTopic {
+	create := func(addr, clientID string) kmsg.CreateTopicsResponseTopic {
 		req := kmsg.NewPtrCreateTopicsRequest()
 		req.TimeoutMillis = 10_000
 		rt := kmsg.NewCreateTopicsRequestTopic()
 		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "spread", 3, 1
 		req.Topics = append(req.Topics, rt)
-		resp := dialRaw(t, addr).mustRoundTrip(req).(*kmsg.CreateTopicsResponse)
+		rc := dialRaw(t, addr)
+		rc.formatter = kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID))
+		resp := rc.mustRoundTrip(req).(*kmsg.CreateTopicsResponse)
 		return resp.Topics[0]
 	}
-	if got := create(follower.Addr); got.ErrorCode != kerr.NotController.Code {
-		t.Fatalf("CreateTopics on a follower: code %d, want NOT_CONTROLLER", got.ErrorCode)
+	if got := create(follower.Addr, "sluice-forward-9"); got.ErrorCode != kerr.NotController.Code {
+		t.Fatalf("forwarded CreateTopics on a follower: code %d, want NOT_CONTROLLER", got.ErrorCode)
 	}
-	created := create(leader.Addr)
+	created := create(leader.Addr, "sluice-e2e-raw")
 	if created.ErrorCode != 0 {
 		t.Fatalf("CreateTopics on the controller: code %d", created.ErrorCode)
 	}

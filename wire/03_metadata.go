@@ -5,15 +5,21 @@ package wire
 // Describes the cluster's brokers and the requested topics (all topics when
 // the request names none: an empty list in v0, a null list in v1+). Each
 // partition's leader and leader epoch are its Raft group's leader and term
-// as this node knows them (LEADER_NOT_AVAILABLE while none is known), its
-// replicas the nodes placement chose, its ISR those the leader hears from
-// (Partition.Leader, Replicas, InSync).
+// as this node knows them (LEADER_NOT_AVAILABLE while none is known): on a
+// node holding no replica, the leader and epoch the metadata records from
+// the leader's report of its election. Its replicas are the nodes
+// placement chose, its ISR those the leader hears from (Partition.Leader,
+// Replicas, InSync).
 //
 // Unknown topics are created with the broker defaults when
 // auto.create.topics.enable is on and the request allows it (v4+
 // AllowAutoTopicCreation; always allowed before v4), as Kafka does; the
 // topic is created before answering, so the first answer already has its
-// partitions. Otherwise they are UNKNOWN_TOPIC_OR_PARTITION; a bad name is
+// partitions. A node that is not the metadata leader creates it through
+// the leader (forward_admin.go) and answers once its own view has it, or
+// LEADER_NOT_AVAILABLE (retriable) when no leader is known, the forward
+// fails, or it takes longer than 30s.
+// Otherwise they are UNKNOWN_TOPIC_OR_PARTITION; a bad name is
 // INVALID_TOPIC_EXCEPTION. Topics asked for by id (v10+) that do not exist
 // are UNKNOWN_TOPIC_ID.
 //
@@ -107,6 +113,9 @@ func (s *Server) lookupOrCreateTopic(ctx context.Context, name string, autoCreat
 		return nil, kerr.UnknownTopicOrPartition
 	}
 	t, err := s.cluster.CreateTopic(ctx, replication.CreateTopicRequest{Name: name, Partitions: -1, ReplicationFactor: -1})
+	if errors.Is(err, kerr.NotController) {
+		return s.forwardAutoCreate(ctx, name, err)
+	}
 	if errors.Is(err, kerr.TopicAlreadyExists) {
 		if t, ok := s.cluster.Topic(name); ok {
 			return t, nil

@@ -4,7 +4,10 @@ package wire
 //
 // Answers the versions of every API in the dispatch table (handlers.go), so
 // what is advertised is exactly what is served; the group APIs only when
-// the server has a group coordinator. A request of a version
+// the server has a group coordinator; the internal APIs between nodes
+// (AllocateProducerIds) only to other nodes' forwarders (their client id
+// starts "sluice-forward-"), as a Kafka broker's client listeners do not
+// advertise controller APIs. A request of a version
 // above ours is answered, per KIP-511, with a v0 response carrying
 // UNSUPPORTED_VERSION and our versions, so any client can negotiate down;
 // conn.handle does that before decoding.
@@ -25,25 +28,26 @@ const apiVersionsKey = 18
 
 func handleAPIVersions(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 	resp := kreq.ResponseKind().(*kmsg.ApiVersionsResponse)
-	resp.ApiKeys = advertisedAPIs(s.groups != nil)
+	resp.ApiKeys = advertisedAPIs(s.groups != nil, isForwarded(ctx))
 	return reply{resp: resp}
 }
 
 // unsupportedAPIVersions is the v0 answer to an ApiVersions request of a
 // version we do not serve.
-func unsupportedAPIVersions(groups bool) kmsg.Response {
+func unsupportedAPIVersions(groups, internal bool) kmsg.Response {
 	resp := kmsg.NewPtrApiVersionsResponse()
 	resp.ErrorCode = kerr.UnsupportedVersion.Code
-	resp.ApiKeys = advertisedAPIs(groups)
+	resp.ApiKeys = advertisedAPIs(groups, internal)
 	return resp
 }
 
 // advertisedAPIs returns the dispatch table as ApiVersions keys, with the
-// group APIs only when groups is set.
-func advertisedAPIs(groups bool) []kmsg.ApiVersionsResponseApiKey {
+// group APIs only when groups is set and the internal ones only when
+// internal is (a request from another node's forwarder).
+func advertisedAPIs(groups, internal bool) []kmsg.ApiVersionsResponseApiKey {
 	keys := make([]kmsg.ApiVersionsResponseApiKey, 0, len(apis))
 	for _, a := range apis {
-		if a.groups && !groups {
+		if a.groups && !groups || a.internal && !internal {
 			continue
 		}
 		k := kmsg.NewApiVersionsResponseApiKey()

@@ -10,6 +10,11 @@ package wire
 // A topic named twice in one request is INVALID_REQUEST. ValidateOnly (v1+)
 // checks without creating.
 //
+// Any node answers: on a node that is not the metadata leader, the topics
+// answered NOT_CONTROLLER are forwarded to the leader (forward_admin.go),
+// its per-topic answers relayed, and the created topics awaited in this
+// node's view before the response.
+//
 // Version notes: v1 ValidateOnly and error messages; v2 throttle; v4
 // default partitions and replication factor (KIP-464); v5 flexible, and the
 // response describes the created topic's configs (KIP-525); v7 topic ids.
@@ -61,6 +66,7 @@ func handleCreateTopics(s *Server, ctx context.Context, kreq kmsg.Request) reply
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	s.forwardCreateTopics(ctx, req, resp)
 	return reply{resp: resp}
 }
 

@@ -6,6 +6,11 @@ package wire
 // before its data is removed. Unknown names are UNKNOWN_TOPIC_OR_PARTITION,
 // unknown ids UNKNOWN_TOPIC_ID.
 //
+// Any node answers: on a node that is not the metadata leader, the topics
+// answered NOT_CONTROLLER are forwarded to the leader (forward_admin.go),
+// its per-topic answers relayed, and the deleted topics awaited gone from
+// this node's view before the response.
+//
 // Version notes: v1 throttle; v4 flexible; v5 error messages; v6 topics by
 // name or id (KIP-516).
 
@@ -53,5 +58,6 @@ func handleDeleteTopics(s *Server, ctx context.Context, kreq kmsg.Request) reply
 		st.ErrorMessage = errorMessage(err)
 		resp.Topics = append(resp.Topics, st)
 	}
+	s.forwardDeleteTopics(ctx, req, targets, resp)
 	return reply{resp: resp}
 }

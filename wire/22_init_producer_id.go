@@ -4,6 +4,10 @@ package wire
 //
 // Hands an idempotent producer a new producer id with epoch 0. Ids come
 // from the cluster's allocator and are never reused, across restarts too.
+// Each node hands out ids from a block reserved for it in the metadata; a
+// node that is not the metadata leader gets its next block from the
+// leader with AllocateProducerIds (67_allocate_producer_ids.go), so any
+// node answers.
 // A producer that already has an id and asks again (v3+, KIP-360, after
 // UNKNOWN_PRODUCER_ID or a sequence error) gets a fresh id, as Kafka does
 // for producers without a transactional id.
@@ -16,9 +20,12 @@ package wire
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/replication"
 )
 
 func handleInitProducerID(s *Server, ctx context.Context, kreq kmsg.Request) reply {
@@ -29,11 +36,32 @@ func handleInitProducerID(s *Server, ctx context.Context, kreq kmsg.Request) rep
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		return reply{resp: resp}
 	}
-	id, err := s.cluster.AllocateProducerID(ctx)
+	id, err := s.cluster.AllocateProducerID(ctx, s.producerIDBlock)
 	if err != nil {
 		resp.ErrorCode = s.errorCode(err)
 		return reply{resp: resp}
 	}
 	resp.ProducerID, resp.ProducerEpoch = id, 0
 	return reply{resp: resp}
+}
+
+// producerIDBlock asks the metadata leader, node leader, for a block of
+// producer ids for this node (replication.ProducerIDBlockFunc).
+func (s *Server) producerIDBlock(ctx context.Context, leader int32) (replication.ProducerIDBlock, error) {
+	if isForwarded(ctx) {
+		return replication.ProducerIDBlock{}, kerr.NotController
+	}
+	ctx, cancel := s.forwardContext(ctx, 0)
+	defer cancel()
+	req := kmsg.NewPtrAllocateProducerIDsRequest()
+	req.BrokerID = s.cluster.NodeID()
+	kresp, err := s.forward(ctx, leader, req)
+	if err != nil {
+		return replication.ProducerIDBlock{}, fmt.Errorf("%w: %w", err, kerr.NotController)
+	}
+	resp := kresp.(*kmsg.AllocateProducerIDsResponse)
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return replication.ProducerIDBlock{}, fmt.Errorf("node %d refused a producer id block: %w", leader, err)
+	}
+	return replication.ProducerIDBlock{First: resp.ProducerIDStart, Size: resp.ProducerIDLen}, nil
 }

@@ -16,6 +16,11 @@ package wire
 // another broker or a resource type other than TOPIC and BROKER
 // (BROKER_LOGGER, ...).
 //
+// Any node answers: on a node that is not the metadata leader, the
+// resources answered NOT_CONTROLLER are forwarded to the leader
+// (forward_admin.go) and its per-resource answers relayed; this node's
+// DescribeConfigs follows within a metadata round trip.
+//
 // Version notes: v1 is v0 (throttle behaviour, KIP-219); v2 flexible.
 
 import (
@@ -48,5 +53,6 @@ func handleAlterConfigs(s *Server, ctx context.Context, kreq kmsg.Request) reply
 		sr.ErrorCode, sr.ErrorMessage = s.errorCode(err), errorMessage(err)
 		resp.Resources = append(resp.Resources, sr)
 	}
+	s.forwardAlterConfigs(ctx, req, resp)
 	return reply{resp: resp}
 }

@@ -7,6 +7,11 @@ package wire
 // partition on this node alone (else INVALID_REPLICA_ASSIGNMENT). A topic
 // named twice is INVALID_REQUEST. ValidateOnly checks without changing.
 //
+// Any node answers: on a node that is not the metadata leader, the topics
+// answered NOT_CONTROLLER are forwarded to the leader (forward_admin.go),
+// its per-topic answers relayed, and the new partitions awaited in this
+// node's view before the response.
+//
 // Version notes: v1 throttle; v2 flexible; v3 is the same as v2.
 
 import (
@@ -44,5 +49,6 @@ func handleCreatePartitions(s *Server, ctx context.Context, kreq kmsg.Request) r
 		st.ErrorMessage = errorMessage(err)
 		resp.Topics = append(resp.Topics, st)
 	}
+	s.forwardCreatePartitions(ctx, req, resp)
 	return reply{resp: resp}
 }

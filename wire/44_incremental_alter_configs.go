@@ -17,6 +17,11 @@ package wire
 // broker, or a resource type other than TOPIC and BROKER; and
 // UNKNOWN_TOPIC_OR_PARTITION for an unknown topic.
 //
+// Any node answers: on a node that is not the metadata leader, the
+// resources answered NOT_CONTROLLER are forwarded to the leader
+// (forward_admin.go) and its per-resource answers relayed; this node's
+// DescribeConfigs follows within a metadata round trip.
+//
 // Version notes: v1 flexible.
 
 import (
@@ -51,6 +56,7 @@ func handleIncrementalAlterConfigs(s *Server, ctx context.Context, kreq kmsg.Req
 		sr.ErrorCode, sr.ErrorMessage = s.errorCode(err), errorMessage(err)
 		resp.Resources = append(resp.Resources, sr)
 	}
+	s.forwardIncrementalAlterConfigs(ctx, req, resp)
 	return reply{resp: resp}
 }
 

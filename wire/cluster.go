@@ -38,7 +38,18 @@ type ClusterOf[T TopicOf[P], P Partition] interface {
 	CreateTopic(ctx context.Context, req replication.CreateTopicRequest) (T, error)
 	DeleteTopic(ctx context.Context, name string) error
 	CreatePartitions(ctx context.Context, name string, count int32, validateOnly bool) error
-	AllocateProducerID(ctx context.Context) (int64, error)
+	// AllocateProducerID hands out a producer id; a node that is not the
+	// metadata leader gets its blocks of ids from it through remote.
+	AllocateProducerID(ctx context.Context, remote replication.ProducerIDBlockFunc) (int64, error)
+	// AllocateProducerIDBlock reserves a block of producer ids for a
+	// registered node, on the metadata leader (AllocateProducerIds).
+	AllocateProducerIDBlock(ctx context.Context, node int32) (replication.ProducerIDBlock, error)
+	// RecordLeaders records elections a node reports (AlterPartition), on
+	// the metadata leader.
+	RecordLeaders(ctx context.Context, from int32, changes []replication.LeaderChange) (int, error)
+	// WaitView waits until cond holds on this node's view of the
+	// metadata: a forwarded change is awaited here so.
+	WaitView(ctx context.Context, cond func() bool) error
 	// ClientQuotas returns the client quotas in force (never modified).
 	ClientQuotas() quota.Set
 	// AlterClientQuotas validates and applies quota changes (only the

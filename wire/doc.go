@@ -65,6 +65,35 @@
 // UNKNOWN_SERVER_ERROR and is logged, since it is a server fault. errorMessage gives the
 // wrapped message for responses that carry one.
 //
+// # Forwarding to the metadata leader
+//
+// Only the metadata leader creates and deletes topics, adds partitions,
+// changes configs and reserves producer id blocks; any node answers
+// (KIP-590's forwarding, without its Envelope). A handler does what it
+// can here (validation, and everything on the leader); the items the
+// cluster answered NOT_CONTROLLER are sent, as one request of the same
+// API, to the leader's Kafka listener by the server's forwarding client
+// (forward.go: one kgo client, made on first use, seeded with the
+// registered brokers and pinned per request to the leader's id), and the
+// leader's per-item answers replace them (forward_admin.go). Creates,
+// deletes and added partitions are then awaited in this node's view.
+// Covered: CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs,
+// IncrementalAlterConfigs, Metadata's auto-create, and InitProducerId's
+// producer id blocks (AllocateProducerIds). DeleteRecords is not: it is
+// led by the partition's leader, to which clients send it.
+//
+//   - A forward is bounded by the request's timeout (CreateTopics,
+//     DeleteTopics, CreatePartitions) or 30s, and by Shutdown.
+//   - The forwarding client's id is "sluice-forward-<node id>". A request
+//     carrying it is never forwarded again, so no request loops; a node
+//     that lost leadership answers it NOT_CONTROLLER, as a node that knows
+//     no leader answers any client, and clients retry.
+//   - The APIs between nodes, AllocateProducerIds and AlterPartition
+//     (partition leaders report their elections: 56_alter_partition.go),
+//     are advertised in ApiVersions only to forwarding clients, as a
+//     Kafka broker does not advertise controller APIs to clients, and
+//     answered only for them (and for registered node ids).
+//
 // # Shutdown
 //
 // Shutdown closes listeners, stops every reader, answers long-polling
@@ -136,4 +165,12 @@
 //     memory (force, which never waits).
 //   - The dispatch table is filled in init: ApiVersions' handler reads it,
 //     which would otherwise be an initialization cycle.
+//   - kgo refuses to send a request whose key the broker did not
+//     advertise, so the KIP-511 fallback answer to an ApiVersions of a
+//     version we do not serve must list the internal APIs too when the
+//     client is a forwarder (kgo asks v5 first, then uses that list).
+//   - The leader answers a forwarded request at the highest version both
+//     speak; the handler copies its per-item answers into the client's
+//     response, of the client's version, so an old client gets an answer
+//     it can decode.
 package wire

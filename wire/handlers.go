@@ -40,6 +40,10 @@ type api struct {
 	// groups marks a group API: served and advertised only when the
 	// server has a group coordinator (Options.Groups).
 	groups bool
+	// internal marks an API between nodes (AllocateProducerIds): it is
+	// advertised only to other nodes' forwarders, as a Kafka broker's
+	// client listeners do not advertise controller APIs.
+	internal bool
 }
 
 // apis is the dispatch table: the only place that says which APIs and
@@ -80,7 +84,9 @@ func init() {
 		{key: 47, minVersion: 0, maxVersion: 0, handle: handleOffsetDelete, groups: true},
 		{key: 48, minVersion: 0, maxVersion: 1, handle: handleDescribeClientQuotas},
 		{key: 49, minVersion: 0, maxVersion: 1, handle: handleAlterClientQuotas},
+		{key: 56, minVersion: 2, maxVersion: 3, handle: handleAlterPartition, internal: true},
 		{key: 60, minVersion: 0, maxVersion: 2, handle: handleDescribeCluster},
+		{key: 67, minVersion: 0, maxVersion: 0, handle: handleAllocateProducerIDs, internal: true},
 	}
 	for i := range apis {
 		apis[i].handle = observe(apis[i].key, apis[i].handle)

@@ -55,7 +55,7 @@ func TestDispatchTableAgrees(t *testing.T) {
 			}
 		})
 	}
-	advertised := advertisedAPIs(true)
+	advertised := advertisedAPIs(true, true)
 	if len(advertised) != len(apis) {
 		t.Fatalf("ApiVersions advertises %d keys, table has %d", len(advertised), len(apis))
 	}
@@ -71,12 +71,12 @@ func TestDispatchTableAgrees(t *testing.T) {
 func TestGroupAPIsNeedCoordinator(t *testing.T) {
 	var want []int16
 	for _, a := range apis {
-		if !a.groups {
+		if !a.groups && !a.internal {
 			want = append(want, a.key)
 		}
 	}
 	var got []int16
-	for _, k := range advertisedAPIs(false) {
+	for _, k := range advertisedAPIs(false, false) {
 		got = append(got, k.ApiKey)
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {

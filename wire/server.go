@@ -31,6 +31,9 @@ type Server struct {
 	budget *memoryBudget
 	// quotas measures clients against their client quotas (quota.go).
 	quotas *quotaManager
+	// forwarder sends admin requests to the metadata leader
+	// (forward.go); Shutdown closes it once no handler runs.
+	forwarder forwarder
 
 	// ctx ends when Shutdown gives up waiting: every connection's waits
 	// (acks, long polls) end with it.
@@ -192,6 +195,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		c.stopReading()
 	}
 	s.mu.Unlock()
+	// Runs once every handler has returned (both ways out wait for done).
+	defer s.forwarder.close()
 
 	done := make(chan struct{})
 	go func() {

@@ -128,6 +128,9 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 		return fmt.Errorf("start group coordinator: %w", err)
 	}
 	server := wire.NewServer(cluster, cfg.Wire, wire.Options{Logger: logger, Groups: groups, Observer: metrics})
+	// Partition leaders report their elections to the metadata leader
+	// through the server's forwarding client.
+	cluster.SetLeaderReports(server.ReportLeaders)
 	partitions := admin.ClusterPartitions(cluster)
 	if err := metrics.Register(
 		admin.NewLogCollector(partitions),

@@ -34,6 +34,8 @@ type Result struct {
 	Err error
 	// ProducerIDs is the block AllocateProducerIDBlock reserved.
 	ProducerIDs ProducerIDBlock
+	// Recorded counts the changes RecordLeaders applied.
+	Recorded int
 }
 
 // ProducerIDBlock is a range of producer ids [First, First+Size) reserved
@@ -94,6 +96,8 @@ func (s *State) apply(cmd Command) (*State, Result, error) {
 		return s.reassignPartition(c)
 	case *AlterClientQuotas:
 		return s.alterClientQuotas(c)
+	case *RecordLeaders:
+		return s.recordLeaders(c)
 	}
 	return nil, Result{}, fmt.Errorf("command %T is not one this version applies: %w", cmd, kerr.InvalidRequest)
 }

@@ -188,6 +188,8 @@ func newCommand(op string) (Command, bool) {
 		return &ReassignPartition{}, true
 	case "alter_client_quotas":
 		return &AlterClientQuotas{}, true
+	case "record_leaders":
+		return &RecordLeaders{}, true
 	}
 	return nil, false
 }

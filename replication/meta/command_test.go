@@ -24,6 +24,7 @@ func everyCommand() []Command {
 		&AlterBrokerConfigs{NodeID: DefaultBrokerNode, Configs: map[string]string{"log.retention.ms": "9"}},
 		&AllocateProducerIDBlock{NodeID: 1, Size: 1000},
 		&ReassignPartition{Topic: "orders", Partition: 1, Replicas: []int32{2, 3}},
+		NewRecordLeaders([]LeaderChange{{TopicID: TopicID{0xab, 2}, Partition: 1, Leader: 2, Epoch: 7}, {TopicID: TopicID{0xab, 2}, Partition: 0, Leader: 1, Epoch: 3}}),
 	}
 }
 

@@ -2,9 +2,10 @@
 // replicates it: which nodes exist (id, Kafka advertised address, Raft
 // address, rack, active or leaving), which topics exist (name, 16-byte id,
 // internal flag, config overrides, partitions with their replica lists in
-// preference order), the dynamic broker configs (cluster default and per
-// node), the client quotas (package quota), and the next producer id
-// block.
+// preference order and the leader and epoch their Raft group last
+// elected, as leaders report them), the dynamic broker configs (cluster
+// default and per node), the client quotas (package quota), and the next
+// producer id block.
 //
 // # What it owns, what it does not
 //
@@ -78,6 +79,8 @@
 //   - State.Version is the Raft index of the last applied command, so it is
 //     the same on every node for the same state; refused commands move it.
 //   - Producer id blocks never overlap: NextProducerID only grows.
+//   - A partition's recorded leader epoch only grows (record_leaders skips
+//     older and equal epochs, and leaders that are not replicas).
 //   - A node holding replicas is never removed.
 //
 // # Concurrency and locks
@@ -106,6 +109,7 @@
 //	op    init_cluster register_node mark_node_leaving remove_node
 //	      create_topic delete_topic create_partitions alter_topic_configs
 //	      alter_broker_configs allocate_producer_id_block reassign_partition
+//	      record_leaders
 //	args  the command struct's fields, by their json tags; unknown fields
 //	      are refused, so a command from a newer version is never half
 //	      applied
@@ -114,6 +118,13 @@
 // (a create of 100 partitions with 3 replicas is about 2 KiB), readable in
 // a Raft log dump, and cluster.json was already JSON; a binary encoding
 // would buy nothing measurable and cost a hand-written codec.
+//
+// record_leaders groups its changes by topic, with one-letter keys, as it
+// is the one command sent per burst of elections (about 25 bytes per
+// partition):
+//
+//	{"v":1,"op":"record_leaders","args":{"topics":[{"id":"<32 hex>",
+//	  "partitions":[{"p":0,"l":2,"e":7},{"p":3,"l":2,"e":5}]}]}}
 //
 // A snapshot is {"format":1,"state":{...}}, the State with its json tags.
 // encoding/json sorts map keys, so the same state gives the same bytes on

@@ -67,6 +67,11 @@ type Partition struct {
 	// Replicas are node ids in preference order: the first is the
 	// preferred leader. Never empty, no duplicates.
 	Replicas []int32 `json:"replicas"`
+	// Leader and LeaderEpoch are the leader its Raft group last elected
+	// and the term it leads in, as RecordLeaders recorded them; epoch 0
+	// means none recorded. Read them with RecordedLeader.
+	Leader      int32 `json:"leader,omitempty"`
+	LeaderEpoch int32 `json:"leader_epoch,omitempty"`
 }
 
 // Topic is one topic.

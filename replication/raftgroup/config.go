@@ -120,6 +120,10 @@ type Options struct {
 	// its free-space threshold) refuses the append with it. It must be
 	// cheap and must not block: it runs on every produce.
 	Admit func() error
+	// OnLead, if set, is called each time this node starts leading (its
+	// leadership is ready: every earlier entry applied), with the leader
+	// epoch; it runs on the group's watch goroutine and must not block.
+	OnLead func(epoch int32)
 }
 
 // errNoTransport reports Options without a transport.

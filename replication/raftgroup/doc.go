@@ -129,6 +129,9 @@
 // (append, truncate, restart, rebuild) and the store's (Reset) one at a
 // time; snapshotStore.mu is a leaf. Raft's goroutines call the FSM and the
 // store; the group's watch goroutine calls raft and the replica.
+// Once it leads (the barrier of its term applied) the watch goroutine
+// calls Options.OnLead with no lock held; OnLead must not block (package
+// replication queues the election for its report to the metadata).
 //
 // # Goroutines
 //

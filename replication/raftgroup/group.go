@@ -91,6 +91,9 @@ type Group struct {
 	failure atomic.Pointer[error]
 	failed  chan struct{}
 
+	// onLead is Options.OnLead.
+	onLead func(epoch int32)
+
 	observations chan raft.Observation
 	observer     *raft.Observer
 	stop         chan struct{}
@@ -131,6 +134,7 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 		failed:       make(chan struct{}, 1),
 		stop:         make(chan struct{}),
 		started:      make(chan struct{}),
+		onLead:       opts.OnLead,
 	}
 	closeTransport := func() {
 		if c, ok := opts.Transport.(raft.WithClose); ok {
@@ -311,6 +315,9 @@ func (g *Group) watch() {
 			g.proposeMu.Unlock()
 			g.signal()
 			g.logger.Debug("leading", zap.Uint64("term", term))
+			if g.onLead != nil {
+				g.onLead(int32(term))
+			}
 		}
 	}
 }

@@ -71,7 +71,7 @@ func TestApply(t *testing.T) {
 			{cmd: &CreatePartitions{Topic: "orders", Count: 4, Assignment: [][]int32{{3}}}, wantErr: kerr.InvalidReplicaAssignment},
 			{cmd: &CreatePartitions{Topic: "nope", Count: 4, Assignment: [][]int32{{3}}}, wantErr: kerr.UnknownTopicOrPartition},
 			{cmd: &CreatePartitions{Topic: "orders", Count: 4, Assignment: [][]int32{{3, 1}, {1, 2}}}, check: func(t *testing.T, s *State, _ Result) {
-				want := []Partition{{[]int32{1, 2}}, {[]int32{2, 3}}, {[]int32{3, 1}}, {[]int32{1, 2}}}
+				want := []Partition{{Replicas: []int32{1, 2}}, {Replicas: []int32{2, 3}}, {Replicas: []int32{3, 1}}, {Replicas: []int32{1, 2}}}
 				if got := s.Topics["orders"].Partitions; !reflect.DeepEqual(got, want) {
 					t.Fatalf("partitions %v, want %v", got, want)
 				}

@@ -149,6 +149,8 @@ func (AlterTopicConfigs) op() string       { return "alter_topic_configs" }
 func (AlterBrokerConfigs) op() string      { return "alter_broker_configs" }
 func (AllocateProducerIDBlock) op() string { return "allocate_producer_id_block" }
 func (ReassignPartition) op() string       { return "reassign_partition" }
+func (AlterReassignment) op() string       { return "alter_reassignment" }
+func (CompleteReassignment) op() string    { return "complete_reassignment" }
 
 // newCommand returns a pointer to a zero command of the named op.
 func newCommand(op string) (Command, bool) {
@@ -175,6 +177,10 @@ func newCommand(op string) (Command, bool) {
 		return &AllocateProducerIDBlock{}, true
 	case "reassign_partition":
 		return &ReassignPartition{}, true
+	case "alter_reassignment":
+		return &AlterReassignment{}, true
+	case "complete_reassignment":
+		return &CompleteReassignment{}, true
 	}
 	return nil, false
 }

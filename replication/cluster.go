@@ -66,6 +66,20 @@ type Cluster struct {
 	stopReact chan struct{}
 	reacted   chan struct{}
 
+	// The mover (reassign.go): moveCtx is cancelled by Close, movesDone
+	// closed when driveMoves returns; moveWG counts its workers and
+	// futureWG the goroutines waiting on Raft futures for them (they
+	// end once the groups are shut down). controllerClient reaches the
+	// metadata leader; nil on a single node.
+	moveCtx          context.Context
+	moveCancel       context.CancelFunc
+	movesDone        chan struct{}
+	moveWG, futureWG sync.WaitGroup
+	controllerClient ControllerClient
+	// moveMu guards moving: the partitions a worker is moving.
+	moveMu sync.Mutex
+	moving map[meta.PartitionRef]bool
+
 	// pidMu guards the producer id block of this node (taken without mu;
 	// it proposes and waits).
 	pidMu           sync.Mutex
@@ -124,7 +138,12 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 
 		groupTransport: opts.GroupTransport,
 		syncObserver:   opts.SyncObserver,
+
+		movesDone:        make(chan struct{}),
+		moving:           make(map[meta.PartitionRef]bool),
+		controllerClient: opts.Controller,
 	}
+	c.moveCtx, c.moveCancel = context.WithCancel(context.Background())
 	for _, dir := range []string{c.metaDir(), c.topicsDir()} {
 		if err := c.fs.MkdirAll(dir); err != nil {
 			return nil, fmt.Errorf("replication: create %s: %w", dir, err)
@@ -180,6 +199,7 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 	}
 	c.cleaner = cleaner.Start(c.effective.Cleaner, c.cleanerTargets, cleaner.Options{Logger: c.logger, Now: c.now})
 	go c.react()
+	go c.driveMoves()
 	c.logger.Info("cluster open", zap.String("cluster-id", st.ClusterID), zap.Int("topics", len(st.Topics)), zap.Uint64("metadata-version", st.Version))
 	return c, nil
 }
@@ -356,12 +376,18 @@ func (c *Cluster) Close(ctx context.Context) error {
 	c.cleaner.Stop()
 	close(c.stopReact)
 	<-c.reacted
+	c.moveCancel()
+	<-c.movesDone
+	c.moveWG.Wait()
 	err := c.group.Close()
 	c.mu.Lock()
 	if cerr := c.closeAllLocked(); err == nil {
 		err = cerr
 	}
 	c.mu.Unlock()
+	// The groups are shut down: every Raft future a mover waited on is
+	// resolved.
+	c.futureWG.Wait()
 	if ferr := c.flusher.Close(ctx); ferr != nil && err == nil {
 		err = ferr
 	}
@@ -371,6 +397,7 @@ func (c *Cluster) Close(ctx context.Context) error {
 
 // closeAll undoes a failed Open after the replicas were opened.
 func (c *Cluster) closeAll() {
+	c.moveCancel()
 	c.mu.Lock()
 	c.closeAllLocked()
 	c.mu.Unlock()

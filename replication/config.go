@@ -201,4 +201,8 @@ type Options struct {
 	// (metrics); it is called from the flusher's goroutine and must not
 	// block.
 	SyncObserver log.SyncObserver
+	// Controller reaches the metadata leader from another node, to
+	// finalise a reassignment this node's partition leader finished; nil
+	// means none (a single node is always its own leader).
+	Controller ControllerClient
 }

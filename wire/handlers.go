@@ -77,7 +77,10 @@ func init() {
 		{key: 37, minVersion: 0, maxVersion: 3, handle: handleCreatePartitions},
 		{key: 42, minVersion: 0, maxVersion: 2, handle: handleDeleteGroups, groups: true},
 		{key: 44, minVersion: 0, maxVersion: 1, handle: handleIncrementalAlterConfigs},
+		{key: 45, minVersion: 0, maxVersion: 1, handle: handleAlterPartitionReassignments},
+		{key: 46, minVersion: 0, maxVersion: 0, handle: handleListPartitionReassignments},
 		{key: 47, minVersion: 0, maxVersion: 0, handle: handleOffsetDelete, groups: true},
+		{key: 56, minVersion: 0, maxVersion: 3, handle: handleAlterPartition},
 		{key: 60, minVersion: 0, maxVersion: 2, handle: handleDescribeCluster},
 	}
 	for i := range apis {

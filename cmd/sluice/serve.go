@@ -106,7 +106,8 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 		stopAdmin()
 		return err
 	}
-	cluster, err := replication.Open(cfg.Replication, replication.Options{Logger: logger, SyncObserver: metrics.ObserveSync, Transport: metaTransport, GroupTransport: raftNet.groupTransport()})
+	cluster, err := replication.Open(cfg.Replication, replication.Options{Logger: logger, SyncObserver: metrics.ObserveSync, Transport: metaTransport, GroupTransport: raftNet.groupTransport(),
+		Controller: controllerClient{self: cfg.Replication.NodeID}})
 	if err != nil {
 		_ = raftNet.close()
 		stopAdmin()

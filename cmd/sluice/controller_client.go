@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/replication"
+)
+
+// controllerClient reaches the metadata leader over its Kafka listener
+// (replication.ControllerClient): the requests are rare (one per
+// finished reassignment), so each opens a client and closes it.
+type controllerClient struct {
+	// self is this node's id, sent as the requesting broker.
+	self int32
+}
+
+var _ replication.ControllerClient = controllerClient{}
+
+// CompleteReassignment sends AlterPartition to the controller with the
+// partition's new voters as its ISR; the controller finalises the
+// reassignment whose target they are (wire/56_alter_partition.go).
+func (cc controllerClient) CompleteReassignment(ctx context.Context, controller replication.Broker, topic string, topicID [16]byte, partition int32, target []int32) error {
+	addr := net.JoinHostPort(controller.Host, strconv.Itoa(int(controller.Port)))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return fmt.Errorf("client for controller %d at %s: %w", controller.NodeID, addr, err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrAlterPartitionRequest()
+	req.BrokerID = cc.self
+	rt := kmsg.NewAlterPartitionRequestTopic()
+	// Names up to v1, ids from v2: the client picks the version.
+	rt.Topic, rt.TopicID = topic, topicID
+	rp := kmsg.NewAlterPartitionRequestTopicPartition()
+	rp.Partition = partition
+	rp.NewISR = target
+	for _, id := range target {
+		e := kmsg.NewAlterPartitionRequestTopicPartitionNewEpochISR()
+		e.BrokerID = id
+		rp.NewEpochISR = append(rp.NewEpochISR, e)
+	}
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("AlterPartition to controller %d at %s: %w", controller.NodeID, addr, err)
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return fmt.Errorf("controller %d: %w", controller.NodeID, err)
+	}
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				return fmt.Errorf("controller %d, partition %s-%d: %w", controller.NodeID, topic, p.Partition, err)
+			}
+		}
+	}
+	return nil
+}

@@ -69,13 +69,15 @@ type Cluster struct {
 	// The mover (reassign.go): moveCtx is cancelled by Close, movesDone
 	// closed when driveMoves returns; moveWG counts its workers and
 	// futureWG the goroutines waiting on Raft futures for them (they
-	// end once the groups are shut down). controllerClient reaches the
-	// metadata leader; nil on a single node.
-	moveCtx          context.Context
-	moveCancel       context.CancelFunc
-	movesDone        chan struct{}
+	// end once the groups are shut down). peerClient reaches other
+	// nodes (Options.Peers); nil on a single node.
+	moveCtx    context.Context
+	moveCancel context.CancelFunc
+	movesDone  chan struct{}
+	// balanceDone is closed when balanceLeaders (elect.go) returns.
+	balanceDone      chan struct{}
 	moveWG, futureWG sync.WaitGroup
-	controllerClient ControllerClient
+	peerClient       PeerClient
 	// moveMu guards moving: the partitions a worker is moving.
 	moveMu sync.Mutex
 	moving map[meta.PartitionRef]bool
@@ -139,9 +141,10 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 		groupTransport: opts.GroupTransport,
 		syncObserver:   opts.SyncObserver,
 
-		movesDone:        make(chan struct{}),
-		moving:           make(map[meta.PartitionRef]bool),
-		controllerClient: opts.Controller,
+		movesDone:   make(chan struct{}),
+		balanceDone: make(chan struct{}),
+		moving:      make(map[meta.PartitionRef]bool),
+		peerClient:  opts.Peers,
 	}
 	c.moveCtx, c.moveCancel = context.WithCancel(context.Background())
 	for _, dir := range []string{c.metaDir(), c.topicsDir()} {
@@ -200,6 +203,7 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 	c.cleaner = cleaner.Start(c.effective.Cleaner, c.cleanerTargets, cleaner.Options{Logger: c.logger, Now: c.now})
 	go c.react()
 	go c.driveMoves()
+	go c.balanceLeaders()
 	c.logger.Info("cluster open", zap.String("cluster-id", st.ClusterID), zap.Int("topics", len(st.Topics)), zap.Uint64("metadata-version", st.Version))
 	return c, nil
 }
@@ -378,6 +382,7 @@ func (c *Cluster) Close(ctx context.Context) error {
 	<-c.reacted
 	c.moveCancel()
 	<-c.movesDone
+	<-c.balanceDone
 	c.moveWG.Wait()
 	err := c.group.Close()
 	c.mu.Lock()

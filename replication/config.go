@@ -65,6 +65,21 @@ type Config struct {
 	// snapshot settings (raftgroup.Config). A group whose only replica is
 	// this node elects itself at once, whatever its timeouts.
 	PartitionRaft raftgroup.Config
+
+	// AutoLeaderRebalance hands the leadership of partitions back to their
+	// preferred replica when too many are led elsewhere (after a node
+	// returned). Corresponds to auto.leader.rebalance.enable. Default
+	// true.
+	AutoLeaderRebalance bool
+	// LeaderImbalanceCheckInterval is how often each node checks the
+	// partitions it prefers. Corresponds to
+	// leader.imbalance.check.interval.seconds. Default 300s.
+	LeaderImbalanceCheckInterval time.Duration
+	// LeaderImbalancePerBrokerPercentage is the share of a node's
+	// preferred partitions, in percent, that may be led elsewhere before
+	// it restores them. Corresponds to
+	// leader.imbalance.per.broker.percentage. Default 10.
+	LeaderImbalancePerBrokerPercentage int
 }
 
 // DefaultConfig returns a single node on 127.0.0.1:9092 storing under
@@ -81,6 +96,10 @@ func DefaultConfig() Config {
 		Cleaner:           cleaner.DefaultConfig(),
 		Meta:              meta.DefaultConfig(),
 		PartitionRaft:     raftgroup.DefaultConfig(),
+
+		AutoLeaderRebalance:                true,
+		LeaderImbalanceCheckInterval:       300 * time.Second,
+		LeaderImbalancePerBrokerPercentage: 10,
 	}
 }
 
@@ -99,6 +118,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("replication: num.partitions %d must be at least 1", c.DefaultPartitions)
 	case c.Flush.Interval < 0:
 		return fmt.Errorf("replication: flush interval %s is negative", c.Flush.Interval)
+	case c.AutoLeaderRebalance && c.LeaderImbalanceCheckInterval <= 0:
+		return fmt.Errorf("replication: leader.imbalance.check.interval.seconds must be positive")
+	case c.LeaderImbalancePerBrokerPercentage < 0 || c.LeaderImbalancePerBrokerPercentage > 100:
+		return fmt.Errorf("replication: leader.imbalance.per.broker.percentage %d is not in [0, 100]", c.LeaderImbalancePerBrokerPercentage)
 	}
 	if err := c.Cleaner.Validate(); err != nil {
 		return err
@@ -201,8 +224,9 @@ type Options struct {
 	// (metrics); it is called from the flusher's goroutine and must not
 	// block.
 	SyncObserver log.SyncObserver
-	// Controller reaches the metadata leader from another node, to
-	// finalise a reassignment this node's partition leader finished; nil
-	// means none (a single node is always its own leader).
-	Controller ControllerClient
+	// Peers reaches other nodes: the metadata leader, to finalise a
+	// reassignment this node's partition leader finished; a partition's
+	// leader, for a preferred leader election. Nil means none (a single
+	// node is always its own leader).
+	Peers PeerClient
 }

@@ -39,13 +39,18 @@ type Reassignment struct {
 	Removing  []int32
 }
 
-// ControllerClient reaches the metadata leader from a node that is not
-// it. cmd/sluice implements it over the Kafka protocol.
-type ControllerClient interface {
+// PeerClient reaches another node: the metadata leader from a node that
+// is not it, a partition's leader from another replica. cmd/sluice
+// implements it over the Kafka protocol.
+type PeerClient interface {
 	// CompleteReassignment asks the metadata leader, the broker
 	// controller, to finalise a reassignment whose Raft group now has
 	// exactly target as voters (Cluster.CompleteReassignment there).
 	CompleteReassignment(ctx context.Context, controller Broker, topic string, topicID [16]byte, partition int32, target []int32) error
+	// ElectPreferred asks the partition's leader to hand leadership to
+	// the preferred replica (Cluster.ElectPreferred there, not
+	// forwarded again).
+	ElectPreferred(ctx context.Context, leader Broker, topic string, partition int32) error
 }
 
 // AlterReassignment starts, changes or, with a nil target, cancels the
@@ -335,7 +340,7 @@ func (c *Cluster) finishMove(ctx context.Context, ref meta.PartitionRef, target 
 	if nl.LeaderID < 0 {
 		return fmt.Errorf("no metadata leader known: %w", err)
 	}
-	if c.controllerClient == nil {
+	if c.peerClient == nil {
 		return fmt.Errorf("node %d leads the metadata and this node has no way to reach it: %w", nl.LeaderID, err)
 	}
 	c.mu.RLock()
@@ -344,7 +349,7 @@ func (c *Cluster) finishMove(ctx context.Context, ref meta.PartitionRef, target 
 	if !ok {
 		return fmt.Errorf("metadata leader %d is not in this node's view yet: %w", nl.LeaderID, err)
 	}
-	return c.controllerClient.CompleteReassignment(ctx, Broker{NodeID: n.ID, Host: n.Host, Port: n.Port}, ref.Topic, ref.TopicID, ref.Partition, target)
+	return c.peerClient.CompleteReassignment(ctx, Broker{NodeID: n.ID, Host: n.Host, Port: n.Port}, ref.Topic, ref.TopicID, ref.Partition, target)
 }
 
 // servers returns the group's latest Raft configuration.

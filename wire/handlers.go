@@ -76,6 +76,7 @@ func init() {
 		{key: 33, minVersion: 0, maxVersion: 2, handle: handleAlterConfigs},
 		{key: 37, minVersion: 0, maxVersion: 3, handle: handleCreatePartitions},
 		{key: 42, minVersion: 0, maxVersion: 2, handle: handleDeleteGroups, groups: true},
+		{key: 43, minVersion: 0, maxVersion: 2, handle: handleElectLeaders},
 		{key: 44, minVersion: 0, maxVersion: 1, handle: handleIncrementalAlterConfigs},
 		{key: 45, minVersion: 0, maxVersion: 1, handle: handleAlterPartitionReassignments},
 		{key: 46, minVersion: 0, maxVersion: 0, handle: handleListPartitionReassignments},

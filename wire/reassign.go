@@ -6,9 +6,14 @@ import (
 	"github.com/sluice-io/sluice/replication"
 )
 
-// Reassigner is what the reassignment APIs need of the cluster: each
-// method runs on the metadata leader and answers NOT_CONTROLLER (a
-// *meta.NotLeaderError) elsewhere.
+// PeerClientID is the client id a node sends when it passes a request on
+// to another node (an ElectLeaders for a partition the other node
+// leads): a request with it is answered there and never passed on again.
+const PeerClientID = "sluice-peer"
+
+// Reassigner is what the reassignment and election APIs need of the
+// cluster: the reassignment methods run on the metadata leader and
+// answer NOT_CONTROLLER (a *meta.NotLeaderError) elsewhere.
 type Reassigner interface {
 	// AlterReassignment starts, changes or (nil target) cancels one
 	// partition's reassignment; allowRFChange false refuses a target of
@@ -20,4 +25,8 @@ type Reassigner interface {
 	// CompleteReassignment finalises a reassignment on behalf of the
 	// partition leader, node from (AlterPartition).
 	CompleteReassignment(ctx context.Context, from int32, topic string, partition int32, target []int32) error
+	// ElectPreferred hands a partition's leadership to its preferred
+	// replica, asking its leader when that is another node unless
+	// forwarded (ElectLeaders).
+	ElectPreferred(ctx context.Context, topic string, partition int32, forwarded bool) error
 }

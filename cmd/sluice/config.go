@@ -44,6 +44,9 @@ const (
 	keyRaftLeaderLeaseTimeoutMs   = "raft.leader.lease.timeout.ms"
 	keyNumPartitions              = "num.partitions"
 	keyAutoCreateTopics           = "auto.create.topics.enable"
+	keyAutoLeaderRebalance        = "auto.leader.rebalance.enable"
+	keyLeaderImbalanceInterval    = "leader.imbalance.check.interval.seconds"
+	keyLeaderImbalancePercentage  = "leader.imbalance.per.broker.percentage"
 	keySocketRequestMaxBytes      = "socket.request.max.bytes"
 	keySocketBufferPoolBytes      = "socket.buffer.pool.bytes"
 	keyLogFlushMode               = "log.flush.mode"
@@ -123,6 +126,9 @@ var settings = []setting{
 	{key: keyRaftLeaderLeaseTimeoutMs, value: int64(500), usage: "milliseconds a Raft leader (metadata or partition) stays leader without hearing from a majority (at most raft.heartbeat.timeout.ms)"},
 	{key: keyNumPartitions, value: int64(1), usage: "partition count of auto-created topics and of CreateTopics asking for the default"},
 	{key: keyAutoCreateTopics, value: true, usage: "create unknown topics on Metadata and Produce requests"},
+	{key: keyAutoLeaderRebalance, value: true, usage: "hand partitions back to their preferred leader when too many of a node's are led elsewhere (after it returned)"},
+	{key: keyLeaderImbalanceInterval, value: int64(300), usage: "seconds between two checks of the partitions a node is preferred leader of"},
+	{key: keyLeaderImbalancePercentage, value: int64(10), usage: "percentage of a node's preferred partitions that may be led elsewhere before their leadership is restored"},
 	{key: keySocketRequestMaxBytes, value: int64(100 << 20), usage: "largest request frame accepted; a larger size prefix closes the connection"},
 	{key: keySocketBufferPoolBytes, value: int64(64 << 20), usage: "bytes of idle request and response buffers kept for reuse across all connections; 0 turns reuse off"},
 	{key: keyLogFlushMode, value: flushModeSync, usage: "sync: every acknowledged write is fsynced (group commit); interval: fsync every log.flush.interval.ms"},
@@ -296,6 +302,9 @@ func loadConfig(v *viper.Viper) (config, error) {
 	readRaft(&r, &cfg)
 	cfg.Replication.DefaultPartitions = int32(r.integer(keyNumPartitions, 1, math.MaxInt32))
 	cfg.Replication.AutoCreateTopics = r.boolean(keyAutoCreateTopics)
+	cfg.Replication.AutoLeaderRebalance = r.boolean(keyAutoLeaderRebalance)
+	cfg.Replication.LeaderImbalanceCheckInterval = time.Duration(r.integer(keyLeaderImbalanceInterval, 1, math.MaxInt32)) * time.Second
+	cfg.Replication.LeaderImbalancePerBrokerPercentage = int(r.integer(keyLeaderImbalancePercentage, 0, 100))
 
 	advertised := r.str(keyAdvertisedAddress)
 	cfg.AdvertisedExplicit = v.IsSet(keyAdvertisedAddress) && advertised != ""

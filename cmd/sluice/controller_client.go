@@ -5,28 +5,31 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/replication"
+	"github.com/sluice-io/sluice/wire"
 )
 
-// controllerClient reaches the metadata leader over its Kafka listener
-// (replication.ControllerClient): the requests are rare (one per
-// finished reassignment), so each opens a client and closes it.
-type controllerClient struct {
+// peerClient reaches other nodes over their Kafka listeners
+// (replication.PeerClient): the requests are rare (one per finished
+// reassignment, one per preferred leader election passed on), so each
+// opens a client and closes it.
+type peerClient struct {
 	// self is this node's id, sent as the requesting broker.
 	self int32
 }
 
-var _ replication.ControllerClient = controllerClient{}
+var _ replication.PeerClient = peerClient{}
 
 // CompleteReassignment sends AlterPartition to the controller with the
 // partition's new voters as its ISR; the controller finalises the
 // reassignment whose target they are (wire/56_alter_partition.go).
-func (cc controllerClient) CompleteReassignment(ctx context.Context, controller replication.Broker, topic string, topicID [16]byte, partition int32, target []int32) error {
+func (cc peerClient) CompleteReassignment(ctx context.Context, controller replication.Broker, topic string, topicID [16]byte, partition int32, target []int32) error {
 	addr := net.JoinHostPort(controller.Host, strconv.Itoa(int(controller.Port)))
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
@@ -59,6 +62,44 @@ func (cc controllerClient) CompleteReassignment(ctx context.Context, controller 
 		for _, p := range t.Partitions {
 			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
 				return fmt.Errorf("controller %d, partition %s-%d: %w", controller.NodeID, topic, p.Partition, err)
+			}
+		}
+	}
+	return nil
+}
+
+// ElectPreferred sends ElectLeaders (preferred) for one partition to its
+// leader, with wire.PeerClientID, so the leader answers it itself.
+func (cc peerClient) ElectPreferred(ctx context.Context, leader replication.Broker, topic string, partition int32) error {
+	addr := net.JoinHostPort(leader.Host, strconv.Itoa(int(leader.Port)))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID(wire.PeerClientID))
+	if err != nil {
+		return fmt.Errorf("client for node %d at %s: %w", leader.NodeID, addr, err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrElectLeadersRequest()
+	rt := kmsg.NewElectLeadersRequestTopic()
+	rt.Topic, rt.Partitions = topic, []int32{partition}
+	req.Topics = append(req.Topics, rt)
+	if d, ok := ctx.Deadline(); ok {
+		req.TimeoutMillis = int32(max(time.Until(d).Milliseconds(), 1))
+	}
+	// Sent to this broker, not to the controller kgo would pick.
+	resp, err := req.RequestWith(ctx, cl.Broker(int(leader.NodeID)))
+	if err != nil {
+		return fmt.Errorf("ElectLeaders to node %d at %s: %w", leader.NodeID, addr, err)
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return fmt.Errorf("node %d: %w", leader.NodeID, err)
+	}
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				msg := ""
+				if p.ErrorMessage != nil {
+					msg = *p.ErrorMessage + ": "
+				}
+				return fmt.Errorf("node %d: %s%w", leader.NodeID, msg, err)
 			}
 		}
 	}

@@ -107,7 +107,7 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 		return err
 	}
 	cluster, err := replication.Open(cfg.Replication, replication.Options{Logger: logger, SyncObserver: metrics.ObserveSync, Transport: metaTransport, GroupTransport: raftNet.groupTransport(),
-		Controller: controllerClient{self: cfg.Replication.NodeID}})
+		Peers: peerClient{self: cfg.Replication.NodeID}})
 	if err != nil {
 		_ = raftNet.close()
 		stopAdmin()

@@ -170,6 +170,10 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.startTimeout())
 	defer cancel()
+	if err := c.join(ctx); err != nil {
+		c.group.Close()
+		return nil, fmt.Errorf("replication: %w", err)
+	}
 	st, caughtUp, err := c.waitReady(ctx)
 	if err != nil {
 		c.group.Close()

@@ -57,6 +57,12 @@ type Config struct {
 	// metadata when the cluster is initialised. Empty (default) means this
 	// node alone: it bootstraps itself as the only voter.
 	InitialMembers []meta.Member
+	// JoinAddress is the Kafka host:port of any member of a running
+	// cluster this node joins (cluster.join): it starts with no Raft
+	// configuration and asks that cluster's controller to add it. Used
+	// only while the data dir belongs to no cluster; needs RaftAddress and
+	// no InitialMembers. Default "" (none).
+	JoinAddress string
 	// Meta holds the metadata group's Raft timing and snapshot settings;
 	// its Self and InitialMembers are filled in by Open from the fields
 	// above. Default meta.DefaultConfig().
@@ -118,6 +124,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("replication: num.partitions %d must be at least 1", c.DefaultPartitions)
 	case c.Flush.Interval < 0:
 		return fmt.Errorf("replication: flush interval %s is negative", c.Flush.Interval)
+	case c.JoinAddress != "" && (c.RaftAddress == "" || len(c.InitialMembers) > 0):
+		return errors.New("replication: cluster.join needs raft.listen and no cluster.initial.members")
 	case c.AutoLeaderRebalance && c.LeaderImbalanceCheckInterval <= 0:
 		return fmt.Errorf("replication: leader.imbalance.check.interval.seconds must be positive")
 	case c.LeaderImbalancePerBrokerPercentage < 0 || c.LeaderImbalancePerBrokerPercentage > 100:
@@ -161,7 +169,7 @@ func (c Config) metaConfig() meta.Config {
 	mc := c.Meta
 	mc.Self = c.self()
 	mc.InitialMembers = append([]meta.Member(nil), c.InitialMembers...)
-	if len(mc.InitialMembers) == 0 {
+	if len(mc.InitialMembers) == 0 && c.JoinAddress == "" {
 		mc.InitialMembers = []meta.Member{mc.Self}
 	}
 	for i, m := range mc.InitialMembers {

@@ -51,6 +51,10 @@ type PeerClient interface {
 	// the preferred replica (Cluster.ElectPreferred there, not
 	// forwarded again).
 	ElectPreferred(ctx context.Context, leader Broker, topic string, partition int32) error
+	// Join asks the cluster reached at address (any member's Kafka
+	// listener) to add this node (Cluster.JoinNode on its controller).
+	// clusterID is this node's, "" for a fresh data dir.
+	Join(ctx context.Context, address, clusterID string, self meta.Member) error
 }
 
 // AlterReassignment starts, changes or, with a nil target, cancels the

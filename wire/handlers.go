@@ -83,6 +83,8 @@ func init() {
 		{key: 47, minVersion: 0, maxVersion: 0, handle: handleOffsetDelete, groups: true},
 		{key: 56, minVersion: 0, maxVersion: 3, handle: handleAlterPartition},
 		{key: 60, minVersion: 0, maxVersion: 2, handle: handleDescribeCluster},
+		{key: 62, minVersion: 0, maxVersion: 4, handle: handleBrokerRegistration},
+		{key: 64, minVersion: 0, maxVersion: 0, handle: handleUnregisterBroker},
 	}
 	for i := range apis {
 		apis[i].handle = observe(apis[i].key, apis[i].handle)

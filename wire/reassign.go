@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/sluice-io/sluice/replication"
+	"github.com/sluice-io/sluice/replication/meta"
 )
 
 // PeerClientID is the client id a node sends when it passes a request on
@@ -29,4 +30,9 @@ type Reassigner interface {
 	// replica, asking its leader when that is another node unless
 	// forwarded (ElectLeaders).
 	ElectPreferred(ctx context.Context, topic string, partition int32, forwarded bool) error
+	// JoinNode adds a node to the cluster (BrokerRegistration) and
+	// RemoveNode removes one that holds no replica (UnregisterBroker);
+	// both on the metadata leader only.
+	JoinNode(ctx context.Context, clusterID string, node meta.Member) error
+	RemoveNode(ctx context.Context, id int32) error
 }

@@ -50,11 +50,12 @@ func newClusterCommand() *cobra.Command {
 	var bootstrap string
 	cmd := &cobra.Command{
 		Use:   "cluster",
-		Short: "Show the health of a cluster",
+		Short: "Show a cluster's health; add, remove and rebalance nodes",
 		Args:  cobra.NoArgs,
 	}
 	cmd.PersistentFlags().StringVar(&bootstrap, "bootstrap-server", "127.0.0.1:9092", "host:port of a broker to connect to")
-	cmd.AddCommand(newClusterStatusCommand(&bootstrap))
+	cmd.AddCommand(newClusterStatusCommand(&bootstrap), newClusterRebalanceCommand(&bootstrap),
+		newClusterAddNodeCommand(&bootstrap), newClusterRemoveNodeCommand(&bootstrap))
 	return cmd
 }
 

@@ -38,6 +38,7 @@ const (
 	keyRaftListen                 = "raft.listen"
 	keyRaftAdvertisedAddress      = "raft.advertised.address"
 	keyClusterInitialMembers      = "cluster.initial.members"
+	keyClusterJoin                = "cluster.join"
 	keyRaftDialAddresses          = "raft.dial.addresses"
 	keyRaftHeartbeatTimeoutMs     = "raft.heartbeat.timeout.ms"
 	keyRaftElectionTimeoutMs      = "raft.election.timeout.ms"
@@ -120,6 +121,7 @@ var settings = []setting{
 	{key: keyRaftListen, value: "", usage: "host:port the Raft listener binds for the metadata group's peers; empty runs a single node with no Raft listener"},
 	{key: keyRaftAdvertisedAddress, value: "", usage: "host:port peers dial to reach this node's Raft listener (default: raft.listen; 127.0.0.1 for a wildcard host)"},
 	{key: keyClusterInitialMembers, value: "", usage: "comma-separated id@raft-host:port/kafka-host:port of every node forming the cluster, this one included (its Kafka address may be left out; default: this node alone)"},
+	{key: keyClusterJoin, value: "", usage: "Kafka host:port of any node of a running cluster for this node to join (needs raft.listen, no cluster.initial.members); used on the first start only"},
 	{key: keyRaftDialAddresses, value: "", usage: "comma-separated raft-host:port=dial-host:port: the address to dial for a peer's Raft address (a proxy, a NAT); a peer not listed is dialled at its Raft address"},
 	{key: keyRaftHeartbeatTimeoutMs, value: int64(1000), usage: "milliseconds a Raft follower (metadata or partition) waits without hearing from its leader before an election"},
 	{key: keyRaftElectionTimeoutMs, value: int64(1000), usage: "milliseconds a Raft candidate (metadata or partition) waits for votes before trying again"},
@@ -406,6 +408,17 @@ func readRaft(r *reader, cfg *config) {
 		r.fail(keyClusterInitialMembers, fmt.Errorf("lists %d nodes, which need a Raft listener; set raft.listen", len(members)))
 	}
 	cfg.Replication.InitialMembers = members
+	if join := r.str(keyClusterJoin); join != "" {
+		switch _, _, err := net.SplitHostPort(join); {
+		case err != nil:
+			r.fail(keyClusterJoin, fmt.Errorf("%q is not host:port: %w", join, err))
+		case cfg.RaftListen == "":
+			r.fail(keyClusterJoin, errors.New("needs raft.listen: the cluster reaches this node's Raft listener"))
+		case len(members) > 0:
+			r.fail(keyClusterJoin, errors.New("and cluster.initial.members are both set: a node either forms a cluster or joins one"))
+		}
+		cfg.Replication.JoinAddress = join
+	}
 
 	cfg.RaftDial = map[string]string{}
 	for _, entry := range strings.Split(r.str(keyRaftDialAddresses), ",") {

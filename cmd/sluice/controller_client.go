@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/replication"
+	"github.com/sluice-io/sluice/replication/meta"
 	"github.com/sluice-io/sluice/wire"
 )
 
@@ -102,6 +103,52 @@ func (cc peerClient) ElectPreferred(ctx context.Context, leader replication.Brok
 				return fmt.Errorf("node %d: %s%w", leader.NodeID, msg, err)
 			}
 		}
+	}
+	return nil
+}
+
+// Join registers this node with the controller of the cluster reached at
+// address (BrokerRegistration, the Raft address as the RAFT listener).
+// The controller is found through Metadata; NOT_CONTROLLER (it moved
+// meanwhile) is returned for the caller to retry.
+func (cc peerClient) Join(ctx context.Context, address, clusterID string, self meta.Member) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(address), kgo.ClientID(wire.PeerClientID))
+	if err != nil {
+		return fmt.Errorf("client for %s: %w", address, err)
+	}
+	defer cl.Close()
+	md, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("metadata from %s: %w", address, err)
+	}
+	if md.ControllerID < 0 {
+		return fmt.Errorf("%s knows no controller yet: %w", address, kerr.NotController)
+	}
+	req := kmsg.NewPtrBrokerRegistrationRequest()
+	req.BrokerID, req.ClusterID = self.ID, clusterID
+	if self.Rack != "" {
+		rack := self.Rack
+		req.Rack = &rack
+	}
+	kafka := kmsg.NewBrokerRegistrationRequestListener()
+	kafka.Name, kafka.Host, kafka.Port = "PLAINTEXT", self.Host, uint16(self.Port)
+	raftHost, raftPort, err := net.SplitHostPort(self.RaftAddress)
+	if err != nil {
+		return fmt.Errorf("raft address %q: %w", self.RaftAddress, err)
+	}
+	port, err := strconv.ParseUint(raftPort, 10, 16)
+	if err != nil {
+		return fmt.Errorf("raft address %q: %w", self.RaftAddress, err)
+	}
+	raftL := kmsg.NewBrokerRegistrationRequestListener()
+	raftL.Name, raftL.Host, raftL.Port = wire.RaftListenerName, raftHost, uint16(port)
+	req.Listeners = append(req.Listeners, kafka, raftL)
+	resp, err := req.RequestWith(ctx, cl.Broker(int(md.ControllerID)))
+	if err != nil {
+		return fmt.Errorf("BrokerRegistration to controller %d: %w", md.ControllerID, err)
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return fmt.Errorf("controller %d: %w", md.ControllerID, err)
 	}
 	return nil
 }

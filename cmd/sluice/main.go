@@ -8,6 +8,7 @@
 //	sluice serve [--config sluice.yaml] [--listen 127.0.0.1:9092] [--data-dir ./data] ...
 //	sluice group list|describe GROUP|lag [GROUP...]|reset-offsets GROUP ... [--bootstrap-server 127.0.0.1:9092]
 //	sluice cluster status [--format table|json] [--bootstrap-server 127.0.0.1:9092]
+//	sluice cluster rebalance|add-node ID|remove-node ID [--dry-run] [--format table|json] [--timeout 5m]
 //	sluice version
 package main
 

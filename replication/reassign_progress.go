@@ -2,6 +2,7 @@ package replication
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 )
@@ -17,6 +18,10 @@ import (
 // costs nothing more. Safe for concurrent use.
 type progressTransport struct {
 	raft.Transport
+
+	// count is len(tracked), read without mu so that heartbeats and
+	// appends of a group with nothing tracked take no lock.
+	count atomic.Int32
 
 	// mu guards tracked and changed.
 	mu sync.Mutex
@@ -43,6 +48,7 @@ func (t *progressTransport) track(id raft.ServerID) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.tracked[id] = 0
+	t.count.Store(int32(len(t.tracked)))
 }
 
 // untrack stops recording id's progress; raft may pipeline to it again.
@@ -50,6 +56,7 @@ func (t *progressTransport) untrack(id raft.ServerID) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.tracked, id)
+	t.count.Store(int32(len(t.tracked)))
 }
 
 // progress returns id's match index, whether id is tracked, and a
@@ -71,7 +78,7 @@ func (t *progressTransport) caughtUp(id raft.ServerID, index uint64) bool {
 // successful answer shows it is.
 func (t *progressTransport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
 	err := t.Transport.AppendEntries(id, target, args, resp)
-	if err != nil || !resp.Success {
+	if err != nil || !resp.Success || t.count.Load() == 0 {
 		return err
 	}
 	last := args.PrevLogEntry
@@ -91,6 +98,9 @@ func (t *progressTransport) AppendEntries(id raft.ServerID, target raft.ServerAd
 // AppendEntriesPipeline refuses a tracked server, so its progress is
 // seen, and passes the others through.
 func (t *progressTransport) AppendEntriesPipeline(id raft.ServerID, target raft.ServerAddress) (raft.AppendPipeline, error) {
+	if t.count.Load() == 0 {
+		return t.Transport.AppendEntriesPipeline(id, target)
+	}
 	t.mu.Lock()
 	_, tracked := t.tracked[id]
 	t.mu.Unlock()

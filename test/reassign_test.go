@@ -198,6 +198,10 @@ func TestReassignWhileProducing(t *testing.T) {
 	if !ok || !slices.Equal(r.Replicas, []int32{leader, third, follower}) || !slices.Equal(r.AddingReplicas, []int32{third}) || !slices.Equal(r.RemovingReplicas, []int32{follower}) {
 		t.Fatalf("ListPartitionReassignments during the move: %+v (listed %v)", r, ok)
 	}
+	// The replica being added is not in sync until it is a voter.
+	if l, rs, isr := partitionState(t, procs[leader-1].Addr, topic); l == leader && (!slices.Equal(rs, r.Replicas) || slices.Contains(isr, third)) {
+		t.Fatalf("Metadata from the leader during the move: replicas %v, ISR %v; want %v without %d in the ISR", rs, isr, r.Replicas, third)
+	}
 	// Producers go on while the new replica cannot catch up.
 	acked, _ := l.counts()
 	l.waitAcked(acked + 200)
@@ -244,4 +248,133 @@ func TestReassignWhileProducing(t *testing.T) {
 	n := checkHistory(t, seeds, topic, ackedRecords)
 	waitIdenticalLogs(t, []*sluiceProcess{procs[keep-1], procs[follower-1]}, topic, 1)
 	t.Logf("%d records acknowledged, %d in the log; moved %v -> %v -> %v", len(ackedRecords), n, replicas, target, target2)
+}
+
+// TestReassignSurvivesLeaderChanges: a move stays in progress (its new
+// replica frozen) while the controller is killed (-9) and restarted, then
+// the partition's leader too; the move resumes from the metadata on the
+// new leaders and completes once the new replica thaws, with every
+// acknowledged record there once, in order.
+func TestReassignSurvivesLeaderChanges(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three processes")
+	}
+	procs, _ := startMetadataCluster(t, 3)
+	seeds := addrsOf(procs...)
+	adm := clusterAdmin(t, seeds)
+	const topic = "resumed"
+	eventually(t, "create "+topic, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		r, err := adm.CreateTopic(ctx, 1, 2, nil, topic)
+		return err == nil && r.Err == nil
+	})
+	var leader int32
+	var replicas []int32
+	eventually(t, topic+" has a leader", func() bool {
+		leader, replicas, _ = partitionState(t, procs[0].Addr, topic)
+		return leader > 0 && len(replicas) == 2
+	})
+	var third, follower int32
+	for id := int32(1); id <= 3; id++ {
+		switch {
+		case !slices.Contains(replicas, id):
+			third = id
+		case id != leader:
+			follower = id
+		}
+	}
+	l := startLoad(t, newProducer(t, seeds, topic), "r", 32)
+	l.waitAcked(200)
+
+	procs[third-1].signal(t, syscall.SIGSTOP)
+	thawed := false
+	defer func() {
+		if !thawed {
+			procs[third-1].signal(t, syscall.SIGCONT)
+		}
+	}()
+	liveAddrs := addrsOf(procs[leader-1], procs[follower-1])
+	liveController := func() int32 {
+		var c int32
+		eventually(t, "a live controller", func() bool {
+			for _, a := range liveAddrs {
+				c = metadataOf(t, a).ControllerID
+				if c > 0 && c != third {
+					return true
+				}
+			}
+			return false
+		})
+		return c
+	}
+	liveController()
+	target := []int32{leader, third}
+	eventually(t, "a live controller takes the reassignment", func() bool {
+		err := reassign(t, clusterAdmin(t, liveAddrs), topic, target)
+		var ke *kerr.Error
+		if errors.As(err, &ke) && !errors.Is(err, kerr.NotController) && !errors.Is(err, kerr.RequestTimedOut) {
+			t.Fatalf("reassign to %v: %v", target, err)
+		}
+		return err == nil
+	})
+	inProgress := func(when string) {
+		t.Helper()
+		eventually(t, "ListPartitionReassignments "+when, func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			resps, err := clusterAdmin(t, liveAddrs).ListPartitionReassignments(ctx, kadm.TopicsSet{topic: {0: {}}})
+			if err != nil {
+				return false
+			}
+			r, ok := resps[topic][0]
+			if !ok || !slices.Equal(r.AddingReplicas, []int32{third}) {
+				t.Fatalf("ListPartitionReassignments %s: %+v (listed %v)", when, r, ok)
+			}
+			return true
+		})
+	}
+	inProgress("after the alter")
+
+	// The controller dies and comes back: the metadata leader changes.
+	ctl := liveController()
+	procs[ctl-1].Kill()
+	procs[ctl-1].Restart()
+	procs[ctl-1].waitListening()
+	acked, _ := l.counts()
+	l.waitAcked(acked + 100)
+	inProgress("after the controller's restart")
+
+	// The partition's leader dies and comes back.
+	var pl int32
+	eventually(t, "the partition's leader", func() bool {
+		pl, _, _ = partitionState(t, procs[follower-1].Addr, topic)
+		return pl == leader || pl == follower
+	})
+	procs[pl-1].Kill()
+	procs[pl-1].Restart()
+	procs[pl-1].waitListening()
+	acked, _ = l.counts()
+	l.waitAcked(acked + 100)
+	inProgress("after the partition leader's restart")
+
+	procs[third-1].signal(t, syscall.SIGCONT)
+	thawed = true
+	waitPlacement(t, procs, topic, target)
+	eventually(t, "the reassignment list empties", func() bool {
+		_, ok := reassignments(t, adm, topic)
+		return !ok
+	})
+	eventually(t, fmt.Sprintf("node %d deletes its replica", follower), func() bool {
+		return len(partitionDirs(t, procs[follower-1].DataDir, topic)) == 0
+	})
+	acked, _ = l.counts()
+	l.waitAcked(acked + 100)
+	ackedRecords, failed := l.stop()
+	for v, err := range failed {
+		t.Fatalf("%d records failed, e.g. %s: %v", len(failed), v, err)
+	}
+	n := checkHistory(t, seeds, topic, ackedRecords)
+	waitIdenticalLogs(t, []*sluiceProcess{procs[leader-1], procs[third-1]}, topic, 1)
+	t.Logf("%d records acknowledged, %d in the log; controller %d and partition leader %d restarted mid-move", len(ackedRecords), n, ctl, pl)
 }

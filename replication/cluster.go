@@ -78,9 +78,11 @@ type Cluster struct {
 	balanceDone      chan struct{}
 	moveWG, futureWG sync.WaitGroup
 	peerClient       PeerClient
-	// moveMu guards moving: the partitions a worker is moving.
-	moveMu sync.Mutex
-	moving map[meta.PartitionRef]bool
+	// moveMu guards moving, the partitions a worker is moving, and
+	// settled, those a worker finished since driveMoves last looked.
+	moveMu  sync.Mutex
+	moving  map[meta.PartitionRef]bool
+	settled map[meta.PartitionRef]bool
 
 	// pidMu guards the producer id block of this node (taken without mu;
 	// it proposes and waits).
@@ -144,6 +146,7 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 		movesDone:   make(chan struct{}),
 		balanceDone: make(chan struct{}),
 		moving:      make(map[meta.PartitionRef]bool),
+		settled:     make(map[meta.PartitionRef]bool),
 		peerClient:  opts.Peers,
 	}
 	c.moveCtx, c.moveCancel = context.WithCancel(context.Background())

@@ -121,15 +121,21 @@ func (c *Cluster) CompleteReassignment(ctx context.Context, from int32, topic st
 func serverID(node int32) raft.ServerID { return raft.ServerID(strconv.Itoa(int(node))) }
 
 // driveMoves is the mover: the goroutine that, on the Raft leader of each
-// partition being reassigned, moves it (move). It wakes at every change
-// of the view and every moveRetry, and starts one worker per partition
-// that needs one and has none running. It runs until Close.
+// partition being reassigned, moves it (move). At every change of the
+// view it collects the partitions that may need work (those being
+// reassigned, and those whose replica list just changed); while any is
+// pending it looks again every moveRetry (to pick up a leadership won
+// meanwhile and retry a failed step) and starts one worker per partition
+// this node leads that has none running. With nothing pending it only
+// waits for the next change: an idle cluster costs nothing. It runs until
+// Close.
 func (c *Cluster) driveMoves() {
 	defer close(c.movesDone)
-	ticker := time.NewTicker(moveRetry)
-	defer ticker.Stop()
-	var last *meta.State
-	retry := map[meta.PartitionRef]bool{}
+	var (
+		last        *meta.State
+		reassigning map[meta.PartitionRef]bool
+		pending     = map[meta.PartitionRef]bool{}
+	)
 	for {
 		c.mu.RLock()
 		changed, s, closed := c.viewChanged, c.applied, c.closed
@@ -137,22 +143,50 @@ func (c *Cluster) driveMoves() {
 		if closed {
 			return
 		}
-		for _, ref := range movedSince(last, s) {
-			retry[ref] = true
+		if s != last {
+			reassigning = map[meta.PartitionRef]bool{}
+			for _, ref := range s.Reassigning() {
+				reassigning[ref] = true
+				pending[ref] = true
+			}
+			for ref := range pending {
+				if _, alive := s.TopicByID(ref.TopicID); !alive {
+					delete(pending, ref)
+				}
+			}
+			for _, ref := range movedSince(last, s) {
+				pending[ref] = true
+			}
+			last = s
 		}
-		for _, ref := range s.Reassigning() {
-			retry[ref] = true
-		}
-		for ref := range retry {
-			if c.startMove(ref) {
-				delete(retry, ref)
+		c.moveMu.Lock()
+		for ref := range c.settled {
+			if !reassigning[ref] {
+				delete(pending, ref)
 			}
 		}
-		last = s
+		clear(c.settled)
+		c.moveMu.Unlock()
+		for ref := range pending {
+			c.startMove(ref)
+		}
+		var (
+			timer *time.Timer
+			tick  <-chan time.Time
+		)
+		if len(pending) > 0 {
+			timer = time.NewTimer(moveRetry)
+			tick = timer.C
+		}
 		select {
 		case <-changed:
-		case <-ticker.C:
+		case <-tick:
 		case <-c.moveCtx.Done():
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if c.moveCtx.Err() != nil {
 			return
 		}
 	}
@@ -186,20 +220,28 @@ func movedSince(prev, s *meta.State) []meta.PartitionRef {
 }
 
 // startMove starts a worker moving ref if this node leads its group and
-// none runs. It reports whether ref needs nothing more from this pass:
-// a worker started or runs, or this node does not lead it (its leader
-// does the work).
-func (c *Cluster) startMove(ref meta.PartitionRef) bool {
+// none runs. A worker that succeeds marks ref settled: a partition not
+// being reassigned then needs nothing more. So does a partition this node
+// holds no replica of, and one it follows whose Raft configuration lists
+// only its replicas (the leader has removed any other).
+func (c *Cluster) startMove(ref meta.PartitionRef) {
 	c.mu.RLock()
 	p := c.replicas[ref]
 	c.mu.RUnlock()
-	if p == nil || p.group == nil || p.progress == nil || p.group.Raft().State() != raft.Leader {
-		return true
+	if p == nil || p.group == nil || p.progress == nil {
+		c.settle(ref)
+		return
+	}
+	if p.group.Raft().State() != raft.Leader {
+		if servers, err := c.servers(p.group.Raft()); err == nil && onlyReplicas(servers, p.replicas) {
+			c.settle(ref)
+		}
+		return
 	}
 	c.moveMu.Lock()
 	defer c.moveMu.Unlock()
 	if c.moving[ref] {
-		return true
+		return
 	}
 	c.moving[ref] = true
 	c.moveWG.Add(1)
@@ -208,11 +250,33 @@ func (c *Cluster) startMove(ref meta.PartitionRef) bool {
 		err := c.move(c.moveCtx, ref, p)
 		c.moveMu.Lock()
 		delete(c.moving, ref)
+		if err == nil {
+			c.settled[ref] = true
+		}
 		c.moveMu.Unlock()
 		if err != nil && c.moveCtx.Err() == nil {
 			c.logger.Info("reassignment step failed, retrying", zap.String("topic", ref.Topic), zap.Int32("partition", ref.Partition), zap.Error(err))
 		}
 	}()
+}
+
+// settle marks ref as needing nothing more from this node unless it is
+// being reassigned.
+func (c *Cluster) settle(ref meta.PartitionRef) {
+	c.moveMu.Lock()
+	c.settled[ref] = true
+	c.moveMu.Unlock()
+}
+
+// onlyReplicas reports whether every server of a Raft configuration is
+// one of replicas.
+func onlyReplicas(servers []raft.Server, replicas []int32) bool {
+	for _, srv := range servers {
+		id, err := strconv.ParseInt(string(srv.ID), 10, 32)
+		if err != nil || !slices.Contains(replicas, int32(id)) {
+			return false
+		}
+	}
 	return true
 }
 

@@ -199,9 +199,13 @@ func TestReassignWhileProducing(t *testing.T) {
 		t.Fatalf("ListPartitionReassignments during the move: %+v (listed %v)", r, ok)
 	}
 	// The replica being added is not in sync until it is a voter.
-	if l, rs, isr := partitionState(t, procs[leader-1].Addr, topic); l == leader && (!slices.Equal(rs, r.Replicas) || slices.Contains(isr, third)) {
-		t.Fatalf("Metadata from the leader during the move: replicas %v, ISR %v; want %v without %d in the ISR", rs, isr, r.Replicas, third)
-	}
+	eventually(t, "the leader lists the replicas of the move", func() bool {
+		l, rs, isr := partitionState(t, procs[leader-1].Addr, topic)
+		if l == leader && slices.Equal(rs, r.Replicas) && slices.Contains(isr, third) {
+			t.Fatalf("Metadata from the leader during the move: ISR %v has %d, which cannot have caught up", isr, third)
+		}
+		return l == leader && slices.Equal(rs, r.Replicas)
+	})
 	// Producers go on while the new replica cannot catch up.
 	acked, _ := l.counts()
 	l.waitAcked(acked + 200)

@@ -161,7 +161,10 @@ func (s *State) alterReassignment(c *AlterReassignment) (*State, Result, error) 
 	}
 	target := append([]int32(nil), c.Target...)
 	if sameSet(target, original) {
-		return s.withPartition(t, c.Partition, Partition{Replicas: target, Moved: cur.Moved || cur.Reassigning()}), Result{}, nil
+		// Moved as well: a replica opened from now on must not bootstrap
+		// a configuration listing the servers in another order than the
+		// one the group was bootstrapped with.
+		return s.withPartition(t, c.Partition, Partition{Replicas: target, Moved: true}), Result{}, nil
 	}
 	removing := without(original, target)
 	p := Partition{

@@ -40,7 +40,7 @@ func TestReassignment(t *testing.T) {
 		// The same replicas in another order: only the preferred leader
 		// changes, nothing moves.
 		{cmd: &AlterReassignment{Topic: "t", Partition: 1, Target: []int32{3, 2}},
-			check: partitionIs(1, Partition{Replicas: []int32{3, 2}})},
+			check: partitionIs(1, Partition{Replicas: []int32{3, 2}, Moved: true})},
 		{cmd: &AlterReassignment{Topic: "t", Partition: 1, Target: []int32{4}},
 			check: func(t *testing.T, s *State, r Result) {
 				partitionIs(1, Partition{Replicas: []int32{4, 3, 2}, Adding: []int32{4}, Removing: []int32{3, 2}, Moved: true})(t, s, r)

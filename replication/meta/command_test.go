@@ -186,6 +186,9 @@ func checkInvariants(tb testing.TB, s *State) {
 				}
 				seen[r] = true
 			}
+			if err := p.checkReassignment(); err != nil {
+				tb.Fatalf("partition %s-%d: %v", name, i, err)
+			}
 		}
 	}
 	for id, n := range s.Nodes {

@@ -64,10 +64,17 @@ func randomCommands(seed uint64, n int) []Command {
 		case 7:
 			c = &AlterBrokerConfigs{NodeID: int32(rng.IntN(4)) - 1, Configs: map[string]string{"k": fmt.Sprint(rng.IntN(3))}}
 		case 8:
-			if rng.IntN(2) == 0 {
+			switch rng.IntN(5) {
+			case 0:
 				c = &AllocateProducerIDBlock{NodeID: 1, Size: int64(rng.IntN(2000))}
-			} else {
+			case 1:
 				c = &ReassignPartition{Topic: topic(), Partition: int32(rng.IntN(3)), Replicas: replicas()}
+			case 2:
+				c = &AlterReassignment{Topic: topic(), Partition: int32(rng.IntN(3)), Target: replicas()}
+			case 3:
+				c = &AlterReassignment{Topic: topic(), Partition: int32(rng.IntN(3))}
+			case 4:
+				c = &CompleteReassignment{Topic: topic(), Partition: int32(rng.IntN(3)), Target: replicas()}
 			}
 		}
 		cmds = append(cmds, c)
@@ -159,7 +166,15 @@ func TestFSMSnapshotRestore(t *testing.T) {
 				t.Fatalf("restored state differs:\n%s\n%s", got, want)
 			}
 			// The restored FSM goes on applying (its index is intact).
-			if res := apply(t, g, uint64(at+1), &CreateTopic{Name: "after-restore", ID: TopicID{0xee}, Assignment: [][]int32{{1}}}); res.Err != nil {
+			next := uint64(at + 1)
+			if _, ok := g.State().Node(1); !ok {
+				// The random commands removed node 1: register it again.
+				if res := apply(t, g, next, &RegisterNode{Node: node(1)}); res.Err != nil {
+					t.Fatal(res.Err)
+				}
+				next++
+			}
+			if res := apply(t, g, next, &CreateTopic{Name: "after-restore", ID: TopicID{0xee}, Assignment: [][]int32{{1}}}); res.Err != nil {
 				t.Fatal(res.Err)
 			}
 		})

@@ -223,7 +223,10 @@ func TestReassignWhileProducing(t *testing.T) {
 	// Move 2: off the current leader, back to the first follower.
 	acked, _ = l.counts()
 	l.waitAcked(acked + 200)
-	leader, _, _ = partitionState(t, procs[third-1].Addr, topic)
+	eventually(t, "the leader after move 1", func() bool {
+		leader, _, _ = partitionState(t, procs[third-1].Addr, topic)
+		return slices.Contains(target, leader)
+	})
 	keep := third
 	if leader == third {
 		keep = target[0]
@@ -264,6 +267,8 @@ func TestReassignSurvivesLeaderChanges(t *testing.T) {
 		t.Skip("starts three processes")
 	}
 	procs, _ := startMetadataCluster(t, 3)
+	began := time.Now()
+	phase := func(what string) { t.Logf("%6s %s", time.Since(began).Round(100*time.Millisecond), what) }
 	seeds := addrsOf(procs...)
 	adm := clusterAdmin(t, seeds)
 	const topic = "resumed"
@@ -339,6 +344,7 @@ func TestReassignSurvivesLeaderChanges(t *testing.T) {
 		})
 	}
 	inProgress("after the alter")
+	phase("reassignment in progress")
 
 	// The controller dies and comes back: the metadata leader changes.
 	ctl := liveController()
@@ -348,6 +354,7 @@ func TestReassignSurvivesLeaderChanges(t *testing.T) {
 	acked, _ := l.counts()
 	l.waitAcked(acked + 100)
 	inProgress("after the controller's restart")
+	phase("controller restarted")
 
 	// The partition's leader dies and comes back.
 	var pl int32
@@ -361,10 +368,12 @@ func TestReassignSurvivesLeaderChanges(t *testing.T) {
 	acked, _ = l.counts()
 	l.waitAcked(acked + 100)
 	inProgress("after the partition leader's restart")
+	phase("partition leader restarted")
 
 	procs[third-1].signal(t, syscall.SIGCONT)
 	thawed = true
 	waitPlacement(t, procs, topic, target)
+	phase("move complete")
 	eventually(t, "the reassignment list empties", func() bool {
 		_, ok := reassignments(t, adm, topic)
 		return !ok

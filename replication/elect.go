@@ -66,6 +66,12 @@ func (c *Cluster) ElectPreferred(ctx context.Context, topic string, partition in
 			continue
 		}
 		err = c.peerClient.ElectPreferred(ctx, Broker{NodeID: n.ID, Host: n.Host, Port: n.Port}, topic, partition)
+		var ke *kerr.Error
+		if err != nil && !errors.As(err, &ke) {
+			// Not an answer but no answer (node down, timeout): the
+			// client may retry once leadership settles.
+			err = fmt.Errorf("partition %s-%d: ask node %d: %v: %w", topic, partition, id, err, kerr.NotLeaderForPartition)
+		}
 		if !errors.Is(err, kerr.NotLeaderForPartition) {
 			return err
 		}

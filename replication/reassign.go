@@ -380,8 +380,15 @@ func (c *Cluster) addReplica(ctx context.Context, p *Partition, id raft.ServerID
 		if match >= want {
 			break
 		}
+		c.mu.RLock()
+		viewChanged, s := c.viewChanged, c.applied
+		c.mu.RUnlock()
+		if !c.stillTarget(s, p, id) {
+			return fmt.Errorf("replica %s is no longer a target (the reassignment changed)", id)
+		}
 		select {
 		case <-changed:
+		case <-viewChanged:
 		case <-timer.C:
 			return fmt.Errorf("not caught up within %s (at entry %d of %d)", catchUpTimeout, match, want)
 		case <-ctx.Done():
@@ -393,6 +400,21 @@ func (c *Cluster) addReplica(ctx context.Context, p *Partition, id raft.ServerID
 	}
 	p.progress.untrack(id)
 	return nil
+}
+
+// stillTarget reports whether server id is a target replica of p's
+// partition in s.
+func (c *Cluster) stillTarget(s *meta.State, p *Partition, id raft.ServerID) bool {
+	t, ok := s.Topic(p.Topic)
+	if !ok || int(p.Index) >= len(t.Partitions) {
+		return false
+	}
+	for _, r := range t.Partitions[p.Index].Target() {
+		if serverID(r) == id {
+			return true
+		}
+	}
+	return false
 }
 
 // finishMove proposes CompleteReassignment: here on the metadata leader,

@@ -182,18 +182,35 @@ func TestReassignWhileProducing(t *testing.T) {
 		return c > 0 && c != third
 	})
 	var live *kadm.Client
-	eventually(t, "a live controller takes the reassignment", func() bool {
-		live = clusterAdmin(t, liveAddrs)
-		err := reassign(t, live, topic, target)
-		if err != nil {
-			t.Logf("reassign to %v: %v (retrying)", target, err)
-		}
-		var ke *kerr.Error
-		if errors.As(err, &ke) && !errors.Is(err, kerr.NotController) && !errors.Is(err, kerr.RequestTimedOut) {
-			t.Fatalf("reassign to %v: %v", target, err)
-		}
-		return err == nil
+	alter := func(target []int32) {
+		t.Helper()
+		eventually(t, "a live controller takes the reassignment", func() bool {
+			live = clusterAdmin(t, liveAddrs)
+			err := reassign(t, live, topic, target)
+			if err != nil {
+				t.Logf("reassign to %v: %v (retrying)", target, err)
+			}
+			var ke *kerr.Error
+			if errors.As(err, &ke) && !errors.Is(err, kerr.NotController) && !errors.Is(err, kerr.RequestTimedOut) {
+				t.Fatalf("reassign to %v: %v", target, err)
+			}
+			return err == nil
+		})
+	}
+	// Started and cancelled (a null target): the leader drops the
+	// non-voter it added and the replicas are the original ones again.
+	alter(target)
+	alter(nil)
+	if r, ok := reassignments(t, live, topic); ok {
+		t.Fatalf("ListPartitionReassignments after the cancel: %+v", r)
+	}
+	// As in Kafka, the original replicas are the current ones without
+	// those being added, in the order of the current ones.
+	eventually(t, "the leader lists the original replicas", func() bool {
+		l, rs, _ := partitionState(t, procs[leader-1].Addr, topic)
+		return l == leader && slices.Equal(rs, []int32{leader, follower})
 	})
+	alter(target)
 	r, ok := reassignments(t, live, topic)
 	if !ok || !slices.Equal(r.Replicas, []int32{leader, third, follower}) || !slices.Equal(r.AddingReplicas, []int32{third}) || !slices.Equal(r.RemovingReplicas, []int32{follower}) {
 		t.Fatalf("ListPartitionReassignments during the move: %+v (listed %v)", r, ok)

@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -223,6 +224,17 @@ func TestReassignWhileProducing(t *testing.T) {
 		}
 		return l == leader && slices.Equal(rs, r.Replicas)
 	})
+	// sluice cluster status lists the move (node 3 frozen: exit 2).
+	out, code := clusterStatus(t, procs[leader-1].Addr, "--format", "json")
+	var st struct {
+		Moving []struct {
+			Topic  string  `json:"topic"`
+			Adding []int32 `json:"adding"`
+		} `json:"moving"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil || code != 2 || len(st.Moving) != 1 || st.Moving[0].Topic != topic || !slices.Equal(st.Moving[0].Adding, []int32{third}) {
+		t.Fatalf("cluster status during the move: exit %d, %v\n%s", code, err, out)
+	}
 	// Producers go on while the new replica cannot catch up.
 	acked, _ := l.counts()
 	l.waitAcked(acked + 200)

@@ -127,3 +127,7 @@ func (t *progressTransport) Close() error {
 	}
 	return nil
 }
+
+// Unwrap returns the wrapped transport, for a caller that needs a
+// capability of the concrete transport beyond raft's interfaces.
+func (t *progressTransport) Unwrap() raft.Transport { return t.Transport }

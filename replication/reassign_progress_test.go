@@ -66,6 +66,9 @@ func TestProgressTransport(t *testing.T) {
 	if match, _, _ := pt.progress("3"); match != 3 {
 		t.Fatalf("match %d: a failed or older append moved it", match)
 	}
+	if pt.Unwrap() != inner {
+		t.Fatal("Unwrap does not return the wrapped transport")
+	}
 	pt.untrack("3")
 	if _, err := pt.AppendEntriesPipeline("3", "addr"); err != nil {
 		t.Fatalf("untracked again: %v", err)

@@ -69,6 +69,24 @@ type Cluster struct {
 	// (leaders.go).
 	reporter *leaderReporter
 
+	// The mover (reassign.go): moveCtx is cancelled by Close, movesDone
+	// closed when driveMoves returns; moveWG counts its workers and
+	// futureWG the goroutines waiting on Raft futures for them (they
+	// end once the groups are shut down). peerClient reaches other
+	// nodes (Options.Peers); nil on a single node.
+	moveCtx    context.Context
+	moveCancel context.CancelFunc
+	movesDone  chan struct{}
+	// balanceDone is closed when balanceLeaders (elect.go) returns.
+	balanceDone      chan struct{}
+	moveWG, futureWG sync.WaitGroup
+	peerClient       PeerClient
+	// moveMu guards moving, the partitions a worker is moving, and
+	// settled, those a worker finished since driveMoves last looked.
+	moveMu  sync.Mutex
+	moving  map[meta.PartitionRef]bool
+	settled map[meta.PartitionRef]bool
+
 	// pidMu guards the producer id block of this node (taken without mu;
 	// it proposes and waits).
 	pidMu           sync.Mutex
@@ -130,11 +148,18 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 
 		groupTransport: opts.GroupTransport,
 		syncObserver:   opts.SyncObserver,
+
+		movesDone:   make(chan struct{}),
+		balanceDone: make(chan struct{}),
+		moving:      make(map[meta.PartitionRef]bool),
+		settled:     make(map[meta.PartitionRef]bool),
+		peerClient:  opts.Peers,
 	}
 	statfs := opts.Statfs
 	if statfs == nil {
 		statfs = osStatfs
 	}
+	c.moveCtx, c.moveCancel = context.WithCancel(context.Background())
 	for _, dir := range []string{c.metaDir(), c.topicsDir()} {
 		if err := c.fs.MkdirAll(dir); err != nil {
 			return nil, fmt.Errorf("replication: create %s: %w", dir, err)
@@ -158,6 +183,10 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.startTimeout())
 	defer cancel()
+	if err := c.join(ctx); err != nil {
+		c.group.Close()
+		return nil, fmt.Errorf("replication: %w", err)
+	}
 	st, caughtUp, err := c.waitReady(ctx)
 	if err != nil {
 		c.group.Close()
@@ -193,6 +222,8 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 	c.space.start()
 	go c.react()
 	go c.reportLeaders()
+	go c.driveMoves()
+	go c.balanceLeaders()
 	// One line for the whole start-up: each replica's own lines are Debug,
 	// so a node with thousands of partitions does not print thousands.
 	opened := c.openedStats()
@@ -378,6 +409,10 @@ func (c *Cluster) Close(ctx context.Context) error {
 	close(c.stopReact)
 	<-c.reacted
 	<-c.reported
+	c.moveCancel()
+	<-c.movesDone
+	<-c.balanceDone
+	c.moveWG.Wait()
 	err := c.group.Close()
 	c.mu.Lock()
 	closed := len(c.replicas)
@@ -385,6 +420,9 @@ func (c *Cluster) Close(ctx context.Context) error {
 		err = cerr
 	}
 	c.mu.Unlock()
+	// The groups are shut down: every Raft future a mover waited on is
+	// resolved.
+	c.futureWG.Wait()
 	if ferr := c.flusher.Close(ctx); ferr != nil && err == nil {
 		err = ferr
 	}
@@ -394,6 +432,7 @@ func (c *Cluster) Close(ctx context.Context) error {
 
 // closeAll undoes a failed Open after the replicas were opened.
 func (c *Cluster) closeAll() {
+	c.moveCancel()
 	c.mu.Lock()
 	c.closeAllLocked()
 	c.mu.Unlock()

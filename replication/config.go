@@ -69,6 +69,12 @@ type Config struct {
 	// metadata when the cluster is initialised. Empty (default) means this
 	// node alone: it bootstraps itself as the only voter.
 	InitialMembers []meta.Member
+	// JoinAddress is the Kafka host:port of any member of a running
+	// cluster this node joins (cluster.join): it starts with no Raft
+	// configuration and asks that cluster's controller to add it. Used
+	// only while the data dir belongs to no cluster; needs RaftAddress and
+	// no InitialMembers. Default "" (none).
+	JoinAddress string
 	// Meta holds the metadata group's Raft timing and snapshot settings;
 	// its Self and InitialMembers are filled in by Open from the fields
 	// above. Default meta.DefaultConfig().
@@ -77,6 +83,21 @@ type Config struct {
 	// snapshot settings (raftgroup.Config). A group whose only replica is
 	// this node elects itself at once, whatever its timeouts.
 	PartitionRaft raftgroup.Config
+
+	// AutoLeaderRebalance hands the leadership of partitions back to their
+	// preferred replica when too many are led elsewhere (after a node
+	// returned). Corresponds to auto.leader.rebalance.enable. Default
+	// true.
+	AutoLeaderRebalance bool
+	// LeaderImbalanceCheckInterval is how often each node checks the
+	// partitions it prefers. Corresponds to
+	// leader.imbalance.check.interval.seconds. Default 300s.
+	LeaderImbalanceCheckInterval time.Duration
+	// LeaderImbalancePerBrokerPercentage is the share of a node's
+	// preferred partitions, in percent, that may be led elsewhere before
+	// it restores them. Corresponds to
+	// leader.imbalance.per.broker.percentage. Default 10.
+	LeaderImbalancePerBrokerPercentage int
 }
 
 // DefaultConfig returns a single node on 127.0.0.1:9092 storing under
@@ -95,6 +116,10 @@ func DefaultConfig() Config {
 		SpaceCheckInterval: DefaultSpaceCheckInterval,
 		Meta:               meta.DefaultConfig(),
 		PartitionRaft:      raftgroup.DefaultConfig(),
+
+		AutoLeaderRebalance:                true,
+		LeaderImbalanceCheckInterval:       300 * time.Second,
+		LeaderImbalancePerBrokerPercentage: 10,
 	}
 }
 
@@ -117,6 +142,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("replication: storage.min.free.bytes %d is negative; 0 disables the free-space check", c.MinFreeBytes)
 	case c.SpaceCheckInterval <= 0:
 		return fmt.Errorf("replication: free-space check interval %s must be positive", c.SpaceCheckInterval)
+	case c.JoinAddress != "" && (c.RaftAddress == "" || len(c.InitialMembers) > 0):
+		return errors.New("replication: cluster.join needs raft.listen and no cluster.initial.members")
+	case c.AutoLeaderRebalance && c.LeaderImbalanceCheckInterval <= 0:
+		return fmt.Errorf("replication: leader.imbalance.check.interval.seconds must be positive")
+	case c.LeaderImbalancePerBrokerPercentage < 0 || c.LeaderImbalancePerBrokerPercentage > 100:
+		return fmt.Errorf("replication: leader.imbalance.per.broker.percentage %d is not in [0, 100]", c.LeaderImbalancePerBrokerPercentage)
 	}
 	if err := c.Cleaner.Validate(); err != nil {
 		return err
@@ -156,7 +187,7 @@ func (c Config) metaConfig() meta.Config {
 	mc := c.Meta
 	mc.Self = c.self()
 	mc.InitialMembers = append([]meta.Member(nil), c.InitialMembers...)
-	if len(mc.InitialMembers) == 0 {
+	if len(mc.InitialMembers) == 0 && c.JoinAddress == "" {
 		mc.InitialMembers = []meta.Member{mc.Self}
 	}
 	for i, m := range mc.InitialMembers {
@@ -222,4 +253,9 @@ type Options struct {
 	// (metrics); it is called from the flusher's goroutine and must not
 	// block.
 	SyncObserver log.SyncObserver
+	// Peers reaches other nodes: the metadata leader, to finalise a
+	// reassignment this node's partition leader finished; a partition's
+	// leader, for a preferred leader election. Nil means none (a single
+	// node is always its own leader).
+	Peers PeerClient
 }

@@ -21,10 +21,11 @@
 //	            a replica behind the leader's Raft window catches up from
 //	            the leader's segments on snapshot install
 //	transport/  one multiplexed connection set per peer for every group
-//	groups.go   each replica this node holds gets its group, bootstrapped
-//	            with the partition's replicas (node ids as server ids,
-//	            their Raft addresses from the metadata); a group whose only
-//	            replica is this node elects itself at once
+//	groups.go   each replica this node holds gets its group (node ids as
+//	            server ids, their Raft addresses from the metadata),
+//	            bootstrapped with the partition's replicas only as created;
+//	            a replica added later joins through the leader (reassign.go);
+//	            a group whose only replica is this node elects itself at once
 //
 // Where a partition's Raft log lives: in its segment log (raftlog's doc
 // has the design). Measured on this 2-core machine (BenchmarkStoreLogs,
@@ -63,6 +64,12 @@
 //	                 Admit refuses appends with KAFKA_STORAGE_ERROR
 //	storage.go       the node's storage state (Space, FailedReplicas) for
 //	                 metrics and /readyz
+//	reassign.go      moving replicas: Alter/list/complete reassignments, and
+//	                 the mover that drives them on each partition's leader
+//	reassign_progress.go  the partition transport wrapper that shows the
+//	                 leader how far a replica being added has caught up
+//	elect.go         preferred leader election and its automatic restore
+//	membership.go    nodes joining (cluster.join) and leaving the cluster
 //
 // Two sub-packages hold what is not about the cluster itself:
 //
@@ -196,6 +203,49 @@
 // and committed group offsets (records of __consumer_offsets) are in the
 // partition directories and are not touched.
 //
+// # Moving replicas
+//
+//	controller (metadata leader)        partition's Raft leader (mover)
+//	----------------------------        -------------------------------
+//	AlterReassignment: Replicas =       on every view change / 500ms, for
+//	  target ++ leaving, Adding,          each reassigning partition it leads:
+//	  Removing (meta)  ---- state --->    for each target replica not a voter:
+//	every node opens the replicas           track it; AddNonvoter; wait until
+//	  assigned to it (an added one            its match index >= LastIndex at
+//	  without bootstrap: Moved/Adding)        the start (progressTransport);
+//	                                          AddVoter; untrack
+//	                                      leader leaving? LeadershipTransfer-
+//	                                        ToServer(target[0]); stop (the new
+//	                                        leader goes on)
+//	                                      RemoveServer every other server
+//	CompleteReassignment <- AlterPartition (or propose, if it is the leader)
+//	  Replicas = target; the nodes that left close and delete their replica
+//
+// Every step starts from the applied state and the group's current
+// configuration, so a move cut by a leader change (of the partition or of
+// the metadata) is taken up where it stands by the next leader. Raft
+// changes one server at a time, and a non-voter never counts in the
+// quorum, so producers go on while a new replica copies the log; one that
+// has not caught up is not in the ISR. hashicorp/raft does not expose a
+// follower's match index: the group's transport (progressTransport)
+// refuses pipelining for a tracked server, so raft replicates to it with
+// plain AppendEntries, whose successful answers give its match index. A
+// cancelled reassignment leaves added voters behind: the mover also
+// removes servers a moved partition's replicas no longer list.
+//
+// Preferred leaders: ElectLeaders, on any node, transfers the leadership
+// of a partition it leads to the first replica, or asks the leader
+// (PeerClient, over the Kafka port; not passed on again). With
+// auto.leader.rebalance.enable each node checks, every
+// leader.imbalance.check.interval.seconds, the partitions it prefers (it
+// is a replica of each, so it sees their leaders) and asks their leaders
+// to hand them back once more than leader.imbalance.per.broker.percentage
+// are led elsewhere.
+//
+// Membership: a node started with cluster.join sends BrokerRegistration to
+// the controller, which registers it and adds it to the metadata group
+// (meta.Group.Join); UnregisterBroker removes a node holding no replica.
+//
 // # Config changes
 //
 // A change — a topic's overrides or a dynamic broker config — is validated
@@ -208,9 +258,13 @@
 // # Invariants
 //
 //   - A replica is opened only for a partition assigned to this node in
-//     the applied State, and deleted only once the State no longer has its
-//     topic id (a topic deleted, or deleted and created again under the
-//     same name: PartitionRef carries the id); moved away, it is closed.
+//     the applied State, and deleted once the State no longer assigns it:
+//     its topic deleted (or deleted and created again under the same name:
+//     PartitionRef carries the id), or the partition moved away.
+//   - A partition's Raft group is bootstrapped only by its replicas as
+//     created (not Moved, not Adding): a bootstrap by a replica added
+//     later would write a configuration at index 1 that the leader's log
+//     does not have.
 //   - On the leader, Open removes partition directories no assigned
 //     replica uses (leftovers of a delete interrupted by a crash). A
 //     follower does not: its State may still lag.
@@ -220,9 +274,11 @@
 //   - A *Topic is immutable; readers holding one see a consistent snapshot.
 //   - Apply (package meta) never touches replicas; only applyLocked does,
 //     outside it.
-//   - Close stops the cleaner, the reaction goroutine and the leader
-//     reporter (and waits for them), closes the metadata group, then
-//     closes the replicas.
+//   - Close stops the cleaner, the reaction goroutine, the leader
+//     reporter, the mover and its workers and the leader balancer (and
+//     waits for them), closes the metadata group, then closes the
+//     replicas, then waits for the goroutines that waited on Raft futures
+//     for the mover.
 //
 // # Locking
 //
@@ -236,6 +292,8 @@
 //
 // The leader reporter's mutex (leaderReporter.mu) guards only its
 // pending elections and is never held while calling out.
+// Cluster.moveMu guards the set of partitions a mover worker runs for;
+// it is taken after mu is released, never with it.
 //
 // Lock order: Cluster.pidMu, then Cluster.mu, then a replica's own locks
 // (open, close, delete, SetConfig) or cleaner.Cleaner's (SetConfig). No

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -26,10 +27,15 @@ func groupName(ref meta.PartitionRef) string {
 	return fmt.Sprintf("p:%x:%d", ref.TopicID, ref.Partition)
 }
 
-// openPartition opens this node's replica of ref and its Raft group,
+// openPartition opens this node's replica of ref and its Raft group. A
+// replica of a partition as created (not Moved, not being added) is
 // bootstrapped with the partition's replicas (a no-op on a group that
-// already has state). c.mu is held.
-func (c *Cluster) openPartition(s *meta.State, ref meta.PartitionRef, replicas []int32, cfg partition.Config) (*Partition, error) {
+// already has state); any other waits, with no configuration, for the
+// leader to add it (AddNonvoter, then AddVoter: reassign.go), and never
+// bootstraps one of its own, which would fork the group's log. c.mu is
+// held.
+func (c *Cluster) openPartition(s *meta.State, ref meta.PartitionRef, mp meta.Partition, cfg partition.Config) (*Partition, error) {
+	replicas := mp.Replicas
 	dir := c.partitionDir(ref.Topic, ref.Partition)
 	r, err := partition.Open(dir, ref.Topic, ref.Partition, cfg, partition.Options{
 		Logger:                c.logger.WithOptions(),
@@ -40,13 +46,18 @@ func (c *Cluster) openPartition(s *meta.State, ref meta.PartitionRef, replicas [
 	if err != nil {
 		return nil, err
 	}
-	var trans raft.Transport
+	var (
+		trans    raft.Transport
+		progress *progressTransport
+	)
 	if c.groupTransport != nil {
-		trans, err = c.groupTransport(groupName(ref))
+		inner, err := c.groupTransport(groupName(ref))
 		if err != nil {
 			_ = r.Close()
 			return nil, err
 		}
+		progress = newProgressTransport(inner)
+		trans = progress
 	} else {
 		if len(replicas) != 1 || replicas[0] != c.cfg.NodeID {
 			_ = r.Close()
@@ -85,10 +96,12 @@ func (c *Cluster) openPartition(s *meta.State, ref meta.PartitionRef, replicas [
 		}
 		servers = append(servers, raft.Server{ID: raft.ServerID(strconv.Itoa(int(id))), Address: addr})
 	}
-	if err := g.Bootstrap(servers); err != nil {
-		_ = g.Close()
-		_ = r.Close()
-		return nil, fmt.Errorf("bootstrap the Raft group of %s-%d: %w", ref.Topic, ref.Partition, err)
+	if !mp.Moved && !slices.Contains(mp.Adding, c.cfg.NodeID) {
+		if err := g.Bootstrap(servers); err != nil {
+			_ = g.Close()
+			_ = r.Close()
+			return nil, fmt.Errorf("bootstrap the Raft group of %s-%d: %w", ref.Topic, ref.Partition, err)
+		}
 	}
 	if len(replicas) > 1 {
 		// Followers catching up read the batches of the Raft window as
@@ -96,7 +109,7 @@ func (c *Cluster) openPartition(s *meta.State, ref meta.PartitionRef, replicas [
 		// group alone has no follower to wait for.
 		r.SetCleanFloor(g.FirstOffset)
 	}
-	return &Partition{Topic: ref.Topic, Index: ref.Partition, replica: r, group: g, replicas: replicas, self: c.cfg.NodeID}, nil
+	return &Partition{Topic: ref.Topic, Index: ref.Partition, replica: r, group: g, progress: progress, replicas: replicas, self: c.cfg.NodeID}, nil
 }
 
 // closeGroup closes the partition's Raft group, if any, handing its

@@ -29,6 +29,9 @@ type Partition struct {
 	// the partition, both nil elsewhere.
 	replica *partition.Replica
 	group   *raftgroup.Group
+	// progress is the group's transport, which tracks replicas being
+	// added (reassign.go); nil for an in-memory group.
+	progress *progressTransport
 	// replicas are the nodes holding the partition, preferred leader
 	// first, from the metadata; self is this node's id.
 	replicas []int32
@@ -84,7 +87,19 @@ func (p *Partition) InSync() []int32 {
 	if p.group == nil || !p.group.IsLeader() {
 		return p.replicas
 	}
-	return p.group.InSync(p.replicas)
+	in := p.group.InSync(p.replicas)
+	if p.progress == nil {
+		return in
+	}
+	// A replica being added is not in sync until the leader made it a
+	// voter (reassign.go).
+	out := in[:0:0]
+	for _, r := range in {
+		if _, tracked, _ := p.progress.progress(serverID(r)); !tracked {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Appended is an append whose place in its partition is fixed: later

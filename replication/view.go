@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strconv"
 
 	"go.uber.org/zap"
@@ -65,11 +66,9 @@ func (c *Cluster) applyLocked(s *meta.State) {
 		}
 		delete(c.replicas, ref)
 		if _, alive := s.TopicByID(ref.TopicID); alive {
-			if err := p.closeReplica(); err != nil {
-				c.logger.Warn("close moved replica", zap.String("topic", ref.Topic), zap.Int32("partition", ref.Partition), zap.Error(err))
-			}
-			c.logger.Info("replica moved away", zap.String("topic", ref.Topic), zap.Int32("partition", ref.Partition))
-			continue
+			// Moved away (a completed reassignment): the other replicas
+			// hold the data and this node is out of the Raft group.
+			c.logger.Info("replica moved away, deleting it", zap.String("topic", ref.Topic), zap.Int32("partition", ref.Partition))
 		}
 		if err := p.closeGroup(); err != nil {
 			c.logger.Warn("close the Raft group of a deleted partition", zap.String("topic", ref.Topic), zap.Int32("partition", ref.Partition), zap.Error(err))
@@ -100,6 +99,13 @@ func (c *Cluster) applyLocked(s *meta.State) {
 			p, open := c.replicas[ref]
 			switch {
 			case open:
+				if replicas := mt.Partitions[i].Replicas; !slices.Equal(p.replicas, replicas) {
+					// A reassignment changed the replica list: a new
+					// handle over the same replica and group, so readers
+					// of the old Topic keep a consistent one.
+					p = &Partition{Topic: name, Index: index, replica: p.replica, group: p.group, progress: p.progress, replicas: replicas, self: c.cfg.NodeID}
+					c.replicas[ref] = p
+				}
 				if p.replica.Config() != cfg {
 					if err := p.replica.SetConfig(cfg); err != nil {
 						c.logger.Warn("apply config to replica", zap.String("topic", name), zap.Int32("partition", index), zap.Error(err))
@@ -107,7 +113,7 @@ func (c *Cluster) applyLocked(s *meta.State) {
 				}
 			case want[ref]:
 				replicas := mt.Partitions[i].Replicas
-				op, err := c.openPartition(s, ref, replicas, cfg)
+				op, err := c.openPartition(s, ref, mt.Partitions[i], cfg)
 				if err != nil {
 					c.logger.Error("open replica", zap.String("topic", name), zap.Int32("partition", index), zap.Error(err))
 					p, t.complete = &Partition{Topic: name, Index: index, replicas: replicas, self: c.cfg.NodeID}, false

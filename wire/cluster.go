@@ -65,6 +65,8 @@ type ClusterOf[T TopicOf[P], P Partition] interface {
 	// the dynamic configs of a BROKER resource ("" or this node's id).
 	AlterBrokerConfigs(ctx context.Context, broker string, configs map[string]string, validateOnly bool) error
 	IncrementalAlterBrokerConfigs(ctx context.Context, broker string, ops []configs.Op, validateOnly bool) error
+	// Reassigner: moving replicas (reassign.go).
+	Reassigner
 }
 
 // TopicOf is Topic with an implementation's own partition type P. A topic

@@ -80,12 +80,17 @@ func init() {
 		{key: 33, minVersion: 0, maxVersion: 2, handle: handleAlterConfigs},
 		{key: 37, minVersion: 0, maxVersion: 3, handle: handleCreatePartitions},
 		{key: 42, minVersion: 0, maxVersion: 2, handle: handleDeleteGroups, groups: true},
+		{key: 43, minVersion: 0, maxVersion: 2, handle: handleElectLeaders},
 		{key: 44, minVersion: 0, maxVersion: 1, handle: handleIncrementalAlterConfigs},
+		{key: 45, minVersion: 0, maxVersion: 1, handle: handleAlterPartitionReassignments},
+		{key: 46, minVersion: 0, maxVersion: 0, handle: handleListPartitionReassignments},
 		{key: 47, minVersion: 0, maxVersion: 0, handle: handleOffsetDelete, groups: true},
 		{key: 48, minVersion: 0, maxVersion: 1, handle: handleDescribeClientQuotas},
 		{key: 49, minVersion: 0, maxVersion: 1, handle: handleAlterClientQuotas},
-		{key: 56, minVersion: 2, maxVersion: 3, handle: handleAlterPartition, internal: true},
+		{key: 56, minVersion: 0, maxVersion: 3, handle: handleAlterPartition, internal: true},
 		{key: 60, minVersion: 0, maxVersion: 2, handle: handleDescribeCluster},
+		{key: 62, minVersion: 0, maxVersion: 4, handle: handleBrokerRegistration, internal: true},
+		{key: 64, minVersion: 0, maxVersion: 0, handle: handleUnregisterBroker},
 		{key: 67, minVersion: 0, maxVersion: 0, handle: handleAllocateProducerIDs, internal: true},
 	}
 	for i := range apis {

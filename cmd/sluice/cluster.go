@@ -28,11 +28,12 @@ func newClusterCommand() *cobra.Command {
 	var bootstrap string
 	cmd := &cobra.Command{
 		Use:   "cluster",
-		Short: "Show the health of a cluster",
+		Short: "Show a cluster's health; add, remove and rebalance nodes",
 		Args:  cobra.NoArgs,
 	}
 	cmd.PersistentFlags().StringVar(&bootstrap, "bootstrap-server", "127.0.0.1:9092", "host:port of a broker to connect to")
-	cmd.AddCommand(newClusterStatusCommand(&bootstrap))
+	cmd.AddCommand(newClusterStatusCommand(&bootstrap), newClusterRebalanceCommand(&bootstrap),
+		newClusterAddNodeCommand(&bootstrap), newClusterRemoveNodeCommand(&bootstrap))
 	return cmd
 }
 
@@ -88,7 +89,19 @@ type clusterState struct {
 	// UnderReplicated and Leaderless are never null in JSON.
 	UnderReplicated []partitionState `json:"under_replicated"`
 	Leaderless      []partitionState `json:"leaderless"`
-	Healthy         bool             `json:"healthy"`
+	// Moving are the partitions being reassigned (never null in JSON).
+	Moving  []movingPartition `json:"moving"`
+	Healthy bool              `json:"healthy"`
+}
+
+// movingPartition is a reassignment in progress, as
+// ListPartitionReassignments reports it.
+type movingPartition struct {
+	Topic     string  `json:"topic"`
+	Partition int32   `json:"partition"`
+	Replicas  []int32 `json:"replicas"`
+	Adding    []int32 `json:"adding"`
+	Removing  []int32 `json:"removing"`
 }
 
 // nodeState is one node: whether it answered a Metadata request directly,
@@ -140,7 +153,7 @@ func clusterStatus(ctx context.Context, bootstrap string, timeout time.Duration)
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach the cluster at %s: %w", bootstrap, err)
 	}
-	st := &clusterState{ClusterID: md.Cluster, Controller: md.Controller, UnderReplicated: []partitionState{}, Leaderless: []partitionState{}}
+	st := &clusterState{ClusterID: md.Cluster, Controller: md.Controller, UnderReplicated: []partitionState{}, Leaderless: []partitionState{}, Moving: []movingPartition{}}
 	// DescribeCluster is the admin API for brokers and controller; a broker
 	// without it (Kafka before 2.8) is described by Metadata alone.
 	if dc, err := kmsg.NewPtrDescribeClusterRequest().RequestWith(bctx, cl); err == nil && dc.ErrorCode == 0 {
@@ -204,6 +217,24 @@ func clusterStatus(ctx context.Context, bootstrap string, timeout time.Duration)
 			}
 		}
 	}
+	// Reassignments in progress (the controller's list; a broker without
+	// the API lists none). A replica being added is not expected in the
+	// ISR yet: such a partition is moving, not under-replicated.
+	adding := map[partitionKey]int{}
+	all := kadm.TopicsSet{}
+	for _, t := range md.Topics {
+		for _, p := range t.Partitions {
+			all.Add(t.Topic, p.Partition)
+		}
+	}
+	lctx, lcancel := context.WithTimeout(ctx, timeout)
+	defer lcancel()
+	if moving, err := kadm.NewClient(cl).ListPartitionReassignments(lctx, all); err == nil {
+		for _, r := range moving.Sorted() {
+			st.Moving = append(st.Moving, movingPartition{Topic: r.Topic, Partition: r.Partition, Replicas: r.Replicas, Adding: r.AddingReplicas, Removing: r.RemovingReplicas})
+			adding[partitionKey{r.Topic, r.Partition}] = len(r.AddingReplicas)
+		}
+	}
 	replicasOf := map[int32]int{}
 	leadersOf := map[int32]int{}
 	for _, t := range md.Topics.Sorted() {
@@ -222,7 +253,7 @@ func clusterStatus(ctx context.Context, bootstrap string, timeout time.Duration)
 			switch {
 			case !ok:
 				st.Leaderless = append(st.Leaderless, ps)
-			case len(ps.ISR) < len(ps.Replicas):
+			case len(ps.ISR) < len(ps.Replicas)-adding[partitionKey{t.Topic, p.Partition}]:
 				leadersOf[ps.Leader]++
 				st.UnderReplicated = append(st.UnderReplicated, ps)
 			default:
@@ -272,7 +303,7 @@ func printClusterStatus(w io.Writer, st *clusterState, format string) error {
 	}
 	fmt.Fprintf(w, "cluster:     %s\n", st.ClusterID)
 	fmt.Fprintf(w, "controller:  %s\n", controller)
-	fmt.Fprintf(w, "partitions:  %d (%d under-replicated, %d leaderless)\n", st.Partitions, len(st.UnderReplicated), len(st.Leaderless))
+	fmt.Fprintf(w, "partitions:  %d (%d under-replicated, %d leaderless, %d moving)\n", st.Partitions, len(st.UnderReplicated), len(st.Leaderless), len(st.Moving))
 	fmt.Fprintf(w, "status:      %s\n\n", health)
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -312,7 +343,19 @@ func printClusterStatus(w io.Writer, st *clusterState, format string) error {
 	if err := table("UNDER-REPLICATED PARTITIONS", st.UnderReplicated); err != nil {
 		return err
 	}
-	return table("LEADERLESS PARTITIONS", st.Leaderless)
+	if err := table("LEADERLESS PARTITIONS", st.Leaderless); err != nil {
+		return err
+	}
+	if len(st.Moving) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\nMOVING PARTITIONS\n")
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOPIC\tPARTITION\tREPLICAS\tADDING\tREMOVING")
+	for _, m := range st.Moving {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", m.Topic, m.Partition, orderedNodes(m.Replicas), formatNodes(m.Adding), formatNodes(m.Removing))
+	}
+	return tw.Flush()
 }
 
 // formatNodes renders node ids as "1,2,3", or "-".

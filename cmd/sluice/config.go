@@ -38,6 +38,7 @@ const (
 	keyRaftListen                 = "raft.listen"
 	keyRaftAdvertisedAddress      = "raft.advertised.address"
 	keyClusterInitialMembers      = "cluster.initial.members"
+	keyClusterJoin                = "cluster.join"
 	keyRaftDialAddresses          = "raft.dial.addresses"
 	keyRaftHeartbeatTimeoutMs     = "raft.heartbeat.timeout.ms"
 	keyRaftElectionTimeoutMs      = "raft.election.timeout.ms"
@@ -47,6 +48,9 @@ const (
 	keyRaftTrailingLogs           = "raft.trailing.logs"
 	keyNumPartitions              = "num.partitions"
 	keyAutoCreateTopics           = "auto.create.topics.enable"
+	keyAutoLeaderRebalance        = "auto.leader.rebalance.enable"
+	keyLeaderImbalanceInterval    = "leader.imbalance.check.interval.seconds"
+	keyLeaderImbalancePercentage  = "leader.imbalance.per.broker.percentage"
 	keySocketRequestMaxBytes      = "socket.request.max.bytes"
 	keySocketBufferPoolBytes      = "socket.buffer.pool.bytes"
 	keyQueuedMaxRequestBytes      = "queued.max.request.bytes"
@@ -123,6 +127,7 @@ var settings = []setting{
 	{key: keyRaftListen, value: "", usage: "host:port the Raft listener binds for the metadata group's peers; empty runs a single node with no Raft listener"},
 	{key: keyRaftAdvertisedAddress, value: "", usage: "host:port peers dial to reach this node's Raft listener (default: raft.listen; 127.0.0.1 for a wildcard host)"},
 	{key: keyClusterInitialMembers, value: "", usage: "comma-separated id@raft-host:port/kafka-host:port of every node forming the cluster, this one included (its Kafka address may be left out; default: this node alone)"},
+	{key: keyClusterJoin, value: "", usage: "Kafka host:port of any node of a running cluster for this node to join (needs raft.listen, no cluster.initial.members); used on the first start only"},
 	{key: keyRaftDialAddresses, value: "", usage: "comma-separated raft-host:port=dial-host:port: the address to dial for a peer's Raft address (a proxy, a NAT); a peer not listed is dialled at its Raft address"},
 	{key: keyRaftHeartbeatTimeoutMs, value: int64(1000), usage: "milliseconds a Raft follower (metadata or partition) waits without hearing from its leader before an election"},
 	{key: keyRaftElectionTimeoutMs, value: int64(1000), usage: "milliseconds a Raft candidate (metadata or partition) waits for votes before trying again"},
@@ -132,6 +137,9 @@ var settings = []setting{
 	{key: keyRaftTrailingLogs, value: int64(10240), usage: "entries a partition's Raft log keeps behind a snapshot: a follower further behind catches up from the leader's segments"},
 	{key: keyNumPartitions, value: int64(1), usage: "partition count of auto-created topics and of CreateTopics asking for the default"},
 	{key: keyAutoCreateTopics, value: true, usage: "create unknown topics on Metadata and Produce requests"},
+	{key: keyAutoLeaderRebalance, value: true, usage: "hand partitions back to their preferred leader when too many of a node's are led elsewhere (after it returned)"},
+	{key: keyLeaderImbalanceInterval, value: int64(300), usage: "seconds between two checks of the partitions a node is preferred leader of"},
+	{key: keyLeaderImbalancePercentage, value: int64(10), usage: "percentage of a node's preferred partitions that may be led elsewhere before their leadership is restored"},
 	{key: keySocketRequestMaxBytes, value: int64(100 << 20), usage: "largest request frame accepted; a larger size prefix closes the connection"},
 	{key: keySocketBufferPoolBytes, value: int64(64 << 20), usage: "bytes of idle request and response buffers kept for reuse across all connections; 0 turns reuse off"},
 	{key: keyQueuedMaxRequestBytes, value: int64(256 << 20), usage: "bytes of requests read but not yet answered (and fetch responses not yet written), across all connections; above it the broker stops reading from sockets; -1 is unbounded"},
@@ -312,6 +320,9 @@ func loadConfig(v *viper.Viper) (config, error) {
 	readRaft(&r, &cfg)
 	cfg.Replication.DefaultPartitions = int32(r.integer(keyNumPartitions, 1, math.MaxInt32))
 	cfg.Replication.AutoCreateTopics = r.boolean(keyAutoCreateTopics)
+	cfg.Replication.AutoLeaderRebalance = r.boolean(keyAutoLeaderRebalance)
+	cfg.Replication.LeaderImbalanceCheckInterval = time.Duration(r.integer(keyLeaderImbalanceInterval, 1, math.MaxInt32)) * time.Second
+	cfg.Replication.LeaderImbalancePerBrokerPercentage = int(r.integer(keyLeaderImbalancePercentage, 0, 100))
 
 	advertised := r.str(keyAdvertisedAddress)
 	cfg.AdvertisedExplicit = v.IsSet(keyAdvertisedAddress) && advertised != ""
@@ -419,6 +430,17 @@ func readRaft(r *reader, cfg *config) {
 		r.fail(keyClusterInitialMembers, fmt.Errorf("lists %d nodes, which need a Raft listener; set raft.listen", len(members)))
 	}
 	cfg.Replication.InitialMembers = members
+	if join := r.str(keyClusterJoin); join != "" {
+		switch _, _, err := net.SplitHostPort(join); {
+		case err != nil:
+			r.fail(keyClusterJoin, fmt.Errorf("%q is not host:port: %w", join, err))
+		case cfg.RaftListen == "":
+			r.fail(keyClusterJoin, errors.New("needs raft.listen: the cluster reaches this node's Raft listener"))
+		case len(members) > 0:
+			r.fail(keyClusterJoin, errors.New("and cluster.initial.members are both set: a node either forms a cluster or joins one"))
+		}
+		cfg.Replication.JoinAddress = join
+	}
 
 	cfg.RaftDial = map[string]string{}
 	for _, entry := range strings.Split(r.str(keyRaftDialAddresses), ",") {

@@ -11,6 +11,7 @@
 //	sluice consume TOPIC [--offset beginning|end|N|-N|@TIME] [--group G] [--num N] [--until-end] [--format FMT|json]
 //	sluice group list|describe GROUP|lag [GROUP...]|reset-offsets GROUP ... [--bootstrap-server 127.0.0.1:9092]
 //	sluice cluster status [--format table|json] [--bootstrap-server 127.0.0.1:9092]
+//	sluice cluster rebalance|add-node ID|remove-node ID [--dry-run] [--format table|json] [--timeout 5m]
 //	sluice version
 //
 // The client commands take --bootstrap-server and exit 0 when done, 1 when

@@ -107,7 +107,8 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 		stopAdmin()
 		return err
 	}
-	ropts := replication.Options{Logger: logger, SyncObserver: metrics.ObserveSync, Transport: metaTransport, GroupTransport: raftNet.groupTransport()}
+	ropts := replication.Options{Logger: logger, SyncObserver: metrics.ObserveSync, Transport: metaTransport, GroupTransport: raftNet.groupTransport(),
+		Peers: peerClient{self: cfg.Replication.NodeID}}
 	if cfg.FaultInjection {
 		faults := log.NewFaultFS(nil)
 		ropts.FS = faults

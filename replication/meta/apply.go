@@ -98,6 +98,10 @@ func (s *State) apply(cmd Command) (*State, Result, error) {
 		return s.alterClientQuotas(c)
 	case *RecordLeaders:
 		return s.recordLeaders(c)
+	case *AlterReassignment:
+		return s.alterReassignment(c)
+	case *CompleteReassignment:
+		return s.completeReassignment(c)
 	}
 	return nil, Result{}, fmt.Errorf("command %T is not one this version applies: %w", cmd, kerr.InvalidRequest)
 }
@@ -429,7 +433,7 @@ func (s *State) reassignPartition(c *ReassignPartition) (*State, Result, error) 
 	next := s.clone()
 	nt := *t
 	nt.Partitions = append([]Partition(nil), t.Partitions...)
-	nt.Partitions[c.Partition] = Partition{Replicas: append([]int32(nil), c.Replicas...)}
+	nt.Partitions[c.Partition] = Partition{Replicas: append([]int32(nil), c.Replicas...), Moved: true}
 	next.Topics[nt.Name] = &nt
 	next.topicsByID[nt.ID] = &nt
 	return next, Result{}, nil

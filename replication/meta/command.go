@@ -160,6 +160,8 @@ func (AlterTopicConfigs) op() string       { return "alter_topic_configs" }
 func (AlterBrokerConfigs) op() string      { return "alter_broker_configs" }
 func (AllocateProducerIDBlock) op() string { return "allocate_producer_id_block" }
 func (ReassignPartition) op() string       { return "reassign_partition" }
+func (AlterReassignment) op() string       { return "alter_reassignment" }
+func (CompleteReassignment) op() string    { return "complete_reassignment" }
 
 // newCommand returns a pointer to a zero command of the named op.
 func newCommand(op string) (Command, bool) {
@@ -190,6 +192,10 @@ func newCommand(op string) (Command, bool) {
 		return &AlterClientQuotas{}, true
 	case "record_leaders":
 		return &RecordLeaders{}, true
+	case "alter_reassignment":
+		return &AlterReassignment{}, true
+	case "complete_reassignment":
+		return &CompleteReassignment{}, true
 	}
 	return nil, false
 }

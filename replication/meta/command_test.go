@@ -187,6 +187,9 @@ func checkInvariants(tb testing.TB, s *State) {
 				}
 				seen[r] = true
 			}
+			if err := p.checkReassignment(); err != nil {
+				tb.Fatalf("partition %s-%d: %v", name, i, err)
+			}
 		}
 	}
 	for id, n := range s.Nodes {

@@ -62,8 +62,20 @@
 //     use (DUPLICATE_BROKER_REGISTRATION), then the node is added as a
 //     Raft voter. Joining again with the same id and address is a no-op.
 //   - A node leaves with Leave (MarkNodeLeaving: placement skips it), then
-//     its replicas are moved (ReassignPartition), then Remove (RemoveNode,
+//     its replicas are moved (AlterReassignment), then Remove (RemoveNode,
 //     refused while it holds a replica, then Raft RemoveServer).
+//
+// # Reassignment
+//
+// AlterReassignment records a partition's target replicas as Kafka does:
+// Replicas become target ++ (original - target), Adding = target -
+// original, Removing = original - target, so every node involved holds a
+// replica meanwhile (Assigned includes them). The partition's Raft leader
+// moves the data (package replication) and CompleteReassignment sets
+// Replicas to the target once the Raft group's voters are exactly it. A
+// nil target cancels (Replicas back to Replicas - Adding). Partition.Moved
+// marks a replica list changed after creation: replicas opened from then
+// on join the group through its leader and never bootstrap it.
 //   - Each node remembers its cluster id in the Raft stable store, so Open
 //     can refuse a data dir of another cluster (ErrWrongCluster) before any
 //     log is replayed, and Join can be refused by id.
@@ -109,7 +121,7 @@
 //	op    init_cluster register_node mark_node_leaving remove_node
 //	      create_topic delete_topic create_partitions alter_topic_configs
 //	      alter_broker_configs allocate_producer_id_block reassign_partition
-//	      record_leaders
+//	      record_leaders alter_reassignment complete_reassignment
 //	args  the command struct's fields, by their json tags; unknown fields
 //	      are refused, so a command from a newer version is never half
 //	      applied

@@ -64,14 +64,20 @@ func randomCommands(seed uint64, n int) []Command {
 		case 7:
 			c = &AlterBrokerConfigs{NodeID: int32(rng.IntN(4)) - 1, Configs: map[string]string{"k": fmt.Sprint(rng.IntN(3))}}
 		case 8:
-			switch rng.IntN(3) {
+			switch rng.IntN(6) {
 			case 0:
 				c = &AllocateProducerIDBlock{NodeID: 1, Size: int64(rng.IntN(2000))}
-			case 1:
+			case 5:
 				c = NewRecordLeaders([]LeaderChange{{TopicID: TopicID{byte(rng.IntN(8) + 1)}, Partition: int32(rng.IntN(3)),
 					Leader: int32(1 + rng.IntN(5)), Epoch: int32(rng.IntN(4))}})
-			default:
+			case 1:
 				c = &ReassignPartition{Topic: topic(), Partition: int32(rng.IntN(3)), Replicas: replicas()}
+			case 2:
+				c = &AlterReassignment{Topic: topic(), Partition: int32(rng.IntN(3)), Target: replicas()}
+			case 3:
+				c = &AlterReassignment{Topic: topic(), Partition: int32(rng.IntN(3))}
+			case 4:
+				c = &CompleteReassignment{Topic: topic(), Partition: int32(rng.IntN(3)), Target: replicas()}
 			}
 		}
 		cmds = append(cmds, c)

@@ -105,7 +105,14 @@ func describe(out *bytes.Buffer, s *State) {
 		tp := s.Topics[name]
 		fmt.Fprintf(out, "  topic %s id %s internal %v configs %s\n", name, tp.ID, tp.Internal, configsString(tp.Configs))
 		for i, p := range tp.Partitions {
-			fmt.Fprintf(out, "    %s-%d %v\n", name, i, p.Replicas)
+			fmt.Fprintf(out, "    %s-%d %v", name, i, p.Replicas)
+			if p.Reassigning() {
+				fmt.Fprintf(out, " adding %v removing %v", p.Adding, p.Removing)
+			}
+			if p.Moved {
+				fmt.Fprint(out, " moved")
+			}
+			fmt.Fprintln(out)
 		}
 	}
 	if len(s.Brokers.Default) > 0 {

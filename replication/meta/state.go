@@ -65,13 +65,24 @@ type Node struct {
 // Partition is one partition's replica assignment.
 type Partition struct {
 	// Replicas are node ids in preference order: the first is the
-	// preferred leader. Never empty, no duplicates.
+	// preferred leader. Never empty, no duplicates. While a reassignment
+	// is in progress they are the target replicas followed by the
+	// original ones leaving (Kafka's layout), so every node involved
+	// holds a replica.
 	Replicas []int32 `json:"replicas"`
 	// Leader and LeaderEpoch are the leader its Raft group last elected
 	// and the term it leads in, as RecordLeaders recorded them; epoch 0
 	// means none recorded. Read them with RecordedLeader.
 	Leader      int32 `json:"leader,omitempty"`
 	LeaderEpoch int32 `json:"leader_epoch,omitempty"`
+	// Adding and Removing are the replicas a reassignment in progress
+	// adds and removes (reassign.go); both empty when none is.
+	Adding   []int32 `json:"adding,omitempty"`
+	Removing []int32 `json:"removing,omitempty"`
+	// Moved is set once the replica list has changed after creation: a
+	// replica opened then joins the partition's Raft group through its
+	// leader, never bootstrapping a configuration of its own.
+	Moved bool `json:"moved,omitempty"`
 }
 
 // Topic is one topic.
@@ -221,6 +232,9 @@ func (s *State) validate() error {
 		}
 		for i, p := range t.Partitions {
 			if err := s.checkReplicas(p.Replicas); err != nil {
+				return fmt.Errorf("partition %s-%d: %w", name, i, err)
+			}
+			if err := p.checkReassignment(); err != nil {
 				return fmt.Errorf("partition %s-%d: %w", name, i, err)
 			}
 		}

@@ -179,8 +179,18 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 	}
 	replica.AdvanceHighWatermark(next)
 	g.fsm = &fsm{replica: replica, next: next, onFailure: g.applyFailed, restore: g.catchUp}
-	if lt, ok := opts.Transport.(LogTransport); ok {
-		g.logTransport = lt
+	// The transport may wrap the Mux's (replication's reassignment
+	// progress tracker does): look through wrappers that Unwrap.
+	for t := opts.Transport; t != nil; {
+		if lt, ok := t.(LogTransport); ok {
+			g.logTransport = lt
+			break
+		}
+		u, ok := t.(interface{ Unwrap() raft.Transport })
+		if !ok {
+			break
+		}
+		t = u.Unwrap()
 	}
 
 	rc := cfg.raftConfig(opts.ID)

@@ -234,6 +234,27 @@ func TestAdminRequestsThroughFollower(t *testing.T) {
 			return id == [16]byte{}
 		})
 	}
+
+	// Client quotas through a follower: applied by the leader, described
+	// by every node (each reads its own view of the metadata).
+	app := "fwd-quota"
+	aq := kmsg.NewPtrAlterClientQuotasRequest()
+	aq.Entries = []kmsg.AlterClientQuotasRequestEntry{{
+		Entity: []kmsg.AlterClientQuotasRequestEntryEntity{{Type: "client-id", Name: &app}},
+		Ops:    []kmsg.AlterClientQuotasRequestEntryOp{{Key: "producer_byte_rate", Value: 4096}},
+	}}
+	qresp, err := aq.RequestWith(ctx, follower)
+	if err != nil || len(qresp.Entries) != 1 || qresp.Entries[0].ErrorCode != 0 {
+		t.Fatalf("AlterClientQuotas through a follower: %v %+v", err, qresp)
+	}
+	for _, p := range procs {
+		eventually(t, "the quota reaches "+p.Addr, func() bool {
+			dq := kmsg.NewPtrDescribeClientQuotasRequest()
+			dq.Components = []kmsg.DescribeClientQuotasRequestComponent{{EntityType: "client-id", MatchType: 0, Match: &app}}
+			dresp, err := dq.RequestWith(ctx, newClient(t, p.Addr))
+			return err == nil && len(dresp.Entries) == 1 && len(dresp.Entries[0].Values) == 1 && dresp.Entries[0].Values[0].Value == 4096
+		})
+	}
 }
 
 // TestProducerIDsAndAutoCreateOnFollower checks that a node that is not

@@ -9,8 +9,9 @@ package wire
 // is not positive: INVALID_REQUEST with a message, the other entries go
 // on); the valid ones are applied together as one metadata change, so
 // they take effect on every node at once. Only the metadata leader
-// applies them (NOT_CONTROLLER elsewhere). ValidateOnly checks without
-// changing.
+// applies them: another node forwards the entries to it (forward.go) and
+// relays its answers, or answers NOT_CONTROLLER while no leader is known.
+// ValidateOnly checks without changing.
 //
 // Version notes: v1 flexible.
 
@@ -71,5 +72,6 @@ func handleAlterClientQuotas(s *Server, ctx context.Context, kreq kmsg.Request) 
 		e.ErrorMessage = errorMessage(errs[i])
 		resp.Entries = append(resp.Entries, e)
 	}
+	s.forwardAlterClientQuotas(ctx, req, resp)
 	return reply{resp: resp}
 }

@@ -280,3 +280,33 @@ func (s *Server) forwardAutoCreate(ctx context.Context, name string, notLeader e
 	}
 	return found, nil
 }
+
+// forwardAlterClientQuotas forwards the entries of req answered
+// NOT_CONTROLLER in resp (the valid ones, applied together on the leader).
+func (s *Server) forwardAlterClientQuotas(ctx context.Context, req *kmsg.AlterClientQuotasRequest, resp *kmsg.AlterClientQuotasResponse) {
+	idx := notControllerItems(len(resp.Entries), func(i int) int16 { return resp.Entries[i].ErrorCode })
+	leader, ok := s.forwardTarget(ctx)
+	if len(idx) == 0 || !ok {
+		return
+	}
+	ctx, cancel := s.forwardContext(ctx, 0)
+	defer cancel()
+	fwd := kmsg.NewPtrAlterClientQuotasRequest()
+	fwd.ValidateOnly = req.ValidateOnly
+	for _, i := range idx {
+		fwd.Entries = append(fwd.Entries, req.Entries[i])
+	}
+	kresp, err := s.forward(ctx, leader, fwd)
+	if err != nil {
+		s.forwardFailed(err)
+		return
+	}
+	fresp := kresp.(*kmsg.AlterClientQuotasResponse)
+	if len(fresp.Entries) != len(idx) {
+		s.forwardFailed(errWrongAnswer("AlterClientQuotas", len(fresp.Entries), len(idx)))
+		return
+	}
+	for j, i := range idx {
+		resp.Entries[i] = fresp.Entries[j]
+	}
+}

@@ -38,7 +38,14 @@ type Config struct {
 	// SnapshotInterval and SnapshotThreshold: how often Raft checks, and
 	// how many entries since the last snapshot make one. A partition's
 	// snapshot is a few bytes (the data is in the segments), so they may
-	// be frequent. Defaults 30s and 8192.
+	// be frequent. They bound restart time: at start raft reads every
+	// entry after the last snapshot (raft.NewRaft scans them for
+	// configuration changes, then re-applies them), each a whole batch of
+	// up to 1 MiB from the segments, so a partition never snapshotted
+	// under 8,192 entries read all its 2 GiB again at every start (8 s on
+	// the development machine, against 1.4 s for 0.2 GiB). Defaults 10s
+	// and 1024: a restart reads at most about 1,024 entries plus what was
+	// written in the last two intervals, however much is retained.
 	SnapshotInterval  time.Duration
 	SnapshotThreshold uint64
 	// TrailingLogs is how many entries stay in the Raft window after a
@@ -58,8 +65,8 @@ func DefaultConfig() Config {
 		LeaderLeaseTimeout: 500 * time.Millisecond,
 		CommitTimeout:      500 * time.Millisecond,
 		MaxAppendEntries:   256,
-		SnapshotInterval:   30 * time.Second,
-		SnapshotThreshold:  8192,
+		SnapshotInterval:   10 * time.Second,
+		SnapshotThreshold:  1024,
 		TrailingLogs:       10240,
 		ApplyTimeout:       5 * time.Second,
 	}

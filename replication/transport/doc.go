@@ -184,6 +184,13 @@
 // the 50-group, 3-node raft cluster test runs about 860 in all, 25 of them
 // the Muxes'.
 //
+// Heartbeats (BenchmarkHeartbeats: 333 groups from one Mux to another,
+// each sending every 100-200 ms as raft does, about 2,200 a second; CPU
+// time of the process per heartbeat, both ends, two runs): each in a frame
+// of its own 60-70 µs, batched in 10 ms windows 36-38 µs (ratio 1.8). What
+// remains is mostly goroutine wake-ups, timers and channel hand-offs, on
+// the sender as in raft.
+//
 // # Glossary
 //
 //   - group: one Raft group (a partition, or the metadata group), named by

@@ -79,8 +79,15 @@
 //   - A leader lease of 500 ms is what still lets a stall of the machine
 //     turn into a burst of elections (every leader on a node steps down at
 //     once); the bursts now settle within seconds.
-//   - Failover (BenchmarkCluster/failover, 500 ms timeouts, 10 trials):
-//     p50 1.26 s, p99 1.37 s, against 1.23 s and 1.60 s before.
+//   - With the default 1 s timeouts (SLUICE_BENCH_RAFT_TIMEOUT_MS=1000)
+//     idle costs about the same, 26-34 % of a core per node (RSS 131 MiB,
+//     0 leader changes in 10 s), though raft then heartbeats half as
+//     often: the rest (raft's idle AppendEntries each CommitTimeout through
+//     a group's queue and main loop, its lease and follower timers, the
+//     garbage collector) weighs as much.
+//   - Failover (BenchmarkCluster/failover, 10 trials): with 500 ms timeouts
+//     p50 1.25-1.26 s, p99 1.37-1.49 s, against 1.23 s and 1.60 s before;
+//     with the default 1 s timeouts p50 2.07 s, p99 2.52 s.
 //
 // Restart time is flat in retained data: raft.NewRaft reads every entry
 // after the last snapshot (a configuration scan, then a re-apply), each a

@@ -29,10 +29,19 @@ func startClusterProcesses(tb testing.TB, dir string, n int) []*sluiceProcess {
 		procs[i] = &sluiceProcess{tb: tb, Addr: addrs[i], DataDir: filepath.Join(dir, fmt.Sprintf("node-%d", i+1))}
 		members = append(members, fmt.Sprintf("%d@%s/%s", i+1, raftAddrs[i], procs[i].Addr))
 	}
+	// SLUICE_BENCH_RAFT_TIMEOUT_MS (default 500) is the heartbeat and
+	// election timeout; the leader lease is 500 ms or that, the smaller.
+	timeout := 500
+	if v := os.Getenv("SLUICE_BENCH_RAFT_TIMEOUT_MS"); v != "" {
+		if _, err := fmt.Sscan(v, &timeout); err != nil || timeout < 5 {
+			tb.Fatalf("SLUICE_BENCH_RAFT_TIMEOUT_MS=%q: want milliseconds, at least 5", v)
+		}
+	}
+	ms := fmt.Sprint(timeout)
 	for i, p := range procs {
 		p.Args = []string{"--node-id", fmt.Sprint(i + 1), "--raft-listen", raftAddrs[i],
 			"--cluster-initial-members", strings.Join(members, ","),
-			"--raft-heartbeat-timeout-ms", "500", "--raft-election-timeout-ms", "500", "--raft-leader-lease-timeout-ms", "500"}
+			"--raft-heartbeat-timeout-ms", ms, "--raft-election-timeout-ms", ms, "--raft-leader-lease-timeout-ms", fmt.Sprint(min(timeout, 500))}
 		p.launch()
 		tb.Cleanup(func() {
 			if p.running() {
@@ -84,7 +93,10 @@ func processIO(pid int) int64 {
 //     acknowledgement of a record sent after the kill (p50 and p99); the
 //     killed node is restarted before the next trial.
 //
-// SLUICE_BENCH_SCALE scales the records (default 200k of 1 KiB). Figures
+// The three nodes run with 500 ms Raft heartbeat and election timeouts
+// and leader lease, or SLUICE_BENCH_RAFT_TIMEOUT_MS (the lease stays at
+// most 500 ms; 1000 gives the defaults). SLUICE_BENCH_SCALE scales the
+// records (default 200k of 1 KiB). Figures
 // are reported, never asserted: read produce-3node as a ratio to
 // produce-1node.
 func BenchmarkCluster(b *testing.B) {

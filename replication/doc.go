@@ -65,10 +65,11 @@
 //     10 ms window, and their answers likewise (transport: Heartbeat
 //     batches); a partition's CommitTimeout (raft's idle AppendEntries per
 //     follower, not a failure detector) is 500 ms, not 50 ms.
-//   - After: all 1,000 partitions led 33-44 s after creation; idle, each
-//     node uses 24-30 % of a core (BenchmarkCluster/idle: 27.9, 29.8,
-//     23.8 %; RSS 123 MiB; 5 leader changes in 10 s with the bench's
-//     500 ms timeouts), against the 5 % target, which is not met. The
+//   - After: all 1,000 partitions led 7-44 s after creation; idle, each
+//     node uses 24-38 % of a core (BenchmarkCluster/idle, two runs with
+//     the bench's 500 ms timeouts: 27.9, 29.8, 23.8 % and 26.2, 29.8,
+//     37.7 %; RSS 123-129 MiB; 5 and 0 leader changes in 10 s), against
+//     the 5 % target, which is not met. The
 //     profile of an idle node is now raft's own: a heartbeat goroutine per
 //     group and follower waking on a fresh timer every 100-200 ms (about
 //     4,400 a second per node, each way), channel hand-offs and the

@@ -23,7 +23,14 @@ type Config struct {
 	// long steps down. Default 500ms.
 	LeaderLeaseTimeout time.Duration
 	// CommitTimeout bounds how long a follower may wait to learn a new
-	// commit index when nothing else is sent. Default 50ms.
+	// commit index when nothing else is sent: raft's leader sends each
+	// follower an AppendEntries this often (to twice this) even when idle.
+	// Default 500ms. It is not a failure detector (heartbeats are, at
+	// HeartbeatTimeout/10): it only delays when a follower applies the
+	// last entries of a burst, as Kafka's replica.fetch.wait.max.ms (500)
+	// delays a follower's high watermark. The metadata group keeps 50ms;
+	// at 50ms, 1,000 idle partitions of replication factor 3 cost each
+	// node 9,000 AppendEntries a second each way (replication/doc.go).
 	CommitTimeout time.Duration
 	// MaxAppendEntries is how many entries (batches) one AppendEntries
 	// and one StoreLogs (one fsync) carry at most. Default 256.
@@ -31,7 +38,14 @@ type Config struct {
 	// SnapshotInterval and SnapshotThreshold: how often Raft checks, and
 	// how many entries since the last snapshot make one. A partition's
 	// snapshot is a few bytes (the data is in the segments), so they may
-	// be frequent. Defaults 30s and 8192.
+	// be frequent. They bound restart time: at start raft reads every
+	// entry after the last snapshot (raft.NewRaft scans them for
+	// configuration changes, then re-applies them), each a whole batch of
+	// up to 1 MiB from the segments, so a partition never snapshotted
+	// under 8,192 entries read all its 2 GiB again at every start (8 s on
+	// the development machine, against 1.4 s for 0.2 GiB). Defaults 10s
+	// and 1024: a restart reads at most about 1,024 entries plus what was
+	// written in the last two intervals, however much is retained.
 	SnapshotInterval  time.Duration
 	SnapshotThreshold uint64
 	// TrailingLogs is how many entries stay in the Raft window after a
@@ -49,10 +63,10 @@ func DefaultConfig() Config {
 		HeartbeatTimeout:   time.Second,
 		ElectionTimeout:    time.Second,
 		LeaderLeaseTimeout: 500 * time.Millisecond,
-		CommitTimeout:      50 * time.Millisecond,
+		CommitTimeout:      500 * time.Millisecond,
 		MaxAppendEntries:   256,
-		SnapshotInterval:   30 * time.Second,
-		SnapshotThreshold:  8192,
+		SnapshotInterval:   10 * time.Second,
+		SnapshotThreshold:  1024,
 		TrailingLogs:       10240,
 		ApplyTimeout:       5 * time.Second,
 	}

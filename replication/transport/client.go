@@ -110,6 +110,11 @@ type clientConn struct {
 	nextID  uint64
 	err     error // set once the connection broke; no call is added then
 	probing bool  // a ping is in flight
+
+	// heartbeatMu guards heartbeats, the batch not yet written (see
+	// heartbeat_batch.go); a timer armed by its first item writes it.
+	heartbeatMu sync.Mutex
+	heartbeats  []heartbeatItem
 }
 
 // alive reports whether the connection has not broken.
@@ -248,6 +253,13 @@ func (c *clientConn) readLoop() {
 		if err != nil {
 			c.fail(err)
 			return
+		}
+		if f.typ == typeHeartbeats|responseBit {
+			if err := c.completeHeartbeats(f); err != nil {
+				c.fail(err)
+				return
+			}
+			continue
 		}
 		c.mu.Lock()
 		cl := c.pending[f.id]

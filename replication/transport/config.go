@@ -55,6 +55,13 @@ type Config struct {
 	// its raft is busy; beyond it an RPC is answered with ErrGroupBusy.
 	// Default 1024.
 	MaxQueuedPerGroup int
+
+	// HeartbeatBatchWindow is how long a heartbeat may wait for others to
+	// the same peer, to go in one frame with them (see
+	// heartbeat_batch.go); 0 sends each in a frame of its own. It delays
+	// a heartbeat by at most this, against raft's heartbeat timeout of
+	// hundreds of milliseconds. Default 10ms.
+	HeartbeatBatchWindow time.Duration
 }
 
 // DefaultConfig returns the defaults documented on Config's fields, with no
@@ -68,6 +75,7 @@ func DefaultConfig() Config {
 		SnapshotTimeoutScale: 256 << 10,
 		RedialBackoff:        100 * time.Millisecond,
 		MaxQueuedPerGroup:    1024,
+		HeartbeatBatchWindow: 10 * time.Millisecond,
 	}
 }
 
@@ -88,6 +96,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("transport: SnapshotTimeoutScale %d must be positive", c.SnapshotTimeoutScale)
 	case c.RedialBackoff < 0:
 		return fmt.Errorf("transport: RedialBackoff %v must not be negative", c.RedialBackoff)
+	case c.HeartbeatBatchWindow < 0 || c.HeartbeatBatchWindow >= c.Timeout:
+		return fmt.Errorf("transport: HeartbeatBatchWindow %v must be in [0, Timeout)", c.HeartbeatBatchWindow)
 	case c.MaxQueuedPerGroup < 1:
 		return fmt.Errorf("transport: MaxQueuedPerGroup %d must be at least 1", c.MaxQueuedPerGroup)
 	}

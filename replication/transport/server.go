@@ -63,6 +63,13 @@ func (sc *serverConn) serve() {
 			logger.Warn("malformed frame, closing connection", zap.Error(err))
 			return
 		}
+		if f.typ == typeHeartbeats {
+			if err := sc.heartbeats(f); err != nil {
+				logger.Warn("malformed heartbeats, closing connection", zap.Error(err))
+				return
+			}
+			continue
+		}
 		group, req, err := decodeRequestFrame(f)
 		if err != nil {
 			logger.Warn("malformed request, closing connection", zap.Error(err))
@@ -91,7 +98,7 @@ func (sc *serverConn) serve() {
 			sc.installSnapshot(t, in)
 			return
 		}
-		if isHeartbeat(req) {
+		if isHeartbeat(req) && t.fastHeartbeat(req) {
 			if fn := t.heartbeatHandler(); fn != nil {
 				t.heartbeat(fn, in)
 				continue
@@ -133,6 +140,11 @@ func (sc *serverConn) respond(id uint64, typ byte, resp any, rpcErr error) {
 		sc.conn.Close()
 		return
 	}
+	sc.write(bufs)
+}
+
+// write writes one frame whole; a write that fails closes the connection.
+func (sc *serverConn) write(bufs net.Buffers) {
 	sc.writeMu.Lock()
 	defer sc.writeMu.Unlock()
 	sc.conn.SetWriteDeadline(deadline(sc.m.cfg.Timeout))

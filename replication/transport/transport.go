@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -26,6 +27,9 @@ type Transport struct {
 
 	heartbeatMu sync.Mutex
 	heartbeatFn func(raft.RPC)
+	// heartbeatTerm is the term whose heartbeats take the fast path, 0
+	// until raft accepts one (fastHeartbeat, noteHeartbeat).
+	heartbeatTerm atomic.Uint64
 
 	logReaderMu sync.Mutex
 	logReaderFn LogReader
@@ -96,11 +100,15 @@ func (t *Transport) heartbeatHandler() func(raft.RPC) {
 }
 
 // AppendEntries sends args to target and waits for the response. Requests
-// without entries use the control connection, others the bulk one.
+// without entries use the control connection, others the bulk one; a
+// heartbeat joins the peer's next batch (Config.HeartbeatBatchWindow).
 func (t *Transport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
 	class := classBulk
 	if len(args.Entries) == 0 {
 		class = classControl
+	}
+	if t.m.cfg.HeartbeatBatchWindow > 0 && isHeartbeat(args) {
+		return t.heartbeatRPC(target, args, resp)
 	}
 	return t.rpc(target, class, args, resp)
 }
@@ -165,6 +173,11 @@ func (t *Transport) rpc(target raft.ServerAddress, class connClass, req, resp an
 	}
 	ch := make(chan error, 1)
 	id := c.send(&call{typ: typ, resp: resp, done: func(err error) { ch <- err }}, t.group, req)
+	return t.awaitCall(c, id, ch, typ, target)
+}
+
+// awaitCall waits for call id on c, whose done sends to ch, for Timeout.
+func (t *Transport) awaitCall(c *clientConn, id uint64, ch chan error, typ byte, target raft.ServerAddress) error {
 	timer := time.NewTimer(t.m.cfg.Timeout)
 	defer timer.Stop()
 	select {
@@ -242,6 +255,7 @@ func (t *Transport) drain() {
 		t.queue = t.queue[1:]
 		t.mu.Unlock()
 		resp, err := t.deliver(raft.RPC{Command: in.req}, t.m.cfg.Timeout)
+		t.noteHeartbeat(in.req, resp, err)
 		in.sc.respond(in.id, in.typ, resp, err)
 	}
 }
@@ -279,22 +293,33 @@ func (t *Transport) await(respCh chan raft.RPCResponse, timer *time.Timer) (any,
 // runs on the caller (a connection reader) and, as raft answers before
 // returning, the response is written at once; otherwise a goroutine waits.
 func (t *Transport) heartbeat(fn func(raft.RPC), in inbound) {
+	if resp, err, ok := t.heartbeatNow(fn, in); ok {
+		in.sc.respond(in.id, in.typ, resp, err)
+	}
+}
+
+// heartbeatNow runs fn on the heartbeat in and returns raft's answer if
+// raft gave it before returning (ok); otherwise a goroutine waits for the
+// answer and responds to in on its own.
+func (t *Transport) heartbeatNow(fn func(raft.RPC), in inbound) (resp any, err error, ok bool) {
 	respCh := make(chan raft.RPCResponse, 1)
 	fn(raft.RPC{Command: in.req, RespChan: respCh})
 	select {
 	case r := <-respCh:
-		in.sc.respond(in.id, in.typ, r.Response, r.Error)
-		return
+		t.noteHeartbeat(in.req, r.Response, r.Error)
+		return r.Response, r.Error, true
 	default:
 	}
 	if !t.goFunc(func() {
 		timer := time.NewTimer(t.m.cfg.Timeout)
 		defer timer.Stop()
 		resp, err := t.await(respCh, timer)
+		t.noteHeartbeat(in.req, resp, err)
 		in.sc.respond(in.id, in.typ, resp, err)
 	}) {
-		in.sc.respondError(in.id, in.typ, fmt.Errorf("%w: group %q", ErrClosed, t.group))
+		return nil, fmt.Errorf("%w: group %q", ErrClosed, t.group), true
 	}
+	return nil, nil, false
 }
 
 // Close removes the group from the Mux, fails its waiting and queued RPCs

@@ -130,8 +130,11 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-// TestHeartbeatFastPath checks that heartbeats go to the handler, not the
-// consumer, while the group's raft is stuck on another RPC.
+// TestHeartbeatFastPath checks that the first heartbeat of a term goes to
+// the consumer (raft may write its stable store on it) and, once raft
+// answered it in that term, later heartbeats go to the handler, not the
+// consumer, even while the group's raft is stuck on another RPC; a
+// heartbeat of a new term goes to the consumer again.
 func TestHeartbeatFastPath(t *testing.T) {
 	a := newTestMux(t, nil)
 	b := newTestMux(t, nil)
@@ -140,30 +143,61 @@ func TestHeartbeatFastPath(t *testing.T) {
 	var beats atomic.Int64
 	tb.SetHeartbeatHandler(func(rpc raft.RPC) {
 		beats.Add(1)
-		rpc.Respond(&raft.AppendEntriesResponse{Term: 7, Success: true}, nil)
+		rpc.Respond(&raft.AppendEntriesResponse{Term: rpc.Command.(*raft.AppendEntriesRequest).Term, Success: true}, nil)
 	})
-	// Nobody reads tb.Consumer: an AppendEntries with entries waits there.
+	hb := sampleRequests()["heartbeat"].(*raft.AppendEntriesRequest)
+	consumed := make(chan uint64, 1)
+	go func() {
+		rpc := <-tb.Consumer()
+		term := rpc.Command.(*raft.AppendEntriesRequest).Term
+		rpc.Respond(&raft.AppendEntriesResponse{Term: term, Success: true}, nil)
+		consumed <- term
+	}()
+	if err := ta.AppendEntries("b", b.Addr(), hb, &raft.AppendEntriesResponse{}); err != nil {
+		t.Fatalf("first heartbeat: %v", err)
+	}
+	if term := <-consumed; term != hb.Term || beats.Load() != 0 {
+		t.Fatalf("first heartbeat reached the consumer with term %d and the handler %d times; want term %d, 0 times", term, beats.Load(), hb.Term)
+	}
+	// Nobody reads tb.Consumer any more: an AppendEntries with entries
+	// waits there.
 	stuck := make(chan error, 1)
 	go func() {
 		req := sampleRequests()["append entries"].(*raft.AppendEntriesRequest)
 		stuck <- ta.AppendEntries("b", b.Addr(), req, &raft.AppendEntriesResponse{})
 	}()
-	hb := sampleRequests()["heartbeat"].(*raft.AppendEntriesRequest)
 	for i := 0; i < 10; i++ {
 		var resp raft.AppendEntriesResponse
 		if err := ta.AppendEntries("b", b.Addr(), hb, &resp); err != nil {
 			t.Fatalf("heartbeat %d: %v", i, err)
 		}
-		if !resp.Success {
-			t.Fatalf("heartbeat %d: not successful", i)
+		if !resp.Success || resp.Term != hb.Term {
+			t.Fatalf("heartbeat %d: response %+v", i, resp)
 		}
 	}
 	if n := beats.Load(); n != 10 {
 		t.Errorf("handler saw %d heartbeats, want 10", n)
 	}
+	// A new term waits behind the stuck RPC in the queue: it fails when
+	// the group closes, never having reached the handler.
+	next := *hb
+	next.Term++
+	newTerm := make(chan error, 1)
+	go func() { newTerm <- ta.AppendEntries("b", b.Addr(), &next, &raft.AppendEntriesResponse{}) }()
+	waitFor(t, 5*time.Second, "the new term's heartbeat to be queued", func() bool {
+		tb.mu.Lock()
+		defer tb.mu.Unlock()
+		return len(tb.queue) == 1
+	})
 	tb.Close()
 	if err := <-stuck; err == nil {
 		t.Errorf("append entries to a closed group succeeded")
+	}
+	if err := <-newTerm; err == nil {
+		t.Errorf("heartbeat of a new term to a closed group succeeded")
+	}
+	if n := beats.Load(); n != 10 {
+		t.Errorf("handler saw %d heartbeats, want 10 (a new term must not take the fast path)", n)
 	}
 }
 
@@ -307,7 +341,11 @@ func TestHeartbeatNotBehindBulk(t *testing.T) {
 	bigA, bigB := mustTransport(t, a.Mux, "big"), mustTransport(t, b.Mux, "big")
 	smallA, smallB := mustTransport(t, a.Mux, "small"), mustTransport(t, b.Mux, "small")
 	serveRPCs(t, bigB, func(rpc raft.RPC) { rpc.Respond(&raft.AppendEntriesResponse{Success: true}, nil) })
-	smallB.SetHeartbeatHandler(func(rpc raft.RPC) { rpc.Respond(&raft.AppendEntriesResponse{Success: true}, nil) })
+	answer := func(rpc raft.RPC) {
+		rpc.Respond(&raft.AppendEntriesResponse{Term: rpc.Command.(*raft.AppendEntriesRequest).Term, Success: true}, nil)
+	}
+	smallB.SetHeartbeatHandler(answer)
+	serveRPCs(t, smallB, answer) // the first heartbeat of a term
 
 	// Open the control connection first, so it is not dialled while the
 	// bulk one saturates the link.

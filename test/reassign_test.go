@@ -224,7 +224,7 @@ func TestReassignWhileProducing(t *testing.T) {
 		}
 		return l == leader && slices.Equal(rs, r.Replicas)
 	})
-	// sluice cluster status lists the move (node 3 frozen: exit 2).
+	// sluice cluster status lists the move (node 3 frozen: exit 3, unhealthy).
 	out, code := clusterStatus(t, procs[leader-1].Addr, "--format", "json")
 	var st struct {
 		Moving []struct {
@@ -232,7 +232,7 @@ func TestReassignWhileProducing(t *testing.T) {
 			Adding []int32 `json:"adding"`
 		} `json:"moving"`
 	}
-	if err := json.Unmarshal([]byte(out), &st); err != nil || code != 2 || len(st.Moving) != 1 || st.Moving[0].Topic != topic || !slices.Equal(st.Moving[0].Adding, []int32{third}) {
+	if err := json.Unmarshal([]byte(out), &st); err != nil || code != 3 || len(st.Moving) != 1 || st.Moving[0].Topic != topic || !slices.Equal(st.Moving[0].Adding, []int32{third}) {
 		t.Fatalf("cluster status during the move: exit %d, %v\n%s", code, err, out)
 	}
 	// Producers go on while the new replica cannot catch up.

@@ -2,7 +2,9 @@ package wire
 
 // BrokerRegistration (key 62), versions 0-4.
 //
-// Between brokers only: a node started with cluster.join asks the
+// Between brokers only (advertised to, and answered for, clients with
+// forwardClientPrefix, as PeerClientID; CLUSTER_AUTHORIZATION_FAILED to
+// anyone else): a node started with cluster.join asks the
 // controller (the metadata leader) to add it to the cluster. Listeners
 // must name the node's Raft address as a listener called "RAFT" and its
 // Kafka address as any other (the first is taken). The controller
@@ -37,6 +39,11 @@ const RaftListenerName = "RAFT"
 func handleBrokerRegistration(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 	req := kreq.(*kmsg.BrokerRegistrationRequest)
 	resp := req.ResponseKind().(*kmsg.BrokerRegistrationResponse)
+	if !isForwarded(ctx) {
+		// Only a joining node's peer client (PeerClientID) registers.
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return reply{resp: resp}
+	}
 	node := meta.Member{ID: req.BrokerID}
 	if req.Rack != nil {
 		node.Rack = *req.Rack

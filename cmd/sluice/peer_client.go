@@ -32,7 +32,8 @@ var _ replication.PeerClient = peerClient{}
 // reassignment whose target they are (wire/56_alter_partition.go).
 func (cc peerClient) CompleteReassignment(ctx context.Context, controller replication.Broker, topic string, topicID [16]byte, partition int32, target []int32) error {
 	addr := net.JoinHostPort(controller.Host, strconv.Itoa(int(controller.Port)))
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	// The peer client id: AlterPartition is between nodes only.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID(wire.PeerClientID))
 	if err != nil {
 		return fmt.Errorf("client for controller %d at %s: %w", controller.NodeID, addr, err)
 	}

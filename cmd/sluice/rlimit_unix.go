@@ -10,16 +10,16 @@ import (
 
 // raiseOpenFileLimit raises the process's soft limit on open files
 // (RLIMIT_NOFILE) to its hard limit and logs both. A partition keeps its
-// newest segment's log, offset index and time index open, its older
-// segments' as they are read, and its Raft log: 1,000 partitions with a few
-// segments each need more than the soft limit of 1,024 many systems start
-// processes with. When the limit stays under recommendedOpenFiles it says
-// so at Warn, with the fix.
-func raiseOpenFileLimit(logger *zap.Logger) {
+// segments' logs, offset indexes and time indexes open, and its Raft
+// log: 1,000 partitions with a few segments each need more than the soft
+// limit of 1,024 many systems start processes with. When the limit stays
+// under recommendedOpenFiles it says so at Warn, with the fix. It returns
+// the soft limit in force.
+func raiseOpenFileLimit(logger *zap.Logger) (soft uint64, known bool) {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		logger.Warn("cannot read the open file limit", zap.Error(err))
-		return
+		return 0, false
 	}
 	was := lim.Cur
 	if lim.Cur < lim.Max {
@@ -38,4 +38,5 @@ func raiseOpenFileLimit(logger *zap.Logger) {
 		logger.Warn("open file limit is low for many partitions: each keeps 3 files open per segment in use and its Raft log; raise the hard limit (ulimit -Hn, LimitNOFILE= in a systemd unit, nofile in /etc/security/limits.conf)",
 			zap.Uint64("limit", uint64(lim.Cur)), zap.Uint64("recommended", recommendedOpenFiles))
 	}
+	return uint64(lim.Cur), true
 }

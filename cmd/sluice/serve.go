@@ -61,7 +61,11 @@ func newServeCommand() *cobra.Command {
 // stopSignals is called once shutdown starts, so that a second signal kills
 // the process the default way.
 func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logger) error {
-	raiseOpenFileLimit(logger)
+	if soft, ok := raiseOpenFileLimit(logger); ok {
+		if err := checkOpenFiles(cfg.Replication.DataDir, soft); err != nil {
+			return err
+		}
+	}
 	// Bind first: a port in use fails before any data is touched, and
 	// listen port 0 advertises the port actually bound.
 	listener, err := net.Listen("tcp", cfg.Listen)

@@ -19,10 +19,16 @@ import (
 // in other processes, which send no signal a test could wait on.
 func eventually(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(testTimeout)
+	eventuallyWithin(tb, testTimeout, what, cond)
+}
+
+// eventuallyWithin is eventually with its own bound.
+func eventuallyWithin(tb testing.TB, d time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			tb.Fatalf("%s: not within %s", what, testTimeout)
+			tb.Fatalf("%s: not within %s", what, d)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

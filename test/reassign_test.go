@@ -72,10 +72,12 @@ func reassignments(t *testing.T, adm *kadm.Client, topic string) (kadm.ListParti
 
 // waitPlacement waits until every running node reports topic's partition
 // 0 with exactly replicas (in order), all of them in sync at the leader,
-// and a leader among them.
+// and a leader among them. It allows twice testTimeout: a replica that
+// was frozen or restarted is retried by the leader's Raft with a backoff
+// that grows to several seconds, and the full suite loads the machine.
 func waitPlacement(t *testing.T, procs []*sluiceProcess, topic string, replicas []int32) {
 	t.Helper()
-	eventually(t, fmt.Sprintf("every node reports %s on %v", topic, replicas), func() bool {
+	eventuallyWithin(t, 2*testTimeout, fmt.Sprintf("every node reports %s on %v", topic, replicas), func() bool {
 		for _, p := range procs {
 			leader, rs, _ := partitionState(t, p.Addr, topic)
 			if !slices.Equal(rs, replicas) || !slices.Contains(replicas, leader) {

@@ -183,6 +183,13 @@ func TestGroupCatchUpFromLeaderSegments(t *testing.T) {
 // having read each part of the leader's log once. While it reads the log
 // it is out of sync; after, in sync again.
 func TestGroupCatchUpSlowerThanTimeout(t *testing.T) {
+	if raceEnabled {
+		// It counts reads against a transport Timeout of a second and a
+		// slow link made of sleeps: under the race detector's slowdown
+		// the counts say nothing. make test runs it; the race run keeps
+		// the catch-up tests that do not time anything.
+		t.Skip("timing-based; run without -race")
+	}
 	const timeout = time.Second
 	c := newClusterMux(t, 3, catchUpConfig(), true, func(cfg *transport.Config) { cfg.Timeout = timeout })
 	down := c.follower()
@@ -415,6 +422,14 @@ func (c *cluster) converged2(end, start int64) {
 // drops the snapshot, the leader sends one again, and the restore resumes
 // from what the first attempt fetched.
 func TestGroupCatchUpCrash(t *testing.T) {
+	if raceEnabled {
+		// It needs the restore to read at least two chunks, with a
+		// bounded wait: under the race detector's slowdown the replica
+		// has been seen to hold more before the install and read once.
+		// make test runs it; the race run keeps the catch-up tests that
+		// do not count reads.
+		t.Skip("timing-based; run without -race")
+	}
 	c := newClusterOf(t, 3, catchUpConfig(), true)
 	down := c.follower()
 	c.stop(down)
@@ -502,6 +517,13 @@ func TestGroupCatchUpCrash(t *testing.T) {
 // snapshot it was for is dropped, the leader sends one again, and the
 // next restore resumes where the failed one stopped.
 func TestGroupCatchUpFailedAttemptResumes(t *testing.T) {
+	if raceEnabled {
+		// It counts reads against a transport Timeout of a second and a
+		// slow link made of sleeps: under the race detector's slowdown
+		// the counts say nothing. make test runs it; the race run keeps
+		// the catch-up tests that do not time anything.
+		t.Skip("timing-based; run without -race")
+	}
 	const timeout = time.Second
 	c := newClusterMux(t, 3, catchUpConfig(), true, func(cfg *transport.Config) { cfg.Timeout = timeout })
 	down := c.follower()
@@ -546,7 +568,7 @@ func TestGroupCatchUpFailedAttemptResumes(t *testing.T) {
 	got := slices.Clone(froms)
 	mu.Unlock()
 	if len(got) < 3 || got[2] != got[1] {
-		t.Fatalf("the leader's log was read from %v: want the read after the failed one to ask again for %v", got, got[1:2])
+		t.Fatalf("the leader's log was read from %v: want the read after the failed one (the second) to ask again for the same offset", got)
 	}
 	for i := 3; i < len(got); i++ {
 		if got[i] <= got[i-1] {

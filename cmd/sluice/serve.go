@@ -138,9 +138,16 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 	// through the server's forwarding client.
 	cluster.SetLeaderReports(server.ReportLeaders)
 	partitions := admin.ClusterPartitions(cluster)
+	stuck := consumergroup.NewStuckDetector(groups.Stats, clusterHighWatermark(cluster), cfg.Groups, logger, nil)
+	stuck.Start(stuckCheckInterval)
+	defer stuck.Stop()
+	if adm.server != nil {
+		adm.server.Handle("GET "+admin.StuckPath, admin.StuckHandler(stuck.Check))
+	}
 	if err := metrics.Register(
 		admin.NewLogCollector(partitions),
 		admin.NewGroupCollector(groups.Stats, partitions, nil),
+		admin.NewStuckCollector(stuck.Check),
 		admin.NewConnectionCollector(server.Stats),
 		admin.NewQuotaCollector(server.Stats),
 		admin.NewFlushCollector(cluster.FlushStats),

@@ -24,7 +24,7 @@ func newGroupCommand() *cobra.Command {
 	var bootstrap string
 	cmd := &cobra.Command{
 		Use:   "group",
-		Short: "List, describe, show the lag of and reset the offsets of consumer groups",
+		Short: "List, describe, show the lag of, reset the offsets of and dead-letter records of consumer groups",
 		Long: "List, describe and reset the offsets of consumer groups on a running broker\n" +
 			"(Sluice or Kafka), as kafka-consumer-groups.sh does.",
 		Args: cobra.NoArgs,

@@ -2,7 +2,10 @@ package consumergroup
 
 import (
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -117,4 +120,47 @@ func TestCommitOfSameOffsetKeepsMove(t *testing.T) {
 	if o := g.offsets[tp]; o.movedAt != 300 || o.movedGeneration != 7 {
 		t.Fatalf("after a move %+v, want moved at 300 in generation 7", o)
 	}
+}
+
+// TestStatsTrackOffsetMoves drives a real coordinator: an offset committed
+// in one generation keeps its move generation across rebalances and
+// re-commits of the same offset, so StuckPartitions finds it stuck after
+// enough rebalances; a restart counts from the loaded generation.
+func TestStatsTrackOffsetMoves(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		g := h.formGroup(1)
+		if r := h.commit(g.members[0], g.generation, "t1", 0, 10); r.Topics[0].Partitions[0].ErrorCode != 0 {
+			t.Fatalf("commit: %+v", r)
+		}
+		moved := g.generation
+		for range 2 { // each cycle: leave (a generation), join (another)
+			h.leave(kmsg.LeaveGroupRequestMember{MemberID: g.members[0]})
+			synctest.Wait()
+			g = h.formGroup(1)
+			if r := h.commit(g.members[0], g.generation, "t1", 0, 10); r.Topics[0].Partitions[0].ErrorCode != 0 {
+				t.Fatalf("re-commit: %+v", r)
+			}
+		}
+		stats := h.c.Stats()
+		if len(stats) != 1 || len(stats[0].Offsets) != 1 {
+			t.Fatalf("stats %+v, want one group with one offset", stats)
+		}
+		o := stats[0].Offsets[0]
+		if o.MovedGeneration != moved || stats[0].Generation != moved+4 {
+			t.Fatalf("moved in generation %d, group at %d; want %d and %d", o.MovedGeneration, stats[0].Generation, moved, moved+4)
+		}
+		hw := func(string, int32) (int64, bool) { return 20, true }
+		if s := StuckPartitions(stats, hw, stuckCfg(), time.Now()); len(s) != 1 || s[0].Rebalances != 4 {
+			t.Fatalf("stuck %+v, want t1/0 after 4 rebalances", s)
+		}
+		h.restart()
+		stats = h.c.Stats()
+		if len(stats) != 1 || stats[0].Offsets[0].MovedGeneration != stats[0].Generation {
+			t.Fatalf("stats after restart %+v, want counting from the loaded generation", stats)
+		}
+		if s := StuckPartitions(stats, hw, stuckCfg(), time.Now()); len(s) != 0 {
+			t.Fatalf("stuck %+v right after a restart", s)
+		}
+	})
 }

@@ -140,6 +140,20 @@ func TestPoisonGroupDeadLetter(t *testing.T) {
 	wantExit(t, "dead-letter below the committed offset", runCLI(t, p.Addr, "", "group", "dead-letter", group, "--topic", topic+":0", "--offset", "2", "--to", dlq), 1, "below")
 	wantExit(t, "dead-letter without --to", runCLI(t, p.Addr, "", "group", "dead-letter", group, "--topic", topic+":0", "--offset", "2"), 2, "--to")
 
+	// --dry-run lists the record and changes nothing.
+	out = mustCLI(t, p.Addr, "", append(deadLetterArgs, "--dry-run")...)
+	if !strings.Contains(out, "would create dead-letter topic "+dlq) || !strings.Contains(out, "dry run: nothing copied or committed") {
+		t.Fatalf("dead-letter --dry-run output:\n%s", out)
+	}
+	if topics, err := adm.ListTopics(ctx, dlq); err != nil || topics.Has(dlq) {
+		t.Fatalf("after --dry-run the dead-letter topic exists (%v) or listing failed: %v", topics.Has(dlq), err)
+	}
+	if c, err := adm.FetchOffsets(ctx, group); err != nil {
+		t.Fatal(err)
+	} else if o, _ := c.Lookup(topic, 0); o.At != poison {
+		t.Fatalf("after --dry-run committed offset %d, want %d", o.At, poison)
+	}
+
 	out = mustCLI(t, p.Addr, "", append(deadLetterArgs, "--format", "json")...)
 	var res struct {
 		Created   bool   `json:"created_topic"`

@@ -185,12 +185,22 @@ func (d *StuckDetector) checkLocked() StuckReport {
 		next[k] = s
 		report.Stuck = append(report.Stuck, s)
 	}
+	held := make(map[string]bool, len(groups))
+	for _, g := range groups {
+		held[g.ID] = true
+	}
 	for k, old := range d.stuck {
-		if _, ok := next[k]; !ok {
-			d.logger.Info("consumer group no longer stuck on a partition",
-				zap.String("group", k.group), zap.String("topic", k.topic), zap.Int32("partition", k.partition),
-				zap.Int64("was-stuck-at", old.Offset))
+		if _, ok := next[k]; ok {
+			continue
 		}
+		msg := "consumer group no longer stuck on a partition"
+		if !held[k.group] {
+			// Coordinator moved to another node, group deleted, or
+			// shutting down: this node cannot tell any more.
+			msg = "consumer group stuck on a partition no longer judged here: this node no longer holds the group"
+		}
+		d.logger.Info(msg, zap.String("group", k.group), zap.String("topic", k.topic), zap.Int32("partition", k.partition),
+			zap.Int64("was-stuck-at", old.Offset))
 	}
 	d.stuck = next
 	return report

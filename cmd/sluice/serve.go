@@ -205,7 +205,8 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 		errs = append(errs, err)
 	}
 	// The coordinator writes to __consumer_offsets: close it before the
-	// cluster that holds that topic.
+	// cluster that holds that topic, after the stuck detector that reads it.
+	stuck.Stop()
 	if err := groups.Close(shutdownCtx); err != nil {
 		errs = append(errs, fmt.Errorf("close group coordinator: %w", err))
 	}

@@ -175,7 +175,7 @@ func (d *StuckDetector) checkLocked() StuckReport {
 			s.Since = old.Since
 		} else {
 			s.Since = now.UnixMilli()
-			d.logger.Warn("consumer group stuck on a partition: its committed offset does not move while records wait after it",
+			d.logger.Warn("consumer group stuck on a partition",
 				zap.String("group", s.Group), zap.String("topic", s.Topic), zap.Int32("partition", s.Partition),
 				zap.Int64("committed-offset", s.Offset), zap.Int64("high-watermark", s.HighWatermark),
 				zap.String("reason", s.Reason), zap.Int32("rebalances", s.Rebalances),
@@ -197,7 +197,7 @@ func (d *StuckDetector) checkLocked() StuckReport {
 		if !held[k.group] {
 			// Coordinator moved to another node, group deleted, or
 			// shutting down: this node cannot tell any more.
-			msg = "consumer group stuck on a partition no longer judged here: this node no longer holds the group"
+			msg = "consumer group partition no longer judged here"
 		}
 		d.logger.Info(msg, zap.String("group", k.group), zap.String("topic", k.topic), zap.Int32("partition", k.partition),
 			zap.Int64("was-stuck-at", old.Offset))

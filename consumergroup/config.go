@@ -44,6 +44,16 @@ type Config struct {
 	// for. Corresponds to offsets.retention.check.interval.ms. Default 10
 	// minutes; zero means the default.
 	OffsetsRetentionCheckInterval time.Duration
+	// StuckRebalances is how many rebalances (generations) a group may go
+	// through without its committed offset of a lagging partition moving
+	// before the partition is reported stuck (stuck.go). Corresponds to
+	// group.stuck.rebalances. Default 3; zero turns this test off.
+	StuckRebalances int
+	// StuckTimeout is how long the committed offset of a lagging partition
+	// may stay put while the group has members before the partition is
+	// reported stuck. Corresponds to group.stuck.timeout.ms. Default 5
+	// minutes; zero turns this test off.
+	StuckTimeout time.Duration
 }
 
 // maxOffsetMetadataBytes is offset.metadata.max.bytes.
@@ -60,6 +70,8 @@ func DefaultConfig() Config {
 		MaxGroupSize:                  math.MaxInt32,
 		OffsetsRetention:              7 * 24 * time.Hour,
 		OffsetsRetentionCheckInterval: 10 * time.Minute,
+		StuckRebalances:               3,
+		StuckTimeout:                  5 * time.Minute,
 	}
 }
 
@@ -80,6 +92,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("consumergroup: group.max.size %d must be at least 1", c.MaxGroupSize)
 	case c.OffsetsRetention <= 0:
 		return fmt.Errorf("consumergroup: offsets.retention.minutes %s must be positive", c.OffsetsRetention)
+	case c.StuckRebalances < 0:
+		return fmt.Errorf("consumergroup: group.stuck.rebalances %d is negative", c.StuckRebalances)
+	case c.StuckTimeout < 0:
+		return fmt.Errorf("consumergroup: group.stuck.timeout.ms %s is negative", c.StuckTimeout)
 	case c.OffsetsRetentionCheckInterval < 0:
 		return fmt.Errorf("consumergroup: offsets.retention.check.interval.ms %s is negative", c.OffsetsRetentionCheckInterval)
 	}

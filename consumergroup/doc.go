@@ -102,6 +102,27 @@
 // what they were armed for still holds (a sequence number for sessions, the
 // generation for rebalances) before acting.
 //
+// # Stuck partitions
+//
+// A group is stuck on a partition (a consumer crash-looping on a poison
+// record) when its committed offset is below the partition's high
+// watermark and either the group went through Config.StuckRebalances
+// generations since the offset last moved, or the offset has not moved for
+// Config.StuckTimeout while the group has members (stuck.go). Each
+// committed offset carries movedAt and movedGeneration, kept by
+// applyCommitLocked when a commit repeats the same offset; nothing else is
+// done per commit. StuckPartitions is a pure function of Stats, a high
+// watermark lookup and the clock; StuckDetector runs it when metrics are
+// scraped or the admin endpoint is asked and on a slow timer, and logs each
+// change (Warn when stuck, Info when no longer). A load sets
+// movedGeneration to the loaded generation (the log does not say which
+// generation a commit came from) and movedAt to the commit timestamp of the
+// first record of the offset it read. The high watermark is this node's
+// view (replication.Partition.Offsets): a partition this node does not
+// lead reads 0 and is never stuck, so in a cluster only partitions whose
+// leader is also the group's coordinator are judged, as for the lag
+// metrics.
+//
 // # Glossary
 //
 //   - generation: the number of a completed join phase; commits and

@@ -49,6 +49,13 @@ type committed struct {
 	// their writes complete in (0 for loaded offsets: every new record is
 	// later).
 	logOffset int64
+	// movedAt (ms) is when the partition's offset last changed: the commit
+	// timestamp of the first commit of this offset (re-committing the same
+	// offset keeps it). movedGeneration is the group's generation then.
+	// Stuck detection (stuck.go) compares them with now and the current
+	// generation.
+	movedAt         int64
+	movedGeneration int32
 }
 
 // group is one consumer group. All fields are guarded by Coordinator.mu.
@@ -101,6 +108,11 @@ func (g *group) applyCommitLocked(tp topicPartition, o committed) {
 	}
 	if t, ok := g.tombstones[tp]; ok && t > o.logOffset {
 		return
+	}
+	if old, ok := g.offsets[tp]; ok && old.offset == o.offset {
+		o.movedAt, o.movedGeneration = old.movedAt, old.movedGeneration
+	} else {
+		o.movedAt, o.movedGeneration = o.commitTimestamp, g.generation
 	}
 	g.offsets[tp] = o
 }

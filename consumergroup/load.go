@@ -80,6 +80,12 @@ func (c *Coordinator) loadPartition(p int32, h Partition, epoch int32) (err erro
 		}
 		for id, g := range groups {
 			c.groups[id] = g
+			// The log does not record generations per commit: count
+			// rebalances from the one loaded (stuck.go).
+			for tp, o := range g.offsets {
+				o.movedGeneration = g.generation
+				g.offsets[tp] = o
+			}
 			for _, m := range g.members {
 				c.armSession(g, m)
 			}
@@ -183,7 +189,11 @@ func (c *Coordinator) applyRecord(groups map[string]*group, key, value []byte) {
 			g = newGroup(k.Group, time.UnixMilli(v.CommitTimestamp))
 			groups[k.Group] = g
 		}
-		g.offsets[tp] = committed{offset: v.Offset, leaderEpoch: v.LeaderEpoch, metadata: v.Metadata, commitTimestamp: v.CommitTimestamp}
+		o := committed{offset: v.Offset, leaderEpoch: v.LeaderEpoch, metadata: v.Metadata, commitTimestamp: v.CommitTimestamp, movedAt: v.CommitTimestamp}
+		if old, ok := g.offsets[tp]; ok && old.offset == o.offset {
+			o.movedAt = old.movedAt
+		}
+		g.offsets[tp] = o
 		if g.state == stateEmpty && time.UnixMilli(v.CommitTimestamp).After(g.emptySince) {
 			g.emptySince = time.UnixMilli(v.CommitTimestamp)
 		}

@@ -12,6 +12,9 @@ type GroupStats struct {
 	State string
 	// Members is the number of members.
 	Members int
+	// Generation is the group's generation: it grows by one at every
+	// completed join phase (rebalance), including one that ends empty.
+	Generation int32
 	// Offsets are the group's committed offsets, by topic then partition.
 	Offsets []CommittedOffset
 }
@@ -26,6 +29,14 @@ type CommittedOffset struct {
 	// CommitTimestamp is when the offset was committed (ms since the
 	// epoch).
 	CommitTimestamp int64
+	// MovedTimestamp is when the offset last changed (ms since the epoch):
+	// re-committing the same offset does not move it. After a coordinator
+	// load it is the commit timestamp of the oldest record of the offset
+	// still in the log.
+	MovedTimestamp int64
+	// MovedGeneration is the group's generation when the offset last
+	// changed (after a coordinator load: the generation loaded).
+	MovedGeneration int32
 }
 
 // GroupStates lists the states a group may be in, in the order Kafka
@@ -50,9 +61,10 @@ func (c *Coordinator) Stats() []GroupStats {
 	c.dropLostLocked()
 	out := make([]GroupStats, 0, len(c.groups))
 	for _, g := range c.groups {
-		gs := GroupStats{ID: g.id, State: g.state.String(), Members: len(g.members), Offsets: make([]CommittedOffset, 0, len(g.offsets))}
+		gs := GroupStats{ID: g.id, State: g.state.String(), Members: len(g.members), Generation: g.generation, Offsets: make([]CommittedOffset, 0, len(g.offsets))}
 		for tp, o := range g.offsets {
-			gs.Offsets = append(gs.Offsets, CommittedOffset{Topic: tp.topic, Partition: tp.partition, Offset: o.offset, CommitTimestamp: o.commitTimestamp})
+			gs.Offsets = append(gs.Offsets, CommittedOffset{Topic: tp.topic, Partition: tp.partition, Offset: o.offset, CommitTimestamp: o.commitTimestamp,
+				MovedTimestamp: o.movedAt, MovedGeneration: o.movedGeneration})
 		}
 		out = append(out, gs)
 	}

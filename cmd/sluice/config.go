@@ -84,6 +84,8 @@ const (
 	keyGroupMaxSessionTimeoutMs   = "group.max.session.timeout.ms"
 	keyGroupInitialRebalanceDelay = "group.initial.rebalance.delay.ms"
 	keyGroupMaxSize               = "group.max.size"
+	keyGroupStuckRebalances       = "group.stuck.rebalances"
+	keyGroupStuckTimeoutMs        = "group.stuck.timeout.ms"
 	keyOffsetsRetentionMinutes    = "offsets.retention.minutes"
 	keyAdminListen                = "admin.listen"
 	keyStorageMinFreeBytes        = "storage.min.free.bytes"
@@ -173,6 +175,8 @@ var settings = []setting{
 	{key: keyGroupMaxSessionTimeoutMs, value: int64(1800000), usage: "largest session timeout in milliseconds a group member may ask for"},
 	{key: keyGroupInitialRebalanceDelay, value: int64(3000), usage: "milliseconds an empty group waits for more members before its first rebalance"},
 	{key: keyGroupMaxSize, value: int64(math.MaxInt32), usage: "most members one consumer group may have"},
+	{key: keyGroupStuckRebalances, value: int64(3), usage: "rebalances a group may go through without its committed offset of a lagging partition moving before the partition is reported stuck; 0 turns this test off"},
+	{key: keyGroupStuckTimeoutMs, value: int64(300000), usage: "milliseconds the committed offset of a lagging partition may stay put while its group has members before the partition is reported stuck; 0 turns this test off"},
 	{key: keyOffsetsRetentionMinutes, value: int64(10080), usage: "minutes the committed offsets of an empty group are kept"},
 	{key: keyAdminListen, value: "127.0.0.1:9644", usage: "host:port of the HTTP admin listener (/metrics, /healthz, /readyz); empty turns it off"},
 	{key: keyAdminPprofEnable, value: false, usage: "serve the Go profiler under /debug/pprof/ on the admin listener"},
@@ -373,6 +377,8 @@ func loadConfig(v *viper.Viper) (config, error) {
 		InitialRebalanceDelay:         time.Duration(r.integer(keyGroupInitialRebalanceDelay, 0, math.MaxInt32)) * time.Millisecond,
 		MaxGroupSize:                  int(r.integer(keyGroupMaxSize, 1, math.MaxInt32)),
 		OffsetsRetention:              time.Duration(r.integer(keyOffsetsRetentionMinutes, 1, math.MaxInt32)) * time.Minute,
+		StuckRebalances:               int(r.integer(keyGroupStuckRebalances, 0, math.MaxInt32)),
+		StuckTimeout:                  time.Duration(r.integer(keyGroupStuckTimeoutMs, 0, math.MaxInt64/int64(time.Millisecond))) * time.Millisecond,
 	}
 
 	cfg.Admin = admin.Config{Listen: r.str(keyAdminListen), Pprof: r.boolean(keyAdminPprofEnable)}

@@ -24,12 +24,14 @@ func newGroupCommand() *cobra.Command {
 	var bootstrap string
 	cmd := &cobra.Command{
 		Use:   "group",
-		Short: "List, describe, show the lag of and reset the offsets of consumer groups",
+		Short: "List, describe, show the lag of, reset the offsets of and dead-letter records of consumer groups",
 		Long: "List, describe and reset the offsets of consumer groups on a running broker\n" +
 			"(Sluice or Kafka), as kafka-consumer-groups.sh does.",
 		Args: cobra.NoArgs,
 	}
 	cmd.PersistentFlags().StringVar(&bootstrap, "bootstrap-server", "127.0.0.1:9092", "host:port of a broker to connect to")
+	var adminAddr string
+	cmd.PersistentFlags().StringVar(&adminAddr, "admin", "127.0.0.1:9644", "host:port of the broker's admin listener (admin.listen), asked by describe which partitions the group is stuck on; empty: do not ask")
 	admin := func(cmd *cobra.Command) (*kadm.Client, context.Context, func(), error) {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap))
 		if err != nil {
@@ -93,14 +95,16 @@ func newGroupCommand() *cobra.Command {
 			case lag.State == "Dead" && len(lag.Members) == 0 && len(lag.Lag) == 0:
 				return fmt.Errorf("group %s: %w", args[0], errGroupNotFound)
 			}
-			rows := lagRows(lag)
-			if err := addTimeLags(ctx, bootstrap, rows, time.Now()); err != nil {
+			lr := lagRows(lag)
+			if err := addTimeLags(ctx, bootstrap, lr, time.Now()); err != nil {
 				return err
 			}
+			stuck, stuckErr := fetchStuck(ctx, adminAddr, args[0])
+			rows := describeRows(lr, stuck, stuckErr)
 			if describeFormat == "json" {
-				return writeJSON(cmd.OutOrStdout(), describedGroupJSON(lag, rows))
+				return writeJSON(cmd.OutOrStdout(), describedGroupJSON(lag, rows, stuckErr))
 			}
-			return printGroupDescription(cmd.OutOrStdout(), lag, rows)
+			return printGroupDescription(cmd.OutOrStdout(), lag, rows, stuckErr)
 		},
 	}
 	describe.Flags().StringVar(&describeFormat, "format", "table", "output format: table (for people) or json (for scripts)")
@@ -108,6 +112,7 @@ func newGroupCommand() *cobra.Command {
 
 	cmd.AddCommand(newGroupLagCommand(admin, &bootstrap))
 	cmd.AddCommand(newResetOffsetsCommand(admin))
+	cmd.AddCommand(newDeadLetterCommand(admin, &bootstrap))
 	return cmd
 }
 
@@ -136,7 +141,9 @@ func printGroupList(w io.Writer, groups kadm.ListedGroups, format string) error 
 
 // printGroupDescription writes the group's state and members, then rows
 // (its lag per partition, see lagRows).
-func printGroupDescription(w io.Writer, g kadm.DescribedGroupLag, rows []lagRow) error {
+// A STUCK column says which partitions the broker reports the group stuck
+// on; stuckErr, when not nil, says why that is unknown.
+func printGroupDescription(w io.Writer, g kadm.DescribedGroupLag, rows []describeRow, stuckErr error) error {
 	fmt.Fprintf(w, "group:          %s\n", g.Group)
 	fmt.Fprintf(w, "state:          %s\n", g.State)
 	fmt.Fprintf(w, "protocol-type:  %s\n", g.ProtocolType)
@@ -157,17 +164,25 @@ func printGroupDescription(w io.Writer, g kadm.DescribedGroupLag, rows []lagRow)
 		return err
 	}
 	fmt.Fprintln(w)
-	return printLagTable(w, rows, false)
+	if err := printDescribeTable(w, rows); err != nil {
+		return err
+	}
+	if stuckErr != nil {
+		fmt.Fprintf(w, "\nstuck state unknown (STUCK ?): %v\n", stuckErr)
+	}
+	return nil
 }
 
 // groupJSON is `group describe --format json`.
 type groupJSON struct {
-	Group        string       `json:"group"`
-	State        string       `json:"state"`
-	ProtocolType string       `json:"protocol_type"`
-	Protocol     string       `json:"protocol"`
-	Members      []memberJSON `json:"members"`
-	Partitions   []lagRow     `json:"partitions"`
+	Group        string        `json:"group"`
+	State        string        `json:"state"`
+	ProtocolType string        `json:"protocol_type"`
+	Protocol     string        `json:"protocol"`
+	Members      []memberJSON  `json:"members"`
+	Partitions   []describeRow `json:"partitions"`
+	// StuckUnknown says why the partitions' stuck state is null.
+	StuckUnknown string `json:"stuck_unknown,omitempty"`
 }
 
 // memberJSON is one member of groupJSON; Assignment maps each topic to
@@ -180,11 +195,14 @@ type memberJSON struct {
 	Assignment map[string][]int32 `json:"assignment"`
 }
 
-func describedGroupJSON(g kadm.DescribedGroupLag, rows []lagRow) groupJSON {
+func describedGroupJSON(g kadm.DescribedGroupLag, rows []describeRow, stuckErr error) groupJSON {
 	out := groupJSON{Group: g.Group, State: g.State, ProtocolType: g.ProtocolType, Protocol: g.Protocol,
 		Members: []memberJSON{}, Partitions: rows}
 	if out.Partitions == nil {
-		out.Partitions = []lagRow{}
+		out.Partitions = []describeRow{}
+	}
+	if stuckErr != nil {
+		out.StuckUnknown = stuckErr.Error()
 	}
 	for _, m := range g.Members {
 		mj := memberJSON{MemberID: m.MemberID, InstanceID: m.InstanceID, ClientID: m.ClientID, Host: m.ClientHost, Assignment: map[string][]int32{}}
@@ -335,16 +353,8 @@ func resetOffsets(ctx context.Context, adm *kadm.Client, w io.Writer, group stri
 		return err
 	}
 
-	described, err := adm.DescribeGroups(ctx, group)
-	if err != nil {
-		return fmt.Errorf("describe group %s: %w", group, err)
-	}
-	g := described[group]
-	if g.Err != nil {
-		return fmt.Errorf("describe group %s: %w", group, g.Err)
-	}
-	if g.State != "Empty" && g.State != "Dead" {
-		return fmt.Errorf("group %s has active members (state %s, %d members): stop its consumers before resetting offsets", group, g.State, len(g.Members))
+	if err := requireNoMembers(ctx, adm, group, "resetting offsets"); err != nil {
+		return err
 	}
 
 	starts, err := adm.ListStartOffsets(ctx, topic)
@@ -441,6 +451,24 @@ func resetOffsets(ctx context.Context, adm *kadm.Client, w io.Writer, group stri
 		return err
 	}
 	fmt.Fprintf(w, "committed %d offsets of group %s\n", len(plan), group)
+	return nil
+}
+
+// requireNoMembers fails unless group has no active members (state Empty
+// or Dead): the broker accepts offset commits without a generation only
+// then. doing names what is refused.
+func requireNoMembers(ctx context.Context, adm *kadm.Client, group, doing string) error {
+	described, err := adm.DescribeGroups(ctx, group)
+	if err != nil {
+		return fmt.Errorf("describe group %s: %w", group, err)
+	}
+	g := described[group]
+	if g.Err != nil {
+		return fmt.Errorf("describe group %s: %w", group, g.Err)
+	}
+	if g.State != "Empty" && g.State != "Dead" {
+		return fmt.Errorf("group %s has active members (state %s, %d members): stop its consumers before %s", group, g.State, len(g.Members), doing)
+	}
 	return nil
 }
 

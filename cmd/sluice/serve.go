@@ -138,9 +138,16 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 	// through the server's forwarding client.
 	cluster.SetLeaderReports(server.ReportLeaders)
 	partitions := admin.ClusterPartitions(cluster)
+	stuck := consumergroup.NewStuckDetector(groups.Stats, clusterHighWatermark(cluster), cfg.Groups, logger, nil)
+	stuck.Start(stuckCheckInterval)
+	defer stuck.Stop()
+	if adm.server != nil {
+		adm.server.Handle("GET "+admin.StuckPath, admin.StuckHandler(stuck.Check))
+	}
 	if err := metrics.Register(
 		admin.NewLogCollector(partitions),
 		admin.NewGroupCollector(groups.Stats, partitions, nil),
+		admin.NewStuckCollector(stuck.Check),
 		admin.NewConnectionCollector(server.Stats),
 		admin.NewQuotaCollector(server.Stats),
 		admin.NewFlushCollector(cluster.FlushStats),
@@ -198,7 +205,8 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 		errs = append(errs, err)
 	}
 	// The coordinator writes to __consumer_offsets: close it before the
-	// cluster that holds that topic.
+	// cluster that holds that topic, after the stuck detector that reads it.
+	stuck.Stop()
 	if err := groups.Close(shutdownCtx); err != nil {
 		errs = append(errs, fmt.Errorf("close group coordinator: %w", err))
 	}

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/sluice-io/sluice/cmd/sluice/admin"
+	"github.com/sluice-io/sluice/consumergroup"
+	"github.com/sluice-io/sluice/replication"
 )
 
 // adminListener is the running HTTP admin server of `sluice serve`, or a
@@ -53,4 +56,21 @@ func (a *adminListener) stop(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("serve admin %s: %w", a.addr, err))
 	}
 	return errors.Join(errs...)
+}
+
+// stuckCheckInterval is how often the broker looks for stuck consumer
+// groups when nothing asks (metric scrapes and the admin endpoint look at
+// once), so that the warning is logged without a scraper.
+const stuckCheckInterval = 10 * time.Second
+
+// clusterHighWatermark reads a partition's high watermark from cluster
+// (unknown topic or partition: not ok).
+func clusterHighWatermark(cluster *replication.Cluster) consumergroup.HighWatermark {
+	return func(topic string, index int32) (int64, bool) {
+		t, ok := cluster.Topic(topic)
+		if !ok || index < 0 || index >= t.PartitionCount() {
+			return 0, false
+		}
+		return t.Partition(index).Offsets().HighWatermark, true
+	}
 }

@@ -34,6 +34,7 @@ func exportedNames(t *testing.T) map[string]bool {
 		NewGroupCollector(func() []consumergroup.GroupStats {
 			return []consumergroup.GroupStats{{ID: "g", State: "Stable", Members: 1, Offsets: []consumergroup.CommittedOffset{{Topic: "t", Offset: 1}}}}
 		}, parts, nil),
+		NewStuckCollector(func() consumergroup.StuckReport { return consumergroup.StuckReport{Groups: []string{"g"}} }),
 		NewConnectionCollector(func() wire.Stats { return wire.Stats{} }),
 		NewQuotaCollector(func() wire.Stats { return wire.Stats{} }),
 		NewFlushCollector(func() log.FlushStats { return log.FlushStats{} }),

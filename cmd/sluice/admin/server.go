@@ -29,6 +29,7 @@ const readHeaderTimeout = 10 * time.Second
 //	/readyz         200 when every readiness check passes, else 503 and
 //	                one line per check
 //	/debug/pprof/   the Go profiler, only with Config.Pprof
+//	/v1/groups/stuck  stuck consumer group partitions as JSON (StuckHandler)
 //	/debug/fault    disk fault injection (FaultHandler), only with
 //	                debug.fault.injection
 //

@@ -24,221 +24,250 @@ func errWrongAnswer(api string, got, want int) error {
 	return fmt.Errorf("forward %s: the leader answered %d items for %d: %w", api, got, want, kerr.UnknownServerError)
 }
 
-// forwardCreateTopics forwards the topics of req answered NOT_CONTROLLER
-// in resp and waits until the created ones are in this node's view.
-func (s *Server) forwardCreateTopics(ctx context.Context, req *kmsg.CreateTopicsRequest, resp *kmsg.CreateTopicsResponse) {
-	idx := notControllerItems(len(resp.Topics), func(i int) int16 { return resp.Topics[i].ErrorCode })
+// forwardSpec describes the forwarding of one admin request whose items
+// (topics, resources, entries) are answered one by one; A is the
+// response's item type.
+type forwardSpec[A any] struct {
+	api string
+	// timeoutMillis is the request's timeout (0: none given).
+	timeoutMillis int32
+	// answers are the response's items, the request's in the same order;
+	// the leader's answers are written over the forwarded ones in place.
+	answers []A
+	code    func(A) int16
+	// build returns the request of the same API that carries the items
+	// at idx.
+	build     func(idx []int) kmsg.Request
+	answersOf func(kmsg.Response) []A
+	// merge puts the leader's answer src over dst; nil replaces it.
+	merge func(dst *A, src A)
+	// after, if set, runs once the answers are in place, within the
+	// forward's deadline (to await the change in this node's view).
+	after func(ctx context.Context, idx []int)
+}
+
+// forwardItems forwards the items answered NOT_CONTROLLER to the metadata
+// leader in one request of the same API and puts its answers in their
+// place. Without a leader to forward to, or when the forward fails, the
+// items keep NOT_CONTROLLER, which clients retry.
+func forwardItems[A any](s *Server, ctx context.Context, f forwardSpec[A]) {
+	idx := notControllerItems(len(f.answers), func(i int) int16 { return f.code(f.answers[i]) })
 	leader, ok := s.forwardTarget(ctx)
 	if len(idx) == 0 || !ok {
 		return
 	}
-	ctx, cancel := s.forwardContext(ctx, req.TimeoutMillis)
+	ctx, cancel := s.forwardContext(ctx, f.timeoutMillis)
 	defer cancel()
-	fwd := kmsg.NewPtrCreateTopicsRequest()
-	fwd.TimeoutMillis, fwd.ValidateOnly = req.TimeoutMillis, req.ValidateOnly
-	for _, i := range idx {
-		fwd.Topics = append(fwd.Topics, req.Topics[i])
-	}
-	kresp, err := s.forward(ctx, leader, fwd)
+	kresp, err := s.forward(ctx, leader, f.build(idx))
 	if err != nil {
 		s.forwardFailed(err)
 		return
 	}
-	fresp := kresp.(*kmsg.CreateTopicsResponse)
-	if len(fresp.Topics) != len(idx) {
-		s.forwardFailed(errWrongAnswer("CreateTopics", len(fresp.Topics), len(idx)))
+	got := f.answersOf(kresp)
+	if len(got) != len(idx) {
+		s.forwardFailed(errWrongAnswer(f.api, len(got), len(idx)))
 		return
 	}
 	for j, i := range idx {
-		resp.Topics[i] = fresp.Topics[j]
-	}
-	if req.ValidateOnly {
-		return
-	}
-	err = s.cluster.WaitView(ctx, func() bool {
-		for _, i := range idx {
-			st := resp.Topics[i]
-			if st.ErrorCode != 0 {
-				continue
-			}
-			t, ok := s.cluster.Topic(st.Topic)
-			if !ok || st.TopicID != [16]byte{} && t.ID() != st.TopicID {
-				return false
-			}
+		if f.merge != nil {
+			f.merge(&f.answers[i], got[j])
+		} else {
+			f.answers[i] = got[j]
 		}
-		return true
-	})
-	if err != nil {
-		s.logger.Debug("forwarded topic creation not seen here yet")
 	}
+	if f.after != nil {
+		f.after(ctx, idx)
+	}
+}
+
+// forwardCreateTopics forwards the topics of req answered NOT_CONTROLLER
+// in resp and waits until the created ones are in this node's view.
+func (s *Server) forwardCreateTopics(ctx context.Context, req *kmsg.CreateTopicsRequest, resp *kmsg.CreateTopicsResponse) {
+	forwardItems(s, ctx, forwardSpec[kmsg.CreateTopicsResponseTopic]{
+		api: "CreateTopics", timeoutMillis: req.TimeoutMillis, answers: resp.Topics,
+		code: func(t kmsg.CreateTopicsResponseTopic) int16 { return t.ErrorCode },
+		build: func(idx []int) kmsg.Request {
+			fwd := kmsg.NewPtrCreateTopicsRequest()
+			fwd.TimeoutMillis, fwd.ValidateOnly = req.TimeoutMillis, req.ValidateOnly
+			for _, i := range idx {
+				fwd.Topics = append(fwd.Topics, req.Topics[i])
+			}
+			return fwd
+		},
+		answersOf: func(r kmsg.Response) []kmsg.CreateTopicsResponseTopic { return r.(*kmsg.CreateTopicsResponse).Topics },
+		after: func(ctx context.Context, idx []int) {
+			if req.ValidateOnly {
+				return
+			}
+			err := s.cluster.WaitView(ctx, func() bool {
+				for _, i := range idx {
+					st := resp.Topics[i]
+					if st.ErrorCode != 0 {
+						continue
+					}
+					t, ok := s.cluster.Topic(st.Topic)
+					if !ok || st.TopicID != [16]byte{} && t.ID() != st.TopicID {
+						return false
+					}
+				}
+				return true
+			})
+			if err != nil {
+				s.logger.Debug("forwarded topic creation not seen here yet")
+			}
+		},
+	})
 }
 
 // forwardDeleteTopics forwards the topics of targets (the request's, by
 // name or id) answered NOT_CONTROLLER in resp and waits until the deleted
 // ones are gone from this node's view.
 func (s *Server) forwardDeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsRequest, targets []kmsg.DeleteTopicsRequestTopic, resp *kmsg.DeleteTopicsResponse) {
-	idx := notControllerItems(len(resp.Topics), func(i int) int16 { return resp.Topics[i].ErrorCode })
-	leader, ok := s.forwardTarget(ctx)
-	if len(idx) == 0 || !ok {
-		return
-	}
-	ctx, cancel := s.forwardContext(ctx, req.TimeoutMillis)
-	defer cancel()
-	fwd := kmsg.NewPtrDeleteTopicsRequest()
-	fwd.TimeoutMillis = req.TimeoutMillis
-	for _, i := range idx {
-		// Resolved here: the leader gets the name and the id.
-		t := kmsg.NewDeleteTopicsRequestTopic()
-		t.Topic, t.TopicID = resp.Topics[i].Topic, resp.Topics[i].TopicID
-		if t.Topic == nil {
-			t.Topic = targets[i].Topic
-		}
-		fwd.Topics = append(fwd.Topics, t)
-		if t.Topic != nil {
-			fwd.TopicNames = append(fwd.TopicNames, *t.Topic)
-		}
-	}
-	kresp, err := s.forward(ctx, leader, fwd)
-	if err != nil {
-		s.forwardFailed(err)
-		return
-	}
-	fresp := kresp.(*kmsg.DeleteTopicsResponse)
-	if len(fresp.Topics) != len(idx) {
-		s.forwardFailed(errWrongAnswer("DeleteTopics", len(fresp.Topics), len(idx)))
-		return
-	}
-	for j, i := range idx {
-		ft := fresp.Topics[j]
-		st := &resp.Topics[i]
-		st.ErrorCode, st.ErrorMessage = ft.ErrorCode, ft.ErrorMessage
-		if ft.TopicID != [16]byte{} {
-			st.TopicID = ft.TopicID
-		}
-	}
-	err = s.cluster.WaitView(ctx, func() bool {
-		for _, i := range idx {
-			st := resp.Topics[i]
-			if st.ErrorCode != 0 || st.Topic == nil {
-				continue
+	forwardItems(s, ctx, forwardSpec[kmsg.DeleteTopicsResponseTopic]{
+		api: "DeleteTopics", timeoutMillis: req.TimeoutMillis, answers: resp.Topics,
+		code: func(t kmsg.DeleteTopicsResponseTopic) int16 { return t.ErrorCode },
+		build: func(idx []int) kmsg.Request {
+			fwd := kmsg.NewPtrDeleteTopicsRequest()
+			fwd.TimeoutMillis = req.TimeoutMillis
+			for _, i := range idx {
+				// Resolved here: the leader gets the name and the id.
+				t := kmsg.NewDeleteTopicsRequestTopic()
+				t.Topic, t.TopicID = resp.Topics[i].Topic, resp.Topics[i].TopicID
+				if t.Topic == nil {
+					t.Topic = targets[i].Topic
+				}
+				fwd.Topics = append(fwd.Topics, t)
+				if t.Topic != nil {
+					fwd.TopicNames = append(fwd.TopicNames, *t.Topic)
+				}
 			}
-			if t, ok := s.cluster.Topic(*st.Topic); ok && (st.TopicID == [16]byte{} || t.ID() == st.TopicID) {
-				return false
+			return fwd
+		},
+		answersOf: func(r kmsg.Response) []kmsg.DeleteTopicsResponseTopic { return r.(*kmsg.DeleteTopicsResponse).Topics },
+		merge: func(st *kmsg.DeleteTopicsResponseTopic, ft kmsg.DeleteTopicsResponseTopic) {
+			st.ErrorCode, st.ErrorMessage = ft.ErrorCode, ft.ErrorMessage
+			if ft.TopicID != [16]byte{} {
+				st.TopicID = ft.TopicID
 			}
-		}
-		return true
+		},
+		after: func(ctx context.Context, idx []int) {
+			err := s.cluster.WaitView(ctx, func() bool {
+				for _, i := range idx {
+					st := resp.Topics[i]
+					if st.ErrorCode != 0 || st.Topic == nil {
+						continue
+					}
+					if t, ok := s.cluster.Topic(*st.Topic); ok && (st.TopicID == [16]byte{} || t.ID() == st.TopicID) {
+						return false
+					}
+				}
+				return true
+			})
+			if err != nil {
+				s.logger.Debug("forwarded topic deletion not seen here yet")
+			}
+		},
 	})
-	if err != nil {
-		s.logger.Debug("forwarded topic deletion not seen here yet")
-	}
 }
 
 // forwardCreatePartitions forwards the topics of req answered
 // NOT_CONTROLLER in resp and waits until this node's view has their new
 // partitions.
 func (s *Server) forwardCreatePartitions(ctx context.Context, req *kmsg.CreatePartitionsRequest, resp *kmsg.CreatePartitionsResponse) {
-	idx := notControllerItems(len(resp.Topics), func(i int) int16 { return resp.Topics[i].ErrorCode })
-	leader, ok := s.forwardTarget(ctx)
-	if len(idx) == 0 || !ok {
-		return
-	}
-	ctx, cancel := s.forwardContext(ctx, req.TimeoutMillis)
-	defer cancel()
-	fwd := kmsg.NewPtrCreatePartitionsRequest()
-	fwd.TimeoutMillis, fwd.ValidateOnly = req.TimeoutMillis, req.ValidateOnly
-	for _, i := range idx {
-		fwd.Topics = append(fwd.Topics, req.Topics[i])
-	}
-	kresp, err := s.forward(ctx, leader, fwd)
-	if err != nil {
-		s.forwardFailed(err)
-		return
-	}
-	fresp := kresp.(*kmsg.CreatePartitionsResponse)
-	if len(fresp.Topics) != len(idx) {
-		s.forwardFailed(errWrongAnswer("CreatePartitions", len(fresp.Topics), len(idx)))
-		return
-	}
-	for j, i := range idx {
-		resp.Topics[i] = fresp.Topics[j]
-	}
-	if req.ValidateOnly {
-		return
-	}
-	err = s.cluster.WaitView(ctx, func() bool {
-		for _, i := range idx {
-			if resp.Topics[i].ErrorCode != 0 {
-				continue
+	forwardItems(s, ctx, forwardSpec[kmsg.CreatePartitionsResponseTopic]{
+		api: "CreatePartitions", timeoutMillis: req.TimeoutMillis, answers: resp.Topics,
+		code: func(t kmsg.CreatePartitionsResponseTopic) int16 { return t.ErrorCode },
+		build: func(idx []int) kmsg.Request {
+			fwd := kmsg.NewPtrCreatePartitionsRequest()
+			fwd.TimeoutMillis, fwd.ValidateOnly = req.TimeoutMillis, req.ValidateOnly
+			for _, i := range idx {
+				fwd.Topics = append(fwd.Topics, req.Topics[i])
 			}
-			if t, ok := s.cluster.Topic(req.Topics[i].Topic); ok && t.PartitionCount() < req.Topics[i].Count {
-				return false
+			return fwd
+		},
+		answersOf: func(r kmsg.Response) []kmsg.CreatePartitionsResponseTopic {
+			return r.(*kmsg.CreatePartitionsResponse).Topics
+		},
+		after: func(ctx context.Context, idx []int) {
+			if req.ValidateOnly {
+				return
 			}
-		}
-		return true
+			err := s.cluster.WaitView(ctx, func() bool {
+				for _, i := range idx {
+					if resp.Topics[i].ErrorCode != 0 {
+						continue
+					}
+					if t, ok := s.cluster.Topic(req.Topics[i].Topic); ok && t.PartitionCount() < req.Topics[i].Count {
+						return false
+					}
+				}
+				return true
+			})
+			if err != nil {
+				s.logger.Debug("forwarded partition creation not seen here yet")
+			}
+		},
 	})
-	if err != nil {
-		s.logger.Debug("forwarded partition creation not seen here yet")
-	}
 }
 
 // forwardAlterConfigs forwards the resources of req answered
 // NOT_CONTROLLER in resp.
 func (s *Server) forwardAlterConfigs(ctx context.Context, req *kmsg.AlterConfigsRequest, resp *kmsg.AlterConfigsResponse) {
-	idx := notControllerItems(len(resp.Resources), func(i int) int16 { return resp.Resources[i].ErrorCode })
-	leader, ok := s.forwardTarget(ctx)
-	if len(idx) == 0 || !ok {
-		return
-	}
-	ctx, cancel := s.forwardContext(ctx, 0)
-	defer cancel()
-	fwd := kmsg.NewPtrAlterConfigsRequest()
-	fwd.ValidateOnly = req.ValidateOnly
-	for _, i := range idx {
-		fwd.Resources = append(fwd.Resources, req.Resources[i])
-	}
-	kresp, err := s.forward(ctx, leader, fwd)
-	if err != nil {
-		s.forwardFailed(err)
-		return
-	}
-	fresp := kresp.(*kmsg.AlterConfigsResponse)
-	if len(fresp.Resources) != len(idx) {
-		s.forwardFailed(errWrongAnswer("AlterConfigs", len(fresp.Resources), len(idx)))
-		return
-	}
-	for j, i := range idx {
-		resp.Resources[i] = fresp.Resources[j]
-	}
+	forwardItems(s, ctx, forwardSpec[kmsg.AlterConfigsResponseResource]{
+		api: "AlterConfigs", answers: resp.Resources,
+		code: func(r kmsg.AlterConfigsResponseResource) int16 { return r.ErrorCode },
+		build: func(idx []int) kmsg.Request {
+			fwd := kmsg.NewPtrAlterConfigsRequest()
+			fwd.ValidateOnly = req.ValidateOnly
+			for _, i := range idx {
+				fwd.Resources = append(fwd.Resources, req.Resources[i])
+			}
+			return fwd
+		},
+		answersOf: func(r kmsg.Response) []kmsg.AlterConfigsResponseResource {
+			return r.(*kmsg.AlterConfigsResponse).Resources
+		},
+	})
 }
 
 // forwardIncrementalAlterConfigs forwards the resources of req answered
 // NOT_CONTROLLER in resp.
 func (s *Server) forwardIncrementalAlterConfigs(ctx context.Context, req *kmsg.IncrementalAlterConfigsRequest, resp *kmsg.IncrementalAlterConfigsResponse) {
-	idx := notControllerItems(len(resp.Resources), func(i int) int16 { return resp.Resources[i].ErrorCode })
-	leader, ok := s.forwardTarget(ctx)
-	if len(idx) == 0 || !ok {
-		return
-	}
-	ctx, cancel := s.forwardContext(ctx, 0)
-	defer cancel()
-	fwd := kmsg.NewPtrIncrementalAlterConfigsRequest()
-	fwd.ValidateOnly = req.ValidateOnly
-	for _, i := range idx {
-		fwd.Resources = append(fwd.Resources, req.Resources[i])
-	}
-	kresp, err := s.forward(ctx, leader, fwd)
-	if err != nil {
-		s.forwardFailed(err)
-		return
-	}
-	fresp := kresp.(*kmsg.IncrementalAlterConfigsResponse)
-	if len(fresp.Resources) != len(idx) {
-		s.forwardFailed(errWrongAnswer("IncrementalAlterConfigs", len(fresp.Resources), len(idx)))
-		return
-	}
-	for j, i := range idx {
-		resp.Resources[i] = fresp.Resources[j]
-	}
+	forwardItems(s, ctx, forwardSpec[kmsg.IncrementalAlterConfigsResponseResource]{
+		api: "IncrementalAlterConfigs", answers: resp.Resources,
+		code: func(r kmsg.IncrementalAlterConfigsResponseResource) int16 { return r.ErrorCode },
+		build: func(idx []int) kmsg.Request {
+			fwd := kmsg.NewPtrIncrementalAlterConfigsRequest()
+			fwd.ValidateOnly = req.ValidateOnly
+			for _, i := range idx {
+				fwd.Resources = append(fwd.Resources, req.Resources[i])
+			}
+			return fwd
+		},
+		answersOf: func(r kmsg.Response) []kmsg.IncrementalAlterConfigsResponseResource {
+			return r.(*kmsg.IncrementalAlterConfigsResponse).Resources
+		},
+	})
+}
+
+// forwardAlterClientQuotas forwards the entries of req answered
+// NOT_CONTROLLER in resp (the valid ones, applied together on the leader).
+func (s *Server) forwardAlterClientQuotas(ctx context.Context, req *kmsg.AlterClientQuotasRequest, resp *kmsg.AlterClientQuotasResponse) {
+	forwardItems(s, ctx, forwardSpec[kmsg.AlterClientQuotasResponseEntry]{
+		api: "AlterClientQuotas", answers: resp.Entries,
+		code: func(e kmsg.AlterClientQuotasResponseEntry) int16 { return e.ErrorCode },
+		build: func(idx []int) kmsg.Request {
+			fwd := kmsg.NewPtrAlterClientQuotasRequest()
+			fwd.ValidateOnly = req.ValidateOnly
+			for _, i := range idx {
+				fwd.Entries = append(fwd.Entries, req.Entries[i])
+			}
+			return fwd
+		},
+		answersOf: func(r kmsg.Response) []kmsg.AlterClientQuotasResponseEntry {
+			return r.(*kmsg.AlterClientQuotasResponse).Entries
+		},
+	})
 }
 
 // forwardAutoCreate creates topic name with the broker defaults through
@@ -279,34 +308,4 @@ func (s *Server) forwardAutoCreate(ctx context.Context, name string, notLeader e
 		return nil, fmt.Errorf("topic %q created by the metadata leader is not visible here yet: %w", name, kerr.LeaderNotAvailable)
 	}
 	return found, nil
-}
-
-// forwardAlterClientQuotas forwards the entries of req answered
-// NOT_CONTROLLER in resp (the valid ones, applied together on the leader).
-func (s *Server) forwardAlterClientQuotas(ctx context.Context, req *kmsg.AlterClientQuotasRequest, resp *kmsg.AlterClientQuotasResponse) {
-	idx := notControllerItems(len(resp.Entries), func(i int) int16 { return resp.Entries[i].ErrorCode })
-	leader, ok := s.forwardTarget(ctx)
-	if len(idx) == 0 || !ok {
-		return
-	}
-	ctx, cancel := s.forwardContext(ctx, 0)
-	defer cancel()
-	fwd := kmsg.NewPtrAlterClientQuotasRequest()
-	fwd.ValidateOnly = req.ValidateOnly
-	for _, i := range idx {
-		fwd.Entries = append(fwd.Entries, req.Entries[i])
-	}
-	kresp, err := s.forward(ctx, leader, fwd)
-	if err != nil {
-		s.forwardFailed(err)
-		return
-	}
-	fresp := kresp.(*kmsg.AlterClientQuotasResponse)
-	if len(fresp.Entries) != len(idx) {
-		s.forwardFailed(errWrongAnswer("AlterClientQuotas", len(fresp.Entries), len(idx)))
-		return
-	}
-	for j, i := range idx {
-		resp.Entries[i] = fresp.Entries[j]
-	}
 }

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -49,29 +52,56 @@ func startProcess(tb testing.TB, dataDir string, args ...string) *sluiceProcess 
 	return p
 }
 
-// freeAddr returns 127.0.0.1:port with a port the kernel just handed out
-// and released.
+// Ports the tests hand to servers come from below Linux's default
+// ephemeral range (ip_local_port_range 32768-60999): a port taken from
+// the kernel's own choices (listen on :0) and released can be handed to
+// an outgoing connection or another :0 listener before the server binds
+// it, and the server then fails with "address already in use".
+const (
+	testPortMin = 20000
+	testPortMax = 32000
+)
+
+// nextTestPort is where the search for a free test port goes on; ports
+// are tried in turn, so one test process never hands out one twice while
+// another is still fresh.
+var nextTestPort atomic.Int32
+
+// listenTestPort listens on the next free port of [testPortMin,
+// testPortMax).
+func listenTestPort(tb testing.TB) net.Listener {
+	tb.Helper()
+	nextTestPort.CompareAndSwap(0, int32(testPortMin+rand.IntN(testPortMax-testPortMin)))
+	for range testPortMax - testPortMin {
+		port := nextTestPort.Add(1)
+		if port >= testPortMax {
+			nextTestPort.Store(testPortMin)
+			port = testPortMin
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			return l
+		}
+	}
+	tb.Fatalf("no free port in [%d, %d)", testPortMin, testPortMax)
+	return nil
+}
+
+// freeAddr returns 127.0.0.1:port with a port that was free a moment ago
+// (below the ephemeral range: see testPortMin).
 func freeAddr(tb testing.TB) string {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
+	l := listenTestPort(tb)
 	defer l.Close()
 	return l.Addr().String()
 }
 
-// freeAddrs returns n distinct addresses as freeAddr does: all n ports
-// are held until each is chosen, so the kernel cannot hand out one twice
-// (freeAddr called n times can).
+// freeAddrs returns n distinct addresses as freeAddr does.
 func freeAddrs(tb testing.TB, n int) []string {
 	tb.Helper()
 	addrs := make([]string, n)
 	for i := range addrs {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			tb.Fatal(err)
-		}
+		l := listenTestPort(tb)
 		defer l.Close()
 		addrs[i] = l.Addr().String()
 	}

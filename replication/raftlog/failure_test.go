@@ -93,3 +93,36 @@ func TestStoreFailureIsSticky(t *testing.T) {
 		})
 	}
 }
+
+// TestRewriteFailureIsReported: Reset rewrites the sidecar through a
+// temporary file; a write or fsync of that file failing fails the call
+// (and the store) instead of renaming an unsynced or short file over the
+// sidecar.
+func TestRewriteFailureIsReported(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fault log.Fault
+	}{
+		{"tmp fsync", log.Fault{Ops: log.FaultSync, PathContains: SidecarFile + ".tmp", Err: syscall.EIO}},
+		{"tmp write", log.Fault{Ops: log.FaultWrite, PathContains: SidecarFile + ".tmp", Err: syscall.ENOSPC}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := log.NewMemFS()
+			fs := log.NewFaultFS(mem)
+			l := openLog(t, fs, "/p")
+			s, err := Open("/p", l, Options{FS: fs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := newModel()
+			m.store(t, s, l, conf(1, 1, "servers"), cmd(2, 1, 2, "a"))
+			fs.Inject(tc.fault)
+			if err := s.Reset(10); !errors.Is(err, tc.fault.Err) {
+				t.Fatalf("Reset with a failing %s: %v, want %v", tc.name, err, tc.fault.Err)
+			}
+			if got := s.Failed(); !errors.Is(got, tc.fault.Err) {
+				t.Fatalf("Failed() = %v, want %v", got, tc.fault.Err)
+			}
+		})
+	}
+}

@@ -848,11 +848,12 @@ func (s *Store) rewrite() error {
 	if err != nil {
 		return fmt.Errorf("raftlog: create %s: %w", tmp, err)
 	}
-	if err := f.Truncate(0); err == nil {
+	err = f.Truncate(0)
+	if err == nil {
 		_, err = f.WriteAt(b, 0)
-		if err == nil {
-			err = f.Sync()
-		}
+	}
+	if err == nil {
+		err = f.Sync()
 	}
 	if err != nil {
 		_ = f.Close()

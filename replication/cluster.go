@@ -14,7 +14,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sluice-io/sluice/log"
-	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/replication/cleaner"
 	"github.com/sluice-io/sluice/replication/configs"
 	"github.com/sluice-io/sluice/replication/meta"
@@ -305,17 +304,6 @@ func (c *Cluster) topicsDir() string { return path.Join(c.cfg.DataDir, "topics")
 
 func (c *Cluster) partitionDir(topic string, index int32) string {
 	return path.Join(c.topicsDir(), topic+"-"+strconv.Itoa(int(index)))
-}
-
-// partitionOptions returns the options every replica on this node shares.
-func (c *Cluster) partitionOptions() partition.Options {
-	return partition.Options{
-		Logger:  c.logger.WithOptions(),
-		Now:     c.now,
-		FS:      c.fs,
-		Flusher: c.flusher,
-		Durable: c.cfg.Flush.Interval == 0,
-	}
 }
 
 // ClusterID returns the cluster's id, fixed when it was initialised.

@@ -275,7 +275,7 @@ func benchIdle(b *testing.B, procs []*sluiceProcess, n int) {
 		br := versusBroker{name: "node", pid: p.cmd.Process.Pid}
 		share := float64(br.cpu(b)-cpu0[i]) / float64(window)
 		maxShare = max(maxShare, share)
-		maxRSS = max(maxRSS, currentRSS(b, p.cmd.Process.Pid))
+		maxRSS = max(maxRSS, procStatusBytes(b, p.cmd.Process.Pid, "VmRSS:"))
 		shares = append(shares, fmt.Sprintf("%.1f %%", share*100))
 	}
 	changed := 0
@@ -306,20 +306,4 @@ func idleLeaders(b *testing.B, addr string) map[int32]int32 {
 		}
 	}
 	return leaders
-}
-
-// currentRSS returns the resident memory of process pid (VmRSS).
-func currentRSS(b *testing.B, pid int) int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			var kb int64
-			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kb)
-			return kb << 10
-		}
-	}
-	return 0
 }

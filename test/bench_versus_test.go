@@ -1,7 +1,6 @@
 package test
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"fmt"
@@ -261,23 +260,7 @@ func (br versusBroker) cpu(b *testing.B) time.Duration {
 // peakRSS returns the process's peak resident set size in bytes (VmHWM).
 func (br versusBroker) peakRSS(b *testing.B) int64 {
 	b.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", br.pid))
-	if err != nil {
-		b.Fatalf("%s peak RSS: %v", br.name, err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kib, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err != nil {
-				b.Fatalf("%s peak RSS: %q: %v", br.name, rest, err)
-			}
-			return kib << 10
-		}
-	}
-	b.Fatalf("%s peak RSS: no VmHWM in /proc/%d/status", br.name, br.pid)
-	return 0
+	return processPeakRSS(b, br.pid)
 }
 
 // evictSegments drops the page cache of every file under dir.

@@ -47,19 +47,9 @@ func withAutoCreate(enabled bool) serverOption {
 	return func(c *serverConfig) { c.Replication.AutoCreateTopics = enabled }
 }
 
-// withDefaultPartitions sets num.partitions.
-func withDefaultPartitions(n int32) serverOption {
-	return func(c *serverConfig) { c.Replication.DefaultPartitions = n }
-}
-
 // withMaxRequestBytes sets socket.request.max.bytes.
 func withMaxRequestBytes(n int32) serverOption {
 	return func(c *serverConfig) { c.Wire.MaxRequestBytes = n }
-}
-
-// withGroups changes the group coordinator's configuration.
-func withGroups(change func(*consumergroup.Config)) serverOption {
-	return func(c *serverConfig) { change(&c.Groups) }
 }
 
 // testGroupsConfig is the coordinator configuration of test servers:

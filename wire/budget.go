@@ -119,24 +119,6 @@ func (b *memoryBudget) take(ctx context.Context, f *frameReader, n int64) error 
 	return b.waitLocked(ctx, w)
 }
 
-// tryTake takes up to n bytes without waiting and returns how many.
-func (b *memoryBudget) tryTake(n int64) int64 {
-	if b == nil {
-		return n
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.waiters) > 0 {
-		return 0
-	}
-	n = min(n, b.limit-b.used)
-	if n <= 0 {
-		return 0
-	}
-	b.add(n)
-	return n
-}
-
 // waitLocked queues w and waits until it is granted or ctx ends. mu is
 // held on entry and released.
 func (b *memoryBudget) waitLocked(ctx context.Context, w *budgetWaiter) error {

@@ -387,17 +387,6 @@ func TestGroupCatchUpCompacted(t *testing.T) {
 	}
 }
 
-// peer returns a live node other than nd.
-func (nd *node) peer(c *cluster) *node {
-	for _, other := range c.liveNodes() {
-		if other != nd {
-			return other
-		}
-	}
-	c.t.Fatal("no other live node")
-	return nil
-}
-
 // converged2 is converged for logs that start at start.
 func (c *cluster) converged2(end, start int64) {
 	c.t.Helper()

@@ -21,6 +21,15 @@ import (
 // Open waits for a leader, which needs a majority).
 func openGroupNodes(t *testing.T, ids ...int32) map[int32]*Cluster {
 	t.Helper()
+	return openNodesWith(t, ids, nil)
+}
+
+// openNodesWith is openGroupNodes with edit, if set, applied to each
+// node's config and options before it opens. nodes is the map returned,
+// filled only once every node is open (a peer set up by edit may hold it
+// and read it after).
+func openNodesWith(t *testing.T, ids []int32, edit func(cfg *Config, opts *Options, nodes map[int32]*Cluster)) map[int32]*Cluster {
+	t.Helper()
 	var members []meta.Member
 	for _, id := range ids {
 		members = append(members, meta.Member{ID: id, RaftAddress: fmt.Sprintf("node-%d", id), Host: "127.0.0.1", Port: 9090 + id})
@@ -37,6 +46,7 @@ func openGroupNodes(t *testing.T, ids ...int32) map[int32]*Cluster {
 		}
 	}
 	groups := &inmemGroups{byGroup: map[string]map[raft.ServerAddress]*raft.InmemTransport{}}
+	nodes := map[int32]*Cluster{}
 	type opened struct {
 		id  int32
 		c   *Cluster
@@ -50,24 +60,31 @@ func openGroupNodes(t *testing.T, ids ...int32) map[int32]*Cluster {
 		// Long enough that a leader starved by parallel tests on 2 cores
 		// rarely steps down.
 		cfg.Meta.HeartbeatTimeout, cfg.Meta.ElectionTimeout, cfg.Meta.LeaderLeaseTimeout = 300*time.Millisecond, 300*time.Millisecond, 300*time.Millisecond
-		go func(id int32, cfg Config, tr raft.Transport) {
-			c, err := Open(cfg, Options{Transport: tr, GroupTransport: groups.transport(cfg.RaftAddress)})
+		opts := Options{Transport: transports[m.ID], GroupTransport: groups.transport(cfg.RaftAddress)}
+		if edit != nil {
+			edit(&cfg, &opts, nodes)
+		}
+		go func(id int32, cfg Config, opts Options) {
+			c, err := Open(cfg, opts)
 			results <- opened{id, c, err}
-		}(m.ID, cfg, transports[m.ID])
+		}(m.ID, cfg, opts)
 	}
-	nodes := map[int32]*Cluster{}
 	var errs []error
+	got := map[int32]*Cluster{}
 	for range ids {
 		r := <-results
 		if r.err != nil {
 			errs = append(errs, fmt.Errorf("node %d: %w", r.id, r.err))
 			continue
 		}
-		nodes[r.id] = r.c
+		got[r.id] = r.c
 		t.Cleanup(func() { r.c.Close(context.Background()) })
 	}
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
+	}
+	for id, c := range got {
+		nodes[id] = c
 	}
 	return nodes
 }

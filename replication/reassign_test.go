@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/sluice-io/sluice/replication/meta"
@@ -38,63 +37,11 @@ func (l *localPeers) Join(context.Context, string, string, meta.Member) error {
 // reaching each other through localPeers.
 func openMovingNodes(t *testing.T) map[int32]*Cluster {
 	t.Helper()
-	ids := []int32{1, 2, 3}
-	var members []meta.Member
-	for _, id := range ids {
-		members = append(members, meta.Member{ID: id, RaftAddress: fmt.Sprintf("node-%d", id), Host: "127.0.0.1", Port: 9090 + id})
-	}
-	transports := map[int32]*raft.InmemTransport{}
-	for _, m := range members {
-		_, transports[m.ID] = raft.NewInmemTransport(raft.ServerAddress(m.RaftAddress))
-	}
-	for a, ta := range transports {
-		for b, tb := range transports {
-			if a != b {
-				ta.Connect(tb.LocalAddr(), tb)
-			}
-		}
-	}
-	groups := &inmemGroups{byGroup: map[string]map[raft.ServerAddress]*raft.InmemTransport{}}
-	nodes := map[int32]*Cluster{}
-	type opened struct {
-		id  int32
-		c   *Cluster
-		err error
-	}
-	results := make(chan opened, len(ids))
-	for _, m := range members {
-		cfg := DefaultConfig()
-		cfg.NodeID, cfg.DataDir, cfg.AdvertisedPort = m.ID, t.TempDir(), m.Port
-		cfg.RaftAddress, cfg.InitialMembers = m.RaftAddress, members
-		cfg.Meta.HeartbeatTimeout, cfg.Meta.ElectionTimeout, cfg.Meta.LeaderLeaseTimeout = 300*time.Millisecond, 300*time.Millisecond, 300*time.Millisecond
+	return openNodesWith(t, []int32{1, 2, 3}, func(cfg *Config, opts *Options, nodes map[int32]*Cluster) {
 		cfg.PartitionRaft.HeartbeatTimeout, cfg.PartitionRaft.ElectionTimeout, cfg.PartitionRaft.LeaderLeaseTimeout = 300*time.Millisecond, 300*time.Millisecond, 300*time.Millisecond
 		cfg.AutoLeaderRebalance = false
-		peers := &localPeers{self: m.ID, nodes: nodes}
-		go func(id int32, cfg Config, tr raft.Transport) {
-			c, err := Open(cfg, Options{Transport: tr, GroupTransport: groups.transport(cfg.RaftAddress), Peers: peers})
-			results <- opened{id, c, err}
-		}(m.ID, cfg, transports[m.ID])
-	}
-	var errs []error
-	got := map[int32]*Cluster{}
-	for range ids {
-		r := <-results
-		if r.err != nil {
-			errs = append(errs, fmt.Errorf("node %d: %w", r.id, r.err))
-			continue
-		}
-		got[r.id] = r.c
-		t.Cleanup(func() { r.c.Close(context.Background()) })
-	}
-	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
-	}
-	// The peers read the map only once every node is open (moves and
-	// elections start after the test's first request).
-	for id, c := range got {
-		nodes[id] = c
-	}
-	return nodes
+		opts.Peers = &localPeers{self: cfg.NodeID, nodes: nodes}
+	})
 }
 
 // partitionLeader returns the node whose handle of topic's partition 0

@@ -17,6 +17,7 @@ import (
 	"github.com/sluice-io/sluice/replication/cleaner"
 	"github.com/sluice-io/sluice/replication/configs"
 	"github.com/sluice-io/sluice/replication/meta"
+	"github.com/sluice-io/sluice/replication/quota"
 )
 
 var (
@@ -91,6 +92,10 @@ type Cluster struct {
 	pidMu           sync.Mutex
 	nextProducerID  int64
 	producerIDLimit int64 // first id after this node's block
+
+	// quotas is the applied state's Quotas, published for the protocol server's every
+	// request without taking mu (held while replicas open or close).
+	quotas atomic.Pointer[quota.Set]
 
 	// mu guards everything below.
 	mu     sync.RWMutex

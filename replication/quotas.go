@@ -11,11 +11,13 @@ import (
 )
 
 // ClientQuotas returns the client quotas of this node's view of the
-// metadata. The Set is never modified; safe for concurrent use.
+// metadata. The Set is never modified; safe for concurrent use, and it
+// takes no lock: the protocol server asks on every request.
 func (c *Cluster) ClientQuotas() quota.Set {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.applied.Quotas
+	if q := c.quotas.Load(); q != nil {
+		return *q
+	}
+	return nil
 }
 
 // AlterClientQuotas validates changes (quota.Validate: known keys,

@@ -58,6 +58,9 @@ type Partition interface {
 	// then below the high watermark.
 	Leader() (node int32, epoch int32)
 	Append(ctx context.Context, batches []byte) (replication.Appended, error)
+	// AppendAsCoordinator appends transactional offset commits
+	// (TxnOffsetCommit): transactional batches without sequence numbers.
+	AppendAsCoordinator(ctx context.Context, batches []byte) (replication.Appended, error)
 	Read(dst []byte, req partition.ReadRequest) (partition.ReadResult, error)
 	Offsets() partition.Offsets
 }

@@ -104,6 +104,13 @@ func (p *fakePartition) Append(ctx context.Context, batches []byte) (replication
 	return p.handle.Append(ctx, batches)
 }
 
+func (p *fakePartition) AppendAsCoordinator(ctx context.Context, batches []byte) (replication.Appended, error) {
+	if !p.leads() {
+		return replication.Appended{}, kerr.NotLeaderForPartition
+	}
+	return p.handle.AppendAsCoordinator(ctx, batches)
+}
+
 func (p *fakePartition) Read(dst []byte, req partition.ReadRequest) (partition.ReadResult, error) {
 	if !p.leads() {
 		return partition.ReadResult{}, kerr.NotLeaderForPartition

@@ -36,6 +36,9 @@ type ReadResult struct {
 	HighWatermark    int64
 	LastStableOffset int64
 	LogStartOffset   int64
+	// Aborted lists, for a ReadCommitted read, the aborted transactions
+	// whose data may lie in Records (oldest first), as Fetch reports them.
+	Aborted []AbortedTxn
 }
 
 // Read appends whole batches from req.Offset up to the high watermark (or

@@ -105,6 +105,11 @@ type Partition interface {
 	Replicas() []int32
 	InSync() []int32
 	DeleteRecordsBefore(offset int64) (int64, error)
+	// AppendTxnMarker writes a transaction marker as the partition's
+	// leader (WriteTxnMarkers); Wait on the result waits for commit.
+	AppendTxnMarker(ctx context.Context, m partition.TxnMarker) (replication.Appended, error)
+	// Producers returns the active producers (DescribeProducers).
+	Producers() ([]partition.ProducerState, error)
 }
 
 // clusterView is a ClusterOf seen as a Cluster: its lookups return T and P

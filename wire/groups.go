@@ -26,6 +26,15 @@ type GroupCoordinator interface {
 	ListGroups(ctx context.Context, req *kmsg.ListGroupsRequest) *kmsg.ListGroupsResponse
 	DescribeGroups(ctx context.Context, req *kmsg.DescribeGroupsRequest) *kmsg.DescribeGroupsResponse
 	DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGroupsResponse
+	// TxnOffsetCommit stores offsets committed inside a transaction: they
+	// become visible when the transaction commits, and vanish if it
+	// aborts.
+	TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse
+	// CompleteTransaction is called once a transaction marker of producer
+	// producerID is committed in __consumer_offsets partition index on this
+	// node: the producer's pending transactional offsets there become
+	// committed (commit) or are dropped.
+	CompleteTransaction(index int32, producerID int64, producerEpoch int16, commit bool)
 }
 
 var _ GroupCoordinator = (*consumergroup.Coordinator)(nil)

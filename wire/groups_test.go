@@ -91,6 +91,12 @@ func (f *fakeGroups) DeleteGroups(_ context.Context, req *kmsg.DeleteGroupsReque
 	return req.ResponseKind().(*kmsg.DeleteGroupsResponse)
 }
 
+func (f *fakeGroups) TxnOffsetCommit(_ context.Context, req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse {
+	return req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+}
+
+func (f *fakeGroups) CompleteTransaction(int32, int64, int16, bool) {}
+
 // newGroupTestServer is newTestServer with a group coordinator.
 func newGroupTestServer(t *testing.T, groups GroupCoordinator) (string, *replication.Cluster) {
 	t.Helper()

@@ -38,7 +38,10 @@ type AppendResult struct {
 // InvalidProducerEpoch, UnknownProducerID, InvalidTimestamp and (a keyless
 // record in a compacted topic) InvalidRecord, see checkProduced; any other
 // error is a storage failure. A rejected request leaves the log untouched. Append does not
-// wait for durability: see WaitCommitted.
+// wait for durability: see WaitCommitted. A transactional batch (of a
+// producer id) starts or continues its producer's transaction; a
+// non-transactional batch of a producer in a transaction is
+// InvalidTxnState.
 //
 // Also RecordListTooLarge for a request above the log's SegmentBytes, as
 // Kafka answers. An unknown producer whose first sequence is not 0 gets
@@ -46,8 +49,10 @@ type AppendResult struct {
 // UnknownProducerID is not returned yet.
 //
 // The kerr values are returned unwrapped; why a batch was rejected is
-// logged at Debug. A control batch is InvalidRecord and a transactional
-// batch InvalidTxnState (transactions are not supported yet). A request
+// logged at Debug. A control batch is InvalidRecord (only markers written
+// through AppendMarker or PrepareMarker are), as is a transactional batch
+// without a producer id; a batch of a producer without a base sequence is
+// OutOfOrderSequenceNumber (see AppendAsCoordinator). A request
 // whose batches are all retries of batches already in the log is a
 // duplicate; one that mixes retries with new batches is InvalidRecord.
 // A retry of a batch Prepare left in flight is ErrInFlight.
@@ -58,16 +63,51 @@ func (r *Replica) Append(b []byte) (AppendResult, error) {
 	if r.closed.Load() {
 		return AppendResult{}, ErrClosed
 	}
-	e, duplicate, err := r.prepare(b, r.epoch.Load(), false)
+	e, duplicate, err := r.prepare(b, r.epoch.Load(), false, originClient)
 	if err != nil || duplicate.Duplicate {
 		return duplicate, err
 	}
 	return r.apply(e)
 }
 
-// validate checks the batch at the start of b as a client's produced batch
-// and returns its header.
-func (r *Replica) validate(b []byte) (log.BatchHeader, error) {
+// AppendAsCoordinator is Append for batches a coordinator writes to its
+// internal topic: a batch of a producer id without sequences (base
+// sequence -1, as Kafka's group coordinator writes TxnOffsetCommit
+// records) is accepted; a transactional one starts or continues its
+// producer's transaction, so the producer's marker ends it. The
+// single-node counterpart of PrepareAsCoordinator.
+func (r *Replica) AppendAsCoordinator(b []byte) (AppendResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed.Load() {
+		return AppendResult{}, ErrClosed
+	}
+	e, duplicate, err := r.prepare(b, r.epoch.Load(), false, originCoordinator)
+	if err != nil || duplicate.Duplicate {
+		return duplicate, err
+	}
+	return r.apply(e)
+}
+
+// AppendMarker writes transaction marker m (a control batch stamped with
+// the replica's clock) at the log end: the single-node counterpart of
+// PrepareMarker, with its errors.
+func (r *Replica) AppendMarker(m TxnMarker) (AppendResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed.Load() {
+		return AppendResult{}, ErrClosed
+	}
+	e, err := r.prepareMarker(m, r.epoch.Load(), false)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	return r.apply(e)
+}
+
+// validate checks the batch at the start of b as a produced batch of
+// origin (a client's or a coordinator's) and returns its header.
+func (r *Replica) validate(b []byte, origin origin) (log.BatchHeader, error) {
 	h, err := log.ParseBatchHeader(b)
 	if err != nil {
 		return h, r.reject(kerr.CorruptMessage, err)
@@ -78,11 +118,18 @@ func (r *Replica) validate(b []byte) (log.BatchHeader, error) {
 	if h, err = log.VerifyProducedBatch(b); err != nil {
 		return h, r.reject(kerr.CorruptMessage, err)
 	}
-	if h.Control() {
+	switch {
+	case h.Control():
+		// As Kafka's LogValidator: only the broker writes control
+		// batches (PrepareMarker).
 		return h, r.reject(kerr.InvalidRecord, fmt.Errorf("control batch from a producer"))
-	}
-	if h.Transactional() {
-		return h, r.reject(kerr.InvalidTxnState, fmt.Errorf("transactional batch from producer %d: transactions are not supported", h.ProducerID))
+	case h.Transactional() && !h.Idempotent():
+		return h, r.reject(kerr.InvalidRecord, fmt.Errorf("transactional batch without a producer id"))
+	case h.Idempotent() && h.BaseSequence < 0 && origin != originCoordinator:
+		// Kafka answers a sequence that cannot follow with this code;
+		// refused here because Apply takes such a batch for a
+		// coordinator's.
+		return h, r.reject(kerr.OutOfOrderSequenceNumber, fmt.Errorf("batch of producer %d without a base sequence", h.ProducerID))
 	}
 	if err := r.checkProduced(b, h); err != nil {
 		return h, err

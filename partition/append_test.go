@@ -168,11 +168,11 @@ func TestAppendRejectsInvalid(t *testing.T) {
 			tb.attributes = 0x20
 			return tb.build(t)
 		}, kerr.InvalidRecord},
-		{"transactional batch", 0, func(t *testing.T) []byte {
-			tb := idem(1, 0, 0, 1)
+		{"transactional batch without a producer id", 0, func(t *testing.T) []byte {
+			tb := plain(1, 0)
 			tb.attributes = 0x10
 			return tb.build(t)
-		}, kerr.InvalidTxnState},
+		}, kerr.InvalidRecord},
 		{"second batch out of sequence", 0, func(t *testing.T) []byte {
 			return concat(t, idem(1, 0, 0, 2), idem(1, 0, 3, 1))
 		}, kerr.OutOfOrderSequenceNumber},

@@ -81,9 +81,20 @@ func (r *Replica) apply(e Entry) (AppendResult, error) {
 	var (
 		duplicates int
 		dupResult  = AppendResult{LogAppendTime: -1, Duplicate: true}
+		pos        int
 	)
 	for i := range headers {
 		h := &headers[i]
+		batch := e.Batches[pos : pos+h.Size()]
+		pos += h.Size()
+		if h.Control() {
+			if err := r.checkControl(batch, h, next); err != nil {
+				r.dropPending(headers)
+				return AppendResult{}, err
+			}
+			next += int64(h.LastOffsetDelta) + 1
+			continue
+		}
 		timestamp := h.MaxTimestamp
 		if e.LogAppendTime >= 0 {
 			timestamp = e.LogAppendTime
@@ -143,13 +154,13 @@ func (r *Replica) apply(e Entry) (AppendResult, error) {
 	if err := r.log.Append(e.Batches); err != nil {
 		return AppendResult{}, fmt.Errorf("partition: append %d batches at offset %d to %s-%d: %w", len(headers), first, r.topic, r.partition, err)
 	}
-	r.producers.commit()
+	r.commitProducers()
 	r.epochs.assign(e.LeaderEpoch, first)
 	r.appliedEnd = next
 	if len(r.producers.pending) > 0 {
 		for i := range headers {
 			h := &headers[i]
-			if !h.Idempotent() {
+			if !sequenced(h) {
 				continue
 			}
 			m := batchMetadata{
@@ -188,12 +199,40 @@ func (r *Replica) apply(e Entry) (AppendResult, error) {
 	}, nil
 }
 
+// checkControl checks control batch h (its bytes batch), to be stored at
+// offset, against the staged producer state and stages it: a transaction
+// marker ends its producer's transaction (producerStates.checkMarker). A
+// control batch that holds no marker changes nothing. The *kerr.Error
+// outcomes are deterministic; a marker that does not decode wraps
+// ErrCorruptEntry. Called with r.mu held.
+func (r *Replica) checkControl(batch []byte, h *log.BatchHeader, offset int64) error {
+	m, ok, err := decodeMarker(batch, h)
+	if err != nil {
+		return fmt.Errorf("partition: apply to %s-%d: %w: control batch: %w", r.topic, r.partition, ErrCorruptEntry, err)
+	}
+	if !ok {
+		return nil
+	}
+	if code := r.producers.checkMarker(m, offset); code != nil {
+		return r.reject(code, fmt.Errorf("apply: marker of producer %d epoch %d coordinator epoch %d", m.ProducerID, m.ProducerEpoch, m.CoordinatorEpoch))
+	}
+	return nil
+}
+
+// commitProducers makes the staged producer state current and records its
+// transaction changes. Called with r.mu held, once the log holds the
+// batches.
+func (r *Replica) commitProducers() {
+	r.txns.record(r.producers.events)
+	r.producers.commit()
+}
+
 // dropPending forgets the in-flight forecast of every producer of the
 // refused entry whose batches are headers: its batches will never apply,
 // so the forecast no longer holds (see producerStates.dropPending).
 func (r *Replica) dropPending(headers []log.BatchHeader) {
 	for i := range headers {
-		if h := &headers[i]; h.Idempotent() {
+		if h := &headers[i]; sequenced(h) {
 			r.producers.dropPending(h.ProducerID)
 		}
 	}

@@ -55,6 +55,7 @@ func (r *Replica) DeleteRecordsBefore(offset int64) (int64, error) {
 		}
 		return -1, fmt.Errorf("partition: delete records of %s-%d below %d: %w", r.topic, r.partition, offset, err)
 	}
+	r.txns.trimAborted(r.log.StartOffset())
 	// AdvanceStartOffset removed segs[:n]; count and log them.
 	var bytes int64
 	for _, s := range segs[:n] {

@@ -63,14 +63,86 @@ func (r *Replica) Prepare(b []byte, epoch int32) (Entry, AppendResult, error) {
 	if r.closed.Load() {
 		return Entry{}, AppendResult{}, ErrClosed
 	}
+	if err := r.fencePrepare(epoch); err != nil {
+		return Entry{}, AppendResult{}, err
+	}
+	return r.prepare(b, epoch, true, originClient)
+}
+
+// origin says who wrote a batch Prepare checks.
+type origin int8
+
+const (
+	// originClient is a producer's Produce request.
+	originClient origin = iota
+	// originCoordinator is a coordinator writing its internal topic
+	// (AppendAsCoordinator): batches without sequences are allowed.
+	originCoordinator
+)
+
+// PrepareAsCoordinator is Prepare for batches a coordinator writes to its
+// internal topic, as AppendAsCoordinator describes: a batch of a producer
+// id without sequences (base sequence -1) is accepted and, when
+// transactional, joins its producer's transaction at apply. Such batches
+// are not tracked in flight (they have no sequences to forecast).
+func (r *Replica) PrepareAsCoordinator(b []byte, epoch int32) (Entry, AppendResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed.Load() {
+		return Entry{}, AppendResult{}, ErrClosed
+	}
+	if err := r.fencePrepare(epoch); err != nil {
+		return Entry{}, AppendResult{}, err
+	}
+	return r.prepare(b, epoch, true, originCoordinator)
+}
+
+// PrepareMarker is Prepare for transaction marker m, which the leader
+// builds itself (a control batch, stamped with the clock read here): the
+// Entry to replicate, whose Apply ends m's producer's transaction on every
+// replica. It checks m against the producer's state as the in-flight
+// forecast has it: InvalidProducerEpoch for an epoch below the producer's,
+// TransactionCoordinatorFenced for a coordinator epoch below that of the
+// producer's last marker (Apply checks both again against the applied
+// state). kerr.NotLeaderForPartition and ErrClosed as for Prepare.
+func (r *Replica) PrepareMarker(m TxnMarker, epoch int32) (Entry, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed.Load() {
+		return Entry{}, ErrClosed
+	}
+	if err := r.fencePrepare(epoch); err != nil {
+		return Entry{}, err
+	}
+	return r.prepareMarker(m, epoch, true)
+}
+
+// prepareMarker is PrepareMarker with r.mu held; check makes it check m
+// against the forecast (Append leaves that to apply).
+func (r *Replica) prepareMarker(m TxnMarker, epoch int32, check bool) (Entry, error) {
+	if m.ProducerID < 0 || m.ProducerEpoch < 0 {
+		return Entry{}, r.reject(kerr.InvalidRequest, fmt.Errorf("marker of producer %d epoch %d", m.ProducerID, m.ProducerEpoch))
+	}
+	if check {
+		defer r.producers.discard()
+		if err := r.producers.checkMarker(m, -1); err != nil {
+			return Entry{}, r.reject(err, fmt.Errorf("marker of producer %d epoch %d coordinator epoch %d", m.ProducerID, m.ProducerEpoch, m.CoordinatorEpoch))
+		}
+	}
+	b := appendMarkerBatch(nil, m, r.now().UnixMilli())
+	return Entry{Batches: b, LeaderEpoch: epoch, LogAppendTime: -1}, nil
+}
+
+// fencePrepare is Prepare's leader-epoch fence, with r.mu held.
+func (r *Replica) fencePrepare(epoch int32) error {
 	switch {
 	case epoch < r.pendingEpoch:
-		return Entry{}, AppendResult{}, r.reject(kerr.NotLeaderForPartition, fmt.Errorf("prepare in leader epoch %d after epoch %d", epoch, r.pendingEpoch))
+		return r.reject(kerr.NotLeaderForPartition, fmt.Errorf("prepare in leader epoch %d after epoch %d", epoch, r.pendingEpoch))
 	case epoch > r.pendingEpoch:
 		r.producers.resetPending()
 		r.pendingEpoch = epoch
 	}
-	return r.prepare(b, epoch, true)
+	return nil
 }
 
 // ResetPending forgets every prepared entry not yet applied: call it when
@@ -96,8 +168,9 @@ func (r *Replica) InFlight() int {
 
 // prepare is Prepare with r.mu held, without the epoch fence. track
 // records the accepted batches as in flight: Prepare does; Append does not,
-// since it applies them at once under the same lock.
-func (r *Replica) prepare(b []byte, epoch int32, track bool) (Entry, AppendResult, error) {
+// since it applies them at once under the same lock. origin says whose
+// batches b holds.
+func (r *Replica) prepare(b []byte, epoch int32, track bool, origin origin) (Entry, AppendResult, error) {
 	if int64(len(b)) > r.cfg.Log.SegmentBytes {
 		// As Kafka: a request must fit in one segment.
 		return Entry{}, AppendResult{}, r.reject(kerr.RecordListTooLarge, fmt.Errorf("request of %d bytes above segment.bytes %d", len(b), r.cfg.Log.SegmentBytes))
@@ -109,7 +182,7 @@ func (r *Replica) prepare(b []byte, epoch int32, track bool) (Entry, AppendResul
 	headers := r.headers[:0]
 	defer func() { r.headers = headers[:0] }()
 	for rest := b; len(rest) > 0; {
-		h, err := r.validate(rest)
+		h, err := r.validate(rest, origin)
 		if err != nil {
 			return Entry{}, AppendResult{}, err
 		}
@@ -141,6 +214,11 @@ func (r *Replica) prepare(b []byte, epoch int32, track bool) (Entry, AppendResul
 	)
 	for i := range headers {
 		h := &headers[i]
+		if h.Idempotent() && h.BaseSequence < 0 {
+			// A coordinator's batch (validate refused it from a
+			// client): nothing to forecast; Apply checks its epoch.
+			continue
+		}
 		m, duplicate, err := r.producers.checkPending(h)
 		if err != nil {
 			return Entry{}, AppendResult{}, r.reject(err, fmt.Errorf("producer %d epoch %d sequences [%d, %d] at batch %d of %d",

@@ -23,16 +23,55 @@ type batchMetadata struct {
 	timestamp int64
 }
 
-// producerEntry is the state of one producer id: its epoch and its latest
-// batches, oldest first. It is a value type so that Append can stage a
-// modified copy and commit it only once the log write succeeded.
-//
-// Transactions will add the offset of the first batch of the ongoing
-// transaction here (Kafka's currentTxnFirstOffset).
+// producerEntry is the state of one producer id: its epoch, its latest
+// batches, oldest first, and its transaction. It is a value type so that
+// Append can stage a modified copy and commit it only once the log write
+// succeeded. Make one with newProducerEntry.
 type producerEntry struct {
 	epoch   int16
 	count   int // batches in use, at most producerWindow
 	batches [producerWindow]batchMetadata
+	// inTxn is set from the producer's first transactional batch to the
+	// marker that ends its transaction.
+	inTxn bool
+	// txnFirstOffset is the offset of that first batch (Kafka's
+	// currentTxnFirstOffset); -1 without a transaction, and in the
+	// in-flight forecast, where offsets are not known yet.
+	txnFirstOffset int64
+	// coordinatorEpoch is the coordinator epoch of the last marker written
+	// for the producer, -1 if none: a marker from an older coordinator is
+	// fenced.
+	coordinatorEpoch int32
+}
+
+// newProducerEntry returns the state of a producer first seen at epoch.
+func newProducerEntry(epoch int16) producerEntry {
+	return producerEntry{epoch: epoch, txnFirstOffset: -1, coordinatorEpoch: -1}
+}
+
+// restart moves the producer to a new epoch: its sequence window starts
+// over; its transaction and coordinator epoch stay, as Kafka's
+// ProducerAppendInfo keeps them across an epoch bump.
+func (e *producerEntry) restart(epoch int16) {
+	e.epoch, e.count = epoch, 0
+}
+
+// beginTxn starts the producer's transaction at offset if none is ongoing
+// and reports whether it did.
+func (e *producerEntry) beginTxn(offset int64) bool {
+	if e.inTxn {
+		return false
+	}
+	e.inTxn, e.txnFirstOffset = true, offset
+	return true
+}
+
+// sequenced reports whether batch h carries producer sequences that the
+// idempotence checks and the in-flight overlay track: a data batch with a
+// producer id and a base sequence. Markers (control batches) and the
+// coordinators' transactional batches (base sequence -1) carry none.
+func sequenced(h *log.BatchHeader) bool {
+	return h.Idempotent() && h.BaseSequence >= 0 && !h.Control()
 }
 
 // lastSequence returns the last sequence appended in this epoch, or -1.
@@ -91,6 +130,10 @@ type producerStates struct {
 	// not preparing. A producer is in it only while it has batches in
 	// flight.
 	pending map[int64]*pendingProducer
+	// events are the transaction changes of the staged entries, in log
+	// order: committed with them (Replica.commitProducers), dropped with
+	// them by discard.
+	events []txnEvent
 	// spare holds a few pendingProducers no longer in flight, for reuse, so
 	// that a steady producer costs Prepare no allocation.
 	spare []*pendingProducer
@@ -192,7 +235,7 @@ func (s *producerStates) commitPending(headers []log.BatchHeader) {
 		p.entry = st.entry
 	}
 	for i := range headers {
-		if h := &headers[i]; h.Idempotent() {
+		if h := &headers[i]; sequenced(h) {
 			p := s.pending[h.ProducerID]
 			p.inFlight = append(p.inFlight, inFlightBatch{h.ProducerEpoch, h.BaseSequence, h.LastSequence()})
 		}
@@ -271,6 +314,7 @@ func (s *producerStates) inFlight() int {
 func (s *producerStates) discard() {
 	clear(s.staged)
 	s.staged = s.staged[:0]
+	s.events = s.events[:0]
 }
 
 // check validates batch h, to be stored at baseOffset with max timestamp
@@ -293,7 +337,72 @@ func (s *producerStates) check(h *log.BatchHeader, baseOffset, timestamp int64) 
 		return batchMetadata{}, false, nil
 	}
 	e, known := s.lookup(h.ProducerID)
+	if h.BaseSequence < 0 {
+		// Only a coordinator writes these (Prepare refuses them from
+		// clients): no sequence to check.
+		return batchMetadata{}, false, s.checkUnsequenced(h, e, known, baseOffset)
+	}
 	return s.checkEntry(h, e, known, baseOffset, timestamp)
+}
+
+// checkUnsequenced checks and stages a coordinator's batch of producer h
+// without sequences (AppendAsCoordinator, as TxnOffsetCommit records):
+// its epoch may not be below the producer's; a transactional one starts
+// or continues the producer's transaction.
+func (s *producerStates) checkUnsequenced(h *log.BatchHeader, e producerEntry, known bool, baseOffset int64) *kerr.Error {
+	switch {
+	case !known:
+		e = newProducerEntry(h.ProducerEpoch)
+	case h.ProducerEpoch < e.epoch:
+		return kerr.InvalidProducerEpoch
+	case h.ProducerEpoch > e.epoch:
+		e.restart(h.ProducerEpoch)
+	}
+	if h.Transactional() && e.beginTxn(baseOffset) && baseOffset >= 0 {
+		s.events = append(s.events, txnEvent{producerID: h.ProducerID, first: baseOffset, marker: -1})
+	}
+	s.stage(h.ProducerID, e)
+	return nil
+}
+
+// checkMarker checks marker m, to be stored at offset (-1 at prepare
+// time, checked against the in-flight forecast), as Kafka's
+// ProducerAppendInfo.appendEndTxnMarker: an epoch below the producer's is
+// InvalidProducerEpoch; a coordinator epoch below that of the producer's
+// last marker is TransactionCoordinatorFenced. Otherwise the marker ends
+// the producer's transaction, raises its epoch to the marker's and records
+// the coordinator epoch; at apply time it is staged with its event.
+func (s *producerStates) checkMarker(m TxnMarker, offset int64) *kerr.Error {
+	var (
+		e     producerEntry
+		known bool
+	)
+	if offset < 0 {
+		e, known = s.lookupPending(m.ProducerID)
+	} else {
+		e, known = s.lookup(m.ProducerID)
+	}
+	switch {
+	case !known:
+		e = newProducerEntry(m.ProducerEpoch)
+	case m.ProducerEpoch < e.epoch:
+		return kerr.InvalidProducerEpoch
+	case m.CoordinatorEpoch < e.coordinatorEpoch:
+		return kerr.TransactionCoordinatorFenced
+	case m.ProducerEpoch > e.epoch:
+		e.restart(m.ProducerEpoch)
+	}
+	if offset < 0 {
+		return nil
+	}
+	first := int64(-1)
+	if e.inTxn {
+		first = e.txnFirstOffset
+	}
+	e.inTxn, e.txnFirstOffset, e.coordinatorEpoch = false, -1, m.CoordinatorEpoch
+	s.events = append(s.events, txnEvent{producerID: m.ProducerID, first: first, marker: offset, commit: m.Commit})
+	s.stage(m.ProducerID, e)
+	return nil
 }
 
 // checkPending is check at prepare time, against the state as it will be
@@ -326,7 +435,21 @@ func (s *producerStates) checkEntry(h *log.BatchHeader, e producerEntry, known b
 		if first != 0 {
 			return batchMetadata{}, false, kerr.OutOfOrderSequenceNumber
 		}
-		e = producerEntry{epoch: h.ProducerEpoch}
+		if known {
+			e.restart(h.ProducerEpoch)
+		} else {
+			e = newProducerEntry(h.ProducerEpoch)
+		}
+	}
+	switch {
+	case h.Transactional():
+		if e.beginTxn(baseOffset) && baseOffset >= 0 {
+			s.events = append(s.events, txnEvent{producerID: h.ProducerID, first: baseOffset, marker: -1})
+		}
+	case e.inTxn:
+		// As Kafka: a producer in a transaction writes only
+		// transactional batches until its marker.
+		return batchMetadata{}, false, kerr.InvalidTxnState
 	}
 	lastOffset := int64(-1)
 	if baseOffset >= 0 {
@@ -345,14 +468,38 @@ func (s *producerStates) checkEntry(h *log.BatchHeader, e producerEntry, known b
 
 // replay applies a batch read back from the log, without checks: the log
 // holds only batches that passed them when appended. A different epoch
-// restarts the producer's window, as a bump does on append.
-func (s *producerStates) replay(h *log.BatchHeader) {
-	if !h.Idempotent() || h.Control() {
-		return
+// restarts the producer's window, as a bump does on append. marker is the
+// batch's marker when h is a control batch holding one, else nil. The
+// transaction change, if any, is returned (ok set).
+func (s *producerStates) replay(h *log.BatchHeader, marker *TxnMarker) (ev txnEvent, ok bool) {
+	if !h.Idempotent() {
+		return txnEvent{}, false
 	}
-	e, ok := s.entries[h.ProducerID]
-	if !ok || e.epoch != h.ProducerEpoch {
-		e = producerEntry{epoch: h.ProducerEpoch}
+	e, known := s.entries[h.ProducerID]
+	switch {
+	case !known:
+		e = newProducerEntry(h.ProducerEpoch)
+	case e.epoch != h.ProducerEpoch:
+		e.restart(h.ProducerEpoch)
+	}
+	if h.Control() {
+		if marker == nil {
+			return txnEvent{}, false
+		}
+		ev = txnEvent{producerID: h.ProducerID, first: -1, marker: h.BaseOffset, commit: marker.Commit}
+		if e.inTxn {
+			ev.first = e.txnFirstOffset
+		}
+		e.inTxn, e.txnFirstOffset, e.coordinatorEpoch = false, -1, marker.CoordinatorEpoch
+		s.entries[h.ProducerID] = e
+		return ev, true
+	}
+	if h.Transactional() && e.beginTxn(h.BaseOffset) {
+		ev, ok = txnEvent{producerID: h.ProducerID, first: h.BaseOffset, marker: -1}, true
+	}
+	if h.BaseSequence < 0 {
+		s.entries[h.ProducerID] = e
+		return ev, ok
 	}
 	e.add(batchMetadata{
 		firstSequence: h.BaseSequence,
@@ -362,4 +509,5 @@ func (s *producerStates) replay(h *log.BatchHeader) {
 		timestamp:     h.MaxTimestamp,
 	})
 	s.entries[h.ProducerID] = e
+	return ev, ok
 }

@@ -42,7 +42,12 @@ type ReadResult struct {
 }
 
 // Read appends whole batches from req.Offset up to the high watermark (or
-// last stable offset for ReadCommitted) to dst. An offset below the log
+// last stable offset for ReadCommitted) to dst. A ReadCommitted read also
+// returns, in Aborted, the aborted transactions that may hold records of
+// the batches returned (last offset at or after req.Offset, first offset
+// before the end of the last batch returned), as Fetch reports them; the
+// consumer drops those producers' records from each first offset up to
+// the producer's ABORT marker. An offset below the log
 // start or above the high watermark is kerr.OffsetOutOfRange.
 //
 // An offset at the high watermark (or between the last stable offset and
@@ -90,5 +95,23 @@ func (r *Replica) Read(dst []byte, req ReadRequest) (ReadResult, error) {
 		return res, fmt.Errorf("partition: read %s-%d at offset %d: %w", r.topic, r.partition, req.Offset, err)
 	}
 	res.Records = records
+	if req.Isolation == ReadCommitted && len(records) > len(dst) {
+		res.Aborted = r.txns.abortedIn(req.Offset, batchesEnd(records[len(dst):]))
+	}
 	return res, nil
+}
+
+// batchesEnd returns the offset after the last whole batch of b (batches
+// back to back), or -1 when b holds none.
+func batchesEnd(b []byte) int64 {
+	end := int64(-1)
+	for len(b) > 0 {
+		h, err := log.ParseBatchHeader(b)
+		if err != nil || h.Size() > len(b) {
+			break
+		}
+		end = h.NextOffset()
+		b = b[h.Size():]
+	}
+	return end
 }

@@ -78,6 +78,10 @@ type Replica struct {
 	// the first: the in-flight overlay belongs to it. Guarded by mu.
 	pendingEpoch int32
 
+	// txns holds the unstable transactions, the LSO and the aborted
+	// transaction index (txn_state.go).
+	txns txnState
+
 	notify notifier
 
 	// cleanup holds the live config, retention and compaction state
@@ -119,6 +123,7 @@ func Open(dir, topic string, partition int32, cfg Config, opts Options) (*Replic
 		r.now = time.Now
 	}
 	r.notify.init()
+	r.txns.init()
 	r.cleanup.config.Store(&cfg)
 
 	logOpts := log.Options{
@@ -163,6 +168,7 @@ func Open(dir, topic string, partition int32, cfg Config, opts Options) (*Replic
 		r.hwmLimit.Store(l.StartOffset())
 	}
 	r.appliedEnd = l.NextOffset()
+	r.txns.update(&r.hwm)
 
 	r.logger.Debug("replica opened",
 		zap.String("dir", dir),
@@ -197,15 +203,19 @@ func (r *Replica) Offsets() Offsets {
 	// Each value only grows, and the invariant holds at every instant, so
 	// loading them from the smallest to the largest gives a view in which
 	// the invariant holds too: a value loaded later can only be larger.
+	// The LSO is stored no higher than the high watermark of its time,
+	// and the high watermark only grows: loaded first, it stays below.
 	o := Offsets{LogStart: r.log.StartOffset()}
+	o.LastStable = r.txns.lso.Load()
 	o.HighWatermark = r.hwm.Load()
-	o.LastStable = o.HighWatermark // no transactions yet
 	o.LogEnd = r.log.NextOffset()
-	// Retention never passes the high watermark, but clamp so a caller
-	// can rely on the invariant whatever the log does.
+	// Retention never passes the last stable offset, but DeleteRecords
+	// may pass an open transaction's start: clamp so a caller can rely
+	// on the invariant whatever the log does.
 	if o.LogStart > o.HighWatermark {
 		o.LogStart = o.HighWatermark
 	}
+	o.LastStable = max(o.LastStable, o.LogStart)
 	return o
 }
 

@@ -75,6 +75,7 @@ func (r *Replica) EnforceRetention(now time.Time) (RetentionResult, error) {
 		return res, nil
 	}
 	removed, err := r.removeSegments(segs, n, reasons)
+	r.txns.trimAborted(r.log.StartOffset())
 	res.SegmentsDeleted = removed
 	for _, s := range segs[:removed] {
 		res.BytesDeleted += s.Size

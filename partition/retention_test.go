@@ -113,6 +113,7 @@ func TestRetentionSparesHighWatermark(t *testing.T) {
 	appendAged(t, r, 0, 0, 0, 0)
 	// Pretend offsets from 1 on are not committed yet.
 	r.hwm.Store(1)
+	r.txns.update(&r.hwm)
 	res, err := r.EnforceRetention(clock.now())
 	if err != nil || res.LogStartOffset != 1 {
 		t.Fatalf("EnforceRetention = %+v, %v; want log start 1", res, err)

@@ -18,7 +18,7 @@ import (
 //
 //	offset  size  field
 //	     0     4  magic                 "SLPS"
-//	     4     2  version               (1)
+//	     4     2  version               (2; 1 is still read)
 //	     6     8  coveredOffset         log end offset the state covers
 //	    14     8  anchorBaseOffset      base offset of the batch ending at
 //	                                    coveredOffset, or -1 for none
@@ -27,26 +27,42 @@ import (
 //	    30     …  producers, by ascending id:
 //	                 8  producerId
 //	                 2  producerEpoch
-//	                 1  batchCount       (at most 5), then per batch, oldest
-//	                                     first:
+//	                 1  batchCount       (at most 5)
+//	                 4  coordinatorEpoch (v2) of its last marker, or -1
+//	                 8  txnFirstOffset   (v2) of its ongoing transaction,
+//	                                     or -1
+//	                    then per batch, oldest first:
 //	                 4  firstSequence
 //	                 4  lastSequence
 //	                 8  baseOffset
 //	                 8  lastOffset
 //	                 8  maxTimestamp
+//	       …     4  abortedCount        (v2) the aborted transaction index,
+//	                                     by ascending last offset:
+//	                 8  producerId
+//	                 8  firstOffset
+//	                 8  lastOffset       its ABORT marker's offset
+//	       …     4  completedCount      (v2) transactions whose marker was
+//	                                     not yet below the high watermark:
+//	                 8  producerId
+//	                 8  firstOffset
+//	                 8  markerOffset
 //	   end-4     4  crc                  CRC-32C of every byte before it
 //
 // The anchor ties the snapshot to the log it was taken from: Open trusts
 // the snapshot only if the log still holds that very batch, ending at
-// coveredOffset.
+// coveredOffset. A version 1 snapshot (written before transactions, when
+// the log could hold none) loads with no transaction state.
 const (
-	snapshotFile      = "producer.snapshot"
-	snapshotTempFile  = "producer.snapshot.tmp"
-	snapshotMagic     = "SLPS"
-	snapshotVersion   = 1
-	snapshotHeaderLen = 30
-	snapshotBatchLen  = 32
-	snapshotEntryLen  = 11 // before its batches
+	snapshotFile       = "producer.snapshot"
+	snapshotTempFile   = "producer.snapshot.tmp"
+	snapshotMagic      = "SLPS"
+	snapshotVersion    = 2
+	snapshotHeaderLen  = 30
+	snapshotBatchLen   = 32
+	snapshotEntryLenV1 = 11 // before its batches
+	snapshotEntryLen   = 23 // before its batches
+	snapshotTxnLen     = 24 // an aborted or completed transaction
 )
 
 var (
@@ -61,6 +77,10 @@ type snapshot struct {
 	anchorBaseOffset int64
 	anchorCRC        uint32
 	entries          map[int64]producerEntry
+	// aborted is the aborted transaction index, completed the
+	// transactions whose marker was not yet below the high watermark.
+	aborted   []abortedRange
+	completed []completedTxn
 }
 
 // encodeSnapshot appends the snapshot of entries to dst.
@@ -82,6 +102,12 @@ func encodeSnapshot(dst []byte, s *snapshot) []byte {
 		dst = binary.BigEndian.AppendUint64(dst, uint64(id))
 		dst = binary.BigEndian.AppendUint16(dst, uint16(e.epoch))
 		dst = append(dst, byte(e.count))
+		dst = binary.BigEndian.AppendUint32(dst, uint32(e.coordinatorEpoch))
+		first := int64(-1)
+		if e.inTxn {
+			first = e.txnFirstOffset
+		}
+		dst = binary.BigEndian.AppendUint64(dst, uint64(first))
 		for _, m := range e.batches[:e.count] {
 			dst = binary.BigEndian.AppendUint32(dst, uint32(m.firstSequence))
 			dst = binary.BigEndian.AppendUint32(dst, uint32(m.lastSequence))
@@ -89,6 +115,18 @@ func encodeSnapshot(dst []byte, s *snapshot) []byte {
 			dst = binary.BigEndian.AppendUint64(dst, uint64(m.lastOffset))
 			dst = binary.BigEndian.AppendUint64(dst, uint64(m.timestamp))
 		}
+	}
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(s.aborted)))
+	for _, a := range s.aborted {
+		dst = binary.BigEndian.AppendUint64(dst, uint64(a.producerID))
+		dst = binary.BigEndian.AppendUint64(dst, uint64(a.first))
+		dst = binary.BigEndian.AppendUint64(dst, uint64(a.last))
+	}
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(s.completed)))
+	for _, c := range s.completed {
+		dst = binary.BigEndian.AppendUint64(dst, uint64(c.producerID))
+		dst = binary.BigEndian.AppendUint64(dst, uint64(c.first))
+		dst = binary.BigEndian.AppendUint64(dst, uint64(c.marker))
 	}
 	return binary.BigEndian.AppendUint32(dst, crc32.Checksum(dst[start:], crc32c))
 }
@@ -106,8 +144,13 @@ func decodeSnapshot(b []byte) (*snapshot, error) {
 	if string(body[:4]) != snapshotMagic {
 		return nil, fmt.Errorf("%w: bad magic %q", errSnapshotCorrupt, body[:4])
 	}
-	if v := binary.BigEndian.Uint16(body[4:]); v != snapshotVersion {
-		return nil, fmt.Errorf("%w: version %d, want %d", errSnapshotCorrupt, v, snapshotVersion)
+	version := binary.BigEndian.Uint16(body[4:])
+	if version != 1 && version != snapshotVersion {
+		return nil, fmt.Errorf("%w: version %d, want 1 or %d", errSnapshotCorrupt, version, snapshotVersion)
+	}
+	entryLen := snapshotEntryLen
+	if version == 1 {
+		entryLen = snapshotEntryLenV1
 	}
 	s := &snapshot{
 		covered:          int64(binary.BigEndian.Uint64(body[6:])),
@@ -117,18 +160,25 @@ func decodeSnapshot(b []byte) (*snapshot, error) {
 	count := binary.BigEndian.Uint32(body[26:])
 	rest := body[snapshotHeaderLen:]
 	// Bound the map by what the bytes can hold before allocating.
-	if uint64(count) > uint64(len(rest)/snapshotEntryLen) {
+	if uint64(count) > uint64(len(rest)/entryLen) {
 		return nil, fmt.Errorf("%w: %d producers in %d bytes", errSnapshotCorrupt, count, len(rest))
 	}
 	s.entries = make(map[int64]producerEntry, count)
 	var previous int64
 	for i := uint32(0); i < count; i++ {
-		if len(rest) < snapshotEntryLen {
+		if len(rest) < entryLen {
 			return nil, fmt.Errorf("%w: producer %d truncated", errSnapshotCorrupt, i)
 		}
 		id := int64(binary.BigEndian.Uint64(rest))
-		e := producerEntry{epoch: int16(binary.BigEndian.Uint16(rest[8:])), count: int(rest[10])}
-		rest = rest[snapshotEntryLen:]
+		e := newProducerEntry(int16(binary.BigEndian.Uint16(rest[8:])))
+		e.count = int(rest[10])
+		if version >= 2 {
+			e.coordinatorEpoch = int32(binary.BigEndian.Uint32(rest[11:]))
+			if first := int64(binary.BigEndian.Uint64(rest[15:])); first >= 0 {
+				e.inTxn, e.txnFirstOffset = true, first
+			}
+		}
+		rest = rest[entryLen:]
 		if e.count > producerWindow || len(rest) < e.count*snapshotBatchLen {
 			return nil, fmt.Errorf("%w: producer %d has %d batches in %d bytes", errSnapshotCorrupt, id, e.count, len(rest))
 		}
@@ -148,10 +198,43 @@ func decodeSnapshot(b []byte) (*snapshot, error) {
 		previous = id
 		s.entries[id] = e
 	}
+	if version >= 2 {
+		var err error
+		if s.aborted, rest, err = decodeSnapshotTxns(rest, "aborted", func(id, first, last int64) abortedRange {
+			return abortedRange{id, first, last}
+		}); err != nil {
+			return nil, err
+		}
+		if s.completed, rest, err = decodeSnapshotTxns(rest, "completed", func(id, first, marker int64) completedTxn {
+			return completedTxn{id, first, marker}
+		}); err != nil {
+			return nil, err
+		}
+	}
 	if len(rest) != 0 {
 		return nil, fmt.Errorf("%w: %d trailing bytes", errSnapshotCorrupt, len(rest))
 	}
 	return s, nil
+}
+
+// decodeSnapshotTxns decodes a count-prefixed list of transactions, each
+// three int64s given to decode (what names the list in errors), and
+// returns it and the bytes after it.
+func decodeSnapshotTxns[T any](b []byte, what string, decode func(producerID, x, y int64) T) ([]T, []byte, error) {
+	if len(b) < 4 {
+		return nil, nil, fmt.Errorf("%w: no %s transaction count", errSnapshotCorrupt, what)
+	}
+	count := int(binary.BigEndian.Uint32(b))
+	b = b[4:]
+	if count > len(b)/snapshotTxnLen {
+		return nil, nil, fmt.Errorf("%w: %d %s transactions in %d bytes", errSnapshotCorrupt, count, what, len(b))
+	}
+	out := make([]T, 0, count)
+	for range count {
+		out = append(out, decode(int64(binary.BigEndian.Uint64(b)), int64(binary.BigEndian.Uint64(b[8:])), int64(binary.BigEndian.Uint64(b[16:]))))
+		b = b[snapshotTxnLen:]
+	}
+	return out, b, nil
 }
 
 // writeSnapshot writes s as dir's snapshot file, atomically: a temp file,
@@ -222,6 +305,10 @@ func readSnapshot(fs log.FS, path string) (*snapshot, error) {
 // with r.mu held, before the log is closed.
 func (r *Replica) snapshotOf(covered int64) (*snapshot, error) {
 	s := &snapshot{covered: covered, anchorBaseOffset: -1, entries: r.producers.entries}
+	s.aborted = *r.txns.aborted.Load()
+	r.txns.mu.Lock()
+	s.completed = slices.Clone(r.txns.unreplicated)
+	r.txns.mu.Unlock()
 	if covered <= r.log.StartOffset() {
 		return s, nil
 	}
@@ -281,14 +368,39 @@ func (r *Replica) loadProducerState() (restoreStats, error) {
 			r.producers.entries = s.entries
 			from = max(s.covered, from)
 			stats.fromSnapshot = true
+			r.restoreTxns(s)
 		}
 	}
 
+	var (
+		events  []txnEvent
+		buf     []byte
+		readErr error
+	)
 	err = r.log.BatchHeaders(from, func(h log.BatchHeader) bool {
-		r.producers.replay(&h)
+		var marker *TxnMarker
+		if h.Control() && h.Idempotent() {
+			// Only a marker's record says whether it commits: read
+			// the (small) control batch itself.
+			var m TxnMarker
+			var ok bool
+			if m, ok, buf, readErr = r.readMarker(buf, &h); readErr != nil {
+				return false
+			}
+			if ok {
+				marker = &m
+			}
+		}
+		if ev, ok := r.producers.replay(&h, marker); ok {
+			events = append(events, ev)
+		}
 		stats.replayed++
 		return true
 	})
+	if err == nil {
+		err = readErr
+	}
+	r.txns.record(events)
 	if err != nil {
 		return stats, fmt.Errorf("partition: rebuild producer state of %s-%d from offset %d: %w", r.topic, r.partition, from, err)
 	}
@@ -302,6 +414,41 @@ func (r *Replica) loadProducerState() (restoreStats, error) {
 		}
 	}
 	return stats, nil
+}
+
+// restoreTxns sets the transaction state from snapshot s: the ongoing
+// transactions of its producers, its aborted index and the completed
+// transactions not yet known to be below the high watermark.
+func (r *Replica) restoreTxns(s *snapshot) {
+	r.txns.reset()
+	r.txns.mu.Lock()
+	for id, e := range s.entries {
+		if e.inTxn {
+			r.txns.ongoing[id] = e.txnFirstOffset
+		}
+	}
+	r.txns.unreplicated = s.completed
+	r.txns.mu.Unlock()
+	aborted := s.aborted
+	r.txns.aborted.Store(&aborted)
+	r.txns.trimAborted(r.log.StartOffset())
+}
+
+// readMarker reads control batch h from the log into buf and decodes its
+// marker (ok false: it holds none). It returns buf for reuse.
+func (r *Replica) readMarker(buf []byte, h *log.BatchHeader) (m TxnMarker, ok bool, _ []byte, err error) {
+	buf, err = r.log.Read(buf[:0], log.ReadRequest{Offset: h.BaseOffset, MaxOffset: h.NextOffset(), MaxBytes: h.Size(), MinOneBatch: true})
+	if err != nil {
+		return TxnMarker{}, false, buf, fmt.Errorf("read control batch at offset %d: %w", h.BaseOffset, err)
+	}
+	if len(buf) < h.Size() {
+		return TxnMarker{}, false, buf, fmt.Errorf("read control batch at offset %d: %d of %d bytes", h.BaseOffset, len(buf), h.Size())
+	}
+	m, ok, err = decodeMarker(buf[:h.Size()], h)
+	if err != nil {
+		return TxnMarker{}, false, buf, fmt.Errorf("control batch at offset %d: %w", h.BaseOffset, err)
+	}
+	return m, ok, buf, nil
 }
 
 // checkAnchor reports whether snapshot s still describes r's log: it covers

@@ -201,7 +201,11 @@ func randomSnapshot(rng *rand.Rand) *snapshot {
 		entries:          map[int64]producerEntry{},
 	}
 	for range rng.IntN(20) {
-		e := producerEntry{epoch: int16(rng.IntN(1 << 15))}
+		e := newProducerEntry(int16(rng.IntN(1 << 15)))
+		e.coordinatorEpoch = rng.Int32N(100) - 1
+		if rng.IntN(2) == 0 {
+			e.inTxn, e.txnFirstOffset = true, rng.Int64N(1<<40)
+		}
 		for range rng.IntN(8) {
 			e.add(batchMetadata{
 				firstSequence: rng.Int32(),
@@ -212,6 +216,12 @@ func randomSnapshot(rng *rand.Rand) *snapshot {
 			})
 		}
 		s.entries[rng.Int64()] = e
+	}
+	for range rng.IntN(4) {
+		s.aborted = append(s.aborted, abortedRange{rng.Int64(), rng.Int64(), rng.Int64()})
+	}
+	for range rng.IntN(4) {
+		s.completed = append(s.completed, completedTxn{rng.Int64(), rng.Int64(), rng.Int64()})
 	}
 	return s
 }
@@ -225,7 +235,8 @@ func TestSnapshotCodec(t *testing.T) {
 		if err != nil {
 			t.Fatalf("snapshot %d: %v", i, err)
 		}
-		if got.covered != s.covered || got.anchorBaseOffset != s.anchorBaseOffset || got.anchorCRC != s.anchorCRC || !maps.Equal(got.entries, s.entries) {
+		if got.covered != s.covered || got.anchorBaseOffset != s.anchorBaseOffset || got.anchorCRC != s.anchorCRC || !maps.Equal(got.entries, s.entries) ||
+			!slices.Equal(got.aborted, s.aborted) || !slices.Equal(got.completed, s.completed) {
 			t.Fatalf("snapshot %d: round trip differs", i)
 		}
 		if i > 3 {

@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -131,6 +132,25 @@ func (r *Replica) ApplyStored(batch []byte, base int64, epoch int32) (AppendResu
 	}
 
 	defer r.producers.discard()
+	if h.Control() {
+		if err := r.checkControl(batch, &h, base); err != nil {
+			var code *kerr.Error
+			if !errors.As(err, &code) {
+				return AppendResult{}, err
+			}
+			// Already in the log, like a refused idempotent batch
+			// below: the proposer learns the refusal; the state stays.
+			r.appliedEnd = next
+			r.logger.Error("marker stored in the log failed the producer check at apply",
+				zap.Int64("base-offset", base), zap.Int64("producer-id", h.ProducerID),
+				zap.Int16("producer-epoch", h.ProducerEpoch), zap.String("code", code.Message))
+			return AppendResult{}, code
+		}
+		r.appliedEnd = next
+		r.commitProducers()
+		r.epochs.assign(epoch, base)
+		return res, nil
+	}
 	m, duplicate, perr := r.producers.check(&h, base, h.MaxTimestamp)
 	r.appliedEnd = next
 	if perr != nil || duplicate {
@@ -149,9 +169,9 @@ func (r *Replica) ApplyStored(batch []byte, base int64, epoch int32) (AppendResu
 		}
 		return AppendResult{}, code
 	}
-	r.producers.commit()
+	r.commitProducers()
 	r.epochs.assign(epoch, base)
-	if h.Idempotent() && len(r.producers.pending) > 0 {
+	if sequenced(&h) && len(r.producers.pending) > 0 {
 		r.producers.retire(&h, batchMetadata{
 			firstSequence: h.BaseSequence,
 			lastSequence:  h.LastSequence(),
@@ -174,6 +194,7 @@ func (r *Replica) Truncated() error {
 		return ErrClosed
 	}
 	r.producers = newProducerStates()
+	r.txns.reset()
 	if _, err := r.loadProducerState(); err != nil {
 		return err
 	}
@@ -181,6 +202,7 @@ func (r *Replica) Truncated() error {
 		return err
 	}
 	r.appliedEnd = r.log.NextOffset()
+	r.txns.update(&r.hwm)
 	return nil
 }
 
@@ -198,10 +220,12 @@ func (r *Replica) SetCleanFloor(floor func() int64) {
 	r.cleanFloor.Store(&floor)
 }
 
-// cleanBound is the offset retention and compaction stop at: the high
-// watermark, or the clean floor when lower.
+// cleanBound is the offset retention and compaction stop at: the last
+// stable offset (so neither removes nor compacts the data of an open
+// transaction, whose first offset a rebuild must find again), or the
+// clean floor when lower.
 func (r *Replica) cleanBound() int64 {
-	bound := r.hwm.Load()
+	bound := r.txns.lso.Load()
 	if f := r.cleanFloor.Load(); f != nil {
 		bound = min(bound, (*f)())
 	}

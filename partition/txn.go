@@ -1,5 +1,10 @@
 package partition
 
+import (
+	"cmp"
+	"slices"
+)
+
 // TxnMarker is a transaction marker as the transaction coordinator asks a
 // partition leader to write it (WriteTxnMarkers): a control batch of
 // producer ProducerID at ProducerEpoch that ends the producer's ongoing
@@ -39,4 +44,35 @@ type ProducerState struct {
 	// CurrentTxnStartOffset is the first offset of its ongoing
 	// transaction, or -1.
 	CurrentTxnStartOffset int64
+}
+
+// Producers returns the state of every producer the replica knows, by
+// ascending producer id, as DescribeProducers reports it. The slice is the
+// caller's. After Close it returns ErrClosed.
+func (r *Replica) Producers() ([]ProducerState, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
+	out := make([]ProducerState, 0, len(r.producers.entries))
+	for id, e := range r.producers.entries {
+		p := ProducerState{
+			ProducerID:            id,
+			ProducerEpoch:         e.epoch,
+			LastSequence:          e.lastSequence(),
+			LastTimestamp:         -1,
+			CoordinatorEpoch:      e.coordinatorEpoch,
+			CurrentTxnStartOffset: -1,
+		}
+		if e.count > 0 {
+			p.LastTimestamp = e.batches[e.count-1].timestamp
+		}
+		if e.inTxn {
+			p.CurrentTxnStartOffset = e.txnFirstOffset
+		}
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b ProducerState) int { return cmp.Compare(a.ProducerID, b.ProducerID) })
+	return out, nil
 }

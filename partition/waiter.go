@@ -111,6 +111,9 @@ func (r *Replica) advanceHWM(offset int64) {
 			break
 		}
 	}
+	// The LSO follows before the waiters wake, so a read_committed fetch
+	// woken by this advance sees it.
+	r.txns.update(&r.hwm)
 	r.notify.wake()
 }
 

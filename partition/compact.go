@@ -101,6 +101,7 @@ func (r *Replica) Compact(ctx context.Context, now time.Time, limits CleanLimits
 		offsets:   newOffsetMap(limits.MaxMapBytes),
 		producers: r.producerLastOffsets(),
 		throttle:  throttle{rate: limits.MaxBytesPerSecond, start: time.Now()},
+		txnKept:   make(map[int64]bool),
 	}
 	end, err := c.buildMap(ctx, &p)
 	if err != nil {
@@ -288,9 +289,12 @@ type cleaner struct {
 	offsets   *offsetMap
 	producers map[int64]int64
 	throttle  throttle
-	// minHorizon is the earliest delete horizon of a kept tombstone, 0
-	// for none: the next pass is due once it passes.
+	// minHorizon is the earliest delete horizon of a kept tombstone or
+	// marker, 0 for none: the next pass is due once it passes.
 	minHorizon int64
+	// txnKept holds the producers with a batch of their current
+	// transaction kept so far in this pass: their marker must stay.
+	txnKept map[int64]bool
 	// Scratch buffers, reused across batches.
 	kept       []record.Record
 	records    []byte
@@ -338,6 +342,10 @@ func (c *cleaner) mapSegment(ctx context.Context, base, from, to int64) (full bo
 			return false, 0, err
 		}
 		if h.LastOffset() < from || h.Control() || h.RecordCount == 0 {
+			continue
+		}
+		if h.Transactional() && c.r.txns.isAborted(h.ProducerID, h.BaseOffset) {
+			// Aborted records never count as a key's newest value.
 			continue
 		}
 		if h.BaseOffset >= to {
@@ -453,8 +461,62 @@ func (c *cleaner) cleanSegment(ctx context.Context, cs *log.CleanedSegment, base
 // ended.
 func (c *cleaner) cleanBatch(batch []byte, h log.BatchHeader, end int64, groupLast bool, gs *groupStats) (out []byte, keep bool, err error) {
 	if h.Control() {
+		return c.cleanMarker(batch, h, groupLast, gs)
+	}
+	out, keep, err = c.cleanData(batch, h, end, groupLast, gs)
+	if keep && h.Transactional() {
+		c.txnKept[h.ProducerID] = true
+	}
+	return out, keep, err
+}
+
+// cleanMarker decides the fate of control batch h, as Kafka's cleaner
+// (KIP-98): a marker stays while a batch of its transaction stays (before
+// it, in this pass); once none does, the first clean stamps a delete
+// horizon (now + DeleteRetention) into it, as for a tombstone, and a
+// clean after the horizon removes it, so that a consumer that read the
+// transaction's data had the time to read its marker too.
+func (c *cleaner) cleanMarker(batch []byte, h log.BatchHeader, groupLast bool, gs *groupStats) (out []byte, keep bool, err error) {
+	kept := c.txnKept[h.ProducerID]
+	delete(c.txnKept, h.ProducerID)
+	hasHorizon := h.Attributes&deleteHorizonFlag != 0
+	switch {
+	case kept:
+		return batch, true, nil
+	case hasHorizon && c.now >= h.BaseTimestamp && !groupLast:
+		gs.changed = true
+		gs.records += int64(h.RecordCount)
+		return nil, false, nil
+	case hasHorizon:
+		c.noteHorizon(h.BaseTimestamp)
 		return batch, true, nil
 	}
+	_, it, err := record.Records(batch, MaxDecompressedBytes)
+	if err != nil {
+		return nil, false, err
+	}
+	stamped := h
+	stamped.BaseTimestamp = c.now + c.cfg.DeleteRetention.Milliseconds()
+	stamped.Attributes |= deleteHorizonFlag
+	c.records = c.records[:0]
+	for it.Next() {
+		rec := *it.Record()
+		rec.TimestampDelta = h.BaseTimestamp + rec.TimestampDelta - stamped.BaseTimestamp
+		c.records = record.AppendRecord(c.records, &rec)
+	}
+	if err := it.Err(); err != nil {
+		return nil, false, err
+	}
+	c.noteHorizon(stamped.BaseTimestamp)
+	gs.changed = true
+	c.out, err = record.AppendBatch(c.out[:0], stamped, c.records)
+	return c.out, err == nil, err
+}
+
+// cleanData is cleanBatch for a data batch. The records of an aborted
+// transaction all go, whatever the map says.
+func (c *cleaner) cleanData(batch []byte, h log.BatchHeader, end int64, groupLast bool, gs *groupStats) (out []byte, keep bool, err error) {
+	aborted := h.Transactional() && c.r.txns.isAborted(h.ProducerID, h.BaseOffset)
 	hasHorizon := h.Attributes&deleteHorizonFlag != 0
 	retainDeletes := !hasHorizon || c.now < h.BaseTimestamp
 	_, it, err := record.Records(batch, MaxDecompressedBytes)
@@ -470,6 +532,8 @@ func (c *cleaner) cleanBatch(batch []byte, h log.BatchHeader, end int64, groupLa
 		offset := h.BaseOffset + int64(rec.OffsetDelta)
 		stays := true
 		switch {
+		case aborted:
+			stays = false
 		case offset >= end:
 			// Past what the map covers: the next pass decides.
 		case rec.Key == nil:

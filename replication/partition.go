@@ -131,17 +131,7 @@ type Appended struct {
 // by a majority of the partition's replicas, so an acknowledged record is
 // never lost to a leader change; acks=0 calls Append and does not wait.
 func (p *Partition) Append(ctx context.Context, batches []byte) (Appended, error) {
-	if err := ctx.Err(); err != nil {
-		return Appended{}, err
-	}
-	if p.group == nil {
-		return Appended{}, kerr.NotLeaderForPartition
-	}
-	prop, err := p.group.Propose(batches)
-	if err != nil {
-		return Appended{}, err
-	}
-	return Appended{AppendResult: prop.Result, proposal: prop}, nil
+	return p.propose(ctx, func(g *raftgroup.Group) (*raftgroup.Proposal, error) { return g.Propose(batches) })
 }
 
 // Wait blocks until the append is committed: by a majority of the

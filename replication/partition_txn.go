@@ -2,33 +2,56 @@ package replication
 
 import (
 	"context"
-	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/sluice-io/sluice/partition"
+	"github.com/sluice-io/sluice/replication/raftgroup"
 )
 
-// errTxnTODO marks the transaction seams of the txnbase branch; each
-// helper branch replaces the methods that return it. It must not reach
-// main.
-var errTxnTODO = errors.New("replication: transactions: not implemented on this branch")
-
-// AppendTxnMarker appends a transaction marker (a control batch ending the
-// producer's ongoing transaction on this partition) as the partition's
-// leader, like Append: Wait on the result waits for commit.
+// AppendTxnMarker appends transaction marker m (a control batch the leader
+// builds, ending producer m.ProducerID's ongoing transaction on this
+// partition) as the partition's leader, like Append: Wait on the result
+// waits for commit. Errors: NOT_LEADER_OR_FOLLOWER, ctx's,
+// INVALID_PRODUCER_EPOCH for an epoch below the producer's,
+// TRANSACTION_COORDINATOR_FENCED for a coordinator epoch below that of the
+// producer's last marker (both checked again when the marker applies, and
+// then returned by Wait), and Propose's other errors.
 func (p *Partition) AppendTxnMarker(ctx context.Context, m partition.TxnMarker) (Appended, error) {
-	return Appended{}, errTxnTODO
+	return p.propose(ctx, func(g *raftgroup.Group) (*raftgroup.Proposal, error) { return g.ProposeMarker(m) })
 }
 
 // AppendAsCoordinator appends batches a coordinator wrote to its internal
 // topic: like Append, but a transactional batch without sequence numbers
 // (base sequence -1, as Kafka's coordinators write TxnOffsetCommit
-// records) is accepted and joins its producer's transaction.
+// records) is accepted and joins its producer's transaction, so that the
+// producer's marker ends it and the LSO waits for it.
 func (p *Partition) AppendAsCoordinator(ctx context.Context, batches []byte) (Appended, error) {
-	return Appended{}, errTxnTODO
+	return p.propose(ctx, func(g *raftgroup.Group) (*raftgroup.Proposal, error) { return g.ProposeAsCoordinator(batches) })
 }
 
-// Producers returns the state of the partition's active producers
-// (DescribeProducers), on its leader.
+// propose runs a proposal on the partition's group, as Append does.
+func (p *Partition) propose(ctx context.Context, propose func(*raftgroup.Group) (*raftgroup.Proposal, error)) (Appended, error) {
+	if err := ctx.Err(); err != nil {
+		return Appended{}, err
+	}
+	if p.group == nil {
+		return Appended{}, kerr.NotLeaderForPartition
+	}
+	prop, err := propose(p.group)
+	if err != nil {
+		return Appended{}, err
+	}
+	return Appended{AppendResult: prop.Result, proposal: prop}, nil
+}
+
+// Producers returns the state of the partition's producers
+// (DescribeProducers), by ascending producer id, on its leader; elsewhere
+// NOT_LEADER_OR_FOLLOWER.
 func (p *Partition) Producers() ([]partition.ProducerState, error) {
-	return nil, errTxnTODO
+	r, err := p.serving()
+	if err != nil {
+		return nil, err
+	}
+	return r.Producers()
 }

@@ -12,8 +12,10 @@ package wire
 // acks=0 gets no response; if any partition failed, the connection is
 // closed, as Kafka does, so the producer notices and refreshes metadata.
 // acks other than -1, 0, 1 is INVALID_REQUIRED_ACKS. Produce never creates
-// topics (Metadata does). Transactional produce is refused with
-// TRANSACTIONAL_ID_AUTHORIZATION_FAILED until transactions exist.
+// topics (Metadata does). Transactional batches (attribute bit 4) are
+// appended with the idempotent checks and start or continue their
+// producer's transaction on the partition (package partition); a control
+// batch from a client is INVALID_RECORD, as Kafka answers.
 //
 // acks=all to a partition with fewer in-sync replicas than the topic's
 // min.insync.replicas is NOT_ENOUGH_REPLICAS, answered before the append
@@ -91,8 +93,6 @@ func handleProduce(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 			case err != nil:
 			case req.Acks != -1 && req.Acks != 0 && req.Acks != 1:
 				err = kerr.InvalidRequiredAcks
-			case req.TransactionID != nil:
-				err = kerr.TransactionalIDAuthorizationFailed
 			case rp.Partition < 0 || rp.Partition >= topic.PartitionCount():
 				err = kerr.UnknownTopicOrPartition
 			case len(rp.Records) == 0:

@@ -41,10 +41,20 @@ package wire
 // exceed the partition's share, except that the first partition with data
 // always gets at least one message (KIP-74 style).
 //
+// Transactions (v4+, KIP-98): a read_committed fetch reads up to the last
+// stable offset (the first offset of the oldest open transaction, at most
+// the high watermark) and gets, in AbortedTransactions, the aborted
+// transactions that may hold records of the batches returned (producer
+// id, first offset), so the consumer drops their records; markers
+// (control batches) are returned as stored, the client skips them. A
+// long-poll wakes when the high watermark moves, which is when the last
+// stable offset can.
+//
 // Deviations: follower fetching (replica ids) arrives with replication.
 // Down-converted bytes count towards MinBytes as sent, not as stored. A
 // fetch whose first batch is only a control batch returns no messages
-// (Sluice stores none while transactions are refused).
+// (v0-3, which know no transactions: control batches are skipped and an
+// aborted transaction's records are returned).
 //
 // Version notes: v0 message format v0; v1 throttle time; v2 message format
 // v1 (KIP-32); v3 request MaxBytes (KIP-74); v4 isolation level and last stable offset (KIP-98); v5 log
@@ -312,6 +322,11 @@ func (f *fetch) read() (resp *kmsg.FetchResponse, bytes int, final bool) {
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rr.HighWatermark, rr.LastStableOffset, rr.LogStartOffset
 			sp.RecordBatches = rr.Records
 			bytes += len(sp.RecordBatches)
+			for _, a := range rr.Aborted {
+				at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+				at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+				sp.AbortedTransactions = append(sp.AbortedTransactions, at)
+			}
 		} else {
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 		}

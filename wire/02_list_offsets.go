@@ -9,7 +9,9 @@ package wire
 // is local, KIP-405), -5 latest tiered and -6 earliest pending upload
 // (no tiered storage, so no offset: -1, as Kafka answers without it), and
 // any other timestamp to the first record whose timestamp is at or after it
-// (offset -1 when there is none).
+// (offset -1 when there is none). Under read_committed (v2+) a record found
+// by timestamp (or -3) at or past the last stable offset is not answered
+// (offset -1), as Kafka bounds lookups by its last fetchable offset.
 //
 // A CurrentLeaderEpoch (v4+) newer than ours is UNKNOWN_LEADER_EPOCH; older
 // is FENCED_LEADER_EPOCH.
@@ -85,7 +87,7 @@ func listOffset(p Partition, ts int64, isolation partition.Isolation) (offset, t
 		return -1, -1, nil
 	case listMaxTimestamp:
 		offset, timestamp, found, err := p.MaxTimestamp()
-		if err != nil || !found {
+		if err != nil || !found || !visible(offset, offsets, isolation) {
 			return -1, -1, err
 		}
 		return offset, timestamp, nil
@@ -94,7 +96,7 @@ func listOffset(p Partition, ts int64, isolation partition.Isolation) (offset, t
 		return -1, -1, kerr.InvalidRequest
 	}
 	offset, timestamp, found, err := p.OffsetForTimestamp(ts)
-	if err != nil || !found {
+	if err != nil || !found || !visible(offset, offsets, isolation) {
 		return -1, -1, err
 	}
 	return offset, timestamp, nil
@@ -113,4 +115,12 @@ func checkLeaderEpoch(p Partition, clientEpoch int32) error {
 		return kerr.FencedLeaderEpoch
 	}
 	return nil
+}
+
+// visible reports whether offset is below what isolation may read: the
+// last stable offset for read_committed (as Kafka's lastFetchableOffset:
+// a timestamp found in an open transaction is not answered), else
+// everything found.
+func visible(offset int64, offsets partition.Offsets, isolation partition.Isolation) bool {
+	return isolation != partition.ReadCommitted || offset < offsets.LastStable
 }

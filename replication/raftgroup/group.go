@@ -465,6 +465,33 @@ type Proposal struct {
 // (Failed) or while Options.Admit refuses (the disk is nearly full), and
 // Prepare's rejections. b is not retained.
 func (g *Group) Propose(b []byte) (*Proposal, error) {
+	return g.propose(func(term int32) (partition.Entry, partition.AppendResult, error) {
+		return g.replica.Prepare(b, term)
+	})
+}
+
+// ProposeAsCoordinator is Propose for batches a coordinator writes to its
+// internal topic (partition.Replica.PrepareAsCoordinator): a batch of a
+// producer without sequences joins the producer's transaction.
+func (g *Group) ProposeAsCoordinator(b []byte) (*Proposal, error) {
+	return g.propose(func(term int32) (partition.Entry, partition.AppendResult, error) {
+		return g.replica.PrepareAsCoordinator(b, term)
+	})
+}
+
+// ProposeMarker is Propose for transaction marker m, which the leader
+// builds (partition.Replica.PrepareMarker), with Propose's errors and the
+// marker's refusals (InvalidProducerEpoch, TransactionCoordinatorFenced).
+func (g *Group) ProposeMarker(m partition.TxnMarker) (*Proposal, error) {
+	return g.propose(func(term int32) (partition.Entry, partition.AppendResult, error) {
+		e, err := g.replica.PrepareMarker(m, term)
+		return e, partition.AppendResult{}, err
+	})
+}
+
+// propose is Propose with the leader step prepare, called under proposeMu
+// with the group's term.
+func (g *Group) propose(prepare func(term int32) (partition.Entry, partition.AppendResult, error)) (*Proposal, error) {
 	if err := g.Failed(); err != nil {
 		return nil, failedError(err)
 	}
@@ -481,7 +508,7 @@ func (g *Group) Propose(b []byte) (*Proposal, error) {
 	if !g.ready.Load() || g.projectedTerm != g.term.Load() {
 		return nil, kerr.NotLeaderForPartition
 	}
-	entry, dup, err := g.replica.Prepare(b, g.term.Load())
+	entry, dup, err := prepare(g.term.Load())
 	if err != nil {
 		return nil, err
 	}

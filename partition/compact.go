@@ -481,12 +481,30 @@ func (c *cleaner) cleanMarker(batch []byte, h log.BatchHeader, groupLast bool, g
 	delete(c.txnKept, h.ProducerID)
 	hasHorizon := h.Attributes&deleteHorizonFlag != 0
 	switch {
+	case h.RecordCount == 0:
+		// What an earlier pass left of a removed marker as the last
+		// batch of its group: it ends nothing.
+		if groupLast {
+			return batch, true, nil
+		}
+		gs.changed = true
+		return nil, false, nil
 	case kept:
 		return batch, true, nil
-	case hasHorizon && c.now >= h.BaseTimestamp && !groupLast:
+	case hasHorizon && c.now >= h.BaseTimestamp:
 		gs.changed = true
 		gs.records += int64(h.RecordCount)
-		return nil, false, nil
+		if !groupLast {
+			return nil, false, nil
+		}
+		// The group's last batch stays, emptied, so the cleaned
+		// segment ends where the group did; empty, it ends no
+		// transaction.
+		empty := h
+		empty.Attributes = h.Attributes &^ (0x07 | deleteHorizonFlag)
+		empty.BaseTimestamp, empty.RecordCount = h.MaxTimestamp, 0
+		c.out = log.AppendBatch(c.out[:0], empty, nil)
+		return c.out, true, nil
 	case hasHorizon:
 		c.noteHorizon(h.BaseTimestamp)
 		return batch, true, nil

@@ -53,7 +53,7 @@ func newProducerEntry(epoch int16) producerEntry {
 // over; its transaction and coordinator epoch stay, as Kafka's
 // ProducerAppendInfo keeps them across an epoch bump.
 func (e *producerEntry) restart(epoch int16) {
-	e.epoch, e.count = epoch, 0
+	e.epoch, e.count, e.batches = epoch, 0, [producerWindow]batchMetadata{}
 }
 
 // beginTxn starts the producer's transaction at offset if none is ongoing

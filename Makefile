@@ -12,7 +12,7 @@ FUZZTIME  ?= 20s
 BENCH     ?= .
 BENCHTIME ?= 1x
 # Package benchmarks `make bench` runs besides ./test/'s, by package.
-PARTITION_BENCH ?= AppendRecordCheck
+PARTITION_BENCH ?= AppendRecordCheck|ReadCommitted
 # Replication's: the Raft log store, a partition's Raft group, the transport.
 REPLICATION_BENCH_TIME ?= 2000x
 

@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -102,16 +103,24 @@ func (r *Replica) Read(dst []byte, req ReadRequest) (ReadResult, error) {
 }
 
 // batchesEnd returns the offset after the last whole batch of b (batches
-// back to back), or -1 when b holds none.
+// back to back, as Read returns them), or -1 when b holds none. It hops
+// from batch to batch by their length fields and parses only the last
+// header.
 func batchesEnd(b []byte) int64 {
-	end := int64(-1)
-	for len(b) > 0 {
-		h, err := log.ParseBatchHeader(b)
-		if err != nil || h.Size() > len(b) {
+	last := -1
+	for pos := 0; len(b)-pos >= log.BatchHeaderSize; {
+		size := 12 + int(binary.BigEndian.Uint32(b[pos+8:]))
+		if size < log.BatchHeaderSize || size > len(b)-pos {
 			break
 		}
-		end = h.NextOffset()
-		b = b[h.Size():]
+		last, pos = pos, pos+size
 	}
-	return end
+	if last < 0 {
+		return -1
+	}
+	h, err := log.ParseBatchHeader(b[last:])
+	if err != nil {
+		return -1
+	}
+	return h.NextOffset()
 }

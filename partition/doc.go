@@ -1,6 +1,7 @@
 // Package partition is one partition replica: its log, high watermark, log
-// start offset, leader epoch, idempotent producer state and the waiters of
-// fetches long-polling it.
+// start offset, leader epoch, producer state (idempotence and
+// transactions), last stable offset, aborted-transaction index and the
+// waiters of fetches long-polling it.
 //
 // # Ownership
 //
@@ -27,7 +28,8 @@
 // EnforceRetention (retention.go) deletes whole oldest segments by
 // retention.ms (segment max timestamp below now - RetentionTime) and
 // retention.bytes (while total - segment size >= RetentionBytes), never the
-// active segment nor one reaching the high watermark. DeleteRecordsBefore
+// active segment nor one reaching the last stable offset (so the first
+// batch of an open transaction stays for a rebuild to find). DeleteRecordsBefore
 // (delete_records.go) moves the log start offset, possibly inside a
 // segment, durably. Compact (compact.go) is Kafka's log cleaner: an offset
 // map key -> newest offset over the dirty part, then every cleanable
@@ -52,6 +54,15 @@
 //     and MaxCompactionLag (first dirty batch's max timestamp) decide when a
 //     pass is due; a map that fills (CleanLimits.MaxMapBytes) ends the pass
 //     there and the rest waits for the next.
+//   - Transactions (KIP-98): the cleanable range ends at the LSO; the
+//     records of an aborted transaction are removed (and never enter the
+//     offset map, so they cannot shadow an older value); a marker stays
+//     while a batch of its transaction (before it) stays, then its first
+//     clean stamps a delete horizon into it, as for a tombstone, and a
+//     clean after the horizon removes it (emptied instead when it is the
+//     last batch of its group: an empty control batch ends nothing). A
+//     producer's last batch is kept, emptied, as for idempotence, and with
+//     it its transaction's marker.
 //   - The cleaner drops keyless records; Append refuses them
 //     (InvalidRecord) when the policy includes compact, as Kafka's
 //     LogValidator does for compact and compact,delete alike.
@@ -59,8 +70,9 @@
 // Deviations: the offset map holds whole keys (no hash collisions; memory
 // estimated as key length + 48 bytes); consecutive cleaned segments are
 // merged up to SegmentBytes of original size; each cleaned group keeps its
-// last batch (emptied if need be) so segments stay contiguous; transaction
-// markers are kept as they are (transactions are not supported); the
+// last batch (emptied if need be) so segments stay contiguous; the
+// aborted-transaction index is not rewritten by the cleaner (an entry
+// whose records are gone is harmless to a consumer); the
 // leader-epoch cache is rebuilt from batch headers on Open, so a removed
 // first batch of an epoch moves that epoch's start there; producer state is
 // never evicted when the log start passes a producer's batches.
@@ -107,6 +119,60 @@
 // bounds it instead with AdvanceHighWatermark: the high watermark is the
 // lowest of that bound, the log end and, with Durable, the synced offset.
 //
+// # Transactions
+//
+// A transactional batch (attribute bit 4) of a producer starts its
+// transaction on the partition, if none is ongoing, at the batch's offset
+// (Kafka's currentTxnFirstOffset, producerEntry.txnFirstOffset); later ones
+// continue it. A non-transactional batch of a producer in a transaction is
+// InvalidTxnState. A marker ends it: a control batch (attribute bit 5)
+// that only the leader builds (PrepareMarker, AppendMarker; a client's is
+// InvalidRecord), whose one record is Kafka's EndTransactionMarker
+// (marker.go). Checked as Kafka's ProducerAppendInfo: an epoch below the
+// producer's is InvalidProducerEpoch, a coordinator epoch below that of
+// the producer's last marker TransactionCoordinatorFenced; the marker
+// raises the producer's epoch to its own (the window restarts; the
+// transaction and coordinator epoch do not) and records its coordinator
+// epoch. An ABORT marker adds the transaction to the aborted index
+// (producer, first offset, marker offset); a marker of a producer with no
+// transaction ongoing ends nothing and records nothing.
+//
+// A coordinator's batches (PrepareAsCoordinator, AppendAsCoordinator: the
+// group coordinator's TxnOffsetCommit records) carry a producer id and no
+// sequence (base sequence -1): only their epoch is checked, and a
+// transactional one joins the producer's transaction, so its marker ends
+// it and the LSO waits for it. A client's batch without a sequence is
+// OutOfOrderSequenceNumber at Prepare, which is what lets Apply take any
+// such batch in the log for a coordinator's. Neither kind is tracked in
+// the in-flight overlay (no sequences to forecast); Apply checks them.
+//
+// LSO = min(HWM, first offset of every ongoing transaction, first offset
+// of every completed transaction whose marker is not yet below the HWM).
+// The last term is Kafka's "unreplicated" transactions: a marker above the
+// HWM may still be lost to a leader change, and the transaction would be
+// open again, so a read_committed consumer must not pass it yet.
+// txnState (txn_state.go) keeps those sets under its own leaf lock, and
+// advanceHWM recomputes the LSO (loading the HWM under that lock) before
+// it wakes the waiters, so a read_committed long-poll wakes when the LSO
+// moves: it only moves when the HWM does.
+//
+// The aborted index lives in memory, an atomically published slice by
+// marker offset, and is trimmed when the log start passes an entry. It is
+// not a file of its own: the producer snapshot (version 2) carries it, with
+// each producer's transaction and the completed transactions not yet below
+// the HWM, for a clean restart; after a crash, the rebuild that already
+// scans every batch header for the producer state rebuilds it too,
+// reading the (small) control batches themselves for their COMMIT/ABORT
+// type. One source of truth, the log, and no second file to keep in step
+// with truncation, retention and compaction. Version 1 snapshots (from
+// before transactions, when no transactional batch could be in the log)
+// load with no transaction state.
+//
+// A read_committed Read stops at the LSO and returns in ReadResult.Aborted
+// the aborted transactions with last offset >= the read offset and first
+// offset < the end of the last batch returned, as Kafka's Fetch reports
+// them.
+//
 // # Apply is deterministic
 //
 // Every replica that applies the same entries in the same order from the
@@ -117,7 +183,8 @@
 // different points of their logs), never SetLeaderEpoch's epoch (the entry
 // carries its own). Its outcomes that are *kerr.Error values (a duplicate
 // answered with the original offsets, OutOfOrderSequenceNumber,
-// InvalidProducerEpoch, InvalidRecord for a mix) are deterministic too;
+// InvalidProducerEpoch, InvalidTxnState, TransactionCoordinatorFenced,
+// InvalidRecord for a mix) are deterministic too;
 // any other error (storage, ErrCorruptEntry, ErrClosed) is not, and stops
 // the replica. The one clock below Apply is the log's segment.ms roll
 // check: it decides where a segment file ends, never a byte of the log.
@@ -154,8 +221,13 @@
 //     (advanceHWM), so Read never takes a lock to bound itself.
 //   - HWM lies on a batch boundary (it is a log end or synced offset).
 //   - Producer state describes exactly the batches in the log: staged
-//     changes are committed only after log.Append succeeded. The in-flight
-//     overlay is separate and never read by Apply.
+//     changes are committed only after log.Append succeeded, with their
+//     transaction events (commitProducers). The in-flight overlay is
+//     separate and never read by Apply.
+//   - LSO <= HWM at every instant: txnState stores the LSO from an HWM it
+//     loaded, the HWM only grows, and Offsets loads the LSO first.
+//   - An ongoing transaction's first batch is at or above the LSO, and so
+//     never removed by retention or compaction.
 //   - A producer is in the overlay only while it has batches in flight.
 //   - Every high watermark advance closes the notifier's changed channel
 //     (made lazily by the next WaitCommitted, so unwatched appends
@@ -168,7 +240,9 @@
 // then Replica.mu (the single writer: Append, Prepare, Apply,
 // ResetPending, Close, Delete, SetConfig,
 // EnforceRetention, DeleteRecordsBefore, and Compact's swap of each cleaned
-// group; guards the producer state and cfg), then the log's own locks, then notifier.mu (guards the waiter set
+// group; guards the producer state and cfg), then the log's own locks, then txnState.mu (the ongoing and
+// not yet replicated transactions; a leaf taken by Apply and by
+// advanceHWM, never while taking another), then notifier.mu (guards the waiter set
 // and the changed channel): log.Sync, called by Append in durable mode
 // without a Flusher, runs OnSynced and so takes notifier.mu inside the
 // log's sync lock. The flusher goroutine, through OnSynced, takes only
@@ -184,9 +258,12 @@
 //   - HWM: high watermark, the first offset not yet committed; consumers
 //     read below it. Here: the LEO, or the synced offset in durable mode;
 //     later the replication commit index.
-//   - LSO: last stable offset, the first offset of the oldest open
-//     transaction, bound of read_committed fetches. Equal to HWM until
-//     transactions exist.
+//   - LSO: last stable offset, the first offset of the oldest unstable
+//     transaction (open, or with its marker not yet below the HWM), or
+//     the HWM when lower; bound of read_committed fetches.
+//   - Marker: a control batch ending a producer's transaction (COMMIT or
+//     ABORT), written by the partition leader at the coordinator's request
+//     (WriteTxnMarkers).
 //   - PID: producer id, assigned by InitProducerID; with the producer epoch
 //     and per-batch sequence numbers it makes retries idempotent.
 //   - Log start offset: the first offset still stored (retention moves it).
@@ -249,4 +326,12 @@
 //   - Config() is lock-free (an atomic copy); Append reads cfg under mu.
 //   - Producer ids are never expired yet (producer.id.expiration.ms): the
 //     state grows with the number of distinct producers.
+//   - A marker refused at ApplyStored (possible only if Prepare's forecast
+//     was wrong) is already in the segment log: the producer state skips
+//     it, and the error goes to the proposer; a rebuild from the log would
+//     replay it without checks. Prepare's forecast check makes this
+//     unreachable in practice, as for idempotent batches.
+//   - DeleteRecords may move the log start past an open transaction's
+//     first offset (Kafka bounds it by the HWM only): Offsets clamps the
+//     LSO to the log start.
 package partition

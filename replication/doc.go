@@ -170,6 +170,12 @@
 // waits on its writer; the group coordinator appends under its lock and
 // waits outside it.
 //
+// Transactions (partition_txn.go) use the same two steps: AppendTxnMarker
+// proposes a marker the leader builds (raftgroup.ProposeMarker), and
+// AppendAsCoordinator a coordinator's batches without sequences
+// (raftgroup.ProposeAsCoordinator); Producers reads the leader's producer
+// state (DescribeProducers).
+//
 // A read (fetch, list offsets, epochs) or DeleteRecords that fails on the
 // replica's files (log.IsStorageError) makes the replica leave its Raft
 // group, as a failed write or fsync of its Raft log store does

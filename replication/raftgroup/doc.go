@@ -143,7 +143,8 @@
 //
 // # Files
 //
-//	group.go     Open, leadership, Propose and Wait, Close
+//	group.go     Open, leadership, Propose (and ProposeMarker,
+//	             ProposeAsCoordinator) and Wait, Close
 //	fsm.go       the FSM: apply of stored batches, the snapshot format
 //	catchup.go   Restore: catching up from the leader's segments; the
 //	             leader's side (serveLog)

@@ -115,6 +115,24 @@ func (p *txnProducer) end(commit bool, coordinatorEpoch int32) int16 {
 // read_uncommitted, 1 read_committed), with ListOffsets v5.
 func listLatest(t *testing.T, conn *rawConn, topic string, isolation int8) int64 {
 	t.Helper()
+	offset, err := listLatestErr(conn, topic, isolation)
+	if err != nil {
+		t.Fatalf("ListOffsets isolation %d: %v", isolation, err)
+	}
+	return offset
+}
+
+// listLatestCode is listLatest that answers -1 on any error, for polls.
+func listLatestCode(conn *rawConn, topic string, isolation int8) int64 {
+	offset, err := listLatestErr(conn, topic, isolation)
+	if err != nil {
+		return -1
+	}
+	return offset
+}
+
+// listLatestErr is listLatest returning the error.
+func listLatestErr(conn *rawConn, topic string, isolation int8) (int64, error) {
 	req := kmsg.NewPtrListOffsetsRequest()
 	req.Version = 5
 	req.ReplicaID = -1
@@ -126,12 +144,23 @@ func listLatest(t *testing.T, conn *rawConn, topic string, isolation int8) int64
 	rp.CurrentLeaderEpoch = -1
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	resp := conn.mustRoundTrip(req).(*kmsg.ListOffsetsResponse)
-	sp := resp.Topics[0].Partitions[0]
-	if sp.ErrorCode != 0 {
-		t.Fatalf("ListOffsets isolation %d: %v", isolation, kerr.ErrorForCode(sp.ErrorCode))
+	kresp, err := conn.roundTrip(req)
+	if err != nil {
+		return -1, err
 	}
-	return sp.Offset
+	sp := kresp.(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
+	if sp.ErrorCode != 0 {
+		return -1, kerr.ErrorForCode(sp.ErrorCode)
+	}
+	return sp.Offset, nil
+}
+
+// kadmTopic is the kadm.TopicsSet of topic's partition 0.
+func kadmTopic(topic string) kadm.TopicsSet { return kadm.TopicsSet{topic: {0: {}}} }
+
+// contextTimeout is context.WithTimeout of the background context.
+func contextTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
 }
 
 // readCommittedValues consumes topic's partition 0 with read_committed
@@ -182,7 +211,7 @@ func TestTransactionalDataPath(t *testing.T) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 		defer cancel()
-		described, err := adm.DescribeProducers(ctx, kadm.TopicsSet{topic: {0: {}}})
+		described, err := adm.DescribeProducers(ctx, kadmTopic(topic))
 		if err == nil {
 			var ap kadm.DescribedProducer
 			ap, err = lookupProducer(described, topic, p.id)

@@ -168,6 +168,11 @@
 // before transactions, when no transactional batch could be in the log)
 // load with no transaction state.
 //
+// Deviations: the aborted index is held whole in memory (about 24 bytes
+// per aborted transaction still in the log), not in per-segment .txnindex
+// files as Kafka keeps it; the cleaner looks a batch up in it by binary
+// search, then a scan to the producer's next entry.
+//
 // A read_committed Read stops at the LSO and returns in ReadResult.Aborted
 // the aborted transactions with last offset >= the read offset and first
 // offset < the end of the last batch returned, as Kafka's Fetch reports

@@ -21,7 +21,9 @@ type RetentionResult struct {
 // oldest first, when the cleanup policy includes delete: segments whose
 // newest timestamp is older than now minus RetentionTime, and oldest
 // segments while the partition is above RetentionBytes. It never deletes
-// the active segment nor data at or above the high watermark. The log start
+// the active segment nor data at or above the last stable offset (so an
+// open transaction's first batch stays; the LSO is at most the high
+// watermark). The log start
 // offset moves to the first kept offset. Removed segments are logged.
 //
 // As Kafka's UnifiedLog.deleteOldSegments: a segment goes by time when its
@@ -49,7 +51,7 @@ func (r *Replica) EnforceRetention(now time.Time) (RetentionResult, error) {
 	n := 0
 	reasons := make([]string, 0, 4)
 	// deletable reports whether segment n may go at all: never the active
-	// one, never one holding data at or above the high watermark.
+	// one, never one holding data at or above the LSO (cleanBound).
 	deletable := func(n int) bool { return n < len(segs)-1 && segs[n+1].BaseOffset <= hwm }
 	for ; deletable(n) && segs[n+1].BaseOffset <= start; n++ {
 		reasons = append(reasons, "log-start-offset")

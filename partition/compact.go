@@ -295,6 +295,10 @@ type cleaner struct {
 	// txnKept holds the producers with a batch of their current
 	// transaction kept so far in this pass: their marker must stay.
 	txnKept map[int64]bool
+	// removedAborts are the ABORT markers the group being cleaned removes
+	// (producer id and marker offset as last): their index entries go
+	// once the group is swapped in.
+	removedAborts []abortedRange
 	// Scratch buffers, reused across batches.
 	kept       []record.Record
 	records    []byte
@@ -385,6 +389,7 @@ func (c *cleaner) cleanGroup(ctx context.Context, g []log.SegmentInfo, end int64
 	if err != nil {
 		return gs, err
 	}
+	c.removedAborts = c.removedAborts[:0]
 	handedOver := false
 	defer func() {
 		if !handedOver {
@@ -417,7 +422,15 @@ func (c *cleaner) cleanGroup(ctx context.Context, g []log.SegmentInfo, end int64
 	// From here on ReplaceSegments owns the files: it aborts on its own
 	// before the swap commits, and Open finishes a swap that committed.
 	handedOver = true
-	return gs, c.r.log.ReplaceSegments(cs, bases)
+	if err := c.r.log.ReplaceSegments(cs, bases); err != nil {
+		return gs, err
+	}
+	// An ABORT marker gone from the log takes its index entry with it (as
+	// Kafka's cleaner rewrites the transaction index): a consumer told of
+	// an aborted transaction whose marker it never reads would drop the
+	// producer's later transactions too. Its data went before it.
+	c.r.txns.removeAborted(c.removedAborts)
+	return gs, nil
 }
 
 // cleanSegment appends what stays of the segment at base to cs.
@@ -492,6 +505,13 @@ func (c *cleaner) cleanMarker(batch []byte, h log.BatchHeader, groupLast bool, g
 	case kept:
 		return batch, true, nil
 	case hasHorizon && c.now >= h.BaseTimestamp:
+		m, ok, err := decodeMarker(batch, &h)
+		if err != nil {
+			return nil, false, err
+		}
+		if ok && !m.Commit {
+			c.removedAborts = append(c.removedAborts, abortedRange{producerID: h.ProducerID, first: -1, last: h.BaseOffset})
+		}
 		gs.changed = true
 		gs.records += int64(h.RecordCount)
 		if !groupLast {

@@ -62,7 +62,11 @@
 //     clean after the horizon removes it (emptied instead when it is the
 //     last batch of its group: an empty control batch ends nothing). A
 //     producer's last batch is kept, emptied, as for idempotence, and with
-//     it its transaction's marker.
+//     it its transaction's marker. A removed ABORT marker takes its entry
+//     of the aborted index with it once its group is swapped in (Kafka
+//     rewrites the transaction index likewise): a consumer told of an
+//     aborted transaction whose marker it never reads would drop that
+//     producer's later transactions too.
 //   - The cleaner drops keyless records; Append refuses them
 //     (InvalidRecord) when the policy includes compact, as Kafka's
 //     LogValidator does for compact and compact,delete alike.
@@ -71,8 +75,6 @@
 // estimated as key length + 48 bytes); consecutive cleaned segments are
 // merged up to SegmentBytes of original size; each cleaned group keeps its
 // last batch (emptied if need be) so segments stay contiguous; the
-// aborted-transaction index is not rewritten by the cleaner (an entry
-// whose records are gone is harmless to a consumer); the
 // leader-epoch cache is rebuilt from batch headers on Open, so a removed
 // first batch of an epoch moves that epoch's start there; producer state is
 // never evicted when the log start passes a producer's batches.

@@ -1,28 +1,30 @@
 package partition
 
 import (
+	"context"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sort"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/partition/record"
 )
 
-// consumeCommitted filters batches (read from offset from) as a Kafka
-// read_committed consumer does with the aborted transactions a fetch
-// reported: a transactional batch of a producer whose aborted
-// transaction has begun at or before it is dropped until that producer's
-// ABORT marker; control batches are never returned. It returns the values
-// of the records kept at or after from.
-func consumeCommitted(t testing.TB, batches []byte, aborted []AbortedTxn, from int64) []string {
+// consumeFilter decides, as a Kafka read_committed consumer does with the
+// aborted transactions a fetch reported, which batches of batches it
+// delivers (by base offset): a transactional batch of a producer whose
+// aborted transaction has begun at or before it is dropped until that
+// producer's ABORT marker; control batches never are delivered.
+func consumeFilter(t testing.TB, batches []byte, aborted []AbortedTxn) map[int64]bool {
 	t.Helper()
 	pending := slices.Clone(aborted)
 	sort.Slice(pending, func(i, j int) bool { return pending[i].FirstOffset < pending[j].FirstOffset })
 	dropping := map[int64]bool{}
-	var out []string
+	keep := map[int64]bool{}
 	err := log.SplitBatches(batches, func(batch []byte, h log.BatchHeader) error {
 		for len(pending) > 0 && pending[0].FirstOffset <= h.LastOffset() {
 			dropping[pending[0].ProducerID] = true
@@ -38,7 +40,24 @@ func consumeCommitted(t testing.TB, batches []byte, aborted []AbortedTxn, from i
 			}
 			return nil
 		}
-		if h.Transactional() && dropping[h.ProducerID] {
+		keep[h.BaseOffset] = !h.Transactional() || !dropping[h.ProducerID]
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keep
+}
+
+// consumeCommitted returns the values of the records of batches (read
+// from offset from) that a read_committed consumer delivers
+// (consumeFilter), at or after from.
+func consumeCommitted(t testing.TB, batches []byte, aborted []AbortedTxn, from int64) []string {
+	t.Helper()
+	keep := consumeFilter(t, batches, aborted)
+	var out []string
+	err := log.SplitBatches(batches, func(batch []byte, h log.BatchHeader) error {
+		if !keep[h.BaseOffset] {
 			return nil
 		}
 		_, it, err := record.Records(batch, MaxDecompressedBytes)
@@ -58,12 +77,15 @@ func consumeCommitted(t testing.TB, batches []byte, aborted []AbortedTxn, from i
 	return out
 }
 
+// testSeeds is how many random runs each randomized test makes.
+var testSeeds = 20
+
 // TestTxnRandom runs random interleavings of transactional producers,
 // plain appends, commits, aborts and restarts (clean and crash) against a
 // model, checking after every step the LSO and what a read_committed
 // consumer sees from random offsets, in small and large reads.
 func TestTxnRandom(t *testing.T) {
-	for seed := range uint64(20) {
+	for seed := range uint64(testSeeds) {
 		t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 7))
 			env := newEnv(t)
@@ -164,4 +186,128 @@ func TestTxnRandom(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTxnCompactRandom: random transactional and plain writes to a
+// compacted topic, cleaned again and again as time passes (markers past
+// their horizon go), with crash restarts: a read_committed consumer always
+// sees, per key, the newest committed value the model has, and the LSO is
+// the model's, also after a rebuild from the compacted log.
+func TestTxnCompactRandom(t *testing.T) {
+	for seed := range uint64(testSeeds) {
+		t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 11))
+			env, clock := compactEnv(t)
+			r := openQuiet(t, env)
+			defer func() { _ = r.Close() }()
+			const producers = 3
+			// writes are every data record in log order; txn is its
+			// transaction's index, -1 for a plain one.
+			type write struct {
+				key, value string
+				txn        int
+			}
+			var (
+				writes    []write
+				sequence  [producers]int32
+				open      [producers]int // transaction index, -1 none
+				first     [producers]int64
+				committed = map[int]bool{}
+				nextTxn   int
+			)
+			for i := range open {
+				open[i] = -1
+			}
+			end := int64(0)
+			for step := range 200 {
+				ts := clock.ms
+				switch op := rng.IntN(12); {
+				case op < 5:
+					id := rng.IntN(producers)
+					key, value := "k"+strconv.Itoa(rng.IntN(6)), "p"+strconv.Itoa(id)+"-"+strconv.Itoa(step)
+					b := kvBatch(t, batchOptions{producerID: int64(id), producerEpoch: 0, sequence: sequence[id]}, kv{key: key, value: value, ts: ts})
+					setTxnAttribute(b)
+					mustAppend(t, r, b)
+					if open[id] < 0 {
+						open[id], first[id] = nextTxn, end
+						nextTxn++
+					}
+					writes = append(writes, write{key, value, open[id]})
+					sequence[id]++
+				case op < 7:
+					key, value := "k"+strconv.Itoa(rng.IntN(6)), "plain-"+strconv.Itoa(step)
+					mustAppend(t, r, kvBatch(t, noProducer, kv{key: key, value: value, ts: ts}))
+					writes = append(writes, write{key, value, -1})
+				case op < 10:
+					id := rng.IntN(producers)
+					commit := rng.IntN(2) == 0
+					mustMarker(t, r, marker(int64(id), 0, commit))
+					if open[id] >= 0 {
+						committed[open[id]] = commit
+						open[id] = -1
+					}
+				case op < 11:
+					clock.advance(40 * time.Minute) // DeleteRetention is an hour
+					if _, err := r.Compact(context.Background(), clock.now(), CleanLimits{}); err != nil {
+						t.Fatalf("step %d: compact: %v", step, err)
+					}
+				default: // kill -9
+					r = openQuiet(t, env)
+				}
+				// The committed state: per key, the value of its newest
+				// record in log order that is plain or committed.
+				latest := map[string]string{}
+				for _, w := range writes {
+					if w.txn < 0 || committed[w.txn] {
+						latest[w.key] = w.value
+					}
+				}
+				end = r.Offsets().LogEnd
+				lso := end
+				for id := range producers {
+					if open[id] >= 0 {
+						lso = min(lso, first[id])
+					}
+				}
+				if o := r.Offsets(); o.LastStable != lso {
+					t.Fatalf("step %d: offsets %+v, model LSO %d", step, o, lso)
+				}
+				if lso != end {
+					continue // committed values of keys may still change below the LSO
+				}
+				got := map[string]string{}
+				res := readCommitted(t, r, r.Offsets().LogStart)
+				for _, kvs := range consumeCommittedKV(t, res.Records, res.Aborted) {
+					got[kvs[0]] = kvs[1]
+				}
+				if !maps.Equal(got, latest) {
+					t.Fatalf("step %d: read_committed state\n got %v\nwant %v", step, got, latest)
+				}
+			}
+		})
+	}
+}
+
+// consumeCommittedKV is consumeCommitted returning [key, value] pairs.
+func consumeCommittedKV(t testing.TB, batches []byte, aborted []AbortedTxn) [][2]string {
+	t.Helper()
+	var out [][2]string
+	keep := consumeFilter(t, batches, aborted)
+	err := log.SplitBatches(batches, func(batch []byte, h log.BatchHeader) error {
+		if !keep[h.BaseOffset] {
+			return nil
+		}
+		_, it, err := record.Records(batch, MaxDecompressedBytes)
+		if err != nil {
+			return err
+		}
+		for it.Next() {
+			out = append(out, [2]string{string(it.Record().Key), string(it.Record().Value)})
+		}
+		return it.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -139,6 +139,18 @@ func (t *txnState) trimAborted(logStart int64) {
 	t.aborted.Store(&next)
 }
 
+// removeAborted drops from the index the aborted transactions of removed
+// (matched by producer id and last offset). Called with Replica.mu held.
+func (t *txnState) removeAborted(removed []abortedRange) {
+	if len(removed) == 0 {
+		return
+	}
+	next := slices.DeleteFunc(slices.Clone(*t.aborted.Load()), func(a abortedRange) bool {
+		return slices.ContainsFunc(removed, func(r abortedRange) bool { return r.producerID == a.producerID && r.last == a.last })
+	})
+	t.aborted.Store(&next)
+}
+
 // abortedIn returns the aborted transactions that may hold data in the
 // offsets [from, to): last >= from and first < to, by ascending last
 // offset. nil when none.

@@ -174,8 +174,11 @@ func decodeSnapshot(b []byte) (*snapshot, error) {
 		e.count = int(rest[10])
 		if version >= 2 {
 			e.coordinatorEpoch = int32(binary.BigEndian.Uint32(rest[11:]))
-			if first := int64(binary.BigEndian.Uint64(rest[15:])); first >= 0 {
+			switch first := int64(binary.BigEndian.Uint64(rest[15:])); {
+			case first >= 0:
 				e.inTxn, e.txnFirstOffset = true, first
+			case first != -1:
+				return nil, fmt.Errorf("%w: producer %d transaction at offset %d", errSnapshotCorrupt, id, first)
 			}
 		}
 		rest = rest[entryLen:]

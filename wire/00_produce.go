@@ -12,8 +12,15 @@ package wire
 // acks=0 gets no response; if any partition failed, the connection is
 // closed, as Kafka does, so the producer notices and refreshes metadata.
 // acks other than -1, 0, 1 is INVALID_REQUIRED_ACKS. Produce never creates
-// topics (Metadata does). Transactional produce is refused with
-// TRANSACTIONAL_ID_AUTHORIZATION_FAILED until transactions exist.
+// topics (Metadata does).
+//
+// A transactional produce (a transactional id) to a partition that is not
+// in the producer's ongoing transaction is refused before the append,
+// with nothing stored: INVALID_TXN_STATE, or INVALID_PRODUCER_EPOCH for a
+// stale epoch, as the transaction coordinator says (txn_verify.go,
+// KIP-890 part 1); NOT_ENOUGH_REPLICAS, retried by clients, while the
+// coordinator cannot answer. Without a transaction coordinator it is
+// refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
 //
 // acks=all to a partition with fewer in-sync replicas than the topic's
 // min.insync.replicas is NOT_ENOUGH_REPLICAS, answered before the append
@@ -91,7 +98,7 @@ func handleProduce(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 			case err != nil:
 			case req.Acks != -1 && req.Acks != 0 && req.Acks != 1:
 				err = kerr.InvalidRequiredAcks
-			case req.TransactionID != nil:
+			case req.TransactionID != nil && s.txns == nil:
 				err = kerr.TransactionalIDAuthorizationFailed
 			case rp.Partition < 0 || rp.Partition >= topic.PartitionCount():
 				err = kerr.UnknownTopicOrPartition
@@ -104,6 +111,11 @@ func handleProduce(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 			}
 			if err == nil && req.Acks == -1 {
 				err = checkMinInSync(topic.Partition(rp.Partition))
+			}
+			if err == nil && req.TransactionID != nil {
+				if p := topic.Partition(rp.Partition); leads(p, s.cluster.NodeID()) {
+					err = s.verifyTxnProduce(ctx, *req.TransactionID, topic.Name(), rp.Partition, p, records)
+				}
 			}
 			if err == nil {
 				p := topic.Partition(rp.Partition)
@@ -157,6 +169,14 @@ func handleProduce(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 		resp.Brokers = produceEndpoints(s.endpoints(leaders))
 		return resp
 	}}
+}
+
+// leads reports whether node self leads p: only the leader verifies a
+// transactional produce (elsewhere the append answers
+// NOT_LEADER_OR_FOLLOWER).
+func leads(p Partition, self int32) bool {
+	node, _ := p.Leader()
+	return node == self
 }
 
 // produceWait is one appended partition whose response waits for commit.

@@ -39,20 +39,24 @@ func needsTxnOffsets(t *testing.T) {
 // "<input partition>/<input offset>" to the same partition of output, and
 // commits the input offsets in the same transaction; every abortEvery-th
 // transaction is aborted instead (the session then rewinds to the
-// committed offsets, so its records are processed again).
+// committed offsets, so its records are processed again). With restart
+// set, a session that fails is closed and a new one started (as an
+// application restarts), else the failure is the test's.
 type transformer struct {
 	t          *testing.T
-	sess       *kgo.GroupTransactSession
+	opts       []kgo.Opt
 	out        string
 	abortEvery int
+	restart    bool
 
 	mu        sync.Mutex
 	committed int // transactions committed
 	aborted   int // transactions aborted
+	restarts  int // sessions restarted after an error
 	err       error
 }
 
-func startTransformer(t *testing.T, seeds []string, group, txnID, in, out string, abortEvery int, extra ...kgo.Opt) (*transformer, context.CancelFunc, <-chan struct{}) {
+func startTransformer(t *testing.T, seeds []string, group, txnID, in, out string, abortEvery int, restart bool, extra ...kgo.Opt) (*transformer, context.CancelFunc, <-chan struct{}) {
 	t.Helper()
 	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(seeds...),
@@ -69,30 +73,45 @@ func startTransformer(t *testing.T, seeds []string, group, txnID, in, out string
 		kgo.MetadataMinAge(100 * time.Millisecond),
 		kgo.RetryTimeout(testTimeout),
 	}, extra...)
-	sess, err := kgo.NewGroupTransactSession(opts...)
-	if err != nil {
-		t.Fatalf("NewGroupTransactSession: %v", err)
-	}
-	tr := &transformer{t: t, sess: sess, out: out, abortEvery: abortEvery}
+	tr := &transformer{t: t, opts: opts, out: out, abortEvery: abortEvery, restart: restart}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		tr.run(ctx)
+		for ctx.Err() == nil {
+			sess, err := kgo.NewGroupTransactSession(tr.opts...)
+			if err != nil {
+				tr.fail(fmt.Errorf("NewGroupTransactSession: %w", err))
+				return
+			}
+			err = tr.run(ctx, sess)
+			sess.Close()
+			if err == nil {
+				return
+			}
+			if !tr.restart {
+				tr.fail(err)
+				return
+			}
+			tr.mu.Lock()
+			tr.restarts++
+			tr.mu.Unlock()
+			t.Logf("transformer session restarted after: %v", err)
+		}
 	}()
 	t.Cleanup(func() {
 		cancel()
 		<-done
-		sess.Close()
 	})
 	return tr, cancel, done
 }
 
-func (tr *transformer) run(ctx context.Context) {
+// run transforms with sess until ctx ends (nil) or a transaction fails.
+func (tr *transformer) run(ctx context.Context, sess *kgo.GroupTransactSession) error {
 	for n := 1; ctx.Err() == nil; {
-		fetches := tr.sess.PollFetches(ctx)
+		fetches := sess.PollFetches(ctx)
 		if ctx.Err() != nil {
-			return
+			return nil
 		}
 		var records []*kgo.Record
 		fetches.EachRecord(func(r *kgo.Record) {
@@ -104,25 +123,25 @@ func (tr *transformer) run(ctx context.Context) {
 		if len(records) == 0 {
 			continue
 		}
-		if err := tr.sess.Begin(); err != nil {
-			tr.fail(fmt.Errorf("begin: %w", err))
-			return
+		if err := sess.Begin(); err != nil {
+			return fmt.Errorf("begin: %w", err)
 		}
 		for _, r := range records {
-			tr.sess.Produce(ctx, r, nil)
+			sess.Produce(ctx, r, nil)
 		}
 		commit := kgo.TryCommit
 		if tr.abortEvery > 0 && n%tr.abortEvery == 0 {
 			commit = kgo.TryAbort
 		}
 		n++
-		committed, err := tr.sess.End(ctx, commit)
+		endCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		committed, err := sess.End(endCtx, commit)
+		cancel()
 		if ctx.Err() != nil {
-			return
+			return nil
 		}
 		if err != nil {
-			tr.fail(fmt.Errorf("end transaction: %w", err))
-			return
+			return fmt.Errorf("end transaction: %w", err)
 		}
 		tr.mu.Lock()
 		if committed {
@@ -132,6 +151,7 @@ func (tr *transformer) run(ctx context.Context) {
 		}
 		tr.mu.Unlock()
 	}
+	return nil
 }
 
 func (tr *transformer) fail(err error) {
@@ -261,7 +281,7 @@ func TestTransactConsumeTransformProduce(t *testing.T) {
 	createTopic(t, srv.Addr, "tx-out", partitions)
 	produceInput(t, seeds, "tx-in", partitions, perPartition)
 
-	tr, stop, done := startTransformer(t, seeds, "tx-group", "tx-transformer", "tx-in", "tx-out", 3, kgo.FetchMaxPartitionBytes(200))
+	tr, stop, done := startTransformer(t, seeds, "tx-group", "tx-transformer", "tx-in", "tx-out", 3, false, kgo.FetchMaxPartitionBytes(200))
 	waitTransformed(t, tr, newAdmin(t, srv.Addr), "tx-group", "tx-in", partitions, perPartition, testTimeout)
 	stop()
 	<-done

@@ -30,6 +30,11 @@ const (
 // node stops coordinating p in epoch or m changes: the next coordinator
 // resends from the log. c.mu is held.
 func (c *Coordinator) sendMarkersLocked(m *metadata, p, epoch int32) {
+	if c.closed {
+		// Close waits for senders: none may start after it. The next
+		// coordinator resends from the log.
+		return
+	}
 	marker := partition.TxnMarker{
 		ProducerID:       m.producerID,
 		ProducerEpoch:    m.producerEpoch,

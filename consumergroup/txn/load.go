@@ -79,7 +79,13 @@ func (c *Coordinator) loadPartition(p int32, h consumergroup.Partition, epoch in
 			}
 		}
 		o.loaded, o.epoch = true, epoch
-		c.logger.Info("transaction partition loaded", zap.Int32("partition", p), zap.Int32("epoch", epoch),
+		// Per partition: Debug, unless it took over half-completed
+		// transactions, which an operator wants to see.
+		level := zap.DebugLevel
+		if resend > 0 {
+			level = zap.InfoLevel
+		}
+		c.logger.Log(level, "transaction partition loaded", zap.Int32("partition", p), zap.Int32("epoch", epoch),
 			zap.Int("transactional-ids", len(loaded)), zap.Int("markers-to-resend", resend), zap.Duration("took", time.Since(began)))
 	}()
 	offset := h.Offsets().LogStart

@@ -35,6 +35,9 @@ import (
 // ends could land after the partition's marker. A client does not
 // produce to a transaction it is ending.
 
+// verifyTimeoutMillis bounds a verification sent to another node.
+const verifyTimeoutMillis = 5000
+
 // maxVerifiedTxns bounds the cache; when it is full it is emptied.
 const maxVerifiedTxns = 1 << 16
 
@@ -137,7 +140,9 @@ func (s *Server) askTxnCoordinator(ctx context.Context, id string, req *kmsg.Add
 		if err != nil {
 			return 0, err
 		}
-		ctx, cancel := s.forwardContext(ctx, 0)
+		// The produce waits on the reader goroutine: bound it well
+		// below the produce timeouts clients use.
+		ctx, cancel := s.forwardContext(ctx, verifyTimeoutMillis)
 		defer cancel()
 		kresp, err := cl.Broker(int(found.NodeID)).Request(ctx, req)
 		if err != nil {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/consumergroup/txn"
@@ -227,5 +229,36 @@ func TestTransactionAPIsNeedCoordinator(t *testing.T) {
 				t.Errorf("FindCoordinator key type 1 reached the transaction coordinator %d times", f.found)
 			}
 		})
+	}
+}
+
+// TestVerifyRequestReachesRemoteCoordinator sends the verify-only
+// AddPartitionsToTxn the way askTxnCoordinator sends it to another node
+// (a kgo client pinned to the broker): kgo must keep it at v4, with its
+// batched transaction, for the coordinator to see a verification.
+func TestVerifyRequestReachesRemoteCoordinator(t *testing.T) {
+	txns := &fakeTxns{code: kerr.InvalidTxnState.Code}
+	ts := startTestServer(t, Options{Groups: &fakeGroups{}, Transactions: txns})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(ts.addr), kgo.ClientID(forwardClientPrefix+"2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrAddPartitionsToTxnRequest()
+	req.Version = 4
+	tx := kmsg.NewAddPartitionsToTxnRequestTransaction()
+	tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly = "tx", 7, 0, true
+	tx.Topics = []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: "t", Partitions: []int32{0}}}
+	req.Transactions = append(req.Transactions, tx)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kresp, err := cl.Broker(1).Request(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := kresp.(*kmsg.AddPartitionsToTxnResponse)
+	if resp.Version != 4 || txns.verifyCalls() != 1 || len(resp.Transactions) != 1 ||
+		resp.Transactions[0].Topics[0].Partitions[0].ErrorCode != kerr.InvalidTxnState.Code {
+		t.Errorf("version %d, %d verifications, response %+v", resp.Version, txns.verifyCalls(), resp)
 	}
 }

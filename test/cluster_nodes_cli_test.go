@@ -62,7 +62,7 @@ func TestClusterAddRemoveNodeCLI(t *testing.T) {
 	fourth := &sluiceProcess{tb: t, Addr: addrs[0], DataDir: t.TempDir(), Args: []string{
 		"--node-id", "4", "--raft-listen", addrs[1], "--cluster-join", seed,
 		"--raft-heartbeat-timeout-ms", "500", "--raft-election-timeout-ms", "500", "--raft-leader-lease-timeout-ms", "500",
-		"--offsets-topic-num-partitions", "3"}}
+		"--offsets-topic-num-partitions", "3", "--transaction-state-log-num-partitions", "3"}}
 	fourth.launch()
 	t.Cleanup(func() {
 		if fourth.running() {

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/sluice-io/sluice/consumergroup"
+	"github.com/sluice-io/sluice/consumergroup/txn"
 	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/replication"
 	"github.com/sluice-io/sluice/wire"
@@ -31,6 +32,9 @@ type serverConfig struct {
 	// group APIs are then not served).
 	Groups   consumergroup.Config
 	NoGroups bool
+	// Transactions configures the transaction coordinator, which runs
+	// with the group coordinator (not with NoGroups).
+	Transactions txn.Config
 	// Logger; nil means a zaptest logger at warn level.
 	Logger *zap.Logger
 	// Observer and SyncObserver, if set, receive the server's metrics
@@ -66,6 +70,19 @@ func testGroupsConfig() consumergroup.Config {
 	}
 }
 
+// testTransactionsConfig is the transaction coordinator configuration of
+// test servers: few __transaction_state partitions.
+func testTransactionsConfig() txn.Config {
+	cfg := txn.DefaultConfig()
+	cfg.StateTopicPartitions = 4
+	return cfg
+}
+
+// withTransactions changes the transaction coordinator's configuration.
+func withTransactions(change func(*txn.Config)) serverOption {
+	return func(c *serverConfig) { change(&c.Transactions) }
+}
+
 // withDataDir stores the server's data in dir instead of a t.TempDir.
 func withDataDir(dir string) serverOption {
 	return func(c *serverConfig) { c.Replication.DataDir = dir }
@@ -91,6 +108,7 @@ type testServer struct {
 
 	Cluster   *replication.Cluster
 	Groups    *consumergroup.Coordinator // nil with NoGroups
+	txns      *txn.Coordinator           // nil with NoGroups
 	server    *wire.Server
 	listener  net.Listener
 	serveDone chan error
@@ -102,9 +120,10 @@ type testServer struct {
 func startServer(tb testing.TB, opts ...serverOption) *testServer {
 	tb.Helper()
 	cfg := serverConfig{
-		Replication: replication.DefaultConfig(),
-		Wire:        wire.DefaultConfig(),
-		Groups:      testGroupsConfig(),
+		Replication:  replication.DefaultConfig(),
+		Wire:         wire.DefaultConfig(),
+		Groups:       testGroupsConfig(),
+		Transactions: testTransactionsConfig(),
 	}
 	cfg.Replication.DataDir = tb.TempDir()
 	for _, opt := range opts {
@@ -147,7 +166,7 @@ func (s *testServer) start(addr string) {
 	}
 	s.Cluster = cluster
 	wireOpts := wire.Options{Logger: cfg.Logger.Named("wire"), Observer: cfg.Observer}
-	s.Groups = nil
+	s.Groups, s.txns = nil, nil
 	if !cfg.NoGroups {
 		groups, err := consumergroup.New(cluster, cfg.Groups, consumergroup.Options{Logger: cfg.Logger.Named("consumergroup")})
 		if err != nil {
@@ -156,8 +175,19 @@ func (s *testServer) start(addr string) {
 			s.tb.Fatalf("consumergroup.New: %v", err)
 		}
 		s.Groups, wireOpts.Groups = groups, groups
+		txns, err := txn.New(cluster, cfg.Transactions, txn.Options{Logger: cfg.Logger.Named("txn")})
+		if err != nil {
+			listener.Close()
+			_ = groups.Close(context.Background())
+			_ = cluster.Close(context.Background())
+			s.tb.Fatalf("txn.New: %v", err)
+		}
+		s.txns, wireOpts.Transactions = txns, txns
 	}
 	s.server = wire.NewServer(cluster, cfg.Wire, wireOpts)
+	if s.txns != nil {
+		s.txns.SetMarkerWriter(s.server)
+	}
 	s.listener = listener
 	s.Addr = listener.Addr().String()
 	s.serveDone = make(chan error, 1)
@@ -182,6 +212,11 @@ func (s *testServer) stop() {
 		}
 	case <-ctx.Done():
 		s.tb.Errorf("Serve did not return after Shutdown")
+	}
+	if s.txns != nil {
+		if err := s.txns.Close(ctx); err != nil {
+			s.tb.Errorf("transaction coordinator Close: %v", err)
+		}
 	}
 	if s.Groups != nil {
 		if err := s.Groups.Close(ctx); err != nil {

@@ -17,6 +17,14 @@ package wire
 // producer's transaction on the partition (package partition); a control
 // batch from a client is INVALID_RECORD, as Kafka answers.
 //
+// A transactional produce (a transactional id) to a partition that is not
+// in the producer's ongoing transaction is refused before the append,
+// with nothing stored: INVALID_TXN_STATE, or INVALID_PRODUCER_EPOCH for a
+// stale epoch, as the transaction coordinator says (txn_verify.go,
+// KIP-890 part 1); NOT_ENOUGH_REPLICAS, retried by clients, while the
+// coordinator cannot answer. Without a transaction coordinator it is
+// refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+//
 // acks=all to a partition with fewer in-sync replicas than the topic's
 // min.insync.replicas is NOT_ENOUGH_REPLICAS, answered before the append
 // (nothing is stored); acks=1 and acks=0 are not refused. A partition this
@@ -93,6 +101,8 @@ func handleProduce(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 			case err != nil:
 			case req.Acks != -1 && req.Acks != 0 && req.Acks != 1:
 				err = kerr.InvalidRequiredAcks
+			case req.TransactionID != nil && s.txns == nil:
+				err = kerr.TransactionalIDAuthorizationFailed
 			case rp.Partition < 0 || rp.Partition >= topic.PartitionCount():
 				err = kerr.UnknownTopicOrPartition
 			case len(rp.Records) == 0:
@@ -104,6 +114,11 @@ func handleProduce(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 			}
 			if err == nil && req.Acks == -1 {
 				err = checkMinInSync(topic.Partition(rp.Partition))
+			}
+			if err == nil && req.TransactionID != nil {
+				if p := topic.Partition(rp.Partition); leads(p, s.cluster.NodeID()) {
+					err = s.verifyTxnProduce(ctx, *req.TransactionID, topic.Name(), rp.Partition, p, records)
+				}
 			}
 			if err == nil {
 				p := topic.Partition(rp.Partition)
@@ -157,6 +172,14 @@ func handleProduce(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 		resp.Brokers = produceEndpoints(s.endpoints(leaders))
 		return resp
 	}}
+}
+
+// leads reports whether node self leads p: only the leader verifies a
+// transactional produce (elsewhere the append answers
+// NOT_LEADER_OR_FOLLOWER).
+func leads(p Partition, self int32) bool {
+	node, _ := p.Leader()
+	return node == self
 }
 
 // produceWait is one appended partition whose response waits for commit.

@@ -10,8 +10,13 @@ package wire
 // request, answering COORDINATOR_LOAD_IN_PROGRESS until done, and a node
 // that no longer leads it answers NOT_COORDINATOR: clients look again.
 //
-// Deviations: transaction coordinators (key type 1) and share groups (key
-// type 2) are COORDINATOR_NOT_AVAILABLE until they exist.
+// Transactional ids (key type 1) are answered by the transaction
+// coordinator (package consumergroup/txn) the same way, for the leader of
+// the id's __transaction_state partition. The key type is per request, so
+// a batch (v4+) is answered by one coordinator or the other.
+//
+// Deviations: share groups (key type 2) are not served (the group
+// coordinator answers them INVALID_REQUEST).
 //
 // Version notes: v1 key type and error message; v2 same as v1; v3
 // flexible; v4 batched keys (KIP-699); v5 TRANSACTION_ABORTABLE (KIP-890);
@@ -24,5 +29,9 @@ import (
 )
 
 func handleFindCoordinator(s *Server, ctx context.Context, kreq kmsg.Request) reply {
-	return reply{resp: s.groups.FindCoordinator(ctx, kreq.(*kmsg.FindCoordinatorRequest))}
+	req := kreq.(*kmsg.FindCoordinatorRequest)
+	if req.CoordinatorType == 1 && s.txns != nil {
+		return reply{resp: s.txns.FindCoordinator(ctx, req)}
+	}
+	return reply{resp: s.groups.FindCoordinator(ctx, req)}
 }

@@ -4,7 +4,8 @@ package wire
 //
 // Answers the versions of every API in the dispatch table (handlers.go), so
 // what is advertised is exactly what is served; the group APIs only when
-// the server has a group coordinator; the internal APIs between nodes
+// the server has a group coordinator, the transaction APIs only when it
+// has a transaction coordinator; the internal APIs between nodes
 // (AllocateProducerIds) only to other nodes' forwarders (their client id
 // starts "sluice-forward-"), as a Kafka broker's client listeners do not
 // advertise controller APIs. A request of a version
@@ -28,26 +29,27 @@ const apiVersionsKey = 18
 
 func handleAPIVersions(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 	resp := kreq.ResponseKind().(*kmsg.ApiVersionsResponse)
-	resp.ApiKeys = advertisedAPIs(s.groups != nil, isForwarded(ctx))
+	resp.ApiKeys = advertisedAPIs(s.groups != nil, s.txns != nil, isForwarded(ctx))
 	return reply{resp: resp}
 }
 
 // unsupportedAPIVersions is the v0 answer to an ApiVersions request of a
 // version we do not serve.
-func unsupportedAPIVersions(groups, internal bool) kmsg.Response {
+func unsupportedAPIVersions(groups, transactions, internal bool) kmsg.Response {
 	resp := kmsg.NewPtrApiVersionsResponse()
 	resp.ErrorCode = kerr.UnsupportedVersion.Code
-	resp.ApiKeys = advertisedAPIs(groups, internal)
+	resp.ApiKeys = advertisedAPIs(groups, transactions, internal)
 	return resp
 }
 
 // advertisedAPIs returns the dispatch table as ApiVersions keys, with the
-// group APIs only when groups is set and the internal ones only when
-// internal is (a request from another node's forwarder).
-func advertisedAPIs(groups, internal bool) []kmsg.ApiVersionsResponseApiKey {
+// group APIs only when groups is set, the transaction APIs only when
+// transactions is, and the internal ones only when internal is (a request
+// from another node's forwarder).
+func advertisedAPIs(groups, transactions, internal bool) []kmsg.ApiVersionsResponseApiKey {
 	keys := make([]kmsg.ApiVersionsResponseApiKey, 0, len(apis))
 	for _, a := range apis {
-		if a.groups && !groups || a.internal && !internal {
+		if a.groups && !groups || a.transactions && !transactions || a.internal && !internal {
 			continue
 		}
 		k := kmsg.NewApiVersionsResponseApiKey()

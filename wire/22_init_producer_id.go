@@ -12,8 +12,14 @@ package wire
 // UNKNOWN_PRODUCER_ID or a sequence error) gets a fresh id, as Kafka does
 // for producers without a transactional id.
 //
-// Deviations: transactional producers (a transactional id) are refused with
-// TRANSACTIONAL_ID_AUTHORIZATION_FAILED until transactions exist.
+// A transactional producer (a transactional id) is answered by the
+// transaction coordinator (package consumergroup/txn), which must be the
+// id's coordinator (NOT_COORDINATOR otherwise): a new id gets a new
+// producer id at epoch 0, a known one its epoch bumped (fencing the
+// previous instance, aborting its ongoing transaction first), with
+// transaction.timeout.ms checked against transaction.max.timeout.ms.
+// Without a transaction coordinator it is refused with
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
 //
 // Version notes: v1 throttle; v2 flexible; v3 ProducerID/ProducerEpoch in
 // the request (KIP-360); v4 PRODUCER_FENCED; v5 (KIP-890) is the same.
@@ -33,16 +39,24 @@ func handleInitProducerID(s *Server, ctx context.Context, kreq kmsg.Request) rep
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
-		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
-		return reply{resp: resp}
+		if s.txns == nil {
+			resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+			return reply{resp: resp}
+		}
+		return reply{resp: s.txns.InitProducerID(ctx, req, s.allocateProducerID)}
 	}
-	id, err := s.cluster.AllocateProducerID(ctx, s.producerIDBlock)
+	id, err := s.allocateProducerID(ctx)
 	if err != nil {
 		resp.ErrorCode = s.errorCode(err)
 		return reply{resp: resp}
 	}
 	resp.ProducerID, resp.ProducerEpoch = id, 0
 	return reply{resp: resp}
+}
+
+// allocateProducerID hands out a producer id never handed out before.
+func (s *Server) allocateProducerID(ctx context.Context) (int64, error) {
+	return s.cluster.AllocateProducerID(ctx, s.producerIDBlock)
 }
 
 // producerIDBlock asks the metadata leader, node leader, for a block of

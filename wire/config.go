@@ -74,6 +74,12 @@ type Options struct {
 	// production). nil means the group APIs (FindCoordinator, JoinGroup,
 	// OffsetCommit, ...) are neither served nor advertised in ApiVersions.
 	Groups GroupCoordinator
+	// Transactions is the transaction coordinator (a *txn.Coordinator in
+	// production). nil means the transaction APIs (InitProducerId with a
+	// transactional id, AddPartitionsToTxn, EndTxn, ...) are neither
+	// served nor advertised, and transactional produce is refused. It
+	// needs Groups (FindCoordinator, AddOffsetsToTxn).
+	Transactions TransactionCoordinator
 	// Observer, if set, is told of every request, of the bytes and
 	// records produced and fetched per topic (metrics). Nil means none.
 	Observer Observer

@@ -6,8 +6,10 @@
 // It owns no state but connections and fetch sessions; it does not store,
 // replicate or validate batches (partition and log do). It sees the cluster
 // only through interfaces it declares (cluster.go: Cluster, Topic,
-// Partition; groups.go: GroupCoordinator); cmd/sluice passes the concrete
-// *replication.Cluster and *consumergroup.Coordinator. A Partition appends
+// Partition; groups.go: GroupCoordinator; transactions.go:
+// TransactionCoordinator); cmd/sluice passes the concrete
+// *replication.Cluster, *consumergroup.Coordinator and *txn.Coordinator. A
+// Partition appends
 // (its place fixed at once, commit awaited later: acks=1 and acks=all wait,
 // acks=0 does not), reads, waits for data and reports leader epochs; it
 // cannot reach the replica behind it.
@@ -93,6 +95,28 @@
 //     are advertised in ApiVersions only to forwarding clients, as a
 //     Kafka broker does not advertise controller APIs to clients, and
 //     answered only for them (and for registered node ids).
+//
+// # Transactions
+//
+// The transaction coordinator (package consumergroup/txn) answers
+// FindCoordinator key type 1, InitProducerId with a transactional id,
+// AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, DescribeTransactions and
+// ListTransactions; those APIs are served and advertised only with one
+// (Options.Transactions, which needs Options.Groups). wire serves the
+// coordinator in two ways:
+//
+//   - Markers (txn_send_markers.go): the Server is the coordinator's
+//     txn.MarkerWriter. A partition this node leads gets its marker
+//     through writeTxnMarker (txn_marker.go); the partitions of each other
+//     leader go in one WriteTxnMarkers request, sent by the forwarding
+//     client pinned to that node. What was not written is returned, and
+//     the coordinator retries it.
+//   - Produce verification (txn_verify.go, KIP-890 part 1): a
+//     transactional produce to a partition this node leads is checked
+//     against the coordinator (locally, or AddPartitionsToTxn v4
+//     VerifyOnly through the forwarding client) before the append; a
+//     positive answer is cached per producer, epoch and partition until a
+//     marker is written there or the partition's leader epoch changes.
 //
 // # Shutdown
 //

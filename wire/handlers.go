@@ -40,6 +40,10 @@ type api struct {
 	// groups marks a group API: served and advertised only when the
 	// server has a group coordinator (Options.Groups).
 	groups bool
+	// transactions marks a transaction API: served and advertised only
+	// when the server has a transaction coordinator
+	// (Options.Transactions).
+	transactions bool
 	// internal marks an API between nodes (AllocateProducerIds): it is
 	// advertised only to other nodes' forwarders, as a Kafka broker's
 	// client listeners do not advertise controller APIs.
@@ -76,6 +80,9 @@ func init() {
 		{key: 21, minVersion: 0, maxVersion: 2, handle: handleDeleteRecords},
 		{key: 22, minVersion: 0, maxVersion: 5, handle: handleInitProducerID},
 		{key: 23, minVersion: 0, maxVersion: 4, handle: handleOffsetForLeaderEpoch},
+		{key: 24, minVersion: 0, maxVersion: 4, handle: handleAddPartitionsToTxn, transactions: true},
+		{key: 25, minVersion: 0, maxVersion: 4, handle: handleAddOffsetsToTxn, transactions: true},
+		{key: 26, minVersion: 0, maxVersion: 4, handle: handleEndTxn, transactions: true},
 		{key: 27, minVersion: 0, maxVersion: 1, handle: handleWriteTxnMarkers},
 		{key: 32, minVersion: 0, maxVersion: 4, handle: handleDescribeConfigs},
 		{key: 33, minVersion: 0, maxVersion: 2, handle: handleAlterConfigs},
@@ -93,6 +100,8 @@ func init() {
 		{key: 61, minVersion: 0, maxVersion: 0, handle: handleDescribeProducers},
 		{key: 62, minVersion: 0, maxVersion: 4, handle: handleBrokerRegistration, internal: true},
 		{key: 64, minVersion: 0, maxVersion: 0, handle: handleUnregisterBroker},
+		{key: 65, minVersion: 0, maxVersion: 0, handle: handleDescribeTransactions, transactions: true},
+		{key: 66, minVersion: 0, maxVersion: 2, handle: handleListTransactions, transactions: true},
 		{key: 67, minVersion: 0, maxVersion: 0, handle: handleAllocateProducerIDs, internal: true},
 	}
 	for i := range apis {

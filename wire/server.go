@@ -17,9 +17,14 @@ var ErrServerClosed = errors.New("wire: server closed")
 // Server answers Kafka protocol requests on the listeners given to Serve.
 // Safe for concurrent use.
 type Server struct {
-	cluster  Cluster
-	groups   GroupCoordinator // nil: group APIs are not served
-	observer Observer         // nil: nothing is observed
+	cluster Cluster
+	groups  GroupCoordinator // nil: group APIs are not served
+	// txns is the transaction coordinator; nil: transaction APIs are not
+	// served. Set only with groups.
+	txns TransactionCoordinator
+	// verified caches produce verifications (txn_verify.go).
+	verified verifiedTxns
+	observer Observer // nil: nothing is observed
 	cfg      Config
 	logger   *zap.Logger
 	sessions *fetchSessions
@@ -89,6 +94,7 @@ func NewServer[T TopicOf[P], P Partition](cluster ClusterOf[T, P], cfg Config, o
 	return &Server{
 		cluster:    viewCluster(cluster),
 		groups:     opts.Groups,
+		txns:       transactionsWith(opts),
 		observer:   opts.Observer,
 		cfg:        cfg,
 		logger:     opts.Logger.Named("wire"),
@@ -170,8 +176,20 @@ func (s *Server) startConn(nc net.Conn) {
 }
 
 // serves reports whether this server serves a row of the dispatch table:
-// group APIs need a coordinator.
-func (s *Server) serves(a *api) bool { return a != nil && (!a.groups || s.groups != nil) }
+// group APIs need a group coordinator, transaction APIs a transaction
+// coordinator.
+func (s *Server) serves(a *api) bool {
+	return a != nil && (!a.groups || s.groups != nil) && (!a.transactions || s.txns != nil)
+}
+
+// transactionsWith returns the transaction coordinator of opts, nil
+// without a group coordinator (its APIs need one).
+func transactionsWith(opts Options) TransactionCoordinator {
+	if opts.Groups == nil {
+		return nil
+	}
+	return opts.Transactions
+}
 
 // forgetConn removes a finished connection.
 func (s *Server) forgetConn(c *conn) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluice-io/sluice/cmd/sluice/admin"
 	"github.com/sluice-io/sluice/consumergroup"
+	"github.com/sluice-io/sluice/consumergroup/txn"
 	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/replication"
@@ -87,6 +88,12 @@ const (
 	keyGroupStuckRebalances       = "group.stuck.rebalances"
 	keyGroupStuckTimeoutMs        = "group.stuck.timeout.ms"
 	keyOffsetsRetentionMinutes    = "offsets.retention.minutes"
+	keyTxnStatePartitions         = "transaction.state.log.num.partitions"
+	keyTxnStateReplication        = "transaction.state.log.replication.factor"
+	keyTxnMaxTimeoutMs            = "transaction.max.timeout.ms"
+	keyTxnIDExpirationMs          = "transactional.id.expiration.ms"
+	keyTxnAbortIntervalMs         = "transaction.abort.timed.out.transaction.cleanup.interval.ms"
+	keyTxnRemoveExpiredIntervalMs = "transaction.remove.expired.transaction.cleanup.interval.ms"
 	keyAdminListen                = "admin.listen"
 	keyStorageMinFreeBytes        = "storage.min.free.bytes"
 	keyDebugFaultInjection        = "debug.fault.injection"
@@ -178,6 +185,12 @@ var settings = []setting{
 	{key: keyGroupStuckRebalances, value: int64(3), usage: "rebalances a group may go through without its committed offset of a lagging partition moving before the partition is reported stuck; 0 turns this test off"},
 	{key: keyGroupStuckTimeoutMs, value: int64(300000), usage: "milliseconds the committed offset of a lagging partition may stay put while its group has members before the partition is reported stuck; 0 turns this test off"},
 	{key: keyOffsetsRetentionMinutes, value: int64(10080), usage: "minutes the committed offsets of an empty group are kept"},
+	{key: keyTxnStatePartitions, value: int64(16), usage: "partitions of the internal __transaction_state topic, used when it is first created"},
+	{key: keyTxnStateReplication, value: int64(3), usage: "replication factor of the internal __transaction_state topic, capped at the live nodes when it is first created"},
+	{key: keyTxnMaxTimeoutMs, value: int64(900000), usage: "largest transaction.timeout.ms in milliseconds a transactional producer may ask for"},
+	{key: keyTxnIDExpirationMs, value: int64(604800000), usage: "milliseconds a transactional id with no transaction under way is kept after its last use"},
+	{key: keyTxnAbortIntervalMs, value: int64(10000), usage: "milliseconds between two looks for transactions open longer than their timeout, which the broker aborts"},
+	{key: keyTxnRemoveExpiredIntervalMs, value: int64(3600000), usage: "milliseconds between two looks for transactional ids past transactional.id.expiration.ms"},
 	{key: keyAdminListen, value: "127.0.0.1:9644", usage: "host:port of the HTTP admin listener (/metrics, /healthz, /readyz); empty turns it off"},
 	{key: keyAdminPprofEnable, value: false, usage: "serve the Go profiler under /debug/pprof/ on the admin listener"},
 	{key: keyStorageMinFreeBytes, value: int64(replication.DefaultMinFreeBytes), usage: "bytes the data dir's filesystem must keep free: below it produce and group commits answer KAFKA_STORAGE_ERROR (retriable) until space returns; 0 turns the check off (also a dynamic broker config)"},
@@ -292,6 +305,8 @@ type config struct {
 	Wire wire.Config
 	// Groups configures the group coordinator.
 	Groups consumergroup.Config
+	// Transactions configures the transaction coordinator.
+	Transactions txn.Config
 	// Admin configures the HTTP admin listener (metrics, health).
 	Admin admin.Config
 	// LogFormat is "console" or "json"; LogLevel is a zap level.
@@ -379,6 +394,15 @@ func loadConfig(v *viper.Viper) (config, error) {
 		OffsetsRetention:              time.Duration(r.integer(keyOffsetsRetentionMinutes, 1, math.MaxInt32)) * time.Minute,
 		StuckRebalances:               int(r.integer(keyGroupStuckRebalances, 0, math.MaxInt32)),
 		StuckTimeout:                  time.Duration(r.integer(keyGroupStuckTimeoutMs, 0, math.MaxInt64/int64(time.Millisecond))) * time.Millisecond,
+	}
+
+	cfg.Transactions = txn.Config{
+		StateTopicPartitions:        int32(r.integer(keyTxnStatePartitions, 1, math.MaxInt32)),
+		StateTopicReplicationFactor: int16(r.integer(keyTxnStateReplication, 1, math.MaxInt16)),
+		MaxTimeout:                  time.Duration(r.integer(keyTxnMaxTimeoutMs, 1, math.MaxInt32)) * time.Millisecond,
+		IDExpiration:                time.Duration(r.integer(keyTxnIDExpirationMs, 1, maxMillis)) * time.Millisecond,
+		AbortTimedOutInterval:       time.Duration(r.integer(keyTxnAbortIntervalMs, 1, maxMillis)) * time.Millisecond,
+		RemoveExpiredInterval:       time.Duration(r.integer(keyTxnRemoveExpiredIntervalMs, 1, maxMillis)) * time.Millisecond,
 	}
 
 	cfg.Admin = admin.Config{Listen: r.str(keyAdminListen), Pprof: r.boolean(keyAdminPprofEnable)}
@@ -579,7 +603,7 @@ func retentionTime(v *viper.Viper, r *reader) time.Duration {
 
 // validate runs every package's Validate on the final config.
 func (c config) validate() error {
-	return errors.Join(c.Replication.Validate(), c.Wire.Validate(), c.Groups.Validate(), c.Admin.Validate())
+	return errors.Join(c.Replication.Validate(), c.Wire.Validate(), c.Groups.Validate(), c.Transactions.Validate(), c.Admin.Validate())
 }
 
 // defaultAdvertisedAddress is the listen address, with 127.0.0.1 standing in

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-io/sluice/cmd/sluice/admin"
 	"github.com/sluice-io/sluice/consumergroup"
+	"github.com/sluice-io/sluice/consumergroup/txn"
 	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/replication"
 	"github.com/sluice-io/sluice/wire"
@@ -133,7 +134,18 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 		stopAdmin()
 		return fmt.Errorf("start group coordinator: %w", err)
 	}
-	server := wire.NewServer(cluster, cfg.Wire, wire.Options{Logger: logger, Groups: groups, Observer: metrics})
+	txns, err := txn.New(cluster, cfg.Transactions, txn.Options{Logger: logger})
+	if err != nil {
+		_ = groups.Close(context.Background())
+		_ = cluster.Close(context.Background())
+		_ = raftNet.close()
+		stopAdmin()
+		return fmt.Errorf("start transaction coordinator: %w", err)
+	}
+	server := wire.NewServer(cluster, cfg.Wire, wire.Options{Logger: logger, Groups: groups, Transactions: txns, Observer: metrics})
+	// The coordinator writes transaction markers through the server
+	// (local leaders directly, others with WriteTxnMarkers).
+	txns.SetMarkerWriter(server)
 	// Partition leaders report their elections to the metadata leader
 	// through the server's forwarding client.
 	cluster.SetLeaderReports(server.ReportLeaders)
@@ -153,6 +165,7 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 		admin.NewFlushCollector(cluster.FlushStats),
 		admin.NewStorageCollector(cluster),
 	); err != nil {
+		_ = txns.Close(context.Background())
 		_ = groups.Close(context.Background())
 		_ = cluster.Close(context.Background())
 		_ = raftNet.close()
@@ -207,6 +220,11 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 	// The coordinator writes to __consumer_offsets: close it before the
 	// cluster that holds that topic, after the stuck detector that reads it.
 	stuck.Stop()
+	// The transaction coordinator writes markers through the server,
+	// closed above, into __consumer_offsets among others: it goes first.
+	if err := txns.Close(shutdownCtx); err != nil {
+		errs = append(errs, fmt.Errorf("close transaction coordinator: %w", err))
+	}
 	if err := groups.Close(shutdownCtx); err != nil {
 		errs = append(errs, fmt.Errorf("close group coordinator: %w", err))
 	}

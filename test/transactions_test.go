@@ -1,0 +1,390 @@
+package test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-io/sluice/consumergroup/txn"
+)
+
+// needsTxnPartitions skips a test that needs the partition side of
+// transactions (transactional batches accepted, markers written, read
+// committed): the txnpart branch. The integrator removes the call once
+// it is merged.
+func needsTxnPartitions(t *testing.T) {
+	t.Helper()
+	t.Skip("needs txnpart (transactional produce, markers, read_committed)")
+}
+
+// needsTxnOffsets skips a test that needs offsets committed in
+// transactions (TxnOffsetCommit): the txngroup branch. The integrator
+// removes the call once it is merged.
+func needsTxnOffsets(t *testing.T) {
+	t.Helper()
+	t.Skip("needs txngroup (TxnOffsetCommit)")
+}
+
+// transformer is a consume-transform-produce loop in a franz-go
+// GroupTransactSession: it reads input records, writes each as
+// "<input partition>/<input offset>" to the same partition of output, and
+// commits the input offsets in the same transaction; every abortEvery-th
+// transaction is aborted instead (the session then rewinds to the
+// committed offsets, so its records are processed again). With restart
+// set, a session that fails is closed and a new one started (as an
+// application restarts), else the failure is the test's.
+type transformer struct {
+	t          *testing.T
+	opts       []kgo.Opt
+	out        string
+	abortEvery int
+	restart    bool
+
+	mu        sync.Mutex
+	committed int // transactions committed
+	aborted   int // transactions aborted
+	restarts  int // sessions restarted after an error
+	err       error
+}
+
+func startTransformer(t *testing.T, seeds []string, group, txnID, in, out string, abortEvery int, restart bool, extra ...kgo.Opt) (*transformer, context.CancelFunc, <-chan struct{}) {
+	t.Helper()
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(seeds...),
+		kgo.ClientID("sluice-e2e-transformer"),
+		kgo.TransactionalID(txnID),
+		kgo.TransactionTimeout(30 * time.Second),
+		kgo.ConsumerGroup(group),
+		kgo.ConsumeTopics(in),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RequireStableFetchOffsets(),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.SessionTimeout(6 * time.Second),
+		kgo.MetadataMinAge(100 * time.Millisecond),
+		kgo.RetryTimeout(testTimeout),
+	}, extra...)
+	tr := &transformer{t: t, opts: opts, out: out, abortEvery: abortEvery, restart: restart}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			sess, err := kgo.NewGroupTransactSession(tr.opts...)
+			if err != nil {
+				tr.fail(fmt.Errorf("NewGroupTransactSession: %w", err))
+				return
+			}
+			err = tr.run(ctx, sess)
+			sess.Close()
+			if err == nil {
+				return
+			}
+			if !tr.restart {
+				tr.fail(err)
+				return
+			}
+			tr.mu.Lock()
+			tr.restarts++
+			tr.mu.Unlock()
+			t.Logf("transformer session restarted after: %v", err)
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return tr, cancel, done
+}
+
+// run transforms with sess until ctx ends (nil) or a transaction fails.
+func (tr *transformer) run(ctx context.Context, sess *kgo.GroupTransactSession) error {
+	for n := 1; ctx.Err() == nil; {
+		fetches := sess.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var records []*kgo.Record
+		fetches.EachRecord(func(r *kgo.Record) {
+			records = append(records, &kgo.Record{
+				Topic: tr.out, Partition: r.Partition, Key: r.Key,
+				Value: []byte(fmt.Sprintf("%d/%d", r.Partition, r.Offset)),
+			})
+		})
+		if len(records) == 0 {
+			continue
+		}
+		if err := sess.Begin(); err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		for _, r := range records {
+			sess.Produce(ctx, r, nil)
+		}
+		commit := kgo.TryCommit
+		if tr.abortEvery > 0 && n%tr.abortEvery == 0 {
+			commit = kgo.TryAbort
+		}
+		n++
+		endCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		committed, err := sess.End(endCtx, commit)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("end transaction: %w", err)
+		}
+		tr.mu.Lock()
+		if committed {
+			tr.committed++
+		} else {
+			tr.aborted++
+		}
+		tr.mu.Unlock()
+	}
+	return nil
+}
+
+func (tr *transformer) fail(err error) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.err == nil {
+		tr.err = err
+	}
+}
+
+func (tr *transformer) counts() (committed, aborted int, err error) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return tr.committed, tr.aborted, tr.err
+}
+
+// readCommitted reads topic (partitions 0..partitions-1) with
+// read_committed from the start. It first appends a sentinel record
+// (not transactional) to every partition and reads until each sentinel
+// is seen, so every transaction ended before the call is read in full.
+// It returns the values read before the sentinels, per partition, in
+// offset order.
+func readCommitted(t *testing.T, seeds []string, topic string, partitions int32) map[int32][]string {
+	t.Helper()
+	producer := newProducer(t, seeds, topic, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	var sentinels []*kgo.Record
+	for p := range partitions {
+		sentinels = append(sentinels, &kgo.Record{Topic: topic, Partition: p, Value: []byte("sentinel")})
+	}
+	produceAll(t, producer, sentinels)
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ClientID("sluice-e2e-reader"),
+		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.MetadataMinAge(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	values := map[int32][]string{}
+	seen := map[int32]bool{}
+	for int32(len(seen)) < partitions {
+		fetches := consumer.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read_committed read of %s: sentinels seen on %d of %d partitions", topic, len(seen), partitions)
+		}
+		fetches.EachError(func(topic string, p int32, err error) { t.Logf("fetch %s-%d: %v", topic, p, err) })
+		fetches.EachRecord(func(r *kgo.Record) {
+			switch {
+			case seen[r.Partition]:
+			case string(r.Value) == "sentinel":
+				seen[r.Partition] = true
+			default:
+				values[r.Partition] = append(values[r.Partition], string(r.Value))
+			}
+		})
+	}
+	return values
+}
+
+// checkExactlyOnce checks that output holds, per partition p, the input
+// offsets [0, perPartition) of input partition p once each, in order.
+func checkExactlyOnce(t *testing.T, values map[int32][]string, partitions int32, perPartition int) {
+	t.Helper()
+	for p := range partitions {
+		got := values[p]
+		if len(got) != perPartition {
+			t.Errorf("output partition %d holds %d records, want %d", p, len(got), perPartition)
+		}
+		for i, v := range got {
+			if want := fmt.Sprintf("%d/%d", p, i); v != want {
+				t.Errorf("output partition %d record %d is %q, want %q (a duplicate, a loss or a record of an aborted transaction)", p, i, v, want)
+				break
+			}
+		}
+	}
+}
+
+// produceInput writes perPartition records to every partition of topic.
+func produceInput(t *testing.T, seeds []string, topic string, partitions int32, perPartition int) {
+	t.Helper()
+	cl := newProducer(t, seeds, topic, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	var records []*kgo.Record
+	for p := range partitions {
+		for i := range perPartition {
+			records = append(records, &kgo.Record{Topic: topic, Partition: p, Value: []byte(strconv.Itoa(i))})
+		}
+	}
+	produceAll(t, cl, records)
+}
+
+// waitTransformed waits until the transformer's group has committed the
+// end of every input partition, failing on a transformer error.
+func waitTransformed(t *testing.T, tr *transformer, adm *kadm.Client, group, in string, partitions int32, perPartition int, within time.Duration) {
+	t.Helper()
+	eventuallyWithin(t, within, "the transformer commits the whole input", func() bool {
+		if _, _, err := tr.counts(); err != nil {
+			t.Fatalf("transformer: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		offsets, err := adm.FetchOffsets(ctx, group)
+		if err != nil {
+			return false
+		}
+		for p := range partitions {
+			o, ok := offsets.Lookup(in, p)
+			if !ok || o.At < int64(perPartition) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestTransactConsumeTransformProduce runs a franz-go GroupTransactSession
+// consume-transform-produce loop that commits most transactions and aborts
+// every third: a read_committed reader of the output sees every input
+// record exactly once, in order, and nothing of the aborted transactions.
+func TestTransactConsumeTransformProduce(t *testing.T) {
+	needsTxnPartitions(t)
+	needsTxnOffsets(t)
+	srv := startServer(t)
+	seeds := []string{srv.Addr}
+	const partitions, perPartition = 3, 200
+	createTopic(t, srv.Addr, "tx-in", partitions)
+	createTopic(t, srv.Addr, "tx-out", partitions)
+	produceInput(t, seeds, "tx-in", partitions, perPartition)
+
+	tr, stop, done := startTransformer(t, seeds, "tx-group", "tx-transformer", "tx-in", "tx-out", 3, false, kgo.FetchMaxPartitionBytes(200))
+	waitTransformed(t, tr, newAdmin(t, srv.Addr), "tx-group", "tx-in", partitions, perPartition, testTimeout)
+	stop()
+	<-done
+	committed, aborted, err := tr.counts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if committed == 0 || aborted == 0 {
+		t.Fatalf("%d transactions committed, %d aborted: the test needs both", committed, aborted)
+	}
+	checkExactlyOnce(t, readCommitted(t, seeds, "tx-out", partitions), partitions, perPartition)
+
+	adm := newAdmin(t, srv.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	described, err := adm.DescribeTransactions(ctx, "tx-transformer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, ok := described["tx-transformer"]
+	if !ok || d.Err != nil || (d.State != "CompleteCommit" && d.State != "CompleteAbort") {
+		t.Errorf("DescribeTransactions after the loop: %+v", d)
+	}
+}
+
+// TestTransactionFencing checks that a second producer with the same
+// transactional id fences the first: the first's commit fails, its
+// records are aborted, and the second's are committed.
+func TestTransactionFencing(t *testing.T) {
+	needsTxnPartitions(t)
+	srv := startServer(t)
+	seeds := []string{srv.Addr}
+	createTopic(t, srv.Addr, "fence", 1)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	opts := []kgo.Opt{kgo.TransactionalID("fenced-id"), kgo.RecordPartitioner(kgo.ManualPartitioner())}
+	first := newClient(t, srv.Addr, opts...)
+	if err := first.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.ProduceSync(ctx, &kgo.Record{Topic: "fence", Value: []byte("first")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	second := newClient(t, srv.Addr, opts...)
+	if err := second.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	// The second instance's InitProducerId aborts the first's
+	// transaction and fences it.
+	if err := second.ProduceSync(ctx, &kgo.Record{Topic: "fence", Value: []byte("second")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	err := first.EndTransaction(ctx, kgo.TryCommit)
+	if !errors.Is(err, kerr.ProducerFenced) && !errors.Is(err, kerr.InvalidProducerEpoch) {
+		t.Errorf("fenced producer's commit: %v, want PRODUCER_FENCED", err)
+	}
+	values := readCommitted(t, seeds, "fence", 1)
+	if strings.Join(values[0], ",") != "second" {
+		t.Errorf("read_committed: %v, want only the second producer's record", values[0])
+	}
+}
+
+// TestTransactionTimeoutAborted checks that the coordinator aborts a
+// transaction open longer than its transaction.timeout.ms: its records
+// never become visible to a read_committed reader, the producer is
+// fenced, and a new producer with the same id works.
+func TestTransactionTimeoutAborted(t *testing.T) {
+	needsTxnPartitions(t)
+	srv := startServer(t, withTransactions(func(c *txn.Config) { c.AbortTimedOutInterval = 50 * time.Millisecond }))
+	seeds := []string{srv.Addr}
+	createTopic(t, srv.Addr, "slow", 1)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	opts := []kgo.Opt{kgo.TransactionalID("slow-id"), kgo.TransactionTimeout(time.Second)}
+	slow := newClient(t, srv.Addr, opts...)
+	if err := slow.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := slow.ProduceSync(ctx, &kgo.Record{Topic: "slow", Value: []byte("too-late")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	adm := newAdmin(t, srv.Addr)
+	eventually(t, "the coordinator aborts the timed-out transaction", func() bool {
+		d, err := adm.DescribeTransactions(ctx, "slow-id")
+		return err == nil && d["slow-id"].State == "CompleteAbort"
+	})
+	if err := slow.EndTransaction(ctx, kgo.TryCommit); err == nil {
+		t.Error("the timed-out producer committed")
+	}
+	again := newClient(t, srv.Addr, opts...)
+	if err := again.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := again.ProduceSync(ctx, &kgo.Record{Topic: "slow", Value: []byte("in-time")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := again.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	if values := readCommitted(t, seeds, "slow", 1); strings.Join(values[0], ",") != "in-time" {
+		t.Errorf("read_committed: %v, want only the committed record", values[0])
+	}
+}

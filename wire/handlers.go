@@ -76,6 +76,7 @@ func init() {
 		{key: 21, minVersion: 0, maxVersion: 2, handle: handleDeleteRecords},
 		{key: 22, minVersion: 0, maxVersion: 5, handle: handleInitProducerID},
 		{key: 23, minVersion: 0, maxVersion: 4, handle: handleOffsetForLeaderEpoch},
+		{key: 28, minVersion: 0, maxVersion: 4, handle: handleTxnOffsetCommit, groups: true},
 		{key: 32, minVersion: 0, maxVersion: 4, handle: handleDescribeConfigs},
 		{key: 33, minVersion: 0, maxVersion: 2, handle: handleAlterConfigs},
 		{key: 37, minVersion: 0, maxVersion: 3, handle: handleCreatePartitions},

@@ -165,10 +165,22 @@ func (c *Coordinator) tombstonesLocked(g *group) []kv {
 	for tp := range g.offsets {
 		records = append(records, kv{key: offsetKey(g.id, tp)})
 	}
-	// Commits still being written precede these tombstones in the log.
-	for tp := range g.pendingCommits {
-		if _, ok := g.offsets[tp]; !ok {
+	// Commits still being written precede these tombstones in the log, as
+	// do offsets pending in open transactions: a reload drops those at
+	// the tombstone, as DeleteGroups drops them from memory.
+	seen := make(map[topicPartition]bool)
+	more := func(tp topicPartition) {
+		if _, ok := g.offsets[tp]; !ok && !seen[tp] {
+			seen[tp] = true
 			records = append(records, kv{key: offsetKey(g.id, tp)})
+		}
+	}
+	for tp := range g.pendingCommits {
+		more(tp)
+	}
+	for _, pending := range g.txnOffsets {
+		for tp := range pending {
+			more(tp)
 		}
 	}
 	return records

@@ -72,6 +72,27 @@
 // members comes back Stable, and each member must heartbeat within its
 // session timeout, as after a Kafka coordinator failover.
 //
+// # Offsets in transactions
+//
+// TxnOffsetCommit (KIP-98, KIP-447) appends a transactional batch of the
+// producer and keeps its offsets pending per group and producer
+// (group.txnOffsets) from the append on: invisible to OffsetFetch,
+// DescribeGroups and lag, UNSTABLE_OFFSET_COMMIT to an OffsetFetch with
+// RequireStable. The transaction coordinator has the partition leader
+// write the producer's marker in the group's partition; once it is
+// committed, wire calls CompleteTransaction: COMMIT moves the producer's
+// pending offsets of that partition's groups to committed (unless a later
+// record of the same partition was applied: log offsets decide, as for
+// OffsetCommit), ABORT drops them. A load does the same from the log:
+// records of a transactional batch are pending until their producer's
+// control batch in the partition, and those still open at the end stay
+// pending. A marker committed while the partition loads is noted
+// (ownership.completions) and applied at install. Deleting an offset
+// (OffsetDelete, DeleteGroups) drops its pending transactional offsets
+// too, and a reload drops them at the tombstone, so a later COMMIT brings
+// nothing back. A group with pending transactional offsets does not
+// expire.
+//
 // # Invariants
 //
 //   - A record is appended only while this node leads the group's
@@ -159,6 +180,15 @@
 //     apart): the record then lands in the new epoch from old state. No
 //     election is that fast; the partition's Append does not take an
 //     expected epoch to close the gap for good.
+//   - CompleteTransaction does not compare producer epochs: a marker ends
+//     whatever its producer had pending in the partition, as in Kafka.
+//     Applying a marker the load already read changes nothing: a producer
+//     has nothing pending after its marker until this node appends for it
+//     again, which it does only once loaded.
+//   - Kafka's cleaner must drop an aborted transaction's offset records
+//     before compacting by key, or a compacted reload would see an
+//     aborted offset as the latest record of its key; the partition's
+//     cleaner (partition/compact.go) owns that rule.
 //   - JoinGroup needs the client id and host for DescribeGroups; the
 //     request body lacks them, so the wire layer passes them in the context
 //     (WithClient).

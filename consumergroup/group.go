@@ -46,8 +46,8 @@ type committed struct {
 	commitTimestamp int64 // ms
 	// logOffset is the offset of the record in __consumer_offsets: of two
 	// commits of one partition the later record wins, whatever order
-	// their writes complete in (0 for loaded offsets: every new record is
-	// later).
+	// their writes complete in. A load sets it too: a transactional
+	// commit completed by a later marker compares with it.
 	logOffset int64
 	// movedAt (ms) is when the partition's offset last changed: the commit
 	// timestamp of the first commit of this offset (re-committing the same
@@ -73,6 +73,10 @@ type group struct {
 	// to join again; a rebalance waits for them.
 	pending map[string]*time.Timer
 	offsets map[topicPartition]committed
+	// txnOffsets are offsets committed inside open transactions
+	// (TxnOffsetCommit), by producer id: invisible until the producer's
+	// marker commits them (completeTxnLocked), dropped if it aborts.
+	txnOffsets map[int64]map[topicPartition]committed
 
 	// rebalanceTimer ends the join phase: the rebalance timeout, or the
 	// initial rebalance delay of a group that was empty.
@@ -157,6 +161,8 @@ func newGroup(id string, now time.Time) *group {
 		pending:    make(map[string]*time.Timer),
 		offsets:    make(map[topicPartition]committed),
 		emptySince: now,
+
+		txnOffsets: make(map[int64]map[topicPartition]committed),
 
 		pendingCommits: make(map[topicPartition]int),
 		tombstones:     make(map[topicPartition]int64),

@@ -16,6 +16,10 @@ type ownership struct {
 	// the partition's groups answer COORDINATOR_LOAD_IN_PROGRESS.
 	loading      bool
 	loadingEpoch int32
+	// completions are the transaction markers committed in the partition
+	// while a load ran (CompleteTransaction), applied when it installs
+	// its groups.
+	completions []txnCompletion
 }
 
 // handle returns the handle of __consumer_offsets partition p, nil when
@@ -61,7 +65,7 @@ func (c *Coordinator) coordinatorLocked(p int32) int16 {
 	if o.loaded {
 		c.unloadLocked(p, "leader epoch changed")
 	}
-	o.loading, o.loadingEpoch = true, epoch
+	o.loading, o.loadingEpoch, o.completions = true, epoch, nil
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/replication"
 )
@@ -42,6 +43,7 @@ type fakeCluster struct {
 	self int32
 	real *replication.Cluster
 	lead *leaders
+	txn  *txnLog
 }
 
 type fakeTopic struct {
@@ -104,18 +106,27 @@ func (p *fakePartition) Append(ctx context.Context, batches []byte) (replication
 	return p.handle.Append(ctx, batches)
 }
 
+// AppendAsCoordinator stores the transactional batch through the
+// single-node cluster's plain Append, the batch's producer and attributes
+// kept aside in the txnLog and put back by Read: the coordinator's own
+// logic is tested here, the partition's transactional append in its
+// package.
 func (p *fakePartition) AppendAsCoordinator(ctx context.Context, batches []byte) (replication.Appended, error) {
 	if !p.leads() {
 		return replication.Appended{}, kerr.NotLeaderForPartition
 	}
-	return p.handle.AppendAsCoordinator(ctx, batches)
+	return p.cluster.txn.append(ctx, p, batches)
 }
 
 func (p *fakePartition) Read(dst []byte, req partition.ReadRequest) (partition.ReadResult, error) {
 	if !p.leads() {
 		return partition.ReadResult{}, kerr.NotLeaderForPartition
 	}
-	return p.handle.Read(dst, req)
+	rr, err := p.handle.Read(dst, req)
+	if err == nil && p.cluster.txn != nil {
+		rr.Records = p.cluster.txn.patch(p.index, rr.Records)
+	}
+	return rr, err
 }
 
 func (p *fakePartition) Offsets() partition.Offsets {
@@ -136,12 +147,13 @@ func twoCoordinators(t *testing.T) (*leaders, *Coordinator, *Coordinator) {
 	}
 	cfg := testConfig()
 	lead := &leaders{node: map[int32]int32{}, epochs: map[int32]int32{}}
+	txn := &txnLog{batches: map[int32]map[int64]log.BatchHeader{}}
 	for p := range cfg.OffsetsTopicPartitions {
 		lead.set(p, 1, 1)
 	}
 	var cs [2]*Coordinator
 	for i := range cs {
-		c, err := New(&fakeCluster{self: int32(i + 1), real: cl, lead: lead}, cfg, Options{})
+		c, err := New(&fakeCluster{self: int32(i + 1), real: cl, lead: lead, txn: txn}, cfg, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

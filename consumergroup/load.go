@@ -30,7 +30,7 @@ func (c *Coordinator) loadLed() error {
 			continue
 		}
 		c.mu.Lock()
-		c.owned[p].loading, c.owned[p].loadingEpoch = true, epoch
+		c.owned[p].loading, c.owned[p].loadingEpoch, c.owned[p].completions = true, epoch, nil
 		c.mu.Unlock()
 		if err := c.loadPartition(p, h, epoch); err != nil && !errors.Is(err, kerr.NotLeaderForPartition) {
 			return err
@@ -61,6 +61,7 @@ func (c *Coordinator) loadPartition(p int32, h Partition, epoch int32) (err erro
 		close(c.loadEnded)
 		c.loadEnded = make(chan struct{})
 		o.loading = false
+		defer func() { o.completions = nil }()
 		if err == nil && !c.closed {
 			if node, now := h.Leader(); node != c.self || now != epoch {
 				err = fmt.Errorf("%s-%d: leadership changed while loading: %w", OffsetsTopic, p, kerr.NotLeaderForPartition)
@@ -90,6 +91,11 @@ func (c *Coordinator) loadPartition(p int32, h Partition, epoch int32) (err erro
 				c.armSession(g, m)
 			}
 		}
+		// Markers committed while the load ran (CompleteTransaction noted
+		// them); those the load read already find nothing pending.
+		for _, done := range o.completions {
+			c.completeTxnLocked(c.groups, p, done.producerID, done.commit)
+		}
 		o.loaded, o.epoch = true, epoch
 		c.logger.Debug("group partition loaded", zap.Int32("partition", p), zap.Int32("epoch", epoch),
 			zap.Int("groups", len(groups)), zap.Duration("took", time.Since(began)))
@@ -116,7 +122,7 @@ func (c *Coordinator) loadPartition(p int32, h Partition, epoch int32) (err erro
 		if len(rr.Records) == 0 {
 			break
 		}
-		next, err := c.applyBatches(groups, rr.Records)
+		next, err := c.applyBatches(p, groups, rr.Records)
 		if err != nil {
 			return fmt.Errorf("%s-%d at %d: %w", OffsetsTopic, p, offset, err)
 		}
@@ -130,7 +136,11 @@ func (c *Coordinator) loadPartition(p int32, h Partition, epoch int32) (err erro
 
 // applyBatches applies every record of the batches in b and returns the
 // offset after the last batch. A trailing partial batch is ignored.
-func (c *Coordinator) applyBatches(groups map[string]*group, b []byte) (int64, error) {
+// Records of a transactional batch are pending in their producer's
+// transaction until its control batch (a COMMIT or ABORT marker) in this
+// partition completes them; a producer's transaction still open at the end
+// of the load stays pending in the installed groups.
+func (c *Coordinator) applyBatches(p int32, groups map[string]*group, b []byte) (int64, error) {
 	var next int64
 	for len(b) > 0 {
 		h, err := log.ParseBatchHeader(b)
@@ -143,16 +153,26 @@ func (c *Coordinator) applyBatches(groups map[string]*group, b []byte) (int64, e
 		batch := b[:h.Size()]
 		b = b[h.Size():]
 		next = h.NextOffset()
-		if h.Control() {
-			continue
-		}
 		_, it, err := record.Records(batch, partition.MaxDecompressedBytes)
 		if err != nil {
 			return next, err
 		}
 		for it.Next() {
 			rec := it.Record()
-			c.applyRecord(groups, rec.Key, rec.Value)
+			switch {
+			case h.Control():
+				// A transaction marker's key: version, then type (0
+				// ABORT, 1 COMMIT).
+				var k kmsg.ControlRecordKey
+				if k.ReadFrom(rec.Key) != nil || k.Type > 1 || !h.Transactional() {
+					continue
+				}
+				c.completeTxnLocked(groups, p, h.ProducerID, k.Type == 1)
+			case h.Transactional():
+				c.applyTxnRecord(groups, h.ProducerID, h.BaseOffset+int64(rec.OffsetDelta), rec.Key, rec.Value)
+			default:
+				c.applyRecord(groups, h.BaseOffset+int64(rec.OffsetDelta), rec.Key, rec.Value)
+			}
 		}
 		if err := it.Err(); err != nil {
 			return next, fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
@@ -161,9 +181,34 @@ func (c *Coordinator) applyBatches(groups map[string]*group, b []byte) (int64, e
 	return next, nil
 }
 
-// applyRecord applies one __consumer_offsets record to groups, a load's
-// own map (not yet shared: no lock).
-func (c *Coordinator) applyRecord(groups map[string]*group, key, value []byte) {
+// applyTxnRecord applies one record of producerID's transactional batch,
+// at logOffset, to groups, a load's own map: an offset commit becomes
+// pending in the producer's transaction. TxnOffsetCommit writes nothing
+// else transactionally; anything else is skipped.
+func (c *Coordinator) applyTxnRecord(groups map[string]*group, producerID, logOffset int64, key, value []byte) {
+	if len(key) < 2 || value == nil {
+		return
+	}
+	if version := int16(binary.BigEndian.Uint16(key)); version > 1 {
+		return
+	}
+	var k kmsg.OffsetCommitKey
+	var v kmsg.OffsetCommitValue
+	if k.ReadFrom(key) != nil || v.ReadFrom(value) != nil {
+		return
+	}
+	g := groups[k.Group]
+	if g == nil {
+		g = newGroup(k.Group, time.UnixMilli(v.CommitTimestamp))
+		groups[k.Group] = g
+	}
+	o := committed{offset: v.Offset, leaderEpoch: v.LeaderEpoch, metadata: v.Metadata, commitTimestamp: v.CommitTimestamp, logOffset: logOffset}
+	g.addTxnOffsetLocked(producerID, topicPartition{k.Topic, k.Partition}, o)
+}
+
+// applyRecord applies one __consumer_offsets record, at logOffset, to
+// groups, a load's own map (not yet shared: no lock).
+func (c *Coordinator) applyRecord(groups map[string]*group, logOffset int64, key, value []byte) {
 	if len(key) < 2 {
 		return
 	}
@@ -178,6 +223,8 @@ func (c *Coordinator) applyRecord(groups map[string]*group, key, value []byte) {
 		if value == nil {
 			if g != nil {
 				delete(g.offsets, tp)
+				// As OffsetDelete and DeleteGroups drop them.
+				g.dropTxnOffsetsLocked(tp)
 			}
 			return
 		}
@@ -189,7 +236,7 @@ func (c *Coordinator) applyRecord(groups map[string]*group, key, value []byte) {
 			g = newGroup(k.Group, time.UnixMilli(v.CommitTimestamp))
 			groups[k.Group] = g
 		}
-		o := committed{offset: v.Offset, leaderEpoch: v.LeaderEpoch, metadata: v.Metadata, commitTimestamp: v.CommitTimestamp, movedAt: v.CommitTimestamp}
+		o := committed{offset: v.Offset, leaderEpoch: v.LeaderEpoch, metadata: v.Metadata, commitTimestamp: v.CommitTimestamp, movedAt: v.CommitTimestamp, logOffset: logOffset}
 		if old, ok := g.offsets[tp]; ok && old.offset == o.offset {
 			o.movedAt = old.movedAt
 		}
@@ -265,7 +312,7 @@ func (c *Coordinator) expireOffsets() {
 		coordinated[p] = c.coordinatorLocked(p) == 0
 	}
 	for id, g := range c.groups {
-		if coordinated[c.partitionFor(id)] && g.state == stateEmpty && len(g.members) == 0 && len(g.pending) == 0 && g.inflight == 0 && time.Since(g.emptySince) > c.cfg.OffsetsRetention {
+		if coordinated[c.partitionFor(id)] && g.state == stateEmpty && len(g.members) == 0 && len(g.pending) == 0 && g.inflight == 0 && len(g.txnOffsets) == 0 && time.Since(g.emptySince) > c.cfg.OffsetsRetention {
 			gone = append(gone, expired{id, c.partitionFor(id), c.tombstonesLocked(g)})
 		}
 	}

@@ -147,7 +147,10 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 
 // OffsetFetch returns committed offsets: one group before v8, batched
 // groups from v8. Null topics means every partition the group committed.
-// Partitions without a commit answer offset -1.
+// Partitions without a commit answer offset -1. Offsets pending in an open
+// transaction are not visible; with RequireStable (v7+, KIP-447) a
+// partition that has some, or an OffsetCommit still being written, answers
+// UNSTABLE_OFFSET_COMMIT (offset -1) so the consumer retries.
 func (c *Coordinator) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 	c.mu.Lock()
@@ -163,7 +166,7 @@ func (c *Coordinator) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequ
 					topics = append(topics, kmsg.OffsetFetchRequestTopic{Topic: t.Topic, Partitions: t.Partitions})
 				}
 			}
-			code, fetched := c.fetchOffsetsLocked(rg.Group, topics)
+			code, fetched := c.fetchOffsetsLocked(rg.Group, topics, req.RequireStable)
 			sg.ErrorCode = code
 			for _, ft := range fetched {
 				gt := kmsg.NewOffsetFetchResponseGroupTopic()
@@ -179,13 +182,14 @@ func (c *Coordinator) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequ
 		}
 		return resp
 	}
-	code, fetched := c.fetchOffsetsLocked(req.Group, req.Topics)
+	code, fetched := c.fetchOffsetsLocked(req.Group, req.Topics, req.Version >= 7 && req.RequireStable)
 	resp.ErrorCode, resp.Topics = code, fetched
 	return resp
 }
 
-// fetchOffsetsLocked answers one group's OffsetFetch.
-func (c *Coordinator) fetchOffsetsLocked(groupID string, topics []kmsg.OffsetFetchRequestTopic) (int16, []kmsg.OffsetFetchResponseTopic) {
+// fetchOffsetsLocked answers one group's OffsetFetch; requireStable marks
+// partitions with commits not yet visible UNSTABLE_OFFSET_COMMIT.
+func (c *Coordinator) fetchOffsetsLocked(groupID string, topics []kmsg.OffsetFetchRequestTopic, requireStable bool) (int16, []kmsg.OffsetFetchResponseTopic) {
 	if groupID == "" {
 		return kerr.InvalidGroupID.Code, nil
 	}
@@ -198,6 +202,10 @@ func (c *Coordinator) fetchOffsetsLocked(groupID string, topics []kmsg.OffsetFet
 		fp.Partition = tp.partition
 		empty := ""
 		fp.Offset, fp.LeaderEpoch, fp.Metadata = -1, -1, &empty
+		if g != nil && requireStable && g.unstableLocked(tp) {
+			fp.ErrorCode = kerr.UnstableOffsetCommit.Code
+			return fp
+		}
 		if g != nil {
 			if o, ok := g.offsets[tp]; ok {
 				metadata := o.metadata
@@ -271,7 +279,8 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 			case subscribed[rt.Topic]:
 				sp.ErrorCode = kerr.GroupSubscribedToTopic.Code
 			default:
-				if _, ok := g.offsets[tp]; ok {
+				_, ok := g.offsets[tp]
+				if ok || g.hasTxnOffsetLocked(tp) {
 					records = append(records, kv{key: offsetKey(g.id, tp)})
 					deleted = append(deleted, tp)
 				}
@@ -292,6 +301,7 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 	}
 	for i, tp := range deleted {
 		g.deleteOffsetLocked(tp, w.base+int64(i))
+		g.dropTxnOffsetsLocked(tp)
 	}
 	c.wg.Add(1)
 	c.mu.Unlock()

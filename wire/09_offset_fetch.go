@@ -11,8 +11,8 @@ package wire
 // Version notes: v1 offsets from __consumer_offsets (v0 read ZooKeeper in
 // Kafka; here both read the same store); v2 all partitions and a top-level
 // error; v3 throttle; v4 same as v3; v5 leader epoch (KIP-320); v6
-// flexible; v7 RequireStable (KIP-447: no transactions, so nothing is
-// pending); v8 several groups per request (KIP-709); v9 member id and
+// flexible; v7 RequireStable (KIP-447: a partition with offsets pending
+// in an open transaction answers UNSTABLE_OFFSET_COMMIT); v8 several groups per request (KIP-709); v9 member id and
 // epoch (KIP-848). v10 (topic ids) is not served.
 
 import (

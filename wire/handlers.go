@@ -84,6 +84,7 @@ func init() {
 		{key: 25, minVersion: 0, maxVersion: 4, handle: handleAddOffsetsToTxn, transactions: true},
 		{key: 26, minVersion: 0, maxVersion: 4, handle: handleEndTxn, transactions: true},
 		{key: 27, minVersion: 0, maxVersion: 1, handle: handleWriteTxnMarkers},
+		{key: 28, minVersion: 0, maxVersion: 4, handle: handleTxnOffsetCommit, groups: true},
 		{key: 32, minVersion: 0, maxVersion: 4, handle: handleDescribeConfigs},
 		{key: 33, minVersion: 0, maxVersion: 2, handle: handleAlterConfigs},
 		{key: 37, minVersion: 0, maxVersion: 3, handle: handleCreatePartitions},

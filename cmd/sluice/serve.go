@@ -61,11 +61,15 @@ func newServeCommand() *cobra.Command {
 // stopSignals is called once shutdown starts, so that a second signal kills
 // the process the default way.
 func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logger) error {
-	if soft, ok := raiseOpenFileLimit(logger); ok {
-		if err := checkOpenFiles(cfg.Replication.DataDir, soft); err != nil {
+	soft, known := raiseOpenFileLimit(logger)
+	sealedFiles := sealedFilesLimit(cfg.MaxOpenSealedFiles, soft, known)
+	if known {
+		if err := checkOpenFiles(cfg.Replication.DataDir, soft, sealedFiles); err != nil {
 			return err
 		}
 	}
+	// Set before any log opens: every log shares the process's cache.
+	log.DefaultFileCache.SetLimit(sealedFiles)
 	// Bind first: a port in use fails before any data is touched, and
 	// listen port 0 advertises the port actually bound.
 	listener, err := net.Listen("tcp", cfg.Listen)

@@ -155,6 +155,7 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 		admin.NewConnectionCollector(server.Stats),
 		admin.NewQuotaCollector(server.Stats),
 		admin.NewFlushCollector(cluster.FlushStats),
+		admin.NewFileCacheCollector(log.DefaultFileCache.Stats),
 		admin.NewStorageCollector(cluster),
 	); err != nil {
 		_ = groups.Close(context.Background())

@@ -268,6 +268,12 @@
 //     first one it replaces): opening by name after retiring would read
 //     the wrong bytes, hence errRetry and the publish-then-retire order
 //     (ReplaceSegments publishes right after its commit point).
+//   - A sealed file that cannot be opened for EMFILE or ENFILE (the
+//     process is at its limit, say with a peak of connections) is
+//     retried once after the cache closes every file no read holds: a
+//     failed read fails the replica (replication treats it as a disk
+//     error), so a transient shortage must not reach it when the cache
+//     can give descriptors back.
 //   - A rolled segment keeps its files open until a sync covers it: the
 //     sync must go through descriptors open since the writes, or a write
 //     error reported on an earlier close could be missed. A Log without a

@@ -157,6 +157,27 @@ func (c *FileCache) makeRoom() {
 	closeHandles(victims)
 }
 
+// dropUnused closes every cached file no read holds, for a process that
+// ran out of descriptors.
+func (c *FileCache) dropUnused() {
+	c.mu.Lock()
+	var victims []*fileHandle
+	for n := c.open; n > 0; n-- {
+		h := c.hand
+		c.hand = h.next
+		if h.refs.Load() > 1 {
+			continue
+		}
+		c.unlinkLocked(h)
+		if h.seg.cached.CompareAndSwap(h, nil) {
+			victims = append(victims, h)
+		}
+		c.evictions.Add(1)
+	}
+	c.mu.Unlock()
+	closeHandles(victims)
+}
+
 // take removes h from the ring for a segment being pinned, reporting
 // whether h is still the segment's cached handle (not evicted). The caller
 // holds h.seg.openMu.

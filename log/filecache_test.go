@@ -3,9 +3,12 @@ package log
 import (
 	"bytes"
 	"errors"
+	iofs "io/fs"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -339,5 +342,60 @@ func copySegments(t *testing.T, l *Log, n int) {
 	}
 	if err := l.ReplaceSegments(c, bases); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// limitedFS fails OpenFile with EMFILE once limit files are open through
+// it, as a process at its RLIMIT_NOFILE does.
+type limitedFS struct {
+	countingFS
+	limit int64
+}
+
+func (l *limitedFS) OpenFile(path string, create bool) (File, error) {
+	if l.open.Load() >= l.limit {
+		return nil, &iofs.PathError{Op: "open", Path: path, Err: syscall.EMFILE}
+	}
+	return l.countingFS.OpenFile(path, create)
+}
+
+// A process out of descriptors gives back the cached files no read holds
+// and opens again, so reads go on under a cache limit the process cannot
+// afford; with nothing to give back, the error names the fix.
+func TestFileCacheOutOfDescriptors(t *testing.T) {
+	lfs := &limitedFS{countingFS: countingFS{FS: NewMemFS()}, limit: 1 << 20}
+	cache := NewFileCache(8)
+	l := openLog(t, lfs, "/d", testConfig(), Options{FileCache: cache})
+	for len(l.Segments()) <= 12 {
+		appendN(t, l, 1, 2, 50)
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	// The active segment's three files and two more, though the cache
+	// holds 8 already.
+	lfs.limit = 3 + 2
+	got := readAllBatches(t, l)
+	if !checkBatches(t, bytes.Join(got, nil), "under the limit") || len(got) != int(l.NextOffset()/2) {
+		t.Fatalf("read %d batches under the limit", len(got))
+	}
+	s := l.state.Load()
+	held := make([]*fileHandle, 0, 2)
+	for _, v := range s.sealed[:2] {
+		h, err := v.seg.openLog()
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, h)
+	}
+	_, err := l.Read(nil, ReadRequest{Offset: s.sealed[5].base, MaxOffset: l.NextOffset(), MaxBytes: 1, MinOneBatch: true})
+	if !errors.Is(err, syscall.EMFILE) || !IsStorageError(err) || !strings.Contains(err.Error(), "log.max.open.sealed.files") {
+		t.Fatalf("read with every descriptor held: %v", err)
+	}
+	for _, h := range held {
+		h.release()
+	}
+	if _, err := l.Read(nil, ReadRequest{Offset: s.sealed[5].base, MaxOffset: l.NextOffset(), MaxBytes: 1, MinOneBatch: true}); err != nil {
+		t.Fatalf("read once the descriptors are released: %v", err)
 	}
 }

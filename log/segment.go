@@ -165,8 +165,18 @@ func (s *segment) openLog() (*fileHandle, error) {
 		}
 		s.cache.makeRoom()
 		f, err := s.fs.OpenFile(s.path(logSuffix), false)
+		if isTooManyOpenFiles(err) {
+			// The process is at its limit (connections, say): give back
+			// every cached file no read holds and try once more, rather
+			// than fail the read (and the replica) on a transient peak.
+			s.cache.dropUnused()
+			f, err = s.fs.OpenFile(s.path(logSuffix), false)
+		}
 		if err != nil {
 			s.openMu.Unlock()
+			if isTooManyOpenFiles(err) {
+				return nil, fmt.Errorf("open segment %d: %w: the open file limit is reached; raise it or lower log.max.open.sealed.files", s.base, err)
+			}
 			return nil, fmt.Errorf("open segment %d: %w", s.base, err)
 		}
 		s.cache.opens.Add(1)

@@ -289,7 +289,7 @@ func TestPowerCut(t *testing.T) {
 				} else {
 					crashed = fs.CrashClone()
 				}
-				l2, err := Open("/d", cfg, Options{FS: crashed})
+				l2, err := Open("/d", cfg, Options{FS: crashed, FileCache: testFiles})
 				if err != nil {
 					t.Fatalf("round %d: Open after power cut: %v", round, err)
 				}

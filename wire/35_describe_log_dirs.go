@@ -94,7 +94,8 @@ func handleDescribeLogDirs(s *Server, ctx context.Context, kreq kmsg.Request) re
 			wanted[t.Topic] = append(wanted[t.Topic], t.Partitions...)
 		}
 	}
-	topics := s.cluster.Topics()
+	// A copy: the cluster's slice is not ours to reorder.
+	topics := slices.Clone(s.cluster.Topics())
 	slices.SortFunc(topics, func(a, b Topic) int { return strings.Compare(a.Name(), b.Name()) })
 	for _, t := range topics {
 		var indexes []int32

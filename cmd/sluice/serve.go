@@ -70,6 +70,8 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 	}
 	// Set before any log opens: every log shares the process's cache.
 	log.DefaultFileCache.SetLimit(sealedFiles)
+	logger.Info("sealed segment file cache", zap.Int("max-open-sealed-files", sealedFiles),
+		zap.Bool("derived-from-open-file-limit", cfg.MaxOpenSealedFiles == 0))
 	// Bind first: a port in use fails before any data is touched, and
 	// listen port 0 advertises the port actually bound.
 	listener, err := net.Listen("tcp", cfg.Listen)

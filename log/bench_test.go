@@ -105,3 +105,76 @@ func BenchmarkAppendDurable(b *testing.B) {
 		b.ReportMetric(float64(b.N)/float64(st.Rounds), "appends/round")
 	}
 }
+
+// sealedBenchLog returns a synced log of 16 MiB of 1 KiB batches in 1 MiB
+// segments, so that nearly every read lands in a sealed segment.
+func sealedBenchLog(b *testing.B) *Log {
+	b.Helper()
+	cfg := DefaultConfig()
+	cfg.SegmentBytes = 1 << 20
+	l, err := Open(b.TempDir(), cfg, Options{Logger: zap.NewNop()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	batch := simpleBatch(0, 1, 1024-BatchHeaderSize-10)
+	for range 16 << 10 {
+		SetBaseOffset(batch, l.NextOffset())
+		if err := l.Append(batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := l.Sync(); err != nil {
+		b.Fatal(err)
+	}
+	return l
+}
+
+// BenchmarkReadSealed is BenchmarkRead over 1 MiB segments: reads of
+// sealed segments at random-ish offsets, some crossing a segment end.
+func BenchmarkReadSealed(b *testing.B) {
+	l := sealedBenchLog(b)
+	next := l.NextOffset()
+	buf := make([]byte, 0, 128<<10)
+	b.SetBytes(64 << 10)
+	b.ReportAllocs()
+	i := int64(0)
+	for b.Loop() {
+		i = (i*7919 + 13) % next
+		var err error
+		buf, err = l.Read(buf[:0], ReadRequest{Offset: i, MaxOffset: next, MaxBytes: 64 << 10, MinOneBatch: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkReplaySealed reads the whole 16 MiB log of 1 MiB segments from
+// the start in 256 KiB fetches, as a consumer replaying a topic does.
+func BenchmarkReplaySealed(b *testing.B) {
+	l := sealedBenchLog(b)
+	next := l.NextOffset()
+	buf := make([]byte, 0, 512<<10)
+	b.SetBytes(16 << 20)
+	b.ReportAllocs()
+	for b.Loop() {
+		for offset := int64(0); offset < next; {
+			var err error
+			buf, err = l.Read(buf[:0], ReadRequest{Offset: offset, MaxOffset: next, MaxBytes: 256 << 10, MinOneBatch: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(buf) == 0 {
+				b.Fatalf("nothing read at offset %d", offset)
+			}
+			for pos := 0; pos < len(buf); {
+				h, err := ParseBatchHeader(buf[pos:])
+				if err != nil {
+					b.Fatal(err)
+				}
+				offset = h.NextOffset()
+				pos += h.Size()
+			}
+		}
+	}
+}

@@ -45,8 +45,9 @@ var ErrSegmentsChanged = errors.New("log: segments changed while cleaning")
 // keeps reading after the segment is removed or replaced. Not safe for
 // concurrent use; Close it.
 type SegmentReader struct {
-	seg *segment
-	sc  *batchScanner
+	base int64
+	file *fileHandle
+	sc   *batchScanner
 }
 
 // ReadSegment opens the segment based at base (as Segments lists it) for
@@ -63,10 +64,14 @@ func (l *Log) ReadSegment(base int64) (*SegmentReader, error) {
 		if v.base != base {
 			return nil, fmt.Errorf("read segment %d: %w", base, ErrSegmentsChanged)
 		}
-		if !v.seg.acquire() {
-			continue // closed under us: load the new snapshot
+		f, err := v.seg.openLog()
+		if l.retry(err, s) {
+			continue // removed or replaced: look in the new snapshot
 		}
-		return &SegmentReader{seg: v.seg, sc: newBatchScanner(v.seg.log, 0, v.size, true)}, nil
+		if err != nil {
+			return nil, fmt.Errorf("read segment %d: %w", base, err)
+		}
+		return &SegmentReader{base: base, file: f, sc: newBatchScanner(f.f, 0, v.size, true)}, nil
 	}
 }
 
@@ -79,7 +84,7 @@ func (r *SegmentReader) Next() ([]byte, BatchHeader, error) {
 		return nil, h, io.EOF
 	}
 	if err != nil {
-		return nil, h, fmt.Errorf("read segment %d: %w", r.seg.base, err)
+		return nil, h, fmt.Errorf("read segment %d: %w", r.base, err)
 	}
 	off := pos - r.sc.bufPos
 	return r.sc.buf[off : off+int64(h.Size())], h, nil
@@ -89,7 +94,7 @@ func (r *SegmentReader) Next() ([]byte, BatchHeader, error) {
 func (r *SegmentReader) Close() {
 	if r.sc != nil {
 		r.sc.release()
-		r.seg.release()
+		r.file.release()
 		r.sc = nil
 	}
 }
@@ -117,24 +122,19 @@ func swapPath(dir string, base int64, suffix string) string {
 // at base (replacing leftovers). It takes no lock: the cleaner writes while
 // appends and reads go on.
 func (l *Log) CreateCleanedSegment(base int64) (*CleanedSegment, error) {
-	seg := &segment{base: base, dir: l.dir, fs: l.fs, created: l.now()}
-	files := []*File{&seg.log, &seg.index, &seg.timeIndex}
-	for i, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
-		f, err := l.fs.OpenFile(cleanedPath(l.dir, base, suffix), true)
-		if err == nil {
-			if err = f.Truncate(0); err != nil {
-				f.Close()
-			}
-		}
-		if err != nil {
-			for _, g := range files[:i] {
-				(*g).Close()
-			}
-			return nil, fmt.Errorf("create cleaned segment %d: %w", base, err)
-		}
-		*files[i] = f
-	}
+	// Pinned until swapped in under its final names: it is opened by the
+	// .cleaned names, which its path does not give.
+	seg := &segment{base: base, dir: l.dir, fs: l.fs, cache: l.files, created: l.now()}
 	seg.refs.Store(1)
+	err := seg.pinFiles(cleanedPath(l.dir, base, logSuffix), cleanedPath(l.dir, base, indexSuffix), cleanedPath(l.dir, base, timeIndexSuffix), true)
+	if err == nil {
+		if err = errors.Join(seg.log.Truncate(0), seg.index.Truncate(0), seg.timeIndex.Truncate(0)); err != nil {
+			seg.release()
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create cleaned segment %d: %w", base, err)
+	}
 	return &CleanedSegment{
 		l:    l,
 		seg:  seg,
@@ -275,20 +275,11 @@ func (l *Log) ReplaceSegments(c *CleanedSegment, bases []int64) (err error) {
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		return err
 	}
-	for _, v := range old[1:] {
-		if err := v.seg.remove(); err != nil {
-			return err
-		}
-	}
-	for _, suffix := range []string{indexSuffix, timeIndexSuffix, logSuffix} {
-		if err := l.fs.Rename(swapPath(l.dir, base, suffix), filepath.Join(l.dir, segmentName(base, suffix))); err != nil {
-			return err
-		}
-	}
-	if err := l.fs.SyncDir(l.dir); err != nil {
-		return err
-	}
 
+	// Committed: publish the cleaned segment first (readers use its open
+	// files until it is unpinned under its final names), then retire the
+	// replaced ones, so that a reader that has not opened them yet moves
+	// to the new state instead of opening B's name after the rename.
 	sealed := make([]segmentView, 0, len(s.sealed)-len(old)+1)
 	sealed = append(append(append(sealed, s.sealed[:i]...), c.view), s.sealed[i+len(old):]...)
 	l.pendingMu.Lock()
@@ -305,17 +296,49 @@ func (l *Log) ReplaceSegments(c *CleanedSegment, bases []int64) (err error) {
 		return false
 	})
 	l.pendingMu.Unlock()
+	seg := c.seg
+	c.seg = nil // owned by the log now
 	var size int64
 	for _, v := range old {
 		size += v.size
+		if rerr := v.seg.retire(); rerr != nil {
+			l.logger.Warn("closing replaced segment failed", zap.Int64("base-offset", v.base), zap.Error(rerr))
+		}
+	}
+	err = l.renameSwapped(base, old)
+	for _, v := range old {
 		if rerr := v.seg.release(); rerr != nil {
 			l.logger.Warn("closing replaced segment failed", zap.Int64("base-offset", v.base), zap.Error(rerr))
 		}
 	}
-	c.seg = nil // owned by the log now
+	if err != nil {
+		return err
+	}
+	// Under its final names now: the cleaned segment's .log may be
+	// opened by name, so it joins the cache like any sealed segment.
+	if uerr := seg.unpin(); uerr != nil {
+		l.logger.Warn("closing cleaned segment's index files failed", zap.Int64("base-offset", base), zap.Error(uerr))
+	}
 	l.logger.Info("replaced segments with cleaned segment", zap.Int64("base-offset", base),
 		zap.Int("replaced-segments", len(old)), zap.Int64("bytes-before", size), zap.Int64("bytes-after", c.view.size))
 	return nil
+}
+
+// renameSwapped completes a committed swap at base: removes the replaced
+// segments other than the first, renames the .swap files over the first's,
+// and syncs the directory.
+func (l *Log) renameSwapped(base int64, old []segmentView) error {
+	for _, v := range old[1:] {
+		if err := v.seg.remove(); err != nil {
+			return err
+		}
+	}
+	for _, suffix := range []string{indexSuffix, timeIndexSuffix, logSuffix} {
+		if err := l.fs.Rename(swapPath(l.dir, base, suffix), filepath.Join(l.dir, segmentName(base, suffix))); err != nil {
+			return err
+		}
+	}
+	return l.fs.SyncDir(l.dir)
 }
 
 // recoverCleaned handles the files of an interrupted clean in the listing

@@ -67,6 +67,9 @@ type Options struct {
 	Now func() time.Time
 	// FS is the filesystem; nil means the operating system's (OSFS).
 	FS FS
+	// FileCache keeps sealed segments' .log files open for reads, within
+	// a limit shared by every Log using it; nil means DefaultFileCache.
+	FileCache *FileCache
 	// Flusher makes appends durable in groups. Nil means the Log never
 	// fsyncs on its own (Sync and Close still do).
 	Flusher *Flusher

@@ -152,17 +152,35 @@
 // A snapshot's index slices are shared: the writer only appends past their
 // length and copies before shrinking them.
 //
-// Files are reference-counted per segment: the Log holds one reference from
-// creation until it removes or closes the segment, and readers and syncs
-// take one while they use its files. The last release closes them; once
-// closed, acquire fails and the reader reloads the snapshot. So TruncateTo,
-// Close and Delete never close a file under a reader.
+// Open files do not grow with the number of segments. A segment is pinned,
+// its three files open, while it is active, rolled but not yet synced, or
+// a cleaned segment being written; the writer and syncs use those files.
+// Once sealed and synced it is unpinned: its index files close (their
+// entries are in the snapshot) and its .log joins a FileCache shared by
+// every Log of the process (Options.FileCache, DefaultFileCache), which
+// keeps at most its limit of sealed files open and closes the least
+// recently read (CLOCK) to open another. Open unpins each segment once
+// the next one is recovered, so it too keeps a bounded number open.
+//
+// Readers never use the pinned files: openLog gives them a handle that is
+// reference-counted (the segment's pointer to it, a pin, each read); the
+// last release closes the file, so neither eviction nor TruncateTo, Close
+// or Delete closes a file under a reader. Segments are reference-counted
+// too: the Log holds one from creation until it removes or closes the
+// segment, and syncs hold one while they use the pinned files. A segment
+// removed or replaced is retired first — out of the cache, and openLog
+// refuses to open its name (errRetry) — and only after a state without it
+// is published, so a reader that had not opened it loads the new state;
+// one that had keeps reading the old file.
 //
 // Lock order: Flusher.mu is never held while taking another lock;
 // Log.syncMu (one sync or truncation of a log at a time; a flusher round
 // holds it for every log in the round) comes before Log.pendingMu (the list
 // of rolled but unsynced segments). Append takes neither syncMu nor
 // Flusher.mu for longer than a map insert, so it never waits for an fsync.
+// A segment's openMu comes before FileCache.mu; files are closed after
+// FileCache.mu is released, and neither is held while taking syncMu or
+// pendingMu.
 //
 // The Flusher's goroutine owns the sync loop: it waits on a condition for
 // dirty logs, takes the whole dirty set, syncs the files of each log
@@ -182,7 +200,11 @@
 //     first batch. Relative offset: an offset minus its segment's base.
 //   - Segment: one .log file with its two index files. Active segment: the
 //     newest, the only one written.
-//   - Roll: sealing the active segment and starting a new one.
+//   - Roll: sealing the active segment and starting a new one. Sealed
+//     segment: any before the active one.
+//   - Pinned: a segment whose three files are held open for its writer and
+//     syncs (active, rolled and not yet synced, or being cleaned).
+//     Retired: removed or replaced; its files are no longer opened by name.
 //
 // # Non-obvious
 //
@@ -239,6 +261,23 @@
 //     and on a cold page cache the disk then reads them while the current
 //     ones are sent. Measured on the 2-core bench machine: cold replay about
 //     10% faster and its CPU per GB halved; warm replay unchanged.
+//   - A reader holding an evicted file keeps it open until its read ends,
+//     so a process has at most the cache's limit plus the reads in flight
+//     of sealed files open. A retired segment's name may already belong
+//     to another file (compaction renames the cleaned segment over the
+//     first one it replaces): opening by name after retiring would read
+//     the wrong bytes, hence errRetry and the publish-then-retire order
+//     (ReplaceSegments publishes right after its commit point).
+//   - A sealed file that cannot be opened for EMFILE or ENFILE (the
+//     process is at its limit, say with a peak of connections) is
+//     retried once after the cache closes every file no read holds: a
+//     failed read fails the replica (replication treats it as a disk
+//     error), so a transient shortage must not reach it when the cache
+//     can give descriptors back.
+//   - A rolled segment keeps its files open until a sync covers it: the
+//     sync must go through descriptors open since the writes, or a write
+//     error reported on an earlier close could be missed. A Log without a
+//     Flusher keeps them until Sync or Close.
 //   - ReadRequest.Buffer lets the caller (wire's buffer pool) provide the
 //     memory a read fills, so a fetch neither allocates nor zeroes it.
 package log

@@ -109,7 +109,7 @@ func FuzzRecoveryScan(f *testing.F) {
 	cfg := Config{SegmentBytes: 1500, SegmentAge: time.Hour, IndexIntervalBytes: 150}
 	f.Fuzz(func(t *testing.T, tail, index []byte, clean bool) {
 		fs := NewMemFS()
-		l, err := Open("/d", cfg, Options{FS: fs})
+		l, err := Open("/d", cfg, Options{FS: fs, FileCache: testFiles})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,7 +129,7 @@ func FuzzRecoveryScan(f *testing.F) {
 		mutateFile(t, fs, newest, func(d []byte) []byte { return append(d, tail...) })
 		base := newest[:len(newest)-len(logSuffix)]
 		mutateFile(t, fs, base+indexSuffix, func([]byte) []byte { return index })
-		l2, err := Open("/d", cfg, Options{FS: fs})
+		l2, err := Open("/d", cfg, Options{FS: fs, FileCache: testFiles})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
@@ -155,7 +155,7 @@ func FuzzRecoveryCorruption(f *testing.F) {
 			return
 		}
 		fs := NewMemFS()
-		l, err := Open("/d", cfg, Options{FS: fs})
+		l, err := Open("/d", cfg, Options{FS: fs, FileCache: testFiles})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -199,7 +199,7 @@ func FuzzRecoveryCorruption(f *testing.F) {
 		}
 		mutateFile(t, fs, target, func(d []byte) []byte { d[offsetInSegment+pos] ^= mask; return d })
 
-		l2, err := Open("/d", cfg, Options{FS: fs})
+		l2, err := Open("/d", cfg, Options{FS: fs, FileCache: testFiles})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}

@@ -63,10 +63,18 @@ func testConfig() Config {
 	return Config{SegmentBytes: 4096, SegmentAge: time.Hour, IndexIntervalBytes: 256}
 }
 
+// testFiles is the file cache of the logs tests open without their own:
+// two files shared by every test, so that sealed segments are closed and
+// reopened all the time, as under a tight limit in production.
+var testFiles = NewFileCache(2)
+
 // openLog opens a log in dir on fs and closes it at cleanup (if still open).
 func openLog(t testing.TB, fs FS, dir string, cfg Config, opts Options) *Log {
 	t.Helper()
 	opts.FS = fs
+	if opts.FileCache == nil {
+		opts.FileCache = testFiles
+	}
 	if opts.Logger == nil {
 		opts.Logger = zaptest.NewLogger(t)
 	}

@@ -84,6 +84,7 @@ type Log struct {
 	// it to roll, the cleaner to index cleaned segments.
 	cfg      atomic.Pointer[Config]
 	fs       FS
+	files    *FileCache
 	logger   *zap.Logger
 	now      func() time.Time
 	flusher  *Flusher
@@ -306,7 +307,7 @@ func (l *Log) roll(s *state, reason string) (*state, error) {
 // createSegment creates empty files for a segment at base and, if syncDir
 // is set, makes their directory entries durable.
 func (l *Log) createSegment(base int64, syncDir bool) (*segment, error) {
-	seg, err := openSegment(l.fs, l.dir, base, true, l.now())
+	seg, err := openSegment(l.fs, l.files, l.dir, base, true, l.now())
 	if err != nil {
 		return nil, err
 	}
@@ -353,6 +354,12 @@ func (l *Log) TruncateTo(offset int64) error {
 	nv, err := truncatedView(v, pos, offset)
 	if err != nil {
 		return fmt.Errorf("truncate to %d in segment %d: %w", offset, v.base, err)
+	}
+	if i < len(s.sealed) {
+		// The segment becomes the active one: its files are written again.
+		if err := v.seg.repin(); err != nil {
+			return fmt.Errorf("truncate to %d in segment %d: %w", offset, v.base, err)
+		}
 	}
 	var removed []segmentView
 	for j := i + 1; j < s.count(); j++ {
@@ -410,12 +417,13 @@ func (l *Log) TruncateTo(offset int64) error {
 // findBatchStart returns the position in v of the batch whose base offset
 // is offset, or ErrNotBatchBoundary.
 func findBatchStart(v *segmentView, offset int64) (int64, error) {
-	if !v.seg.acquire() {
-		return 0, ErrClosed
+	h, err := v.seg.openLog()
+	if err != nil {
+		return 0, err
 	}
-	defer v.seg.release()
+	defer h.release()
 	from, _ := lookupIndex(v.index, uint32(offset-v.base))
-	sc := newBatchScanner(v.seg.log, from, v.size, false)
+	sc := newBatchScanner(h.f, from, v.size, false)
 	defer sc.release()
 	for {
 		h, pos, err := sc.next()
@@ -449,7 +457,12 @@ func truncatedView(v segmentView, pos, offset int64) (segmentView, error) {
 		v.maxTimestamp = v.times[n-1].maxTimestamp
 		from = int64(v.index[n-1].position)
 	}
-	sc := newBatchScanner(v.seg.log, from, pos, false)
+	f, err := v.seg.openLog()
+	if err != nil {
+		return v, err
+	}
+	defer f.release()
+	sc := newBatchScanner(f.f, from, pos, false)
 	defer sc.release()
 	for {
 		h, _, err := sc.next()

@@ -166,13 +166,15 @@ func TestLookup(t *testing.T) {
 }
 
 // TestSegmentOutlivesRemoval checks the reference counting: a reader's
-// reference keeps a segment's files open across TruncateTo and Close.
+// handle keeps a segment's .log open across TruncateTo and Close, and once
+// the segment is gone no new handle is given out.
 func TestSegmentOutlivesRemoval(t *testing.T) {
 	l := openLog(t, NewMemFS(), "/d", testConfig(), Options{})
 	appendN(t, l, 40, 2, 100)
 	v := l.state.Load().active
-	if !v.seg.acquire() {
-		t.Fatal("acquire failed on a live segment")
+	h, err := v.seg.openLog()
+	if err != nil {
+		t.Fatalf("open a live segment: %v", err)
 	}
 	if err := l.TruncateTo(0); err != nil {
 		t.Fatal(err)
@@ -181,17 +183,17 @@ func TestSegmentOutlivesRemoval(t *testing.T) {
 		t.Fatal(err)
 	}
 	buf := make([]byte, BatchHeaderSize)
-	if _, err := v.seg.log.ReadAt(buf, 0); err != nil {
-		t.Fatalf("read through a held reference: %v", err)
+	if _, err := h.f.ReadAt(buf, 0); err != nil {
+		t.Fatalf("read through a held handle: %v", err)
 	}
 	if _, err := ParseBatchHeader(buf); err != nil {
 		t.Fatal(err)
 	}
-	v.seg.release()
-	if v.seg.acquire() {
-		t.Fatal("acquire succeeded after the last release")
+	h.release()
+	if _, err := v.seg.openLog(); !errors.Is(err, errRetry) {
+		t.Fatalf("open after the segment is gone: %v, want errRetry", err)
 	}
-	if _, err := v.seg.log.ReadAt(buf, 0); !errors.Is(err, iofs.ErrClosed) {
+	if _, err := h.f.ReadAt(buf, 0); !errors.Is(err, iofs.ErrClosed) {
 		t.Fatalf("read after last release: %v", err)
 	}
 }

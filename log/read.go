@@ -30,8 +30,10 @@ type ReadRequest struct {
 	Buffer func(size int) []byte
 }
 
-// errRetry tells a reader that a segment closed under it (a concurrent
-// TruncateTo or Close): it must load the state again.
+// errRetry tells a reader that a segment of its snapshot is gone (removed
+// by retention, TruncateTo or Close, or replaced by compaction) and its
+// file was not open: it must load the state again, which no longer lists
+// it.
 var errRetry = errors.New("log: segment closed under reader")
 
 // Read appends to dst whole batches starting with the one that contains
@@ -55,11 +57,19 @@ func (l *Log) Read(dst []byte, r ReadRequest) ([]byte, error) {
 			return dst, nil
 		}
 		out, err := readState(dst, s, r)
-		if errors.Is(err, errRetry) {
+		if l.retry(err, s) {
 			continue
 		}
 		return out, err
 	}
+}
+
+// retry reports whether err is errRetry and a newer state was published
+// since s: the reader loads it and starts over. A segment is retired only
+// after a state without it is published, so errRetry on the current state
+// would be a bug; it is returned as an error rather than looped on.
+func (l *Log) retry(err error, s *state) bool {
+	return errors.Is(err, errRetry) && l.state.Load() != s
 }
 
 // readState is Read on one snapshot.
@@ -69,6 +79,9 @@ func readState(dst []byte, s *state, r ReadRequest) ([]byte, error) {
 	first := true
 	for i := s.find(r.Offset); i < s.count(); i++ {
 		v := s.view(i)
+		if v.base >= r.MaxOffset {
+			break // every batch here ends at or past MaxOffset
+		}
 		if v.next <= r.Offset || v.empty() {
 			continue
 		}
@@ -88,14 +101,16 @@ func readState(dst []byte, s *state, r ReadRequest) ([]byte, error) {
 // readView appends the wanted batches of one segment to out; done reports
 // that a limit stopped the read.
 func readView(out []byte, v *segmentView, r ReadRequest, remaining *int64, first *bool) (_ []byte, done bool, err error) {
-	if !v.seg.acquire() {
-		return out, false, errRetry
+	fh, err := v.seg.openLog()
+	if err != nil {
+		return out, false, err
 	}
-	defer v.seg.release()
+	defer fh.release()
+	f := fh.f
 	pos, firstSize := int64(0), int64(0)
 	if r.Offset > v.base {
 		from, _ := lookupIndex(v.index, uint32(r.Offset-v.base))
-		sc := newBatchScanner(v.seg.log, from, v.size, false)
+		sc := newBatchScanner(f, from, v.size, false)
 		defer sc.release()
 		for {
 			h, at, err := sc.next()
@@ -120,7 +135,7 @@ func readView(out []byte, v *segmentView, r ReadRequest, remaining *int64, first
 	}
 	if *first && r.MinOneBatch {
 		if firstSize == 0 {
-			sc := newBatchScanner(v.seg.log, pos, v.size, false)
+			sc := newBatchScanner(f, pos, v.size, false)
 			defer sc.release()
 			h, _, err := sc.next()
 			if err != nil {
@@ -139,11 +154,11 @@ func readView(out []byte, v *segmentView, r ReadRequest, remaining *int64, first
 	}
 	out = slices.Grow(out, int(want))
 	buf := out[start : start+int(want)]
-	n, err := v.seg.log.ReadAt(buf, pos)
+	n, err := f.ReadAt(buf, pos)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return out[:start], false, fmt.Errorf("read offset %d in segment %d at position %d: %w", r.Offset, v.base, pos, err)
 	}
-	if wn, ok := v.seg.log.(WillNeeder); ok && pos+want < v.size {
+	if wn, ok := f.(WillNeeder); ok && pos+want < v.size {
 		// A consumer reads on from here next: have the disk fetch that
 		// while these bytes are sent (no-op when already cached).
 		wn.WillNeed(pos+want, min(want, v.size-pos-want))
@@ -203,7 +218,7 @@ func (l *Log) BatchHeaders(from int64, fn func(BatchHeader) bool) error {
 		for i := s.find(from); i < s.count() && !stop && err == nil; i++ {
 			stop, err = headersView(s.view(i), &from, fn)
 		}
-		if errors.Is(err, errRetry) {
+		if l.retry(err, s) {
 			continue
 		}
 		return err
@@ -216,15 +231,16 @@ func headersView(v *segmentView, from *int64, fn func(BatchHeader) bool) (stop b
 	if v.empty() || v.next <= *from {
 		return false, nil
 	}
-	if !v.seg.acquire() {
-		return false, errRetry
+	fh, err := v.seg.openLog()
+	if err != nil {
+		return false, err
 	}
-	defer v.seg.release()
+	defer fh.release()
 	pos := int64(0)
 	if *from > v.base {
 		pos, _ = lookupIndex(v.index, uint32(*from-v.base))
 	}
-	sc := newBatchScanner(v.seg.log, pos, v.size, false)
+	sc := newBatchScanner(fh.f, pos, v.size, false)
 	defer sc.release()
 	for {
 		h, _, err := sc.next()
@@ -267,8 +283,8 @@ func (l *Log) FindTimestamp(dst []byte, ts int64) (batch []byte, found bool, err
 				return batch, found, err
 			}
 		}
-		if !errors.Is(err, errRetry) {
-			return dst, false, nil
+		if !l.retry(err, s) {
+			return dst, false, err
 		}
 	}
 }
@@ -293,7 +309,7 @@ func (l *Log) MaxTimestamp(dst []byte) (ts int64, batch []byte, found bool, err 
 			return 0, dst, false, nil
 		}
 		batch, found, err = findInView(dst, s.view(best), ts)
-		if errors.Is(err, errRetry) {
+		if l.retry(err, s) {
 			continue
 		}
 		if err == nil && !found {
@@ -305,15 +321,16 @@ func (l *Log) MaxTimestamp(dst []byte) (ts int64, batch []byte, found bool, err 
 
 // findInView appends the first batch of v whose MaxTimestamp is >= ts.
 func findInView(dst []byte, v *segmentView, ts int64) ([]byte, bool, error) {
-	if !v.seg.acquire() {
-		return dst, false, errRetry
+	fh, err := v.seg.openLog()
+	if err != nil {
+		return dst, false, err
 	}
-	defer v.seg.release()
+	defer fh.release()
 	pos := int64(0)
 	if k := lookupTime(v.times, ts); k >= 0 {
 		pos = int64(v.index[k].position)
 	}
-	sc := newBatchScanner(v.seg.log, pos, v.size, false)
+	sc := newBatchScanner(fh.f, pos, v.size, false)
 	defer sc.release()
 	for {
 		h, at, err := sc.next()
@@ -328,7 +345,7 @@ func findInView(dst []byte, v *segmentView, ts int64) ([]byte, bool, error) {
 		}
 		start := len(dst)
 		dst = slices.Grow(dst, h.Size())[:start+h.Size()]
-		if n, err := v.seg.log.ReadAt(dst[start:], at); n < h.Size() {
+		if n, err := fh.f.ReadAt(dst[start:], at); n < h.Size() {
 			if err == nil {
 				err = io.ErrUnexpectedEOF
 			}

@@ -26,6 +26,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	l := &Log{
 		dir:      dir,
 		fs:       opts.FS,
+		files:    opts.FileCache,
 		logger:   opts.Logger,
 		now:      opts.Now,
 		flusher:  opts.Flusher,
@@ -33,6 +34,9 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	}
 	if l.fs == nil {
 		l.fs = OSFS{}
+	}
+	if l.files == nil {
+		l.files = DefaultFileCache
 	}
 	if l.logger == nil {
 		l.logger = zap.NewNop()
@@ -118,7 +122,7 @@ func (l *Log) recover() (_ *state, clean bool, err error) {
 	}
 	for i, base := range bases {
 		newest := i == len(bases)-1
-		seg, err := openSegment(l.fs, l.dir, base, false, l.now())
+		seg, err := openSegment(l.fs, l.files, l.dir, base, false, l.now())
 		if err != nil {
 			closeAll()
 			return nil, false, err
@@ -139,6 +143,27 @@ func (l *Log) recover() (_ *state, clean bool, err error) {
 				return nil, false, err
 			}
 			break
+		}
+		if !clean && base >= recoveryPoint {
+			// A process crash leaves data in the page cache only; make
+			// what recovery kept durable so SyncedOffset can start at
+			// NextOffset. Segments below the recovery point were synced
+			// when they rolled; the newest is synced below.
+			if err := seg.log.Sync(); err != nil {
+				seg.release()
+				closeAll()
+				return nil, false, fmt.Errorf("sync segment %d: %w", base, err)
+			}
+		}
+		if n := len(views); n > 0 {
+			// A later segment follows: the previous one is sealed. Its
+			// index files close and its .log joins the cache, so Open
+			// keeps no more files open than the segments that follow.
+			if err := views[n-1].seg.unpin(); err != nil {
+				seg.release()
+				closeAll()
+				return nil, false, fmt.Errorf("close segment %d: %w", views[n-1].base, err)
+			}
 		}
 		views = append(views, v)
 		if cut && !newest {
@@ -163,18 +188,10 @@ func (l *Log) recover() (_ *state, clean bool, err error) {
 		closeAll()
 		return nil, false, err
 	}
-	if !clean {
-		// A process crash leaves data in the page cache only; make what
-		// recovery kept durable so SyncedOffset can start at NextOffset.
-		// Segments below the recovery point were synced when they rolled.
-		for _, v := range views {
-			if v.base < recoveryPoint && v.base != views[len(views)-1].base {
-				continue
-			}
-			if err := v.seg.log.Sync(); err != nil {
-				closeAll()
-				return nil, false, fmt.Errorf("sync segment %d: %w", v.base, err)
-			}
+	if active := views[len(views)-1]; !clean {
+		if err := active.seg.log.Sync(); err != nil {
+			closeAll()
+			return nil, false, fmt.Errorf("sync segment %d: %w", active.base, err)
 		}
 	}
 	// Everything below the newest segment is now verified or trusted, and

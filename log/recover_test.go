@@ -241,6 +241,14 @@ func checkIndexesMatchRebuild(t *testing.T, l *Log) {
 	s := l.state.Load()
 	for i := range s.count() {
 		v := s.view(i)
+		// A sealed segment's files are closed: open them as the writer
+		// would, and close them again after.
+		if err := v.seg.repin(); err != nil {
+			t.Fatal(err)
+		}
+		if i < len(s.sealed) {
+			defer v.seg.unpin()
+		}
 		rebuilt, _, err := l.scanSegment(emptyView(v.seg), 0, v.size)
 		if err != nil {
 			t.Fatal(err)
@@ -281,7 +289,7 @@ func TestPowerCut(t *testing.T) {
 				} else {
 					crashed = fs.CrashClone()
 				}
-				l2, err := Open("/d", cfg, Options{FS: crashed})
+				l2, err := Open("/d", cfg, Options{FS: crashed, FileCache: testFiles})
 				if err != nil {
 					t.Fatalf("round %d: Open after power cut: %v", round, err)
 				}

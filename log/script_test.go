@@ -144,7 +144,7 @@ func (e *scriptEnv) run(command string) string {
 	switch fields[0] {
 	case "open":
 		e.cfg = Config{SegmentBytes: num("segment-bytes", 1000), SegmentAge: time.Hour, IndexIntervalBytes: int(num("interval", 200))}
-		l, err := Open(scriptDir, e.cfg, Options{FS: e.fs, Logger: zap.New(e.core)})
+		l, err := Open(scriptDir, e.cfg, Options{FS: e.fs, Logger: zap.New(e.core), FileCache: testFiles})
 		if err != nil {
 			return "error: " + err.Error()
 		}

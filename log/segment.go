@@ -47,24 +47,47 @@ func parseSegmentName(name string) (base int64, suffix string, ok bool) {
 	return base, suffix, true
 }
 
-// segment owns the open files of one segment. It is shared by every state
-// snapshot that lists the segment; the files close when the last reference
-// is released. The Log holds one reference from creation until it removes
-// or closes the segment; readers and syncs hold one while they use the
-// files.
+// segment owns the files of one segment. It is shared by every state
+// snapshot that lists the segment. The Log holds one reference from
+// creation until it removes or closes the segment; syncs hold one while
+// they use the pinned files. The last release closes them.
+//
+// A segment is pinned while it is written or awaits the sync that seals
+// it (the active segment, a rolled one, a cleaned one being written): its
+// three files stay open and the writer and syncs use log, index and
+// timeIndex. Once sealed and synced it is unpinned: the index files close
+// (their entries are in the views) and the .log file joins the FileCache,
+// which opens it again on demand. Readers never use the pinned fields:
+// they take a handle with openLog, which holds the file open until they
+// release it.
 type segment struct {
-	base      int64
-	dir       string
-	fs        FS
-	log       File
-	index     File
-	timeIndex File
+	base  int64
+	dir   string
+	fs    FS
+	cache *FileCache
 	// created is when the segment was created or opened, by the Log's
 	// clock; the writer alone reads it (age roll).
 	created time.Time
 	// refs counts references; once it reaches zero the files are closed
 	// and it never rises again (acquire fails).
 	refs atomic.Int64
+
+	// cached is the handle readers share: non-nil, it holds one reference
+	// on the handle. It becomes non-nil under openMu and nil under
+	// FileCache.mu (eviction, drop), so exactly one of them releases.
+	cached atomic.Pointer[fileHandle]
+
+	// openMu serialises opening the .log for readers with pinning,
+	// unpinning and retiring, and guards the fields below.
+	openMu sync.Mutex
+	// gone is set once the segment's files were removed or replaced (or
+	// its last reference released): openLog no longer opens them by name.
+	gone bool
+	// pin holds a reference on the handle of log while pinned, nil
+	// otherwise. log, index and timeIndex are open while pinned; only the
+	// writer and syncs use them, after pin and before unpin.
+	pin                   *fileHandle
+	log, index, timeIndex File
 }
 
 // acquire takes a reference, failing when the segment is already closed.
@@ -80,44 +103,189 @@ func (s *segment) acquire() bool {
 	}
 }
 
-// release drops a reference, closing the files with the last one.
+// release drops a reference; the last one retires the segment and closes
+// the files it pins (readers' handles close when their reads end).
 func (s *segment) release() error {
 	if s.refs.Add(-1) != 0 {
 		return nil
 	}
-	return errors.Join(s.log.Close(), s.index.Close(), s.timeIndex.Close())
+	s.openMu.Lock()
+	defer s.openMu.Unlock()
+	err := s.retireLocked()
+	if s.pin != nil {
+		err = errors.Join(err, s.index.Close(), s.timeIndex.Close(), s.pin.release())
+		s.pin, s.log, s.index, s.timeIndex = nil, nil, nil, nil
+	}
+	return err
+}
+
+// retire marks the segment's files as about to be removed or replaced:
+// they leave the cache, and readers that did not hold them yet get
+// errRetry and load a newer snapshot. Call it after publishing a state
+// without the segment (or with its replacement) and before touching its
+// files. Files a read or the pin holds stay open until released.
+func (s *segment) retire() error {
+	s.openMu.Lock()
+	defer s.openMu.Unlock()
+	return s.retireLocked()
+}
+
+func (s *segment) retireLocked() error {
+	s.gone = true
+	if h := s.cache.drop(s); h != nil {
+		return h.release()
+	}
+	return nil
 }
 
 func (s *segment) path(suffix string) string {
 	return filepath.Join(s.dir, segmentName(s.base, suffix))
 }
 
+// openLog returns a handle on the segment's .log for reading, through the
+// cache; the caller releases it. It returns errRetry when the segment was
+// removed or replaced since the caller loaded its snapshot.
+func (s *segment) openLog() (*fileHandle, error) {
+	for {
+		if h := s.cached.Load(); h != nil {
+			if h.tryAcquire() {
+				return h, nil
+			}
+			// Evicted and closed since the load: cached changed.
+			continue
+		}
+		s.openMu.Lock()
+		if s.cached.Load() != nil {
+			s.openMu.Unlock()
+			continue
+		}
+		if s.gone {
+			s.openMu.Unlock()
+			return nil, errRetry
+		}
+		s.cache.makeRoom()
+		f, err := s.fs.OpenFile(s.path(logSuffix), false)
+		if isTooManyOpenFiles(err) {
+			// The process is at its limit (connections, say): give back
+			// every cached file no read holds and try once more, rather
+			// than fail the read (and the replica) on a transient peak.
+			s.cache.dropUnused()
+			f, err = s.fs.OpenFile(s.path(logSuffix), false)
+		}
+		if err != nil {
+			s.openMu.Unlock()
+			if isTooManyOpenFiles(err) {
+				return nil, fmt.Errorf("open segment %d: %w: the open file limit is reached; raise it or lower log.max.open.sealed.files", s.base, err)
+			}
+			return nil, fmt.Errorf("open segment %d: %w", s.base, err)
+		}
+		s.cache.opens.Add(1)
+		h := &fileHandle{f: f, seg: s}
+		h.refs.Store(2) // the segment's and the caller's
+		h.used.Store(true)
+		s.cached.Store(h)
+		s.cache.insert(h)
+		s.openMu.Unlock()
+		return h, nil
+	}
+}
+
 // openSegment opens (creating when create is set) the three files of the
-// segment based at base, holding one reference for the caller.
-func openSegment(fs FS, dir string, base int64, create bool, now time.Time) (*segment, error) {
-	s := &segment{base: base, dir: dir, fs: fs, created: now}
-	var err error
-	if s.log, err = fs.OpenFile(s.path(logSuffix), create); err != nil {
+// segment based at base, pinned, holding one reference for the caller.
+func openSegment(fs FS, cache *FileCache, dir string, base int64, create bool, now time.Time) (*segment, error) {
+	s := &segment{base: base, dir: dir, fs: fs, cache: cache, created: now}
+	s.refs.Store(1)
+	if err := s.pinFiles(s.path(logSuffix), s.path(indexSuffix), s.path(timeIndexSuffix), create); err != nil {
 		return nil, fmt.Errorf("open segment %d: %w", base, err)
 	}
-	// The index files are derived data: always create them if missing.
-	if s.index, err = fs.OpenFile(s.path(indexSuffix), true); err != nil {
-		s.log.Close()
-		return nil, fmt.Errorf("open segment %d index: %w", base, err)
-	}
-	if s.timeIndex, err = fs.OpenFile(s.path(timeIndexSuffix), true); err != nil {
-		s.log.Close()
-		s.index.Close()
-		return nil, fmt.Errorf("open segment %d time index: %w", base, err)
-	}
-	s.refs.Store(1)
 	return s, nil
 }
 
-// remove deletes the segment's files from the directory; open handles stay
-// usable until the last reference is released.
+// pinFiles opens the three files at the given paths as the pinned files of
+// a new segment (no reader knows it yet). The index files are derived
+// data: they are always created if missing.
+func (s *segment) pinFiles(logPath, indexPath, timeIndexPath string, create bool) error {
+	var files [3]File
+	for i, p := range []string{logPath, indexPath, timeIndexPath} {
+		f, err := s.fs.OpenFile(p, create || i > 0)
+		if err != nil {
+			for _, g := range files[:i] {
+				g.Close()
+			}
+			return err
+		}
+		files[i] = f
+	}
+	h := &fileHandle{f: files[0], seg: s}
+	h.refs.Store(2) // cached and pin
+	s.cached.Store(h)
+	s.pin, s.log, s.index, s.timeIndex = h, files[0], files[1], files[2]
+	return nil
+}
+
+// repin pins an unpinned segment again (TruncateTo makes a sealed segment
+// active): the .log leaves the cache, or is opened, and the index files
+// are opened. ErrClosed when the segment is gone.
+func (s *segment) repin() error {
+	s.openMu.Lock()
+	defer s.openMu.Unlock()
+	if s.pin != nil {
+		return nil
+	}
+	if s.gone {
+		return fmt.Errorf("pin segment %d: %w", s.base, ErrClosed)
+	}
+	h := s.cached.Load()
+	if h != nil && !s.cache.take(h) {
+		h = nil
+	}
+	if h == nil {
+		f, err := s.fs.OpenFile(s.path(logSuffix), false)
+		if err != nil {
+			return fmt.Errorf("pin segment %d: %w", s.base, err)
+		}
+		h = &fileHandle{f: f, seg: s}
+		h.refs.Store(1) // cached
+		s.cached.Store(h)
+	}
+	index, err := s.fs.OpenFile(s.path(indexSuffix), true)
+	var timeIndex File
+	if err == nil {
+		if timeIndex, err = s.fs.OpenFile(s.path(timeIndexSuffix), true); err != nil {
+			index.Close()
+		}
+	}
+	if err != nil {
+		s.cache.insert(h) // back to the cache, unpinned
+		return fmt.Errorf("pin segment %d: %w", s.base, err)
+	}
+	h.refs.Add(1) // the pin's; cached still holds it, so it is open
+	s.pin, s.log, s.index, s.timeIndex = h, h.f, index, timeIndex
+	return nil
+}
+
+// unpin closes the index files of a sealed, synced segment and hands its
+// .log to the cache.
+func (s *segment) unpin() error {
+	s.openMu.Lock()
+	defer s.openMu.Unlock()
+	if s.pin == nil {
+		return nil
+	}
+	err := errors.Join(s.index.Close(), s.timeIndex.Close())
+	// While pinned, cached is the pin's handle, or nil once retired.
+	if !s.gone && s.cached.Load() == s.pin {
+		s.cache.insert(s.pin)
+	}
+	err = errors.Join(err, s.pin.release())
+	s.pin, s.log, s.index, s.timeIndex = nil, nil, nil, nil
+	return err
+}
+
+// remove retires the segment and deletes its files from the directory;
+// handles already open stay usable until released.
 func (s *segment) remove() error {
-	var errs []error
+	errs := []error{s.retire()}
 	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
 		if err := s.fs.Remove(s.path(suffix)); err != nil && !isNotExist(err) {
 			errs = append(errs, err)

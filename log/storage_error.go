@@ -7,6 +7,12 @@ import (
 	"syscall"
 )
 
+// isTooManyOpenFiles reports whether err is the process's (EMFILE) or
+// the system's (ENFILE) limit on open files.
+func isTooManyOpenFiles(err error) bool {
+	return err != nil && (errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE))
+}
+
 // IsStorageError reports whether err is the failure of a filesystem
 // operation (open, read, write, truncate, fsync, rename of a partition's
 // files): a *fs.PathError, *os.LinkError, *os.SyscallError or an errno,

@@ -103,6 +103,13 @@ func (j *syncJob) run() (syncs int64, err error) {
 // which also becomes the log's sticky failure. The caller holds syncMu.
 func (l *Log) finishSync(job syncJob, err error) error {
 	for _, seg := range job.rolled {
+		if err == nil {
+			// Sealed and synced: its index files close and its .log
+			// joins the cache.
+			if uerr := seg.unpin(); uerr != nil {
+				l.logger.Warn("closing sealed segment's index files failed", zap.Int64("base-offset", seg.base), zap.Error(uerr))
+			}
+		}
 		seg.release()
 	}
 	job.active.release()

@@ -41,6 +41,14 @@ type nodeStatusJSON struct {
 	Controller bool   `json:"controller"`
 	Leaders    int    `json:"leaders"`
 	Replicas   int    `json:"replicas"`
+	Storage    *struct {
+		Dir            string `json:"dir"`
+		TotalBytes     int64  `json:"total_bytes"`
+		FreeBytes      int64  `json:"free_bytes"`
+		MinFreeBytes   int64  `json:"min_free_bytes"`
+		LogBytes       int64  `json:"log_bytes"`
+		ProduceRefused bool   `json:"produce_refused"`
+	} `json:"storage"`
 }
 
 // clusterStatus runs `sluice cluster status` against addr with args and

@@ -27,6 +27,9 @@ type sluiceProcess struct {
 	Args []string
 	// Env is appended to the test's environment.
 	Env []string
+	// OpenFileLimit, if set, is the soft and hard RLIMIT_NOFILE the
+	// process starts with (sh's ulimit -n, then exec).
+	OpenFileLimit int
 
 	cmd    *exec.Cmd
 	output *syncBuffer
@@ -121,7 +124,12 @@ func (p *sluiceProcess) launch() {
 	// The admin listener gets a port of its own too (a later
 	// --admin-listen in Args wins), so processes never share 9644.
 	args := append([]string{"serve", "--listen", p.Addr, "--data-dir", p.DataDir, "--admin-listen", "127.0.0.1:0"}, p.Args...)
-	p.cmd = exec.Command(sluiceBinary(p.tb), args...)
+	bin := sluiceBinary(p.tb)
+	if p.OpenFileLimit > 0 {
+		args = append([]string{"-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, p.OpenFileLimit), bin}, args...)
+		bin = "/bin/sh"
+	}
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = append(p.cmd.Environ(), p.Env...)
 	if p.output == nil {
 		p.output = &syncBuffer{}

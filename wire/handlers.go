@@ -87,6 +87,7 @@ func init() {
 		{key: 28, minVersion: 0, maxVersion: 4, handle: handleTxnOffsetCommit, groups: true},
 		{key: 32, minVersion: 0, maxVersion: 4, handle: handleDescribeConfigs},
 		{key: 33, minVersion: 0, maxVersion: 2, handle: handleAlterConfigs},
+		{key: 35, minVersion: 0, maxVersion: 4, handle: handleDescribeLogDirs},
 		{key: 37, minVersion: 0, maxVersion: 3, handle: handleCreatePartitions},
 		{key: 42, minVersion: 0, maxVersion: 2, handle: handleDeleteGroups, groups: true},
 		{key: 43, minVersion: 0, maxVersion: 2, handle: handleElectLeaders},

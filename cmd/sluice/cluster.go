@@ -44,15 +44,17 @@ func newClusterStatusCommand(bootstrap *string) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show nodes and their health, leaders per node, under-replicated and leaderless partitions",
+		Short: "Show nodes and their health and storage, leaders per node, under-replicated and leaderless partitions",
 		Long: "Show the cluster's nodes (address, whether each answers, the controller, the\n" +
-			"partitions each leads), and the partitions that are under-replicated (fewer\n" +
-			"in-sync replicas than replicas, as their leader sees them) or leaderless (no\n" +
-			"node that answers leads them). Every node is asked directly, so the view of\n" +
-			"each partition is its leader's.\n\n" +
+			"partitions each leads, its data, its free disk space against\n" +
+			"storage.min.free.bytes and whether it refuses produce for lack of it), and\n" +
+			"the partitions that are under-replicated (fewer in-sync replicas than\n" +
+			"replicas, as their leader sees them) or leaderless (no node that answers\n" +
+			"leads them). Every node is asked directly, so the view of each partition is\n" +
+			"its leader's and each node's storage its own (DescribeLogDirs).\n\n" +
 			"Exit status: 0 when healthy; 1 when the bootstrap broker cannot be reached;\n" +
-			"2 on a usage error; 3 when a node does not answer or a partition is\n" +
-			"under-replicated or leaderless.",
+			"2 on a usage error; 3 when a node does not answer or refuses produce for\n" +
+			"lack of disk space, or a partition is under-replicated or leaderless.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkFormat(format); err != nil {
@@ -115,6 +117,10 @@ type nodeState struct {
 	Controller bool   `json:"controller"`
 	Leaders    int    `json:"leaders"`
 	Replicas   int    `json:"replicas"`
+	// Storage is the node's log directory and free space (absent when it
+	// did not say); StorageError says why not.
+	Storage      *nodeStorage `json:"storage,omitempty"`
+	StorageError string       `json:"storage_error,omitempty"`
 }
 
 // partitionState is one partition as its leader (or, without one, the
@@ -164,6 +170,9 @@ func clusterStatus(ctx context.Context, bootstrap string, timeout time.Duration)
 	sort.Slice(brokers, func(i, j int) bool { return brokers[i].NodeID < brokers[j].NodeID })
 	views := make([]*kmsg.MetadataResponse, len(brokers))
 	errs := make([]error, len(brokers))
+	storage := make([]*nodeStorage, len(brokers))
+	storageErrs := make([]error, len(brokers))
+	adm := kadm.NewClient(cl)
 	var wg sync.WaitGroup
 	for i, b := range brokers {
 		wg.Add(1)
@@ -178,6 +187,7 @@ func clusterStatus(ctx context.Context, bootstrap string, timeout time.Duration)
 				return
 			}
 			views[i] = resp.(*kmsg.MetadataResponse)
+			storage[i], storageErrs[i] = describeNodeStorage(nctx, adm, b.NodeID)
 		}()
 	}
 	wg.Wait()
@@ -187,6 +197,10 @@ func clusterStatus(ctx context.Context, bootstrap string, timeout time.Duration)
 		n := nodeState{ID: b.NodeID, Address: net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))), Up: views[i] != nil, Controller: b.NodeID == st.Controller}
 		if errs[i] != nil {
 			n.Error = errs[i].Error()
+		}
+		n.Storage = storage[i]
+		if storageErrs[i] != nil {
+			n.StorageError = storageErrs[i].Error()
 		}
 		up[b.NodeID] = n.Up
 		st.Nodes = append(st.Nodes, n)
@@ -265,7 +279,7 @@ func clusterStatus(ctx context.Context, bootstrap string, timeout time.Duration)
 	for i := range st.Nodes {
 		n := &st.Nodes[i]
 		n.Leaders, n.Replicas = leadersOf[n.ID], replicasOf[n.ID]
-		st.Healthy = st.Healthy && n.Up
+		st.Healthy = st.Healthy && n.Up && (n.Storage == nil || !n.Storage.ProduceRefused)
 	}
 	return st, nil
 }
@@ -277,10 +291,13 @@ func printClusterStatus(w io.Writer, st *clusterState, format string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(st)
 	}
-	down := 0
+	down, refusing := 0, 0
 	for _, n := range st.Nodes {
 		if !n.Up {
 			down++
+		}
+		if n.Storage != nil && n.Storage.ProduceRefused {
+			refusing++
 		}
 	}
 	health := "healthy"
@@ -288,6 +305,9 @@ func printClusterStatus(w io.Writer, st *clusterState, format string) error {
 		var why []string
 		if down > 0 {
 			why = append(why, fmt.Sprintf("%d of %d nodes down", down, len(st.Nodes)))
+		}
+		if refusing > 0 {
+			why = append(why, fmt.Sprintf("%d refusing produce (low disk)", refusing))
 		}
 		if n := len(st.UnderReplicated); n > 0 {
 			why = append(why, fmt.Sprintf("%d under-replicated", n))
@@ -307,7 +327,7 @@ func printClusterStatus(w io.Writer, st *clusterState, format string) error {
 	fmt.Fprintf(w, "status:      %s\n\n", health)
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tADDRESS\tSTATUS\tCONTROLLER\tLEADERS\tREPLICAS\tERROR")
+	fmt.Fprintln(tw, "NODE\tADDRESS\tSTATUS\tCONTROLLER\tLEADERS\tREPLICAS\tDATA\tFREE\tDISK\tERROR")
 	for _, n := range st.Nodes {
 		status, ctl, errText := "up", "-", "-"
 		if !n.Up {
@@ -319,7 +339,15 @@ func printClusterStatus(w io.Writer, st *clusterState, format string) error {
 		if n.Controller {
 			ctl = "yes"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%s\n", n.ID, n.Address, status, ctl, n.Leaders, n.Replicas, errText)
+		if n.Up && n.StorageError != "" {
+			errText = n.StorageError
+		}
+		data := "-"
+		if n.Storage != nil {
+			data = formatBytes(n.Storage.LogBytes)
+		}
+		free, disk := formatStorage(n.Storage)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", n.ID, n.Address, status, ctl, n.Leaders, n.Replicas, data, free, disk, errText)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

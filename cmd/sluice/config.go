@@ -61,6 +61,7 @@ const (
 	keyLogRollMs                  = "log.roll.ms"
 	keyLogRollHours               = "log.roll.hours"
 	keyLogIndexIntervalBytes      = "log.index.interval.bytes"
+	keyLogMaxOpenSealedFiles      = "log.max.open.sealed.files"
 	keyMessageMaxBytes            = "message.max.bytes"
 	keyLogTimestampType           = "log.message.timestamp.type"
 	keyLogTimestampBeforeMaxMs    = "log.message.timestamp.before.max.ms"
@@ -158,6 +159,7 @@ var settings = []setting{
 	{key: keyLogRollMs, value: int64(defaultRollMs), noDefault: true, usage: "age in milliseconds at which a partition's active segment is rolled (takes precedence over log.roll.hours)"},
 	{key: keyLogRollHours, value: int64(0), noDefault: true, usage: "age in hours at which the active segment is rolled, used when log.roll.ms is not set (default 168)"},
 	{key: keyLogIndexIntervalBytes, value: int64(4096), usage: "log bytes between two entries of the sparse offset and time indexes"},
+	{key: keyLogMaxOpenSealedFiles, value: int64(0), usage: "most sealed segment files (of all partitions) kept open for reads at once, least recently read closed first; 0 picks 1024, or a quarter of the open file limit when that is lower"},
 	{key: keyMessageMaxBytes, value: int64(1048588), usage: "largest record batch accepted, header included"},
 	{key: keyLogTimestampType, value: "CreateTime", usage: "CreateTime keeps the producer's timestamps; LogAppendTime stamps batches with the broker clock"},
 	{key: keyLogTimestampBeforeMaxMs, value: int64(math.MaxInt64), usage: "milliseconds a CreateTime record's timestamp may lie before the broker clock (INVALID_TIMESTAMP beyond)"},
@@ -316,6 +318,10 @@ type config struct {
 	// /debug/fault on the admin listener (debug.fault.injection), for
 	// tests that break a node's disk. Default false.
 	FaultInjection bool
+	// MaxOpenSealedFiles is log.max.open.sealed.files: the limit of the
+	// process's log.FileCache; 0 derives it from the open file limit
+	// (sealedFilesLimit).
+	MaxOpenSealedFiles int
 }
 
 // loadConfig reads every key from v into one typed config and checks what
@@ -366,6 +372,7 @@ func loadConfig(v *viper.Viper) (config, error) {
 	p.Log.SegmentBytes = r.integer(keyLogSegmentBytes, 1, math.MaxInt64)
 	p.Log.IndexIntervalBytes = int(r.integer(keyLogIndexIntervalBytes, 1, math.MaxInt32))
 	p.Log.SegmentAge = rollAge(v, &r)
+	cfg.MaxOpenSealedFiles = int(r.integer(keyLogMaxOpenSealedFiles, 0, math.MaxInt32))
 	p.MaxMessageBytes = int(r.integer(keyMessageMaxBytes, 1, math.MaxInt32))
 	switch tt := r.str(keyLogTimestampType); strings.ToLower(tt) {
 	case "createtime":

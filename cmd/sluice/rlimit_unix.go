@@ -10,9 +10,10 @@ import (
 
 // raiseOpenFileLimit raises the process's soft limit on open files
 // (RLIMIT_NOFILE) to its hard limit and logs both. A partition keeps its
-// segments' logs, offset indexes and time indexes open, and its Raft
-// log: 1,000 partitions with a few segments each need more than the soft
-// limit of 1,024 many systems start processes with. When the limit stays
+// active segment's log, offset index and time index open, and its Raft
+// log's two files, and sealed segments being read share a cache
+// (log.max.open.sealed.files): 1,000 partitions need about 6,500, more
+// than the soft limit of 1,024 many systems start processes with. When the limit stays
 // under recommendedOpenFiles it says so at Warn, with the fix. It returns
 // the soft limit in force.
 func raiseOpenFileLimit(logger *zap.Logger) (soft uint64, known bool) {
@@ -35,7 +36,7 @@ func raiseOpenFileLimit(logger *zap.Logger) (soft uint64, known bool) {
 	logger.Info("open file limit", zap.Uint64("soft", uint64(lim.Cur)), zap.Uint64("hard", uint64(lim.Max)),
 		zap.Uint64("soft-at-start", uint64(was)))
 	if lim.Cur < recommendedOpenFiles {
-		logger.Warn("open file limit is low for many partitions: each keeps 3 files open per segment in use and its Raft log; raise the hard limit (ulimit -Hn, LimitNOFILE= in a systemd unit, nofile in /etc/security/limits.conf)",
+		logger.Warn("open file limit is low for many partitions: each keeps 5 files open (its active segment's 3 and its Raft log's 2); raise the hard limit (ulimit -Hn, LimitNOFILE= in a systemd unit, nofile in /etc/security/limits.conf)",
 			zap.Uint64("limit", uint64(lim.Cur)), zap.Uint64("recommended", recommendedOpenFiles))
 	}
 	return uint64(lim.Cur), true

@@ -62,11 +62,17 @@ func newServeCommand() *cobra.Command {
 // stopSignals is called once shutdown starts, so that a second signal kills
 // the process the default way.
 func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logger) error {
-	if soft, ok := raiseOpenFileLimit(logger); ok {
-		if err := checkOpenFiles(cfg.Replication.DataDir, soft); err != nil {
+	soft, known := raiseOpenFileLimit(logger)
+	sealedFiles := sealedFilesLimit(cfg.MaxOpenSealedFiles, soft, known)
+	if known {
+		if err := checkOpenFiles(cfg.Replication.DataDir, soft, sealedFiles); err != nil {
 			return err
 		}
 	}
+	// Set before any log opens: every log shares the process's cache.
+	log.DefaultFileCache.SetLimit(sealedFiles)
+	logger.Info("sealed segment file cache", zap.Int("max-open-sealed-files", sealedFiles),
+		zap.Bool("derived-from-open-file-limit", cfg.MaxOpenSealedFiles == 0))
 	// Bind first: a port in use fails before any data is touched, and
 	// listen port 0 advertises the port actually bound.
 	listener, err := net.Listen("tcp", cfg.Listen)
@@ -163,6 +169,7 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 		admin.NewConnectionCollector(server.Stats),
 		admin.NewQuotaCollector(server.Stats),
 		admin.NewFlushCollector(cluster.FlushStats),
+		admin.NewFileCacheCollector(log.DefaultFileCache.Stats),
 		admin.NewStorageCollector(cluster),
 	); err != nil {
 		_ = txns.Close(context.Background())

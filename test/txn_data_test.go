@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -18,33 +20,107 @@ import (
 )
 
 // txnProducer drives a transactional producer's data path by hand over a
-// raw connection: Produce with transactional batches of a fixed producer
-// id and epoch, and WriteTxnMarkers as the coordinator would send them.
-// (The coordinator itself, InitProducerId with a transactional id and
-// EndTxn, is not needed: markers are what end a transaction on a
-// partition.)
+// raw connection to the partition's leader: Produce with transactional
+// batches of a fixed producer id and epoch, and WriteTxnMarkers as the
+// coordinator would send them; markers are what end a transaction on a
+// partition, so the coordinator's EndTxn is not used.
 type txnProducer struct {
-	t        *testing.T
-	conn     *rawConn
-	topic    string
-	id       int64
-	epoch    int16
-	sequence int32
+	t               *testing.T
+	conn            *rawConn
+	topic           string
+	transactionalID string
+	id              int64
+	epoch           int16
+	sequence        int32
 }
 
-// newTxnProducer gets an idempotent producer id from addr (InitProducerId
-// without a transactional id) to use as a transactional one.
+// newTxnProducer returns a producer writing to partition 0 of topic
+// through addr, its leader. A broker with a transaction coordinator
+// (AddPartitionsToTxn advertised) verifies transactional produce against
+// it (KIP-890), so the producer then registers as the clients do:
+// InitProducerId with its transactional id and AddPartitionsToTxn, with
+// a transaction timeout far beyond the test, so that the coordinator never
+// ends the transaction itself. Otherwise it takes an idempotent producer
+// id (InitProducerId without a transactional id).
 func newTxnProducer(t *testing.T, addr, topic string) *txnProducer {
 	t.Helper()
-	conn := dialRaw(t, addr)
+	p := &txnProducer{t: t, conn: dialRaw(t, addr), topic: topic, transactionalID: "txn-data-" + topic}
+	if _, coordinated := apiVersions(t, addr)[24]; coordinated {
+		p.register(addr)
+		return p
+	}
 	req := kmsg.NewPtrInitProducerIDRequest()
 	req.Version = 4
 	req.TransactionTimeoutMillis = -1
-	resp := conn.mustRoundTrip(req).(*kmsg.InitProducerIDResponse)
+	resp := p.conn.mustRoundTrip(req).(*kmsg.InitProducerIDResponse)
 	if resp.ErrorCode != 0 {
 		t.Fatalf("InitProducerId: %v", kerr.ErrorForCode(resp.ErrorCode))
 	}
-	return &txnProducer{t: t, conn: conn, topic: topic, id: resp.ProducerID, epoch: resp.ProducerEpoch}
+	p.id, p.epoch = resp.ProducerID, resp.ProducerEpoch
+	return p
+}
+
+// register starts p's transaction on partition 0 with the transaction
+// coordinator, found through addr, retrying while the coordinator is not
+// ready (retriable errors).
+func (p *txnProducer) register(addr string) {
+	t := p.t
+	t.Helper()
+	var coordinator *rawConn
+	eventually(t, "the transaction coordinator of "+p.transactionalID, func() bool {
+		req := kmsg.NewPtrFindCoordinatorRequest()
+		req.Version = 3
+		req.CoordinatorKey, req.CoordinatorType = p.transactionalID, 1
+		resp, err := dialRaw(t, addr).roundTrip(req)
+		if err != nil {
+			return false
+		}
+		fc := resp.(*kmsg.FindCoordinatorResponse)
+		if fc.ErrorCode != 0 {
+			return false
+		}
+		coordinator = dialRaw(t, net.JoinHostPort(fc.Host, strconv.Itoa(int(fc.Port))))
+		return true
+	})
+	eventually(t, "InitProducerId for "+p.transactionalID, func() bool {
+		req := kmsg.NewPtrInitProducerIDRequest()
+		req.Version = 4
+		req.TransactionalID = &p.transactionalID
+		req.TransactionTimeoutMillis = 600_000
+		resp, err := coordinator.roundTrip(req)
+		if err != nil {
+			t.Fatalf("InitProducerId: %v", err)
+		}
+		ip := resp.(*kmsg.InitProducerIDResponse)
+		if err := kerr.ErrorForCode(ip.ErrorCode); err != nil {
+			if !kerr.IsRetriable(err) && err != kerr.ConcurrentTransactions {
+				t.Fatalf("InitProducerId: %v", err)
+			}
+			return false
+		}
+		p.id, p.epoch = ip.ProducerID, ip.ProducerEpoch
+		return true
+	})
+	eventually(t, "AddPartitionsToTxn for "+p.transactionalID, func() bool {
+		req := kmsg.NewPtrAddPartitionsToTxnRequest()
+		req.Version = 3
+		req.TransactionalID, req.ProducerID, req.ProducerEpoch = p.transactionalID, p.id, p.epoch
+		rt := kmsg.NewAddPartitionsToTxnRequestTopic()
+		rt.Topic, rt.Partitions = p.topic, []int32{0}
+		req.Topics = append(req.Topics, rt)
+		resp, err := coordinator.roundTrip(req)
+		if err != nil {
+			t.Fatalf("AddPartitionsToTxn: %v", err)
+		}
+		code := resp.(*kmsg.AddPartitionsToTxnResponse).Topics[0].Partitions[0].ErrorCode
+		if err := kerr.ErrorForCode(code); err != nil {
+			if !kerr.IsRetriable(err) && err != kerr.ConcurrentTransactions {
+				t.Fatalf("AddPartitionsToTxn: %v", err)
+			}
+			return false
+		}
+		return true
+	})
 }
 
 // produce appends one transactional batch of values and returns its base
@@ -63,7 +139,7 @@ func (p *txnProducer) produce(values ...string) int64 {
 	binary.BigEndian.PutUint16(batch[21:], binary.BigEndian.Uint16(batch[21:])|0x10)
 	log.SetCRC(batch)
 	p.sequence += int32(len(values))
-	offset, code := produceRaw(p.t, p.conn, p.topic, batch, "txn-data-test")
+	offset, code := produceRaw(p.t, p.conn, p.topic, batch, p.transactionalID)
 	if code != 0 {
 		p.t.Fatalf("transactional produce: %v", kerr.ErrorForCode(code))
 	}

@@ -15,7 +15,9 @@ package wire
 // topics (Metadata does). Transactional batches (attribute bit 4) are
 // appended with the idempotent checks and start or continue their
 // producer's transaction on the partition (package partition); a control
-// batch from a client is INVALID_RECORD, as Kafka answers.
+// batch from a client is INVALID_RECORD, as Kafka answers; transactional
+// batches in a request without a transactional id are
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as Kafka answers.
 //
 // A transactional produce (a transactional id) to a partition that is not
 // in the producer's ongoing transaction is refused before the append,
@@ -62,6 +64,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/replication"
 )
 
@@ -102,6 +105,9 @@ func handleProduce(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 			case req.Acks != -1 && req.Acks != 0 && req.Acks != 1:
 				err = kerr.InvalidRequiredAcks
 			case req.TransactionID != nil && s.txns == nil:
+				err = kerr.TransactionalIDAuthorizationFailed
+			case req.TransactionID == nil && req.Version >= 3 && hasTransactionalBatch(rp.Records):
+				// As Kafka: transactional records need a transactional id.
 				err = kerr.TransactionalIDAuthorizationFailed
 			case rp.Partition < 0 || rp.Partition >= topic.PartitionCount():
 				err = kerr.UnknownTopicOrPartition
@@ -180,6 +186,24 @@ func handleProduce(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 func leads(p Partition, self int32) bool {
 	node, _ := p.Leader()
 	return node == self
+}
+
+// hasTransactionalBatch reports whether any v2 batch of records has the
+// transactional attribute. It reads only the headers' length and
+// attributes and stops at the first malformed one (the append refuses
+// it).
+func hasTransactionalBatch(records []byte) bool {
+	for pos := 0; len(records)-pos >= log.BatchHeaderSize; {
+		h, err := log.ParseBatchHeader(records[pos:])
+		if err != nil || h.Size() < log.BatchHeaderSize {
+			return false
+		}
+		if h.Transactional() {
+			return true
+		}
+		pos += h.Size()
+	}
+	return false
 }
 
 // produceWait is one appended partition whose response waits for commit.

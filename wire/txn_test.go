@@ -151,3 +151,41 @@ func TestTxnHandlers(t *testing.T) {
 		t.Fatalf("DescribeProducers after the markers: %+v", sp)
 	}
 }
+
+// TestProduceTransactionalNeedsID: transactional records in a Produce
+// without a transactional id are refused, as Kafka refuses them.
+func TestProduceTransactionalNeedsID(t *testing.T) {
+	ts := startTestServer(t, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := ts.cluster.CreateTopic(ctx, replication.CreateTopicRequest{Name: "t", Partitions: 1, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	produce := func(batch []byte, transactionalID *string) int16 {
+		t.Helper()
+		req := kmsg.NewPtrProduceRequest()
+		req.Version, req.Acks, req.TimeoutMillis, req.TransactionID = 9, -1, 10_000, transactionalID
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "t"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = batch
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp := finishReply(t, handleProduce(ts.Server, ctx, req)).(*kmsg.ProduceResponse)
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	if code := produce(concatBatches(oneRecordBatch([]byte("plain")), txnRecordBatch(3, 0, "txn")), nil); code != kerr.TransactionalIDAuthorizationFailed.Code {
+		t.Fatalf("transactional batch without a transactional id: code %d", code)
+	}
+	if code := produce(oneRecordBatch([]byte("plain")), nil); code != 0 {
+		t.Fatalf("plain batch: code %d", code)
+	}
+}
+
+func concatBatches(batches ...[]byte) []byte {
+	var out []byte
+	for _, b := range batches {
+		out = append(out, b...)
+	}
+	return out
+}

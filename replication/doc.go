@@ -93,6 +93,59 @@
 //     p50 1.25-1.26 s, p99 1.37-1.49 s, against 1.23 s and 1.60 s before;
 //     with the default 1 s timeouts p50 2.07 s, p99 2.52 s.
 //
+// Then (issue 7) the partitions' groups stopped being their own failure
+// detectors. A profile of node 1 idle (30 s, 500 ms timeouts, 44.8, 30.4
+// and 46.3 % of a core per node in that run, RSS 132 MiB): raft's
+// heartbeat goroutines 34 % of samples (half of it the transport's send
+// and wait), raft's pipelined idle AppendEntries 11 %, heartbeats received
+// 8 %, raft's main loops 6 %, the garbage collector 8-12 %, the rest
+// scheduling. Two designs were weighed: holding heartbeats in the
+// transport (answering raft from the last real answer for a while) and
+// long Raft timeouts with a node-level failure detector. Holding halves
+// at best the heartbeat share and leaves raft's goroutines waking as
+// often; long timeouts cut every per-group timer at once, and a dead node
+// is noticed once per node, not once per group. So:
+//
+//   - Partition groups run with 10 s heartbeat and election timeouts
+//     (raft.partition.heartbeat.timeout.ms), a 5 s lease and a 5 s
+//     CommitTimeout: a leader heartbeats each follower every 1-2 s (440 a
+//     second from a node, not 4,400-8,800), and idle AppendEntries are
+//     5-10 s apart. Followers serve no reads and a new leader applies
+//     everything before it serves, so a follower learning the commit index
+//     later changes nothing a client sees. The metadata group keeps its
+//     own timeouts (raft.heartbeat.timeout.ms).
+//   - transport's failure detector (liveness.go; raft.peer.failure.timeout.ms,
+//     1 s) pings each peer when its connections are silent and declares it
+//     down after 1 s of silence, or at once when a dial is refused (a
+//     killed process); raftgroup's failover.go then has the first in rank
+//     of each dead leader's followers elect at once (TimeoutNow), the next
+//     ones a second apart. New groups and groups reopened with no leader
+//     elect after a pre-vote (so a restarted node never unseats a live
+//     leader). Safety is Raft's: the detector only starts elections.
+//   - Measured (same bench, 500 ms metadata timeouts; the machine was
+//     shared with other work at load averages of 6-16, which inflates
+//     every figure and moves it by ±30 %): idle 9.2-17.2 % of a core per
+//     node over five runs (9.3, 9.3, 9.2 % in the quietest), RSS 119-141
+//     MiB, 0 leader changes; a 30 s profile of node 1 after the window
+//     6.6-8.5 % of a core. Failover: p50 0.29 s, p99 1.21 s; and p50
+//     0.51 s, p99 0.62 s (10 trials each; kill -9 is seen as a refused
+//     dial), against p50 1.01 s, p99 1.34 s for the old 500 ms timeouts in
+//     the same session.
+//   - Still above the 5 % target. What remains is per event, not per
+//     group (profile): raft's heartbeat goroutines 13 % of samples, the
+//     heartbeats received 11 %, the pipelined idle AppendEntries 10 %, and
+//     around them the scheduler waking threads (futex, 15-20 %) and one
+//     write syscall per frame. At 20 s timeouts the figures hardly moved
+//     (8.5-10.6 %) and leaders changed during the window (not
+//     understood; not the default). Going further needs fewer wake-ups
+//     per group: the heartbeat hold in the transport on top (raft's
+//     heartbeat goroutine would wake half as often and send a third as
+//     much), or bigger heartbeat batches.
+//   - What the long timeouts cost: a failure the detector cannot see (a
+//     live process whose group is stuck) is repaired after 10-20 s, as
+//     Raft would; a leader cut off from its majority believes it leads
+//     for up to 5 s (it acknowledges nothing: it cannot commit).
+
 // Restart time is flat in retained data: raft.NewRaft reads every entry
 // after the last snapshot (a configuration scan, then a re-apply), each a
 // whole batch from the segments, and a partition snapshotted only every

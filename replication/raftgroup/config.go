@@ -132,6 +132,9 @@ func (c Config) raftConfig(id raft.ServerID) *raft.Config {
 	// it raft.Apply waits for the leader loop, which is in the fsync, and
 	// every entry gets an fsync of its own.
 	rc.BatchApplyCh = true
+	// Each heartbeat and append otherwise reports its timing twice
+	// (with and without labels): work for every idle group.
+	rc.NoLegacyTelemetry = true
 	return rc
 }
 

@@ -137,7 +137,7 @@ var settings = []setting{
 	{key: keyRaftElectionTimeoutMs, value: int64(1000), usage: "milliseconds a candidate of the metadata Raft group waits for votes before trying again"},
 	{key: keyRaftLeaderLeaseTimeoutMs, value: int64(500), usage: "milliseconds the metadata Raft group's leader stays leader without hearing from a majority (at most raft.heartbeat.timeout.ms)"},
 	{key: keyRaftPartitionHeartbeatMs, value: int64(10000), usage: "milliseconds a partition's Raft follower waits without hearing from its leader before an election (and a candidate for votes); leaders heartbeat every tenth to fifth of it, their lease is half of it. A dead node's partitions move sooner, on raft.peer.failure.timeout.ms"},
-	{key: keyRaftPeerFailureTimeoutMs, value: int64(1000), usage: "milliseconds a peer node may stay silent (it is pinged every fifth of this) before it is declared down and the partitions it leads elect new leaders; a refused dial declares it down at once; 0 turns the detector off"},
+	{key: keyRaftPeerFailureTimeoutMs, value: int64(2000), usage: "milliseconds a peer node may stay silent (it is pinged every fifth of this) before it is declared down and the partitions it leads elect new leaders; a refused dial declares it down at once; 0 turns the detector off"},
 	{key: keyRaftSnapshotThreshold, value: int64(1024), usage: "entries (batches) a partition's Raft log gathers before the group snapshots it (checked every raft.snapshot.interval.ms)"},
 	{key: keyRaftSnapshotIntervalMs, value: int64(10000), usage: "milliseconds between checks of a partition's Raft log against raft.snapshot.threshold (Raft adds up to as much again at random)"},
 	{key: keyRaftTrailingLogs, value: int64(10240), usage: "entries a partition's Raft log keeps behind a snapshot: a follower further behind catches up from the leader's segments"},
@@ -481,7 +481,7 @@ func readRaft(r *reader, cfg *config) {
 	// detector replaces a dead node's leaders (raftgroup/failover.go).
 	pr.HeartbeatTimeout = time.Duration(r.integer(keyRaftPartitionHeartbeatMs, 10, math.MaxInt32)) * time.Millisecond
 	pr.ElectionTimeout, pr.LeaderLeaseTimeout = pr.HeartbeatTimeout, pr.HeartbeatTimeout/2
-	pr.CommitTimeout = min(pr.CommitTimeout, pr.HeartbeatTimeout/2)
+	pr.CommitTimeout = min(pr.CommitTimeout, pr.HeartbeatTimeout)
 	cfg.RaftPeerFailureTimeout = time.Duration(r.integer(keyRaftPeerFailureTimeoutMs, 0, math.MaxInt32)) * time.Millisecond
 	if cfg.RaftPeerFailureTimeout > 0 && cfg.RaftPeerFailureTimeout < 5*time.Millisecond {
 		r.fail(keyRaftPeerFailureTimeoutMs, fmt.Errorf("%v is under 5 ms (0 turns the detector off)", cfg.RaftPeerFailureTimeout))

@@ -35,7 +35,7 @@ type Config struct {
 	// CommitTimeout bounds how long a follower may wait to learn a new
 	// commit index when nothing else is sent: raft's leader sends each
 	// follower an AppendEntries this often (to twice this) even when idle.
-	// Default 5s. It is not a failure detector: it only delays when a
+	// Default 10s. It is not a failure detector: it only delays when a
 	// follower applies the last entries of a burst (its high watermark;
 	// followers serve no reads, and a new leader applies everything
 	// before it serves), as Kafka's replica.fetch.wait.max.ms (500)
@@ -79,7 +79,7 @@ func DefaultConfig() Config {
 		HeartbeatTimeout:   10 * time.Second,
 		ElectionTimeout:    10 * time.Second,
 		LeaderLeaseTimeout: 5 * time.Second,
-		CommitTimeout:      5 * time.Second,
+		CommitTimeout:      10 * time.Second,
 		FailoverStagger:    time.Second,
 		MaxAppendEntries:   256,
 		SnapshotInterval:   10 * time.Second,

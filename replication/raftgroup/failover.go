@@ -57,6 +57,9 @@ type FailoverTransport interface {
 	// with a peer's address each time the node's failure detector
 	// declares it down.
 	SetPeerDownHandler(func(peer raft.ServerAddress))
+	// SetPeerUpHandler installs a function called, without blocking,
+	// with a peer's address each time a peer held down answers again.
+	SetPeerUpHandler(func(peer raft.ServerAddress))
 	// WatchPeer makes the failure detector watch a peer.
 	WatchPeer(peer raft.ServerAddress)
 	// PeerDown reports whether the failure detector holds a peer down.
@@ -81,6 +84,19 @@ const (
 	// end.
 	planLeaderless
 )
+
+// heartbeatReuser is the optional capability of a group's transport to
+// answer heartbeats from a follower's last real answer for a while
+// (replication/transport's heartbeat_reuse.go).
+type heartbeatReuser interface {
+	SetHeartbeatReuse(window time.Duration)
+}
+
+// heartbeatReuseWindow is how long a group's heartbeats may be answered
+// from a follower's last real answer: with heartbeats every
+// HeartbeatTimeout/10 to /5, a follower still hears from its leader at
+// least every half of its HeartbeatTimeout.
+func heartbeatReuseWindow(c Config) time.Duration { return c.HeartbeatTimeout * 3 / 10 }
 
 // failoverState is the watch goroutine's plan of an election; only that
 // goroutine touches it.
@@ -108,6 +124,17 @@ func (g *Group) peerDown(addr raft.ServerAddress) {
 	g.wakeFailover()
 }
 
+// peerUp is the transport's peer-up handler: the watch goroutine makes a
+// leader heartbeat every follower at once (VerifyLeader does), so a
+// follower that restarted learns its leader now rather than after raft's
+// heartbeat backoff (up to HeartbeatTimeout/2 after failures).
+func (g *Group) peerUp(raft.ServerAddress) {
+	g.downMu.Lock()
+	g.peersUp = true
+	g.downMu.Unlock()
+	g.wakeFailover()
+}
+
 // wakeFailover makes the watch goroutine look at failover events.
 func (g *Group) wakeFailover() {
 	select {
@@ -121,9 +148,14 @@ func (g *Group) wakeFailover() {
 // for a bootstrap.
 func (g *Group) takeFailoverEvents() {
 	g.downMu.Lock()
-	peers, boot, opened := g.downPeers, g.bootstrapServers, g.opened
-	g.downPeers, g.bootstrapServers, g.opened = nil, nil, false
+	peers, boot, opened, up := g.downPeers, g.bootstrapServers, g.opened, g.peersUp
+	g.downPeers, g.bootstrapServers, g.opened, g.peersUp = nil, nil, false, false
 	g.downMu.Unlock()
+	if up && g.raft.State() == raft.Leader {
+		// Its answer (leadership confirmed or not) is of no use here:
+		// what matters is the heartbeats it sends.
+		_ = g.raft.VerifyLeader()
+	}
 	for _, addr := range peers {
 		g.leaderDown(addr)
 	}
@@ -279,10 +311,13 @@ func (g *Group) electionDueNow() {
 	}
 	// Raft gets the request behind what its queue holds: by then a
 	// leader may have made contact.
+	// A dead leader's node that answers again by then (it was only
+	// stalled) keeps its groups.
 	dead := g.plan.leader
 	still := func() bool {
 		leader, _ := g.raft.LeaderWithID()
-		return g.raft.State() == raft.Follower && (leader == "" || leader == dead)
+		return g.raft.State() == raft.Follower && (leader == "" || leader == dead) &&
+			(dead == "" || g.failover.PeerDown(dead))
 	}
 	if err := g.failover.ElectNow(still); err != nil {
 		g.logger.Debug("election not started", zap.Error(err))

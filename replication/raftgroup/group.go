@@ -107,6 +107,7 @@ type Group struct {
 	downPeers        []raft.ServerAddress
 	bootstrapServers []raft.Server
 	opened           bool
+	peersUp          bool
 	downSignal       chan struct{}
 	plan             failoverState
 
@@ -201,6 +202,9 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 	for t := opts.Transport; t != nil; {
 		if ft, ok := t.(FailoverTransport); ok && g.failover == nil {
 			g.failover = ft
+			if hr, ok := t.(heartbeatReuser); ok {
+				hr.SetHeartbeatReuse(heartbeatReuseWindow(cfg))
+			}
 		}
 		if lt, ok := t.(LogTransport); ok {
 			g.logTransport = lt
@@ -239,6 +243,7 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 		g.preVoter, _ = opts.Transport.(raft.WithPreVote)
 		g.localAddr = opts.Transport.LocalAddr()
 		g.failover.SetPeerDownHandler(g.peerDown)
+		g.failover.SetPeerUpHandler(g.peerUp)
 		if leader, _ := r.LeaderWithID(); leader != "" {
 			g.failover.WatchPeer(leader)
 		}

@@ -86,6 +86,10 @@ func (p *peer) conn(class connClass) (*clientConn, error) {
 	p.conns[class] = c
 	if class == classControl {
 		p.control.Store(c)
+		if p.generation.Add(1) > 1 {
+			// A reconnection: tell the groups, as for a peer back up.
+			p.m.goFunc(func() { p.m.peerUp(p.addr) })
+		}
 	}
 	p.m.logger.Debug("peer connected", zap.String("peer", string(p.addr)), zap.Int("class", int(class)))
 	return c, nil

@@ -68,7 +68,8 @@ type Config struct {
 	// failure detector pings it every PeerFailureTimeout/5) before it is
 	// declared down, at once when a dial to it is refused (nothing
 	// listens there); see liveness.go. Groups learn of it through
-	// Transport.SetPeerDownHandler. 0 turns the detector off. Default 1s.
+	// Transport.SetPeerDownHandler. 0 turns the detector off. Default 2s:
+	// a node stalled past a second on a loaded machine is not dead.
 	PeerFailureTimeout time.Duration
 }
 
@@ -84,7 +85,7 @@ func DefaultConfig() Config {
 		RedialBackoff:        100 * time.Millisecond,
 		MaxQueuedPerGroup:    1024,
 		HeartbeatBatchWindow: 10 * time.Millisecond,
-		PeerFailureTimeout:   time.Second,
+		PeerFailureTimeout:   2 * time.Second,
 	}
 }
 

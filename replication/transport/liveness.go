@@ -27,7 +27,13 @@ import (
 //     process).
 //   - On each alive-to-down transition every group's peer-down handler
 //     (SetPeerDownHandler) is called, on the detector's goroutine; it must
-//     not block. A peer is up again at the first frame read from it.
+//     not block. A peer is up again at the first frame read from it, and
+//     every group's peer-up handler (SetPeerUpHandler) is called, as it is
+//     when a control connection to the peer is dialled again (the peer
+//     may have restarted faster than it could be declared down): a
+//     leader then heartbeats it at once, so a restarted follower learns
+//     its leader without waiting a heartbeat interval or raft's heartbeat
+//     backoff.
 //
 // The detector never answers anything on a peer's behalf: it only tells
 // groups that a peer stopped answering. What a group does with that (an
@@ -54,6 +60,10 @@ type liveness struct {
 	// control is the peer's latest control connection, readable without
 	// peer.mu (which a dial holds).
 	control atomic.Pointer[clientConn]
+	// generation counts the control connections dialled to the peer: a
+	// new one may reach a restarted process, which no earlier answer
+	// speaks for (heartbeat_reuse.go).
+	generation atomic.Uint64
 }
 
 // noteDialError records a refused dial: the peer is then down at the
@@ -136,6 +146,22 @@ func (m *Mux) checkPeer(p *peer, now time.Time, interval time.Duration) {
 	case !dead && p.down.Load():
 		p.down.Store(false)
 		m.logger.Info("peer up", zap.String("peer", string(p.addr)))
+		m.peerUp(p.addr)
+	}
+}
+
+// peerUp calls every group's peer-up handler with addr.
+func (m *Mux) peerUp(addr raft.ServerAddress) {
+	m.mu.RLock()
+	groups := make([]*Transport, 0, len(m.groups))
+	for _, t := range m.groups {
+		groups = append(groups, t)
+	}
+	m.mu.RUnlock()
+	for _, t := range groups {
+		if fn := t.peerUpHandler(); fn != nil {
+			fn(addr)
+		}
 	}
 }
 

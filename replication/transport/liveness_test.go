@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -182,5 +183,68 @@ func TestElectNow(t *testing.T) {
 	tr.Close()
 	if err := tr.ElectNow(nil); !errors.Is(err, ErrClosed) {
 		t.Errorf("ElectNow after Close: %v, want ErrClosed", err)
+	}
+}
+
+// TestHeartbeatReuse: with a reuse window, a heartbeat right after a real
+// one is answered from it without reaching the follower; one after the
+// window, one of another term, and any once the follower's node is gone
+// are sent for real (the last fails).
+func TestHeartbeatReuse(t *testing.T) {
+	const window = 300 * time.Millisecond
+	edit := func(c *Config, _ *Options) { c.PeerFailureTimeout = 2 * time.Second }
+	a := newTestMux(t, edit)
+	b := newTestMux(t, edit)
+	var mu sync.Mutex
+	received := 0
+	answer := func(rpc raft.RPC) {
+		req := rpc.Command.(*raft.AppendEntriesRequest)
+		mu.Lock()
+		received++
+		mu.Unlock()
+		rpc.Respond(&raft.AppendEntriesResponse{Term: req.Term, Success: true, LastLog: 9}, nil)
+	}
+	tb := mustTransport(t, b.Mux, "g")
+	tb.SetHeartbeatHandler(answer)
+	serveRPCs(t, tb, answer)
+	ta := mustTransport(t, a.Mux, "g")
+	ta.SetHeartbeatReuse(window)
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return received
+	}
+	beat := func(term uint64) (*raft.AppendEntriesResponse, error) {
+		req := &raft.AppendEntriesRequest{RPCHeader: header("leader"), Term: term, Leader: []byte("leader-addr")}
+		resp := &raft.AppendEntriesResponse{}
+		return resp, ta.AppendEntries("b", b.Addr(), req, resp)
+	}
+	if _, err := beat(3); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("follower got %d heartbeats, want 1", n)
+	}
+	resp, err := beat(3)
+	if err != nil || !resp.Success || resp.Term != 3 || resp.LastLog != 9 {
+		t.Fatalf("reused answer %+v, %v", resp, err)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("follower got %d heartbeats within the window, want 1", n)
+	}
+	if _, err := beat(4); err != nil || count() != 2 {
+		t.Fatalf("heartbeat of a new term: %v, follower got %d, want 2", err, count())
+	}
+	time.Sleep(window) // the window is what is tested
+	if _, err := beat(4); err != nil || count() != 3 {
+		t.Fatalf("heartbeat after the window: %v, follower got %d, want 3", err, count())
+	}
+	b.Close()
+	waitFor(t, 5*time.Second, "b's silence", func() bool {
+		_, heard := a.heardWithin(b.Addr(), time.Second)
+		return !heard
+	})
+	if _, err := beat(4); err == nil {
+		t.Fatalf("heartbeat to a closed node answered")
 	}
 }

@@ -36,6 +36,11 @@ type Transport struct {
 
 	peerDownMu sync.Mutex
 	peerDownFn func(raft.ServerAddress)
+	peerUpFn   func(raft.ServerAddress)
+
+	// reuse holds the real heartbeat answers a heartbeat may be answered
+	// from (heartbeat_reuse.go).
+	reuse heartbeatReuse
 
 	// mu guards the fields below. It is never held while calling into raft
 	// or writing to a connection.
@@ -128,6 +133,21 @@ func (t *Transport) peerDownHandler() func(raft.ServerAddress) {
 	return t.peerDownFn
 }
 
+// SetPeerUpHandler installs fn, called with a peer's address each time a
+// peer the failure detector held down answers again. fn runs on the
+// detector's goroutine and must not block. Nil removes it.
+func (t *Transport) SetPeerUpHandler(fn func(peer raft.ServerAddress)) {
+	t.peerDownMu.Lock()
+	defer t.peerDownMu.Unlock()
+	t.peerUpFn = fn
+}
+
+func (t *Transport) peerUpHandler() func(raft.ServerAddress) {
+	t.peerDownMu.Lock()
+	defer t.peerDownMu.Unlock()
+	return t.peerUpFn
+}
+
 // WatchPeer makes the Mux's failure detector watch the peer at addr
 // (Mux.WatchPeer).
 func (t *Transport) WatchPeer(addr raft.ServerAddress) { t.m.WatchPeer(addr) }
@@ -156,16 +176,27 @@ func (t *Transport) ElectNow(still func() bool) error {
 
 // AppendEntries sends args to target and waits for the response. Requests
 // without entries use the control connection, others the bulk one; a
-// heartbeat joins the peer's next batch (Config.HeartbeatBatchWindow).
+// heartbeat joins the peer's next batch (Config.HeartbeatBatchWindow), or
+// is answered from the last real answer (SetHeartbeatReuse).
 func (t *Transport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
 	class := classBulk
 	if len(args.Entries) == 0 {
 		class = classControl
 	}
-	if t.m.cfg.HeartbeatBatchWindow > 0 && isHeartbeat(args) {
-		return t.heartbeatRPC(target, args, resp)
+	if !isHeartbeat(args) {
+		return t.rpc(target, class, args, resp)
 	}
-	return t.rpc(target, class, args, resp)
+	if t.reusedHeartbeat(target, args, resp) {
+		return nil
+	}
+	var err error
+	if t.m.cfg.HeartbeatBatchWindow > 0 {
+		err = t.heartbeatRPC(target, args, resp)
+	} else {
+		err = t.rpc(target, class, args, resp)
+	}
+	t.noteRealHeartbeat(target, args, resp, err)
+	return err
 }
 
 // RequestVote sends args to target and waits for the response.

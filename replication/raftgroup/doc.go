@@ -46,6 +46,10 @@
 // a pre-vote that a majority grants: voters that name a live leader refuse
 // it, so a restarted node never unseats one. Every election is Raft's own,
 // so safety is Raft's; the argument and the timings are in failover.go.
+// A leader heartbeats a peer that is back up (or re-dialled) at once. The
+// group lets the transport reuse heartbeat answers for 3/10 of
+// HeartbeatTimeout (transport's heartbeat_reuse.go), so
+// raft.VerifyLeader must not be relied on for partition groups.
 //
 // # Restart and snapshots
 //

@@ -223,6 +223,18 @@
 // safe (only a follower whose leader is the dead node does it) is
 // replication/raftgroup/failover.go's to keep.
 //
+// # Heartbeat reuse (heartbeat_reuse.go)
+//
+// A group that opts in (SetHeartbeatReuse; partition groups do) has a
+// heartbeat to a follower answered from that follower's last real answer
+// when it was a Success of the same term, less than the window ago, and
+// the detector heard from the follower's node recently on the same
+// control connection; otherwise it is sent. raft counts any answer as
+// contact for its lease, so the lease still ends within half of
+// PeerFailureTimeout of a node going silent; VerifyLeader, which counts
+// answers as votes, is unsound within the window (Sluice does not call
+// it on partition groups).
+//
 // # Glossary
 //
 //   - group: one Raft group (a partition, or the metadata group), named by
@@ -249,6 +261,10 @@
 //     raft's handler blocks (it writes the stable store on a new term),
 //     heartbeats of the other groups from that peer wait. Terms change
 //     rarely; per-request handoff would cost a goroutine per heartbeat.
+//   - A re-dialled control connection counts as a peer back up (peer-up
+//     handlers run): a peer restarted faster than the detector can declare
+//     it down is a new process that no cached heartbeat answer speaks
+//     for, and whose groups know no leader until one heartbeats them.
 //   - A peer is watched from its first RPC or WatchPeer on, and stays
 //     watched: a node removed from the cluster is still pinged (or its
 //     dial refused) every PeerFailureTimeout/5 until this node restarts.

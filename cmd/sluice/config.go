@@ -481,7 +481,6 @@ func readRaft(r *reader, cfg *config) {
 	// detector replaces a dead node's leaders (raftgroup/failover.go).
 	pr.HeartbeatTimeout = time.Duration(r.integer(keyRaftPartitionHeartbeatMs, 10, math.MaxInt32)) * time.Millisecond
 	pr.ElectionTimeout, pr.LeaderLeaseTimeout = pr.HeartbeatTimeout, pr.HeartbeatTimeout/2
-	pr.CommitTimeout = min(pr.CommitTimeout, pr.HeartbeatTimeout)
 	cfg.RaftPeerFailureTimeout = time.Duration(r.integer(keyRaftPeerFailureTimeoutMs, 0, math.MaxInt32)) * time.Millisecond
 	if cfg.RaftPeerFailureTimeout > 0 && cfg.RaftPeerFailureTimeout < 5*time.Millisecond {
 		r.fail(keyRaftPeerFailureTimeoutMs, fmt.Errorf("%v is under 5 ms (0 turns the detector off)", cfg.RaftPeerFailureTimeout))

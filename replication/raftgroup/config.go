@@ -35,13 +35,17 @@ type Config struct {
 	// CommitTimeout bounds how long a follower may wait to learn a new
 	// commit index when nothing else is sent: raft's leader sends each
 	// follower an AppendEntries this often (to twice this) even when idle.
-	// Default 10s. It is not a failure detector: it only delays when a
-	// follower applies the last entries of a burst (its high watermark;
-	// followers serve no reads, and a new leader applies everything
-	// before it serves), as Kafka's replica.fetch.wait.max.ms (500)
-	// delays a follower's high watermark. The metadata group keeps 50ms;
-	// at 50ms, 1,000 idle partitions of replication factor 3 cost each
-	// node 9,000 AppendEntries a second each way (replication/doc.go).
+	// It is also how soon raft's leader tries a follower again after a
+	// failed AppendEntries when no new entry arrives: a replica being
+	// added by a reassignment whose group was not open yet, or a restarted
+	// follower, waits up to this for its first entries. Default 5s, used
+	// at most HeartbeatTimeout. Not a failure detector: followers serve no
+	// reads and a new leader applies everything before it serves, so a
+	// follower's late high watermark changes nothing a client sees, as
+	// Kafka's replica.fetch.wait.max.ms (500) delays a follower's. The
+	// metadata group keeps 50ms; at 50ms, 1,000 idle partitions of
+	// replication factor 3 cost each node 9,000 AppendEntries a second
+	// each way (replication/doc.go).
 	CommitTimeout time.Duration
 	// FailoverStagger is how long after the first in rank each further
 	// follower waits before it starts an election when the leader's node
@@ -79,7 +83,7 @@ func DefaultConfig() Config {
 		HeartbeatTimeout:   10 * time.Second,
 		ElectionTimeout:    10 * time.Second,
 		LeaderLeaseTimeout: 5 * time.Second,
-		CommitTimeout:      10 * time.Second,
+		CommitTimeout:      5 * time.Second,
 		FailoverStagger:    time.Second,
 		MaxAppendEntries:   256,
 		SnapshotInterval:   10 * time.Second,
@@ -119,7 +123,7 @@ func (c Config) raftConfig(id raft.ServerID) *raft.Config {
 	rc.HeartbeatTimeout = c.HeartbeatTimeout
 	rc.ElectionTimeout = c.ElectionTimeout
 	rc.LeaderLeaseTimeout = c.LeaderLeaseTimeout
-	rc.CommitTimeout = c.CommitTimeout
+	rc.CommitTimeout = min(c.CommitTimeout, c.HeartbeatTimeout)
 	rc.MaxAppendEntries = c.MaxAppendEntries
 	rc.SnapshotInterval = c.SnapshotInterval
 	rc.SnapshotThreshold = c.SnapshotThreshold

@@ -142,15 +142,16 @@
 //   - Measured, same session, same conditions, baseline (main) against
 //     this, BenchmarkCluster/idle at 500 ms metadata timeouts, load average
 //     1-3: 26.6, 30.8, 35.0 % of a core per node (later windows 25-38 %)
-//     against 8.8, 9.2, 9.5 % (four more windows 8.5-9.8 %), RSS 130
-//     against 108 MiB; at the default 1 s metadata timeouts 24.7-26.0 %
+//     against 8.8, 9.2, 9.5 % (four more windows 8.5-9.8 %; the first
+//     window of other runs up to 11.0 %), RSS 130 against 108-124 MiB; at the default 1 s metadata timeouts 24.7-26.0 %
 //     against 8.2-9.1 %, RSS 127 against 116 MiB; 0 leader changes. With
 //     20 s partition timeouts 6.7-8.0 %. Under load averages of 6-16 from
 //     other work the same code measured 4.0-4.3 % (the scheduler spins
 //     less when the machine is busy): compare only runs of one session.
 //     Failover (10 trials, kill -9 of the leader, to the first
 //     acknowledgement after it): 500 ms metadata timeouts p50 0.67 s, p99
-//     1.03 s (other runs 0.29/1.21 and 0.51/0.62 s) against 1.01/1.34 s;
+//     1.03 s (other runs 0.83/0.93, 0.29/1.21 and 0.51/0.62 s) against
+//     1.01/1.34 s;
 //     1 s timeouts p50 0.54 s, p99 0.88 s against 2.17/2.62 s.
 //   - The 5 % target is not met on a quiet machine. What remains is per
 //     event, not per group (profile of node 1 at 6 % of a core): the

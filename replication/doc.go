@@ -93,6 +93,84 @@
 //     p50 1.25-1.26 s, p99 1.37-1.49 s, against 1.23 s and 1.60 s before;
 //     with the default 1 s timeouts p50 2.07 s, p99 2.52 s.
 //
+// Then (issue 7) the partitions' groups stopped being their own failure
+// detectors. A profile of node 1 idle (30 s, 500 ms timeouts, 44.8, 30.4
+// and 46.3 % of a core per node in that run, RSS 132 MiB): raft's
+// heartbeat goroutines 34 % of samples (half of it the transport's send
+// and wait), raft's pipelined idle AppendEntries 11 %, heartbeats received
+// 8 %, raft's main loops 6 %, the garbage collector 8-12 %, the rest
+// scheduling. Two designs were weighed: holding heartbeats in the
+// transport (answering raft from the last real answer for a while) and
+// long Raft timeouts with a node-level failure detector. Holding alone
+// leaves raft's goroutines waking as often and every other per-group
+// timer as it was; long timeouts cut every per-group timer at once, and a
+// dead node is noticed once per node, not once per group. Both are used,
+// the first without the hold:
+//
+//   - Partition groups run with 10 s heartbeat and election timeouts
+//     (raft.partition.heartbeat.timeout.ms), a 5 s lease and a 5 s
+//     CommitTimeout: raft heartbeats each follower every 1-2 s (440 calls
+//     a second from a node, not 4,400-8,800), idle AppendEntries are
+//     5-10 s apart. Followers serve no reads and a new leader applies
+//     everything before it serves, so a follower learning the commit index
+//     later changes nothing a client sees; but CommitTimeout is also when
+//     raft retries a follower after a failed AppendEntries with no new
+//     entry, and at 10 s TestReassignInProcess (a replica added before its
+//     group opened) missed its 10 s bound. 10 s measured no cheaper than
+//     5 s (8.5-9.8 against 8.7-9.8 % of a core). The metadata group keeps
+//     its own timeouts (raft.heartbeat.timeout.ms).
+//   - transport's failure detector (liveness.go; raft.peer.failure.timeout.ms,
+//     2 s) pings each peer when its connections are silent and declares it
+//     down after 2 s of silence, or at once when a dial is refused (a
+//     killed process); raftgroup's failover.go then has the first in rank
+//     of each dead leader's followers elect at once (TimeoutNow), the next
+//     ones a second apart. New groups and groups reopened with no leader
+//     elect after a pre-vote (so a restarted node never unseats a live
+//     leader). A peer back up or re-dialled makes its groups' leaders
+//     heartbeat it at once, so a restarted follower knows its leader
+//     within a round trip (TestClusterGroupOffsetsAcrossRollingRestart
+//     failed without it: FindCoordinator on the restarted node named no
+//     coordinator for seconds). Safety is Raft's: the detector only starts
+//     elections; 1 s was too short on this shared machine (a node stalled
+//     past a second, and its groups moved).
+//   - transport's heartbeat reuse (heartbeat_reuse.go): a partition's
+//     heartbeat is answered from the follower's last real answer for 3 s
+//     while its node answers on the same connection, so about one call in
+//     three is sent; a follower still hears from its leader every 5 s at
+//     most. It makes VerifyLeader unsound within the window; nothing in
+//     Sluice calls it.
+//   - Measured, same session, same conditions, baseline (main) against
+//     this, BenchmarkCluster/idle at 500 ms metadata timeouts, load average
+//     1-3: 26.6, 30.8, 35.0 % of a core per node (later windows 25-38 %)
+//     against 8.8, 9.2, 9.5 % (four more windows 8.5-9.8 %; the first
+//     window of other runs up to 11.0 %), RSS 130 against 108-124 MiB; at the default 1 s metadata timeouts 24.7-26.0 %
+//     against 8.2-9.1 %, RSS 127 against 116 MiB; 0 leader changes. With
+//     20 s partition timeouts 6.7-8.0 %. Under load averages of 6-16 from
+//     other work the same code measured 4.0-4.3 % (the scheduler spins
+//     less when the machine is busy): compare only runs of one session.
+//     Failover (10 trials, kill -9 of the leader, to the first
+//     acknowledgement after it): 500 ms metadata timeouts p50 0.67 s, p99
+//     1.03 s (other runs 0.83/0.93, 0.29/1.21 and 0.51/0.62 s) against
+//     1.01/1.34 s;
+//     1 s timeouts p50 0.54 s, p99 0.88 s against 2.17/2.62 s.
+//   - The 5 % target is not met on a quiet machine. What remains is per
+//     event, not per group (profile of node 1 at 6 % of a core): the
+//     scheduler finding work and parking threads (findRunnable, futex:
+//     about half), one write syscall per frame (heartbeat batches of one
+//     or two at this rate), raft's heartbeat goroutines (440 wake-ups a
+//     second), lease checks (about 110 a second), snapshot checks (67),
+//     follower timers (44), idle AppendEntries (44 each way) and the
+//     metadata group's own traffic. Going further: heartbeat batches held
+//     longer than 10 ms for partition groups (fewer frames: a 50 ms window
+//     for every group measured 6.8-8.4 %, not kept, as it also delays the
+//     metadata group's heartbeats and an e2e run then failed once), a
+//     longer snapshot interval, or groups that stop heartbeating while
+//     idle, which hashicorp/raft does not offer.
+//   - What the long timeouts cost: a failure the detector cannot see (a
+//     live process whose group is stuck) is repaired after 10-20 s, as
+//     Raft would; a leader cut off from its majority believes it leads
+//     for up to 5 s (it acknowledges nothing: it cannot commit).
+
 // Restart time is flat in retained data: raft.NewRaft reads every entry
 // after the last snapshot (a configuration scan, then a re-apply), each a
 // whole batch from the segments, and a partition snapshotted only every

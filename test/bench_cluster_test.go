@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -42,6 +44,12 @@ func startClusterProcesses(tb testing.TB, dir string, n int) []*sluiceProcess {
 		p.Args = []string{"--node-id", fmt.Sprint(i + 1), "--raft-listen", raftAddrs[i],
 			"--cluster-initial-members", strings.Join(members, ","),
 			"--raft-heartbeat-timeout-ms", ms, "--raft-election-timeout-ms", ms, "--raft-leader-lease-timeout-ms", fmt.Sprint(min(timeout, 500))}
+		if v := os.Getenv("SLUICE_BENCH_PARTITION_TIMEOUT_MS"); v != "" {
+			p.Args = append(p.Args, "--raft-partition-heartbeat-timeout-ms", v)
+		}
+		if os.Getenv("SLUICE_BENCH_IDLE_PROFILE") != "" {
+			p.Args = append(p.Args, "--admin-listen", freeAddr(tb), "--admin-pprof-enable")
+		}
 		p.launch()
 		tb.Cleanup(func() {
 			if p.running() {
@@ -88,14 +96,21 @@ func processIO(pid int) int64 {
 //     had changed for 5 s (settle-s); then each node's CPU use (share of
 //     one core, /proc/<pid>/stat) over 10 s, resident memory, and how many
 //     partitions changed leader in those 10 s (an idle cluster: 0);
+//     SLUICE_BENCH_IDLE_WINDOWS=k logs the CPU of k-1 more windows;
 //   - failover: SLUICE_BENCH_FAILOVERS (default 10) times, kill -9 of a
 //     partition's leader during produce, then the time to the first
 //     acknowledgement of a record sent after the kill (p50 and p99); the
 //     killed node is restarted before the next trial.
 //
-// The three nodes run with 500 ms Raft heartbeat and election timeouts
-// and leader lease, or SLUICE_BENCH_RAFT_TIMEOUT_MS (the lease stays at
-// most 500 ms; 1000 gives the defaults). SLUICE_BENCH_SCALE scales the
+// SLUICE_BENCH_IDLE_PROFILE=path also writes a 30 s CPU profile of node 1,
+// taken after idle's measurement window, to path; SLUICE_BENCH_IDLE_LOGS=dir
+// writes each node's output there.
+//
+// The three nodes run with 500 ms heartbeat and election timeouts and
+// leader lease for the metadata group, or SLUICE_BENCH_RAFT_TIMEOUT_MS
+// (the lease stays at most 500 ms; 1000 gives the defaults); the
+// partitions' groups with the default raft.partition.heartbeat.timeout.ms,
+// or SLUICE_BENCH_PARTITION_TIMEOUT_MS. SLUICE_BENCH_SCALE scales the
 // records (default 200k of 1 KiB). Figures
 // are reported, never asserted: read produce-3node as a ratio to
 // produce-1node.
@@ -187,7 +202,9 @@ func failoverTrial(b *testing.B, procs []*sluiceProcess, topic string) time.Dura
 	if err == nil {
 		err = resp.Err
 	}
-	if err != nil {
+	// TOPIC_ALREADY_EXISTS: a retry of a request that timed out on a
+	// loaded machine after the first had created it.
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		b.Fatalf("create %s: %v", topic, err)
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic),
@@ -233,7 +250,9 @@ func benchIdle(b *testing.B, procs []*sluiceProcess, n int) {
 	}
 	// REQUEST_TIMED_OUT: the topic is created but not every partition had
 	// a leader within the request's timeout; the loop below waits for it.
-	if err != nil && !errors.Is(err, kerr.RequestTimedOut) {
+	// TOPIC_ALREADY_EXISTS: the client retried a request that timed out
+	// on a loaded machine after the first had created it.
+	if err != nil && !errors.Is(err, kerr.RequestTimedOut) && !errors.Is(err, kerr.TopicAlreadyExists) {
 		b.Fatalf("create %d partitions: %v", n, err)
 	}
 	for {
@@ -278,6 +297,31 @@ func benchIdle(b *testing.B, procs []*sluiceProcess, n int) {
 		maxRSS = max(maxRSS, procStatusBytes(b, p.cmd.Process.Pid, "VmRSS:"))
 		shares = append(shares, fmt.Sprintf("%.1f %%", share*100))
 	}
+	// SLUICE_BENCH_IDLE_WINDOWS=k logs k more windows, to see whether the
+	// cost still falls after the first.
+	for w := range benchEnvInt(b, "SLUICE_BENCH_IDLE_WINDOWS", 1) - 1 {
+		var later []string
+		start := make([]time.Duration, len(procs))
+		for i, p := range procs {
+			start[i] = versusBroker{name: "node", pid: p.cmd.Process.Pid}.cpu(b)
+		}
+		time.Sleep(window) // measuring idle cost: the wait is the measurement
+		for i, p := range procs {
+			share := float64(versusBroker{name: "node", pid: p.cmd.Process.Pid}.cpu(b)-start[i]) / float64(window)
+			later = append(later, fmt.Sprintf("%.1f %%", share*100))
+		}
+		b.Logf("idle window %d: node CPU %s of a core", w+2, strings.Join(later, ", "))
+	}
+	if path := os.Getenv("SLUICE_BENCH_IDLE_PROFILE"); path != "" {
+		profileIdle(b, procs[0], path)
+	}
+	if dir := os.Getenv("SLUICE_BENCH_IDLE_LOGS"); dir != "" {
+		for i, p := range procs {
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("node-%d.log", i+1)), []byte(p.Output()), 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 	changed := 0
 	for p, leader := range idleLeaders(b, procs[0].Addr) {
 		if last[p] != leader {
@@ -291,6 +335,31 @@ func benchIdle(b *testing.B, procs []*sluiceProcess, n int) {
 	b.ReportMetric(float64(changed), "leader-changes")
 	b.Logf("%d partitions, RF %d, idle: node CPU %s of a core over %s, max RSS %.0f MiB; created and led in %s, no leader change for %s after %s; %d partitions changed leader during the window",
 		n, len(procs), strings.Join(shares, ", "), window, float64(maxRSS)/(1<<20), ready, idleSettle, settled, changed)
+}
+
+// profileIdle writes a 30 s CPU profile of p (started with
+// SLUICE_BENCH_IDLE_PROFILE set: its admin listener serves pprof) to path,
+// for `go tool pprof`.
+func profileIdle(b *testing.B, p *sluiceProcess, path string) {
+	i := slices.Index(p.Args, "--admin-listen")
+	if i < 0 || i+1 >= len(p.Args) {
+		b.Fatalf("node has no admin listener of its own: %v", p.Args)
+	}
+	url := "http://" + p.Args[i+1] + "/debug/pprof/profile?seconds=30"
+	client := http.Client{Timeout: time.Minute}
+	resp, err := client.Get(url)
+	if err != nil {
+		b.Fatalf("profile idle node: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("profile idle node: status %d, %v", resp.StatusCode, err)
+	}
+	if err := os.WriteFile(path, body, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("30 s CPU profile of node 1, idle: %s", path)
 }
 
 // idleLeaders returns the leader of each led partition of topic "idle".

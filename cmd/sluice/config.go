@@ -47,6 +47,8 @@ const (
 	keyRaftSnapshotThreshold      = "raft.snapshot.threshold"
 	keyRaftSnapshotIntervalMs     = "raft.snapshot.interval.ms"
 	keyRaftTrailingLogs           = "raft.trailing.logs"
+	keyRaftPartitionHeartbeatMs   = "raft.partition.heartbeat.timeout.ms"
+	keyRaftPeerFailureTimeoutMs   = "raft.peer.failure.timeout.ms"
 	keyNumPartitions              = "num.partitions"
 	keyAutoCreateTopics           = "auto.create.topics.enable"
 	keyAutoLeaderRebalance        = "auto.leader.rebalance.enable"
@@ -139,9 +141,11 @@ var settings = []setting{
 	{key: keyClusterInitialMembers, value: "", usage: "comma-separated id@raft-host:port/kafka-host:port of every node forming the cluster, this one included (its Kafka address may be left out; default: this node alone)"},
 	{key: keyClusterJoin, value: "", usage: "Kafka host:port of any node of a running cluster for this node to join (needs raft.listen, no cluster.initial.members); used on the first start only"},
 	{key: keyRaftDialAddresses, value: "", usage: "comma-separated raft-host:port=dial-host:port: the address to dial for a peer's Raft address (a proxy, a NAT); a peer not listed is dialled at its Raft address"},
-	{key: keyRaftHeartbeatTimeoutMs, value: int64(1000), usage: "milliseconds a Raft follower (metadata or partition) waits without hearing from its leader before an election"},
-	{key: keyRaftElectionTimeoutMs, value: int64(1000), usage: "milliseconds a Raft candidate (metadata or partition) waits for votes before trying again"},
-	{key: keyRaftLeaderLeaseTimeoutMs, value: int64(500), usage: "milliseconds a Raft leader (metadata or partition) stays leader without hearing from a majority (at most raft.heartbeat.timeout.ms)"},
+	{key: keyRaftHeartbeatTimeoutMs, value: int64(1000), usage: "milliseconds a follower of the metadata Raft group waits without hearing from its leader before an election"},
+	{key: keyRaftElectionTimeoutMs, value: int64(1000), usage: "milliseconds a candidate of the metadata Raft group waits for votes before trying again"},
+	{key: keyRaftLeaderLeaseTimeoutMs, value: int64(500), usage: "milliseconds the metadata Raft group's leader stays leader without hearing from a majority (at most raft.heartbeat.timeout.ms)"},
+	{key: keyRaftPartitionHeartbeatMs, value: int64(10000), usage: "milliseconds a partition's Raft follower waits without hearing from its leader before an election (and a candidate for votes); leaders heartbeat every tenth to fifth of it, their lease is half of it. A dead node's partitions move sooner, on raft.peer.failure.timeout.ms"},
+	{key: keyRaftPeerFailureTimeoutMs, value: int64(2000), usage: "milliseconds a peer node may stay silent (it is pinged every fifth of this) before it is declared down and the partitions it leads elect new leaders; a refused dial declares it down at once; 0 turns the detector off"},
 	{key: keyRaftSnapshotThreshold, value: int64(1024), usage: "entries (batches) a partition's Raft log gathers before the group snapshots it (checked every raft.snapshot.interval.ms)"},
 	{key: keyRaftSnapshotIntervalMs, value: int64(10000), usage: "milliseconds between checks of a partition's Raft log against raft.snapshot.threshold (Raft adds up to as much again at random)"},
 	{key: keyRaftTrailingLogs, value: int64(10240), usage: "entries a partition's Raft log keeps behind a snapshot: a follower further behind catches up from the leader's segments"},
@@ -301,6 +305,9 @@ type config struct {
 	// RaftDial maps a peer's Raft address to the address dialled for it
 	// (raft.dial.addresses); a peer not in it is dialled as advertised.
 	RaftDial map[string]string
+	// RaftPeerFailureTimeout is the Raft transport's failure detector
+	// timeout (raft.peer.failure.timeout.ms; 0: off).
+	RaftPeerFailureTimeout time.Duration
 	// Replication configures the cluster, its partitions and their logs.
 	Replication replication.Config
 	// Wire configures the protocol server.
@@ -501,7 +508,14 @@ func readRaft(r *reader, cfg *config) {
 	// The partitions' Raft groups use the same timing: how fast a dead
 	// leader is replaced is one decision for the whole node.
 	pr := &cfg.Replication.PartitionRaft
-	pr.HeartbeatTimeout, pr.ElectionTimeout, pr.LeaderLeaseTimeout = m.HeartbeatTimeout, m.ElectionTimeout, m.LeaderLeaseTimeout
+	// The partitions' groups heartbeat rarely (idle cost); the failure
+	// detector replaces a dead node's leaders (raftgroup/failover.go).
+	pr.HeartbeatTimeout = time.Duration(r.integer(keyRaftPartitionHeartbeatMs, 10, math.MaxInt32)) * time.Millisecond
+	pr.ElectionTimeout, pr.LeaderLeaseTimeout = pr.HeartbeatTimeout, pr.HeartbeatTimeout/2
+	cfg.RaftPeerFailureTimeout = time.Duration(r.integer(keyRaftPeerFailureTimeoutMs, 0, math.MaxInt32)) * time.Millisecond
+	if cfg.RaftPeerFailureTimeout > 0 && cfg.RaftPeerFailureTimeout < 5*time.Millisecond {
+		r.fail(keyRaftPeerFailureTimeoutMs, fmt.Errorf("%v is under 5 ms (0 turns the detector off)", cfg.RaftPeerFailureTimeout))
+	}
 	pr.SnapshotThreshold = uint64(r.integer(keyRaftSnapshotThreshold, 1, math.MaxInt32))
 	// Raft refuses an interval under 5ms.
 	pr.SnapshotInterval = time.Duration(r.integer(keyRaftSnapshotIntervalMs, 5, math.MaxInt32)) * time.Millisecond

@@ -47,6 +47,7 @@ func startRaft(cfg *config, logger *zap.Logger) (*raftNet, error) {
 	}
 	tc := transport.DefaultConfig()
 	tc.Advertise = raft.ServerAddress(cfg.Replication.RaftAddress)
+	tc.PeerFailureTimeout = cfg.RaftPeerFailureTimeout
 	opts := transport.Options{Logger: logger}
 	if len(cfg.RaftDial) > 0 {
 		dial := cfg.RaftDial

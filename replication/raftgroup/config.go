@@ -15,23 +15,43 @@ import (
 // every field is a time.Duration or a count.
 type Config struct {
 	// HeartbeatTimeout and ElectionTimeout: a follower that hears
-	// nothing from its leader for this long starts an election
-	// (raft.Config). Default 1s each.
+	// nothing from its leader for this long (to twice this) starts an
+	// election, and a candidate waits this long for votes (raft.Config).
+	// The leader heartbeats each follower every HeartbeatTimeout/10 to
+	// /5, so this sets the idle cost of a group: 1,000 partitions of
+	// replication factor 3 send each node's peers 4,400 heartbeats a
+	// second at 1s, 440 at 10s. A dead leader is replaced sooner than
+	// this by failover (failover.go) when the transport detects dead
+	// peers; this is then only the fallback for failures the detector
+	// cannot see. Default 10s each.
 	HeartbeatTimeout time.Duration
 	ElectionTimeout  time.Duration
 	// LeaderLeaseTimeout: a leader that cannot reach a majority for this
-	// long steps down. Default 500ms.
+	// long steps down. It must stay well above the heartbeat interval
+	// (HeartbeatTimeout/5 at most): a leader's last contact with a
+	// follower is its last heartbeat or append answered. At most
+	// HeartbeatTimeout. Default 5s.
 	LeaderLeaseTimeout time.Duration
 	// CommitTimeout bounds how long a follower may wait to learn a new
 	// commit index when nothing else is sent: raft's leader sends each
 	// follower an AppendEntries this often (to twice this) even when idle.
-	// Default 500ms. It is not a failure detector (heartbeats are, at
-	// HeartbeatTimeout/10): it only delays when a follower applies the
-	// last entries of a burst, as Kafka's replica.fetch.wait.max.ms (500)
-	// delays a follower's high watermark. The metadata group keeps 50ms;
-	// at 50ms, 1,000 idle partitions of replication factor 3 cost each
-	// node 9,000 AppendEntries a second each way (replication/doc.go).
+	// It is also how soon raft's leader tries a follower again after a
+	// failed AppendEntries when no new entry arrives: a replica being
+	// added by a reassignment whose group was not open yet, or a restarted
+	// follower, waits up to this for its first entries. Default 5s, used
+	// at most HeartbeatTimeout. Not a failure detector: followers serve no
+	// reads and a new leader applies everything before it serves, so a
+	// follower's late high watermark changes nothing a client sees, as
+	// Kafka's replica.fetch.wait.max.ms (500) delays a follower's. The
+	// metadata group keeps 50ms; at 50ms, 1,000 idle partitions of
+	// replication factor 3 cost each node 9,000 AppendEntries a second
+	// each way (replication/doc.go).
 	CommitTimeout time.Duration
+	// FailoverStagger is how long after the first in rank each further
+	// follower waits before it starts an election when the leader's node
+	// is found dead, or after a bootstrap (failover.go). It must exceed
+	// an election's round trip and fsyncs. Default 1s.
+	FailoverStagger time.Duration
 	// MaxAppendEntries is how many entries (batches) one AppendEntries
 	// and one StoreLogs (one fsync) carry at most. Default 256.
 	MaxAppendEntries int
@@ -60,10 +80,11 @@ type Config struct {
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
 	return Config{
-		HeartbeatTimeout:   time.Second,
-		ElectionTimeout:    time.Second,
-		LeaderLeaseTimeout: 500 * time.Millisecond,
-		CommitTimeout:      500 * time.Millisecond,
+		HeartbeatTimeout:   10 * time.Second,
+		ElectionTimeout:    10 * time.Second,
+		LeaderLeaseTimeout: 5 * time.Second,
+		CommitTimeout:      5 * time.Second,
+		FailoverStagger:    time.Second,
 		MaxAppendEntries:   256,
 		SnapshotInterval:   10 * time.Second,
 		SnapshotThreshold:  1024,
@@ -77,6 +98,10 @@ func (c Config) Validate() error {
 	switch {
 	case c.HeartbeatTimeout < 5*time.Millisecond, c.ElectionTimeout < 5*time.Millisecond:
 		return fmt.Errorf("raftgroup: heartbeat and election timeouts must be at least 5ms")
+	case c.ElectionTimeout < c.HeartbeatTimeout:
+		return fmt.Errorf("raftgroup: election timeout %v must be at least the heartbeat timeout %v", c.ElectionTimeout, c.HeartbeatTimeout)
+	case c.FailoverStagger <= 0:
+		return fmt.Errorf("raftgroup: failover stagger must be positive")
 	case c.LeaderLeaseTimeout <= 0 || c.LeaderLeaseTimeout > c.HeartbeatTimeout:
 		return fmt.Errorf("raftgroup: leader lease timeout must be in (0, heartbeat timeout]")
 	case c.CommitTimeout <= 0:
@@ -98,7 +123,7 @@ func (c Config) raftConfig(id raft.ServerID) *raft.Config {
 	rc.HeartbeatTimeout = c.HeartbeatTimeout
 	rc.ElectionTimeout = c.ElectionTimeout
 	rc.LeaderLeaseTimeout = c.LeaderLeaseTimeout
-	rc.CommitTimeout = c.CommitTimeout
+	rc.CommitTimeout = min(c.CommitTimeout, c.HeartbeatTimeout)
 	rc.MaxAppendEntries = c.MaxAppendEntries
 	rc.SnapshotInterval = c.SnapshotInterval
 	rc.SnapshotThreshold = c.SnapshotThreshold
@@ -111,6 +136,9 @@ func (c Config) raftConfig(id raft.ServerID) *raft.Config {
 	// it raft.Apply waits for the leader loop, which is in the fsync, and
 	// every entry gets an fsync of its own.
 	rc.BatchApplyCh = true
+	// Each heartbeat and append otherwise reports its timing twice
+	// (with and without labels): work for every idle group.
+	rc.NoLegacyTelemetry = true
 	return rc
 }
 

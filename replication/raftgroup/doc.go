@@ -32,6 +32,25 @@
 // leadership drops Prepare's in-flight forecast. Appends on a node that
 // does not lead answer NOT_LEADER_OR_FOLLOWER at once.
 //
+// # Failover
+//
+// A group's Raft timeouts are long (Config: 10s), so idle groups cost
+// little; a dead leader is replaced by failover.go instead, when the
+// transport is a FailoverTransport (replication/transport's is): its
+// failure detector reports a node down, each follower of that node's
+// groups ranks the surviving voters by a hash of the group, and the first
+// in rank makes its own raft elect at once (TimeoutNow, leadership-
+// transfer flag), the next ones FailoverStagger apart if there is still no
+// leader. A new group's first election, and an existing one that opens
+// with no leader (a whole-cluster restart), go the same way but only after
+// a pre-vote that a majority grants: voters that name a live leader refuse
+// it, so a restarted node never unseats one. Every election is Raft's own,
+// so safety is Raft's; the argument and the timings are in failover.go.
+// A leader heartbeats a peer that is back up (or re-dialled) at once. The
+// group lets the transport reuse heartbeat answers for 3/10 of
+// HeartbeatTimeout (transport's heartbeat_reuse.go), so
+// raft.VerifyLeader must not be relied on for partition groups.
+//
 // # Restart and snapshots
 //
 // A snapshot is nine bytes: where replay after it starts. Raft takes them
@@ -123,7 +142,8 @@
 //
 // # Lock order
 //
-// Group.proposeMu, then the replica's lock (Prepare). The store's lock,
+// Group.proposeMu, then the replica's lock (Prepare). downMu is a leaf
+// (the transport's detector takes it through the peer-down handler). The store's lock,
 // then the replica's (the store's Append and TruncateTo through
 // partition.StoreLog, and OnTruncate). A restore takes the replica's lock
 // (append, truncate, restart, rebuild) and the store's (Reset) one at a
@@ -137,6 +157,9 @@
 //
 // Open starts raft's own goroutines and one watch goroutine; Close
 // transfers leadership if it leads, shuts Raft down and waits for both.
+// The watch goroutine also plans and starts failover elections (one timer
+// at most); a pre-vote it sends runs one short goroutine per voter, which
+// it waits for (at most the transport's timeout).
 // A restore runs on raft's FSM goroutine and stops between chunks once
 // Raft shuts down; a peer's ReadLog runs on a goroutine of the group's
 // transport, which Raft's shutdown closes and waits for.
@@ -149,6 +172,7 @@
 //	catchup.go   Restore: catching up from the leader's segments; the
 //	             leader's side (serveLog)
 //	pending.go   the snapshot store and raft-restore.pending
+//	failover.go  elections on a dead leader's node, a bootstrap, a restart
 //	config.go    Config, Options
 //
 // # Non-obvious

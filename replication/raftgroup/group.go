@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -94,6 +95,22 @@ type Group struct {
 	// onLead is Options.OnLead.
 	onLead func(epoch int32)
 
+	// failover, when the transport has the capability, tells the group
+	// of dead peers and starts elections (failover.go). downMu guards
+	// downPeers (peers declared down, not yet looked at) and
+	// bootstrapServers (set by a Bootstrap that bootstrapped); downSignal
+	// wakes the watch goroutine to look. plan is the watch goroutine's.
+	failover         FailoverTransport
+	preVoter         raft.WithPreVote
+	localAddr        raft.ServerAddress
+	downMu           sync.Mutex
+	downPeers        []raft.ServerAddress
+	bootstrapServers []raft.Server
+	opened           bool
+	peersUp          bool
+	downSignal       chan struct{}
+	plan             failoverState
+
 	observations chan raft.Observation
 	observer     *raft.Observer
 	stop         chan struct{}
@@ -134,6 +151,7 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 		failed:       make(chan struct{}, 1),
 		stop:         make(chan struct{}),
 		started:      make(chan struct{}),
+		downSignal:   make(chan struct{}, 1),
 		onLead:       opts.OnLead,
 	}
 	closeTransport := func() {
@@ -182,6 +200,12 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 	// The transport may wrap the Mux's (replication's reassignment
 	// progress tracker does): look through wrappers that Unwrap.
 	for t := opts.Transport; t != nil; {
+		if ft, ok := t.(FailoverTransport); ok && g.failover == nil {
+			g.failover = ft
+			if hr, ok := t.(heartbeatReuser); ok {
+				hr.SetHeartbeatReuse(heartbeatReuseWindow(cfg))
+			}
+		}
 		if lt, ok := t.(LogTransport); ok {
 			g.logTransport = lt
 			break
@@ -209,10 +233,29 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 		switch o.Data.(type) {
 		case raft.RaftState, raft.FailedHeartbeatObservation, raft.ResumedHeartbeatObservation:
 			return true
+		case raft.LeaderObservation:
+			return g.failover != nil
 		}
 		return false
 	})
 	r.RegisterObserver(g.observer)
+	if g.failover != nil {
+		g.preVoter, _ = opts.Transport.(raft.WithPreVote)
+		g.localAddr = opts.Transport.LocalAddr()
+		g.failover.SetPeerDownHandler(g.peerDown)
+		g.failover.SetPeerUpHandler(g.peerUp)
+		if leader, _ := r.LeaderWithID(); leader != "" {
+			g.failover.WatchPeer(leader)
+		}
+		// An existing group with no leader after a while elects
+		// (failover.go); a new one is planned by Bootstrap instead.
+		if r.LastIndex() > 0 {
+			g.downMu.Lock()
+			g.opened = true
+			g.downMu.Unlock()
+			g.wakeFailover()
+		}
+	}
 	g.done.Add(1)
 	go g.watch()
 	return g, nil
@@ -261,10 +304,20 @@ func replayStart(snaps raft.SnapshotStore, store *raftlog.Store) (int64, error) 
 // Bootstrap makes servers the group's first configuration. Every replica
 // is bootstrapped with the same list; on a group that already has state it
 // does nothing.
+//
+// With a FailoverTransport, the first of servers starts the first
+// election at once, the next ones FailoverStagger apart if there is still
+// no leader (failover.go): without, Raft elects after HeartbeatTimeout.
 func (g *Group) Bootstrap(servers []raft.Server) error {
 	err := g.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
 	if errors.Is(err, raft.ErrCantBootstrap) {
 		return nil
+	}
+	if err == nil && g.failover != nil {
+		g.downMu.Lock()
+		g.bootstrapServers = slices.Clone(servers)
+		g.downMu.Unlock()
+		g.wakeFailover()
 	}
 	return err
 }
@@ -274,6 +327,7 @@ func (g *Group) Bootstrap(servers []raft.Server) error {
 // appends; on losing it, it stops accepting and drops Prepare's forecast.
 func (g *Group) watch() {
 	defer g.done.Done()
+	defer g.stopElectionTimer()
 	for {
 		select {
 		case <-g.stop:
@@ -281,8 +335,20 @@ func (g *Group) watch() {
 		case <-g.failed:
 			g.stepDown()
 			continue
+		case <-g.downSignal:
+			g.takeFailoverEvents()
+			continue
+		case <-g.electionDue():
+			g.plan.timer = nil
+			g.electionDueNow()
+			continue
 		case o := <-g.observations:
 			switch d := o.Data.(type) {
+			case raft.LeaderObservation:
+				if d.LeaderAddr != "" {
+					g.failover.WatchPeer(d.LeaderAddr)
+				}
+				continue
 			case raft.FailedHeartbeatObservation:
 				g.syncMu.Lock()
 				if g.unreachable == nil {

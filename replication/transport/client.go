@@ -46,10 +46,17 @@ type peer struct {
 	conns   [numClasses]*clientConn
 	dialErr [numClasses]error
 	retryAt [numClasses]time.Time
+
+	// liveness is the failure detector's view of the peer (liveness.go).
+	liveness
 }
 
 func newPeer(m *Mux, addr raft.ServerAddress) *peer {
-	return &peer{m: m, addr: addr, snapshots: make(chan struct{}, m.cfg.MaxSnapshotStreams)}
+	p := &peer{m: m, addr: addr, snapshots: make(chan struct{}, m.cfg.MaxSnapshotStreams)}
+	// A new peer gets a full PeerFailureTimeout before it can be
+	// declared down.
+	p.lastHeard.Store(time.Now().UnixNano())
+	return p
 }
 
 // conn returns the live connection of class, dialling it if there is none
@@ -67,15 +74,23 @@ func (p *peer) conn(class connClass) (*clientConn, error) {
 	conn, err := p.m.dialPeer(p.addr)
 	if err != nil {
 		p.dialErr[class], p.retryAt[class] = err, time.Now().Add(p.m.cfg.RedialBackoff)
+		p.noteDialError(err)
 		return nil, err
 	}
-	c := &clientConn{m: p.m, conn: conn, pending: make(map[uint64]*call)}
+	c := &clientConn{m: p.m, peer: p, conn: conn, pending: make(map[uint64]*call)}
 	c.lastRead.Store(time.Now().UnixNano())
 	if !p.m.goFunc(c.readLoop) {
 		p.m.untrack(conn)
 		return nil, ErrClosed
 	}
 	p.conns[class] = c
+	if class == classControl {
+		p.control.Store(c)
+		if p.generation.Add(1) > 1 {
+			// A reconnection: tell the groups, as for a peer back up.
+			p.m.goFunc(func() { p.m.peerUp(p.addr) })
+		}
+	}
 	p.m.logger.Debug("peer connected", zap.String("peer", string(p.addr)), zap.Int("class", int(class)))
 	return c, nil
 }
@@ -95,6 +110,7 @@ type call struct {
 // goroutine, readLoop, reads responses and completes calls by id.
 type clientConn struct {
 	m    *Mux
+	peer *peer
 	conn net.Conn
 
 	// lastRead is the UnixNano time of the last frame read, to tell a dead
@@ -248,7 +264,9 @@ func (c *clientConn) readLoop() {
 			c.fail(err)
 			return
 		}
-		c.lastRead.Store(time.Now().UnixNano())
+		now := time.Now().UnixNano()
+		c.lastRead.Store(now)
+		c.peer.lastHeard.Store(now)
 		f, err := parseFrame(b)
 		if err != nil {
 			c.fail(err)

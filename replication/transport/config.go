@@ -62,6 +62,15 @@ type Config struct {
 	// a heartbeat by at most this, against raft's heartbeat timeout of
 	// hundreds of milliseconds. Default 10ms.
 	HeartbeatBatchWindow time.Duration
+
+	// PeerFailureTimeout is how long a watched peer may stay silent (no
+	// frame read from it on this node's connections to it, though the
+	// failure detector pings it every PeerFailureTimeout/5) before it is
+	// declared down, at once when a dial to it is refused (nothing
+	// listens there); see liveness.go. Groups learn of it through
+	// Transport.SetPeerDownHandler. 0 turns the detector off. Default 2s:
+	// a node stalled past a second on a loaded machine is not dead.
+	PeerFailureTimeout time.Duration
 }
 
 // DefaultConfig returns the defaults documented on Config's fields, with no
@@ -76,6 +85,7 @@ func DefaultConfig() Config {
 		RedialBackoff:        100 * time.Millisecond,
 		MaxQueuedPerGroup:    1024,
 		HeartbeatBatchWindow: 10 * time.Millisecond,
+		PeerFailureTimeout:   2 * time.Second,
 	}
 }
 
@@ -98,6 +108,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("transport: RedialBackoff %v must not be negative", c.RedialBackoff)
 	case c.HeartbeatBatchWindow < 0 || c.HeartbeatBatchWindow >= c.Timeout:
 		return fmt.Errorf("transport: HeartbeatBatchWindow %v must be in [0, Timeout)", c.HeartbeatBatchWindow)
+	case c.PeerFailureTimeout != 0 && c.PeerFailureTimeout < 5*time.Millisecond:
+		return fmt.Errorf("transport: PeerFailureTimeout %v must be 0 (off) or at least 5ms", c.PeerFailureTimeout)
 	case c.MaxQueuedPerGroup < 1:
 		return fmt.Errorf("transport: MaxQueuedPerGroup %d must be at least 1", c.MaxQueuedPerGroup)
 	}

@@ -147,18 +147,23 @@
 // (client side: completes calls; server side: decodes and routes), a
 // group's drain goroutine while its queue is not empty, one goroutine per
 // ReadLog being answered, a pipeline's feed
-// goroutine while raft lags, and a waiter for a heartbeat raft did not
-// answer synchronously. The accept loop is the caller's Serve. A group's
-// Transport.Close waits for the goroutines of that group. None exists per
-// group at rest: with 1, 200 or 1,000 idle groups two connected Muxes run 4
-// goroutines over 4 connection ends (TestGoroutinesIndependentOfGroups).
+// goroutine while raft lags, a waiter for a heartbeat raft did not
+// answer synchronously, the failure detector (one per Mux, unless
+// PeerFailureTimeout is 0) and its dial of a peer while one runs. The
+// accept loop is the caller's Serve. A group's Transport.Close waits for
+// the goroutines of that group. None exists per group at rest: with 1,
+// 200 or 1,000 idle groups two connected Muxes run 6 goroutines (4
+// readers, 2 detectors) over 4 connection ends
+// (TestGoroutinesIndependentOfGroups).
 //
 // # Lock order
 //
 // peer.mu (held while dialling) before Mux.mu (track the new connection);
 // pipeline.mu before Transport.mu before Mux.mu (start a goroutine with
-// goFunc). clientConn.mu, the connections' write locks and heartbeatMu are
-// leaves. No lock is held while calling into raft or a pending call's
+// goFunc). clientConn.mu, the connections' write locks, heartbeatMu and
+// peerDownMu are leaves. The detector holds no lock while it pings,
+// starts a dial or calls the peer-down handlers (it copies the groups
+// under Mux.mu's read lock first). No lock is held while calling into raft or a pending call's
 // done, and Mux.mu is released before Close closes the groups.
 //
 // # Measurements
@@ -198,6 +203,38 @@
 // remains is mostly goroutine wake-ups, timers and channel hand-offs, on
 // the sender as in raft.
 //
+// # Peer liveness (liveness.go)
+//
+// Partition groups heartbeat rarely (raftgroup.Config: seconds apart) so
+// that idle groups cost little; the Mux's failure detector tells them
+// quickly when a node is gone. Every PeerFailureTimeout/5 it looks at each
+// watched peer (WatchPeer, and every peer an RPC was sent to): it pings
+// the peer's control connection when nothing was read on it for that
+// long (the peer's reader answers; no group is involved), and re-dials a
+// broken one on a goroutine of its own. A peer is declared down when
+// nothing was read from it for PeerFailureTimeout, or as soon as a dial
+// to it is refused after the last frame read from it (a killed process:
+// two checks at most); it is up again at the next frame read. Each
+// transition to down calls every group's peer-down handler
+// (SetPeerDownHandler) on the detector's goroutine. The detector never
+// answers for a peer and never changes what raft is told: it only
+// reports. A group acts on it with ElectNow, which hands its own raft a
+// TimeoutNow through Consumer, behind what is queued; what makes that
+// safe (only a follower whose leader is the dead node does it) is
+// replication/raftgroup/failover.go's to keep.
+//
+// # Heartbeat reuse (heartbeat_reuse.go)
+//
+// A group that opts in (SetHeartbeatReuse; partition groups do) has a
+// heartbeat to a follower answered from that follower's last real answer
+// when it was a Success of the same term, less than the window ago, and
+// the detector heard from the follower's node recently on the same
+// control connection; otherwise it is sent. raft counts any answer as
+// contact for its lease, so the lease still ends within half of
+// PeerFailureTimeout of a node going silent; VerifyLeader, which counts
+// answers as votes, is unsound within the window (Sluice does not call
+// it on partition groups).
+//
 // # Glossary
 //
 //   - group: one Raft group (a partition, or the metadata group), named by
@@ -224,6 +261,16 @@
 //     raft's handler blocks (it writes the stable store on a new term),
 //     heartbeats of the other groups from that peer wait. Terms change
 //     rarely; per-request handoff would cost a goroutine per heartbeat.
+//   - A re-dialled control connection counts as a peer back up (peer-up
+//     handlers run): a peer restarted faster than the detector can declare
+//     it down is a new process that no cached heartbeat answer speaks
+//     for, and whose groups know no leader until one heartbeats them.
+//   - A peer is watched from its first RPC or WatchPeer on, and stays
+//     watched: a node removed from the cluster is still pinged (or its
+//     dial refused) every PeerFailureTimeout/5 until this node restarts.
+//   - A follower sends its leader no RPC; it learns of the leader's death
+//     only because its group watches the leader (raftgroup calls
+//     WatchPeer for every leader raft reports).
 //   - raft's WithPeers (Connect, Disconnect) is for loopback transports;
 //     like NetworkTransport, this one does not implement it. Tests cut
 //     links with a TCP proxy through Options.DialAddress instead.

@@ -43,7 +43,8 @@ func serveAll(t testing.TB, trs []*Transport) {
 //
 // It counts the goroutines the two Muxes run (Mux.running); expected: per
 // side 2 connections with one reader goroutine each (client readers on the
-// sender, server readers on the receiver): 4. It also logs the change in
+// sender, server readers on the receiver), and each Mux's failure
+// detector: 6. It also logs the change in
 // runtime.NumGoroutine, which includes the test's own goroutines.
 func transportGoroutines(t *testing.T, groups int) int {
 	base := runtime.NumGoroutine()
@@ -113,7 +114,7 @@ func transportGoroutines(t *testing.T, groups int) int {
 }
 
 // wantGoroutines is what transportGoroutines expects to be added.
-const wantGoroutines = 4
+const wantGoroutines = 6
 
 // TestGoroutinesIndependentOfGroups checks that the goroutines of two
 // connected Muxes do not grow with the number of groups: 1, 200 and 1,000

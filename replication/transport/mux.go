@@ -93,6 +93,9 @@ func New(cfg Config, opts Options) (*Mux, error) {
 	}
 	m.logger = m.logger.Named("transport").With(zap.String("node", string(cfg.Advertise)))
 	m.ctx, m.cancel = context.WithCancel(context.Background())
+	if cfg.PeerFailureTimeout > 0 {
+		m.goFunc(m.detect)
+	}
 	return m, nil
 }
 

@@ -34,6 +34,14 @@ type Transport struct {
 	logReaderMu sync.Mutex
 	logReaderFn LogReader
 
+	peerDownMu sync.Mutex
+	peerDownFn func(raft.ServerAddress)
+	peerUpFn   func(raft.ServerAddress)
+
+	// reuse holds the real heartbeat answers a heartbeat may be answered
+	// from (heartbeat_reuse.go).
+	reuse heartbeatReuse
+
 	// mu guards the fields below. It is never held while calling into raft
 	// or writing to a connection.
 	mu     sync.Mutex
@@ -51,12 +59,23 @@ var (
 	_ raft.WithPreVote = (*Transport)(nil)
 )
 
-// inbound is an incoming RPC waiting for its group's raft.
+// inbound is an incoming RPC waiting for its group's raft. sc is nil for
+// a request of this node's own (ElectNow), which nobody is answered for;
+// such a request is dropped if still, when set, reports false just before
+// raft would get it.
 type inbound struct {
-	sc  *serverConn
-	id  uint64
-	typ byte
-	req any
+	sc    *serverConn
+	id    uint64
+	typ   byte
+	req   any
+	still func() bool
+}
+
+// respondError answers in with err alone, if it came from a peer.
+func (in inbound) respondError(err error) {
+	if in.sc != nil {
+		in.sc.respondError(in.id, in.typ, err)
+	}
 }
 
 func newTransport(m *Mux, group string) *Transport {
@@ -99,18 +118,85 @@ func (t *Transport) heartbeatHandler() func(raft.RPC) {
 	return t.heartbeatFn
 }
 
+// SetPeerDownHandler installs fn, called with a peer's address each time
+// the Mux's failure detector declares that peer down (liveness.go). fn
+// runs on the detector's goroutine and must not block. Nil removes it.
+func (t *Transport) SetPeerDownHandler(fn func(peer raft.ServerAddress)) {
+	t.peerDownMu.Lock()
+	defer t.peerDownMu.Unlock()
+	t.peerDownFn = fn
+}
+
+func (t *Transport) peerDownHandler() func(raft.ServerAddress) {
+	t.peerDownMu.Lock()
+	defer t.peerDownMu.Unlock()
+	return t.peerDownFn
+}
+
+// SetPeerUpHandler installs fn, called with a peer's address each time a
+// peer the failure detector held down answers again. fn runs on the
+// detector's goroutine and must not block. Nil removes it.
+func (t *Transport) SetPeerUpHandler(fn func(peer raft.ServerAddress)) {
+	t.peerDownMu.Lock()
+	defer t.peerDownMu.Unlock()
+	t.peerUpFn = fn
+}
+
+func (t *Transport) peerUpHandler() func(raft.ServerAddress) {
+	t.peerDownMu.Lock()
+	defer t.peerDownMu.Unlock()
+	return t.peerUpFn
+}
+
+// WatchPeer makes the Mux's failure detector watch the peer at addr
+// (Mux.WatchPeer).
+func (t *Transport) WatchPeer(addr raft.ServerAddress) { t.m.WatchPeer(addr) }
+
+// PeerDown reports whether the Mux's failure detector holds the peer at
+// addr down (Mux.PeerDown).
+func (t *Transport) PeerDown(addr raft.ServerAddress) bool { return t.m.PeerDown(addr) }
+
+// ElectNow hands this group's raft a TimeoutNow request, as a leader
+// transferring leadership sends one, through Consumer and behind the RPCs
+// already queued: raft then starts an election at once, without a
+// pre-vote, and its vote requests carry the leadership-transfer flag, so
+// voters that still believe in a leader vote all the same. Raft obeys
+// TimeoutNow in any state, a leader's included (it steps down): only the
+// group may call this, when it knows it follows no live leader, and
+// still, if not nil, is asked again just before raft is handed the
+// request (after the RPCs queued ahead of it): false drops it. It
+// returns once the request is queued; ErrClosed after Close.
+func (t *Transport) ElectNow(still func() bool) error {
+	req := &raft.TimeoutNowRequest{RPCHeader: raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, Addr: []byte(t.m.cfg.Advertise)}}
+	if !t.enqueue(inbound{typ: typeTimeoutNow, req: req, still: still}) {
+		return ErrClosed
+	}
+	return nil
+}
+
 // AppendEntries sends args to target and waits for the response. Requests
 // without entries use the control connection, others the bulk one; a
-// heartbeat joins the peer's next batch (Config.HeartbeatBatchWindow).
+// heartbeat joins the peer's next batch (Config.HeartbeatBatchWindow), or
+// is answered from the last real answer (SetHeartbeatReuse).
 func (t *Transport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
 	class := classBulk
 	if len(args.Entries) == 0 {
 		class = classControl
 	}
-	if t.m.cfg.HeartbeatBatchWindow > 0 && isHeartbeat(args) {
-		return t.heartbeatRPC(target, args, resp)
+	if !isHeartbeat(args) {
+		return t.rpc(target, class, args, resp)
 	}
-	return t.rpc(target, class, args, resp)
+	if t.reusedHeartbeat(target, args, resp) {
+		return nil
+	}
+	var err error
+	if t.m.cfg.HeartbeatBatchWindow > 0 {
+		err = t.heartbeatRPC(target, args, resp)
+	} else {
+		err = t.rpc(target, class, args, resp)
+	}
+	t.noteRealHeartbeat(target, args, resp, err)
+	return err
 }
 
 // RequestVote sends args to target and waits for the response.
@@ -210,18 +296,19 @@ func (t *Transport) goFunc(f func()) bool {
 }
 
 // enqueue queues an incoming RPC for raft and starts the drain goroutine
-// if none runs. A full queue or a closed group answers at once.
-func (t *Transport) enqueue(in inbound) {
+// if none runs, and reports whether it queued it. A full queue or a
+// closed group answers at once.
+func (t *Transport) enqueue(in inbound) bool {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
-		in.sc.respondError(in.id, in.typ, fmt.Errorf("%w: group %q", ErrClosed, t.group))
-		return
+		in.respondError(fmt.Errorf("%w: group %q", ErrClosed, t.group))
+		return false
 	}
 	if len(t.queue) >= t.m.cfg.MaxQueuedPerGroup {
 		t.mu.Unlock()
-		in.sc.respondError(in.id, in.typ, fmt.Errorf("%w: %d rpcs queued for group %q", ErrGroupBusy, len(t.queue), t.group))
-		return
+		in.respondError(fmt.Errorf("%w: %d rpcs queued for group %q", ErrGroupBusy, len(t.queue), t.group))
+		return false
 	}
 	t.queue = append(t.queue, in)
 	start := !t.draining
@@ -232,6 +319,7 @@ func (t *Transport) enqueue(in inbound) {
 		t.draining = false
 		t.mu.Unlock()
 	}
+	return true
 }
 
 // drain hands queued RPCs to raft one at a time, in order, and exits when
@@ -246,7 +334,7 @@ func (t *Transport) drain() {
 			t.draining = false
 			t.mu.Unlock()
 			for _, in := range rest {
-				in.sc.respondError(in.id, in.typ, fmt.Errorf("%w: group %q", ErrClosed, t.group))
+				in.respondError(fmt.Errorf("%w: group %q", ErrClosed, t.group))
 			}
 			return
 		}
@@ -254,9 +342,14 @@ func (t *Transport) drain() {
 		t.queue[0] = inbound{}
 		t.queue = t.queue[1:]
 		t.mu.Unlock()
+		if in.still != nil && !in.still() {
+			continue
+		}
 		resp, err := t.deliver(raft.RPC{Command: in.req}, t.m.cfg.Timeout)
 		t.noteHeartbeat(in.req, resp, err)
-		in.sc.respond(in.id, in.typ, resp, err)
+		if in.sc != nil {
+			in.sc.respond(in.id, in.typ, resp, err)
+		}
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/consumergroup/txn"
 )
@@ -48,6 +49,12 @@ type transformer struct {
 	out        string
 	abortEvery int
 	restart    bool
+	// maxPoll bounds the records of one transaction.
+	maxPoll int
+	// tokens, if set, paces the transformer: each transaction takes one
+	// (allow gives them; unpace lets it run freely), so a test decides
+	// how many run between two of its steps.
+	tokens chan struct{}
 
 	mu        sync.Mutex
 	committed int // transactions committed
@@ -56,7 +63,7 @@ type transformer struct {
 	err       error
 }
 
-func startTransformer(t *testing.T, seeds []string, group, txnID, in, out string, abortEvery int, restart bool, extra ...kgo.Opt) (*transformer, context.CancelFunc, <-chan struct{}) {
+func startTransformer(t *testing.T, seeds []string, group, txnID, in, out string, abortEvery, maxPoll int, restart bool, extra ...kgo.Opt) (*transformer, context.CancelFunc, <-chan struct{}) {
 	t.Helper()
 	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(seeds...),
@@ -73,7 +80,12 @@ func startTransformer(t *testing.T, seeds []string, group, txnID, in, out string
 		kgo.MetadataMinAge(100 * time.Millisecond),
 		kgo.RetryTimeout(testTimeout),
 	}, extra...)
-	tr := &transformer{t: t, opts: opts, out: out, abortEvery: abortEvery, restart: restart}
+	tr := &transformer{t: t, opts: opts, out: out, abortEvery: abortEvery, maxPoll: maxPoll, restart: restart}
+	if restart {
+		// Restartable transformers run in cluster tests, which pace
+		// them around their kills.
+		tr.paced()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -96,7 +108,14 @@ func startTransformer(t *testing.T, seeds []string, group, txnID, in, out string
 			tr.mu.Lock()
 			tr.restarts++
 			tr.mu.Unlock()
-			t.Logf("transformer session restarted after: %v", err)
+			t.Logf("transformer session restarted after: %v; %s", err, txnDiagnosis(ctx, seeds, txnID, group))
+			// As Java's initTransactions at an application's start:
+			// fence the failed session's producer, aborting what it
+			// left open, before consuming again (the committed offsets
+			// stay unstable while its transaction is open).
+			if err := fenceTransactionalID(ctx, seeds, txnID); err != nil {
+				t.Logf("fence %s: %v", txnID, err)
+			}
 		}
 	}()
 	t.Cleanup(func() {
@@ -106,12 +125,90 @@ func startTransformer(t *testing.T, seeds []string, group, txnID, in, out string
 	return tr, cancel, done
 }
 
+// txnDiagnosis describes transactional id and the stability of group's
+// committed offsets, for the log of a failing test.
+func txnDiagnosis(ctx context.Context, seeds []string, id, group string) string {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ClientID("sluice-e2e-diagnosis"), kgo.RetryTimeout(5*time.Second))
+	if err != nil {
+		return err.Error()
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var out []string
+	describe := kmsg.NewPtrDescribeTransactionsRequest()
+	describe.TransactionalIDs = []string{id}
+	if resp, err := describe.RequestWith(ctx, cl); err != nil {
+		out = append(out, "describe: "+err.Error())
+	} else {
+		for _, st := range resp.TransactionStates {
+			out = append(out, fmt.Sprintf("%s: %v %s pid %d/%d %+v", id, kerr.ErrorForCode(st.ErrorCode), st.State, st.ProducerID, st.ProducerEpoch, st.Topics))
+		}
+	}
+	fetch := kmsg.NewPtrOffsetFetchRequest()
+	fetch.Group, fetch.RequireStable = group, true
+	if resp, err := fetch.RequestWith(ctx, cl); err != nil {
+		out = append(out, "offset fetch: "+err.Error())
+	} else {
+		out = append(out, fmt.Sprintf("offset fetch (stable): %v", kerr.ErrorForCode(resp.ErrorCode)))
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				out = append(out, fmt.Sprintf("%s-%d@%d %v", t.Topic, p.Partition, p.Offset, kerr.ErrorForCode(p.ErrorCode)))
+			}
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// fenceTransactionalID sends InitProducerId for id until its
+// coordinator answers it (it answers CONCURRENT_TRANSACTIONS while it
+// aborts the previous producer's transaction), bounded by 30 s.
+func fenceTransactionalID(ctx context.Context, seeds []string, id string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ClientID("sluice-e2e-fence"), kgo.RetryTimeout(10*time.Second))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		req := kmsg.NewPtrInitProducerIDRequest()
+		req.TransactionalID, req.TransactionTimeoutMillis, req.ProducerID, req.ProducerEpoch = &id, 30000, -1, -1
+		resp, err := req.RequestWith(ctx, cl)
+		if err == nil && resp.ErrorCode == 0 {
+			return nil
+		}
+		if err == nil {
+			err = kerr.ErrorForCode(resp.ErrorCode)
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // run transforms with sess until ctx ends (nil) or a transaction fails.
 func (tr *transformer) run(ctx context.Context, sess *kgo.GroupTransactSession) error {
 	for n := 1; ctx.Err() == nil; {
-		fetches := sess.PollFetches(ctx)
+		// Small transactions: many of them, commits and aborts. A
+		// restartable session that gets nothing for 20 s is restarted:
+		// a client may keep asking a killed coordinator (franz-go drops
+		// a broker only once Metadata stops listing it, and Sluice lists
+		// every registered node); a new session finds the new one.
+		pollCtx, cancelPoll := ctx, context.CancelFunc(func() {})
+		if tr.restart {
+			pollCtx, cancelPoll = context.WithTimeout(ctx, 20*time.Second)
+		}
+		fetches := sess.PollRecords(pollCtx, tr.maxPoll)
+		idle := pollCtx.Err() != nil
+		cancelPoll()
 		if ctx.Err() != nil {
 			return nil
+		}
+		if idle {
+			return errors.New("no records for 20 s")
 		}
 		var records []*kgo.Record
 		fetches.EachRecord(func(r *kgo.Record) {
@@ -122,6 +219,13 @@ func (tr *transformer) run(ctx context.Context, sess *kgo.GroupTransactSession) 
 		})
 		if len(records) == 0 {
 			continue
+		}
+		if tr.tokens != nil {
+			select {
+			case <-tr.tokens:
+			case <-ctx.Done():
+				return nil
+			}
 		}
 		if err := sess.Begin(); err != nil {
 			return fmt.Errorf("begin: %w", err)
@@ -153,6 +257,20 @@ func (tr *transformer) run(ctx context.Context, sess *kgo.GroupTransactSession) 
 	}
 	return nil
 }
+
+// paced makes the transformer wait for allow before each transaction;
+// call it before the first one.
+func (tr *transformer) paced() { tr.tokens = make(chan struct{}, 1<<16) }
+
+// allow lets n more transactions run.
+func (tr *transformer) allow(n int) {
+	for range n {
+		tr.tokens <- struct{}{}
+	}
+}
+
+// unpace lets the transformer run freely from now on.
+func (tr *transformer) unpace() { close(tr.tokens) }
 
 func (tr *transformer) fail(err error) {
 	tr.mu.Lock()
@@ -245,7 +363,7 @@ func produceInput(t *testing.T, seeds []string, topic string, partitions int32, 
 
 // waitTransformed waits until the transformer's group has committed the
 // end of every input partition, failing on a transformer error.
-func waitTransformed(t *testing.T, tr *transformer, adm *kadm.Client, group, in string, partitions int32, perPartition int, within time.Duration) {
+func waitTransformed(t *testing.T, tr *transformer, seeds []string, group, in string, partitions int32, perPartition int, within time.Duration) {
 	t.Helper()
 	eventuallyWithin(t, within, "the transformer commits the whole input", func() bool {
 		if _, _, err := tr.counts(); err != nil {
@@ -253,7 +371,14 @@ func waitTransformed(t *testing.T, tr *transformer, adm *kadm.Client, group, in 
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		offsets, err := adm.FetchOffsets(ctx, group)
+		// A new client each time: one may keep asking a killed group
+		// coordinator.
+		cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ClientID("sluice-e2e-offsets"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		offsets, err := kadm.NewClient(cl).FetchOffsets(ctx, group)
 		if err != nil {
 			return false
 		}
@@ -281,8 +406,8 @@ func TestTransactConsumeTransformProduce(t *testing.T) {
 	createTopic(t, srv.Addr, "tx-out", partitions)
 	produceInput(t, seeds, "tx-in", partitions, perPartition)
 
-	tr, stop, done := startTransformer(t, seeds, "tx-group", "tx-transformer", "tx-in", "tx-out", 3, false, kgo.FetchMaxPartitionBytes(200))
-	waitTransformed(t, tr, newAdmin(t, srv.Addr), "tx-group", "tx-in", partitions, perPartition, testTimeout)
+	tr, stop, done := startTransformer(t, seeds, "tx-group", "tx-transformer", "tx-in", "tx-out", 3, 25, false)
+	waitTransformed(t, tr, seeds, "tx-group", "tx-in", partitions, perPartition, testTimeout)
 	stop()
 	<-done
 	committed, aborted, err := tr.counts()
@@ -292,6 +417,7 @@ func TestTransactConsumeTransformProduce(t *testing.T) {
 	if committed == 0 || aborted == 0 {
 		t.Fatalf("%d transactions committed, %d aborted: the test needs both", committed, aborted)
 	}
+	t.Logf("%d transactions committed, %d aborted", committed, aborted)
 	checkExactlyOnce(t, readCommitted(t, seeds, "tx-out", partitions), partitions, perPartition)
 
 	adm := newAdmin(t, srv.Addr)

@@ -242,7 +242,6 @@ func checkNoHanging(t *testing.T, seeds []string) {
 // transaction whose outcome the producer did not learn all or nothing,
 // and no transaction stays ongoing or half-completed.
 func TestClusterTransactionsKill9(t *testing.T) {
-	needsTxnPartitions(t)
 	if testing.Short() {
 		t.Skip("starts three processes")
 	}
@@ -321,8 +320,6 @@ func TestClusterTransactionsKill9(t *testing.T) {
 // every input record exactly once, in order, and no transaction stays
 // hanging.
 func TestClusterTransactConsumeTransformKill9(t *testing.T) {
-	needsTxnPartitions(t)
-	needsTxnOffsets(t)
 	if testing.Short() {
 		t.Skip("starts three processes")
 	}

@@ -18,23 +18,6 @@ import (
 	"github.com/sluice-io/sluice/consumergroup/txn"
 )
 
-// needsTxnPartitions skips a test that needs the partition side of
-// transactions (transactional batches accepted, markers written, read
-// committed): the txnpart branch. The integrator removes the call once
-// it is merged.
-func needsTxnPartitions(t *testing.T) {
-	t.Helper()
-	t.Skip("needs txnpart (transactional produce, markers, read_committed)")
-}
-
-// needsTxnOffsets skips a test that needs offsets committed in
-// transactions (TxnOffsetCommit): the txngroup branch. The integrator
-// removes the call once it is merged.
-func needsTxnOffsets(t *testing.T) {
-	t.Helper()
-	t.Skip("needs txngroup (TxnOffsetCommit)")
-}
-
 // transformer is a consume-transform-produce loop in a franz-go
 // GroupTransactSession: it reads input records, writes each as
 // "<input partition>/<input offset>" to the same partition of output, and
@@ -397,8 +380,6 @@ func waitTransformed(t *testing.T, tr *transformer, seeds []string, group, in st
 // every third: a read_committed reader of the output sees every input
 // record exactly once, in order, and nothing of the aborted transactions.
 func TestTransactConsumeTransformProduce(t *testing.T) {
-	needsTxnPartitions(t)
-	needsTxnOffsets(t)
 	srv := startServer(t)
 	seeds := []string{srv.Addr}
 	const partitions, perPartition = 3, 200
@@ -437,7 +418,6 @@ func TestTransactConsumeTransformProduce(t *testing.T) {
 // transactional id fences the first: the first's commit fails, its
 // records are aborted, and the second's are committed.
 func TestTransactionFencing(t *testing.T) {
-	needsTxnPartitions(t)
 	srv := startServer(t)
 	seeds := []string{srv.Addr}
 	createTopic(t, srv.Addr, "fence", 1)
@@ -478,7 +458,6 @@ func TestTransactionFencing(t *testing.T) {
 // never become visible to a read_committed reader, the producer is
 // fenced, and a new producer with the same id works.
 func TestTransactionTimeoutAborted(t *testing.T) {
-	needsTxnPartitions(t)
 	srv := startServer(t, withTransactions(func(c *txn.Config) { c.AbortTimedOutInterval = 50 * time.Millisecond }))
 	seeds := []string{srv.Addr}
 	createTopic(t, srv.Addr, "slow", 1)

@@ -225,7 +225,9 @@ func newMemberID(clientID string) string {
 // the group's partition hash(group) mod OffsetsTopicPartitions of
 // __consumer_offsets, with its Kafka address; COORDINATOR_NOT_AVAILABLE
 // while no leader is known (an election, or a leader not among the
-// registered brokers). Transaction keys (type 1) are
+// registered brokers) or the failure detector holds the leader down
+// (replication.Broker.Down), as Kafka never names a fenced broker: clients
+// retry. Transaction keys (type 1) are
 // COORDINATOR_NOT_AVAILABLE until transactions exist. Handles batched keys
 // (v4+).
 func (c *Coordinator) FindCoordinator(ctx context.Context, req *kmsg.FindCoordinatorRequest) *kmsg.FindCoordinatorResponse {
@@ -250,6 +252,10 @@ func (c *Coordinator) FindCoordinator(ctx context.Context, req *kmsg.FindCoordin
 		}
 		for _, b := range brokers {
 			if b.NodeID == leader && leader >= 0 {
+				if b.Down {
+					m := fmt.Sprintf("the leader of %s-%d, node %d, is down", OffsetsTopic, p, leader)
+					return -1, "", -1, kerr.CoordinatorNotAvailable.Code, &m
+				}
 				return b.NodeID, b.Host, b.Port, 0, nil
 			}
 		}

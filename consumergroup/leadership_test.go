@@ -20,6 +20,20 @@ type leaders struct {
 	mu     sync.Mutex
 	node   map[int32]int32
 	epochs map[int32]int32
+	// down is the node the failure detector holds down, 0 for none.
+	down int32
+}
+
+func (l *leaders) setDown(node int32) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.down = node
+}
+
+func (l *leaders) isDown(node int32) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.down == node
 }
 
 func (l *leaders) set(p, node, epoch int32) {
@@ -62,7 +76,7 @@ var _ ClusterOf[*fakeTopic, *fakePartition] = (*fakeCluster)(nil)
 func (f *fakeCluster) NodeID() int32 { return f.self }
 
 func (f *fakeCluster) Brokers() []replication.Broker {
-	return []replication.Broker{{NodeID: 1, Host: "127.0.0.1", Port: 9092}, {NodeID: 2, Host: "127.0.0.2", Port: 9092}}
+	return []replication.Broker{{NodeID: 1, Host: "127.0.0.1", Port: 9092, Down: f.lead.isDown(1)}, {NodeID: 2, Host: "127.0.0.2", Port: 9092, Down: f.lead.isDown(2)}}
 }
 
 func (f *fakeCluster) Topic(name string) (*fakeTopic, bool) {
@@ -216,6 +230,22 @@ func findCoordinator(c *Coordinator, group string) kmsg.FindCoordinatorResponseC
 	req.Version = 4
 	req.CoordinatorKeys = []string{group}
 	return c.FindCoordinator(context.Background(), req).Coordinators[0]
+}
+
+// TestFindCoordinatorLeaderDown checks that FindCoordinator never names a
+// leader the failure detector holds down (replication.Broker.Down):
+// COORDINATOR_NOT_AVAILABLE, so that the client asks again, and the
+// leader once it is up again.
+func TestFindCoordinatorLeaderDown(t *testing.T) {
+	lead, _, c2 := twoCoordinators(t)
+	lead.setDown(1)
+	if co := findCoordinator(c2, testGroup); co.ErrorCode != kerr.CoordinatorNotAvailable.Code || co.NodeID != -1 || co.ErrorMessage == nil {
+		t.Fatalf("FindCoordinator while leader 1 is down: %+v, want COORDINATOR_NOT_AVAILABLE", co)
+	}
+	lead.setDown(0)
+	if co := findCoordinator(c2, testGroup); co.ErrorCode != 0 || co.NodeID != 1 {
+		t.Fatalf("FindCoordinator once leader 1 is up: %+v", co)
+	}
 }
 
 // TestCoordinatorFollowsLeadership moves a group's __consumer_offsets

@@ -31,6 +31,11 @@ type Broker struct {
 	Host   string
 	Port   int32
 	Rack   *string
+	// Down is set when this node's failure detector (Options.Liveness)
+	// holds the broker down: Metadata, DescribeCluster and FindCoordinator
+	// leave it out, as Kafka leaves out fenced brokers (LiveBrokers).
+	// Never set for this node.
+	Down bool
 }
 
 // Cluster is this node's view of the cluster: brokers, topics and their
@@ -81,6 +86,9 @@ type Cluster struct {
 	balanceDone      chan struct{}
 	moveWG, futureWG sync.WaitGroup
 	peerClient       PeerClient
+	// liveness is the failure detector behind Broker.Down (liveness.go);
+	// nil: every broker is up.
+	liveness PeerLiveness
 	// moveMu guards moving, the partitions a worker is moving, and
 	// settled, those a worker finished since driveMoves last looked.
 	moveMu  sync.Mutex
@@ -158,6 +166,7 @@ func Open(cfg Config, opts Options) (*Cluster, error) {
 		moving:      make(map[meta.PartitionRef]bool),
 		settled:     make(map[meta.PartitionRef]bool),
 		peerClient:  opts.Peers,
+		liveness:    opts.Liveness,
 	}
 	statfs := opts.Statfs
 	if statfs == nil {
@@ -334,7 +343,9 @@ func (c *Cluster) AutoCreateTopics() bool { return c.cfg.AutoCreateTopics }
 // DefaultPartitions is the partition count of auto-created topics.
 func (c *Cluster) DefaultPartitions() int32 { return c.cfg.DefaultPartitions }
 
-// Brokers returns every node registered in the metadata, by id.
+// Brokers returns every node registered in the metadata, by id, each
+// marked Down when the failure detector holds it down (LiveBrokers keeps
+// the others). The slice is the caller's.
 func (c *Cluster) Brokers() []Broker {
 	c.mu.RLock()
 	s := c.applied
@@ -343,7 +354,7 @@ func (c *Cluster) Brokers() []Broker {
 	bs := make([]Broker, 0, len(ids))
 	for _, id := range ids {
 		n, _ := s.Node(id)
-		b := Broker{NodeID: n.ID, Host: n.Host, Port: n.Port}
+		b := Broker{NodeID: n.ID, Host: n.Host, Port: n.Port, Down: c.down(n)}
 		if n.Rack != "" {
 			rack := n.Rack
 			b.Rack = &rack

@@ -258,4 +258,9 @@ type Options struct {
 	// leader, for a preferred leader election. Nil means none (a single
 	// node is always its own leader).
 	Peers PeerClient
+	// Liveness is the node-level failure detector (the node's
+	// replication/transport Mux): every registered node is watched, and
+	// one it holds down is marked Broker.Down. Nil means every broker is
+	// up (a single node).
+	Liveness PeerLiveness
 }

@@ -143,6 +143,7 @@ func (c *Cluster) applyLocked(s *meta.State) {
 	}
 	c.topics, c.topicsByID = topics, byID
 	c.applied = s
+	c.watchBrokersLocked(s)
 	c.quotas.Store(&s.Quotas)
 	close(c.viewChanged)
 	c.viewChanged = make(chan struct{})

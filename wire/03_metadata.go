@@ -11,6 +11,18 @@ package wire
 // placement chose, its ISR those the leader hears from (Partition.Leader,
 // Replicas, InSync).
 //
+// Only live brokers are listed, as a KRaft broker lists only unfenced
+// ones: a node this node's failure detector holds down (the Raft
+// transport's peer liveness, replication.Broker.Down) leaves the list
+// within a few seconds of dying and is back once heard from again. A
+// partition whose leader is not listed answers LEADER_NOT_AVAILABLE with
+// leader -1 and its leader epoch kept, as Kafka answers a leader without
+// a live endpoint, so that clients look again rather than dial a dead
+// node; its replicas and ISR keep every id (v1+), and the replicas on
+// nodes not listed are its offline replicas (v5+). v0, as Kafka's,
+// filters the replicas and ISR to listed nodes, answering
+// REPLICA_NOT_AVAILABLE when that drops any under a live leader.
+//
 // Unknown topics are created with the broker defaults when
 // auto.create.topics.enable is on and the request allows it (v4+
 // AllowAutoTopicCreation; always allowed before v4), as Kafka does; the
@@ -54,10 +66,12 @@ func handleMetadata(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 	req := kreq.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 
-	for _, b := range s.cluster.Brokers() {
+	live := make(map[int32]bool)
+	for _, b := range replication.LiveBrokers(s.cluster.Brokers()) {
 		mb := kmsg.NewMetadataResponseBroker()
 		mb.NodeID, mb.Host, mb.Port, mb.Rack = b.NodeID, b.Host, b.Port, b.Rack
 		resp.Brokers = append(resp.Brokers, mb)
+		live[b.NodeID] = true
 	}
 	clusterID := s.cluster.ClusterID()
 	resp.ClusterID = &clusterID
@@ -69,7 +83,7 @@ func handleMetadata(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
 		for _, t := range s.cluster.Topics() {
-			resp.Topics = append(resp.Topics, s.metadataTopic(t, req.IncludeTopicAuthorizedOperations))
+			resp.Topics = append(resp.Topics, s.metadataTopic(t, req.IncludeTopicAuthorizedOperations, live, req.Version == 0))
 		}
 		return reply{resp: resp}
 	}
@@ -94,7 +108,7 @@ func handleMetadata(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
-		resp.Topics = append(resp.Topics, s.metadataTopic(t, req.IncludeTopicAuthorizedOperations))
+		resp.Topics = append(resp.Topics, s.metadataTopic(t, req.IncludeTopicAuthorizedOperations, live, req.Version == 0))
 	}
 	return reply{resp: resp}
 }
@@ -124,7 +138,9 @@ func (s *Server) lookupOrCreateTopic(ctx context.Context, name string, autoCreat
 	return t, err
 }
 
-func (s *Server) metadataTopic(t Topic, includeOperations bool) kmsg.MetadataResponseTopic {
+// metadataTopic describes t; live holds the brokers the response lists.
+// With filterReplicas (v0) replicas and ISR name only live brokers.
+func (s *Server) metadataTopic(t Topic, includeOperations bool, live map[int32]bool, filterReplicas bool) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name()
 	mt.Topic, mt.TopicID, mt.IsInternal = &name, t.ID(), t.Internal()
@@ -136,13 +152,40 @@ func (s *Server) metadataTopic(t Topic, includeOperations bool) kmsg.MetadataRes
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = i
 		mp.Leader, mp.LeaderEpoch = p.Leader()
-		if mp.Leader < 0 {
-			mp.ErrorCode = kerr.LeaderNotAvailable.Code
-		}
 		mp.Replicas = p.Replicas()
 		mp.ISR = p.InSync()
 		mp.OfflineReplicas = []int32{}
+		for _, r := range mp.Replicas {
+			if !live[r] {
+				mp.OfflineReplicas = append(mp.OfflineReplicas, r)
+			}
+		}
+		if filterReplicas {
+			replicas, isr := liveOnly(mp.Replicas, live), liveOnly(mp.ISR, live)
+			if len(replicas) < len(mp.Replicas) || len(isr) < len(mp.ISR) {
+				mp.ErrorCode = kerr.ReplicaNotAvailable.Code
+			}
+			mp.Replicas, mp.ISR = replicas, isr
+		}
+		// A leader clients cannot reach (no leader, or one not listed) is
+		// no leader: they look again instead of dialling a dead node.
+		if mp.Leader < 0 || !live[mp.Leader] {
+			mp.Leader = -1
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		}
 		mt.Partitions = append(mt.Partitions, mp)
 	}
 	return mt
+}
+
+// liveOnly returns the ids of nodes that are live, in order, in a new
+// slice.
+func liveOnly(nodes []int32, live map[int32]bool) []int32 {
+	out := make([]int32, 0, len(nodes))
+	for _, n := range nodes {
+		if live[n] {
+			out = append(out, n)
+		}
+	}
+	return out
 }

@@ -5,7 +5,9 @@ package wire
 // Answers which broker coordinates a group: the leader of the group's
 // __consumer_offsets partition (on a single node, this one), with its
 // advertised address; COORDINATOR_NOT_AVAILABLE while that partition has
-// no known leader. The group coordinator (package consumergroup) answers.
+// no known leader or its leader is a broker Metadata leaves out (held down
+// by the failure detector), so clients retry instead of dialling a dead
+// node. The group coordinator (package consumergroup) answers.
 // The coordinator named then loads the partition on the group's first
 // request, answering COORDINATOR_LOAD_IN_PROGRESS until done, and a node
 // that no longer leads it answers NOT_COORDINATOR: clients look again.

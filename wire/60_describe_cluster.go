@@ -3,8 +3,13 @@ package wire
 // DescribeCluster (key 60), versions 0-2.
 //
 // Answers the cluster id, the controller (the metadata Raft group's leader,
-// -1 while none is known) and every broker registered in the cluster
-// metadata with its advertised address and rack, as Metadata lists them.
+// -1 while none is known) and the live brokers registered in the cluster
+// metadata with their advertised address and rack, as Metadata lists them.
+// A broker this node's failure detector holds down counts as fenced, as
+// Kafka fences a broker that stops heartbeating: it is left out unless
+// the request asks for fenced brokers too (IncludeFencedBrokers, v2+),
+// which lists it with IsFenced set (`sluice cluster status` asks so, to
+// show such a node down).
 // Admin clients (kadm.DescribeCluster, kafka-cluster.sh, AdminClient's
 // describeCluster) use it instead of Metadata. Sluice has no ACLs, so the
 // cluster authorized operations, when asked for, are every operation.
@@ -12,10 +17,6 @@ package wire
 // A request for controller endpoints (EndpointType 2, v1+) is
 // UNSUPPORTED_ENDPOINT_TYPE, as a Kafka broker answers it: Sluice's
 // controllers are its brokers, reached at the same addresses.
-//
-// Deviations: no broker is ever reported fenced (IsFenced, v2+); a node
-// that is registered but down is still listed, as Kafka lists registered
-// brokers until they are unregistered.
 //
 // Version notes: v0 (KIP-700); v1 endpoint type (KIP-919); v2 include
 // fenced brokers (KIP-1073).
@@ -45,8 +46,11 @@ func handleDescribeCluster(s *Server, ctx context.Context, kreq kmsg.Request) re
 	resp.ClusterID = s.cluster.ClusterID()
 	resp.ControllerID = s.cluster.ControllerID()
 	for _, b := range s.cluster.Brokers() {
+		if b.Down && !req.IncludeFencedBrokers {
+			continue
+		}
 		rb := kmsg.NewDescribeClusterResponseBroker()
-		rb.NodeID, rb.Host, rb.Port, rb.Rack = b.NodeID, b.Host, b.Port, b.Rack
+		rb.NodeID, rb.Host, rb.Port, rb.Rack, rb.IsFenced = b.NodeID, b.Host, b.Port, b.Rack, b.Down
 		resp.Brokers = append(resp.Brokers, rb)
 	}
 	if req.IncludeClusterAuthorizedOperations {

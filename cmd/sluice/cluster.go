@@ -162,11 +162,21 @@ func clusterStatus(ctx context.Context, bootstrap string, timeout time.Duration)
 	st := &clusterState{ClusterID: md.Cluster, Controller: md.Controller, UnderReplicated: []partitionState{}, Leaderless: []partitionState{}, Moving: []movingPartition{}}
 	// DescribeCluster is the admin API for brokers and controller; a broker
 	// without it (Kafka before 2.8) is described by Metadata alone.
-	if dc, err := kmsg.NewPtrDescribeClusterRequest().RequestWith(bctx, cl); err == nil && dc.ErrorCode == 0 {
-		st.ClusterID, st.Controller = dc.ClusterID, dc.ControllerID
-	}
-
+	// Metadata lists only live brokers: a node held down (fenced) is named
+	// by DescribeCluster with IncludeFencedBrokers (v2+), and shown down.
 	brokers := md.Brokers
+	fenced := map[int32]bool{}
+	dreq := kmsg.NewPtrDescribeClusterRequest()
+	dreq.IncludeFencedBrokers = true
+	if dc, err := dreq.RequestWith(bctx, cl); err == nil && dc.ErrorCode == 0 {
+		st.ClusterID, st.Controller = dc.ClusterID, dc.ControllerID
+		for _, b := range dc.Brokers {
+			if !slices.ContainsFunc(brokers, func(mb kadm.BrokerDetail) bool { return mb.NodeID == b.NodeID }) {
+				brokers = append(brokers, kadm.BrokerDetail{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack})
+				fenced[b.NodeID] = true
+			}
+		}
+	}
 	sort.Slice(brokers, func(i, j int) bool { return brokers[i].NodeID < brokers[j].NodeID })
 	views := make([]*kmsg.MetadataResponse, len(brokers))
 	errs := make([]error, len(brokers))
@@ -175,6 +185,10 @@ func clusterStatus(ctx context.Context, bootstrap string, timeout time.Duration)
 	adm := kadm.NewClient(cl)
 	var wg sync.WaitGroup
 	for i, b := range brokers {
+		if fenced[b.NodeID] {
+			errs[i] = fmt.Errorf("node %d is fenced: the cluster's failure detector holds it down", b.NodeID)
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

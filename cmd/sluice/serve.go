@@ -121,6 +121,11 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 	}
 	ropts := replication.Options{Logger: logger, SyncObserver: metrics.ObserveSync, Transport: metaTransport, GroupTransport: raftNet.groupTransport(),
 		Peers: peerClient{self: cfg.Replication.NodeID}}
+	if raftNet != nil {
+		// Metadata, DescribeCluster and FindCoordinator leave out the
+		// brokers the Mux's failure detector holds down.
+		ropts.Liveness = raftNet.mux
+	}
 	if cfg.FaultInjection {
 		faults := log.NewFaultFS(nil)
 		ropts.FS = faults

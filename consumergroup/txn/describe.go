@@ -2,6 +2,7 @@ package txn
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"slices"
 
@@ -114,8 +115,10 @@ func (c *Coordinator) ListTransactions(ctx context.Context, req *kmsg.ListTransa
 
 // FindCoordinator answers for transactional ids (key type 1): the node
 // leading the id's partition of __transaction_state, with its Kafka
-// address; COORDINATOR_NOT_AVAILABLE while no leader is known. Handles
-// batched keys (v4+).
+// address; COORDINATOR_NOT_AVAILABLE while no leader is known or the
+// failure detector holds the leader down (replication.Broker.Down), as
+// Kafka never names a fenced broker: clients retry. Handles batched keys
+// (v4+).
 func (c *Coordinator) FindCoordinator(ctx context.Context, req *kmsg.FindCoordinatorRequest) *kmsg.FindCoordinatorResponse {
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	brokers := c.cluster.Brokers()
@@ -131,6 +134,10 @@ func (c *Coordinator) FindCoordinator(ctx context.Context, req *kmsg.FindCoordin
 		}
 		for _, b := range brokers {
 			if leader >= 0 && b.NodeID == leader {
+				if b.Down {
+					m := fmt.Sprintf("the leader of %s partition %d, node %d, is down", StateTopic, p, leader)
+					return -1, "", -1, kerr.CoordinatorNotAvailable.Code, &m
+				}
 				return b.NodeID, b.Host, b.Port, 0, nil
 			}
 		}

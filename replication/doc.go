@@ -215,6 +215,8 @@
 //	                 leader how far a replica being added has caught up
 //	elect.go         preferred leader election and its automatic restore
 //	membership.go    nodes joining (cluster.join) and leaving the cluster
+//	liveness.go      which brokers are down (Broker.Down): the node's
+//	                 failure detector, watching every registered node
 //
 // Two sub-packages hold what is not about the cluster itself:
 //
@@ -334,6 +336,19 @@
 // client refreshes. Epochs only grow in the record, so a late report of
 // an older election never overwrites a newer one.
 //
+// # Live brokers
+//
+// Brokers lists every registered node; one the node's failure detector
+// (Options.Liveness, the transport Mux's peer liveness) holds down is
+// marked Down, and the layers above leave it out of Metadata,
+// DescribeCluster and FindCoordinator, as Kafka leaves out fenced
+// brokers. applyLocked has the detector watch every registered node but
+// this one, so a dead node is noticed even when this node sends it
+// nothing. This node is never Down; a node not judged yet (or with no
+// detector: a single node) is up. The verdict is this node's own, not
+// the metadata's: it is not replicated, and two nodes may briefly
+// disagree, which only makes a client look again.
+//
 // # On disk
 //
 //	<data.dir>/
@@ -449,7 +464,8 @@
 // it is taken after mu is released, never with it.
 //
 // Lock order: Cluster.pidMu, then Cluster.mu, then a replica's own locks
-// (open, close, delete, SetConfig) or cleaner.Cleaner's (SetConfig). No
+// (open, close, delete, SetConfig) or cleaner.Cleaner's (SetConfig), or
+// the failure detector's (WatchPeer, from applyLocked). No
 // lock of this package is held while calling the meta.Group, except that
 // applyLocked reads nothing from it. The cleaner lists targets under mu
 // shared and calls replicas after releasing it, so Close waits for it

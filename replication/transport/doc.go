@@ -221,7 +221,10 @@
 // reports. A group acts on it with ElectNow, which hands its own raft a
 // TimeoutNow through Consumer, behind what is queued; what makes that
 // safe (only a follower whose leader is the dead node does it) is
-// replication/raftgroup/failover.go's to keep.
+// replication/raftgroup/failover.go's to keep. The cluster reads the
+// same verdicts (PeerDown) to leave down nodes out of the brokers it lists
+// to clients, and has the detector watch every registered node
+// (replication/liveness.go).
 //
 // # Heartbeat reuse (heartbeat_reuse.go)
 //

@@ -2,8 +2,10 @@ package test
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -67,7 +69,8 @@ func (c *connectCounter) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duratio
 // TestClusterMetadataListsLiveBrokers: three nodes as processes; the node
 // coordinating a transactional producer is killed with kill -9. Within a
 // bounded time the survivors' Metadata and DescribeCluster stop listing
-// it (DescribeCluster lists it fenced when asked), no partition names it
+// it (DescribeCluster lists it fenced when asked, and sluice cluster
+// status shows it down), no partition names it
 // leader meanwhile, and the producer, whose client keeps running, commits
 // a transaction again through the new coordinator within a bounded time,
 // then no longer dials the dead node. Restarted, the node is listed again.
@@ -188,6 +191,25 @@ func TestClusterMetadataListsLiveBrokers(t *testing.T) {
 		}
 		if ids, fenced := describedBrokers(t, p.Addr, true); len(ids) != 3 || !slices.Equal(fenced, []int32{victim}) {
 			t.Fatalf("DescribeCluster with fenced brokers on %s lists %v, fenced %v; want all three, %d fenced", p.Addr, ids, fenced, victim)
+		}
+	}
+
+	// sluice cluster status still shows the node, down: DescribeCluster
+	// names it fenced though Metadata leaves it out.
+	out, code := clusterStatus(t, survivors[0].Addr, "--format", "json")
+	var st struct {
+		Nodes []struct {
+			ID    int32  `json:"id"`
+			Up    bool   `json:"up"`
+			Error string `json:"error"`
+		} `json:"nodes"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil || code != exitUnhealthyCode || len(st.Nodes) != 3 {
+		t.Fatalf("cluster status (exit %d, %v): %s; want 3 nodes, unhealthy", code, err, out)
+	}
+	for _, n := range st.Nodes {
+		if n.Up != (n.ID != victim) || (n.ID == victim && !strings.Contains(n.Error, "fenced")) {
+			t.Fatalf("cluster status shows node %d up %v (%q); want only node %d down, fenced", n.ID, n.Up, n.Error, victim)
 		}
 	}
 

@@ -21,7 +21,8 @@ package wire
 // node; its replicas and ISR keep every id (v1+), and the replicas on
 // nodes not listed are its offline replicas (v5+). v0, as Kafka's,
 // filters the replicas and ISR to listed nodes, answering
-// REPLICA_NOT_AVAILABLE when that drops any under a live leader.
+// REPLICA_NOT_AVAILABLE when that drops any under a live leader. The
+// controller (v1+) is -1 while it is not listed either.
 //
 // Unknown topics are created with the broker defaults when
 // auto.create.topics.enable is on and the request allows it (v4+
@@ -76,6 +77,10 @@ func handleMetadata(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 	clusterID := s.cluster.ClusterID()
 	resp.ClusterID = &clusterID
 	resp.ControllerID = s.cluster.ControllerID()
+	if !live[resp.ControllerID] {
+		// A controller not listed is none: clients ask again.
+		resp.ControllerID = -1
+	}
 	if req.IncludeClusterAuthorizedOperations {
 		resp.AuthorizedOperations = allClusterOperations
 	}

@@ -9,7 +9,7 @@ package wire
 // Kafka fences a broker that stops heartbeating: it is left out unless
 // the request asks for fenced brokers too (IncludeFencedBrokers, v2+),
 // which lists it with IsFenced set (`sluice cluster status` asks so, to
-// show such a node down).
+// show such a node down). A controller held down is answered as -1.
 // Admin clients (kadm.DescribeCluster, kafka-cluster.sh, AdminClient's
 // describeCluster) use it instead of Metadata. Sluice has no ACLs, so the
 // cluster authorized operations, when asked for, are every operation.
@@ -46,6 +46,10 @@ func handleDescribeCluster(s *Server, ctx context.Context, kreq kmsg.Request) re
 	resp.ClusterID = s.cluster.ClusterID()
 	resp.ControllerID = s.cluster.ControllerID()
 	for _, b := range s.cluster.Brokers() {
+		if b.NodeID == resp.ControllerID && b.Down {
+			// A fenced controller is none: clients ask again.
+			resp.ControllerID = -1
+		}
 		if b.Down && !req.IncludeFencedBrokers {
 			continue
 		}

@@ -12,10 +12,11 @@ import (
 )
 
 // downBrokerCluster is fakeCluster with broker 3 held down by the failure
-// detector and no topic auto-creation.
+// detector, the controller, and no topic auto-creation.
 type downBrokerCluster struct{ *fakeCluster }
 
 func (c downBrokerCluster) AutoCreateTopics() bool { return false }
+func (c downBrokerCluster) ControllerID() int32    { return 3 }
 
 func newDownBrokerServer(p *fakePartition) *Server {
 	c := &fakeCluster{partition: p, brokers: []replication.Broker{
@@ -25,7 +26,8 @@ func newDownBrokerServer(p *fakePartition) *Server {
 }
 
 // TestMetadataLiveBrokers checks that Metadata lists only live brokers,
-// that a partition led by a broker held down answers LEADER_NOT_AVAILABLE
+// that neither the controller nor a partition's leader names a broker
+// held down: a partition led by one answers LEADER_NOT_AVAILABLE
 // with leader -1 and its epoch kept, that replicas on a down broker are
 // offline replicas while replicas and ISR keep every id (v1+), and that
 // v0 filters replicas and ISR to live brokers, as Kafka does.
@@ -64,6 +66,9 @@ func TestMetadataLiveBrokers(t *testing.T) {
 			if !slices.Equal(ids, []int32{1, 2}) {
 				t.Fatalf("brokers %v, want [1 2]", ids)
 			}
+			if tt.version >= 1 && resp.ControllerID != -1 {
+				t.Errorf("controller %d, want -1 (node 3 is down)", resp.ControllerID)
+			}
 			if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
 				t.Fatalf("topics %+v", resp.Topics)
 			}
@@ -86,7 +91,7 @@ func TestMetadataLiveBrokers(t *testing.T) {
 
 // TestDescribeClusterFenced checks that DescribeCluster leaves out a
 // broker held down, and lists it fenced when asked (v2
-// IncludeFencedBrokers).
+// IncludeFencedBrokers), and never names it controller.
 func TestDescribeClusterFenced(t *testing.T) {
 	s := newDownBrokerServer(&fakePartition{})
 	for _, include := range []bool{false, true} {
@@ -95,6 +100,9 @@ func TestDescribeClusterFenced(t *testing.T) {
 		req.IncludeFencedBrokers = include
 		r := handleDescribeCluster(s, context.Background(), req)
 		resp := roundTripResponse(t, r.resp).(*kmsg.DescribeClusterResponse)
+		if resp.ControllerID != -1 {
+			t.Errorf("include fenced %v: controller %d, want -1 (node 3 is down)", include, resp.ControllerID)
+		}
 		var got []int32
 		for _, b := range resp.Brokers {
 			got = append(got, b.NodeID)

@@ -292,6 +292,10 @@
 //     right. Open also trusts a snapshot only if the log still holds the
 //     batch that ended at the snapshot's offset, same base offset and CRC
 //     (the anchor), and covers no more than the log holds.
+//   - The snapshot covers the applied batches only (appliedEnd), not the
+//     log end: a replicated replica's log may hold batches Raft stored but
+//     has not applied (a follower behind on the commit index), which the
+//     next Open replays from the log like any batch after the snapshot.
 //   - Producer state is rebuilt from batch headers alone (no decoding), so
 //     a crash costs a header scan of the log, not a full read.
 //   - Duplicates answer with the original offsets and nothing is written;

@@ -53,8 +53,8 @@ type Replica struct {
 	cleanFloor atomic.Pointer[func() int64]
 
 	// appliedEnd is the offset after the last batch the producer state
-	// accounts for: the log end at Open, then advanced by ApplyStored;
-	// guarded by mu.
+	// accounts for: the log end at Open, then advanced by Apply and
+	// ApplyStored; Close's snapshot covers up to it. Guarded by mu.
 	appliedEnd int64
 	// hwmLimit is the owner's bound on the high watermark with
 	// externalHWM; it only grows (monotonic max in AdvanceHighWatermark).
@@ -234,7 +234,12 @@ func (r *Replica) Close() error {
 	r.closed.Store(true)
 	defer r.notify.close()
 
-	covered := r.log.NextOffset()
+	// The producer state describes the batches applied, up to appliedEnd.
+	// A replicated replica's log may hold more: batches its Raft log store
+	// wrote that Raft has not applied yet (a follower that has not learned
+	// the commit index). The snapshot covers only what the state
+	// describes, so the next Open replays the rest from the log.
+	covered := min(r.appliedEnd, r.log.NextOffset())
 	snap, snapErr := r.snapshotOf(covered)
 	if err := r.log.Close(); err != nil {
 		return fmt.Errorf("partition: close log of %s-%d: %w", r.topic, r.partition, err)
@@ -246,7 +251,7 @@ func (r *Replica) Close() error {
 		return fmt.Errorf("partition: close %s-%d: %w", r.topic, r.partition, err)
 	}
 	r.logger.Debug("replica closed",
-		zap.Int64("log-end-offset", covered),
+		zap.Int64("snapshot-covers", covered),
 		zap.Int("producers", r.producers.len()))
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -48,14 +49,21 @@ func TestClusterGroupOffsetsAcrossRollingRestart(t *testing.T) {
 		var fetched kadm.OffsetResponses
 		var err error
 		// A connection to the node just restarted may still be the old
-		// one: kgo reports its EOF instead of retrying; a caller retries.
-		for range 5 {
+		// one (kgo reports its EOF instead of retrying), and until the
+		// other nodes hear from the restarted one again they answer
+		// COORDINATOR_NOT_AVAILABLE for the groups it leads: a client
+		// retries both.
+		for ctx.Err() == nil {
 			fetched, err = adm.FetchOffsets(ctx, group)
 			if err == nil {
 				err = fetched.Error()
 			}
-			if !errors.Is(err, io.EOF) {
+			if !errors.Is(err, io.EOF) && !kerr.IsRetriable(err) {
 				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(50 * time.Millisecond):
 			}
 		}
 		if err != nil {

@@ -76,7 +76,7 @@ func BenchmarkReadCommitted(b *testing.B) {
 			next := batchesEnd(res.Records)
 			if isolation == ReadCommitted {
 				began := time.Now()
-				_ = r.txns.abortedIn(offset, batchesEnd(res.Records))
+				_ = r.txns.abortedIn(offset, func() int64 { return batchesEnd(res.Records) })
 				lookup += time.Since(began)
 				lookups++
 			}

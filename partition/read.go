@@ -97,7 +97,7 @@ func (r *Replica) Read(dst []byte, req ReadRequest) (ReadResult, error) {
 	}
 	res.Records = records
 	if req.Isolation == ReadCommitted && len(records) > len(dst) {
-		res.Aborted = r.txns.abortedIn(req.Offset, batchesEnd(records[len(dst):]))
+		res.Aborted = r.txns.abortedIn(req.Offset, func() int64 { return batchesEnd(records[len(dst):]) })
 	}
 	return res, nil
 }

@@ -152,11 +152,16 @@ func (t *txnState) removeAborted(removed []abortedRange) {
 }
 
 // abortedIn returns the aborted transactions that may hold data in the
-// offsets [from, to): last >= from and first < to, by ascending last
-// offset. nil when none.
-func (t *txnState) abortedIn(from, to int64) []AbortedTxn {
+// offsets [from, end()): last >= from and first < end(), by ascending last
+// offset; nil when none. end is called only when some aborted transaction
+// ends at or after from (most reads find none and skip it).
+func (t *txnState) abortedIn(from int64, end func() int64) []AbortedTxn {
 	list := *t.aborted.Load()
 	i := sort.Search(len(list), func(i int) bool { return list[i].last >= from })
+	if i == len(list) {
+		return nil
+	}
+	to := end()
 	var out []AbortedTxn
 	for _, a := range list[i:] {
 		if a.first < to {

@@ -303,3 +303,38 @@ func TestEncodeTxnBatch(t *testing.T) {
 		t.Fatalf("records %v, err %v", keys, it.Err())
 	}
 }
+
+// TestTxnCompletionDuringLoad completes a transaction while its partition
+// loads: the load reads the transaction's offsets but not its marker
+// (committed after the load's last read), and applies the completion
+// noted meanwhile when it installs the groups.
+func TestTxnCompletionDuringLoad(t *testing.T) {
+	lead, c1, c2 := twoCoordinators(t)
+	p := partitionFor(testGroup, testConfig().OffsetsTopicPartitions)
+	if code := settled(t, c1, func() int16 { return txnCommit(c1, testGroup, 5, "", -1, 0, 50) }); code != 0 {
+		t.Fatalf("TxnOffsetCommit: code %d", code)
+	}
+	lead.set(p, 2, 2)
+	// Start c2's load by hand, as coordinatorLocked does, so the
+	// completion arrives while it runs and before it reads.
+	c2.mu.Lock()
+	c2.owned[p].loading, c2.owned[p].loadingEpoch = true, 2
+	c2.wg.Add(1)
+	c2.mu.Unlock()
+	c2.CompleteTransaction(p, 5, 0, true)
+	func() {
+		defer c2.wg.Done()
+		if err := c2.loadPartition(p, c2.handle(p), 2); err != nil {
+			t.Fatalf("load: %v", err)
+		}
+	}()
+	if code, off := fetchStable(c2, testGroup); code != 0 || off != 50 {
+		t.Fatalf("after the load: code %d offset %d, want 50 (the completion noted during the load applied)", code, off)
+	}
+	c2.mu.Lock()
+	left := len(c2.owned[p].completions)
+	c2.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d completions left after the load", left)
+	}
+}

@@ -15,11 +15,12 @@ import (
 // fakeGroups is a GroupCoordinator whose JoinGroup blocks until released
 // and which records what reached it.
 type fakeGroups struct {
-	mu        sync.Mutex
-	commits   []*kmsg.OffsetCommitRequest
-	heartbeat chan struct{} // receives on each Heartbeat
-	release   chan struct{} // JoinGroup returns once closed
-	joining   chan struct{} // if set, receives when a JoinGroup starts waiting
+	mu         sync.Mutex
+	commits    []*kmsg.OffsetCommitRequest
+	txnCommits []*kmsg.TxnOffsetCommitRequest
+	heartbeat  chan struct{} // receives on each Heartbeat
+	release    chan struct{} // JoinGroup returns once closed
+	joining    chan struct{} // if set, receives when a JoinGroup starts waiting
 }
 
 func (f *fakeGroups) FindCoordinator(_ context.Context, req *kmsg.FindCoordinatorRequest) *kmsg.FindCoordinatorResponse {
@@ -92,7 +93,21 @@ func (f *fakeGroups) DeleteGroups(_ context.Context, req *kmsg.DeleteGroupsReque
 }
 
 func (f *fakeGroups) TxnOffsetCommit(_ context.Context, req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse {
-	return req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+	f.mu.Lock()
+	f.txnCommits = append(f.txnCommits, req)
+	f.mu.Unlock()
+	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewTxnOffsetCommitResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+			sp.Partition = rp.Partition
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
 }
 
 func (f *fakeGroups) CompleteTransaction(int32, int64, int16, bool) {}
@@ -183,6 +198,48 @@ func TestOffsetCommitUnknownPartitions(t *testing.T) {
 	defer f.mu.Unlock()
 	if len(f.commits) != 1 || len(f.commits[0].Topics) != 1 || f.commits[0].Topics[0].Topic != "t" || len(f.commits[0].Topics[0].Partitions) != 1 {
 		t.Errorf("the coordinator saw %d commits: %+v", len(f.commits), f.commits)
+	}
+}
+
+// TestTxnOffsetCommitUnknownPartitions is TestOffsetCommitUnknownPartitions
+// for TxnOffsetCommit: unknown partitions are answered by wire, the rest
+// reach the coordinator with the producer.
+func TestTxnOffsetCommitUnknownPartitions(t *testing.T) {
+	f := &fakeGroups{heartbeat: make(chan struct{}, 1), release: make(chan struct{})}
+	addr, cluster := newGroupTestServer(t, f)
+	if _, err := cluster.CreateTopic(context.Background(), replication.CreateTopicRequest{Name: "t", Partitions: 1, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, addr)
+	for _, v := range []int16{0, 4} {
+		req := kmsg.NewPtrTxnOffsetCommitRequest()
+		req.SetVersion(v)
+		req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = "tx", "g", 7, 1
+		req.Topics = []kmsg.TxnOffsetCommitRequestTopic{
+			{Topic: "t", Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{Partition: 0, Offset: 5}, {Partition: 1, Offset: 5}}},
+			{Topic: "missing", Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{Partition: 0, Offset: 5}}},
+		}
+		resp := c.roundTrip(req).(*kmsg.TxnOffsetCommitResponse)
+		got := map[string]int16{}
+		for _, rt := range resp.Topics {
+			for _, rp := range rt.Partitions {
+				got[rt.Topic+"/"+string(rune('0'+rp.Partition))] = rp.ErrorCode
+			}
+		}
+		want := map[string]int16{"t/0": 0, "t/1": kerr.UnknownTopicOrPartition.Code, "missing/0": kerr.UnknownTopicOrPartition.Code}
+		if len(got) != len(want) || got["t/0"] != 0 || got["t/1"] != want["t/1"] || got["missing/0"] != want["missing/0"] {
+			t.Errorf("v%d: codes %v, want %v", v, got, want)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.txnCommits) != 2 {
+		t.Fatalf("the coordinator saw %d transactional commits, want 2", len(f.txnCommits))
+	}
+	for _, r := range f.txnCommits {
+		if r.ProducerID != 7 || r.ProducerEpoch != 1 || len(r.Topics) != 1 || r.Topics[0].Topic != "t" || len(r.Topics[0].Partitions) != 1 {
+			t.Errorf("the coordinator saw %+v", r)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -214,34 +215,118 @@ type clusterPlacement struct {
 }
 
 // dialCluster connects to the cluster at bootstrap and reads its nodes
-// and partitions.
+// and partitions from the controller, whose view holds every committed
+// change (another node's copy of the metadata may lag it by moments, and
+// show a reassignment the controller just finalised as still running).
+// A partition being reassigned is placed at its target: the replicas
+// being removed are already on their way out.
 func dialCluster(ctx context.Context, bootstrap string) (*clusterPlacement, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.MetadataMinAge(movePoll))
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", bootstrap, err)
 	}
-	adm := kadm.NewClient(cl)
+	c := &clusterPlacement{client: cl, admin: kadm.NewClient(cl)}
 	mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	md, err := adm.Metadata(mctx)
+	md, err := c.controllerMetadata(mctx)
 	if err != nil {
 		cl.Close()
 		return nil, fmt.Errorf("cannot reach the cluster at %s: %w", bootstrap, err)
 	}
-	c := &clusterPlacement{client: cl, admin: adm}
+	moving, err := c.reassigning(mctx)
+	if err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("list the reassignments in progress: %w", err)
+	}
 	for _, b := range md.Brokers {
 		c.nodes = append(c.nodes, b.NodeID)
 	}
 	slices.Sort(c.nodes)
-	for _, t := range md.Topics.Sorted() {
-		if t.Err != nil {
+	for _, t := range md.Topics {
+		if t.ErrorCode != 0 || t.Topic == nil {
 			continue
 		}
-		for _, p := range t.Partitions.Sorted() {
-			c.parts = append(c.parts, placement{Topic: t.Topic, Partition: p.Partition, Replicas: p.Replicas})
+		for _, p := range t.Partitions {
+			replicas := p.Replicas
+			if target, ok := moving[*t.Topic][p.Partition]; ok {
+				replicas = target
+			}
+			c.parts = append(c.parts, placement{Topic: *t.Topic, Partition: p.Partition, Replicas: replicas})
 		}
 	}
+	slices.SortFunc(c.parts, func(a, b placement) int {
+		if a.Topic != b.Topic {
+			return strings.Compare(a.Topic, b.Topic)
+		}
+		return int(a.Partition) - int(b.Partition)
+	})
 	return c, nil
+}
+
+// reassigning returns the target replicas of every partition being
+// reassigned, by topic and partition (ListPartitionReassignments of all
+// partitions, which the client sends to the controller).
+func (c *clusterPlacement) reassigning(ctx context.Context) (map[string]map[int32][]int32, error) {
+	resp, err := kmsg.NewPtrListPartitionReassignmentsRequest().RequestWith(ctx, c.client)
+	if err != nil {
+		return nil, err
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return nil, err
+	}
+	out := map[string]map[int32][]int32{}
+	for _, t := range resp.Topics {
+		out[t.Topic] = map[int32][]int32{}
+		for _, p := range t.Partitions {
+			out[t.Topic][p.Partition] = slices.DeleteFunc(slices.Clone(p.Replicas), func(n int32) bool { return slices.Contains(p.RemovingReplicas, n) })
+		}
+	}
+	return out, nil
+}
+
+// placedAt reports whether the controller's metadata, which clients
+// read, lists every moved partition with exactly its target replicas:
+// the reassignment is finalised in the controller's state a moment
+// before its metadata view shows it.
+func (c *clusterPlacement) placedAt(ctx context.Context, moves []move) bool {
+	md, err := c.controllerMetadata(ctx)
+	if err != nil {
+		return false
+	}
+	have := map[string]map[int32][]int32{}
+	for _, t := range md.Topics {
+		if t.Topic == nil {
+			continue
+		}
+		have[*t.Topic] = map[int32][]int32{}
+		for _, p := range t.Partitions {
+			have[*t.Topic][p.Partition] = p.Replicas
+		}
+	}
+	for _, m := range moves {
+		if !slices.Equal(have[m.Topic][m.Partition], m.To) {
+			return false
+		}
+	}
+	return true
+}
+
+// controllerMetadata asks any broker which node is the controller, then
+// asks the controller for the metadata of every topic. It falls back to
+// the first answer when the controller cannot be asked.
+func (c *clusterPlacement) controllerMetadata(ctx context.Context) (*kmsg.MetadataResponse, error) {
+	req := kmsg.NewPtrMetadataRequest()
+	any, err := req.RequestWith(ctx, c.client)
+	if err != nil {
+		return nil, err
+	}
+	if any.ControllerID < 0 {
+		return any, nil
+	}
+	if md, err := req.RequestWith(ctx, c.client.Broker(int(any.ControllerID))); err == nil {
+		return md, nil
+	}
+	return any, nil
 }
 
 func (c *clusterPlacement) close() { c.client.Close() }
@@ -336,7 +421,7 @@ func (c *clusterPlacement) execute(ctx context.Context, progress io.Writer, move
 				fmt.Fprintf(progress, "moved %d of %d\n", len(moves)-left, len(moves))
 				lastLeft = left
 			}
-			if left == 0 {
+			if left == 0 && c.placedAt(ctx, moves) {
 				break
 			}
 		}

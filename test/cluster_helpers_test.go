@@ -493,10 +493,31 @@ func checkHistory(t *testing.T, seeds []string, topic string, acked map[string]i
 		}
 		last[prefix] = n
 	}
+	var bad []string
+	minBad, maxBad := int64(-1), int64(-1)
 	for v, offset := range acked {
 		if got := at[v]; len(got) != 1 || got[0] != offset {
-			t.Fatalf("record %s acknowledged at offset %d is in the log at offsets %v", v, offset, got)
+			bad = append(bad, fmt.Sprintf("%s@%d:%v", v, offset, got))
+			if minBad < 0 || offset < minBad {
+				minBad = offset
+			}
+			if offset > maxBad {
+				maxBad = offset
+			}
 		}
+	}
+	if len(bad) > 0 {
+		slices.Sort(bad)
+		if len(bad) > 20 {
+			bad = bad[:20]
+		}
+		var around []string
+		for _, r := range records {
+			if r.Offset >= minBad-3 && r.Offset <= minBad+3 || r.Offset >= maxBad-3 && r.Offset <= maxBad+3 {
+				around = append(around, fmt.Sprintf("%d=%s", r.Offset, r.Value))
+			}
+		}
+		t.Fatalf("read offsets %d..%d (%d records, end offset %d): %d acknowledged records missing or misplaced, at offsets %d..%d, e.g. %v; records around them: %v", records[0].Offset, records[len(records)-1].Offset, len(records), end, len(bad), minBad, maxBad, bad, around)
 	}
 	return len(records)
 }

@@ -517,7 +517,11 @@ func checkHistory(t *testing.T, seeds []string, topic string, acked map[string]i
 				around = append(around, fmt.Sprintf("%d=%s", r.Offset, r.Value))
 			}
 		}
-		t.Fatalf("read offsets %d..%d (%d records, end offset %d): %d acknowledged records missing or misplaced, at offsets %d..%d, e.g. %v; records around them: %v", records[0].Offset, records[len(records)-1].Offset, len(records), end, len(bad), minBad, maxBad, bad, around)
+		read := "nothing"
+		if len(records) > 0 {
+			read = fmt.Sprintf("offsets %d..%d (%d records)", records[0].Offset, records[len(records)-1].Offset, len(records))
+		}
+		t.Fatalf("read %s up to end offset %d: %d acknowledged records missing or misplaced, at offsets %d..%d, e.g. %v; records around them: %v", read, end, len(bad), minBad, maxBad, bad, around)
 	}
 	return len(records)
 }

@@ -157,8 +157,9 @@ func (p *Partition) Read(dst []byte, req partition.ReadRequest) (partition.ReadR
 }
 
 // Offsets returns the partition's log start, last stable, high watermark
-// and log end offsets.
-// A partition with no replica on this node reports zeros.
+// and log end offsets while this node leads it; elsewhere (a follower, or
+// no replica here) it reports zeros, so callers answering clients check
+// leadership first (LocalOffsets reads a follower's replica).
 func (p *Partition) Offsets() partition.Offsets {
 	r, err := p.serving()
 	if err != nil {

@@ -1,8 +1,11 @@
 package test
 
 import (
+	"errors"
 	"path/filepath"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // TestClusterFollowerCatchesUp: three nodes as processes, one partition
@@ -42,5 +45,19 @@ func TestClusterFollowerCatchesUp(t *testing.T) {
 	segments, _ := filepath.Glob(filepath.Join(procs[leader-1].DataDir, "topics", topic+"-0", "*.log"))
 	t.Logf("the follower held %d bytes when restarted; the leader has %d segments", behind, len(segments))
 	waitIdenticalLogs(t, procs, topic, behind+1)
-	checkHistory(t, seeds, topic, acked)
+	n := checkHistory(t, seeds, topic, acked)
+
+	// Only the leader answers ListOffsets: a follower's answer of offset
+	// 0 sent a consumer resetting to latest back to the start, and a
+	// client reading up to the end offset read nothing.
+	for i, p := range procs {
+		conn := dialRaw(t, p.Addr)
+		offset, err := listLatestErr(conn, topic, 0)
+		switch {
+		case int32(i+1) == leader && (err != nil || offset != int64(n)):
+			t.Fatalf("leader node %d answers ListOffsets latest %d, error %v; want %d", i+1, offset, err, n)
+		case int32(i+1) != leader && !errors.Is(err, kerr.NotLeaderForPartition):
+			t.Fatalf("follower node %d answers ListOffsets latest %d, error %v; want NOT_LEADER_OR_FOLLOWER", i+1, offset, err)
+		}
+	}
 }

@@ -13,7 +13,8 @@ package wire
 // by timestamp (or -3) at or past the last stable offset is not answered
 // (offset -1), as Kafka bounds lookups by its last fetchable offset.
 //
-// A CurrentLeaderEpoch (v4+) newer than ours is UNKNOWN_LEADER_EPOCH; older
+// Only the partition's leader answers; elsewhere the error is
+// NOT_LEADER_OR_FOLLOWER. A CurrentLeaderEpoch (v4+) newer than ours is UNKNOWN_LEADER_EPOCH; older
 // is FENCED_LEADER_EPOCH.
 //
 // Version notes: v0 answers a list of offsets (OldStyleOffsets; Sluice
@@ -51,6 +52,13 @@ func handleListOffsets(s *Server, ctx context.Context, kreq kmsg.Request) reply 
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			p, err := s.cluster.Partition(rt.Topic, rp.Partition)
+			if err == nil && !leads(p, s.cluster.NodeID()) {
+				// Only the leader knows the high watermark; a follower's
+				// handle reports no offsets, which must not reach a
+				// client as offset 0 (a consumer resetting to latest
+				// would replay the partition).
+				err = kerr.NotLeaderForPartition
+			}
 			if err == nil {
 				err = checkLeaderEpoch(p, rp.CurrentLeaderEpoch)
 			}

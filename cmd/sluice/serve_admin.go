@@ -63,14 +63,16 @@ func (a *adminListener) stop(ctx context.Context) error {
 // once), so that the warning is logged without a scraper.
 const stuckCheckInterval = 10 * time.Second
 
-// clusterHighWatermark reads a partition's high watermark from cluster
-// (unknown topic or partition: not ok).
+// clusterHighWatermark reads a partition's high watermark from this
+// node's replica, led here or not (unknown topic or partition, or no
+// replica here: not ok).
 func clusterHighWatermark(cluster *replication.Cluster) consumergroup.HighWatermark {
 	return func(topic string, index int32) (int64, bool) {
 		t, ok := cluster.Topic(topic)
 		if !ok || index < 0 || index >= t.PartitionCount() {
 			return 0, false
 		}
-		return t.Partition(index).Offsets().HighWatermark, true
+		o, ok := t.Partition(index).LocalOffsets()
+		return o.HighWatermark, ok
 	}
 }

@@ -14,8 +14,10 @@ import (
 // PartitionReader is what the collectors read of one partition;
 // *replication.Partition implements it.
 type PartitionReader interface {
-	// Offsets returns the log start, high watermark and log end offsets.
-	Offsets() partition.Offsets
+	// LocalOffsets returns the log start, high watermark and log end
+	// offsets of this node's replica (a follower's included); not ok when
+	// the partition has no replica here.
+	LocalOffsets() (partition.Offsets, bool)
 	// LogStats returns the local log's size and segment count.
 	LogStats() log.Stats
 	// TimestampAt returns the first committed record at or after offset
@@ -88,8 +90,11 @@ func (c *LogCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *LogCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, p := range c.partitions() {
 		index := strconv.Itoa(int(p.Index))
+		o, ok := p.Reader.LocalOffsets()
+		if !ok {
+			continue // no replica on this node
+		}
 		st := p.Reader.LogStats()
-		o := p.Reader.Offsets()
 		ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(st.Bytes), p.Topic, index)
 		ch <- prometheus.MustNewConstMetric(c.segments, prometheus.GaugeValue, float64(st.Segments), p.Topic, index)
 		ch <- prometheus.MustNewConstMetric(c.highWatermark, prometheus.GaugeValue, float64(o.HighWatermark), p.Topic, index)

@@ -111,7 +111,9 @@ func (c *GroupCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			po, ok := offsets[key]
 			if !ok {
-				po = reader.Offsets()
+				if po, ok = reader.LocalOffsets(); !ok {
+					continue // no replica on this node: lag unknown here
+				}
 				offsets[key] = po
 			}
 			index := strconv.Itoa(int(o.Partition))

@@ -23,10 +23,10 @@ type fakePartition struct {
 	stats   log.Stats
 }
 
-func (p *fakePartition) Offsets() partition.Offsets {
+func (p *fakePartition) LocalOffsets() (partition.Offsets, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return partition.Offsets{HighWatermark: p.hwm, LastStable: p.hwm, LogEnd: p.hwm}
+	return partition.Offsets{HighWatermark: p.hwm, LastStable: p.hwm, LogEnd: p.hwm}, true
 }
 
 func (p *fakePartition) LogStats() log.Stats { return p.stats }

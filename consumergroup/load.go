@@ -11,7 +11,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sluice-io/sluice/log"
-	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/partition/record"
 )
 
@@ -100,85 +99,41 @@ func (c *Coordinator) loadPartition(p int32, h Partition, epoch int32) (err erro
 		c.logger.Debug("group partition loaded", zap.Int32("partition", p), zap.Int32("epoch", epoch),
 			zap.Int("groups", len(groups)), zap.Duration("took", time.Since(began)))
 	}()
-	// The first read proves this node serves the partition (a node that
-	// does not answers NOT_LEADER_OR_FOLLOWER, and Offsets zeros); the
-	// high watermark read after it bounds the load.
-	offset := h.Offsets().LogStart
-	var end int64
-	for first := true; first || offset < end; first = false {
+	stopped := func() bool {
 		c.mu.Lock()
-		closed := c.closed
-		c.mu.Unlock()
-		if closed {
-			return nil
-		}
-		rr, err := h.Read(nil, partition.ReadRequest{Offset: offset, MaxBytes: 1 << 20, MinOneBatch: true})
-		if err != nil {
-			return fmt.Errorf("read %s-%d at %d: %w", OffsetsTopic, p, offset, err)
-		}
-		if first {
-			end = h.Offsets().HighWatermark
-		}
-		if len(rr.Records) == 0 {
-			break
-		}
-		next, err := c.applyBatches(p, groups, rr.Records)
-		if err != nil {
-			return fmt.Errorf("%s-%d at %d: %w", OffsetsTopic, p, offset, err)
-		}
-		if next <= offset {
-			break
-		}
-		offset = next
+		defer c.mu.Unlock()
+		return c.closed
+	}
+	err = ReplayLog(h, stopped, func(hdr log.BatchHeader, rec *record.Record) error {
+		c.applyLoaded(p, groups, hdr, rec)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s-%d: %w", OffsetsTopic, p, err)
 	}
 	return nil
 }
 
-// applyBatches applies every record of the batches in b and returns the
-// offset after the last batch. A trailing partial batch is ignored.
+// applyLoaded applies one record of a load to groups, the load's own map.
 // Records of a transactional batch are pending in their producer's
 // transaction until its control batch (a COMMIT or ABORT marker) in this
 // partition completes them; a producer's transaction still open at the end
 // of the load stays pending in the installed groups.
-func (c *Coordinator) applyBatches(p int32, groups map[string]*group, b []byte) (int64, error) {
-	var next int64
-	for len(b) > 0 {
-		h, err := log.ParseBatchHeader(b)
-		if errors.Is(err, log.ErrShortBatch) || err == nil && h.Size() > len(b) {
-			break
+func (c *Coordinator) applyLoaded(p int32, groups map[string]*group, h log.BatchHeader, rec *record.Record) {
+	switch {
+	case h.Control():
+		// A transaction marker's key: version, then type (0 ABORT, 1
+		// COMMIT).
+		var k kmsg.ControlRecordKey
+		if k.ReadFrom(rec.Key) != nil || k.Type > 1 || !h.Transactional() {
+			return
 		}
-		if err != nil {
-			return next, fmt.Errorf("decode batch: %w", err)
-		}
-		batch := b[:h.Size()]
-		b = b[h.Size():]
-		next = h.NextOffset()
-		_, it, err := record.Records(batch, partition.MaxDecompressedBytes)
-		if err != nil {
-			return next, err
-		}
-		for it.Next() {
-			rec := it.Record()
-			switch {
-			case h.Control():
-				// A transaction marker's key: version, then type (0
-				// ABORT, 1 COMMIT).
-				var k kmsg.ControlRecordKey
-				if k.ReadFrom(rec.Key) != nil || k.Type > 1 || !h.Transactional() {
-					continue
-				}
-				c.completeTxnLocked(groups, p, h.ProducerID, k.Type == 1)
-			case h.Transactional():
-				c.applyTxnRecord(groups, h.ProducerID, h.BaseOffset+int64(rec.OffsetDelta), rec.Key, rec.Value)
-			default:
-				c.applyRecord(groups, h.BaseOffset+int64(rec.OffsetDelta), rec.Key, rec.Value)
-			}
-		}
-		if err := it.Err(); err != nil {
-			return next, fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
-		}
+		c.completeTxnLocked(groups, p, h.ProducerID, k.Type == 1)
+	case h.Transactional():
+		c.applyTxnRecord(groups, h.ProducerID, h.BaseOffset+int64(rec.OffsetDelta), rec.Key, rec.Value)
+	default:
+		c.applyRecord(groups, h.BaseOffset+int64(rec.OffsetDelta), rec.Key, rec.Value)
 	}
-	return next, nil
 }
 
 // applyTxnRecord applies one record of producerID's transactional batch,

@@ -10,7 +10,6 @@ import (
 
 	"github.com/sluice-io/sluice/consumergroup"
 	"github.com/sluice-io/sluice/log"
-	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/partition/record"
 )
 
@@ -88,75 +87,28 @@ func (c *Coordinator) loadPartition(p int32, h consumergroup.Partition, epoch in
 		c.logger.Log(level, "transaction partition loaded", zap.Int32("partition", p), zap.Int32("epoch", epoch),
 			zap.Int("transactional-ids", len(loaded)), zap.Int("markers-to-resend", resend), zap.Duration("took", time.Since(began)))
 	}()
-	offset := h.Offsets().LogStart
-	var end int64
-	for first := true; first || offset < end; first = false {
+	stopped := func() bool {
 		c.mu.Lock()
-		closed := c.closed
-		c.mu.Unlock()
-		if closed {
+		defer c.mu.Unlock()
+		return c.closed
+	}
+	err = consumergroup.ReplayLog(h, stopped, func(hdr log.BatchHeader, rec *record.Record) error {
+		if hdr.Control() {
 			return nil
 		}
-		rr, err := h.Read(nil, partition.ReadRequest{Offset: offset, MaxBytes: 1 << 20, MinOneBatch: true})
-		if err != nil {
-			return fmt.Errorf("read %s-%d at %d: %w", StateTopic, p, offset, err)
-		}
-		if first {
-			end = h.Offsets().HighWatermark
-		}
-		if len(rr.Records) == 0 {
-			break
-		}
-		next, err := c.applyBatches(loaded, rr.Records)
-		if err != nil {
-			return fmt.Errorf("%s-%d at %d: %w", StateTopic, p, offset, err)
-		}
-		if next <= offset {
-			break
-		}
-		offset = next
-	}
-	return nil
-}
-
-// applyBatches applies every record of the batches in b to loaded and
-// returns the offset after the last whole batch.
-func (c *Coordinator) applyBatches(loaded map[string]*metadata, b []byte) (int64, error) {
-	var next int64
-	for len(b) > 0 {
-		hdr, err := log.ParseBatchHeader(b)
-		if errors.Is(err, log.ErrShortBatch) || err == nil && hdr.Size() > len(b) {
-			break
-		}
-		if err != nil {
-			return next, fmt.Errorf("decode batch: %w", err)
-		}
-		batch := b[:hdr.Size()]
-		b = b[hdr.Size():]
-		next = hdr.NextOffset()
-		if hdr.Control() {
-			continue
-		}
-		_, it, err := record.Records(batch, partition.MaxDecompressedBytes)
-		if err != nil {
-			return next, err
-		}
-		for it.Next() {
-			rec := it.Record()
-			id, m, err := decodeRecord(rec.Key, rec.Value)
-			if err != nil {
-				c.logger.Warn("skipping undecodable transaction record", zap.Int64("offset", hdr.BaseOffset), zap.Error(err))
-				continue
-			}
-			if m == nil {
-				delete(loaded, id)
-				continue
-			}
+		id, m, err := decodeRecord(rec.Key, rec.Value)
+		switch {
+		case err != nil:
+			c.logger.Warn("skipping undecodable transaction record", zap.Int64("offset", hdr.BaseOffset+int64(rec.OffsetDelta)), zap.Error(err))
+		case m == nil:
+			delete(loaded, id)
+		default:
 			loaded[id] = m
 		}
-		if err := it.Err(); err != nil {
-			return next, fmt.Errorf("batch at offset %d: %w", hdr.BaseOffset, err)
-		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s-%d: %w", StateTopic, p, err)
 	}
-	return next, nil
+	return nil
 }

@@ -119,15 +119,15 @@ type testServer struct {
 	// Addr is host:port of the listener; it stays the same across restart.
 	Addr string
 
-	Cluster   *replication.Cluster
-	Groups    *consumergroup.Coordinator // nil with NoGroups
-	txns      *txn.Coordinator           // nil with NoGroups
+	Cluster *replication.Cluster
+	Groups  *consumergroup.Coordinator // nil with NoGroups
+	txns    *txn.Coordinator           // nil with NoGroups
 	// ShareState is the share coordinator, nil with NoGroups.
 	ShareState *sharestate.Coordinator
-	server    *wire.Server
-	listener  net.Listener
-	serveDone chan error
-	running   bool
+	server     *wire.Server
+	listener   net.Listener
+	serveDone  chan error
+	running    bool
 }
 
 // startServer starts an in-process server on 127.0.0.1 with an ephemeral

@@ -57,6 +57,8 @@
 //	└─────────────┘   Delete (tomb-    └───────────────────────┘
 //	                  stone)             Read(l > L) stores L = l
 //
+// The rules:
+//
 //   - StateEpoch: Initialize sets a new, higher state epoch (an
 //     administrative reset or delete does too); a Write carrying another
 //     state epoch, or on a key with no state, is FENCED_STATE_EPOCH, and

@@ -39,10 +39,13 @@ type RouterOptions struct {
 // of one that landed changes nothing). Safe for concurrent use.
 type Router struct {
 	coordinator *Coordinator
-	peers       Peers
-	logger      *zap.Logger
-	minBackoff  time.Duration
-	maxBackoff  time.Duration
+	// leader returns the node coordinating a key, -1 for none
+	// (coordinator.Leader; tests replace it).
+	leader     func(Key) int32
+	peers      Peers
+	logger     *zap.Logger
+	minBackoff time.Duration
+	maxBackoff time.Duration
 }
 
 var _ Persister = (*Router)(nil)
@@ -59,7 +62,7 @@ func NewRouter(c *Coordinator, peers Peers, opts RouterOptions) *Router {
 	if opts.MaxBackoff < opts.MinBackoff {
 		opts.MaxBackoff = max(500*time.Millisecond, opts.MinBackoff)
 	}
-	return &Router{coordinator: c, peers: peers, logger: opts.Logger.Named("sharestate"), minBackoff: opts.MinBackoff, maxBackoff: opts.MaxBackoff}
+	return &Router{coordinator: c, leader: c.Leader, peers: peers, logger: opts.Logger.Named("sharestate"), minBackoff: opts.MinBackoff, maxBackoff: opts.MaxBackoff}
 }
 
 // Initialize implements Persister.
@@ -215,7 +218,7 @@ var errMissingPartition = errors.New("sharestate: response without the share-par
 func (r *Router) call(ctx context.Context, key Key, op string, req kmsg.Request, local func(context.Context) kmsg.Response, result func(kmsg.Response) error) error {
 	backoff := r.minBackoff
 	for {
-		node := r.coordinator.Leader(key)
+		node := r.leader(key)
 		var err error
 		switch {
 		case node < 0:

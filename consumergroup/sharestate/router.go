@@ -27,6 +27,11 @@ type RouterOptions struct {
 	// MinBackoff is the first wait before a retry; doubled on each retry
 	// up to MaxBackoff. Zero means 10 ms and 500 ms.
 	MinBackoff, MaxBackoff time.Duration
+	// AttemptTimeout bounds one request to another node: a node that
+	// stopped answering (frozen, cut off) is given up on and the
+	// coordinator looked up again, as leadership moves away from it.
+	// Zero means 5 s.
+	AttemptTimeout time.Duration
 }
 
 // Router is the Persister of a node: for each key it finds the share
@@ -46,6 +51,7 @@ type Router struct {
 	logger     *zap.Logger
 	minBackoff time.Duration
 	maxBackoff time.Duration
+	attempt    time.Duration
 }
 
 var _ Persister = (*Router)(nil)
@@ -62,7 +68,11 @@ func NewRouter(c *Coordinator, peers Peers, opts RouterOptions) *Router {
 	if opts.MaxBackoff < opts.MinBackoff {
 		opts.MaxBackoff = max(500*time.Millisecond, opts.MinBackoff)
 	}
-	return &Router{coordinator: c, leader: c.Leader, peers: peers, logger: opts.Logger.Named("sharestate"), minBackoff: opts.MinBackoff, maxBackoff: opts.MaxBackoff}
+	if opts.AttemptTimeout <= 0 {
+		opts.AttemptTimeout = 5 * time.Second
+	}
+	return &Router{coordinator: c, leader: c.Leader, peers: peers, logger: opts.Logger.Named("sharestate"),
+		minBackoff: opts.MinBackoff, maxBackoff: opts.MaxBackoff, attempt: opts.AttemptTimeout}
 }
 
 // Initialize implements Persister.
@@ -228,10 +238,14 @@ func (r *Router) call(ctx context.Context, key Key, op string, req kmsg.Request,
 		case r.peers == nil:
 			err = &failure{kerr.CoordinatorNotAvailable, fmt.Sprintf("node %d coordinates it and no peers are set", node)}
 		default:
+			// A timed-out attempt is retried like a broken connection
+			// (every operation is idempotent).
+			actx, cancel := context.WithTimeout(ctx, r.attempt)
 			var resp kmsg.Response
-			if resp, err = r.peers.Request(ctx, node, req); err == nil {
+			if resp, err = r.peers.Request(actx, node, req); err == nil {
 				err = result(resp)
 			}
+			cancel()
 		}
 		if err == nil {
 			return nil

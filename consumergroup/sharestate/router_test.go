@@ -19,7 +19,10 @@ import (
 type loopPeers struct {
 	c        *Coordinator
 	failures atomic.Int64
-	calls    atomic.Int64
+	// hangs is the number of first calls (after failures) that answer
+	// nothing until ctx ends, as a frozen node.
+	hangs atomic.Int64
+	calls atomic.Int64
 }
 
 const remoteNode = 7
@@ -28,6 +31,10 @@ func (p *loopPeers) Request(ctx context.Context, node int32, req kmsg.Request) (
 	p.calls.Add(1)
 	if p.failures.Add(-1) >= 0 {
 		return nil, io.ErrUnexpectedEOF
+	}
+	if p.hangs.Add(-1) >= 0 {
+		<-ctx.Done()
+		return nil, ctx.Err()
 	}
 	// What a peer receives: the request as encoded on the wire.
 	decoded := kmsg.RequestForKey(req.Key())
@@ -140,5 +147,21 @@ func TestRouterRetriesNotCoordinator(t *testing.T) {
 	}
 	if peers.calls.Load() < 3 {
 		t.Fatalf("only %d calls before the deadline: not retried", peers.calls.Load())
+	}
+}
+
+// TestRouterGivesUpOnAFrozenPeer checks that a request a peer never
+// answers is abandoned after the attempt timeout and retried.
+func TestRouterGivesUpOnAFrozenPeer(t *testing.T) {
+	h := newHarness(t)
+	peers := &loopPeers{c: h.c}
+	peers.hangs.Store(2)
+	r := NewRouter(h.c, peers, RouterOptions{MinBackoff: time.Millisecond, AttemptTimeout: 50 * time.Millisecond})
+	r.leader = func(Key) int32 { return remoteNode }
+	if err := r.Initialize(ctx(t), keyA, 0, 0); err != nil {
+		t.Fatalf("initialize through a peer frozen for 2 attempts: %v", err)
+	}
+	if got := peers.calls.Load(); got != 3 {
+		t.Fatalf("%d calls, want 2 abandoned and 1 answered", got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"reflect"
+	"syscall"
 	"testing"
 	"time"
 
@@ -201,5 +202,64 @@ func TestClusterShareStateFailover(t *testing.T) {
 	}
 	if s := mustShareState(t, restarted, call("summary", nil)); s.StateEpoch != 1 || s.LeaderEpoch != 2 || s.StartOffset != 0 {
 		t.Fatalf("summary through the restarted node: %+v", *s)
+	}
+}
+
+// TestClusterShareStateFrozenCoordinator freezes the share coordinator of
+// a key (SIGSTOP) while another node's persister writes: the write that
+// the frozen node never answers is given up on, and lands at the new
+// coordinator once the partition's leadership has moved.
+func TestClusterShareStateFrozenCoordinator(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node cluster")
+	}
+	procs, _ := startMetadataCluster(t, 3, "--debug-share-state")
+	key := sharestate.Key{Group: "share-frozen", TopicID: [16]byte{0x77, 15: 3}, Partition: 0}
+	p := sharestate.PartitionFor(key, 3)
+	var leader int32 = -1
+	eventually(t, "a leader of the key's "+sharestate.TopicName+" partition", func() bool {
+		leader = shareStateLeader(t, procs[0].Addr, p)
+		return leader > 0
+	})
+	var remote *sluiceProcess
+	for i, proc := range procs {
+		if int32(i+1) != leader {
+			remote = proc
+			break
+		}
+	}
+	base := adminBase(t, remote)
+	call := func(op string, change func(*admin.ShareStateRequest)) admin.ShareStateRequest {
+		req := admin.ShareStateRequest{Op: op, Group: key.Group, TopicID: base64.RawURLEncoding.EncodeToString(key.TopicID[:]),
+			Partition: key.Partition, TimeoutMillis: 45_000}
+		if change != nil {
+			change(&req)
+		}
+		return req
+	}
+	mustShareState(t, base, call("initialize", func(r *admin.ShareStateRequest) { r.StateEpoch, r.StartOffset = 0, 100 }))
+
+	frozen := procs[leader-1]
+	if err := frozen.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("SIGSTOP node %d: %v", leader, err)
+	}
+	t.Cleanup(func() { _ = frozen.cmd.Process.Signal(syscall.SIGCONT) })
+	began := time.Now()
+	mustShareState(t, base, call("write", func(r *admin.ShareStateRequest) {
+		r.StateEpoch, r.LeaderEpoch, r.StartOffset = 0, 4, 105
+		r.Batches = []sharestate.Batch{{First: 105, Last: 109, State: sharestate.Archived, DeliveryCount: 5}}
+	}))
+	t.Logf("write with the coordinator frozen answered after %s", time.Since(began))
+	want := sharestate.State{StateEpoch: 0, LeaderEpoch: 4, StartOffset: 105, Batches: []sharestate.Batch{{First: 105, Last: 109, State: sharestate.Archived, DeliveryCount: 5}}}
+	if s := mustShareState(t, base, call("read", func(r *admin.ShareStateRequest) { r.LeaderEpoch = 4 })); !reflect.DeepEqual(*s, want) {
+		t.Fatalf("state with the old coordinator frozen: %+v, want %+v", *s, want)
+	}
+	// Thawed, the old coordinator steps down and holds the same state.
+	if err := frozen.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatalf("SIGCONT node %d: %v", leader, err)
+	}
+	thawed := adminBase(t, frozen)
+	if s := mustShareState(t, thawed, call("read", func(r *admin.ShareStateRequest) { r.LeaderEpoch = 4 })); !reflect.DeepEqual(*s, want) {
+		t.Fatalf("state through the thawed node: %+v, want %+v", *s, want)
 	}
 }

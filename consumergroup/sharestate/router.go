@@ -99,7 +99,10 @@ func (r *Router) Initialize(ctx context.Context, key Key, stateEpoch int32, star
 		})
 }
 
-// Read implements Persister.
+// Read implements Persister. The answer's LeaderEpoch is leaderEpoch
+// (ReadShareGroupState does not carry the stored one, which is never
+// higher: that would have fenced the read), -1 when the key has no
+// state.
 func (r *Router) Read(ctx context.Context, key Key, leaderEpoch int32) (State, error) {
 	req := kmsg.NewPtrReadShareGroupStateRequest()
 	req.GroupID = key.Group

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"reflect"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -149,6 +151,48 @@ func TestClusterShareStateFailover(t *testing.T) {
 	}
 	t.Logf("write latency over %d sequential writes (HTTP to the node included): through a node that is not the coordinator %s, through the coordinator %s",
 		writes, remoteEach, time.Since(began)/writes)
+	// Concurrent writers of keys of the same coordinator share the
+	// node's one client of it: their requests are pipelined on one
+	// connection and their commits overlap.
+	const writers, each = 8, 10
+	var keys []admin.ShareStateRequest
+	for w := range writers {
+		k := sharestate.Key{Group: fmt.Sprintf("share-failover-%d", w), TopicID: key.TopicID}
+		for part := int32(0); ; part++ {
+			if k.Partition = part; sharestate.PartitionFor(k, 3) == p {
+				break
+			}
+		}
+		req := call("initialize", func(r *admin.ShareStateRequest) { r.Group, r.Partition, r.StateEpoch, r.StartOffset = k.Group, k.Partition, 0, 0 })
+		mustShareState(t, base, req)
+		keys = append(keys, req)
+	}
+	began = time.Now()
+	var wg sync.WaitGroup
+	for _, k := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range int64(each) {
+				req := k
+				req.Op, req.LeaderEpoch, req.StartOffset = "write", 0, -1
+				req.Batches = []sharestate.Batch{{First: i, Last: i, State: sharestate.Acknowledged, DeliveryCount: 1}}
+				if status, out := shareStateCall(t, base, req); status != http.StatusOK {
+					t.Errorf("concurrent write %d of %s: %s", i, req.Group, out.Error)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d concurrent writers through a node that is not the coordinator: %.0f writes/s", writers, float64(writers*each)/time.Since(began).Seconds())
+	for _, k := range keys {
+		req := k
+		req.Op, req.LeaderEpoch = "read", 0
+		if s := mustShareState(t, base, req); len(s.Batches) != 1 || s.Batches[0] != (sharestate.Batch{First: 0, Last: each - 1, State: sharestate.Acknowledged, DeliveryCount: 1}) {
+			t.Fatalf("state of %s after concurrent writes: %+v", k.Group, *s)
+		}
+	}
+
 	want := sharestate.State{StateEpoch: 1, LeaderEpoch: 1, StartOffset: 0, Batches: []sharestate.Batch{
 		{First: 0, Last: 10*writes - 1, State: sharestate.Acknowledged, DeliveryCount: 1},
 		{First: 10 * writes, Last: 10*writes + 2, State: sharestate.Available, DeliveryCount: 2},

@@ -163,7 +163,9 @@ func TestClusterShareStateFailover(t *testing.T) {
 				break
 			}
 		}
-		req := call("initialize", func(r *admin.ShareStateRequest) { r.Group, r.Partition, r.StateEpoch, r.StartOffset = k.Group, k.Partition, 0, 0 })
+		req := call("initialize", func(r *admin.ShareStateRequest) {
+			r.Group, r.Partition, r.StateEpoch, r.StartOffset = k.Group, k.Partition, 0, 0
+		})
 		mustShareState(t, base, req)
 		keys = append(keys, req)
 	}

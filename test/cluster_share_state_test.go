@@ -119,6 +119,14 @@ func TestClusterShareStateFailover(t *testing.T) {
 		t.Fatalf("ReadShareGroupState at a node that does not coordinate the key: %v, want NOT_COORDINATOR", kerr.ErrorForCode(got))
 	}
 
+	// FindCoordinator key type 2 names the coordinator, from any node.
+	find := kmsg.NewPtrFindCoordinatorRequest()
+	find.Version, find.CoordinatorType = 6, 2
+	find.CoordinatorKeys = []string{sharestate.CoordinatorKey(key)}
+	if co := dialRaw(t, remote.Addr).mustRoundTrip(find).(*kmsg.FindCoordinatorResponse).Coordinators[0]; co.ErrorCode != 0 || co.NodeID != leader {
+		t.Fatalf("FindCoordinator (share) at node %s: node %d, %v; want node %d", remote.Addr, co.NodeID, kerr.ErrorForCode(co.ErrorCode), leader)
+	}
+
 	if s := mustShareState(t, base, call("read", func(r *admin.ShareStateRequest) { r.LeaderEpoch = 1 })); s.StateEpoch != -1 {
 		t.Fatalf("state of a new key: %+v", s)
 	}

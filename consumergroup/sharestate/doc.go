@@ -150,6 +150,8 @@
 //   - WriteShareGroupState v1's DeliveryCompleteCount is not stored: the
 //     summary (ReadShareGroupStateSummary v1) computes it from the
 //     batches.
-//   - FindCoordinator key type 2 (share) is not served: nodes find a
-//     key's coordinator in their own cluster view.
+//   - FindCoordinator key type 2 (share) is answered (FindCoordinator),
+//     for Kafka's tools and brokers; Sluice's nodes do not send it: the
+//     Router finds a key's coordinator in its own cluster view, one round
+//     trip fewer.
 package sharestate

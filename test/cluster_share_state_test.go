@@ -123,9 +123,11 @@ func TestClusterShareStateFailover(t *testing.T) {
 	find := kmsg.NewPtrFindCoordinatorRequest()
 	find.Version, find.CoordinatorType = 6, 2
 	find.CoordinatorKeys = []string{sharestate.CoordinatorKey(key)}
-	if co := dialRaw(t, remote.Addr).mustRoundTrip(find).(*kmsg.FindCoordinatorResponse).Coordinators[0]; co.ErrorCode != 0 || co.NodeID != leader {
-		t.Fatalf("FindCoordinator (share) at node %s: node %d, %v; want node %d", remote.Addr, co.NodeID, kerr.ErrorForCode(co.ErrorCode), leader)
-	}
+	findConn := dialRaw(t, remote.Addr)
+	eventually(t, fmt.Sprintf("FindCoordinator (share) at %s naming node %d", remote.Addr, leader), func() bool {
+		co := findConn.mustRoundTrip(find).(*kmsg.FindCoordinatorResponse).Coordinators[0]
+		return co.ErrorCode == 0 && co.NodeID == leader
+	})
 
 	if s := mustShareState(t, base, call("read", func(r *admin.ShareStateRequest) { r.LeaderEpoch = 1 })); s.StateEpoch != -1 {
 		t.Fatalf("state of a new key: %+v", s)

@@ -127,10 +127,10 @@ type testServer struct {
 	// peers).
 	ShareState  *sharestate.Coordinator
 	ShareStates sharestate.Persister
-	server      *wire.Server
-	listener    net.Listener
-	serveDone   chan error
-	running     bool
+	server     *wire.Server
+	listener   net.Listener
+	serveDone  chan error
+	running    bool
 }
 
 // startServer starts an in-process server on 127.0.0.1 with an ephemeral

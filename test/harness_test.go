@@ -122,11 +122,8 @@ type testServer struct {
 	Cluster *replication.Cluster
 	Groups  *consumergroup.Coordinator // nil with NoGroups
 	txns    *txn.Coordinator           // nil with NoGroups
-	// ShareState is the share coordinator, nil with NoGroups;
-	// ShareStates is the node's Persister over it (a single node: no
-	// peers).
-	ShareState  *sharestate.Coordinator
-	ShareStates sharestate.Persister
+	// ShareState is the share coordinator, nil with NoGroups.
+	ShareState *sharestate.Coordinator
 	server     *wire.Server
 	listener   net.Listener
 	serveDone  chan error
@@ -185,7 +182,7 @@ func (s *testServer) start(addr string) {
 	}
 	s.Cluster = cluster
 	wireOpts := wire.Options{Logger: cfg.Logger.Named("wire"), Observer: cfg.Observer}
-	s.Groups, s.txns, s.ShareState, s.ShareStates = nil, nil, nil, nil
+	s.Groups, s.txns, s.ShareState = nil, nil, nil
 	if !cfg.NoGroups {
 		groups, err := consumergroup.New(cluster, cfg.Groups, consumergroup.Options{Logger: cfg.Logger.Named("consumergroup")})
 		if err != nil {
@@ -211,7 +208,6 @@ func (s *testServer) start(addr string) {
 			s.tb.Fatalf("sharestate.New: %v", err)
 		}
 		s.ShareState, wireOpts.ShareState = shareState, shareState
-		s.ShareStates = sharestate.NewRouter(shareState, nil, sharestate.RouterOptions{Logger: cfg.Logger})
 	}
 	s.server = wire.NewServer(cluster, cfg.Wire, wireOpts)
 	if s.txns != nil {

@@ -51,6 +51,7 @@ func (c *Coordinator) loadLed() error {
 func (c *Coordinator) loadPartition(p int32, h Partition, epoch int32) (err error) {
 	began := time.Now()
 	groups := make(map[string]*group)
+	shares := make(map[string]*shareGroup)
 	defer func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -91,6 +92,10 @@ func (c *Coordinator) loadPartition(p int32, h Partition, epoch int32) (err erro
 				c.armSession(g, m)
 			}
 		}
+		for id, g := range shares {
+			g.stored = true
+			c.shareGroups[id] = g
+		}
 		// Markers committed while the load ran (CompleteTransaction noted
 		// them); those the load read already find nothing pending.
 		for _, done := range o.completions {
@@ -98,7 +103,7 @@ func (c *Coordinator) loadPartition(p int32, h Partition, epoch int32) (err erro
 		}
 		o.loaded, o.epoch = true, epoch
 		c.logger.Debug("group partition loaded", zap.Int32("partition", p), zap.Int32("epoch", epoch),
-			zap.Int("groups", len(groups)), zap.Duration("took", time.Since(began)))
+			zap.Int("groups", len(groups)), zap.Int("share-groups", len(shares)), zap.Duration("took", time.Since(began)))
 	}()
 	// The first read proves this node serves the partition (a node that
 	// does not answers NOT_LEADER_OR_FOLLOWER, and Offsets zeros); the
@@ -122,7 +127,7 @@ func (c *Coordinator) loadPartition(p int32, h Partition, epoch int32) (err erro
 		if len(rr.Records) == 0 {
 			break
 		}
-		next, err := c.applyBatches(p, groups, rr.Records)
+		next, err := c.applyBatches(p, groups, shares, rr.Records)
 		if err != nil {
 			return fmt.Errorf("%s-%d at %d: %w", OffsetsTopic, p, offset, err)
 		}
@@ -140,7 +145,7 @@ func (c *Coordinator) loadPartition(p int32, h Partition, epoch int32) (err erro
 // transaction until its control batch (a COMMIT or ABORT marker) in this
 // partition completes them; a producer's transaction still open at the end
 // of the load stays pending in the installed groups.
-func (c *Coordinator) applyBatches(p int32, groups map[string]*group, b []byte) (int64, error) {
+func (c *Coordinator) applyBatches(p int32, groups map[string]*group, shares map[string]*shareGroup, b []byte) (int64, error) {
 	var next int64
 	for len(b) > 0 {
 		h, err := log.ParseBatchHeader(b)
@@ -170,6 +175,8 @@ func (c *Coordinator) applyBatches(p int32, groups map[string]*group, b []byte) 
 				c.completeTxnLocked(groups, p, h.ProducerID, k.Type == 1)
 			case h.Transactional():
 				c.applyTxnRecord(groups, h.ProducerID, h.BaseOffset+int64(rec.OffsetDelta), rec.Key, rec.Value)
+			case isShareGroupKey(rec.Key):
+				c.applyShareRecord(shares, rec.Key, rec.Value)
 			default:
 				c.applyRecord(groups, h.BaseOffset+int64(rec.OffsetDelta), rec.Key, rec.Value)
 			}

@@ -105,6 +105,8 @@ func init() {
 		{key: 65, minVersion: 0, maxVersion: 0, handle: handleDescribeTransactions, transactions: true},
 		{key: 66, minVersion: 0, maxVersion: 2, handle: handleListTransactions, transactions: true},
 		{key: 67, minVersion: 0, maxVersion: 0, handle: handleAllocateProducerIDs, internal: true},
+		{key: 76, minVersion: 1, maxVersion: 1, handle: handleShareGroupHeartbeat, groups: true},
+		{key: 77, minVersion: 1, maxVersion: 1, handle: handleShareGroupDescribe, groups: true},
 	}
 	for i := range apis {
 		apis[i].handle = observe(apis[i].key, apis[i].handle)

@@ -133,6 +133,18 @@
 // of every partition of every topic ever assigned (Options.SharePersister;
 // none when nil) before the group's tombstone.
 //
+// DescribeShareGroupOffsets reads each share-partition's start offset
+// from its state (Persister.ReadSummary); with no topics named, of every
+// partition of every topic the group was ever assigned (the topics kept
+// in the group's record). AlterShareGroupOffsets and
+// DeleteShareGroupOffsets need the group empty (NON_EMPTY_GROUP, as in
+// Kafka): alter initializes each named state again at the new offset with
+// a state epoch one above the stored one, which fences the live
+// share-partition on the data partition's leader (its next write is
+// FENCED_STATE_EPOCH and it reloads); delete removes the states and the
+// topic from the group's record. Alter creates the group if it does not
+// exist, as Kafka does. The persister is called without Coordinator.mu.
+//
 // # Invariants
 //
 //   - A record is appended only while this node leads the group's

@@ -18,6 +18,12 @@ import (
 type ShareGroupCoordinator interface {
 	ShareGroupHeartbeat(ctx context.Context, req *kmsg.ShareGroupHeartbeatRequest) *kmsg.ShareGroupHeartbeatResponse
 	ShareGroupDescribe(ctx context.Context, req *kmsg.ShareGroupDescribeRequest) *kmsg.ShareGroupDescribeResponse
+	// DescribeShareGroupOffsets, AlterShareGroupOffsets and
+	// DeleteShareGroupOffsets read and reset share-partition states
+	// through the share state store; they may block until ctx ends.
+	DescribeShareGroupOffsets(ctx context.Context, req *kmsg.DescribeShareGroupOffsetsRequest) *kmsg.DescribeShareGroupOffsetsResponse
+	AlterShareGroupOffsets(ctx context.Context, req *kmsg.AlterShareGroupOffsetsRequest) *kmsg.AlterShareGroupOffsetsResponse
+	DeleteShareGroupOffsets(ctx context.Context, req *kmsg.DeleteShareGroupOffsetsRequest) *kmsg.DeleteShareGroupOffsetsResponse
 }
 
 var _ ShareGroupCoordinator = (*consumergroup.Coordinator)(nil)

@@ -107,6 +107,9 @@ func init() {
 		{key: 67, minVersion: 0, maxVersion: 0, handle: handleAllocateProducerIDs, internal: true},
 		{key: 76, minVersion: 1, maxVersion: 1, handle: handleShareGroupHeartbeat, groups: true},
 		{key: 77, minVersion: 1, maxVersion: 1, handle: handleShareGroupDescribe, groups: true},
+		{key: 90, minVersion: 0, maxVersion: 0, handle: handleDescribeShareGroupOffsets, groups: true},
+		{key: 91, minVersion: 0, maxVersion: 0, handle: handleAlterShareGroupOffsets, groups: true},
+		{key: 92, minVersion: 0, maxVersion: 0, handle: handleDeleteShareGroupOffsets, groups: true},
 	}
 	for i := range apis {
 		apis[i].handle = observe(apis[i].key, apis[i].handle)

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-
-	"github.com/sluice-io/sluice/consumergroup/sharestate"
 )
 
 // OffsetsTopic is the internal topic holding committed offsets and group
@@ -155,9 +153,9 @@ type Options struct {
 	// Logger; nil means nop.
 	Logger *zap.Logger
 	// SharePersister holds the share-partition states of share groups
-	// (package consumergroup/sharestate): DeleteGroups deletes a share
+	// (package consumergroup/sharestate's Persister, adapted): DeleteGroups deletes a share
 	// group's states through it, and the share group offset APIs read
 	// and reset them. nil: those answer COORDINATOR_NOT_AVAILABLE for
 	// share groups with state.
-	SharePersister sharestate.Persister
+	SharePersister ShareStateStore
 }

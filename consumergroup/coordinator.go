@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf16"
 
@@ -15,7 +16,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
-	"github.com/sluice-io/sluice/consumergroup/sharestate"
 	"github.com/sluice-io/sluice/replication"
 	"github.com/sluice-io/sluice/replication/configs"
 )
@@ -31,10 +31,11 @@ type Coordinator struct {
 	cluster Cluster
 	cfg     Config
 	// shareConfigs resolves a share group's configs (the cluster's
-	// ShareGroupConfig), nil for the defaults; persister holds the
-	// share-partition states, nil when none is wired.
+	// ShareGroupConfig), nil for the defaults; states holds the
+	// share-partition state store (SetShareStates), nil when none is
+	// wired.
 	shareConfigs func(group string) configs.ShareGroup
-	persister    sharestate.Persister
+	states       atomic.Pointer[shareStoreBox]
 	logger       *zap.Logger
 	partitions   int32 // of __consumer_offsets
 	self         int32 // this node's id
@@ -89,7 +90,6 @@ func New[T TopicOf[P], P Partition](concrete ClusterOf[T, P], cfg Config, opts O
 		self:    cluster.NodeID(),
 
 		shareGroups: make(map[string]*shareGroup),
-		persister:   opts.SharePersister,
 
 		loadEnded: make(chan struct{}),
 	}
@@ -113,6 +113,9 @@ func New[T TopicOf[P], P Partition](concrete ClusterOf[T, P], cfg Config, opts O
 		if t == nil {
 			return nil, fmt.Errorf("consumergroup: %s not in this node's view after its creation: %w", OffsetsTopic, err)
 		}
+	}
+	if opts.SharePersister != nil {
+		c.SetShareStates(opts.SharePersister)
 	}
 	if sc, ok := any(concrete).(interface {
 		ShareGroupConfig(group string) configs.ShareGroup

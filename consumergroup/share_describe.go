@@ -10,8 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
-
-	"github.com/sluice-io/sluice/consumergroup/sharestate"
 )
 
 // ShareGroupDescribe describes share groups (KIP-932): state (Empty or
@@ -93,11 +91,11 @@ func (c *Coordinator) sortedShareGroupsLocked() []*shareGroup {
 
 // shareKeysLocked returns the share-partition keys of every partition of
 // the topics the group was ever assigned (those that may have state).
-func shareKeysLocked(g *shareGroup) []sharestate.Key {
-	var keys []sharestate.Key
+func shareKeysLocked(g *shareGroup) []ShareStateKey {
+	var keys []ShareStateKey
 	for _, t := range sortedShareTopics(g.topics) {
 		for p := int32(0); p < t.partitions; p++ {
-			keys = append(keys, sharestate.Key{Group: g.id, TopicID: t.id, Partition: p})
+			keys = append(keys, ShareStateKey{Group: g.id, TopicID: t.id, Partition: p})
 		}
 	}
 	return keys
@@ -124,9 +122,9 @@ func (c *Coordinator) deleteShareGroup(ctx context.Context, id string) int16 {
 	c.wg.Add(1)
 	c.mu.Unlock()
 	defer c.wg.Done()
-	if c.persister != nil {
+	if c.persister() != nil {
 		for _, k := range keys {
-			if err := c.persister.Delete(ctx, k); err != nil {
+			if err := c.persister().Delete(ctx, k); err != nil {
 				c.logger.Warn("delete share-partition state", zapGroup(id), zapErr(err))
 				return persisterErrorCode(err)
 			}

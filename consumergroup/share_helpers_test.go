@@ -6,71 +6,59 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/sluice-io/sluice/consumergroup/sharestate"
 )
 
 const testShareGroup = "orders-workers"
 
-// memPersister is an in-memory sharestate.Persister with the seam's
-// fencing by state epoch.
+// memPersister is an in-memory ShareStateStore with the state store's
+// fencing by state epoch; write stands for a data partition leader's
+// write.
 type memPersister struct {
 	mu      sync.Mutex
-	states  map[sharestate.Key]sharestate.State
-	deleted []sharestate.Key
+	states  map[ShareStateKey]ShareStateSummary
+	deleted []ShareStateKey
 }
 
-var _ sharestate.Persister = (*memPersister)(nil)
+var _ ShareStateStore = (*memPersister)(nil)
 
 func newMemPersister() *memPersister {
-	return &memPersister{states: make(map[sharestate.Key]sharestate.State)}
+	return &memPersister{states: make(map[ShareStateKey]ShareStateSummary)}
 }
 
-func (p *memPersister) Initialize(ctx context.Context, key sharestate.Key, stateEpoch int32, startOffset int64) error {
+func (p *memPersister) Initialize(ctx context.Context, key ShareStateKey, stateEpoch int32, startOffset int64) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if s, ok := p.states[key]; ok && s.StateEpoch >= stateEpoch {
 		return kerr.FencedStateEpoch
 	}
-	p.states[key] = sharestate.State{StateEpoch: stateEpoch, LeaderEpoch: -1, StartOffset: startOffset}
+	p.states[key] = ShareStateSummary{StateEpoch: stateEpoch, LeaderEpoch: -1, StartOffset: startOffset}
 	return nil
 }
 
-func (p *memPersister) Read(ctx context.Context, key sharestate.Key, leaderEpoch int32) (sharestate.State, error) {
+// write moves key's start offset if stateEpoch is the stored one.
+func (p *memPersister) write(key ShareStateKey, stateEpoch int32, startOffset int64) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s, ok := p.states[key]
-	if !ok {
-		return sharestate.State{StateEpoch: -1, LeaderEpoch: -1, StartOffset: -1}, nil
-	}
-	return s, nil
-}
-
-func (p *memPersister) Write(ctx context.Context, key sharestate.Key, w sharestate.Write) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s, ok := p.states[key]
-	if !ok || s.StateEpoch != w.StateEpoch {
+	if !ok || s.StateEpoch != stateEpoch {
 		return kerr.FencedStateEpoch
 	}
-	if w.StartOffset >= 0 {
-		s.StartOffset = w.StartOffset
-	}
+	s.StartOffset = startOffset
 	p.states[key] = s
 	return nil
 }
 
-func (p *memPersister) ReadSummary(ctx context.Context, key sharestate.Key) (sharestate.Summary, error) {
+func (p *memPersister) ReadSummary(ctx context.Context, key ShareStateKey) (ShareStateSummary, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s, ok := p.states[key]
 	if !ok {
-		return sharestate.Summary{StateEpoch: -1, LeaderEpoch: -1, StartOffset: -1}, nil
+		return ShareStateSummary{StateEpoch: -1, LeaderEpoch: -1, StartOffset: -1}, nil
 	}
-	return sharestate.Summary{StateEpoch: s.StateEpoch, LeaderEpoch: s.LeaderEpoch, StartOffset: s.StartOffset}, nil
+	return s, nil
 }
 
-func (p *memPersister) Delete(ctx context.Context, key sharestate.Key) error {
+func (p *memPersister) Delete(ctx context.Context, key ShareStateKey) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.states, key)
@@ -80,7 +68,7 @@ func (p *memPersister) Delete(ctx context.Context, key sharestate.Key) error {
 
 // openShareCoordinator replaces h's coordinator with one using cfg and
 // persister p.
-func (h *harness) openShareCoordinator(cfg Config, p sharestate.Persister) {
+func (h *harness) openShareCoordinator(cfg Config, p ShareStateStore) {
 	h.t.Helper()
 	if err := h.c.Close(context.Background()); err != nil {
 		h.t.Fatal(err)

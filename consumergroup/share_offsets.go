@@ -9,8 +9,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
-
-	"github.com/sluice-io/sluice/consumergroup/sharestate"
 )
 
 // errNoPersister is the error of the share offset APIs when no
@@ -62,10 +60,10 @@ func (c *Coordinator) DescribeShareGroupOffsets(ctx context.Context, req *kmsg.D
 			switch {
 			case t.code != 0:
 				dp.ErrorCode, dp.ErrorMessage = t.code, optional(t.message)
-			case c.persister == nil:
+			case c.persister() == nil:
 				dp.ErrorCode, dp.ErrorMessage = kerr.CoordinatorNotAvailable.Code, optional(errNoPersister.Error())
 			default:
-				sum, err := c.persister.ReadSummary(ctx, sharestate.Key{Group: rg.GroupID, TopicID: t.id, Partition: t.partition})
+				sum, err := c.persister().ReadSummary(ctx, ShareStateKey{Group: rg.GroupID, TopicID: t.id, Partition: t.partition})
 				switch {
 				case err != nil:
 					dp.ErrorCode, dp.ErrorMessage = persisterErrorCode(err), optional(err.Error())
@@ -201,7 +199,7 @@ func (c *Coordinator) AlterShareGroupOffsets(ctx context.Context, req *kmsg.Alte
 		rp.Partition = t.partition
 		rp.ErrorCode, rp.ErrorMessage = t.code, optional(t.message)
 		if t.code == 0 {
-			if err := c.resetShareState(ctx, sharestate.Key{Group: req.GroupID, TopicID: t.id, Partition: t.partition}, it.offset); err != nil {
+			if err := c.resetShareState(ctx, ShareStateKey{Group: req.GroupID, TopicID: t.id, Partition: t.partition}, it.offset); err != nil {
 				rp.ErrorCode, rp.ErrorMessage = persisterErrorCode(err), optional(err.Error())
 			}
 		}
@@ -214,18 +212,18 @@ func (c *Coordinator) AlterShareGroupOffsets(ctx context.Context, req *kmsg.Alte
 // resetShareState initializes a share-partition's state again at offset
 // with a state epoch above the stored one; a concurrent change of the
 // epoch (FENCED_STATE_EPOCH) is retried a few times.
-func (c *Coordinator) resetShareState(ctx context.Context, key sharestate.Key, offset int64) error {
-	if c.persister == nil {
+func (c *Coordinator) resetShareState(ctx context.Context, key ShareStateKey, offset int64) error {
+	if c.persister() == nil {
 		return errNoPersister
 	}
 	var err error
 	for range 3 {
-		var sum sharestate.Summary
-		sum, err = c.persister.ReadSummary(ctx, key)
+		var sum ShareStateSummary
+		sum, err = c.persister().ReadSummary(ctx, key)
 		if err != nil {
 			return err
 		}
-		err = c.persister.Initialize(ctx, key, max(sum.StateEpoch+1, 0), offset)
+		err = c.persister().Initialize(ctx, key, max(sum.StateEpoch+1, 0), offset)
 		if !errors.Is(err, kerr.FencedStateEpoch) {
 			return err
 		}
@@ -291,12 +289,12 @@ func (c *Coordinator) DeleteShareGroupOffsets(ctx context.Context, req *kmsg.Del
 		if it.code != 0 || it.topic.partitions == 0 {
 			continue
 		}
-		if c.persister == nil {
+		if c.persister() == nil {
 			it.code, it.msg = kerr.CoordinatorNotAvailable.Code, errNoPersister.Error()
 			continue
 		}
 		for p := int32(0); p < it.topic.partitions; p++ {
-			if err := c.persister.Delete(ctx, sharestate.Key{Group: req.GroupID, TopicID: it.topic.id, Partition: p}); err != nil {
+			if err := c.persister().Delete(ctx, ShareStateKey{Group: req.GroupID, TopicID: it.topic.id, Partition: p}); err != nil {
 				it.code, it.msg = persisterErrorCode(err), err.Error()
 				break
 			}

@@ -6,8 +6,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/sluice-io/sluice/consumergroup/sharestate"
 )
 
 // TestShareGroupOffsets alters, describes and deletes share-partition
@@ -50,7 +48,7 @@ func TestShareGroupOffsets(t *testing.T) {
 		t.Fatalf("alter with a member: %v, want NON_EMPTY_GROUP", kerr.ErrorForCode(r.ErrorCode))
 	}
 	// A share-partition the leader initialized at 2 (epoch 0).
-	key := sharestate.Key{Group: testShareGroup, TopicID: t1.ID(), Partition: 1}
+	key := ShareStateKey{Group: testShareGroup, TopicID: t1.ID(), Partition: 1}
 	if err := persister.Initialize(ctx, key, 0, 2); err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +63,7 @@ func TestShareGroupOffsets(t *testing.T) {
 		t.Fatalf("state after alter: %+v, want epoch 1 start 7", s)
 	}
 	// The leader's writes with the old epoch are fenced.
-	if err := persister.Write(ctx, key, sharestate.Write{StateEpoch: 0, StartOffset: 8}); err == nil {
+	if err := persister.write(key, 0, 8); err == nil {
 		t.Fatal("write with the old state epoch was accepted")
 	}
 	if r := alter("nope", 0, 1); r.Topics[0].Partitions[0].ErrorCode != kerr.UnknownTopicOrPartition.Code {

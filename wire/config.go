@@ -80,6 +80,12 @@ type Options struct {
 	// served nor advertised, and transactional produce is refused. It
 	// needs Groups (FindCoordinator, AddOffsetsToTxn).
 	Transactions TransactionCoordinator
+	// ShareState is the share coordinator (a *sharestate.Coordinator in
+	// production). nil means the share-state APIs between nodes
+	// (InitializeShareGroupState, ReadShareGroupState,
+	// WriteShareGroupState, DeleteShareGroupState,
+	// ReadShareGroupStateSummary) are neither served nor advertised.
+	ShareState ShareStateCoordinator
 	// Observer, if set, is told of every request, of the bytes and
 	// records produced and fetched per topic (metrics). Nil means none.
 	Observer Observer

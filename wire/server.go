@@ -22,6 +22,9 @@ type Server struct {
 	// txns is the transaction coordinator; nil: transaction APIs are not
 	// served. Set only with groups.
 	txns TransactionCoordinator
+	// shareState is the share coordinator; nil: the share-state APIs
+	// are not served.
+	shareState ShareStateCoordinator
 	// verified caches produce verifications (txn_verify.go).
 	verified verifiedTxns
 	observer Observer // nil: nothing is observed
@@ -95,6 +98,7 @@ func NewServer[T TopicOf[P], P Partition](cluster ClusterOf[T, P], cfg Config, o
 		cluster:    viewCluster(cluster),
 		groups:     opts.Groups,
 		txns:       transactionsWith(opts),
+		shareState: opts.ShareState,
 		observer:   opts.Observer,
 		cfg:        cfg,
 		logger:     opts.Logger.Named("wire"),
@@ -177,9 +181,9 @@ func (s *Server) startConn(nc net.Conn) {
 
 // serves reports whether this server serves a row of the dispatch table:
 // group APIs need a group coordinator, transaction APIs a transaction
-// coordinator.
+// coordinator, share-state APIs a share coordinator.
 func (s *Server) serves(a *api) bool {
-	return a != nil && (!a.groups || s.groups != nil) && (!a.transactions || s.txns != nil)
+	return a != nil && (!a.groups || s.groups != nil) && (!a.transactions || s.txns != nil) && (!a.shareState || s.shareState != nil)
 }
 
 // transactionsWith returns the transaction coordinator of opts, nil

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-io/sluice/cmd/sluice/admin"
 	"github.com/sluice-io/sluice/consumergroup"
+	"github.com/sluice-io/sluice/consumergroup/sharestate"
 	"github.com/sluice-io/sluice/consumergroup/txn"
 	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/replication"
@@ -153,7 +154,28 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 		stopAdmin()
 		return fmt.Errorf("start transaction coordinator: %w", err)
 	}
-	server := wire.NewServer(cluster, cfg.Wire, wire.Options{Logger: logger, Groups: groups, Transactions: txns, Observer: metrics})
+	shareCoordinator, err := sharestate.New(cluster, cfg.ShareState, sharestate.Options{Logger: logger})
+	if err != nil {
+		_ = txns.Close(context.Background())
+		_ = groups.Close(context.Background())
+		_ = cluster.Close(context.Background())
+		_ = raftNet.close()
+		stopAdmin()
+		return fmt.Errorf("start share coordinator: %w", err)
+	}
+	// shareStates is this node's share-state Persister: the local share
+	// coordinator for the keys it leads, the others' over the Kafka
+	// protocol (a kgo client per peer).
+	sharePeerClients := newSharePeers(cluster.Brokers)
+	shareStates := sharestate.NewRouter(shareCoordinator, sharePeerClients, sharestate.RouterOptions{Logger: logger})
+	// Share group admin (offsets, delete) reads and resets states through
+	// it.
+	groups.SetShareStates(shareStateStore{shareStates})
+	if cfg.DebugShareState && adm.server != nil {
+		logger.Warn("debug.share.state is on: /debug/share-state on the admin listener reads and writes share-partition states; never use it in production")
+		adm.server.Handle(admin.ShareStatePath, admin.ShareStateHandler(shareStates))
+	}
+	server := wire.NewServer(cluster, cfg.Wire, wire.Options{Logger: logger, Groups: groups, Transactions: txns, ShareState: shareCoordinator, Observer: metrics})
 	// The coordinator writes transaction markers through the server
 	// (local leaders directly, others with WriteTxnMarkers).
 	txns.SetMarkerWriter(server)
@@ -177,6 +199,8 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 		admin.NewFileCacheCollector(log.DefaultFileCache.Stats),
 		admin.NewStorageCollector(cluster),
 	); err != nil {
+		sharePeerClients.Close()
+		_ = shareCoordinator.Close(context.Background())
 		_ = txns.Close(context.Background())
 		_ = groups.Close(context.Background())
 		_ = cluster.Close(context.Background())
@@ -236,6 +260,12 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 	// closed above, into __consumer_offsets among others: it goes first.
 	if err := txns.Close(shutdownCtx); err != nil {
 		errs = append(errs, fmt.Errorf("close transaction coordinator: %w", err))
+	}
+	// The share coordinator writes to __share_group_state; the peers'
+	// clients serve the server's share-partitions, shut down above.
+	sharePeerClients.Close()
+	if err := shareCoordinator.Close(shutdownCtx); err != nil {
+		errs = append(errs, fmt.Errorf("close share coordinator: %w", err))
 	}
 	if err := groups.Close(shutdownCtx); err != nil {
 		errs = append(errs, fmt.Errorf("close group coordinator: %w", err))

@@ -144,3 +144,84 @@ func TestShareGroupMembership(t *testing.T) {
 		t.Errorf("share groups after delete: %+v, %v", listed, err)
 	}
 }
+
+// TestClusterShareGroupCoordinatorKilled: three nodes as processes; three
+// franz-go share consumers join a share group; the group's coordinator
+// (the leader of its __consumer_offsets partition, replicated on all
+// three) is killed with kill -9. The new coordinator has the group (from
+// the replicated records), the consumers join it again with a higher
+// epoch, and every partition is assigned again.
+func TestClusterShareGroupCoordinatorKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three processes")
+	}
+	procs, _ := startMetadataCluster(t, 3, "--group-share-heartbeat-interval-ms", "1000", "--group-share-session-timeout-ms", "6000")
+	const topic, group = "share-failover", "share-failover-workers"
+	createReplicatedTopic(t, procs, topic)
+	var seeds []string
+	for _, p := range procs {
+		seeds = append(seeds, p.Addr)
+	}
+	var partitions int32
+	for _, mt := range metadataOf(t, procs[0].Addr).Topics {
+		if mt.Topic != nil && *mt.Topic == topic {
+			partitions = int32(len(mt.Partitions))
+		}
+	}
+	if partitions == 0 {
+		t.Fatalf("topic %s not in the metadata", topic)
+	}
+	startShareConsumers(t, procs[0].Addr, group, topic, 3, kgo.SeedBrokers(seeds...))
+	everyPartition := func(g kadm.DescribedShareGroup) bool {
+		if g.GroupState != "Stable" || len(g.Members) != 3 {
+			return false
+		}
+		assigned := map[int32]bool{}
+		for _, m := range g.Members {
+			if len(m.Assignment[topic]) == 0 || m.MemberEpoch != g.GroupEpoch {
+				return false
+			}
+			for p := range m.Assignment[topic] {
+				assigned[p] = true
+			}
+		}
+		return int32(len(assigned)) == partitions
+	}
+	g := waitShareGroup(t, newAdmin(t, seeds[0], kgo.SeedBrokers(seeds...)), group, "3 members covering every partition", everyPartition)
+
+	var coordinator int32
+	eventually(t, "every node names one coordinator of the group", func() bool {
+		coordinator = -1
+		for _, p := range procs {
+			c := groupCoordinator(t, p.Addr, group)
+			if c < 1 || coordinator != -1 && c != coordinator {
+				return false
+			}
+			coordinator = c
+		}
+		return true
+	})
+	procs[coordinator-1].Kill()
+	t.Logf("killed node %d, the coordinator of %s at group epoch %d", coordinator, group, g.GroupEpoch)
+	var live []string
+	for _, p := range procs {
+		if p.running() {
+			live = append(live, p.Addr)
+		}
+	}
+	eventually(t, "the live nodes name one new coordinator", func() bool {
+		a, b := groupCoordinator(t, live[0], group), groupCoordinator(t, live[1], group)
+		return a > 0 && a != coordinator && a == b
+	})
+	adm := newAdmin(t, live[0], kgo.SeedBrokers(live...))
+	after := waitShareGroup(t, adm, group, "rejoined on the new coordinator", func(g2 kadm.DescribedShareGroup) bool {
+		return everyPartition(g2) && g2.GroupEpoch > g.GroupEpoch
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	listed, err := adm.ListGroupsByType(ctx, []string{"share"})
+	if err != nil || listed[group].ProtocolType != "share" {
+		t.Fatalf("share groups listed after the failover: %+v, %v", listed, err)
+	}
+	t.Logf("group epoch %d after the failover", after.GroupEpoch)
+}

@@ -114,8 +114,8 @@
 // coordinator, and Coordinator.mu guards them (share_*.go). A group id
 // names a classic group or a share group, never both: ShareGroupHeartbeat
 // and ShareGroupDescribe on a classic group's id answer GROUP_ID_NOT_FOUND,
-// JoinGroup on a share group's id INCONSISTENT_GROUP_PROTOCOL and
-// OffsetCommit GROUP_ID_NOT_FOUND; DescribeGroups (v5 and below) shows a
+// and so do JoinGroup, OffsetCommit and TxnOffsetCommit on a share
+// group's id, as Kafka's coordinator does; DescribeGroups (v5 and below) shows a
 // share group as Dead, as Kafka does for groups that are not classic.
 //
 // Membership follows KIP-848's model without revocation: the member id is

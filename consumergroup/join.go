@@ -43,9 +43,9 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest)
 	}
 	if c.shareGroups[req.Group] != nil {
 		// A group id is one type: a share group's cannot be joined as
-		// a classic group.
+		// a classic group (Kafka: "Group G is not a classic group").
 		c.mu.Unlock()
-		return fail(kerr.InconsistentGroupProtocol.Code)
+		return fail(kerr.GroupIDNotFound.Code)
 	}
 	g := c.groups[req.Group]
 	if g == nil {

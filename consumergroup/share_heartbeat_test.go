@@ -102,8 +102,8 @@ func TestShareHeartbeatStateMachine(t *testing.T) {
 	// A classic group's API on the share group's id, and the reverse.
 	join := joinRequest("", nil, "t1")
 	join.Group = testShareGroup
-	if r := <-h.join(join); r.ErrorCode != kerr.InconsistentGroupProtocol.Code {
-		t.Errorf("JoinGroup on a share group: %v, want INCONSISTENT_GROUP_PROTOCOL", kerr.ErrorForCode(r.ErrorCode))
+	if r := <-h.join(join); r.ErrorCode != kerr.GroupIDNotFound.Code {
+		t.Errorf("JoinGroup on a share group: %v, want GROUP_ID_NOT_FOUND", kerr.ErrorForCode(r.ErrorCode))
 	}
 	commit := kmsg.NewPtrOffsetCommitRequest()
 	commit.Version, commit.Group, commit.Generation = 8, testGroup, -1

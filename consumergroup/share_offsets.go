@@ -23,17 +23,21 @@ type shareTarget struct {
 	partition int32
 	code      int16
 	message   string
+	// missing is set on a partition that cannot have state (no such
+	// group, topic or partition): described with start offset -1.
+	missing bool
 }
 
 // DescribeShareGroupOffsets returns, per share group, the start offset
 // (SPSO) and leader epoch of each share-partition from its durable state
 // (Persister.ReadSummary): of the named topics' partitions, or, when a
 // group names no topics (null), of every partition of every topic the
-// group was ever assigned. A partition without state has start offset -1.
-// Errors: per group NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS,
-// GROUP_ID_NOT_FOUND (unknown, or a classic group); per partition
-// UNKNOWN_TOPIC_OR_PARTITION and the state store's errors
-// (COORDINATOR_NOT_AVAILABLE when none is wired).
+// group was ever assigned. A partition without state has start offset -1,
+// and so has one of a topic that does not exist or of a group that does
+// not exist, as in Kafka (absence of data, not an error). Errors: per
+// group NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS, INVALID_GROUP_ID,
+// GROUP_ID_NOT_FOUND (a classic group's id); per partition the state
+// store's errors (COORDINATOR_NOT_AVAILABLE when none is wired).
 func (c *Coordinator) DescribeShareGroupOffsets(ctx context.Context, req *kmsg.DescribeShareGroupOffsetsRequest) *kmsg.DescribeShareGroupOffsetsResponse {
 	resp := req.ResponseKind().(*kmsg.DescribeShareGroupOffsetsResponse)
 	for _, rg := range req.Groups {
@@ -58,8 +62,7 @@ func (c *Coordinator) DescribeShareGroupOffsets(ctx context.Context, req *kmsg.D
 			dp := kmsg.NewDescribeShareGroupOffsetsResponseGroupTopicPartition()
 			dp.Partition, dp.StartOffset, dp.LeaderEpoch, dp.Lag = t.partition, -1, -1, -1
 			switch {
-			case t.code != 0:
-				dp.ErrorCode, dp.ErrorMessage = t.code, optional(t.message)
+			case t.missing:
 			case c.persister() == nil:
 				dp.ErrorCode, dp.ErrorMessage = kerr.CoordinatorNotAvailable.Code, optional(errNoPersister.Error())
 			default:
@@ -84,11 +87,23 @@ func (c *Coordinator) describeTargets(rg kmsg.DescribeShareGroupOffsetsRequestGr
 		return nil, code, ""
 	}
 	defer c.mu.Unlock()
+	// A classic group's id is GROUP_ID_NOT_FOUND below; an unknown id
+	// has no state.
 	g, code, msg := c.shareGroupLocked(rg.GroupID)
-	if code != 0 {
+	if classic := c.groups[rg.GroupID]; g == nil && classic != nil && classic.state != stateDead {
 		return nil, code, msg
 	}
 	var targets []shareTarget
+	if g == nil {
+		// No such share group: no state, of any partition.
+		for _, rt := range rg.Topics {
+			id, _, _ := c.topicOf(rt.Topic)
+			for _, p := range rt.Partitions {
+				targets = append(targets, shareTarget{topic: rt.Topic, id: id, partition: p, missing: true})
+			}
+		}
+		return targets, 0, ""
+	}
 	if rg.Topics == nil {
 		for _, t := range sortedShareTopics(g.topics) {
 			for p := int32(0); p < t.partitions; p++ {
@@ -100,11 +115,7 @@ func (c *Coordinator) describeTargets(rg kmsg.DescribeShareGroupOffsetsRequestGr
 	for _, rt := range rg.Topics {
 		id, count, ok := c.topicOf(rt.Topic)
 		for _, p := range rt.Partitions {
-			t := shareTarget{topic: rt.Topic, id: id, partition: p}
-			if !ok || p < 0 || p >= count {
-				t.code, t.message = kerr.UnknownTopicOrPartition.Code, fmt.Sprintf("%s-%d does not exist", rt.Topic, p)
-			}
-			targets = append(targets, t)
+			targets = append(targets, shareTarget{topic: rt.Topic, id: id, partition: p, missing: !ok || p < 0 || p >= count})
 		}
 	}
 	return targets, 0, ""

@@ -3,6 +3,7 @@ package test
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -48,9 +49,23 @@ func TestShareGroupCLI(t *testing.T) {
 			t.Errorf("share-group describe does not show %q:\n%s", want, out)
 		}
 	}
-	// Before any state, the partitions show their log end and no start.
-	if rows := tableRows(out); len(rows[topic]) != 5 || rows[topic][2] != "-" || rows[topic][3] != "5" || rows[topic][4] != "-" {
-		t.Errorf("share-group describe partition row: %v\n%s", rows[topic], out)
+	// Each assigned partition shows its log end, and either no start
+	// offset yet (no lag) or the one its share-partition was initialized
+	// at (the consumers start at the latest offset) and the lag it gives.
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != topic {
+			continue
+		}
+		start, err := strconv.ParseInt(f[2], 10, 64)
+		switch {
+		case len(f) != 5 || f[3] != "5":
+			t.Errorf("share-group describe partition row %v: want the log end offset 5\n%s", f, out)
+		case f[2] == "-" && f[4] != "-":
+			t.Errorf("share-group describe partition row %v: a lag without a start offset\n%s", f, out)
+		case f[2] != "-" && (err != nil || start > 5 || f[4] != strconv.FormatInt(5-start, 10)):
+			t.Errorf("share-group describe partition row %v: want a start offset up to 5 and the lag 5 minus it\n%s", f, out)
+		}
 	}
 
 	wantExit(t, "reset-offsets with members", runCLI(t, p.Addr, "", "share-group", "reset-offsets", group, "--topic", topic, "--to-offset", "2"), 1, "stop its consumers")

@@ -72,6 +72,9 @@ func decodeShareGroupValue(g *shareGroup, value []byte) error {
 	if err := r.Complete(); err != nil {
 		return fmt.Errorf("share group value: %w", err)
 	}
+	if len(r.Src) > 0 {
+		return fmt.Errorf("share group value: %d bytes after the topics", len(r.Src))
+	}
 	g.epoch, g.topics, g.createdAt = epoch, topics, time.UnixMilli(created)
 	return nil
 }
@@ -113,6 +116,8 @@ func (c *Coordinator) persistShareGroupLocked(g *shareGroup, startEpoch int32) (
 	batch := encodeBatch([]kv{{key: shareGroupKey(g.id), value: shareGroupValue(g)}})
 	w, err := c.appendLocked(c.partitionFor(g.id), batch)
 	if err != nil {
+		// The next heartbeat writes the record again.
+		g.stored = false
 		return written{}, storeErrorCode(err)
 	}
 	g.stored = true

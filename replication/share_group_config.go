@@ -13,7 +13,8 @@ import (
 
 // ShareGroupConfig returns the configuration in force for share group
 // group: its GROUP resource configs (stored in the cluster metadata, so
-// every node sees the same) over the defaults. It reads this node's view
+// every node sees the same) over the broker's defaults
+// (Config.ShareGroupDefaults). It reads this node's view
 // of the metadata (a change made on the metadata leader arrives within a
 // metadata round trip); cheap enough to call per request. Safe for
 // concurrent use.
@@ -21,7 +22,7 @@ func (c *Cluster) ShareGroupConfig(group string) configs.ShareGroup {
 	c.mu.RLock()
 	overrides := c.applied.GroupConfigsOf(group)
 	c.mu.RUnlock()
-	return configs.ResolveShareGroup(overrides)
+	return configs.ResolveShareGroup(c.cfg.shareGroupDefaults(), overrides)
 }
 
 // DescribeGroupConfigs returns every GROUP config of group, its own
@@ -35,7 +36,7 @@ func (c *Cluster) DescribeGroupConfigs(group string) ([]configs.Entry, error) {
 	c.mu.RLock()
 	overrides := c.applied.GroupConfigsOf(group)
 	c.mu.RUnlock()
-	return configs.DescribeGroup(overrides), nil
+	return configs.DescribeGroup(c.cfg.shareGroupDefaults(), overrides), nil
 }
 
 // AlterGroupConfigs replaces the whole config set of group, as
@@ -73,7 +74,7 @@ func (c *Cluster) changeGroupConfigs(ctx context.Context, group string, validate
 	s := c.group.State()
 	old := s.GroupConfigsOf(group)
 	current := func(config string) string {
-		for _, e := range configs.DescribeGroup(old) {
+		for _, e := range configs.DescribeGroup(c.cfg.shareGroupDefaults(), old) {
 			if e.Name == config {
 				return e.Value
 			}
@@ -95,4 +96,20 @@ func (c *Cluster) changeGroupConfigs(ctx context.Context, group string, validate
 	}
 	c.logger.Info("group configs changed", zap.String("group", group), zap.Any("configs", values))
 	return nil
+}
+
+// shareGroupDefaults returns ShareGroupDefaults with unset fields at
+// Kafka's defaults (configs.DefaultShareGroup).
+func (c Config) shareGroupDefaults() configs.ShareGroup {
+	d, k := c.ShareGroupDefaults, configs.DefaultShareGroup()
+	if d.RecordLockDuration == 0 {
+		d.RecordLockDuration = k.RecordLockDuration
+	}
+	if d.DeliveryCountLimit == 0 {
+		d.DeliveryCountLimit = k.DeliveryCountLimit
+	}
+	if d.AutoOffsetReset == "" {
+		d.AutoOffsetReset, d.ResetDuration = k.AutoOffsetReset, k.ResetDuration
+	}
+	return d
 }

@@ -10,11 +10,11 @@ import (
 
 // TestShareGroupConfigs sets, reads and deletes GROUP resource configs
 // (type 32) with IncrementalAlterConfigs and DescribeConfigs against a
-// real server, checks that bad values are refused with INVALID_CONFIG,
+// real server (whose group.share.record.lock.duration.ms is not Kafka's), checks that bad values are refused with INVALID_CONFIG,
 // that the group's heartbeat interval reaches its members, and that the
 // configs survive a restart.
 func TestShareGroupConfigs(t *testing.T) {
-	p := startProcess(t, t.TempDir())
+	p := startProcess(t, t.TempDir(), "--group-share-record-lock-duration-ms", "20000")
 	const group = "share-configs-workers"
 	cl := newClient(t, p.Addr)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
@@ -63,8 +63,12 @@ func TestShareGroupConfigs(t *testing.T) {
 	}
 
 	got := describe()
+	// The broker's default, not Kafka's.
+	if c := got["share.record.lock.duration.ms"]; value(c) != "20000" || c.Source != kmsg.ConfigSourceStaticBrokerConfig {
+		t.Errorf("share.record.lock.duration.ms: %q source %v, want the broker's 20000 STATIC_BROKER_CONFIG", value(c), c.Source)
+	}
 	for name, want := range map[string]string{
-		"share.record.lock.duration.ms": "30000", "share.delivery.count.limit": "5",
+		"share.delivery.count.limit": "5",
 		"share.auto.offset.reset": "latest", "share.isolation.level": "read_uncommitted",
 		"share.session.timeout.ms": "45000", "share.heartbeat.interval.ms": "5000",
 		"errors.deadletterqueue.topic.name": "", "errors.deadletterqueue.copy.record.enable": "false",

@@ -9,12 +9,11 @@
 // share.isolation.level, share.session.timeout.ms,
 // share.heartbeat.interval.ms, errors.deadletterqueue.topic.name and
 // .copy.record.enable) resolve into a ShareGroup (ResolveShareGroup): a
-// group's own setting over Kafka's default; the bounds Kafka's broker
-// configs group.share.{min,max}.* put on them are fixed at Kafka's
-// defaults. A share group's session timeout and heartbeat interval stay 0
-// unless the group sets them, so the group coordinator's broker defaults
-// (group.share.session.timeout.ms, group.share.heartbeat.interval.ms)
-// apply.
+// group's own setting over the broker's defaults (the static
+// group.share.record.lock.duration.ms, group.share.delivery.count.limit,
+// group.share.session.timeout.ms and group.share.heartbeat.interval.ms)
+// over Kafka's; the bounds Kafka's broker configs group.share.{min,max}.*
+// put on them are fixed at Kafka's defaults.
 //
 // It holds no state and does no I/O: the cluster (package replication)
 // keeps the overrides and dynamic configs, persists them, and applies what

@@ -27,6 +27,17 @@ type groupConfig struct {
 	validate func(string) error
 	// apply sets a validated value on a resolved share group config.
 	apply func(*ShareGroup, string)
+	// value formats the setting of a resolved config ("" when it is
+	// unset: kafkaDefault).
+	value func(ShareGroup) string
+}
+
+// formatOptionalMillis formats a duration in milliseconds, "" for 0.
+func formatOptionalMillis(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return strconv.FormatInt(d.Milliseconds(), 10)
 }
 
 // Bounds of the share group timeouts, Kafka's defaults of the broker
@@ -54,6 +65,7 @@ var groupConfigs = []groupConfig{
 		apply: func(c *ShareGroup, v string) {
 			c.DeadLetterCopyRecord = strings.EqualFold(strings.TrimSpace(v), "true")
 		},
+		value: func(c ShareGroup) string { return strconv.FormatBool(c.DeadLetterCopyRecord) },
 	},
 	{
 		name: "errors.deadletterqueue.topic.name", brokerName: "errors.deadletterqueue.topic.name", typ: kmsg.ConfigTypeString,
@@ -62,6 +74,7 @@ var groupConfigs = []groupConfig{
 		kafkaDefault: "",
 		validate:     deadLetterTopic,
 		apply:        func(c *ShareGroup, v string) { c.DeadLetterTopic = strings.TrimSpace(v) },
+		value:        func(c ShareGroup) string { return c.DeadLetterTopic },
 	},
 	{
 		name: "share.auto.offset.reset", brokerName: "share.auto.offset.reset", typ: kmsg.ConfigTypeString,
@@ -75,6 +88,7 @@ var groupConfigs = []groupConfig{
 		apply: func(c *ShareGroup, v string) {
 			c.AutoOffsetReset, c.ResetDuration, _ = parseAutoOffsetReset(v)
 		},
+		value: func(c ShareGroup) string { return c.AutoOffsetReset },
 	},
 	{
 		name: "share.delivery.count.limit", brokerName: "group.share.delivery.count.limit", typ: kmsg.ConfigTypeInt,
@@ -82,6 +96,7 @@ var groupConfigs = []groupConfig{
 		kafkaDefault: "5",
 		validate:     intRange(minShareDeliveryCountLimit, maxShareDeliveryCountLimit),
 		apply:        func(c *ShareGroup, v string) { c.DeliveryCountLimit = int(mustInt(v)) },
+		value:        func(c ShareGroup) string { return strconv.Itoa(c.DeliveryCountLimit) },
 	},
 	{
 		name: "share.heartbeat.interval.ms", brokerName: "group.share.heartbeat.interval.ms", typ: kmsg.ConfigTypeInt,
@@ -89,6 +104,7 @@ var groupConfigs = []groupConfig{
 		kafkaDefault: "5000",
 		validate:     intRange(minShareHeartbeatIntervalMs, maxShareHeartbeatIntervalMs),
 		apply:        func(c *ShareGroup, v string) { c.HeartbeatInterval = millis(v) },
+		value:        func(c ShareGroup) string { return formatOptionalMillis(c.HeartbeatInterval) },
 	},
 	{
 		name: "share.isolation.level", brokerName: "share.isolation.level", typ: kmsg.ConfigTypeString,
@@ -98,6 +114,12 @@ var groupConfigs = []groupConfig{
 		apply: func(c *ShareGroup, v string) {
 			c.ReadCommitted = strings.TrimSpace(v) == "read_committed"
 		},
+		value: func(c ShareGroup) string {
+			if c.ReadCommitted {
+				return "read_committed"
+			}
+			return "read_uncommitted"
+		},
 	},
 	{
 		name: "share.record.lock.duration.ms", brokerName: "group.share.record.lock.duration.ms", typ: kmsg.ConfigTypeInt,
@@ -105,6 +127,7 @@ var groupConfigs = []groupConfig{
 		kafkaDefault: "30000",
 		validate:     intRange(minShareRecordLockDurationMs, maxShareRecordLockDurationMs),
 		apply:        func(c *ShareGroup, v string) { c.RecordLockDuration = millis(v) },
+		value:        func(c ShareGroup) string { return formatOptionalMillis(c.RecordLockDuration) },
 	},
 	{
 		name: "share.session.timeout.ms", brokerName: "group.share.session.timeout.ms", typ: kmsg.ConfigTypeInt,
@@ -112,6 +135,7 @@ var groupConfigs = []groupConfig{
 		kafkaDefault: "45000",
 		validate:     intRange(minShareSessionTimeoutMs, maxShareSessionTimeoutMs),
 		apply:        func(c *ShareGroup, v string) { c.SessionTimeout = millis(v) },
+		value:        func(c ShareGroup) string { return formatOptionalMillis(c.SessionTimeout) },
 	},
 }
 
@@ -148,7 +172,7 @@ func ValidateGroup(overrides map[string]string) error {
 			return fmt.Errorf("group config %s=%q: %v: %w", name, value, err, kerr.InvalidConfig)
 		}
 	}
-	c := ResolveShareGroup(overrides)
+	c := ResolveShareGroup(DefaultShareGroup(), overrides)
 	session, heartbeat := c.SessionTimeout, c.HeartbeatInterval
 	if session == 0 {
 		session = minShareSessionTimeoutMs * time.Millisecond
@@ -163,13 +187,14 @@ func ValidateGroup(overrides map[string]string) error {
 	return nil
 }
 
-// ResolveShareGroup returns the share group config in force: the
-// defaults (DefaultShareGroup) with the group's overrides applied. Values
-// that do not validate are ignored (ValidateGroup refuses them before
-// they are stored). SessionTimeout and HeartbeatInterval stay 0 unless
-// the group sets them: the group coordinator's broker defaults apply.
-func ResolveShareGroup(overrides map[string]string) ShareGroup {
-	c := DefaultShareGroup()
+// ResolveShareGroup returns the share group config in force: the broker's
+// defaults (DefaultShareGroup, or the broker's group.share.* settings)
+// with the group's overrides applied. Values that do not validate are
+// ignored (ValidateGroup refuses them before they are stored).
+// SessionTimeout and HeartbeatInterval stay as in defaults (0: the group
+// coordinator's broker defaults apply) unless the group sets them.
+func ResolveShareGroup(defaults ShareGroup, overrides map[string]string) ShareGroup {
+	c := defaults
 	for _, gc := range groupConfigs {
 		if v, ok := overrides[gc.name]; ok && gc.validate(v) == nil {
 			gc.apply(&c, v)
@@ -179,14 +204,18 @@ func ResolveShareGroup(overrides map[string]string) ShareGroup {
 }
 
 // DescribeGroup returns every group config, sorted by name, with the
-// group's override (GROUP_CONFIG) or the default (DEFAULT_CONFIG),
-// as DescribeConfigs of a GROUP resource reports them.
-func DescribeGroup(overrides map[string]string) []Entry {
+// group's override (GROUP_CONFIG), the broker's default when it is not
+// Kafka's (STATIC_BROKER_CONFIG, from defaults) or Kafka's default
+// (DEFAULT_CONFIG), as DescribeConfigs of a GROUP resource reports them.
+func DescribeGroup(defaults ShareGroup, overrides map[string]string) []Entry {
 	entries := make([]Entry, 0, len(groupConfigs))
 	for _, gc := range groupConfigs {
 		e := Entry{Name: gc.name, Type: gc.typ, Documentation: gc.doc}
 		if v, ok := overrides[gc.name]; ok {
 			e.Synonyms = append(e.Synonyms, Synonym{Name: gc.name, Value: v, Source: kmsg.ConfigSourceGroupConfig})
+		}
+		if v := gc.value(defaults); v != "" && v != gc.kafkaDefault {
+			e.Synonyms = append(e.Synonyms, Synonym{Name: gc.brokerName, Value: v, Source: kmsg.ConfigSourceStaticBrokerConfig})
 		}
 		e.Synonyms = append(e.Synonyms, Synonym{Name: gc.brokerName, Value: gc.kafkaDefault, Source: kmsg.ConfigSourceDefaultConfig})
 		e.Value, e.Source = e.Synonyms[0].Value, e.Synonyms[0].Source

@@ -50,10 +50,10 @@ func TestValidateGroup(t *testing.T) {
 }
 
 func TestResolveShareGroup(t *testing.T) {
-	if got := ResolveShareGroup(nil); got != DefaultShareGroup() {
+	if got := ResolveShareGroup(DefaultShareGroup(), nil); got != DefaultShareGroup() {
 		t.Errorf("no overrides: %+v, want the defaults %+v", got, DefaultShareGroup())
 	}
-	got := ResolveShareGroup(map[string]string{
+	got := ResolveShareGroup(DefaultShareGroup(), map[string]string{
 		"share.record.lock.duration.ms": "20000", "share.delivery.count.limit": "3",
 		"share.auto.offset.reset": "by_duration:PT1H30M", "share.isolation.level": "read_committed",
 		"share.session.timeout.ms": "50000", "share.heartbeat.interval.ms": "6000",
@@ -71,7 +71,9 @@ func TestResolveShareGroup(t *testing.T) {
 }
 
 func TestDescribeGroup(t *testing.T) {
-	entries := DescribeGroup(map[string]string{"share.delivery.count.limit": "3"})
+	broker := DefaultShareGroup()
+	broker.RecordLockDuration, broker.SessionTimeout = 20*time.Second, 50*time.Second
+	entries := DescribeGroup(broker, map[string]string{"share.delivery.count.limit": "3"})
 	if len(entries) != len(groupConfigs) {
 		t.Fatalf("%d entries, want %d", len(entries), len(groupConfigs))
 	}
@@ -84,9 +86,14 @@ func TestDescribeGroup(t *testing.T) {
 			if e.Value != "3" || e.Source != kmsg.ConfigSourceGroupConfig || len(e.Synonyms) != 2 {
 				t.Errorf("override: %+v", e)
 			}
-		case "share.auto.offset.reset":
-			if e.Value != "latest" || e.Source != kmsg.ConfigSourceDefaultConfig {
+		case "share.auto.offset.reset", "share.heartbeat.interval.ms":
+			if e.Value != map[string]string{"share.auto.offset.reset": "latest", "share.heartbeat.interval.ms": "5000"}[e.Name] || e.Source != kmsg.ConfigSourceDefaultConfig {
 				t.Errorf("default: %+v", e)
+			}
+		case "share.record.lock.duration.ms", "share.session.timeout.ms":
+			if e.Value != map[string]string{"share.record.lock.duration.ms": "20000", "share.session.timeout.ms": "50000"}[e.Name] ||
+				e.Source != kmsg.ConfigSourceStaticBrokerConfig || len(e.Synonyms) != 2 {
+				t.Errorf("broker default: %+v", e)
 			}
 		}
 	}

@@ -32,12 +32,13 @@ type ShareGroup struct {
 	DeadLetterCopyRecord bool
 	// SessionTimeout is how long the group coordinator waits for a
 	// member's heartbeat before removing it (share.session.timeout.ms);
-	// 0 when the group does not set it: the broker's
-	// group.share.session.timeout.ms applies.
+	// 0 when neither the group nor the broker defaults set it: the group
+	// coordinator's group.share.session.timeout.ms applies.
 	SessionTimeout time.Duration
 	// HeartbeatInterval is the heartbeat interval told to members
-	// (share.heartbeat.interval.ms); 0 when the group does not set it:
-	// the broker's group.share.heartbeat.interval.ms applies.
+	// (share.heartbeat.interval.ms); 0 when neither the group nor the
+	// broker defaults set it: the group coordinator's
+	// group.share.heartbeat.interval.ms applies.
 	HeartbeatInterval time.Duration
 }
 

@@ -69,7 +69,7 @@ func TestShareGroupConfigs(t *testing.T) {
 	}
 	for name, want := range map[string]string{
 		"share.delivery.count.limit": "5",
-		"share.auto.offset.reset": "latest", "share.isolation.level": "read_uncommitted",
+		"share.auto.offset.reset":    "latest", "share.isolation.level": "read_uncommitted",
 		"share.session.timeout.ms": "45000", "share.heartbeat.interval.ms": "5000",
 		"errors.deadletterqueue.topic.name": "", "errors.deadletterqueue.copy.record.enable": "false",
 	} {

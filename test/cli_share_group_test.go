@@ -1,6 +1,7 @@
 package test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -98,6 +99,18 @@ func TestShareGroupCLI(t *testing.T) {
 	out = mustCLI(t, p.Addr, "", "share-group", "reset-offsets", group, "--topic", topic+":1", "--to-earliest", "--dry-run")
 	if !strings.Contains(out, "dry run") || tableRows(out)[topic][2] != "2" || tableRows(out)[topic][3] != "0" {
 		t.Errorf("share-group reset-offsets --dry-run:\n%s", out)
+	}
+
+	// DeleteShareGroupOffsets (kadm) forgets the topic's states.
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	deleted, err := adm.DeleteShareGroupOffsets(ctx, group, topic)
+	if err != nil || deleted.Error() != nil {
+		t.Fatalf("DeleteShareGroupOffsets: %v %v", err, deleted.Error())
+	}
+	offsets, err := adm.DescribeShareGroupOffsets(ctx, group)
+	if err != nil || offsets[group].Err != nil || len(offsets[group].Offsets) != 0 {
+		t.Errorf("share group offsets after DeleteShareGroupOffsets: %+v, %v; want none", offsets[group], err)
 	}
 
 	mustCLI(t, p.Addr, "", "share-group", "delete", group)

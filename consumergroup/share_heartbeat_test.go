@@ -220,3 +220,93 @@ func TestShareSessionExpiry(t *testing.T) {
 		t.Errorf("members after a's expiry: %+v", d.Members)
 	}
 }
+
+// TestShareGroupFollowsLeadership moves the leadership of a share group's
+// __consumer_offsets partition from node 1 to node 2: node 1 answers
+// NOT_COORDINATOR and forgets the group, node 2 loads it with its epoch
+// (no members: they join again), and the member joins it there.
+func TestShareGroupFollowsLeadership(t *testing.T) {
+	lead, c1, c2 := twoCoordinators(t)
+	ctx := WithClient(context.Background(), "worker", "/127.0.0.1")
+	heartbeat := func(c *Coordinator, member string, epoch int32, topics ...string) *kmsg.ShareGroupHeartbeatResponse {
+		req := kmsg.NewPtrShareGroupHeartbeatRequest()
+		req.Version, req.GroupID, req.MemberID, req.MemberEpoch = 1, testShareGroup, member, epoch
+		if topics != nil {
+			req.SubscribedTopicNames = topics
+		}
+		return c.ShareGroupHeartbeat(ctx, req)
+	}
+	var r *kmsg.ShareGroupHeartbeatResponse
+	settled(t, c1, func() int16 { r = heartbeat(c1, "a", 0, "t1"); return r.ErrorCode })
+	if r.ErrorCode != 0 || r.MemberEpoch != 1 {
+		t.Fatalf("join on node 1: %v epoch %d", kerr.ErrorForCode(r.ErrorCode), r.MemberEpoch)
+	}
+	if r := heartbeat(c2, "a", 1); r.ErrorCode != kerr.NotCoordinator.Code {
+		t.Fatalf("heartbeat on node 2 before the move: %v, want NOT_COORDINATOR", kerr.ErrorForCode(r.ErrorCode))
+	}
+
+	p := partitionFor(testShareGroup, testConfig().OffsetsTopicPartitions)
+	lead.set(p, 2, 2)
+	if r := heartbeat(c1, "a", 1); r.ErrorCode != kerr.NotCoordinator.Code {
+		t.Fatalf("heartbeat on node 1 after the move: %v, want NOT_COORDINATOR", kerr.ErrorForCode(r.ErrorCode))
+	}
+	c1.mu.Lock()
+	kept := c1.shareGroups[testShareGroup] != nil
+	c1.mu.Unlock()
+	if kept {
+		t.Error("node 1 still holds the share group after losing its partition")
+	}
+	settled(t, c2, func() int16 { r = heartbeat(c2, "a", 1); return r.ErrorCode })
+	if r.ErrorCode != kerr.UnknownMemberID.Code {
+		t.Fatalf("heartbeat on node 2 after the move: %v, want UNKNOWN_MEMBER_ID (members join again)", kerr.ErrorForCode(r.ErrorCode))
+	}
+	r = heartbeat(c2, "a", 0, "t1")
+	if r.ErrorCode != 0 || r.MemberEpoch != 2 || assigned(r) != "[[0 1 2]]" {
+		t.Fatalf("rejoin on node 2: %v epoch %d assignment %s, want epoch 2 (after the stored 1) and every partition", kerr.ErrorForCode(r.ErrorCode), r.MemberEpoch, assigned(r))
+	}
+}
+
+// TestShareGroupMembershipChanges covers a subscription change, a topic
+// deleted under a subscription and the group size limit.
+func TestShareGroupMembershipChanges(t *testing.T) {
+	h := newHarness(t)
+	cfg := testConfig()
+	cfg.ShareMaxSize = 2
+	h.openShareCoordinator(cfg, nil)
+	a := h.shareHeartbeat("a", 0, "t1", "t2")
+	b := h.shareHeartbeat("b", 0, "t1")
+	if a.ErrorCode != 0 || b.ErrorCode != 0 {
+		t.Fatalf("joins: %v %v", kerr.ErrorForCode(a.ErrorCode), kerr.ErrorForCode(b.ErrorCode))
+	}
+	if r := h.shareHeartbeat("c", 0, "t1"); r.ErrorCode != kerr.GroupMaxSizeReached.Code {
+		t.Fatalf("third member with group.share.max.size 2: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	t2, _ := h.cl.Topic("t2")
+	topicsOf := func(r *kmsg.ShareGroupHeartbeatResponse) map[[16]byte][]int32 {
+		out := map[[16]byte][]int32{}
+		if r.Assignment != nil {
+			for _, tp := range r.Assignment.TopicPartitions {
+				out[tp.TopicID] = tp.Partitions
+			}
+		}
+		return out
+	}
+	a = h.shareHeartbeat("a", a.MemberEpoch)
+	if got := topicsOf(a)[t2.ID()]; len(got) != 2 {
+		t.Fatalf("a's t2 partitions: %v, want both (only a subscribes)", got)
+	}
+	// b subscribes to t2 too: the epoch moves and t2 is shared.
+	epoch := a.MemberEpoch
+	b = h.shareHeartbeat("b", b.MemberEpoch, "t1", "t2")
+	if b.MemberEpoch != epoch+1 || len(topicsOf(b)[t2.ID()]) != 1 {
+		t.Fatalf("b after subscribing to t2: epoch %d (want %d), t2 %v (want one partition)", b.MemberEpoch, epoch+1, topicsOf(b)[t2.ID()])
+	}
+	// t2 is deleted: the next heartbeat drops it from the assignment.
+	if err := h.cl.DeleteTopic(context.Background(), "t2"); err != nil {
+		t.Fatal(err)
+	}
+	b = h.shareHeartbeat("b", b.MemberEpoch, "t1", "t2")
+	if b.ErrorCode != 0 || len(topicsOf(b)[t2.ID()]) != 0 || len(topicsOf(b)) != 1 {
+		t.Fatalf("b after t2 was deleted: %v %v", kerr.ErrorForCode(b.ErrorCode), topicsOf(b))
+	}
+}

@@ -39,6 +39,8 @@ type Topic = TopicOf[Partition]
 // the handle of each partition, whether or not this node holds a replica
 // of it (Leader still says who leads).
 type TopicOf[P Partition] interface {
+	// ID is the topic id (share group assignments name topics by id).
+	ID() [16]byte
 	PartitionCount() int32
 	// Partition returns partition index, in [0, PartitionCount()).
 	Partition(index int32) P

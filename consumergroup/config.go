@@ -54,6 +54,22 @@ type Config struct {
 	// reported stuck. Corresponds to group.stuck.timeout.ms. Default 5
 	// minutes; zero turns this test off.
 	StuckTimeout time.Duration
+	// ShareSessionTimeout is how long a share group member may go
+	// without a heartbeat before it is removed, for groups that do not
+	// set share.session.timeout.ms. Corresponds to
+	// group.share.session.timeout.ms. Default 45 s; zero means the
+	// default.
+	ShareSessionTimeout time.Duration
+	// ShareHeartbeatInterval is the heartbeat interval told to share
+	// group members, for groups that do not set
+	// share.heartbeat.interval.ms. Corresponds to
+	// group.share.heartbeat.interval.ms. Default 5 s; zero means the
+	// default (at most a third of the session timeout).
+	ShareHeartbeatInterval time.Duration
+	// ShareMaxSize bounds the members of one share group
+	// (GROUP_MAX_SIZE_REACHED). Corresponds to group.share.max.size.
+	// Default 200; zero means the default.
+	ShareMaxSize int
 }
 
 // maxOffsetMetadataBytes is offset.metadata.max.bytes.
@@ -72,6 +88,9 @@ func DefaultConfig() Config {
 		OffsetsRetentionCheckInterval: 10 * time.Minute,
 		StuckRebalances:               3,
 		StuckTimeout:                  5 * time.Minute,
+		ShareSessionTimeout:           45 * time.Second,
+		ShareHeartbeatInterval:        5 * time.Second,
+		ShareMaxSize:                  200,
 	}
 }
 
@@ -96,14 +115,47 @@ func (c Config) Validate() error {
 		return fmt.Errorf("consumergroup: group.stuck.rebalances %d is negative", c.StuckRebalances)
 	case c.StuckTimeout < 0:
 		return fmt.Errorf("consumergroup: group.stuck.timeout.ms %s is negative", c.StuckTimeout)
+	case c.ShareSessionTimeout < 0 || c.ShareHeartbeatInterval < 0 || c.ShareMaxSize < 0:
+		return fmt.Errorf("consumergroup: group.share.session.timeout.ms %s, group.share.heartbeat.interval.ms %s and group.share.max.size %d must not be negative", c.ShareSessionTimeout, c.ShareHeartbeatInterval, c.ShareMaxSize)
+	}
+	c = c.withShareDefaults()
+	switch {
+	case c.ShareSessionTimeout <= 0:
+		return fmt.Errorf("consumergroup: group.share.session.timeout.ms %s must be positive", c.ShareSessionTimeout)
+	case c.ShareHeartbeatInterval <= 0 || c.ShareHeartbeatInterval >= c.ShareSessionTimeout:
+		return fmt.Errorf("consumergroup: group.share.heartbeat.interval.ms %s must be positive and below group.share.session.timeout.ms %s", c.ShareHeartbeatInterval, c.ShareSessionTimeout)
+	case c.ShareMaxSize < 1:
+		return fmt.Errorf("consumergroup: group.share.max.size %d must be at least 1", c.ShareMaxSize)
 	case c.OffsetsRetentionCheckInterval < 0:
 		return fmt.Errorf("consumergroup: offsets.retention.check.interval.ms %s is negative", c.OffsetsRetentionCheckInterval)
 	}
 	return nil
 }
 
+// withShareDefaults returns c with zero share group fields set to their
+// defaults.
+func (c Config) withShareDefaults() Config {
+	d := DefaultConfig()
+	if c.ShareSessionTimeout == 0 {
+		c.ShareSessionTimeout = d.ShareSessionTimeout
+	}
+	if c.ShareHeartbeatInterval == 0 {
+		c.ShareHeartbeatInterval = min(d.ShareHeartbeatInterval, c.ShareSessionTimeout/3)
+	}
+	if c.ShareMaxSize == 0 {
+		c.ShareMaxSize = d.ShareMaxSize
+	}
+	return c
+}
+
 // Options carries collaborators and test seams.
 type Options struct {
 	// Logger; nil means nop.
 	Logger *zap.Logger
+	// SharePersister holds the share-partition states of share groups
+	// (package consumergroup/sharestate's Persister, adapted): DeleteGroups deletes a share
+	// group's states through it, and the share group offset APIs read
+	// and reset them. nil: those answer COORDINATOR_NOT_AVAILABLE for
+	// share groups with state.
+	SharePersister ShareStateStore
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf16"
 
@@ -16,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sluice-io/sluice/replication"
+	"github.com/sluice-io/sluice/replication/configs"
 )
 
 // Coordinator is the group coordinator of every consumer group whose
@@ -26,17 +28,26 @@ import (
 // response of the same version (req.ResponseKind()), never nil; errors are
 // error codes in the response. Safe for concurrent use.
 type Coordinator struct {
-	cluster    Cluster
-	cfg        Config
-	logger     *zap.Logger
-	partitions int32 // of __consumer_offsets
-	self       int32 // this node's id
+	cluster Cluster
+	cfg     Config
+	// shareConfigs resolves a share group's configs (the cluster's
+	// ShareGroupConfig), nil for the defaults; states holds the
+	// share-partition state store (SetShareStates), nil when none is
+	// wired.
+	shareConfigs func(group string) configs.ShareGroup
+	states       atomic.Pointer[shareStoreBox]
+	logger       *zap.Logger
+	partitions   int32 // of __consumer_offsets
+	self         int32 // this node's id
 
 	// mu guards every group and the fields below. Timers take it before
 	// touching a group; nothing waits for I/O while holding it.
 	mu     sync.Mutex
 	closed bool
 	groups map[string]*group
+	// shareGroups are the share groups (KIP-932); a group id names a
+	// classic group or a share group, never both.
+	shareGroups map[string]*shareGroup
 	// owned is, per __consumer_offsets partition, the leader epoch its
 	// groups were loaded in, or the load under way.
 	owned []ownership
@@ -67,6 +78,7 @@ func New[T TopicOf[P], P Partition](concrete ClusterOf[T, P], cfg Config, opts O
 	if cfg.OffsetsTopicReplicationFactor == 0 {
 		cfg.OffsetsTopicReplicationFactor = DefaultConfig().OffsetsTopicReplicationFactor
 	}
+	cfg = cfg.withShareDefaults()
 	if cfg.OffsetsRetentionCheckInterval == 0 {
 		cfg.OffsetsRetentionCheckInterval = DefaultConfig().OffsetsRetentionCheckInterval
 	}
@@ -76,6 +88,8 @@ func New[T TopicOf[P], P Partition](concrete ClusterOf[T, P], cfg Config, opts O
 		logger:  opts.Logger.Named("consumergroup"),
 		groups:  make(map[string]*group),
 		self:    cluster.NodeID(),
+
+		shareGroups: make(map[string]*shareGroup),
 
 		loadEnded: make(chan struct{}),
 	}
@@ -99,6 +113,14 @@ func New[T TopicOf[P], P Partition](concrete ClusterOf[T, P], cfg Config, opts O
 		if t == nil {
 			return nil, fmt.Errorf("consumergroup: %s not in this node's view after its creation: %w", OffsetsTopic, err)
 		}
+	}
+	if opts.SharePersister != nil {
+		c.SetShareStates(opts.SharePersister)
+	}
+	if sc, ok := any(concrete).(interface {
+		ShareGroupConfig(group string) configs.ShareGroup
+	}); ok {
+		c.shareConfigs = sc.ShareGroupConfig
 	}
 	c.partitions = t.PartitionCount()
 	c.owned = make([]ownership, c.partitions)
@@ -133,6 +155,9 @@ func (c *Coordinator) Close(ctx context.Context) error {
 			answerJoin(m, errJoin(kerr.NotCoordinator.Code, m.id))
 			answerSync(m, kerr.NotCoordinator.Code, nil)
 		}
+	}
+	for _, g := range c.shareGroups {
+		stopShareTimersLocked(g)
 	}
 	c.mu.Unlock()
 	done := make(chan struct{})

@@ -10,7 +10,8 @@ import (
 )
 
 // ListGroups lists groups, filtered by state (v4+, case-insensitive) and
-// type (v5+: every Sluice group is "classic").
+// type (v5+: "classic", or "share" for share groups, whose protocol type
+// is "share" too and whose state is Empty or Stable).
 func (c *Coordinator) ListGroups(ctx context.Context, req *kmsg.ListGroupsRequest) *kmsg.ListGroupsResponse {
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
 	c.mu.Lock()
@@ -48,6 +49,15 @@ func (c *Coordinator) ListGroups(ctx context.Context, req *kmsg.ListGroupsReques
 		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.id, g.protocolType, g.state.String(), "classic"
 		resp.Groups = append(resp.Groups, lg)
 	}
+	for _, g := range c.sortedShareGroupsLocked() {
+		if !matches(req.StatesFilter, g.state()) || !matches(req.TypesFilter, ShareGroupProtocolType) {
+			continue
+		}
+		lg := kmsg.NewListGroupsResponseGroup()
+		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.id, ShareGroupProtocolType, g.state(), ShareGroupProtocolType
+		resp.Groups = append(resp.Groups, lg)
+	}
+	sort.SliceStable(resp.Groups, func(i, j int) bool { return resp.Groups[i].Group < resp.Groups[j].Group })
 	return resp
 }
 
@@ -62,7 +72,9 @@ func (c *Coordinator) sortedGroupsLocked() []*group {
 
 // DescribeGroups describes groups: state, protocol, members and their
 // assignments. An unknown group is described as Dead with no members, as
-// Kafka does.
+// Kafka does; so is a share group (Kafka answers GROUP_ID_NOT_FOUND for a
+// group that is not classic, which versions before 6 show as Dead):
+// ShareGroupDescribe describes those.
 func (c *Coordinator) DescribeGroups(ctx context.Context, req *kmsg.DescribeGroupsRequest) *kmsg.DescribeGroupsResponse {
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
 	c.mu.Lock()
@@ -116,6 +128,8 @@ const allGroupOperations int32 = 1<<3 | 1<<6 | 1<<8
 
 // DeleteGroups deletes empty groups and their offsets: tombstones for every
 // committed offset and for the group's metadata, durable before answering.
+// An empty share group's share-partition states are deleted (through the
+// share persister) before its own tombstone is written.
 func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGroupsResponse {
 	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
 	for _, id := range req.Groups {
@@ -130,6 +144,10 @@ func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRe
 func (c *Coordinator) deleteGroup(ctx context.Context, id string) int16 {
 	if code := c.lockGroupRequest(id); code != 0 {
 		return code
+	}
+	if sg := c.shareGroups[id]; sg != nil {
+		c.mu.Unlock()
+		return c.deleteShareGroup(ctx, id)
 	}
 	g := c.groups[id]
 	switch {

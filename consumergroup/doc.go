@@ -1,5 +1,7 @@
 // Package consumergroup is Sluice's group coordinator: Kafka's classic
 // consumer group protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup),
+// share group membership (ShareGroupHeartbeat, ShareGroupDescribe:
+// KIP-932),
 // committed offsets (OffsetCommit, OffsetFetch, OffsetDelete) and group
 // administration (FindCoordinator, ListGroups, DescribeGroups,
 // DeleteGroups). Assignment strategies (range, round-robin, sticky,
@@ -105,6 +107,56 @@
 // nothing back. A group with pending transactional offsets does not
 // expire.
 //
+// # Share groups
+//
+// Share groups (KIP-932) live in the same coordinator, under the same
+// rules: the group's __consumer_offsets partition decides its
+// coordinator, and Coordinator.mu guards them (share_*.go). A group id
+// names a classic group or a share group, never both: ShareGroupHeartbeat
+// and ShareGroupDescribe on a classic group's id answer GROUP_ID_NOT_FOUND,
+// and so do JoinGroup, OffsetCommit and TxnOffsetCommit on a share
+// group's id, as Kafka's coordinator does; DescribeGroups (v5 and below) shows a
+// share group as Dead, as Kafka does for groups that are not classic.
+//
+// Membership follows KIP-848's model without revocation: the member id is
+// the client's; epoch 0 joins, -1 leaves, any other epoch must be the
+// member's current or previous one (FENCED_MEMBER_EPOCH otherwise). The
+// group epoch grows when a member joins, leaves or expires
+// (share.session.timeout.ms, else group.share.session.timeout.ms),
+// changes its subscription, or a subscribed topic's id or partition count
+// changes (checked on every heartbeat); the target assignment is
+// recomputed then (assignShare: every partition of a subscribed topic to
+// at least one member, balanced, several members per partition when
+// there are more members than partitions) and each member gets it, with
+// the group epoch as its member epoch, on its own next heartbeat; a full
+// heartbeat (one with SubscribedTopicNames) always gets it. There is no
+// revocation phase: a share-partition hands out records one acquisition
+// at a time, so two members may consume a partition at once.
+//
+//	share group record (share_storage.go): key type 11 + group id;
+//	value: epoch, creation time, topics ever assigned (id, name,
+//	partition count). Written, durable before the heartbeat's answer,
+//	whenever the group epoch changes; a tombstone on delete.
+//
+// Members are not stored: after a load (restart or failover) a share group
+// comes back Empty with its epoch, and members, answered UNKNOWN_MEMBER_ID,
+// join again with epoch 0 and get a higher epoch, as in Kafka 4.1.
+// DeleteGroups on an empty share group deletes the share-partition state
+// of every partition of every topic ever assigned (Options.SharePersister;
+// none when nil) before the group's tombstone.
+//
+// DescribeShareGroupOffsets reads each share-partition's start offset
+// from its state (Persister.ReadSummary); with no topics named, of every
+// partition of every topic the group was ever assigned (the topics kept
+// in the group's record). AlterShareGroupOffsets and
+// DeleteShareGroupOffsets need the group empty (NON_EMPTY_GROUP, as in
+// Kafka): alter initializes each named state again at the new offset with
+// a state epoch one above the stored one, which fences the live
+// share-partition on the data partition's leader (its next write is
+// FENCED_STATE_EPOCH and it reloads); delete removes the states and the
+// topic from the group's record. Alter creates the group if it does not
+// exist, as Kafka does. The persister is called without Coordinator.mu.
+//
 // # Invariants
 //
 //   - A record is appended only while this node leads the group's
@@ -160,6 +212,8 @@
 //
 //   - generation: the number of a completed join phase; commits and
 //     heartbeats carry it and are refused from other generations.
+//   - group epoch, member epoch: a share group's version of its target
+//     assignment, and the version a member last received.
 //   - static member: a member with group.instance.id (KIP-345); it may
 //     restart and take its place back without a rebalance.
 //   - pending member: an id handed out with MEMBER_ID_REQUIRED (KIP-394)

@@ -41,6 +41,12 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest)
 	if code := c.lockGroupRequest(req.Group); code != 0 {
 		return fail(code)
 	}
+	if c.shareGroups[req.Group] != nil {
+		// A group id is one type: a share group's cannot be joined as
+		// a classic group (Kafka: "Group G is not a classic group").
+		c.mu.Unlock()
+		return fail(kerr.GroupIDNotFound.Code)
+	}
 	g := c.groups[req.Group]
 	if g == nil {
 		if req.MemberID != "" && req.InstanceID == nil {

@@ -98,6 +98,14 @@ func (c *Coordinator) unloadLocked(p int32, reason string) {
 		delete(c.groups, id)
 		dropped++
 	}
+	for id, g := range c.shareGroups {
+		if c.partitionFor(id) != p {
+			continue
+		}
+		stopShareTimersLocked(g)
+		delete(c.shareGroups, id)
+		dropped++
+	}
 	c.owned[p].loaded = false
 	c.logger.Info("group partition unloaded", zap.Int32("partition", p), zap.Int("groups", dropped), zap.String("reason", reason))
 }

@@ -97,6 +97,8 @@ func (f *fakeCluster) CreateTopic(ctx context.Context, req replication.CreateTop
 
 func (t *fakeTopic) PartitionCount() int32 { return t.topic.PartitionCount() }
 
+func (t *fakeTopic) ID() [16]byte { return t.topic.ID() }
+
 func (t *fakeTopic) Partition(index int32) *fakePartition {
 	return &fakePartition{t.cluster, t.topic.Partition(index), index}
 }

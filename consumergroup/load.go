@@ -50,6 +50,7 @@ func (c *Coordinator) loadLed() error {
 func (c *Coordinator) loadPartition(p int32, h Partition, epoch int32) (err error) {
 	began := time.Now()
 	groups := make(map[string]*group)
+	shares := make(map[string]*shareGroup)
 	defer func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -90,6 +91,10 @@ func (c *Coordinator) loadPartition(p int32, h Partition, epoch int32) (err erro
 				c.armSession(g, m)
 			}
 		}
+		for id, g := range shares {
+			g.stored = true
+			c.shareGroups[id] = g
+		}
 		// Markers committed while the load ran (CompleteTransaction noted
 		// them); those the load read already find nothing pending.
 		for _, done := range o.completions {
@@ -97,7 +102,7 @@ func (c *Coordinator) loadPartition(p int32, h Partition, epoch int32) (err erro
 		}
 		o.loaded, o.epoch = true, epoch
 		c.logger.Debug("group partition loaded", zap.Int32("partition", p), zap.Int32("epoch", epoch),
-			zap.Int("groups", len(groups)), zap.Duration("took", time.Since(began)))
+			zap.Int("groups", len(groups)), zap.Int("share-groups", len(shares)), zap.Duration("took", time.Since(began)))
 	}()
 	stopped := func() bool {
 		c.mu.Lock()
@@ -105,7 +110,7 @@ func (c *Coordinator) loadPartition(p int32, h Partition, epoch int32) (err erro
 		return c.closed
 	}
 	err = ReplayLog(h, stopped, func(hdr log.BatchHeader, rec *record.Record) error {
-		c.applyLoaded(p, groups, hdr, rec)
+		c.applyLoaded(p, groups, shares, hdr, rec)
 		return nil
 	})
 	if err != nil {
@@ -114,12 +119,13 @@ func (c *Coordinator) loadPartition(p int32, h Partition, epoch int32) (err erro
 	return nil
 }
 
-// applyLoaded applies one record of a load to groups, the load's own map.
+// applyLoaded applies one record of a load to groups and shares, the
+// load's own maps.
 // Records of a transactional batch are pending in their producer's
 // transaction until its control batch (a COMMIT or ABORT marker) in this
 // partition completes them; a producer's transaction still open at the end
 // of the load stays pending in the installed groups.
-func (c *Coordinator) applyLoaded(p int32, groups map[string]*group, h log.BatchHeader, rec *record.Record) {
+func (c *Coordinator) applyLoaded(p int32, groups map[string]*group, shares map[string]*shareGroup, h log.BatchHeader, rec *record.Record) {
 	switch {
 	case h.Control():
 		// A transaction marker's key: version, then type (0 ABORT, 1
@@ -131,6 +137,8 @@ func (c *Coordinator) applyLoaded(p int32, groups map[string]*group, h log.Batch
 		c.completeTxnLocked(groups, p, h.ProducerID, k.Type == 1)
 	case h.Transactional():
 		c.applyTxnRecord(groups, h.ProducerID, h.BaseOffset+int64(rec.OffsetDelta), rec.Key, rec.Value)
+	case isShareGroupKey(rec.Key):
+		c.applyShareRecord(shares, rec.Key, rec.Value)
 	default:
 		c.applyRecord(groups, h.BaseOffset+int64(rec.OffsetDelta), rec.Key, rec.Value)
 	}

@@ -38,6 +38,11 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 	if code := c.lockGroupRequest(req.Group); code != 0 {
 		return setAll(code)
 	}
+	if c.shareGroups[req.Group] != nil {
+		// A share group has no committed offsets.
+		c.mu.Unlock()
+		return setAll(kerr.GroupIDNotFound.Code)
+	}
 	g := c.groups[req.Group]
 	admin := req.Generation < 0 && req.MemberID == ""
 	var code int16

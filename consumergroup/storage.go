@@ -110,6 +110,9 @@ func (c *Coordinator) persistGroupAsync(g *group) {
 type written struct {
 	appended   replication.Appended
 	base, last int64
+	// pending is set by persistShareGroupLocked when it appended a
+	// record and counted it in Coordinator.wg (waitWritten releases it).
+	pending bool
 }
 
 // appendLocked appends a batch to a __consumer_offsets partition. c.mu is

@@ -58,6 +58,10 @@ func (c *Coordinator) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCo
 	if code := c.lockGroupRequest(req.Group); code != 0 {
 		return setAll(code)
 	}
+	if c.shareGroups[req.Group] != nil {
+		c.mu.Unlock()
+		return setAll(kerr.GroupIDNotFound.Code)
+	}
 	g := c.groups[req.Group]
 	memberID, instanceID, generation := "", (*string)(nil), int32(-1)
 	if req.Version >= 3 {

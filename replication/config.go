@@ -57,6 +57,16 @@ type Config struct {
 	// (statfs), and so how long a filled or freed disk takes to be
 	// noticed. Default DefaultSpaceCheckInterval (1s).
 	SpaceCheckInterval time.Duration
+	// ShareGroupDefaults are the broker's share group defaults, under
+	// every group's GROUP configs (Cluster.ShareGroupConfig): its
+	// RecordLockDuration corresponds to group.share.record.lock.duration.ms
+	// (Kafka's default 30 s), DeliveryCountLimit to
+	// group.share.delivery.count.limit (5), SessionTimeout and
+	// HeartbeatInterval to group.share.session.timeout.ms and
+	// group.share.heartbeat.interval.ms (reported by DescribeConfigs; the
+	// group coordinator's own config applies them). Zero fields mean
+	// Kafka's defaults.
+	ShareGroupDefaults configs.ShareGroup
 
 	// RaftAddress is this node's address in the metadata group, the one
 	// its peers dial (raft.advertised.address, else raft.listen). ""

@@ -6,6 +6,9 @@ package wire
 // instance id, client id and host, metadata and assignment. It reads the
 // coordinator's state and is answered at once.
 //
+// A share group is described as Dead, as Kafka does before v6 for groups
+// that are not classic (ShareGroupDescribe describes it).
+//
 // Deviations: authorized operations (v3+) are not computed (no ACLs): the
 // field keeps its "not requested" value.
 //

@@ -4,11 +4,12 @@ package wire
 //
 // Lists the groups this node coordinates (on a single node: all) with
 // their protocol type, state (v4+) and type (v5+), filtered by the states
-// and types asked for. It is answered at once.
+// and types asked for. Share groups (KIP-932) are listed with type and
+// protocol type "share". It is answered at once.
 //
 // Version notes: v1 throttle; v2 same as v1; v3 flexible; v4 state filter
-// and states (KIP-518); v5 type filter and types (KIP-848; every group is
-// "classic").
+// and states (KIP-518); v5 type filter and types (KIP-848: "classic" or
+// "share").
 
 import (
 	"context"

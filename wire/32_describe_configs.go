@@ -11,8 +11,10 @@ package wire
 // config file, environment or flags) and DEFAULT_CONFIG; synonyms list
 // them in that order (log.retention.ms before log.retention.minutes before
 // log.retention.hours at each level). Broker configs that can only change
-// with a restart are read-only. ConfigNames filters; null means all. Other
-// resource types are INVALID_REQUEST.
+// with a restart are read-only. GROUP resources (type 32, KIP-848/932)
+// describe a group's share configs: its own setting (GROUP_CONFIG) or the
+// default (DEFAULT_CONFIG), for any group id. ConfigNames filters; null
+// means all. Other resource types are INVALID_REQUEST.
 //
 // Version notes: v1 synonyms and config source (KIP-226); v2 is the same;
 // v3 config type and documentation (KIP-569); v4 flexible.
@@ -45,6 +47,8 @@ func handleDescribeConfigs(s *Server, ctx context.Context, kreq kmsg.Request) re
 				break
 			}
 			entries = s.cluster.DescribeBrokerConfigs()
+		case kmsg.ConfigResourceTypeGroupConfig:
+			entries, err = s.cluster.DescribeGroupConfigs(rr.ResourceName)
 		default:
 			err = fmt.Errorf("resource type %s is not supported: %w", rr.ResourceType, kerr.InvalidRequest)
 		}

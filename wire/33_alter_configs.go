@@ -3,8 +3,8 @@ package wire
 // AlterConfigs (key 33), versions 0-2.
 //
 // Replaces the whole set of overrides of each resource: a TOPIC's config
-// overrides, or a BROKER's dynamic configs ("" for the cluster default, or
-// this node's id). Configs the request does not name return to their
+// overrides, a BROKER's dynamic configs ("" for the cluster default, or
+// this node's id), or a GROUP's configs (share group configs). Configs the request does not name return to their
 // inherited values; entries with a null value are ignored, as in Kafka.
 // Changes are persisted and take effect at once (topic configs on every
 // partition, broker defaults on every topic without an override, schedule
@@ -13,8 +13,8 @@ package wire
 // Errors per resource, with a message: INVALID_CONFIG for an unknown,
 // read-only or malformed config (naming the config and the fix),
 // UNKNOWN_TOPIC_OR_PARTITION for an unknown topic, INVALID_REQUEST for
-// another broker or a resource type other than TOPIC and BROKER
-// (BROKER_LOGGER, ...).
+// another broker, an empty group id, or a resource type other than TOPIC,
+// BROKER and GROUP (BROKER_LOGGER, ...).
 //
 // Any node answers: on a node that is not the metadata leader, the
 // resources answered NOT_CONTROLLER are forwarded to the leader
@@ -47,6 +47,8 @@ func handleAlterConfigs(s *Server, ctx context.Context, kreq kmsg.Request) reply
 			err = s.cluster.AlterTopicConfigs(ctx, rr.ResourceName, configs, req.ValidateOnly)
 		case kmsg.ConfigResourceTypeBroker:
 			err = s.cluster.AlterBrokerConfigs(ctx, rr.ResourceName, configs, req.ValidateOnly)
+		case kmsg.ConfigResourceTypeGroupConfig:
+			err = s.cluster.AlterGroupConfigs(ctx, rr.ResourceName, configs, req.ValidateOnly)
 		default:
 			err = unsupportedConfigResource(rr.ResourceType)
 		}

@@ -6,15 +6,17 @@ package wire
 // DELETE removes the override so the inherited value applies, APPEND and
 // SUBTRACT add items to or remove them from a list config (cleanup.policy,
 // log.cleanup.policy), starting from the value in force. Resources are a
-// TOPIC's overrides or a BROKER's dynamic configs ("" for the cluster
-// default, or this node's id). Changes are persisted and take effect at
+// TOPIC's overrides, a BROKER's dynamic configs ("" for the cluster
+// default, or this node's id) or a GROUP's configs (share group configs,
+// any group id, stored in the cluster metadata). Changes are persisted and take effect at
 // once, as for AlterConfigs. ValidateOnly checks without changing.
 //
 // Errors per resource, with a message: INVALID_CONFIG for an unknown,
 // read-only or malformed config, APPEND or SUBTRACT on a config that is
 // not a list, or a SUBTRACT leaving a list empty; INVALID_REQUEST for a
 // config named twice, an unknown operation, SET without a value, another
-// broker, or a resource type other than TOPIC and BROKER; and
+// broker, an empty group id, or a resource type other than TOPIC, BROKER
+// and GROUP; and
 // UNKNOWN_TOPIC_OR_PARTITION for an unknown topic.
 //
 // Any node answers: on a node that is not the metadata leader, the
@@ -50,6 +52,8 @@ func handleIncrementalAlterConfigs(s *Server, ctx context.Context, kreq kmsg.Req
 			err = s.cluster.IncrementalAlterTopicConfigs(ctx, rr.ResourceName, ops, req.ValidateOnly)
 		case kmsg.ConfigResourceTypeBroker:
 			err = s.cluster.IncrementalAlterBrokerConfigs(ctx, rr.ResourceName, ops, req.ValidateOnly)
+		case kmsg.ConfigResourceTypeGroupConfig:
+			err = s.cluster.IncrementalAlterGroupConfigs(ctx, rr.ResourceName, ops, req.ValidateOnly)
 		default:
 			err = unsupportedConfigResource(rr.ResourceType)
 		}
@@ -61,7 +65,7 @@ func handleIncrementalAlterConfigs(s *Server, ctx context.Context, kreq kmsg.Req
 }
 
 // unsupportedConfigResource is the error for config resources other than
-// TOPIC and BROKER.
+// TOPIC, BROKER and GROUP.
 func unsupportedConfigResource(t kmsg.ConfigResourceType) error {
-	return fmt.Errorf("resource type %s is not supported; Sluice has TOPIC and BROKER configs only: %w", t, kerr.InvalidRequest)
+	return fmt.Errorf("resource type %s is not supported; Sluice has TOPIC, BROKER and GROUP configs only: %w", t, kerr.InvalidRequest)
 }

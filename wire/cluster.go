@@ -65,6 +65,12 @@ type ClusterOf[T TopicOf[P], P Partition] interface {
 	// the dynamic configs of a BROKER resource ("" or this node's id).
 	AlterBrokerConfigs(ctx context.Context, broker string, configs map[string]string, validateOnly bool) error
 	IncrementalAlterBrokerConfigs(ctx context.Context, broker string, ops []configs.Op, validateOnly bool) error
+	// DescribeGroupConfigs, AlterGroupConfigs and
+	// IncrementalAlterGroupConfigs do the same for a GROUP resource (share
+	// group configs, any group id).
+	DescribeGroupConfigs(group string) ([]configs.Entry, error)
+	AlterGroupConfigs(ctx context.Context, group string, configs map[string]string, validateOnly bool) error
+	IncrementalAlterGroupConfigs(ctx context.Context, group string, ops []configs.Op, validateOnly bool) error
 	// Reassigner: moving replicas (reassign.go).
 	Reassigner
 }

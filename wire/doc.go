@@ -6,7 +6,9 @@
 // It owns no state but connections and fetch sessions; it does not store,
 // replicate or validate batches (partition and log do). It sees the cluster
 // only through interfaces it declares (cluster.go: Cluster, Topic,
-// Partition; groups.go: GroupCoordinator; transactions.go:
+// Partition; groups.go: GroupCoordinator; groups_share.go:
+// ShareGroupCoordinator, which the group coordinator may implement;
+// transactions.go:
 // TransactionCoordinator; share_state.go: ShareStateCoordinator);
 // cmd/sluice passes the concrete *replication.Cluster,
 // *consumergroup.Coordinator, *txn.Coordinator and

@@ -110,11 +110,16 @@ func init() {
 		{key: 65, minVersion: 0, maxVersion: 0, handle: handleDescribeTransactions, transactions: true},
 		{key: 66, minVersion: 0, maxVersion: 2, handle: handleListTransactions, transactions: true},
 		{key: 67, minVersion: 0, maxVersion: 0, handle: handleAllocateProducerIDs, internal: true},
+		{key: 76, minVersion: 1, maxVersion: 1, handle: handleShareGroupHeartbeat, groups: true},
+		{key: 77, minVersion: 1, maxVersion: 1, handle: handleShareGroupDescribe, groups: true},
 		{key: 83, minVersion: 0, maxVersion: 0, handle: handleInitializeShareGroupState, shareState: true},
 		{key: 84, minVersion: 0, maxVersion: 0, handle: handleReadShareGroupState, shareState: true},
 		{key: 85, minVersion: 0, maxVersion: 1, handle: handleWriteShareGroupState, shareState: true},
 		{key: 86, minVersion: 0, maxVersion: 0, handle: handleDeleteShareGroupState, shareState: true},
 		{key: 87, minVersion: 0, maxVersion: 1, handle: handleReadShareGroupStateSummary, shareState: true},
+		{key: 90, minVersion: 0, maxVersion: 0, handle: handleDescribeShareGroupOffsets, groups: true},
+		{key: 91, minVersion: 0, maxVersion: 0, handle: handleAlterShareGroupOffsets, groups: true},
+		{key: 92, minVersion: 0, maxVersion: 0, handle: handleDeleteShareGroupOffsets, groups: true},
 	}
 	for i := range apis {
 		apis[i].handle = observe(apis[i].key, apis[i].handle)

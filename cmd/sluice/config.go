@@ -24,6 +24,7 @@ import (
 	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/replication"
 	"github.com/sluice-io/sluice/replication/cleaner"
+	"github.com/sluice-io/sluice/replication/configs"
 	"github.com/sluice-io/sluice/replication/meta"
 	"github.com/sluice-io/sluice/wire"
 )
@@ -91,6 +92,11 @@ const (
 	keyGroupMaxSize               = "group.max.size"
 	keyGroupStuckRebalances       = "group.stuck.rebalances"
 	keyGroupStuckTimeoutMs        = "group.stuck.timeout.ms"
+	keyGroupShareSessionTimeoutMs = "group.share.session.timeout.ms"
+	keyGroupShareHeartbeatMs      = "group.share.heartbeat.interval.ms"
+	keyGroupShareMaxSize          = "group.share.max.size"
+	keyGroupShareLockDurationMs   = "group.share.record.lock.duration.ms"
+	keyGroupShareDeliveryLimit    = "group.share.delivery.count.limit"
 	keyOffsetsRetentionMinutes    = "offsets.retention.minutes"
 	keyTxnStatePartitions         = "transaction.state.log.num.partitions"
 	keyTxnStateReplication        = "transaction.state.log.replication.factor"
@@ -194,6 +200,11 @@ var settings = []setting{
 	{key: keyGroupMaxSize, value: int64(math.MaxInt32), usage: "most members one consumer group may have"},
 	{key: keyGroupStuckRebalances, value: int64(3), usage: "rebalances a group may go through without its committed offset of a lagging partition moving before the partition is reported stuck; 0 turns this test off"},
 	{key: keyGroupStuckTimeoutMs, value: int64(300000), usage: "milliseconds the committed offset of a lagging partition may stay put while its group has members before the partition is reported stuck; 0 turns this test off"},
+	{key: keyGroupShareSessionTimeoutMs, value: int64(45000), usage: "milliseconds a share group member may go without a heartbeat before it is removed (a group's share.session.timeout.ms overrides it)"},
+	{key: keyGroupShareHeartbeatMs, value: int64(5000), usage: "heartbeat interval in milliseconds told to share group members (a group's share.heartbeat.interval.ms overrides it)"},
+	{key: keyGroupShareMaxSize, value: int64(200), usage: "most members one share group may have"},
+	{key: keyGroupShareLockDurationMs, value: int64(30000), usage: "milliseconds an acquired share group record stays locked to its consumer, 15000-60000 (a group's share.record.lock.duration.ms overrides it)"},
+	{key: keyGroupShareDeliveryLimit, value: int64(5), usage: "deliveries after which a share group record not accepted is archived or dead-lettered, 2-10 (a group's share.delivery.count.limit overrides it)"},
 	{key: keyOffsetsRetentionMinutes, value: int64(10080), usage: "minutes the committed offsets of an empty group are kept"},
 	{key: keyTxnStatePartitions, value: int64(16), usage: "partitions of the internal __transaction_state topic, used when it is first created"},
 	{key: keyTxnStateReplication, value: int64(3), usage: "replication factor of the internal __transaction_state topic, capped at the live nodes when it is first created"},
@@ -421,7 +432,18 @@ func loadConfig(v *viper.Viper) (config, error) {
 		OffsetsRetention:              time.Duration(r.integer(keyOffsetsRetentionMinutes, 1, math.MaxInt32)) * time.Minute,
 		StuckRebalances:               int(r.integer(keyGroupStuckRebalances, 0, math.MaxInt32)),
 		StuckTimeout:                  time.Duration(r.integer(keyGroupStuckTimeoutMs, 0, math.MaxInt64/int64(time.Millisecond))) * time.Millisecond,
+		ShareSessionTimeout:           time.Duration(r.integer(keyGroupShareSessionTimeoutMs, 1, math.MaxInt32)) * time.Millisecond,
+		ShareHeartbeatInterval:        time.Duration(r.integer(keyGroupShareHeartbeatMs, 1, math.MaxInt32)) * time.Millisecond,
+		ShareMaxSize:                  int(r.integer(keyGroupShareMaxSize, 1, math.MaxInt32)),
 	}
+	// The share group defaults under every group's GROUP configs
+	// (DescribeConfigs reports the broker's session timeout and
+	// heartbeat interval too).
+	cfg.Replication.ShareGroupDefaults = configs.DefaultShareGroup()
+	cfg.Replication.ShareGroupDefaults.RecordLockDuration = time.Duration(r.integer(keyGroupShareLockDurationMs, 15000, 60000)) * time.Millisecond
+	cfg.Replication.ShareGroupDefaults.DeliveryCountLimit = int(r.integer(keyGroupShareDeliveryLimit, 2, 10))
+	cfg.Replication.ShareGroupDefaults.SessionTimeout = cfg.Groups.ShareSessionTimeout
+	cfg.Replication.ShareGroupDefaults.HeartbeatInterval = cfg.Groups.ShareHeartbeatInterval
 
 	cfg.Transactions = txn.Config{
 		StateTopicPartitions:        int32(r.integer(keyTxnStatePartitions, 1, math.MaxInt32)),

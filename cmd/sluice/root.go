@@ -12,7 +12,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true, // a failed start is not a usage mistake
 	}
 	root.AddCommand(newServeCommand(), newTopicCommand(), newProduceCommand(), newConsumeCommand(),
-		newGroupCommand(), newTransactionsCommand(), newClusterCommand(), newVersionCommand())
+		newGroupCommand(), newShareGroupCommand(), newTransactionsCommand(), newClusterCommand(), newVersionCommand())
 	markUsageErrors(root)
 	return root
 }

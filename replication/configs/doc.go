@@ -3,7 +3,17 @@
 // topic.go and broker.go), how a value is validated, how the layers resolve
 // into the partition.Config and cleaner.Config in force, what
 // DescribeConfigs reports (Entry, with sources and synonyms), and how
-// IncrementalAlterConfigs operations change a set (Op, ApplyOps).
+// IncrementalAlterConfigs operations change a set (Op, ApplyOps). The
+// GROUP resource's configs (group.go: share.record.lock.duration.ms,
+// share.delivery.count.limit, share.auto.offset.reset,
+// share.isolation.level, share.session.timeout.ms,
+// share.heartbeat.interval.ms, errors.deadletterqueue.topic.name and
+// .copy.record.enable) resolve into a ShareGroup (ResolveShareGroup): a
+// group's own setting over the broker's defaults (the static
+// group.share.record.lock.duration.ms, group.share.delivery.count.limit,
+// group.share.session.timeout.ms and group.share.heartbeat.interval.ms)
+// over Kafka's; the bounds Kafka's broker configs group.share.{min,max}.*
+// put on them are fixed at Kafka's defaults.
 //
 // It holds no state and does no I/O: the cluster (package replication)
 // keeps the overrides and dynamic configs, persists them, and applies what

@@ -30,10 +30,21 @@ type ShareGroup struct {
 	// into the dead letter; otherwise it carries only the provenance
 	// headers (errors.deadletterqueue.copy.record.enable).
 	DeadLetterCopyRecord bool
+	// SessionTimeout is how long the group coordinator waits for a
+	// member's heartbeat before removing it (share.session.timeout.ms);
+	// 0 when neither the group nor the broker defaults set it: the group
+	// coordinator's group.share.session.timeout.ms applies.
+	SessionTimeout time.Duration
+	// HeartbeatInterval is the heartbeat interval told to members
+	// (share.heartbeat.interval.ms); 0 when neither the group nor the
+	// broker defaults set it: the group coordinator's
+	// group.share.heartbeat.interval.ms applies.
+	HeartbeatInterval time.Duration
 }
 
 // DefaultShareGroup returns Kafka's defaults: a 30 s lock, 5 deliveries,
-// latest, read_uncommitted, no dead-letter topic.
+// latest, read_uncommitted, no dead-letter topic, and the broker's
+// session timeout and heartbeat interval.
 func DefaultShareGroup() ShareGroup {
 	return ShareGroup{
 		RecordLockDuration: 30 * time.Second,

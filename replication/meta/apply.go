@@ -90,6 +90,8 @@ func (s *State) apply(cmd Command) (*State, Result, error) {
 		return s.alterTopicConfigs(c)
 	case *AlterBrokerConfigs:
 		return s.alterBrokerConfigs(c)
+	case *AlterGroupConfigs:
+		return s.alterGroupConfigs(c)
 	case *AllocateProducerIDBlock:
 		return s.allocateProducerIDBlock(c)
 	case *ReassignPartition:
@@ -402,6 +404,23 @@ func (s *State) alterBrokerConfigs(c *AlterBrokerConfigs) (*State, Result, error
 		delete(next.Brokers.Nodes, c.NodeID)
 	default:
 		next.Brokers.Nodes[c.NodeID] = copyConfigs(c.Configs)
+	}
+	return next, Result{}, nil
+}
+
+func (s *State) alterGroupConfigs(c *AlterGroupConfigs) (*State, Result, error) {
+	if c.Group == "" {
+		return nil, Result{}, fmt.Errorf("group configs need a group id: %w", kerr.InvalidRequest)
+	}
+	next := s.clone()
+	next.GroupConfigs = make(map[string]map[string]string, len(s.GroupConfigs)+1)
+	for g, m := range s.GroupConfigs {
+		next.GroupConfigs[g] = m
+	}
+	if len(c.Configs) == 0 {
+		delete(next.GroupConfigs, c.Group)
+	} else {
+		next.GroupConfigs[c.Group] = copyConfigs(c.Configs)
 	}
 	return next, Result{}, nil
 }

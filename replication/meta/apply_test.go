@@ -158,6 +158,14 @@ func TestApply(t *testing.T) {
 					t.Fatalf("broker configs %+v", s.Brokers)
 				}
 			}},
+			{cmd: &AlterGroupConfigs{Group: "g", Configs: map[string]string{"share.delivery.count.limit": "3"}}},
+			{cmd: &AlterGroupConfigs{Group: "h", Configs: map[string]string{"share.auto.offset.reset": "earliest"}}},
+			{cmd: &AlterGroupConfigs{Configs: map[string]string{"x": "y"}}, wantErr: kerr.InvalidRequest},
+			{cmd: &AlterGroupConfigs{Group: "g"}, check: func(t *testing.T, s *State, _ Result) {
+				if s.GroupConfigsOf("g") != nil || s.GroupConfigsOf("h")["share.auto.offset.reset"] != "earliest" {
+					t.Fatalf("group configs %+v", s.GroupConfigs)
+				}
+			}},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

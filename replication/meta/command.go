@@ -120,6 +120,14 @@ type AlterBrokerConfigs struct {
 	Configs map[string]string `json:"configs"`
 }
 
+// AlterGroupConfigs replaces the configs of one group (the GROUP config
+// resource); an empty map removes them. The proposer validates names and
+// values (package replication/configs); Apply only stores them.
+type AlterGroupConfigs struct {
+	Group   string            `json:"group"`
+	Configs map[string]string `json:"configs"`
+}
+
 // DefaultBrokerNode is the NodeID of AlterBrokerConfigs that means the
 // cluster default (Kafka's BROKER resource with an empty name).
 const DefaultBrokerNode int32 = -1
@@ -158,6 +166,7 @@ func (DeleteTopic) op() string             { return "delete_topic" }
 func (CreatePartitions) op() string        { return "create_partitions" }
 func (AlterTopicConfigs) op() string       { return "alter_topic_configs" }
 func (AlterBrokerConfigs) op() string      { return "alter_broker_configs" }
+func (AlterGroupConfigs) op() string       { return "alter_group_configs" }
 func (AllocateProducerIDBlock) op() string { return "allocate_producer_id_block" }
 func (ReassignPartition) op() string       { return "reassign_partition" }
 func (AlterReassignment) op() string       { return "alter_reassignment" }
@@ -184,6 +193,8 @@ func newCommand(op string) (Command, bool) {
 		return &AlterTopicConfigs{}, true
 	case "alter_broker_configs":
 		return &AlterBrokerConfigs{}, true
+	case "alter_group_configs":
+		return &AlterGroupConfigs{}, true
 	case "allocate_producer_id_block":
 		return &AllocateProducerIDBlock{}, true
 	case "reassign_partition":

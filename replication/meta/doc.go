@@ -122,6 +122,7 @@
 //	      create_topic delete_topic create_partitions alter_topic_configs
 //	      alter_broker_configs allocate_producer_id_block reassign_partition
 //	      record_leaders alter_reassignment complete_reassignment
+//	      alter_group_configs
 //	args  the command struct's fields, by their json tags; unknown fields
 //	      are refused, so a command from a newer version is never half
 //	      applied

@@ -128,6 +128,11 @@ type State struct {
 	// Quotas are the client quotas (AlterClientQuotas); never modified,
 	// replaced whole.
 	Quotas quota.Set `json:"client_quotas,omitempty"`
+	// GroupConfigs are the configs of the GROUP resource (share group
+	// configs, KIP-932), by group id then Kafka name; a group with none
+	// has no entry, and the map may be nil. Never modified: an
+	// AlterGroupConfigs replaces the map.
+	GroupConfigs map[string]map[string]string `json:"group_configs,omitempty"`
 
 	// topicsByID indexes Topics by id; derived, rebuilt by index.
 	topicsByID map[TopicID]*Topic
@@ -203,6 +208,10 @@ func (s *State) ReplicasOn(id int32) int {
 	}
 	return n
 }
+
+// GroupConfigsOf returns the configs of one group (nil if none). The map
+// must not be modified.
+func (s *State) GroupConfigsOf(group string) map[string]string { return s.GroupConfigs[group] }
 
 // BrokerConfigsOf returns the dynamic configs of one node (nil if none).
 // The map must not be modified.

@@ -48,6 +48,10 @@ type api struct {
 	// advertised only to other nodes' forwarders, as a Kafka broker's
 	// client listeners do not advertise controller APIs.
 	internal bool
+	// shares marks a share-group data API (ShareFetch,
+	// ShareAcknowledge): served and advertised only when the server has
+	// share groups (Options.Shares).
+	shares bool
 }
 
 // apis is the dispatch table: the only place that says which APIs and
@@ -105,6 +109,8 @@ func init() {
 		{key: 65, minVersion: 0, maxVersion: 0, handle: handleDescribeTransactions, transactions: true},
 		{key: 66, minVersion: 0, maxVersion: 2, handle: handleListTransactions, transactions: true},
 		{key: 67, minVersion: 0, maxVersion: 0, handle: handleAllocateProducerIDs, internal: true},
+		{key: 78, minVersion: 1, maxVersion: 2, handle: handleShareFetch, groups: true, shares: true},
+		{key: 79, minVersion: 1, maxVersion: 2, handle: handleShareAcknowledge, groups: true, shares: true},
 	}
 	for i := range apis {
 		apis[i].handle = observe(apis[i].key, apis[i].handle)

@@ -22,6 +22,9 @@ type Server struct {
 	// txns is the transaction coordinator; nil: transaction APIs are not
 	// served. Set only with groups.
 	txns TransactionCoordinator
+	// shares serves share groups' ShareFetch and ShareAcknowledge; nil:
+	// they are not served. Set only with groups.
+	shares ShareGroups
 	// verified caches produce verifications (txn_verify.go).
 	verified verifiedTxns
 	observer Observer // nil: nothing is observed
@@ -95,6 +98,7 @@ func NewServer[T TopicOf[P], P Partition](cluster ClusterOf[T, P], cfg Config, o
 		cluster:    viewCluster(cluster),
 		groups:     opts.Groups,
 		txns:       transactionsWith(opts),
+		shares:     sharesWith(opts),
 		observer:   opts.Observer,
 		cfg:        cfg,
 		logger:     opts.Logger.Named("wire"),
@@ -179,7 +183,16 @@ func (s *Server) startConn(nc net.Conn) {
 // group APIs need a group coordinator, transaction APIs a transaction
 // coordinator.
 func (s *Server) serves(a *api) bool {
-	return a != nil && (!a.groups || s.groups != nil) && (!a.transactions || s.txns != nil)
+	return a != nil && (!a.groups || s.groups != nil) && (!a.transactions || s.txns != nil) && (!a.shares || s.shares != nil)
+}
+
+// sharesWith returns the share groups of opts, nil without a group
+// coordinator.
+func sharesWith(opts Options) ShareGroups {
+	if opts.Groups == nil {
+		return nil
+	}
+	return opts.Shares
 }
 
 // transactionsWith returns the transaction coordinator of opts, nil

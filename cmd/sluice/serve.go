@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-io/sluice/cmd/sluice/admin"
 	"github.com/sluice-io/sluice/consumergroup"
+	"github.com/sluice-io/sluice/consumergroup/sharestate"
 	"github.com/sluice-io/sluice/consumergroup/txn"
 	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/replication"
@@ -153,7 +154,15 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 		stopAdmin()
 		return fmt.Errorf("start transaction coordinator: %w", err)
 	}
-	server := wire.NewServer(cluster, cfg.Wire, wire.Options{Logger: logger, Groups: groups, Transactions: txns, Observer: metrics})
+	// Share groups need the share coordinator's Persister
+	// (consumergroup/sharestate); without one they are not served.
+	var sharePersister sharestate.Persister
+	shares, deadLetters := newShares(cfg, cluster, sharePersister, logger)
+	wopts := wire.Options{Logger: logger, Groups: groups, Transactions: txns, Observer: metrics}
+	if shares != nil {
+		wopts.Shares = shares
+	}
+	server := wire.NewServer(cluster, cfg.Wire, wopts)
 	// The coordinator writes transaction markers through the server
 	// (local leaders directly, others with WriteTxnMarkers).
 	txns.SetMarkerWriter(server)
@@ -223,6 +232,12 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 	}
 	if err := <-serveDone; err != nil && !errors.Is(err, wire.ErrServerClosed) {
 		errs = append(errs, fmt.Errorf("serve %s: %w", listener.Addr(), err))
+	}
+	// No request uses the share-partitions any more: stop their lock
+	// timers before the partitions close.
+	if shares != nil {
+		shares.Close()
+		deadLetters.Close()
 	}
 	// The admin listener stays up while requests drain, so the last
 	// scrape sees them; it goes before the data is closed.

@@ -3,142 +3,19 @@ package share
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/sluice-io/sluice/consumergroup/share/sharetest"
 	"github.com/sluice-io/sluice/consumergroup/sharestate"
 	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/partition/record"
 	"github.com/sluice-io/sluice/replication/configs"
 )
-
-// memPersister is an in-memory sharestate.Persister with the stored
-// semantics: fencing by state epoch and leader epoch.
-type memPersister struct {
-	mu     sync.Mutex
-	states map[sharestate.Key]*sharestate.State
-	writes int
-	// fail, when set, is returned by the next Write.
-	fail error
-}
-
-var _ sharestate.Persister = (*memPersister)(nil)
-
-func newMemPersister() *memPersister {
-	return &memPersister{states: make(map[sharestate.Key]*sharestate.State)}
-}
-
-func (p *memPersister) Initialize(_ context.Context, key sharestate.Key, stateEpoch int32, start int64) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	old := p.states[key]
-	if old != nil && stateEpoch <= old.StateEpoch {
-		return kerr.FencedStateEpoch
-	}
-	leader := int32(-1)
-	if old != nil {
-		leader = old.LeaderEpoch
-	}
-	p.states[key] = &sharestate.State{StateEpoch: stateEpoch, LeaderEpoch: leader, StartOffset: start}
-	return nil
-}
-
-func (p *memPersister) Read(_ context.Context, key sharestate.Key, leaderEpoch int32) (sharestate.State, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	st := p.states[key]
-	if st == nil {
-		return sharestate.State{StateEpoch: -1, LeaderEpoch: -1, StartOffset: -1}, nil
-	}
-	if leaderEpoch < st.LeaderEpoch {
-		return sharestate.State{}, kerr.FencedLeaderEpoch
-	}
-	st.LeaderEpoch = leaderEpoch
-	out := *st
-	out.Batches = slices.Clone(st.Batches)
-	return out, nil
-}
-
-func (p *memPersister) Write(_ context.Context, key sharestate.Key, w sharestate.Write) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if err := p.fail; err != nil {
-		p.fail = nil
-		return err
-	}
-	st := p.states[key]
-	if st == nil || w.StateEpoch != st.StateEpoch {
-		return kerr.FencedStateEpoch
-	}
-	if w.LeaderEpoch < st.LeaderEpoch {
-		return kerr.FencedLeaderEpoch
-	}
-	p.writes++
-	st.LeaderEpoch = w.LeaderEpoch
-	if w.StartOffset >= 0 {
-		st.StartOffset = w.StartOffset
-	}
-	// Apply per offset, then rebuild runs: simple and obviously right.
-	byOffset := make(map[int64]sharestate.Batch)
-	for _, b := range st.Batches {
-		for o := b.First; o <= b.Last; o++ {
-			byOffset[o] = sharestate.Batch{First: o, Last: o, State: b.State, DeliveryCount: b.DeliveryCount}
-		}
-	}
-	for _, b := range w.Batches {
-		for o := b.First; o <= b.Last; o++ {
-			byOffset[o] = sharestate.Batch{First: o, Last: o, State: b.State, DeliveryCount: b.DeliveryCount}
-		}
-	}
-	var offsets []int64
-	for o, b := range byOffset {
-		if o >= st.StartOffset && (b.State != sharestate.Available || b.DeliveryCount != 0) {
-			offsets = append(offsets, o)
-		}
-	}
-	slices.Sort(offsets)
-	st.Batches = st.Batches[:0]
-	for _, o := range offsets {
-		b := byOffset[o]
-		if n := len(st.Batches); n > 0 && st.Batches[n-1].Last == o-1 && st.Batches[n-1].State == b.State && st.Batches[n-1].DeliveryCount == b.DeliveryCount {
-			st.Batches[n-1].Last = o
-			continue
-		}
-		st.Batches = append(st.Batches, b)
-	}
-	return nil
-}
-
-func (p *memPersister) ReadSummary(_ context.Context, key sharestate.Key) (sharestate.Summary, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	st := p.states[key]
-	if st == nil {
-		return sharestate.Summary{StateEpoch: -1, LeaderEpoch: -1, StartOffset: -1}, nil
-	}
-	return sharestate.Summary{StateEpoch: st.StateEpoch, LeaderEpoch: st.LeaderEpoch, StartOffset: st.StartOffset}, nil
-}
-
-func (p *memPersister) Delete(_ context.Context, key sharestate.Key) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	delete(p.states, key)
-	return nil
-}
-
-// state returns key's stored state.
-func (p *memPersister) state(key sharestate.Key) sharestate.State {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	st := *p.states[key]
-	st.Batches = slices.Clone(st.Batches)
-	return st
-}
 
 // fakePartition is a data partition of in-memory batches, led by node 1.
 type fakePartition struct {
@@ -259,7 +136,7 @@ func (d *memDeadLetters) WriteDeadLetters(_ context.Context, topic string, lette
 type testManager struct {
 	*Manager
 	clock     *fakeClock
-	persister *memPersister
+	persister *sharetest.Persister
 	dead      *memDeadLetters
 	data      *fakePartition
 	target    Target
@@ -269,7 +146,7 @@ func newTestManager(t *testing.T, cfg configs.ShareGroup) *testManager {
 	t.Helper()
 	tm := &testManager{
 		clock:     &fakeClock{now: time.Now().Add(1000 * time.Hour)},
-		persister: newMemPersister(),
+		persister: sharetest.NewPersister(),
 		dead:      &memDeadLetters{},
 		data:      newFakePartition(),
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/sluice-io/sluice/consumergroup/share/sharetest"
 	"github.com/sluice-io/sluice/consumergroup/sharestate"
 	"github.com/sluice-io/sluice/replication/configs"
 )
@@ -40,20 +41,20 @@ func TestAcquireAcceptAdvancesStart(t *testing.T) {
 	if err := tm.ack(t, "m1", 0, 4, AckAccept); err != nil {
 		t.Fatal(err)
 	}
-	if st := tm.persister.state(tm.key()); st.StartOffset != 5 || len(st.Batches) != 0 {
+	if st := tm.persister.State(tm.key()); st.StartOffset != 5 || len(st.Batches) != 0 {
 		t.Fatalf("stored %+v, want start 5 and no batches", st)
 	}
 	// Accepting out of order keeps the start offset until the gap closes.
 	if err := tm.ack(t, "m1", 7, 9, AckAccept); err != nil {
 		t.Fatal(err)
 	}
-	if st := tm.persister.state(tm.key()); st.StartOffset != 5 || !reflect.DeepEqual(st.Batches, []sharestate.Batch{{First: 7, Last: 9, State: sharestate.Acknowledged, DeliveryCount: 1}}) {
+	if st := tm.persister.State(tm.key()); st.StartOffset != 5 || !reflect.DeepEqual(st.Batches, []sharestate.Batch{{First: 7, Last: 9, State: sharestate.Acknowledged, DeliveryCount: 1}}) {
 		t.Fatalf("stored %+v", st)
 	}
 	if err := tm.ack(t, "m1", 5, 6, AckAccept); err != nil {
 		t.Fatal(err)
 	}
-	if st := tm.persister.state(tm.key()); st.StartOffset != 10 || len(st.Batches) != 0 {
+	if st := tm.persister.State(tm.key()); st.StartOffset != 10 || len(st.Batches) != 0 {
 		t.Fatalf("stored %+v, want start 10", st)
 	}
 	// Acknowledging again is refused: the records are complete.
@@ -89,7 +90,7 @@ func TestAcknowledgeOnlyOwnRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := tm.persister.state(tm.key())
+	st := tm.persister.State(tm.key())
 	want := []sharestate.Batch{{First: 1, Last: 1, State: sharestate.Available, DeliveryCount: 1}, {First: 2, Last: 2, State: sharestate.Acknowledged, DeliveryCount: 1}, {First: 3, Last: 3, State: sharestate.Archived, DeliveryCount: 1}}
 	if st.StartOffset != 1 || !reflect.DeepEqual(st.Batches, want) {
 		t.Fatalf("stored %+v, want start 1 and %+v", st, want)
@@ -141,7 +142,7 @@ func TestLockExpiryRedelivers(t *testing.T) {
 func TestLockExpiryTimer(t *testing.T) {
 	cfg := earliest()
 	cfg.RecordLockDuration = 50 * time.Millisecond
-	tm := &testManager{persister: newMemPersister(), data: newFakePartition()}
+	tm := &testManager{persister: sharetest.NewPersister(), data: newFakePartition()}
 	tm.Manager = NewManager(DefaultConfig(), 1, tm.persister, groupConfigs{cfg}, Options{})
 	t.Cleanup(tm.Close)
 	tm.target = Target{TopicID: [16]byte{1}, Topic: "t", Data: tm.data}
@@ -153,7 +154,7 @@ func TestLockExpiryTimer(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no release within 10s of a 50ms lock")
 	}
-	if st := tm.persister.state(tm.key()); !reflect.DeepEqual(st.Batches, []sharestate.Batch{{First: 0, Last: 1, State: sharestate.Available, DeliveryCount: 1}}) {
+	if st := tm.persister.State(tm.key()); !reflect.DeepEqual(st.Batches, []sharestate.Batch{{First: 0, Last: 1, State: sharestate.Available, DeliveryCount: 1}}) {
 		t.Fatalf("stored after expiry %+v", st)
 	}
 }
@@ -175,7 +176,7 @@ func TestDeliveryLimitArchives(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantRanges(t, tm.acquire(t, "m1", 500))
-	if st := tm.persister.state(tm.key()); st.StartOffset != 2 {
+	if st := tm.persister.State(tm.key()); st.StartOffset != 2 {
 		t.Fatalf("stored %+v, want start 2 (archived)", st)
 	}
 	if len(tm.dead.letters) != 0 {
@@ -220,7 +221,7 @@ func TestRejectDeadLetters(t *testing.T) {
 			if !reflect.DeepEqual(h, want) || l.Timestamp != 1001 {
 				t.Fatalf("headers %v timestamp %d, want %v 1001", h, l.Timestamp, want)
 			}
-			if st := tm.persister.state(tm.key()); !reflect.DeepEqual(st.Batches, []sharestate.Batch{{First: 1, Last: 1, State: sharestate.Archived, DeliveryCount: 1}}) {
+			if st := tm.persister.State(tm.key()); !reflect.DeepEqual(st.Batches, []sharestate.Batch{{First: 1, Last: 1, State: sharestate.Archived, DeliveryCount: 1}}) {
 				t.Fatalf("stored %+v", st)
 			}
 		})
@@ -239,7 +240,7 @@ func TestDeliveryLimitDeadLettersOnExpiry(t *testing.T) {
 	if len(tm.dead.letters) != 1 || headerMap(tm.dead.letters[0])[HeaderMessage] != reasonDeliveryLimit.message() {
 		t.Fatalf("dead letters %+v", tm.dead.letters)
 	}
-	if st := tm.persister.state(tm.key()); st.StartOffset != 1 {
+	if st := tm.persister.State(tm.key()); st.StartOffset != 1 {
 		t.Fatalf("stored %+v, want start 1", st)
 	}
 }
@@ -295,9 +296,9 @@ func TestPersistFailureReloads(t *testing.T) {
 	tm := newTestManager(t, earliest())
 	tm.data.produce(t, 2)
 	tm.acquire(t, "m1", 500)
-	tm.persister.mu.Lock()
-	tm.persister.fail = kerr.CoordinatorNotAvailable
-	tm.persister.mu.Unlock()
+	tm.persister.Mu.Lock()
+	tm.persister.Fail = kerr.CoordinatorNotAvailable
+	tm.persister.Mu.Unlock()
 	if err := tm.ack(t, "m1", 0, 1, AckAccept); !errors.Is(err, kerr.CoordinatorNotAvailable) {
 		t.Fatalf("ack with the coordinator down: %v", err)
 	}

@@ -80,6 +80,12 @@ type Options struct {
 	// served nor advertised, and transactional produce is refused. It
 	// needs Groups (FindCoordinator, AddOffsetsToTxn).
 	Transactions TransactionCoordinator
+	// ShareState is the share coordinator (a *sharestate.Coordinator in
+	// production). nil means the share-state APIs between nodes
+	// (InitializeShareGroupState, ReadShareGroupState,
+	// WriteShareGroupState, DeleteShareGroupState,
+	// ReadShareGroupStateSummary) are neither served nor advertised.
+	ShareState ShareStateCoordinator
 	// Shares is the share-group data plane (a *share.Manager in
 	// production). nil means ShareFetch and ShareAcknowledge are neither
 	// served nor advertised. It needs Groups.

@@ -44,6 +44,11 @@ type api struct {
 	// when the server has a transaction coordinator
 	// (Options.Transactions).
 	transactions bool
+	// shareState marks a share-state API (keys 83-87, between nodes):
+	// served and advertised only when the server has a share coordinator
+	// (Options.ShareState). Kafka advertises them on its broker
+	// listeners, as it does WriteTxnMarkers.
+	shareState bool
 	// internal marks an API between nodes (AllocateProducerIds): it is
 	// advertised only to other nodes' forwarders, as a Kafka broker's
 	// client listeners do not advertise controller APIs.
@@ -109,6 +114,11 @@ func init() {
 		{key: 65, minVersion: 0, maxVersion: 0, handle: handleDescribeTransactions, transactions: true},
 		{key: 66, minVersion: 0, maxVersion: 2, handle: handleListTransactions, transactions: true},
 		{key: 67, minVersion: 0, maxVersion: 0, handle: handleAllocateProducerIDs, internal: true},
+		{key: 83, minVersion: 0, maxVersion: 0, handle: handleInitializeShareGroupState, shareState: true},
+		{key: 84, minVersion: 0, maxVersion: 0, handle: handleReadShareGroupState, shareState: true},
+		{key: 85, minVersion: 0, maxVersion: 1, handle: handleWriteShareGroupState, shareState: true},
+		{key: 86, minVersion: 0, maxVersion: 0, handle: handleDeleteShareGroupState, shareState: true},
+		{key: 87, minVersion: 0, maxVersion: 1, handle: handleReadShareGroupStateSummary, shareState: true},
 		{key: 78, minVersion: 1, maxVersion: 2, handle: handleShareFetch, groups: true, shares: true},
 		{key: 79, minVersion: 1, maxVersion: 2, handle: handleShareAcknowledge, groups: true, shares: true},
 	}

@@ -55,7 +55,7 @@ func TestDispatchTableAgrees(t *testing.T) {
 			}
 		})
 	}
-	advertised := advertisedAPIs(true, true, true, true)
+	advertised := advertisedAPIs(true, true, true, true, true)
 	if len(advertised) != len(apis) {
 		t.Fatalf("ApiVersions advertises %d keys, table has %d", len(advertised), len(apis))
 	}
@@ -71,12 +71,12 @@ func TestDispatchTableAgrees(t *testing.T) {
 func TestGroupAPIsNeedCoordinator(t *testing.T) {
 	var want []int16
 	for _, a := range apis {
-		if !a.groups && !a.transactions && !a.internal {
+		if !a.groups && !a.transactions && !a.shareState && !a.internal {
 			want = append(want, a.key)
 		}
 	}
 	var got []int16
-	for _, k := range advertisedAPIs(false, false, false, false) {
+	for _, k := range advertisedAPIs(false, false, false, false, false) {
 		got = append(got, k.ApiKey)
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -84,7 +84,7 @@ func TestGroupAPIsNeedCoordinator(t *testing.T) {
 	}
 	s := &Server{}
 	for _, a := range apis {
-		if s.serves(&a) == (a.groups || a.transactions) {
+		if s.serves(&a) == (a.groups || a.transactions || a.shareState) {
 			t.Errorf("key %d (groups %v): serves = %v without a coordinator", a.key, a.groups, !a.groups)
 		}
 	}

@@ -25,6 +25,9 @@ type Server struct {
 	// shares serves share groups' ShareFetch and ShareAcknowledge; nil:
 	// they are not served. Set only with groups.
 	shares ShareGroups
+	// shareState is the share coordinator; nil: the share-state APIs
+	// are not served.
+	shareState ShareStateCoordinator
 	// verified caches produce verifications (txn_verify.go).
 	verified verifiedTxns
 	observer Observer // nil: nothing is observed
@@ -99,6 +102,7 @@ func NewServer[T TopicOf[P], P Partition](cluster ClusterOf[T, P], cfg Config, o
 		groups:     opts.Groups,
 		txns:       transactionsWith(opts),
 		shares:     sharesWith(opts),
+		shareState: opts.ShareState,
 		observer:   opts.Observer,
 		cfg:        cfg,
 		logger:     opts.Logger.Named("wire"),
@@ -181,9 +185,9 @@ func (s *Server) startConn(nc net.Conn) {
 
 // serves reports whether this server serves a row of the dispatch table:
 // group APIs need a group coordinator, transaction APIs a transaction
-// coordinator.
+// coordinator, share-state APIs a share coordinator.
 func (s *Server) serves(a *api) bool {
-	return a != nil && (!a.groups || s.groups != nil) && (!a.transactions || s.txns != nil) && (!a.shares || s.shares != nil)
+	return a != nil && (!a.groups || s.groups != nil) && (!a.transactions || s.txns != nil) && (!a.shareState || s.shareState != nil) && (!a.shares || s.shares != nil)
 }
 
 // sharesWith returns the share groups of opts, nil without a group

@@ -19,6 +19,7 @@ import (
 	"github.com/sluice-io/sluice/cmd/sluice/admin"
 	"github.com/sluice-io/sluice/consumergroup"
 	"github.com/sluice-io/sluice/consumergroup/share"
+	"github.com/sluice-io/sluice/consumergroup/sharestate"
 	"github.com/sluice-io/sluice/consumergroup/txn"
 	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/partition"
@@ -94,6 +95,9 @@ const (
 	keyOffsetsRetentionMinutes    = "offsets.retention.minutes"
 	keyTxnStatePartitions         = "transaction.state.log.num.partitions"
 	keyTxnStateReplication        = "transaction.state.log.replication.factor"
+	keyShareStatePartitions       = "share.coordinator.state.topic.num.partitions"
+	keyShareStateReplication      = "share.coordinator.state.topic.replication.factor"
+	keyDebugShareState            = "debug.share.state"
 	keyTxnMaxTimeoutMs            = "transaction.max.timeout.ms"
 	keyTxnIDExpirationMs          = "transactional.id.expiration.ms"
 	keyTxnAbortIntervalMs         = "transaction.abort.timed.out.transaction.cleanup.interval.ms"
@@ -196,6 +200,9 @@ var settings = []setting{
 	{key: keyOffsetsRetentionMinutes, value: int64(10080), usage: "minutes the committed offsets of an empty group are kept"},
 	{key: keyTxnStatePartitions, value: int64(16), usage: "partitions of the internal __transaction_state topic, used when it is first created"},
 	{key: keyTxnStateReplication, value: int64(3), usage: "replication factor of the internal __transaction_state topic, capped at the live nodes when it is first created"},
+	{key: keyShareStatePartitions, value: int64(16), usage: "partitions of the internal __share_group_state topic (share groups' delivery state), used when it is first created"},
+	{key: keyShareStateReplication, value: int64(3), usage: "replication factor of the internal __share_group_state topic, capped at the live nodes when it is first created"},
+	{key: keyDebugShareState, value: false, usage: "TESTING ONLY: serve /debug/share-state on the admin listener, which reads and writes share-partition states through this node's persister"},
 	{key: keyTxnMaxTimeoutMs, value: int64(900000), usage: "largest transaction.timeout.ms in milliseconds a transactional producer may ask for"},
 	{key: keyTxnIDExpirationMs, value: int64(604800000), usage: "milliseconds a transactional id with no transaction under way is kept after its last use"},
 	{key: keyTxnAbortIntervalMs, value: int64(10000), usage: "milliseconds between two looks for transactions open longer than their timeout, which the broker aborts"},
@@ -323,6 +330,12 @@ type config struct {
 	Transactions txn.Config
 	// Shares configures share-partitions and share sessions.
 	Shares share.Config
+	// ShareState configures the share coordinator.
+	ShareState sharestate.Config
+	// DebugShareState serves /debug/share-state on the admin listener
+	// (debug.share.state), for tests that drive the share-state
+	// persister of a node. Default false.
+	DebugShareState bool
 	// Admin configures the HTTP admin listener (metrics, health).
 	Admin admin.Config
 	// LogFormat is "console" or "json"; LogLevel is a zap level.
@@ -430,11 +443,20 @@ func loadConfig(v *viper.Viper) (config, error) {
 	cfg.Shares.MaxRecordLocks = int(r.integer(keyShareMaxRecordLocks, 1, math.MaxInt32))
 	cfg.Shares.MaxSessions = int(r.integer(keyShareMaxSessions, 1, math.MaxInt32))
 
+	cfg.ShareState = sharestate.Config{
+		StateTopicPartitions:        int32(r.integer(keyShareStatePartitions, 1, math.MaxInt32)),
+		StateTopicReplicationFactor: int16(r.integer(keyShareStateReplication, 1, math.MaxInt16)),
+	}
+
 	cfg.Admin = admin.Config{Listen: r.str(keyAdminListen), Pprof: r.boolean(keyAdminPprofEnable)}
 	cfg.Replication.MinFreeBytes = r.integer(keyStorageMinFreeBytes, 0, math.MaxInt64)
 	cfg.FaultInjection = r.boolean(keyDebugFaultInjection)
 	if cfg.FaultInjection && !cfg.Admin.Enabled() {
 		r.fail(keyDebugFaultInjection, errors.New("needs the admin listener (admin.listen), which serves /debug/fault"))
+	}
+	cfg.DebugShareState = r.boolean(keyDebugShareState)
+	if cfg.DebugShareState && !cfg.Admin.Enabled() {
+		r.fail(keyDebugShareState, errors.New("needs the admin listener (admin.listen), which serves /debug/share-state"))
 	}
 	if err := cfg.Admin.Validate(); err != nil {
 		r.fail(keyAdminListen, err)
@@ -635,7 +657,7 @@ func retentionTime(v *viper.Viper, r *reader) time.Duration {
 
 // validate runs every package's Validate on the final config.
 func (c config) validate() error {
-	return errors.Join(c.Replication.Validate(), c.Wire.Validate(), c.Groups.Validate(), c.Transactions.Validate(), c.Shares.Validate(), c.Admin.Validate())
+	return errors.Join(c.Replication.Validate(), c.Wire.Validate(), c.Groups.Validate(), c.Transactions.Validate(), c.ShareState.Validate(), c.Shares.Validate(), c.Admin.Validate())
 }
 
 // defaultAdvertisedAddress is the listen address, with 127.0.0.1 standing in

@@ -154,11 +154,26 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 		stopAdmin()
 		return fmt.Errorf("start transaction coordinator: %w", err)
 	}
-	// Share groups need the share coordinator's Persister
-	// (consumergroup/sharestate); without one they are not served.
-	var sharePersister sharestate.Persister
-	shares, deadLetters := newShares(cfg, cluster, sharePersister, logger)
-	wopts := wire.Options{Logger: logger, Groups: groups, Transactions: txns, Observer: metrics}
+	shareCoordinator, err := sharestate.New(cluster, cfg.ShareState, sharestate.Options{Logger: logger})
+	if err != nil {
+		_ = txns.Close(context.Background())
+		_ = groups.Close(context.Background())
+		_ = cluster.Close(context.Background())
+		_ = raftNet.close()
+		stopAdmin()
+		return fmt.Errorf("start share coordinator: %w", err)
+	}
+	// shareStates is this node's share-state Persister: the local share
+	// coordinator for the keys it leads, the others' over the Kafka
+	// protocol (a kgo client per peer).
+	sharePeerClients := newSharePeers(cluster.Brokers)
+	shareStates := sharestate.NewRouter(shareCoordinator, sharePeerClients, sharestate.RouterOptions{Logger: logger})
+	if cfg.DebugShareState && adm.server != nil {
+		logger.Warn("debug.share.state is on: /debug/share-state on the admin listener reads and writes share-partition states; never use it in production")
+		adm.server.Handle(admin.ShareStatePath, admin.ShareStateHandler(shareStates))
+	}
+	shares, deadLetters := newShares(cfg, cluster, shareStates, logger)
+	wopts := wire.Options{Logger: logger, Groups: groups, Transactions: txns, ShareState: shareCoordinator, Observer: metrics}
 	if shares != nil {
 		wopts.Shares = shares
 	}
@@ -186,6 +201,8 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 		admin.NewFileCacheCollector(log.DefaultFileCache.Stats),
 		admin.NewStorageCollector(cluster),
 	); err != nil {
+		sharePeerClients.Close()
+		_ = shareCoordinator.Close(context.Background())
 		_ = txns.Close(context.Background())
 		_ = groups.Close(context.Background())
 		_ = cluster.Close(context.Background())
@@ -251,6 +268,12 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 	// closed above, into __consumer_offsets among others: it goes first.
 	if err := txns.Close(shutdownCtx); err != nil {
 		errs = append(errs, fmt.Errorf("close transaction coordinator: %w", err))
+	}
+	// The share coordinator writes to __share_group_state; the peers'
+	// clients serve the server's share-partitions, shut down above.
+	sharePeerClients.Close()
+	if err := shareCoordinator.Close(shutdownCtx); err != nil {
+		errs = append(errs, fmt.Errorf("close share coordinator: %w", err))
 	}
 	if err := groups.Close(shutdownCtx); err != nil {
 		errs = append(errs, fmt.Errorf("close group coordinator: %w", err))

@@ -1,0 +1,152 @@
+package sharestate
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"go.uber.org/zap"
+
+	"github.com/sluice-io/sluice/consumergroup"
+	"github.com/sluice-io/sluice/log"
+	"github.com/sluice-io/sluice/partition"
+	"github.com/sluice-io/sluice/partition/record"
+)
+
+// loadLed loads, at start, every __share_group_state partition this node
+// leads already. Partitions led later are loaded when a request first
+// needs them (coordinatorLocked).
+func (c *Coordinator) loadLed() error {
+	for p := int32(0); p < c.partitions; p++ {
+		h := c.handle(p)
+		if h == nil {
+			continue
+		}
+		node, epoch := h.Leader()
+		if node != c.self {
+			continue
+		}
+		c.mu.Lock()
+		c.owned[p].loading, c.owned[p].loadingEpoch = true, epoch
+		c.mu.Unlock()
+		if err := c.loadPartition(p, h, epoch); err != nil && !errors.Is(err, kerr.NotLeaderForPartition) {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadPartition rebuilds the keys of partition p, which this node leads
+// in epoch, reading it from its log start to its high watermark (on a
+// leader, every committed record) and applying records in order, the
+// last record of a key winning and a tombstone removing it. The keys are
+// installed only if the load is still wanted and the node still leads p
+// in epoch.
+func (c *Coordinator) loadPartition(p int32, h consumergroup.Partition, epoch int32) (err error) {
+	began := time.Now()
+	loaded := make(map[Key]*entry)
+	defer func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		o := &c.owned[p]
+		if !o.loading || o.loadingEpoch != epoch {
+			return
+		}
+		o.loading = false
+		if err == nil && !c.closed {
+			if node, now := h.Leader(); node != c.self || now != epoch {
+				err = fmt.Errorf("%s-%d: leadership changed while loading: %w", TopicName, p, kerr.NotLeaderForPartition)
+			}
+		}
+		switch {
+		case c.closed:
+			return
+		case errors.Is(err, kerr.NotLeaderForPartition):
+			c.logger.Debug("share state partition load abandoned", zap.Int32("partition", p), zap.Int32("epoch", epoch), zap.Error(err))
+			return
+		case err != nil:
+			c.logger.Warn("share state partition load failed", zap.Int32("partition", p), zap.Int32("epoch", epoch), zap.Error(err))
+			return
+		}
+		o.keys, o.loaded, o.epoch = loaded, true, epoch
+		c.logger.Debug("share state partition loaded", zap.Int32("partition", p), zap.Int32("epoch", epoch),
+			zap.Int("share-partitions", len(loaded)), zap.Duration("took", time.Since(began)))
+	}()
+	offset := h.Offsets().LogStart
+	var end int64
+	for first := true; first || offset < end; first = false {
+		c.mu.Lock()
+		closed := c.closed
+		c.mu.Unlock()
+		if closed {
+			return nil
+		}
+		rr, err := h.Read(nil, partition.ReadRequest{Offset: offset, MaxBytes: 1 << 20, MinOneBatch: true})
+		if err != nil {
+			return fmt.Errorf("read %s-%d at %d: %w", TopicName, p, offset, err)
+		}
+		if first {
+			end = h.Offsets().HighWatermark
+		}
+		if len(rr.Records) == 0 {
+			break
+		}
+		next, err := c.applyBatches(loaded, rr.Records)
+		if err != nil {
+			return fmt.Errorf("%s-%d at %d: %w", TopicName, p, offset, err)
+		}
+		if next <= offset {
+			break
+		}
+		offset = next
+	}
+	return nil
+}
+
+// applyBatches applies every record of the batches in b to loaded and
+// returns the offset after the last whole batch.
+func (c *Coordinator) applyBatches(loaded map[Key]*entry, b []byte) (int64, error) {
+	var next int64
+	for len(b) > 0 {
+		hdr, err := log.ParseBatchHeader(b)
+		if errors.Is(err, log.ErrShortBatch) || err == nil && hdr.Size() > len(b) {
+			break
+		}
+		if err != nil {
+			return next, fmt.Errorf("decode batch: %w", err)
+		}
+		batch := b[:hdr.Size()]
+		b = b[hdr.Size():]
+		next = hdr.NextOffset()
+		if hdr.Control() {
+			continue
+		}
+		_, it, err := record.Records(batch, partition.MaxDecompressedBytes)
+		if err != nil {
+			return next, err
+		}
+		for it.Next() {
+			rec := it.Record()
+			k, err := decodeKey(rec.Key)
+			if err != nil {
+				c.logger.Warn("skipping undecodable share state record", zap.Int64("offset", hdr.BaseOffset), zap.Error(err))
+				continue
+			}
+			if rec.Value == nil {
+				delete(loaded, k)
+				continue
+			}
+			s, err := decodeValue(rec.Value)
+			if err != nil {
+				c.logger.Warn("skipping undecodable share state record", zap.Int64("offset", hdr.BaseOffset), zap.Error(err))
+				continue
+			}
+			loaded[k] = &entry{state: s}
+		}
+		if err := it.Err(); err != nil {
+			return next, fmt.Errorf("batch at offset %d: %w", hdr.BaseOffset, err)
+		}
+	}
+	return next, nil
+}

@@ -20,6 +20,8 @@ import (
 // persisted before it returns. Errors: NOT_LEADER_OR_FOLLOWER, the
 // persister's, the partition's.
 func (m *Manager) Acquire(ctx context.Context, group, member string, t Target, req AcquireRequest) (Acquired, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.PersistTimeout)
+	defer cancel()
 	sp, err := m.acquirePartition(ctx, group, t)
 	if err != nil {
 		return Acquired{}, err
@@ -147,6 +149,8 @@ func splitSpans(records []byte, aborted []partition.AbortedTxn) ([]span, []batch
 // are applied. NOT_LEADER_OR_FOLLOWER and the persister's errors fail
 // the whole call.
 func (m *Manager) Acknowledge(ctx context.Context, group, member string, t Target, acks []AckBatch, renewAllowed bool) error {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.PersistTimeout)
+	defer cancel()
 	sp, err := m.acquirePartition(ctx, group, t)
 	if err != nil {
 		return err
@@ -180,6 +184,8 @@ func (m *Manager) Acknowledge(ctx context.Context, group, member string, t Targe
 // ReleaseMember releases the records member of group holds in t (its
 // share session closed) and persists that.
 func (m *Manager) ReleaseMember(ctx context.Context, group, member string, t Target) error {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.PersistTimeout)
+	defer cancel()
 	sp, err := m.acquirePartition(ctx, group, t)
 	if err != nil {
 		return err

@@ -18,8 +18,11 @@ type Config struct {
 	// beyond it gets SHARE_SESSION_LIMIT_REACHED. Corresponds to
 	// group.share.max.share.sessions; default 2000.
 	MaxSessions int
-	// PersistTimeout bounds a lock-expiry write to the share coordinator
-	// (requests are bounded by their own deadline); default 30 s.
+	// PersistTimeout bounds the share coordinator's reads and writes
+	// (and dead-letter writes) of one operation: a request or a lock
+	// expiry. Past it the request fails with REQUEST_TIMED_OUT (the
+	// persister retries an unavailable coordinator until then); default
+	// 30 s.
 	PersistTimeout time.Duration
 }
 

@@ -72,6 +72,18 @@
 // members comes back Stable, and each member must heartbeat within its
 // session timeout, as after a Kafka coordinator failover.
 //
+// # Other coordinators on this pattern
+//
+// Package consumergroup/txn (transactions, __transaction_state) and
+// package consumergroup/sharestate (share groups' delivery state,
+// __share_group_state, KIP-932) follow the same pattern with their own
+// internal compacted topics, created at start: the coordinator of a key
+// is the leader of partition abs(javaHashCode(key)) mod N (PartitionFor),
+// a node answers only for the partitions it leads, checking leadership
+// lazily, and rebuilds a partition's state by reading it when it comes to
+// lead it (COORDINATOR_LOAD_IN_PROGRESS meanwhile). They take the same
+// ClusterOf as New (ViewCluster).
+//
 // # Offsets in transactions
 //
 // TxnOffsetCommit (KIP-98, KIP-447) appends a transactional batch of the

@@ -173,7 +173,7 @@ func startLinkedCluster(t *testing.T, n int) *linkedCluster {
 		p.Args = []string{"--node-id", fmt.Sprint(from + 1), "--raft-listen", raftAddrs[from],
 			"--cluster-initial-members", strings.Join(members, ","),
 			"--raft-heartbeat-timeout-ms", "500", "--raft-election-timeout-ms", "500", "--raft-leader-lease-timeout-ms", "500",
-			"--offsets-topic-num-partitions", "3", "--transaction-state-log-num-partitions", "3",
+			"--offsets-topic-num-partitions", "3", "--transaction-state-log-num-partitions", "3", "--share-coordinator-state-topic-num-partitions", "3",
 			"--raft-dial-addresses", strings.Join(dials, ",")}
 		p.launch()
 		t.Cleanup(func() {

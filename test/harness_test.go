@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/sluice-io/sluice/consumergroup"
+	"github.com/sluice-io/sluice/consumergroup/sharestate"
 	"github.com/sluice-io/sluice/consumergroup/txn"
 	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/replication"
@@ -35,6 +36,9 @@ type serverConfig struct {
 	// Transactions configures the transaction coordinator, which runs
 	// with the group coordinator (not with NoGroups).
 	Transactions txn.Config
+	// ShareState configures the share coordinator (run with the group
+	// coordinator).
+	ShareState sharestate.Config
 	// Logger; nil means a zaptest logger at warn level.
 	Logger *zap.Logger
 	// Observer and SyncObserver, if set, receive the server's metrics
@@ -72,6 +76,15 @@ func testGroupsConfig() consumergroup.Config {
 
 // testTransactionsConfig is the transaction coordinator configuration of
 // test servers: few __transaction_state partitions.
+// testShareStateConfig is the share coordinator's configuration in
+// tests: 4 partitions of __share_group_state, each a Raft group opened
+// at start.
+func testShareStateConfig() sharestate.Config {
+	cfg := sharestate.DefaultConfig()
+	cfg.StateTopicPartitions = 4
+	return cfg
+}
+
 func testTransactionsConfig() txn.Config {
 	cfg := txn.DefaultConfig()
 	cfg.StateTopicPartitions = 4
@@ -106,13 +119,15 @@ type testServer struct {
 	// Addr is host:port of the listener; it stays the same across restart.
 	Addr string
 
-	Cluster   *replication.Cluster
-	Groups    *consumergroup.Coordinator // nil with NoGroups
-	txns      *txn.Coordinator           // nil with NoGroups
-	server    *wire.Server
-	listener  net.Listener
-	serveDone chan error
-	running   bool
+	Cluster *replication.Cluster
+	Groups  *consumergroup.Coordinator // nil with NoGroups
+	txns    *txn.Coordinator           // nil with NoGroups
+	// ShareState is the share coordinator, nil with NoGroups.
+	ShareState *sharestate.Coordinator
+	server     *wire.Server
+	listener   net.Listener
+	serveDone  chan error
+	running    bool
 }
 
 // startServer starts an in-process server on 127.0.0.1 with an ephemeral
@@ -124,6 +139,7 @@ func startServer(tb testing.TB, opts ...serverOption) *testServer {
 		Wire:         wire.DefaultConfig(),
 		Groups:       testGroupsConfig(),
 		Transactions: testTransactionsConfig(),
+		ShareState:   testShareStateConfig(),
 	}
 	cfg.Replication.DataDir = tb.TempDir()
 	for _, opt := range opts {
@@ -166,7 +182,7 @@ func (s *testServer) start(addr string) {
 	}
 	s.Cluster = cluster
 	wireOpts := wire.Options{Logger: cfg.Logger.Named("wire"), Observer: cfg.Observer}
-	s.Groups, s.txns = nil, nil
+	s.Groups, s.txns, s.ShareState = nil, nil, nil
 	if !cfg.NoGroups {
 		groups, err := consumergroup.New(cluster, cfg.Groups, consumergroup.Options{Logger: cfg.Logger.Named("consumergroup")})
 		if err != nil {
@@ -183,6 +199,15 @@ func (s *testServer) start(addr string) {
 			s.tb.Fatalf("txn.New: %v", err)
 		}
 		s.txns, wireOpts.Transactions = txns, txns
+		shareState, err := sharestate.New(cluster, cfg.ShareState, sharestate.Options{Logger: cfg.Logger.Named("sharestate")})
+		if err != nil {
+			listener.Close()
+			_ = txns.Close(context.Background())
+			_ = groups.Close(context.Background())
+			_ = cluster.Close(context.Background())
+			s.tb.Fatalf("sharestate.New: %v", err)
+		}
+		s.ShareState, wireOpts.ShareState = shareState, shareState
 	}
 	s.server = wire.NewServer(cluster, cfg.Wire, wireOpts)
 	if s.txns != nil {
@@ -212,6 +237,11 @@ func (s *testServer) stop() {
 		}
 	case <-ctx.Done():
 		s.tb.Errorf("Serve did not return after Shutdown")
+	}
+	if s.ShareState != nil {
+		if err := s.ShareState.Close(ctx); err != nil {
+			s.tb.Errorf("share coordinator Close: %v", err)
+		}
 	}
 	if s.txns != nil {
 		if err := s.txns.Close(ctx); err != nil {

@@ -99,7 +99,8 @@ func startMetadataCluster(t *testing.T, n int, extraArgs ...string) ([]*sluicePr
 		p.Args = []string{"--node-id", fmt.Sprint(i + 1), "--raft-listen", raftAddrs[i],
 			"--cluster-initial-members", strings.Join(members, ","),
 			"--raft-heartbeat-timeout-ms", "500", "--raft-election-timeout-ms", "500", "--raft-leader-lease-timeout-ms", "500",
-			"--offsets-topic-num-partitions", "3", "--transaction-state-log-num-partitions", "3"}
+			"--offsets-topic-num-partitions", "3", "--transaction-state-log-num-partitions", "3",
+			"--share-coordinator-state-topic-num-partitions", "3"}
 		p.Args = append(p.Args, "--raft-dial-addresses", strings.Join(dials, ","))
 		p.Args = append(p.Args, extraArgs...)
 		p.launch()

@@ -7,8 +7,10 @@
 // replicate or validate batches (partition and log do). It sees the cluster
 // only through interfaces it declares (cluster.go: Cluster, Topic,
 // Partition; groups.go: GroupCoordinator; transactions.go:
-// TransactionCoordinator); cmd/sluice passes the concrete
-// *replication.Cluster, *consumergroup.Coordinator and *txn.Coordinator. A
+// TransactionCoordinator; share_state.go: ShareStateCoordinator);
+// cmd/sluice passes the concrete *replication.Cluster,
+// *consumergroup.Coordinator, *txn.Coordinator and
+// *sharestate.Coordinator. A
 // Partition appends
 // (its place fixed at once, commit awaited later: acks=1 and acks=all wait,
 // acks=0 does not), reads, waits for data and reports leader epochs; it
@@ -117,6 +119,18 @@
 //     VerifyOnly through the forwarding client) before the append; a
 //     positive answer is cached per producer, epoch and partition until a
 //     marker is written there or the partition's leader epoch changes.
+//
+// # Share group state
+//
+// The share coordinator (package consumergroup/sharestate) answers the
+// inter-broker share-state APIs InitializeShareGroupState,
+// ReadShareGroupState, WriteShareGroupState, DeleteShareGroupState and
+// ReadShareGroupStateSummary (keys 83-87), served and advertised only
+// with one (Options.ShareState). Each handler begins the request's
+// operations on the reader goroutine (their records are appended in
+// request order) and waits for the commits in reply.finish, within 30 s,
+// so a peer's pipelined writes overlap. Nodes send these requests to each
+// other through sharestate.Router, not through wire.
 //
 // # Shutdown
 //

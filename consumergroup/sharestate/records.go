@@ -27,7 +27,7 @@ import (
 //	| version | state epoch | leader epoch | start offset | batches |
 //	|  int16  |    int32    |    int32     |    int64     |  int32  |
 //	+---------+-------------+--------------+--------------+---------+
-//	then per batch, 23 bytes:
+//	then per batch, 19 bytes:
 //	+--------------+-------------+-------+----------------+
 //	| first offset | last offset | state | delivery count |
 //	|    int64     |    int64    | int8  |     int16      |

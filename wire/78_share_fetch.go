@@ -16,7 +16,9 @@ package wire
 // batch always read (KIP-74).
 //
 // Sessions: epoch 0 opens the member's share session with the request's
-// partitions (replacing an older one, whose records are released), a
+// partitions (replacing an older one, whose records are released), tied
+// to the connection: when it closes, the session closes and the member's
+// acquired records are released (as Kafka does; franz-go relies on it), a
 // positive epoch must follow the previous request's and adds Topics and
 // removes ForgottenTopicsData, -1 applies the acknowledgements, closes the
 // session and releases the member's acquired records. Errors (top level):
@@ -120,10 +122,18 @@ func handleShareFetch(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 		}
 		sf.closed = parts
 	} else {
-		parts, replaced, err := s.shares.Sessions().Fetch(key, req.ShareSessionEpoch, add, forget)
+		conn := requestClientFrom(ctx).conn
+		var owner any
+		if conn != nil {
+			owner = conn
+		}
+		parts, replaced, err := s.shares.Sessions().Fetch(key, owner, req.ShareSessionEpoch, add, forget)
 		var ke *kerr.Error
 		if errors.As(err, &ke) {
 			return fail(ke)
+		}
+		if req.ShareSessionEpoch == 0 && conn != nil {
+			conn.trackShareSession(key)
 		}
 		sf.parts, sf.replaced = parts, replaced
 	}

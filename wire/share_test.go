@@ -164,3 +164,62 @@ func TestShareFetchAcknowledge(t *testing.T) {
 		t.Fatalf("%d sessions open, want 1 (m1)", n)
 	}
 }
+
+// TestShareSessionReleasedOnConnectionClose checks that a share consumer's
+// connection closing releases the records it holds at once, long before
+// their locks would expire.
+func TestShareSessionReleasedOnConnectionClose(t *testing.T) {
+	cfg := configs.DefaultShareGroup()
+	cfg.AutoOffsetReset = "earliest"
+	cfg.RecordLockDuration = time.Hour
+	ts := startTestServer(t, Options{})
+	shares := share.NewManager(share.DefaultConfig(), ts.cluster.NodeID(), sharetest.NewPersister(), shareConfigs{cfg}, share.Options{})
+	t.Cleanup(shares.Close)
+	ts.Server.groups, ts.Server.shares = &fakeGroups{}, shares
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	topic, err := ts.cluster.CreateTopic(ctx, replication.CreateTopicRequest{Name: "t", Partitions: 1, ReplicationFactor: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ts.cluster.Partition("t", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Append(ctx, oneRecordBatch([]byte("a")))
+	if err == nil {
+		err = res.Wait(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := "g"
+	fetch := func(c *rawClient, member string) []kmsg.ShareFetchResponseTopicPartitionAcquiredRecord {
+		t.Helper()
+		req := kmsg.NewPtrShareFetchRequest()
+		req.SetVersion(2)
+		req.GroupID, req.MemberID = &group, &member
+		req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 5000, 1, 1<<20
+		rt := kmsg.NewShareFetchRequestTopic()
+		rt.TopicID = topic.ID()
+		rt.Partitions = append(rt.Partitions, kmsg.NewShareFetchRequestTopicPartition())
+		req.Topics = append(req.Topics, rt)
+		resp := c.roundTrip(req).(*kmsg.ShareFetchResponse)
+		if resp.ErrorCode != 0 || len(resp.Topics) != 1 {
+			t.Fatalf("share fetch: %+v", resp)
+		}
+		return resp.Topics[0].Partitions[0].AcquiredRecords
+	}
+	m1 := dial(t, ts.addr)
+	if got := fetch(m1, "m1"); len(got) != 1 || got[0].DeliveryCount != 1 {
+		t.Fatalf("m1 acquired %+v", got)
+	}
+	m1.nc.Close()
+	began := time.Now()
+	if got := fetch(dial(t, ts.addr), "m2"); len(got) != 1 || got[0].FirstOffset != 0 || got[0].DeliveryCount != 2 {
+		t.Fatalf("m2 acquired %+v, want offset 0 delivered twice", got)
+	}
+	if waited := time.Since(began); waited > 4*time.Second {
+		t.Fatalf("released after %s", waited)
+	}
+}

@@ -26,6 +26,10 @@ type ShareGroups interface {
 
 var _ ShareGroups = (*share.Manager)(nil)
 
+// shareReleaseTimeout bounds the release of a closed connection's share
+// sessions' records; past it their locks expire as usual.
+const shareReleaseTimeout = 10 * time.Second
+
 // maxShareMemberIDLength bounds a member id, as Kafka does (a UUID is 22
 // or 36 characters).
 const maxShareMemberIDLength = 36

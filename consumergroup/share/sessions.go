@@ -24,6 +24,9 @@ type TopicPartition struct {
 type session struct {
 	next       int32
 	partitions []TopicPartition
+	// owner is what opened the session (wire: its connection), for
+	// CloseOwned.
+	owner any
 }
 
 // Sessions are the share sessions of a node (KIP-932): a ShareFetch with
@@ -59,13 +62,13 @@ func nextEpoch(e int32) int32 {
 }
 
 // Fetch applies a ShareFetch's session part: with epoch 0 it opens the
-// session with add (replacing an existing one, whose partitions it
-// returns in replaced so their records can be released); otherwise it
+// session for owner with add (replacing an existing one, whose partitions
+// it returns in replaced so their records can be released); otherwise it
 // checks the epoch, adds add and removes forget. It returns the session's
 // partitions after the change, in the order they were added. Errors:
 // SHARE_SESSION_NOT_FOUND, INVALID_SHARE_SESSION_EPOCH,
 // SHARE_SESSION_LIMIT_REACHED. Epoch -1 is Close's.
-func (s *Sessions) Fetch(key SessionKey, epoch int32, add, forget []TopicPartition) (parts, replaced []TopicPartition, err error) {
+func (s *Sessions) Fetch(key SessionKey, owner any, epoch int32, add, forget []TopicPartition) (parts, replaced []TopicPartition, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ss := s.sessions[key]
@@ -77,7 +80,7 @@ func (s *Sessions) Fetch(key SessionKey, epoch int32, add, forget []TopicPartiti
 		if ss != nil {
 			replaced = ss.partitions
 		}
-		ss = &session{}
+		ss = &session{owner: owner}
 		s.sessions[key] = ss
 	case epoch < 0:
 		return nil, nil, kerr.InvalidShareSessionEpoch
@@ -135,6 +138,20 @@ func (s *Sessions) Close(key SessionKey) ([]TopicPartition, error) {
 	}
 	delete(s.sessions, key)
 	return ss.partitions, nil
+}
+
+// CloseOwned closes key's session if owner opened it (its connection
+// closed) and returns its partitions; false when there is no such
+// session (closed, or opened again by another owner).
+func (s *Sessions) CloseOwned(key SessionKey, owner any) ([]TopicPartition, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss := s.sessions[key]
+	if ss == nil || ss.owner != owner {
+		return nil, false
+	}
+	delete(s.sessions, key)
+	return ss.partitions, true
 }
 
 // Contains reports whether key's session holds tp.

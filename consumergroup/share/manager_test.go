@@ -12,6 +12,9 @@ import (
 
 	"github.com/sluice-io/sluice/consumergroup/share/sharetest"
 	"github.com/sluice-io/sluice/consumergroup/sharestate"
+	"github.com/sluice-io/sluice/log"
+	"github.com/sluice-io/sluice/partition"
+	"github.com/sluice-io/sluice/partition/record"
 	"github.com/sluice-io/sluice/replication/configs"
 )
 
@@ -355,5 +358,38 @@ func TestNotLeader(t *testing.T) {
 	tm.data.leader = 3
 	if _, err := tm.Acquire(context.Background(), "g", "m", tm.target, AcquireRequest{MaxRecords: 1}); !errors.Is(err, kerr.NotLeaderForPartition) {
 		t.Fatalf("acquire on a follower: %v", err)
+	}
+}
+
+func TestSplitSpansSkipsControlAndAborted(t *testing.T) {
+	batch := func(base int64, count int32, producer int64, attrs int16) []byte {
+		h := log.BatchHeader{BaseOffset: base, LastOffsetDelta: count - 1, RecordCount: count, ProducerID: producer, ProducerEpoch: 0, BaseSequence: 0, Attributes: attrs, PartitionLeaderEpoch: 1}
+		var section []byte
+		for i := int32(0); i < count; i++ {
+			section = record.AppendRecord(section, &record.Record{OffsetDelta: i, Value: []byte("v")})
+		}
+		b := log.AppendBatch(nil, h, section)
+		log.SetCRC(b)
+		return b
+	}
+	const txn, control = 0x10, 0x20
+	var read []byte
+	read = append(read, batch(0, 2, 7, txn)...)         // producer 7's aborted transaction
+	read = append(read, batch(2, 1, -1, 0)...)          // plain
+	read = append(read, batch(3, 1, 7, txn|control)...) // its ABORT marker
+	read = append(read, batch(4, 1, 7, txn)...)         // its next transaction, not aborted
+	spans, batches, err := splitSpans(read, []partition.AbortedTxn{{ProducerID: 7, FirstOffset: 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []span{{0, 1, true}, {2, 2, false}, {3, 3, true}, {4, 4, false}}
+	if !reflect.DeepEqual(spans, want) || len(batches) != 4 || batches[3].end != len(read) {
+		t.Fatalf("spans %+v batches %+v, want %+v", spans, batches, want)
+	}
+	// Under read_uncommitted (no aborted list) only the marker is skipped.
+	spans, _, _ = splitSpans(read, nil)
+	want = []span{{0, 1, false}, {2, 2, false}, {3, 3, true}, {4, 4, false}}
+	if !reflect.DeepEqual(spans, want) {
+		t.Fatalf("read_uncommitted spans %+v, want %+v", spans, want)
 	}
 }

@@ -19,14 +19,23 @@ func TestSessions(t *testing.T) {
 		wantErr error
 	}{
 		{"increment before open", func() ([]TopicPartition, error) { p, _, err := s.Fetch(k, nil, 1, nil, nil); return p, err }, nil, kerr.ShareSessionNotFound},
-		{"open", func() ([]TopicPartition, error) { p, _, err := s.Fetch(k, nil, 0, []TopicPartition{a}, nil); return p, err }, []TopicPartition{a}, nil},
+		{"open", func() ([]TopicPartition, error) {
+			p, _, err := s.Fetch(k, nil, 0, []TopicPartition{a}, nil)
+			return p, err
+		}, []TopicPartition{a}, nil},
 		{"limit", func() ([]TopicPartition, error) {
 			p, _, err := s.Fetch(SessionKey{Group: "g", Member: "other"}, nil, 0, nil, nil)
 			return p, err
 		}, nil, kerr.ShareSessionLimitReached},
 		{"wrong epoch", func() ([]TopicPartition, error) { p, _, err := s.Fetch(k, nil, 2, nil, nil); return p, err }, nil, kerr.InvalidShareSessionEpoch},
-		{"add", func() ([]TopicPartition, error) { p, _, err := s.Fetch(k, nil, 1, []TopicPartition{b}, nil); return p, err }, []TopicPartition{a, b}, nil},
-		{"forget", func() ([]TopicPartition, error) { p, _, err := s.Fetch(k, nil, 2, nil, []TopicPartition{a}); return p, err }, []TopicPartition{b}, nil},
+		{"add", func() ([]TopicPartition, error) {
+			p, _, err := s.Fetch(k, nil, 1, []TopicPartition{b}, nil)
+			return p, err
+		}, []TopicPartition{a, b}, nil},
+		{"forget", func() ([]TopicPartition, error) {
+			p, _, err := s.Fetch(k, nil, 2, nil, []TopicPartition{a})
+			return p, err
+		}, []TopicPartition{b}, nil},
 		{"ack epoch", func() ([]TopicPartition, error) { return nil, s.Acknowledge(k, 3) }, nil, nil},
 		{"ack stale epoch", func() ([]TopicPartition, error) { return nil, s.Acknowledge(k, 3) }, nil, kerr.InvalidShareSessionEpoch},
 		{"ack epoch 0", func() ([]TopicPartition, error) { return nil, s.Acknowledge(k, 0) }, nil, kerr.InvalidShareSessionEpoch},

@@ -16,7 +16,7 @@ import (
 // requireShareGroups skips t unless the node serves the share-group APIs
 // franz-go's share consumer needs: ShareGroupHeartbeat, and ShareFetch and
 // ShareAcknowledge v2.
-func requireShareGroups(t *testing.T, cl *kgo.Client) {
+func requireShareGroups(t testing.TB, cl *kgo.Client) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -34,7 +34,7 @@ func requireShareGroups(t *testing.T, cl *kgo.Client) {
 }
 
 // setShareGroupConfigs sets share group configs (GROUP resource).
-func setShareGroupConfigs(t *testing.T, cl *kgo.Client, group string, kv map[string]string) {
+func setShareGroupConfigs(t testing.TB, cl *kgo.Client, group string, kv map[string]string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -57,7 +57,7 @@ func setShareGroupConfigs(t *testing.T, cl *kgo.Client, group string, kv map[str
 }
 
 // newShareConsumer is a franz-go share consumer of topics in group.
-func newShareConsumer(t *testing.T, addr, group string, topics []string, extra ...kgo.Opt) *kgo.Client {
+func newShareConsumer(t testing.TB, addr, group string, topics []string, extra ...kgo.Opt) *kgo.Client {
 	t.Helper()
 	opts := append([]kgo.Opt{kgo.ShareGroup(group), kgo.ConsumeTopics(topics...), kgo.FetchMaxWait(500 * time.Millisecond)}, extra...)
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.ClientID("sluice-e2e-share")}, opts...)...)
@@ -68,7 +68,7 @@ func newShareConsumer(t *testing.T, addr, group string, topics []string, extra .
 }
 
 // produceValues produces one record per value to topic, keyed by its index.
-func produceValues(t *testing.T, addr, topic string, values []string) {
+func produceValues(t testing.TB, addr, topic string, values []string) {
 	t.Helper()
 	cl := newClient(t, addr, kgo.DefaultProduceTopic(topic))
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)

@@ -7,7 +7,8 @@
 // replicate or validate batches (partition and log do). It sees the cluster
 // only through interfaces it declares (cluster.go: Cluster, Topic,
 // Partition; groups.go: GroupCoordinator; transactions.go:
-// TransactionCoordinator; share_state.go: ShareStateCoordinator);
+// TransactionCoordinator; share_state.go: ShareStateCoordinator;
+// shares.go: ShareGroups);
 // cmd/sluice passes the concrete *replication.Cluster,
 // *consumergroup.Coordinator, *txn.Coordinator and
 // *sharestate.Coordinator. A
@@ -131,6 +132,17 @@
 // request order) and waits for the commits in reply.finish, within 30 s,
 // so a peer's pipelined writes overlap. Nodes send these requests to each
 // other through sharestate.Router, not through wire.
+//
+// # Share groups' deliveries
+//
+// ShareFetch and ShareAcknowledge (keys 78, 79) are served and advertised
+// only with share groups (Options.Shares, a *share.Manager, which needs
+// Groups). The share session changes on the reader goroutine, in request
+// order; acknowledgements, acquisition and the long poll run in
+// reply.finish, so a member's requests on one connection take effect in
+// order. A share session belongs to the connection that opened it
+// (conn.shareSessions): when the connection closes, its sessions close
+// and their members' acquired records are released, within 10 s.
 //
 // # Shutdown
 //

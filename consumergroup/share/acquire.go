@@ -31,6 +31,9 @@ func (m *Manager) Acquire(ctx context.Context, group, member string, t Target, r
 	if err := m.expireLocked(ctx, group, sp, cfg); err != nil {
 		return Acquired{}, err
 	}
+	if err := m.revalidateLocked(ctx, group, sp); err != nil {
+		return Acquired{}, err
+	}
 	lim := m.limits(cfg)
 	isolation := partition.ReadUncommitted
 	if cfg.ReadCommitted {

@@ -22,13 +22,13 @@ type Config struct {
 	// (and dead-letter writes) of one operation: a request or a lock
 	// expiry. Past it the request fails with REQUEST_TIMED_OUT (the
 	// persister retries an unavailable coordinator until then); default
-	// 30 s.
+	// 10 s.
 	PersistTimeout time.Duration
 }
 
 // DefaultConfig returns Kafka's defaults.
 func DefaultConfig() Config {
-	return Config{MaxRecordLocks: 2000, MaxSessions: 2000, PersistTimeout: 30 * time.Second}
+	return Config{MaxRecordLocks: 2000, MaxSessions: 2000, PersistTimeout: 10 * time.Second}
 }
 
 // Validate reports a setting out of range.

@@ -79,7 +79,10 @@
 // so records whose change was not stored are as they were stored
 // (acquired ones available again with their stored delivery counts), as
 // after a failover. FENCED_STATE_EPOCH (an admin reset or deleted the
-// group's offsets) reaches the client as INVALID_RECORD_STATE;
+// group's offsets) reaches the client as INVALID_RECORD_STATE, and a
+// share-partition holding no acquired records reads the stored state
+// epoch (ReadSummary) before acquiring when it has not for 5 s, so a
+// reset of an idle group is noticed before anything stale is handed out;
 // FENCED_LEADER_EPOCH (a newer leader read the state) as
 // NOT_LEADER_OR_FOLLOWER. A share-partition whose data partition is led
 // elsewhere, or in another leader epoch, is dropped at its next use or

@@ -209,7 +209,17 @@ type sharePartition struct {
 	leaderEpoch int32
 	state       partitionState
 	timer       *time.Timer
+	// checked is when the stored state epoch was last seen to be the
+	// loaded one (load, or a summary read by Acquire).
+	checked time.Time
 }
+
+// revalidateInterval is how long a share-partition holding no acquired
+// records trusts its loaded state before Acquire reads the stored state
+// epoch again: an admin reset or delete of an idle group's offsets
+// (which writes nothing this node would be fenced on) is noticed within
+// it.
+const revalidateInterval = 5 * time.Second
 
 // dropLocked marks sp dropped and stops its timer.
 func (sp *sharePartition) dropLocked() {
@@ -316,10 +326,40 @@ func (m *Manager) load(ctx context.Context, group string, sp *sharePartition, ep
 	}
 	sp.state.load(st)
 	sp.stateEpoch, sp.leaderEpoch, sp.loaded = st.StateEpoch, epoch, true
+	sp.checked = m.now()
 	sp.state.moveStart(sp.data.Offsets().LogStart)
 	m.scheduleLocked(sp)
 	m.logger.Debug("share-partition loaded", zap.String("group", group), zap.String("topic", sp.topic),
 		zap.Int32("partition", sp.key.Partition), zap.Int64("start-offset", sp.state.start), zap.Int32("state-epoch", sp.stateEpoch))
+	return nil
+}
+
+// revalidateLocked reloads sp (held locked) when it holds no acquired
+// records, has not checked the stored state epoch for
+// revalidateInterval, and the stored one changed (an admin reset or
+// deleted the group's offsets). A failed check keeps the loaded state:
+// the next write is fenced anyway if it is stale.
+func (m *Manager) revalidateLocked(ctx context.Context, group string, sp *sharePartition) error {
+	now := m.now()
+	if sp.state.acquired > 0 || now.Sub(sp.checked) < revalidateInterval {
+		return nil
+	}
+	sum, err := m.persister.ReadSummary(ctx, sp.key)
+	if err != nil {
+		m.logger.Debug("share-partition state epoch check failed", zap.String("group", group), zap.String("topic", sp.topic),
+			zap.Int32("partition", sp.key.Partition), zap.Error(err))
+		return nil
+	}
+	sp.checked = now
+	if sum.StateEpoch == sp.stateEpoch {
+		return nil
+	}
+	m.logger.Info("share-partition state reset elsewhere; reloading", zap.String("group", group),
+		zap.String("topic", sp.topic), zap.Int32("partition", sp.key.Partition), zap.Int32("state-epoch", sum.StateEpoch))
+	if err := m.load(ctx, group, sp, sp.leaderEpoch); err != nil {
+		m.dropLocked(sp)
+		return err
+	}
 	return nil
 }
 

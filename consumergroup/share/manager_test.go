@@ -295,6 +295,36 @@ func TestFencedStateEpochReloads(t *testing.T) {
 	wantRanges(t, tm.acquire(t, "m1", 500), AcquiredRange{3, 5, 1})
 }
 
+func TestIdleResetNoticed(t *testing.T) {
+	tm := newTestManager(t, earliest())
+	tm.data.produce(t, 6)
+	tm.acquire(t, "m1", 2)
+	if err := tm.ack(t, "m1", 0, 5, AckAccept); err != nil {
+		t.Fatal(err)
+	}
+	tm.data.produce(t, 2)
+	// With nothing acquired, an admin resets the group to offset 2.
+	if err := tm.persister.Initialize(context.Background(), tm.key(), 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	// Until the check interval passes the loaded state is trusted ...
+	wantRanges(t, tm.acquire(t, "m1", 500), AcquiredRange{6, 7, 1})
+	if err := tm.ack(t, "m1", 6, 7, AckRelease); !errors.Is(err, kerr.InvalidRecordState) {
+		t.Fatalf("ack across a reset: %v", err)
+	}
+	// ... and the fenced write reloaded it.
+	wantRanges(t, tm.acquire(t, "m1", 500), AcquiredRange{2, 7, 1})
+	if err := tm.ack(t, "m1", 2, 7, AckAccept); err != nil {
+		t.Fatal(err)
+	}
+	// Idle past the interval, a reset is seen before anything is handed out.
+	if err := tm.persister.Initialize(context.Background(), tm.key(), 2, 4); err != nil {
+		t.Fatal(err)
+	}
+	tm.clock.advance(revalidateInterval)
+	wantRanges(t, tm.acquire(t, "m1", 500), AcquiredRange{4, 7, 1})
+}
+
 func TestPersistFailureReloads(t *testing.T) {
 	tm := newTestManager(t, earliest())
 	tm.data.produce(t, 2)

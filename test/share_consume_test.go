@@ -358,3 +358,78 @@ func TestShareGroupDeadLetters(t *testing.T) {
 		t.Errorf("the rejected record was delivered %d times, want 1", c)
 	}
 }
+
+// leaderOf waits until every node names one leader of topic's partition 0
+// and returns it.
+func leaderOf(t *testing.T, procs []*sluiceProcess, topic string) int32 {
+	t.Helper()
+	var leader int32
+	eventually(t, "every node names one leader of "+topic, func() bool {
+		leader = -1
+		for _, p := range procs {
+			l, _, _ := partitionState(t, p.Addr, topic)
+			if l < 1 || leader > 0 && l != leader {
+				return false
+			}
+			leader = l
+		}
+		return true
+	})
+	return leader
+}
+
+// TestShareGroupDeadLettersToAnotherNode dead-letters records whose
+// dead-letter partition another node leads: the partition leader writes
+// them with its peer producer.
+func TestShareGroupDeadLettersToAnotherNode(t *testing.T) {
+	procs, _ := startMetadataCluster(t, 3)
+	admin := newClient(t, procs[0].Addr)
+	requireShareGroups(t, admin)
+	const topic, dlq, group = "share-remote-poison", "dlq.share-remote-poison", "share-remote-group"
+	createTopic(t, procs[0].Addr, topic, 1)
+	createTopic(t, procs[0].Addr, dlq, 1)
+	// Put the dead-letter partition on another node than the source's.
+	source := leaderOf(t, procs, topic)
+	if leaderOf(t, procs, dlq) == source {
+		other := source%3 + 1
+		if err := reassign(t, clusterAdmin(t, addrsOf(procs...)), dlq, []int32{other}); err != nil {
+			t.Fatalf("move %s to node %d: %v", dlq, other, err)
+		}
+		waitPlacement(t, procs, dlq, []int32{other})
+	}
+	setShareGroupConfigs(t, admin, group, map[string]string{
+		"share.auto.offset.reset":           "earliest",
+		"errors.deadletterqueue.topic.name": dlq,
+	})
+	values := []string{"a", "b", "c"}
+	produceValues(t, procs[0].Addr, topic, values)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	worker := newShareConsumer(t, procs[0].Addr, group, []string{topic})
+	defer worker.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runShareWorker(ctx, worker, func(r *kgo.Record) { r.Ack(kgo.AckReject) })
+	}()
+	reader := newClient(t, procs[0].Addr, kgo.ConsumeTopics(dlq), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	offsets := map[string]bool{}
+	for len(offsets) < len(values) {
+		fs := reader.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("dead letters of offsets %v, want 0-2", offsets)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			for _, h := range r.Headers {
+				if h.Key == "__dlq.errors.offset" {
+					offsets[string(h.Value)] = true
+				}
+			}
+			if r.Value != nil {
+				t.Errorf("dead letter with value %q without copy.record.enable", r.Value)
+			}
+		})
+	}
+	cancel()
+	<-done
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -54,35 +55,19 @@ func (w *deadLetterWriter) WriteDeadLetters(ctx context.Context, topic string, l
 	}
 	var remote []*kgo.Record
 	for index, ls := range byPartition {
-		p, err := w.cluster.Partition(topic, index)
-		if err != nil {
-			return fmt.Errorf("dead-letter partition %s-%d: %w", topic, index, err)
-		}
-		if node, _ := p.Leader(); node != w.self {
-			for _, l := range ls {
-				r := &kgo.Record{Topic: topic, Partition: index, Key: l.Key, Value: l.Value}
-				r.Timestamp = time.UnixMilli(l.Timestamp)
-				for _, h := range l.Headers {
-					r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
-				}
-				remote = append(remote, r)
-			}
+		err := w.appendLocal(ctx, topic, index, ls)
+		if err == nil {
 			continue
 		}
-		var b record.Builder
+		if !errors.Is(err, errNotLocal) {
+			return err
+		}
 		for _, l := range ls {
-			b.Add(l.Timestamp, l.Key, l.Value, l.Headers...)
-		}
-		batch, err := b.AppendTo(nil)
-		if err != nil {
-			return fmt.Errorf("build dead letters for %s-%d: %w", topic, index, err)
-		}
-		appended, err := p.Append(ctx, batch)
-		if err == nil {
-			err = appended.Wait(ctx)
-		}
-		if err != nil {
-			return fmt.Errorf("append dead letters to %s-%d: %w", topic, index, err)
+			r := &kgo.Record{Topic: topic, Partition: index, Key: l.Key, Value: l.Value, Timestamp: time.UnixMilli(l.Timestamp)}
+			for _, h := range l.Headers {
+				r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+			}
+			remote = append(remote, r)
 		}
 	}
 	if len(remote) == 0 {
@@ -94,6 +79,46 @@ func (w *deadLetterWriter) WriteDeadLetters(ctx context.Context, topic string, l
 	}
 	if err := cl.ProduceSync(ctx, remote...).FirstErr(); err != nil {
 		return fmt.Errorf("produce dead letters to %s: %w", topic, err)
+	}
+	return nil
+}
+
+// errNotLocal marks a dead-letter partition this node does not lead (or
+// holds no replica of): the peer producer writes it.
+var errNotLocal = errors.New("dead-letter partition not led here")
+
+// appendLocal appends letters to partition index of topic when this node
+// leads it, and waits for the commit; errNotLocal when it does not.
+func (w *deadLetterWriter) appendLocal(ctx context.Context, topic string, index int32, letters []share.DeadLetter) error {
+	p, err := w.cluster.Partition(topic, index)
+	if err != nil {
+		if errors.Is(err, kerr.UnknownTopicOrPartition) {
+			return fmt.Errorf("dead-letter partition %s-%d: %w", topic, index, err)
+		}
+		return errNotLocal
+	}
+	if node, _ := p.Leader(); node != w.self {
+		return errNotLocal
+	}
+	var b record.Builder
+	for _, l := range letters {
+		b.Add(l.Timestamp, l.Key, l.Value, l.Headers...)
+	}
+	batch, err := b.AppendTo(nil)
+	if err != nil {
+		return fmt.Errorf("build dead letters for %s-%d: %w", topic, index, err)
+	}
+	appended, err := p.Append(ctx, batch)
+	if errors.Is(err, kerr.NotLeaderForPartition) {
+		// Leadership moved since the check: the peer producer finds
+		// the new leader.
+		return errNotLocal
+	}
+	if err == nil {
+		err = appended.Wait(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("append dead letters to %s-%d: %w", topic, index, err)
 	}
 	return nil
 }

@@ -57,7 +57,10 @@
 // errors.deadletterqueue.copy.record.enable is set (else key and value
 // are null); it goes to partition source partition mod the dead-letter
 // topic's partition count, with the original timestamp. The topic must
-// exist.
+// exist: when it does not (UNKNOWN_TOPIC_OR_PARTITION), the records are
+// archived without dead letters and a warning is logged; any other
+// failure to write them fails the acknowledgement (or lock expiry), and
+// the records stay as stored, to be delivered and dead-lettered again.
 //
 // Renew (type 4, KIP-1222, ShareFetch/ShareAcknowledge v2 with
 // IsRenewAck) extends an acquired record's lock by the lock duration; it

@@ -121,11 +121,16 @@ type memDeadLetters struct {
 	mu      sync.Mutex
 	topic   string
 	letters []DeadLetter
+	// fail, when set, is returned by every write.
+	fail error
 }
 
 func (d *memDeadLetters) WriteDeadLetters(_ context.Context, topic string, letters []DeadLetter) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.fail != nil {
+		return d.fail
+	}
 	d.topic = topic
 	d.letters = append(d.letters, letters...)
 	return nil

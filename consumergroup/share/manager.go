@@ -401,7 +401,15 @@ func persistError(err error) error {
 // INVALID_RECORD_STATE to the client.
 func (m *Manager) persistLocked(ctx context.Context, group string, sp *sharePartition, cfg configs.ShareGroup, ch changes) error {
 	if len(ch.deadLetters) > 0 {
-		if err := m.writeDeadLetters(ctx, group, sp, cfg, ch.deadLetters); err != nil {
+		err := m.writeDeadLetters(ctx, group, sp, cfg, ch.deadLetters)
+		switch {
+		case errors.Is(err, kerr.UnknownTopicOrPartition):
+			// A dead-letter topic that does not exist will not appear
+			// by retrying: archive without dead letters rather than
+			// deliver the records again and again.
+			m.logger.Warn("dead-letter topic does not exist; records archived without dead letters",
+				zap.String("group", group), zap.String("dead-letter-topic", cfg.DeadLetterTopic), zap.Int("records", len(ch.deadLetters)))
+		case err != nil:
 			m.dropLocked(sp)
 			return err
 		}

@@ -231,6 +231,24 @@ func TestRejectDeadLetters(t *testing.T) {
 	}
 }
 
+func TestMissingDeadLetterTopicArchives(t *testing.T) {
+	cfg := earliest()
+	cfg.DeadLetterTopic = "dlq.missing"
+	tm := newTestManager(t, cfg)
+	tm.dead.fail = kerr.UnknownTopicOrPartition
+	tm.data.produce(t, 2)
+	tm.acquire(t, "m1", 500)
+	if err := tm.ack(t, "m1", 0, 0, AckReject); err != nil {
+		t.Fatalf("reject with the dead-letter topic missing: %v", err)
+	}
+	// Another failure keeps the record as stored: delivered again.
+	tm.dead.fail = kerr.NotLeaderForPartition
+	if err := tm.ack(t, "m1", 1, 1, AckReject); !errors.Is(err, kerr.NotLeaderForPartition) {
+		t.Fatalf("reject with the dead-letter partition unavailable: %v", err)
+	}
+	wantRanges(t, tm.acquire(t, "m2", 500), AcquiredRange{1, 1, 1})
+}
+
 func TestDeliveryLimitDeadLettersOnExpiry(t *testing.T) {
 	cfg := earliest()
 	cfg.DeadLetterTopic = "dlq.t"

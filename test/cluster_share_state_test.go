@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"reflect"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -116,6 +119,16 @@ func TestClusterShareStateFailover(t *testing.T) {
 		t.Fatalf("ReadShareGroupState at a node that does not coordinate the key: %v, want NOT_COORDINATOR", kerr.ErrorForCode(got))
 	}
 
+	// FindCoordinator key type 2 names the coordinator, from any node.
+	find := kmsg.NewPtrFindCoordinatorRequest()
+	find.Version, find.CoordinatorType = 6, 2
+	find.CoordinatorKeys = []string{sharestate.CoordinatorKey(key)}
+	findConn := dialRaw(t, remote.Addr)
+	eventually(t, fmt.Sprintf("FindCoordinator (share) at %s naming node %d", remote.Addr, leader), func() bool {
+		co := findConn.mustRoundTrip(find).(*kmsg.FindCoordinatorResponse).Coordinators[0]
+		return co.ErrorCode == 0 && co.NodeID == leader
+	})
+
 	if s := mustShareState(t, base, call("read", func(r *admin.ShareStateRequest) { r.LeaderEpoch = 1 })); s.StateEpoch != -1 {
 		t.Fatalf("state of a new key: %+v", s)
 	}
@@ -132,7 +145,66 @@ func TestClusterShareStateFailover(t *testing.T) {
 			}
 		}))
 	}
-	t.Logf("%d writes through node %s to coordinator %d: %s each", writes, remote.Addr, leader, time.Since(began)/writes)
+	remoteEach := time.Since(began) / writes
+	// The same writes through the coordinator's own persister (the local
+	// path): the difference is the hop between nodes.
+	local := adminBase(t, procs[leader-1])
+	began = time.Now()
+	for i := range int64(writes) {
+		mustShareState(t, local, call("write", func(r *admin.ShareStateRequest) {
+			r.StateEpoch, r.LeaderEpoch, r.StartOffset = 1, 1, -1
+			r.Batches = []sharestate.Batch{
+				{First: 10 * i, Last: 10*i + 9, State: sharestate.Acknowledged, DeliveryCount: 1},
+				{First: 10*i + 10, Last: 10*i + 12, State: sharestate.Available, DeliveryCount: 2},
+			}
+		}))
+	}
+	t.Logf("write latency over %d sequential writes (HTTP to the node included): through a node that is not the coordinator %s, through the coordinator %s",
+		writes, remoteEach, time.Since(began)/writes)
+	// Concurrent writers of keys of the same coordinator share the
+	// node's one client of it: their requests are pipelined on one
+	// connection and their commits overlap.
+	const writers, each = 8, 10
+	var keys []admin.ShareStateRequest
+	for w := range writers {
+		k := sharestate.Key{Group: fmt.Sprintf("share-failover-%d", w), TopicID: key.TopicID}
+		for part := int32(0); ; part++ {
+			if k.Partition = part; sharestate.PartitionFor(k, 3) == p {
+				break
+			}
+		}
+		req := call("initialize", func(r *admin.ShareStateRequest) {
+			r.Group, r.Partition, r.StateEpoch, r.StartOffset = k.Group, k.Partition, 0, 0
+		})
+		mustShareState(t, base, req)
+		keys = append(keys, req)
+	}
+	began = time.Now()
+	var wg sync.WaitGroup
+	for _, k := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range int64(each) {
+				req := k
+				req.Op, req.LeaderEpoch, req.StartOffset = "write", 0, -1
+				req.Batches = []sharestate.Batch{{First: i, Last: i, State: sharestate.Acknowledged, DeliveryCount: 1}}
+				if status, out := shareStateCall(t, base, req); status != http.StatusOK {
+					t.Errorf("concurrent write %d of %s: %s", i, req.Group, out.Error)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d concurrent writers through a node that is not the coordinator: %.0f writes/s", writers, float64(writers*each)/time.Since(began).Seconds())
+	for _, k := range keys {
+		req := k
+		req.Op, req.LeaderEpoch = "read", 0
+		if s := mustShareState(t, base, req); len(s.Batches) != 1 || s.Batches[0] != (sharestate.Batch{First: 0, Last: each - 1, State: sharestate.Acknowledged, DeliveryCount: 1}) {
+			t.Fatalf("state of %s after concurrent writes: %+v", k.Group, *s)
+		}
+	}
+
 	want := sharestate.State{StateEpoch: 1, LeaderEpoch: 1, StartOffset: 0, Batches: []sharestate.Batch{
 		{First: 0, Last: 10*writes - 1, State: sharestate.Acknowledged, DeliveryCount: 1},
 		{First: 10 * writes, Last: 10*writes + 2, State: sharestate.Available, DeliveryCount: 2},
@@ -186,5 +258,64 @@ func TestClusterShareStateFailover(t *testing.T) {
 	}
 	if s := mustShareState(t, restarted, call("summary", nil)); s.StateEpoch != 1 || s.LeaderEpoch != 2 || s.StartOffset != 0 {
 		t.Fatalf("summary through the restarted node: %+v", *s)
+	}
+}
+
+// TestClusterShareStateFrozenCoordinator freezes the share coordinator of
+// a key (SIGSTOP) while another node's persister writes: the write that
+// the frozen node never answers is given up on, and lands at the new
+// coordinator once the partition's leadership has moved.
+func TestClusterShareStateFrozenCoordinator(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node cluster")
+	}
+	procs, _ := startMetadataCluster(t, 3, "--debug-share-state")
+	key := sharestate.Key{Group: "share-frozen", TopicID: [16]byte{0x77, 15: 3}, Partition: 0}
+	p := sharestate.PartitionFor(key, 3)
+	var leader int32 = -1
+	eventually(t, "a leader of the key's "+sharestate.TopicName+" partition", func() bool {
+		leader = shareStateLeader(t, procs[0].Addr, p)
+		return leader > 0
+	})
+	var remote *sluiceProcess
+	for i, proc := range procs {
+		if int32(i+1) != leader {
+			remote = proc
+			break
+		}
+	}
+	base := adminBase(t, remote)
+	call := func(op string, change func(*admin.ShareStateRequest)) admin.ShareStateRequest {
+		req := admin.ShareStateRequest{Op: op, Group: key.Group, TopicID: base64.RawURLEncoding.EncodeToString(key.TopicID[:]),
+			Partition: key.Partition, TimeoutMillis: 45_000}
+		if change != nil {
+			change(&req)
+		}
+		return req
+	}
+	mustShareState(t, base, call("initialize", func(r *admin.ShareStateRequest) { r.StateEpoch, r.StartOffset = 0, 100 }))
+
+	frozen := procs[leader-1]
+	if err := frozen.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("SIGSTOP node %d: %v", leader, err)
+	}
+	t.Cleanup(func() { _ = frozen.cmd.Process.Signal(syscall.SIGCONT) })
+	began := time.Now()
+	mustShareState(t, base, call("write", func(r *admin.ShareStateRequest) {
+		r.StateEpoch, r.LeaderEpoch, r.StartOffset = 0, 4, 105
+		r.Batches = []sharestate.Batch{{First: 105, Last: 109, State: sharestate.Archived, DeliveryCount: 5}}
+	}))
+	t.Logf("write with the coordinator frozen answered after %s", time.Since(began))
+	want := sharestate.State{StateEpoch: 0, LeaderEpoch: 4, StartOffset: 105, Batches: []sharestate.Batch{{First: 105, Last: 109, State: sharestate.Archived, DeliveryCount: 5}}}
+	if s := mustShareState(t, base, call("read", func(r *admin.ShareStateRequest) { r.LeaderEpoch = 4 })); !reflect.DeepEqual(*s, want) {
+		t.Fatalf("state with the old coordinator frozen: %+v, want %+v", *s, want)
+	}
+	// Thawed, the old coordinator steps down and holds the same state.
+	if err := frozen.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatalf("SIGCONT node %d: %v", leader, err)
+	}
+	thawed := adminBase(t, frozen)
+	if s := mustShareState(t, thawed, call("read", func(r *admin.ShareStateRequest) { r.LeaderEpoch = 4 })); !reflect.DeepEqual(*s, want) {
+		t.Fatalf("state through the thawed node: %+v, want %+v", *s, want)
 	}
 }

@@ -17,8 +17,10 @@ package wire
 // the id's __transaction_state partition. The key type is per request, so
 // a batch (v4+) is answered by one coordinator or the other.
 //
-// Deviations: share groups (key type 2) are not served (the group
-// coordinator answers them INVALID_REQUEST).
+// Share-partition keys (key type 2, "group:topicId:partition") are
+// answered by the share coordinator (package consumergroup/sharestate)
+// the same way, for the leader of the key's __share_group_state
+// partition; only brokers send them.
 //
 // Version notes: v1 key type and error message; v2 same as v1; v3
 // flexible; v4 batched keys (KIP-699); v5 TRANSACTION_ABORTABLE (KIP-890);
@@ -34,6 +36,9 @@ func handleFindCoordinator(s *Server, ctx context.Context, kreq kmsg.Request) re
 	req := kreq.(*kmsg.FindCoordinatorRequest)
 	if req.CoordinatorType == 1 && s.txns != nil {
 		return reply{resp: s.txns.FindCoordinator(ctx, req)}
+	}
+	if req.CoordinatorType == 2 && s.shareState != nil {
+		return reply{resp: s.shareState.FindCoordinator(ctx, req)}
 	}
 	return reply{resp: s.groups.FindCoordinator(ctx, req)}
 }

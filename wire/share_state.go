@@ -21,6 +21,8 @@ import (
 // *sharestate.Coordinator implements it; it must be safe for concurrent
 // use.
 type ShareStateCoordinator interface {
+	// FindCoordinator answers for share-partition keys (key type 2).
+	FindCoordinator(ctx context.Context, req *kmsg.FindCoordinatorRequest) *kmsg.FindCoordinatorResponse
 	InitializeShareGroupState(req *kmsg.InitializeShareGroupStateRequest) func(context.Context) *kmsg.InitializeShareGroupStateResponse
 	ReadShareGroupState(req *kmsg.ReadShareGroupStateRequest) func(context.Context) *kmsg.ReadShareGroupStateResponse
 	WriteShareGroupState(req *kmsg.WriteShareGroupStateRequest) func(context.Context) *kmsg.WriteShareGroupStateResponse

@@ -246,3 +246,38 @@ func TestPartitionForIsKafkas(t *testing.T) {
 		}
 	}
 }
+
+func TestParseCoordinatorKey(t *testing.T) {
+	k := Key{Group: "a:b", TopicID: [16]byte{1, 15: 2}, Partition: 12}
+	if got, err := ParseCoordinatorKey(CoordinatorKey(k)); err != nil || got != k {
+		t.Fatalf("round trip of %+v: %+v, %v", k, got, err)
+	}
+	for _, bad := range []string{"", "g", "g:AQAAAAAAAAAAAAAAAAAAAg", "g:AQAAAAAAAAAAAAAAAAAAAg:-1", "g:AQAAAAAAAAAAAAAAAAAAAg:x",
+		"g:AQAA:1", ":AQAAAAAAAAAAAAAAAAAAAg:1", "g:AAAAAAAAAAAAAAAAAAAAAA:1"} {
+		if k, err := ParseCoordinatorKey(bad); err == nil {
+			t.Errorf("%q parsed as %+v", bad, k)
+		}
+	}
+}
+
+func TestFindCoordinatorShareKeys(t *testing.T) {
+	h := newHarness(t)
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	req.Version, req.CoordinatorType = 6, 2
+	req.CoordinatorKeys = []string{CoordinatorKey(keyA), "not-a-key"}
+	var resp *kmsg.FindCoordinatorResponse
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp = h.c.FindCoordinator(context.Background(), req)
+		if resp.Coordinators[0].ErrorCode != kerr.CoordinatorNotAvailable.Code || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond) // poll: the partition's leader is being elected
+	}
+	if co := resp.Coordinators[0]; co.ErrorCode != 0 || co.NodeID != h.cl.NodeID() {
+		t.Fatalf("share key: node %d, %v", co.NodeID, kerr.ErrorForCode(co.ErrorCode))
+	}
+	if co := resp.Coordinators[1]; co.ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("bad key: %v, want INVALID_REQUEST", kerr.ErrorForCode(co.ErrorCode))
+	}
+}

@@ -27,6 +27,11 @@ type RouterOptions struct {
 	// MinBackoff is the first wait before a retry; doubled on each retry
 	// up to MaxBackoff. Zero means 10 ms and 500 ms.
 	MinBackoff, MaxBackoff time.Duration
+	// AttemptTimeout bounds one request to another node: a node that
+	// stopped answering (frozen, cut off) is given up on and the
+	// coordinator looked up again, as leadership moves away from it.
+	// Zero means 5 s.
+	AttemptTimeout time.Duration
 }
 
 // Router is the Persister of a node: for each key it finds the share
@@ -39,10 +44,14 @@ type RouterOptions struct {
 // of one that landed changes nothing). Safe for concurrent use.
 type Router struct {
 	coordinator *Coordinator
-	peers       Peers
-	logger      *zap.Logger
-	minBackoff  time.Duration
-	maxBackoff  time.Duration
+	// leader returns the node coordinating a key, -1 for none
+	// (coordinator.Leader; tests replace it).
+	leader     func(Key) int32
+	peers      Peers
+	logger     *zap.Logger
+	minBackoff time.Duration
+	maxBackoff time.Duration
+	attempt    time.Duration
 }
 
 var _ Persister = (*Router)(nil)
@@ -59,7 +68,11 @@ func NewRouter(c *Coordinator, peers Peers, opts RouterOptions) *Router {
 	if opts.MaxBackoff < opts.MinBackoff {
 		opts.MaxBackoff = max(500*time.Millisecond, opts.MinBackoff)
 	}
-	return &Router{coordinator: c, peers: peers, logger: opts.Logger.Named("sharestate"), minBackoff: opts.MinBackoff, maxBackoff: opts.MaxBackoff}
+	if opts.AttemptTimeout <= 0 {
+		opts.AttemptTimeout = 5 * time.Second
+	}
+	return &Router{coordinator: c, leader: c.Leader, peers: peers, logger: opts.Logger.Named("sharestate"),
+		minBackoff: opts.MinBackoff, maxBackoff: opts.MaxBackoff, attempt: opts.AttemptTimeout}
 }
 
 // Initialize implements Persister.
@@ -86,7 +99,10 @@ func (r *Router) Initialize(ctx context.Context, key Key, stateEpoch int32, star
 		})
 }
 
-// Read implements Persister.
+// Read implements Persister. The answer's LeaderEpoch is leaderEpoch
+// (ReadShareGroupState does not carry the stored one, which is never
+// higher: that would have fenced the read), -1 when the key has no
+// state.
 func (r *Router) Read(ctx context.Context, key Key, leaderEpoch int32) (State, error) {
 	req := kmsg.NewPtrReadShareGroupStateRequest()
 	req.GroupID = key.Group
@@ -215,7 +231,7 @@ var errMissingPartition = errors.New("sharestate: response without the share-par
 func (r *Router) call(ctx context.Context, key Key, op string, req kmsg.Request, local func(context.Context) kmsg.Response, result func(kmsg.Response) error) error {
 	backoff := r.minBackoff
 	for {
-		node := r.coordinator.Leader(key)
+		node := r.leader(key)
 		var err error
 		switch {
 		case node < 0:
@@ -225,10 +241,14 @@ func (r *Router) call(ctx context.Context, key Key, op string, req kmsg.Request,
 		case r.peers == nil:
 			err = &failure{kerr.CoordinatorNotAvailable, fmt.Sprintf("node %d coordinates it and no peers are set", node)}
 		default:
+			// A timed-out attempt is retried like a broken connection
+			// (every operation is idempotent).
+			actx, cancel := context.WithTimeout(ctx, r.attempt)
 			var resp kmsg.Response
-			if resp, err = r.peers.Request(ctx, node, req); err == nil {
+			if resp, err = r.peers.Request(actx, node, req); err == nil {
 				err = result(resp)
 			}
+			cancel()
 		}
 		if err == nil {
 			return nil

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/sluice-io/sluice/consumergroup"
+	"github.com/sluice-io/sluice/consumergroup/share"
 	"github.com/sluice-io/sluice/consumergroup/sharestate"
 	"github.com/sluice-io/sluice/consumergroup/txn"
 	"github.com/sluice-io/sluice/log"
@@ -124,10 +125,12 @@ type testServer struct {
 	txns    *txn.Coordinator           // nil with NoGroups
 	// ShareState is the share coordinator, nil with NoGroups.
 	ShareState *sharestate.Coordinator
-	server     *wire.Server
-	listener   net.Listener
-	serveDone  chan error
-	running    bool
+	// shares serves ShareFetch and ShareAcknowledge, nil with NoGroups.
+	shares    *share.Manager
+	server    *wire.Server
+	listener  net.Listener
+	serveDone chan error
+	running   bool
 }
 
 // startServer starts an in-process server on 127.0.0.1 with an ephemeral
@@ -208,6 +211,14 @@ func (s *testServer) start(addr string) {
 			s.tb.Fatalf("sharestate.New: %v", err)
 		}
 		s.ShareState, wireOpts.ShareState = shareState, shareState
+		// One node: the share-state router needs no peers.
+		router := sharestate.NewRouter(shareState, nil, sharestate.RouterOptions{Logger: cfg.Logger.Named("sharestate")})
+		var groupConfigs share.GroupConfigs = share.DefaultGroupConfigs{}
+		if gc, ok := any(cluster).(share.GroupConfigs); ok {
+			groupConfigs = gc
+		}
+		s.shares = share.NewManager(share.DefaultConfig(), cluster.NodeID(), router, groupConfigs, share.Options{Logger: cfg.Logger.Named("share")})
+		wireOpts.Shares = s.shares
 	}
 	s.server = wire.NewServer(cluster, cfg.Wire, wireOpts)
 	if s.txns != nil {
@@ -237,6 +248,9 @@ func (s *testServer) stop() {
 		}
 	case <-ctx.Done():
 		s.tb.Errorf("Serve did not return after Shutdown")
+	}
+	if s.shares != nil {
+		s.shares.Close()
 	}
 	if s.ShareState != nil {
 		if err := s.ShareState.Close(ctx); err != nil {

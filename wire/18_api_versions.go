@@ -31,28 +31,28 @@ const apiVersionsKey = 18
 
 func handleAPIVersions(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 	resp := kreq.ResponseKind().(*kmsg.ApiVersionsResponse)
-	resp.ApiKeys = advertisedAPIs(s.groups != nil, s.txns != nil, s.shareState != nil, isForwarded(ctx))
+	resp.ApiKeys = advertisedAPIs(s.groups != nil, s.txns != nil, s.shareState != nil, isForwarded(ctx), s.shares != nil)
 	return reply{resp: resp}
 }
 
 // unsupportedAPIVersions is the v0 answer to an ApiVersions request of a
 // version we do not serve.
-func unsupportedAPIVersions(groups, transactions, shareState, internal bool) kmsg.Response {
+func unsupportedAPIVersions(groups, transactions, shareState, internal, shares bool) kmsg.Response {
 	resp := kmsg.NewPtrApiVersionsResponse()
 	resp.ErrorCode = kerr.UnsupportedVersion.Code
-	resp.ApiKeys = advertisedAPIs(groups, transactions, shareState, internal)
+	resp.ApiKeys = advertisedAPIs(groups, transactions, shareState, internal, shares)
 	return resp
 }
 
 // advertisedAPIs returns the dispatch table as ApiVersions keys, with the
 // group APIs only when groups is set, the transaction APIs only when
-// transactions is, the share-state APIs only when shareState is, and the
+// transactions is, the share-state APIs only when shareState is, the
 // internal ones only when internal is (a request from another node's
-// forwarder).
-func advertisedAPIs(groups, transactions, shareState, internal bool) []kmsg.ApiVersionsResponseApiKey {
+// forwarder), and the share-group data APIs only when shares is.
+func advertisedAPIs(groups, transactions, shareState, internal, shares bool) []kmsg.ApiVersionsResponseApiKey {
 	keys := make([]kmsg.ApiVersionsResponseApiKey, 0, len(apis))
 	for _, a := range apis {
-		if a.groups && !groups || a.transactions && !transactions || a.shareState && !shareState || a.internal && !internal {
+		if a.groups && !groups || a.transactions && !transactions || a.shareState && !shareState || a.internal && !internal || a.shares && !shares {
 			continue
 		}
 		k := kmsg.NewApiVersionsResponseApiKey()

@@ -86,6 +86,10 @@ type Options struct {
 	// WriteShareGroupState, DeleteShareGroupState,
 	// ReadShareGroupStateSummary) are neither served nor advertised.
 	ShareState ShareStateCoordinator
+	// Shares is the share-group data plane (a *share.Manager in
+	// production). nil means ShareFetch and ShareAcknowledge are neither
+	// served nor advertised. It needs Groups.
+	Shares ShareGroups
 	// Observer, if set, is told of every request, of the bytes and
 	// records produced and fetched per topic (metrics). Nil means none.
 	Observer Observer

@@ -11,12 +11,14 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
+	"github.com/sluice-io/sluice/consumergroup/share"
 	"github.com/sluice-io/sluice/replication/quota"
 )
 
@@ -47,6 +49,41 @@ type conn struct {
 	responseSize int
 	pieces       net.Buffers
 	held         [][]byte
+
+	// shareMu guards shareSessions: the share sessions opened on this
+	// connection, closed (their records released) when it closes.
+	shareMu       sync.Mutex
+	shareSessions map[share.SessionKey]struct{}
+}
+
+// trackShareSession notes a share session opened on c.
+func (c *conn) trackShareSession(key share.SessionKey) {
+	c.shareMu.Lock()
+	defer c.shareMu.Unlock()
+	if c.shareSessions == nil {
+		c.shareSessions = make(map[share.SessionKey]struct{})
+	}
+	c.shareSessions[key] = struct{}{}
+}
+
+// closeShareSessions closes the share sessions c opened that no other
+// connection reopened, releasing their members' acquired records, so
+// other members get them without waiting for the locks to expire.
+func (c *conn) closeShareSessions() {
+	c.shareMu.Lock()
+	keys := c.shareSessions
+	c.shareSessions = nil
+	c.shareMu.Unlock()
+	if len(keys) == 0 || c.s.shares == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.s.ctx, shareReleaseTimeout)
+	defer cancel()
+	for key := range keys {
+		if parts, ok := c.s.shares.Sessions().CloseOwned(key, c); ok {
+			c.s.releaseShare(ctx, key.Group, key.Member, parts)
+		}
+	}
 }
 
 type requestClientKey struct{}
@@ -254,7 +291,7 @@ func (c *conn) decode(frame []byte) (*inflight, error) {
 		if h.key == apiVersionsKey {
 			// KIP-511: answer with v0 and our versions, so the client can
 			// retry with one we support.
-			return &inflight{header: h, version: 0, reply: reply{resp: unsupportedAPIVersions(c.s.groups != nil, c.s.txns != nil, c.s.shareState != nil, h.clientID != nil && strings.HasPrefix(*h.clientID, forwardClientPrefix))}}, nil
+			return &inflight{header: h, version: 0, reply: reply{resp: unsupportedAPIVersions(c.s.groups != nil, c.s.txns != nil, c.s.shareState != nil, h.clientID != nil && strings.HasPrefix(*h.clientID, forwardClientPrefix), c.s.shares != nil)}}, nil
 		}
 		return nil, fmt.Errorf("%s version %d is outside the supported %d-%d", kmsg.NameForKey(h.key), h.version, a.minVersion, a.maxVersion)
 	}
@@ -280,6 +317,7 @@ func (c *conn) decode(frame []byte) (*inflight, error) {
 func (c *conn) writeLoop() {
 	defer c.s.wg.Done()
 	defer c.s.forgetConn(c)
+	defer c.closeShareSessions()
 	defer c.nc.Close()
 	defer c.cancel()
 	defer func() {

@@ -8,8 +8,8 @@
 // only through interfaces it declares (cluster.go: Cluster, Topic,
 // Partition; groups.go: GroupCoordinator; groups_share.go:
 // ShareGroupCoordinator, which the group coordinator may implement;
-// transactions.go:
-// TransactionCoordinator; share_state.go: ShareStateCoordinator);
+// transactions.go: TransactionCoordinator; share_state.go:
+// ShareStateCoordinator; shares.go: ShareGroups);
 // cmd/sluice passes the concrete *replication.Cluster,
 // *consumergroup.Coordinator, *txn.Coordinator and
 // *sharestate.Coordinator. A
@@ -133,6 +133,17 @@
 // request order) and waits for the commits in reply.finish, within 30 s,
 // so a peer's pipelined writes overlap. Nodes send these requests to each
 // other through sharestate.Router, not through wire.
+//
+// # Share groups' deliveries
+//
+// ShareFetch and ShareAcknowledge (keys 78, 79) are served and advertised
+// only with share groups (Options.Shares, a *share.Manager, which needs
+// Groups). The share session changes on the reader goroutine, in request
+// order; acknowledgements, acquisition and the long poll run in
+// reply.finish, so a member's requests on one connection take effect in
+// order. A share session belongs to the connection that opened it
+// (conn.shareSessions): when the connection closes, its sessions close
+// and their members' acquired records are released, within 10 s.
 //
 // # Shutdown
 //

@@ -53,6 +53,10 @@ type api struct {
 	// advertised only to other nodes' forwarders, as a Kafka broker's
 	// client listeners do not advertise controller APIs.
 	internal bool
+	// shares marks a share-group data API (ShareFetch,
+	// ShareAcknowledge): served and advertised only when the server has
+	// share groups (Options.Shares).
+	shares bool
 }
 
 // apis is the dispatch table: the only place that says which APIs and
@@ -112,6 +116,8 @@ func init() {
 		{key: 67, minVersion: 0, maxVersion: 0, handle: handleAllocateProducerIDs, internal: true},
 		{key: 76, minVersion: 1, maxVersion: 1, handle: handleShareGroupHeartbeat, groups: true},
 		{key: 77, minVersion: 1, maxVersion: 1, handle: handleShareGroupDescribe, groups: true},
+		{key: 78, minVersion: 1, maxVersion: 2, handle: handleShareFetch, groups: true, shares: true},
+		{key: 79, minVersion: 1, maxVersion: 2, handle: handleShareAcknowledge, groups: true, shares: true},
 		{key: 83, minVersion: 0, maxVersion: 0, handle: handleInitializeShareGroupState, shareState: true},
 		{key: 84, minVersion: 0, maxVersion: 0, handle: handleReadShareGroupState, shareState: true},
 		{key: 85, minVersion: 0, maxVersion: 1, handle: handleWriteShareGroupState, shareState: true},

@@ -55,7 +55,7 @@ func TestDispatchTableAgrees(t *testing.T) {
 			}
 		})
 	}
-	advertised := advertisedAPIs(true, true, true, true)
+	advertised := advertisedAPIs(true, true, true, true, true)
 	if len(advertised) != len(apis) {
 		t.Fatalf("ApiVersions advertises %d keys, table has %d", len(advertised), len(apis))
 	}
@@ -76,7 +76,7 @@ func TestGroupAPIsNeedCoordinator(t *testing.T) {
 		}
 	}
 	var got []int16
-	for _, k := range advertisedAPIs(false, false, false, false) {
+	for _, k := range advertisedAPIs(false, false, false, false, false) {
 		got = append(got, k.ApiKey)
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {

@@ -22,6 +22,9 @@ type Server struct {
 	// txns is the transaction coordinator; nil: transaction APIs are not
 	// served. Set only with groups.
 	txns TransactionCoordinator
+	// shares serves share groups' ShareFetch and ShareAcknowledge; nil:
+	// they are not served. Set only with groups.
+	shares ShareGroups
 	// shareState is the share coordinator; nil: the share-state APIs
 	// are not served.
 	shareState ShareStateCoordinator
@@ -98,6 +101,7 @@ func NewServer[T TopicOf[P], P Partition](cluster ClusterOf[T, P], cfg Config, o
 		cluster:    viewCluster(cluster),
 		groups:     opts.Groups,
 		txns:       transactionsWith(opts),
+		shares:     sharesWith(opts),
 		shareState: opts.ShareState,
 		observer:   opts.Observer,
 		cfg:        cfg,
@@ -183,7 +187,16 @@ func (s *Server) startConn(nc net.Conn) {
 // group APIs need a group coordinator, transaction APIs a transaction
 // coordinator, share-state APIs a share coordinator.
 func (s *Server) serves(a *api) bool {
-	return a != nil && (!a.groups || s.groups != nil) && (!a.transactions || s.txns != nil) && (!a.shareState || s.shareState != nil)
+	return a != nil && (!a.groups || s.groups != nil) && (!a.transactions || s.txns != nil) && (!a.shareState || s.shareState != nil) && (!a.shares || s.shares != nil)
+}
+
+// sharesWith returns the share groups of opts, nil without a group
+// coordinator.
+func sharesWith(opts Options) ShareGroups {
+	if opts.Groups == nil {
+		return nil
+	}
+	return opts.Shares
 }
 
 // transactionsWith returns the transaction coordinator of opts, nil

@@ -159,7 +159,7 @@ func TestAPIVersionsFallback(t *testing.T) {
 	// The answer must be a v0 response: decode it again at v0.
 	c.send(req, 2)
 	v0 := c.receive(req, 2, 0).(*kmsg.ApiVersionsResponse)
-	if v0.ErrorCode != kerr.UnsupportedVersion.Code || len(v0.ApiKeys) != len(advertisedAPIs(false, false, false, false)) {
+	if v0.ErrorCode != kerr.UnsupportedVersion.Code || len(v0.ApiKeys) != len(advertisedAPIs(false, false, false, false, false)) {
 		t.Fatalf("v0 fallback: error %d, %d keys", v0.ErrorCode, len(v0.ApiKeys))
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluice-io/sluice/cmd/sluice/admin"
 	"github.com/sluice-io/sluice/consumergroup"
+	"github.com/sluice-io/sluice/consumergroup/share"
 	"github.com/sluice-io/sluice/consumergroup/sharestate"
 	"github.com/sluice-io/sluice/consumergroup/txn"
 	"github.com/sluice-io/sluice/log"
@@ -107,6 +108,8 @@ const (
 	keyTxnIDExpirationMs          = "transactional.id.expiration.ms"
 	keyTxnAbortIntervalMs         = "transaction.abort.timed.out.transaction.cleanup.interval.ms"
 	keyTxnRemoveExpiredIntervalMs = "transaction.remove.expired.transaction.cleanup.interval.ms"
+	keyShareMaxRecordLocks        = "group.share.partition.max.record.locks"
+	keyShareMaxSessions           = "group.share.max.share.sessions"
 	keyAdminListen                = "admin.listen"
 	keyStorageMinFreeBytes        = "storage.min.free.bytes"
 	keyDebugFaultInjection        = "debug.fault.injection"
@@ -215,6 +218,8 @@ var settings = []setting{
 	{key: keyTxnIDExpirationMs, value: int64(604800000), usage: "milliseconds a transactional id with no transaction under way is kept after its last use"},
 	{key: keyTxnAbortIntervalMs, value: int64(10000), usage: "milliseconds between two looks for transactions open longer than their timeout, which the broker aborts"},
 	{key: keyTxnRemoveExpiredIntervalMs, value: int64(3600000), usage: "milliseconds between two looks for transactional ids past transactional.id.expiration.ms"},
+	{key: keyShareMaxRecordLocks, value: int64(2000), usage: "most in-flight records (from the share-partition start offset to its end offset) of one share group on one partition; no new record is delivered beyond it"},
+	{key: keyShareMaxSessions, value: int64(2000), usage: "most share sessions (one per share consumer and broker) this node holds; more get SHARE_SESSION_LIMIT_REACHED"},
 	{key: keyAdminListen, value: "127.0.0.1:9644", usage: "host:port of the HTTP admin listener (/metrics, /healthz, /readyz); empty turns it off"},
 	{key: keyAdminPprofEnable, value: false, usage: "serve the Go profiler under /debug/pprof/ on the admin listener"},
 	{key: keyStorageMinFreeBytes, value: int64(replication.DefaultMinFreeBytes), usage: "bytes the data dir's filesystem must keep free: below it produce and group commits answer KAFKA_STORAGE_ERROR (retriable) until space returns; 0 turns the check off (also a dynamic broker config)"},
@@ -334,6 +339,8 @@ type config struct {
 	Groups consumergroup.Config
 	// Transactions configures the transaction coordinator.
 	Transactions txn.Config
+	// Shares configures share-partitions and share sessions.
+	Shares share.Config
 	// ShareState configures the share coordinator.
 	ShareState sharestate.Config
 	// DebugShareState serves /debug/share-state on the admin listener
@@ -453,6 +460,10 @@ func loadConfig(v *viper.Viper) (config, error) {
 		AbortTimedOutInterval:       time.Duration(r.integer(keyTxnAbortIntervalMs, 1, maxMillis)) * time.Millisecond,
 		RemoveExpiredInterval:       time.Duration(r.integer(keyTxnRemoveExpiredIntervalMs, 1, maxMillis)) * time.Millisecond,
 	}
+
+	cfg.Shares = share.DefaultConfig()
+	cfg.Shares.MaxRecordLocks = int(r.integer(keyShareMaxRecordLocks, 1, math.MaxInt32))
+	cfg.Shares.MaxSessions = int(r.integer(keyShareMaxSessions, 1, math.MaxInt32))
 
 	cfg.ShareState = sharestate.Config{
 		StateTopicPartitions:        int32(r.integer(keyShareStatePartitions, 1, math.MaxInt32)),
@@ -668,7 +679,7 @@ func retentionTime(v *viper.Viper, r *reader) time.Duration {
 
 // validate runs every package's Validate on the final config.
 func (c config) validate() error {
-	return errors.Join(c.Replication.Validate(), c.Wire.Validate(), c.Groups.Validate(), c.Transactions.Validate(), c.ShareState.Validate(), c.Admin.Validate())
+	return errors.Join(c.Replication.Validate(), c.Wire.Validate(), c.Groups.Validate(), c.Transactions.Validate(), c.ShareState.Validate(), c.Shares.Validate(), c.Admin.Validate())
 }
 
 // defaultAdvertisedAddress is the listen address, with 127.0.0.1 standing in

@@ -175,7 +175,12 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 		logger.Warn("debug.share.state is on: /debug/share-state on the admin listener reads and writes share-partition states; never use it in production")
 		adm.server.Handle(admin.ShareStatePath, admin.ShareStateHandler(shareStates))
 	}
-	server := wire.NewServer(cluster, cfg.Wire, wire.Options{Logger: logger, Groups: groups, Transactions: txns, ShareState: shareCoordinator, Observer: metrics})
+	shares, deadLetters := newShares(cfg, cluster, shareStates, logger)
+	wopts := wire.Options{Logger: logger, Groups: groups, Transactions: txns, ShareState: shareCoordinator, Observer: metrics}
+	if shares != nil {
+		wopts.Shares = shares
+	}
+	server := wire.NewServer(cluster, cfg.Wire, wopts)
 	// The coordinator writes transaction markers through the server
 	// (local leaders directly, others with WriteTxnMarkers).
 	txns.SetMarkerWriter(server)
@@ -247,6 +252,12 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 	}
 	if err := <-serveDone; err != nil && !errors.Is(err, wire.ErrServerClosed) {
 		errs = append(errs, fmt.Errorf("serve %s: %w", listener.Addr(), err))
+	}
+	// No request uses the share-partitions any more: stop their lock
+	// timers before the partitions close.
+	if shares != nil {
+		shares.Close()
+		deadLetters.Close()
 	}
 	// The admin listener stays up while requests drain, so the last
 	// scrape sees them; it goes before the data is closed.

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/sluice-io/sluice/consumergroup/share"
+	"github.com/sluice-io/sluice/consumergroup/sharestate"
+	"github.com/sluice-io/sluice/partition/record"
+	"github.com/sluice-io/sluice/replication"
+)
+
+// deadLetterClientID names the producer a node writes other nodes'
+// dead-letter partitions with.
+const deadLetterClientID = "sluice-dead-letters"
+
+// deadLetterWriter writes share groups' dead letters (KIP-1191): into a
+// partition this node leads by the cluster's append, into another node's
+// with a producer (acks=all, idempotent) over the Kafka listeners, made on
+// first use. Safe for concurrent use.
+type deadLetterWriter struct {
+	cluster *replication.Cluster
+	self    int32
+
+	// mu guards client.
+	mu     sync.Mutex
+	client *kgo.Client
+	closed bool
+}
+
+var _ share.DeadLetterWriter = (*deadLetterWriter)(nil)
+
+// WriteDeadLetters appends letters to topic, each in partition
+// SourcePartition mod the topic's partition count, and returns once they
+// are committed. The topic must exist (UNKNOWN_TOPIC_OR_PARTITION).
+func (w *deadLetterWriter) WriteDeadLetters(ctx context.Context, topic string, letters []share.DeadLetter) error {
+	t, ok := w.cluster.Topic(topic)
+	if !ok || t.PartitionCount() == 0 {
+		return fmt.Errorf("dead-letter topic %q: %w", topic, kerr.UnknownTopicOrPartition)
+	}
+	count := t.PartitionCount()
+	byPartition := make(map[int32][]share.DeadLetter)
+	for _, l := range letters {
+		p := l.SourcePartition % count
+		byPartition[p] = append(byPartition[p], l)
+	}
+	var remote []*kgo.Record
+	for index, ls := range byPartition {
+		err := w.appendLocal(ctx, topic, index, ls)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, errNotLocal) {
+			return err
+		}
+		for _, l := range ls {
+			r := &kgo.Record{Topic: topic, Partition: index, Key: l.Key, Value: l.Value, Timestamp: time.UnixMilli(l.Timestamp)}
+			for _, h := range l.Headers {
+				r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+			}
+			remote = append(remote, r)
+		}
+	}
+	if len(remote) == 0 {
+		return nil
+	}
+	cl, err := w.producer()
+	if err != nil {
+		return err
+	}
+	if err := cl.ProduceSync(ctx, remote...).FirstErr(); err != nil {
+		return fmt.Errorf("produce dead letters to %s: %w", topic, err)
+	}
+	return nil
+}
+
+// errNotLocal marks a dead-letter partition this node does not lead (or
+// holds no replica of): the peer producer writes it.
+var errNotLocal = errors.New("dead-letter partition not led here")
+
+// appendLocal appends letters to partition index of topic when this node
+// leads it, and waits for the commit; errNotLocal when it does not.
+func (w *deadLetterWriter) appendLocal(ctx context.Context, topic string, index int32, letters []share.DeadLetter) error {
+	p, err := w.cluster.Partition(topic, index)
+	if err != nil {
+		if errors.Is(err, kerr.UnknownTopicOrPartition) {
+			return fmt.Errorf("dead-letter partition %s-%d: %w", topic, index, err)
+		}
+		return errNotLocal
+	}
+	if node, _ := p.Leader(); node != w.self {
+		return errNotLocal
+	}
+	var b record.Builder
+	for _, l := range letters {
+		b.Add(l.Timestamp, l.Key, l.Value, l.Headers...)
+	}
+	batch, err := b.AppendTo(nil)
+	if err != nil {
+		return fmt.Errorf("build dead letters for %s-%d: %w", topic, index, err)
+	}
+	appended, err := p.Append(ctx, batch)
+	if errors.Is(err, kerr.NotLeaderForPartition) {
+		// Leadership moved since the check: the peer producer finds
+		// the new leader.
+		return errNotLocal
+	}
+	if err == nil {
+		err = appended.Wait(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("append dead letters to %s-%d: %w", topic, index, err)
+	}
+	return nil
+}
+
+// producer returns the client for other nodes' partitions, made on first
+// use with the cluster's brokers as seeds.
+func (w *deadLetterWriter) producer() (*kgo.Client, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil, fmt.Errorf("dead letters: %w", kerr.NotLeaderForPartition)
+	}
+	if w.client != nil {
+		return w.client, nil
+	}
+	var seeds []string
+	for _, b := range w.cluster.Brokers() {
+		seeds = append(seeds, net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))))
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ClientID(deadLetterClientID),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequiredAcks(kgo.AllISRAcks()))
+	if err != nil {
+		return nil, fmt.Errorf("dead-letter producer: %w", err)
+	}
+	w.client = cl
+	return cl, nil
+}
+
+// Close closes the producer, if one was made.
+func (w *deadLetterWriter) Close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closed = true
+	if w.client != nil {
+		w.client.Close()
+		w.client = nil
+	}
+}
+
+// newShares returns the share-group data plane (ShareFetch,
+// ShareAcknowledge) over persister, the share coordinator's client, and
+// its dead-letter writer; nil, nil when persister is nil (no share
+// coordinator: share groups are not served). Group configs come from the
+// cluster's metadata when it serves them (ShareGroupConfig), else Kafka's
+// defaults.
+func newShares(cfg config, cluster *replication.Cluster, persister sharestate.Persister, logger *zap.Logger) (*share.Manager, *deadLetterWriter) {
+	if persister == nil {
+		return nil, nil
+	}
+	var groupConfigs share.GroupConfigs = share.DefaultGroupConfigs{}
+	if gc, ok := any(cluster).(share.GroupConfigs); ok {
+		groupConfigs = gc
+	}
+	dead := &deadLetterWriter{cluster: cluster, self: cfg.Replication.NodeID}
+	m := share.NewManager(cfg.Shares, cfg.Replication.NodeID, persister, groupConfigs, share.Options{Logger: logger, DeadLetters: dead})
+	return m, dead
+}

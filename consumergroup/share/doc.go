@@ -1,0 +1,136 @@
+// Package share is the data plane of share groups (KIP-932, KIP-1191) on
+// a partition's leader: the share-partitions, which hand a partition's
+// records out one by one to the members of a share group under a
+// time-limited lock and track each record until it is acknowledged, and
+// the share sessions of ShareFetch and ShareAcknowledge (wire/78, 79).
+//
+// It does not own membership or assignment (consumergroup: share group
+// heartbeats), nor durable storage: every durable change goes through a
+// sharestate.Persister to the share coordinator, which keeps the states in
+// __share_group_state. Records come from the data partition's log
+// (DataPartition, a *replication.Partition); dead letters go out through a
+// DeadLetterWriter (cmd/sluice: the cluster's append when this node leads
+// the dead-letter partition, a producer otherwise).
+//
+// # A share-partition
+//
+// One per share group and data partition, made on first use on the
+// partition's leader. Offsets below the start offset (SPSO) are complete;
+// the records from SPSO to the end offset (SPEO, exclusive) are in flight,
+// each in one state with a delivery count; offsets at or after SPEO were
+// never acquired.
+//
+//	    complete          in flight (records[])             never acquired
+//	──────────────────┬──────────────────────────────────┬────────────────▶
+//	                 SPSO                               SPEO
+//
+//	           acquire (count+1, lock until now+lock duration)
+//	Available ───────────────────────────────────────────▶ Acquired(member)
+//	    ▲  release, lock expiry, session close (count < limit)  │
+//	    └───────────────────────────────────────────────────────┤
+//	                      accept                                │
+//	Acknowledged ◀──────────────────────────────────────────────┤
+//	                      reject; release/expiry at the limit;  │
+//	Archived ◀────────────gap (no record at the offset)─────────┘
+//
+// Acquire reads the log from the first available offset (in flight, or
+// SPEO) and takes whole stored batches: every available offset of each
+// batch until MaxRecords is reached by a batch (it is taken whole) or
+// SPEO - SPSO reaches group.share.partition.max.record.locks (Kafka's
+// default 2000); the response carries those batches and the acquired
+// runs with their delivery counts, and the consumer keeps only the
+// acquired records. Control batches, offsets with no record (compaction)
+// and, under share.isolation.level=read_committed (reading to the last
+// stable offset like a read_committed Fetch), the batches of aborted
+// transactions are archived as they are passed. SPSO moves over complete
+// records at its head; when the log start passes SPSO (retention,
+// DeleteRecords), SPSO follows it.
+//
+// A record acquired share.delivery.count.limit times and not accepted
+// (released, or its lock expired) is archived; with
+// errors.deadletterqueue.topic.name set it is written to that topic first
+// (reject writes at once). A dead letter carries KIP-1191's provenance
+// headers __dlq.errors.topic, .partition, .offset, .group,
+// .delivery.count and .message (Kafka's texts: "Offset rejected by
+// client.", "Offset delivery count exceeded the threshold."), after the
+// original key, value and headers when
+// errors.deadletterqueue.copy.record.enable is set (else key and value
+// are null); it goes to partition source partition mod the dead-letter
+// topic's partition count, with the original timestamp. The topic must
+// exist: when it does not (UNKNOWN_TOPIC_OR_PARTITION), the records are
+// archived without dead letters and a warning is logged; any other
+// failure to write them fails the acknowledgement (or lock expiry), and
+// the records stay as stored, to be delivered and dead-lettered again.
+//
+// Renew (type 4, KIP-1222, ShareFetch/ShareAcknowledge v2 with
+// IsRenewAck) extends an acquired record's lock by the lock duration; it
+// changes nothing durable.
+//
+// # Durability
+//
+// Acquired is never stored. Every other change (an acknowledgement, a
+// release, a lock expiry, an archive, a move of SPSO) is written through
+// Persister.Write, with the loaded state epoch and the partition's leader
+// epoch, before the request that made it is answered; dead letters are
+// written before the archive that records them (so a dead letter may be
+// written twice, never lost). On first use the state is Read with the
+// partition's leader epoch (fencing older leaders' writes); a state never
+// initialized is Initialized at share.auto.offset.reset (earliest: the log
+// start; latest: the high watermark; by_duration: the first offset at or
+// after now minus the duration, else the high watermark). A failed write
+// drops the share-partition: the next use reads the stored state again,
+// so records whose change was not stored are as they were stored
+// (acquired ones available again with their stored delivery counts), as
+// after a failover. FENCED_STATE_EPOCH (an admin reset or deleted the
+// group's offsets) reaches the client as INVALID_RECORD_STATE, and a
+// share-partition holding no acquired records reads the stored state
+// epoch (ReadSummary) before acquiring when it has not for 5 s, so a
+// reset of an idle group is noticed before anything stale is handed out;
+// FENCED_LEADER_EPOCH (a newer leader read the state) as
+// NOT_LEADER_OR_FOLLOWER. A share-partition whose data partition is led
+// elsewhere, or in another leader epoch, is dropped at its next use or
+// lock-expiry timer.
+//
+// A delivery count is stored when a record is released or expires, not
+// when it is acquired: a record acquired and lost to a failover before
+// its lock expired is delivered again without that delivery counted, as
+// in Kafka.
+//
+// # Sessions
+//
+// A share session is keyed by group and member id; epoch 0 opens it
+// (replacing the member's older session, whose records are released), -1
+// closes it and releases the member's acquired records on the session's
+// partitions, any other epoch must be the one after the previous
+// request's (INVALID_SHARE_SESSION_EPOCH, SHARE_SESSION_NOT_FOUND). At
+// most group.share.max.share.sessions are open
+// (SHARE_SESSION_LIMIT_REACHED).
+//
+// # Concurrency and lock order
+//
+// sharePartition.mu guards one share-partition and is held across its
+// persister and dead-letter writes, so its durable changes are written in
+// order; Manager.mu guards the map of share-partitions and the Changed
+// channel and is taken inside sharePartition.mu, never around it.
+// Sessions.mu is taken alone. Each share-partition with acquired records
+// has one timer, armed for its earliest lock deadline; its callback runs
+// under the Manager's WaitGroup and Close waits for it. Releases close the
+// Changed channel, which long-polling ShareFetches wait on alongside the
+// data partitions' waiters.
+//
+// # Glossary
+//
+//	SPSO   share-partition start offset
+//	SPEO   share-partition end offset
+//	lock   an acquisition's deadline (share.record.lock.duration.ms)
+//
+// # Non-obvious
+//
+//   - Acknowledgements are checked per batch before any is applied: a
+//     batch naming one offset the member does not hold changes nothing.
+//   - Expired locks are released before an acknowledgement is applied, so
+//     a member acknowledging after its lock expired hears
+//     INVALID_RECORD_STATE even when no timer has run yet.
+//   - A record available with a delivery count at or above the limit (the
+//     limit was lowered) is archived, not delivered, when reached.
+package share

@@ -14,9 +14,15 @@ package wire
 // conn.handle does that before decoding.
 //
 // Version notes: v1 adds throttle time; v3 (KIP-511) is flexible and
-// carries the client's software name and version; v3+ responses may carry
-// feature flags (KIP-584), of which Sluice has none. Version 5 (KIP-1242,
-// cluster and node id checks) is not served yet.
+// carries the client's software name and version; v3+ responses carry
+// feature flags (KIP-584): with a transaction coordinator, the feature
+// transaction.version supported at levels 0-2 and finalized at level 2
+// (KIP-890 part 2), so Kafka 4 clients use the transaction protocol of
+// version 2 (Produce v12 adds partitions, TxnOffsetCommit v5 adds the
+// group, EndTxn v5 bumps the epoch) and older clients, which do not read
+// the feature, keep version 1. Sluice finalizes no other feature (no
+// metadata.version, group.version, ...). Version 5 (KIP-1242, cluster and
+// node id checks) is not served yet.
 
 import (
 	"context"
@@ -30,7 +36,36 @@ const apiVersionsKey = 18
 func handleAPIVersions(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 	resp := kreq.ResponseKind().(*kmsg.ApiVersionsResponse)
 	resp.ApiKeys = advertisedAPIs(s.groups != nil, s.txns != nil, isForwarded(ctx))
+	if resp.Version >= 3 && s.txns != nil {
+		setFeatures(resp)
+	}
 	return reply{resp: resp}
+}
+
+// transactionVersionFeature is the feature (KIP-584) naming the
+// transaction protocol version: 2 is KIP-890 part 2.
+const transactionVersionFeature = "transaction.version"
+
+// transactionVersion is the level of transactionVersionFeature Sluice
+// finalizes: every node serves version 2, so there is no upgrade to
+// coordinate.
+const transactionVersion = 2
+
+// featuresEpoch is the FinalizedFeaturesEpoch advertised: the finalized
+// features never change in a running cluster (a client reads -1 as "no
+// finalized features").
+const featuresEpoch = 1
+
+// setFeatures sets the supported and finalized features of an
+// ApiVersions v3+ response.
+func setFeatures(resp *kmsg.ApiVersionsResponse) {
+	sf := kmsg.NewApiVersionsResponseSupportedFeature()
+	sf.Name, sf.MinVersion, sf.MaxVersion = transactionVersionFeature, 0, transactionVersion
+	resp.SupportedFeatures = append(resp.SupportedFeatures, sf)
+	ff := kmsg.NewApiVersionsResponseFinalizedFeature()
+	ff.Name, ff.MinVersionLevel, ff.MaxVersionLevel = transactionVersionFeature, transactionVersion, transactionVersion
+	resp.FinalizedFeatures = append(resp.FinalizedFeatures, ff)
+	resp.FinalizedFeaturesEpoch = featuresEpoch
 }
 
 // unsupportedAPIVersions is the v0 answer to an ApiVersions request of a

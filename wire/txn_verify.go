@@ -86,9 +86,11 @@ func (v *verifiedTxns) forget(producerID int64, topic string, partition int32) {
 
 // verifyTxnProduce checks that partition index of topic, which p is and
 // this node leads, is in the ongoing transaction of the producer of
-// records (its first batch), for transactional id. A batch that is not
-// transactional is not verified (the partition judges it).
-func (s *Server) verifyTxnProduce(ctx context.Context, id string, topic string, index int32, p Partition, records []byte) error {
+// records (its first batch), for transactional id; with add (Produce
+// v12+, transaction version 2) it has the coordinator add the partition
+// to the transaction instead. A batch that is not transactional is not
+// verified (the partition judges it).
+func (s *Server) verifyTxnProduce(ctx context.Context, add bool, id string, topic string, index int32, p Partition, records []byte) error {
 	h, err := log.ParseBatchHeader(records)
 	if err != nil || !h.Transactional() {
 		return nil
@@ -98,13 +100,7 @@ func (s *Server) verifyTxnProduce(ctx context.Context, id string, topic string, 
 	if s.verified.has(key, leaderEpoch) {
 		return nil
 	}
-	req := kmsg.NewPtrAddPartitionsToTxnRequest()
-	req.Version = 4
-	tx := kmsg.NewAddPartitionsToTxnRequestTransaction()
-	tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly = id, h.ProducerID, h.ProducerEpoch, true
-	tx.Topics = []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: topic, Partitions: []int32{index}}}
-	req.Transactions = append(req.Transactions, tx)
-	code, err := s.askTxnCoordinator(ctx, id, req)
+	code, err := s.addToTxn(ctx, !add, id, h.ProducerID, h.ProducerEpoch, topic, index)
 	if err != nil {
 		s.logger.Debug("transaction verification failed", zap.Error(err))
 		return fmt.Errorf("verify the transaction of %q: %w", id, kerr.NotEnoughReplicas)
@@ -121,10 +117,27 @@ func (s *Server) verifyTxnProduce(ctx context.Context, id string, topic string, 
 	return fmt.Errorf("verify the transaction of %q: %v: %w", id, kerr.ErrorForCode(code), kerr.NotEnoughReplicas)
 }
 
-// askTxnCoordinator sends a verify-only AddPartitionsToTxn for one
-// partition of one transaction to the id's coordinator (this node, or
-// another through the forwarding client) and returns the partition's
-// code.
+// addToTxn asks the transaction coordinator of id to add partition of
+// topic to the ongoing transaction of producer producerID at epoch
+// (AddPartitionsToTxn v5 from a broker), or with verifyOnly (v4) only
+// whether it is in it, and returns the partition's code; an error when
+// the coordinator could not be asked.
+func (s *Server) addToTxn(ctx context.Context, verifyOnly bool, id string, producerID int64, epoch int16, topic string, partition int32) (int16, error) {
+	req := kmsg.NewPtrAddPartitionsToTxnRequest()
+	req.Version = 5
+	if verifyOnly {
+		req.Version = 4
+	}
+	tx := kmsg.NewAddPartitionsToTxnRequestTransaction()
+	tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly = id, producerID, epoch, verifyOnly
+	tx.Topics = []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: topic, Partitions: []int32{partition}}}
+	req.Transactions = append(req.Transactions, tx)
+	return s.askTxnCoordinator(ctx, id, req)
+}
+
+// askTxnCoordinator sends an AddPartitionsToTxn for one partition of one
+// transaction to the id's coordinator (this node, or another through the
+// forwarding client) and returns the partition's code.
 func (s *Server) askTxnCoordinator(ctx context.Context, id string, req *kmsg.AddPartitionsToTxnRequest) (int16, error) {
 	find := kmsg.NewPtrFindCoordinatorRequest()
 	find.CoordinatorType, find.CoordinatorKey = 1, id

@@ -66,7 +66,7 @@ func (f *fakeTxns) AddOffsetsToTxn(_ context.Context, req *kmsg.AddOffsetsToTxnR
 	return req.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
 }
 
-func (f *fakeTxns) EndTxn(_ context.Context, req *kmsg.EndTxnRequest) *kmsg.EndTxnResponse {
+func (f *fakeTxns) EndTxn(_ context.Context, req *kmsg.EndTxnRequest, _ txn.AllocateFunc) *kmsg.EndTxnResponse {
 	return req.ResponseKind().(*kmsg.EndTxnResponse)
 }
 

@@ -101,13 +101,17 @@ func (c *Coordinator) endLocked(ctx context.Context, req *kmsg.EndTxnRequest, fr
 		default:
 			return codeIf(commit, kerr.InvalidTxnState.Code)
 		}
-	case statePrepareCommit:
-		if commit {
+	case statePrepareCommit, statePrepareAbort:
+		if bump {
+			// Transaction version 2: the end being completed bumped
+			// the epoch, so this is the next transaction's end (a
+			// retry of that end was recognised above): it waits.
 			return kerr.ConcurrentTransactions.Code
 		}
-		return kerr.InvalidTxnState.Code
-	case statePrepareAbort:
-		if !commit {
+		if m.state == statePrepareAbort {
+			return codeIf(commit, kerr.InvalidTxnState.Code, kerr.ConcurrentTransactions.Code)
+		}
+		if commit {
 			return kerr.ConcurrentTransactions.Code
 		}
 		return kerr.InvalidTxnState.Code
@@ -176,10 +180,13 @@ func (c *Coordinator) endRetryLocked(m *metadata, req *kmsg.EndTxnRequest, resp 
 	return 0, true
 }
 
-// codeIf returns code when cond holds, else 0.
-func codeIf(cond bool, code int16) int16 {
+// codeIf returns code when cond holds, else otherwise (0 if not given).
+func codeIf(cond bool, code int16, otherwise ...int16) int16 {
 	if cond {
 		return code
+	}
+	if len(otherwise) > 0 {
+		return otherwise[0]
 	}
 	return 0
 }

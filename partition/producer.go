@@ -137,6 +137,11 @@ type producerStates struct {
 	// spare holds a few pendingProducers no longer in flight, for reuse, so
 	// that a steady producer costs Prepare no allocation.
 	spare []*pendingProducer
+	// verifications are the leader's verification guards in force, by
+	// producer id (txn_verify.go); nextGuard is the last guard handed
+	// out. Dropped with the forecast.
+	verifications map[int64]txnVerification
+	nextGuard     uint64
 }
 
 // maxSpare bounds producerStates.spare.
@@ -296,9 +301,10 @@ func (s *producerStates) dropPending(producerID int64) {
 	delete(s.pending, producerID)
 }
 
-// resetPending forgets every forecast.
+// resetPending forgets every forecast, and the verification guards.
 func (s *producerStates) resetPending() {
 	clear(s.pending)
+	clear(s.verifications)
 }
 
 // inFlight returns how many batches are prepared and not yet applied.

@@ -125,14 +125,26 @@ func handleProduce(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 			if err == nil && req.Acks == -1 {
 				err = checkMinInSync(topic.Partition(rp.Partition))
 			}
+			var (
+				guard    uint64
+				verified bool
+			)
 			if err == nil && req.TransactionID != nil {
 				if p := topic.Partition(rp.Partition); leads(p, s.cluster.NodeID()) {
-					err = s.verifyTxnProduce(ctx, req.Version >= 12, *req.TransactionID, topic.Name(), rp.Partition, p, records)
+					guard, verified, err = s.verifyTxnProduce(ctx, req.Version >= 12, *req.TransactionID, topic.Name(), rp.Partition, p, records)
 				}
 			}
 			if err == nil {
 				p := topic.Partition(rp.Partition)
-				res, aerr := p.Append(ctx, records)
+				var (
+					res  replication.Appended
+					aerr error
+				)
+				if verified {
+					res, aerr = p.AppendVerified(ctx, records, guard)
+				} else {
+					res, aerr = p.Append(ctx, records)
+				}
 				if aerr != nil {
 					err = aerr
 					sp.ErrorCode = s.errorCode(aerr)

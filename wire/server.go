@@ -21,9 +21,7 @@ type Server struct {
 	groups  GroupCoordinator // nil: group APIs are not served
 	// txns is the transaction coordinator; nil: transaction APIs are not
 	// served. Set only with groups.
-	txns TransactionCoordinator
-	// verified caches produce verifications (txn_verify.go).
-	verified verifiedTxns
+	txns     TransactionCoordinator
 	observer Observer // nil: nothing is observed
 	cfg      Config
 	logger   *zap.Logger

@@ -27,9 +27,9 @@ const (
 // move to it from (Kafka's TransactionState.validPreviousStates). Every
 // change of state goes through transitionAllowed.
 var validPrevious = map[kmsg.TransactionState][]kmsg.TransactionState{
-	stateEmpty:             {stateEmpty, stateCompleteCommit, stateCompleteAbort},
-	stateOngoing:           {stateOngoing, stateEmpty, stateCompleteCommit, stateCompleteAbort},
-	statePrepareCommit:     {stateOngoing},
+	stateEmpty:         {stateEmpty, stateCompleteCommit, stateCompleteAbort},
+	stateOngoing:       {stateOngoing, stateEmpty, stateCompleteCommit, stateCompleteAbort},
+	statePrepareCommit: {stateOngoing},
 	// From Empty and Complete*: the empty abort of transaction version 2
 	// (KIP-890 part 2), as Kafka 4 allows.
 	statePrepareAbort:      {stateOngoing, statePrepareEpochFence, stateEmpty, stateCompleteCommit, stateCompleteAbort},
@@ -81,9 +81,9 @@ type metadata struct {
 	// when the bump of a version 2 EndTxn exhausted the epoch; -1
 	// otherwise. Stored as NextProducerID (TxnMetadataValue v1).
 	nextProducerID int64
-	timeout           time.Duration
-	state             kmsg.TransactionState
-	partitions        map[TopicPartition]struct{}
+	timeout        time.Duration
+	state          kmsg.TransactionState
+	partitions     map[TopicPartition]struct{}
 	// startTime is when the ongoing transaction began (zero: none).
 	startTime  time.Time
 	lastUpdate time.Time

@@ -9,9 +9,11 @@ package wire
 // (AllocateProducerIds) only to other nodes' forwarders (their client id
 // starts "sluice-forward-"), as a Kafka broker's client listeners do not
 // advertise controller APIs. A request of a version
-// above ours is answered, per KIP-511, with a v0 response carrying
-// UNSUPPORTED_VERSION and our versions, so any client can negotiate down;
-// conn.handle does that before decoding.
+// above ours is answered, per KIP-511 and as Kafka answers it, with a v0
+// response carrying UNSUPPORTED_VERSION and only ApiVersions' own
+// versions, so the client retries at our highest version and learns the
+// rest, features included (kgo takes a full key table in that answer as
+// final, and v0 has no features); conn.handle does that before decoding.
 //
 // Version notes: v1 adds throttle time; v3 (KIP-511) is flexible and
 // carries the client's software name and version; v3+ responses carry
@@ -69,11 +71,15 @@ func setFeatures(resp *kmsg.ApiVersionsResponse) {
 }
 
 // unsupportedAPIVersions is the v0 answer to an ApiVersions request of a
-// version we do not serve.
-func unsupportedAPIVersions(groups, transactions, internal bool) kmsg.Response {
+// version we do not serve: UNSUPPORTED_VERSION with ApiVersions' own
+// versions only, the version to retry with (KIP-511).
+func unsupportedAPIVersions() kmsg.Response {
 	resp := kmsg.NewPtrApiVersionsResponse()
 	resp.ErrorCode = kerr.UnsupportedVersion.Code
-	resp.ApiKeys = advertisedAPIs(groups, transactions, internal)
+	a := lookupAPI(apiVersionsKey)
+	k := kmsg.NewApiVersionsResponseApiKey()
+	k.ApiKey, k.MinVersion, k.MaxVersion = a.key, a.minVersion, a.maxVersion
+	resp.ApiKeys = []kmsg.ApiVersionsResponseApiKey{k}
 	return resp
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -41,6 +42,20 @@ import (
 
 // verifyTimeoutMillis bounds a verification sent to another node.
 const verifyTimeoutMillis = 5000
+
+// While the coordinator answers CONCURRENT_TRANSACTIONS (the producer's
+// previous transaction is being completed: under transaction version 2
+// the client produces right after EndTxn, before the markers are
+// written), the broker asks again, as Kafka's AddPartitionsToTxnManager
+// does, waiting concurrentRetryMin, doubling up to concurrentRetryStep,
+// for at most concurrentRetryMax in all, before answering the client a
+// retriable error: clients meet it as a metadata refresh and a backoff
+// of their own, far longer than the markers take.
+const (
+	concurrentRetryMin  = 2 * time.Millisecond
+	concurrentRetryStep = 50 * time.Millisecond
+	concurrentRetryMax  = time.Second
+)
 
 // verifyTxnProduce verifies the transactional produce of records (its
 // first batch) to partition index of topic, which p is and this node
@@ -80,6 +95,24 @@ func (s *Server) verifyTxnProduce(ctx context.Context, add bool, id string, topi
 // whether it is in it, and returns the partition's code; an error when
 // the coordinator could not be asked.
 func (s *Server) addToTxn(ctx context.Context, verifyOnly bool, id string, producerID int64, epoch int16, topic string, partition int32) (int16, error) {
+	deadline := time.Now().Add(concurrentRetryMax)
+	for wait := concurrentRetryMin; ; wait = min(2*wait, concurrentRetryStep) {
+		code, err := s.addToTxnOnce(ctx, verifyOnly, id, producerID, epoch, topic, partition)
+		if err != nil || code != kerr.ConcurrentTransactions.Code || time.Now().Add(wait).After(deadline) {
+			return code, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return code, nil
+		case <-t.C:
+		}
+	}
+}
+
+// addToTxnOnce is one attempt of addToTxn.
+func (s *Server) addToTxnOnce(ctx context.Context, verifyOnly bool, id string, producerID int64, epoch int16, topic string, partition int32) (int16, error) {
 	req := kmsg.NewPtrAddPartitionsToTxnRequest()
 	req.Version = 5
 	if verifyOnly {

@@ -155,6 +155,13 @@ func (r *Replica) apply(e Entry) (AppendResult, error) {
 		return AppendResult{}, fmt.Errorf("partition: append %d batches at offset %d to %s-%d: %w", len(headers), first, r.topic, r.partition, err)
 	}
 	r.commitProducers()
+	for i := range headers {
+		timestamp := headers[i].MaxTimestamp
+		if e.LogAppendTime >= 0 {
+			timestamp = e.LogAppendTime
+		}
+		r.observe(&headers[i], timestamp)
+	}
 	r.epochs.assign(e.LeaderEpoch, first)
 	r.appliedEnd = next
 	if len(r.producers.pending) > 0 {

@@ -42,11 +42,16 @@ type producerEntry struct {
 	// for the producer, -1 if none: a marker from an older coordinator is
 	// fenced.
 	coordinatorEpoch int32
+	// lastTimestamp is the largest timestamp of the producer's batches in
+	// the log, markers included, -1 if none known: the producer expires
+	// once the partition's clock is producer.id.expiration.ms past it
+	// (expire.go).
+	lastTimestamp int64
 }
 
 // newProducerEntry returns the state of a producer first seen at epoch.
 func newProducerEntry(epoch int16) producerEntry {
-	return producerEntry{epoch: epoch, txnFirstOffset: -1, coordinatorEpoch: -1}
+	return producerEntry{epoch: epoch, txnFirstOffset: -1, coordinatorEpoch: -1, lastTimestamp: -1}
 }
 
 // restart moves the producer to a new epoch: its sequence window starts
@@ -142,6 +147,9 @@ type producerStates struct {
 	// out. Dropped with the forecast.
 	verifications map[int64]txnVerification
 	nextGuard     uint64
+	// clock is the partition's clock for producer expiry: the largest
+	// timestamp of the batches in the log, -1 before any (expire.go).
+	clock int64
 }
 
 // maxSpare bounds producerStates.spare.
@@ -170,7 +178,7 @@ type stagedEntry struct {
 }
 
 func newProducerStates() producerStates {
-	return producerStates{entries: make(map[int64]producerEntry)}
+	return producerStates{entries: make(map[int64]producerEntry), clock: -1}
 }
 
 func (s *producerStates) len() int { return len(s.entries) }

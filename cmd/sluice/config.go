@@ -97,6 +97,7 @@ const (
 	keyTxnIDExpirationMs          = "transactional.id.expiration.ms"
 	keyTxnAbortIntervalMs         = "transaction.abort.timed.out.transaction.cleanup.interval.ms"
 	keyTxnRemoveExpiredIntervalMs = "transaction.remove.expired.transaction.cleanup.interval.ms"
+	keyProducerIDExpirationMs     = "producer.id.expiration.ms"
 	keyAdminListen                = "admin.listen"
 	keyStorageMinFreeBytes        = "storage.min.free.bytes"
 	keyDebugFaultInjection        = "debug.fault.injection"
@@ -197,6 +198,7 @@ var settings = []setting{
 	{key: keyTxnIDExpirationMs, value: int64(604800000), usage: "milliseconds a transactional id with no transaction under way is kept after its last use"},
 	{key: keyTxnAbortIntervalMs, value: int64(10000), usage: "milliseconds between two looks for transactions open longer than their timeout, which the broker aborts"},
 	{key: keyTxnRemoveExpiredIntervalMs, value: int64(3600000), usage: "milliseconds between two looks for transactional ids past transactional.id.expiration.ms"},
+	{key: keyProducerIDExpirationMs, value: int64(86400000), usage: "milliseconds an idle producer's state (no transaction under way) is kept on a partition after its last batch, on the partition's clock; the same on every node"},
 	{key: keyAdminListen, value: "127.0.0.1:9644", usage: "host:port of the HTTP admin listener (/metrics, /healthz, /readyz); empty turns it off"},
 	{key: keyAdminPprofEnable, value: false, usage: "serve the Go profiler under /debug/pprof/ on the admin listener"},
 	{key: keyStorageMinFreeBytes, value: int64(replication.DefaultMinFreeBytes), usage: "bytes the data dir's filesystem must keep free: below it produce and group commits answer KAFKA_STORAGE_ERROR (retriable) until space returns; 0 turns the check off (also a dynamic broker config)"},
@@ -584,6 +586,7 @@ func readCleanup(v *viper.Viper, r *reader, c *replication.Config) {
 	p.MaxCompactionLag = r.longMillis(keyLogCleanerMaxCompactionLag, 1)
 	p.TimestampBeforeMax = r.longMillis(keyLogTimestampBeforeMaxMs, 0)
 	p.TimestampAfterMax = r.longMillis(keyLogTimestampAfterMaxMs, 0)
+	p.ProducerIDExpiration = r.longMillis(keyProducerIDExpirationMs, 1)
 	ratio := r.str(keyLogCleanerMinCleanable)
 	f, err := strconv.ParseFloat(ratio, 64)
 	if err != nil || f < 0 || f > 1 {

@@ -110,3 +110,40 @@ func TestEndTxnVersion2Overflow(t *testing.T) {
 		t.Errorf("add with the new producer id: %v", got)
 	}
 }
+
+// TestEndTxnVersion2WhileCompleting checks the answers of version 2 ends
+// while the previous end's markers are being written: the next
+// transaction's end and a retry of the end wait (CONCURRENT_TRANSACTIONS),
+// a retry asking the other outcome is INVALID_TXN_STATE.
+func TestEndTxnVersion2WhileCompleting(t *testing.T) {
+	h := newHarness(t, testConfig())
+	gate := make(chan struct{})
+	h.markers.gate = gate
+	pid, epoch := h.mustInit()
+	if got := h.add(3, pid, epoch, "t1", 0); !slices.Equal(got, []int16{0}) {
+		t.Fatalf("add: %v", got)
+	}
+	if resp := h.end2(pid, epoch, true); resp.ErrorCode != 0 || resp.ProducerEpoch != epoch+1 {
+		t.Fatalf("EndTxn v5: %v, epoch %d", kerr.ErrorForCode(resp.ErrorCode), resp.ProducerEpoch)
+	}
+	for _, tc := range []struct {
+		name   string
+		epoch  int16
+		commit bool
+		want   *kerr.Error
+	}{
+		{"the next transaction's abort", epoch + 1, false, kerr.ConcurrentTransactions},
+		{"the next transaction's commit", epoch + 1, true, kerr.ConcurrentTransactions},
+		{"a retry", epoch, true, kerr.ConcurrentTransactions},
+		{"a retry with the other outcome", epoch, false, kerr.InvalidTxnState},
+	} {
+		if got := h.end2(pid, tc.epoch, tc.commit).ErrorCode; got != tc.want.Code {
+			t.Errorf("%s: %v, want %v", tc.name, kerr.ErrorForCode(got), tc.want)
+		}
+	}
+	close(gate)
+	h.waitState("CompleteCommit")
+	if resp := h.end2(pid, epoch+1, false); resp.ErrorCode != 0 || resp.ProducerEpoch != epoch+2 {
+		t.Errorf("empty abort once complete: %v, epoch %d", kerr.ErrorForCode(resp.ErrorCode), resp.ProducerEpoch)
+	}
+}

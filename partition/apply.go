@@ -220,6 +220,7 @@ func (r *Replica) checkControl(batch []byte, h *log.BatchHeader, offset int64) e
 	if !ok {
 		return nil
 	}
+	r.producers.markerApplied(m.ProducerID)
 	if code := r.producers.checkMarker(m, offset); code != nil {
 		return r.reject(code, fmt.Errorf("apply: marker of producer %d epoch %d coordinator epoch %d", m.ProducerID, m.ProducerEpoch, m.CoordinatorEpoch))
 	}

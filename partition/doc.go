@@ -227,7 +227,8 @@
 // producer ends it (for a version 1 guard of the marker's epoch or older,
 // a version 2 guard of an older epoch), and the append (PrepareVerified)
 // that would begin the transaction needs a guard in force, else
-// InvalidTxnState. So a produce verified before its transaction ended
+// InvalidTxnState; a transaction with a marker in flight (prepared, not
+// applied) counts as ended. So a produce verified before its transaction ended
 // cannot open a transaction after the marker that nobody ends
 // (txn_verify.go). Guards are leader memory, kept beside the overlay and
 // dropped with it; they decide at Prepare only, never at Apply.

@@ -131,7 +131,11 @@ func (r *Replica) prepareMarker(m TxnMarker, epoch int32, check bool) (Entry, er
 	}
 	// A produce verified before this marker must not begin a
 	// transaction after it (txn_verify.go).
-	r.producers.endVerification(m)
+	if check {
+		r.producers.markerPrepared(m)
+	} else {
+		r.producers.endVerification(m)
+	}
 	b := appendMarkerBatch(nil, m, r.now().UnixMilli())
 	return Entry{Batches: b, LeaderEpoch: epoch, LogAppendTime: -1}, nil
 }
@@ -230,8 +234,7 @@ func (r *Replica) prepareGuarded(b []byte, epoch int32, track bool, origin origi
 		}
 		begins := false
 		if guard != nil && h.Transactional() {
-			e, known := r.producers.lookupPending(h.ProducerID)
-			begins = !known || !e.inTxn
+			begins = !r.producers.underWay(h.ProducerID)
 		}
 		m, duplicate, err := r.producers.checkPending(h)
 		if err != nil {

@@ -147,6 +147,11 @@ type producerStates struct {
 	// out. Dropped with the forecast.
 	verifications map[int64]txnVerification
 	nextGuard     uint64
+	// markersInFlight counts, per producer, the markers this leader
+	// prepared that have not applied yet: until they do, the forecast
+	// still shows the transaction they end under way (txn_verify.go).
+	// Dropped with the forecast.
+	markersInFlight map[int64]int
 	// clock is the partition's clock for producer expiry: the largest
 	// timestamp of the batches in the log, -1 before any (expire.go).
 	clock int64
@@ -313,6 +318,7 @@ func (s *producerStates) dropPending(producerID int64) {
 func (s *producerStates) resetPending() {
 	clear(s.pending)
 	clear(s.verifications)
+	clear(s.markersInFlight)
 }
 
 // inFlight returns how many batches are prepared and not yet applied.

@@ -27,6 +27,11 @@ import (
 // to the next transaction. So a marker ends only version 2 guards of an
 // older epoch, and version 1 guards of its epoch or older.
 //
+// A transaction counts as under way (no guard needed) only while no
+// marker for the producer is in flight: a marker prepared but not yet
+// applied has not ended the transaction in the forecast, yet a batch
+// prepared after it applies after it (markersInFlight).
+//
 // Guards live in the leader's memory only (a new leader verifies again)
 // and are dropped with the in-flight forecast (resetPending).
 
@@ -83,8 +88,10 @@ func (r *Replica) PrepareVerified(b []byte, epoch int32, guard uint64) (Entry, A
 
 // startVerification is StartTxnVerification under Replica.mu.
 func (s *producerStates) startVerification(producerID int64, epoch int16, bumpsEpoch bool) uint64 {
-	if e, ok := s.lookupPending(producerID); ok && e.inTxn && e.epoch == epoch {
-		return 0
+	if s.underWay(producerID) {
+		if e, _ := s.lookupPending(producerID); e.epoch == epoch {
+			return 0
+		}
 	}
 	if v, ok := s.verifications[producerID]; ok && v.epoch == epoch && v.bumpsEpoch == bumpsEpoch {
 		return v.guard
@@ -95,6 +102,36 @@ func (s *producerStates) startVerification(producerID int64, epoch int16, bumpsE
 	s.nextGuard++
 	s.verifications[producerID] = txnVerification{guard: s.nextGuard, epoch: epoch, bumpsEpoch: bumpsEpoch}
 	return s.nextGuard
+}
+
+// underWay reports whether producerID's transaction is under way on the
+// partition as the leader forecasts it: begun, and no marker for the
+// producer prepared since (a marker in flight has not ended it in the
+// forecast yet, but a batch prepared after it lands after it).
+func (s *producerStates) underWay(producerID int64) bool {
+	e, ok := s.lookupPending(producerID)
+	return ok && e.inTxn && s.markersInFlight[producerID] == 0
+}
+
+// markerPrepared records a marker of producerID prepared by the leader:
+// it ends the guards it ends and is in flight until it applies.
+func (s *producerStates) markerPrepared(m TxnMarker) {
+	s.endVerification(m)
+	if s.markersInFlight == nil {
+		s.markersInFlight = make(map[int64]int)
+	}
+	s.markersInFlight[m.ProducerID]++
+}
+
+// markerApplied ends the flight of a marker of producerID, if this
+// leader prepared one.
+func (s *producerStates) markerApplied(producerID int64) {
+	switch n := s.markersInFlight[producerID]; {
+	case n > 1:
+		s.markersInFlight[producerID] = n - 1
+	case n == 1:
+		delete(s.markersInFlight, producerID)
+	}
 }
 
 // checkVerified is the guard check of a transactional batch of

@@ -74,13 +74,38 @@ func TestVerificationGuard(t *testing.T) {
 	if err := prepareApply(t, r, txnBatch(t, pid, epoch, 3, 1), 0); !errors.Is(err, kerr.InvalidTxnState) {
 		t.Fatalf("produce verified before the marker, appended after: %v, want INVALID_TXN_STATE", err)
 	}
+	// The same while the marker is in flight: prepared by the leader,
+	// not applied yet. The produce prepared after it would apply after
+	// it.
+	mustPrepareApply := func(b []byte, guard uint64) {
+		t.Helper()
+		if err := prepareApply(t, r, b, guard); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g, _ := r.StartTxnVerification(pid, epoch, false, 1)
+	mustPrepareApply(txnBatch(t, pid, epoch, 3, 1), g)
+	if g, _ := r.StartTxnVerification(pid, epoch, false, 1); g != 0 {
+		t.Fatalf("guard %d, want 0 (ongoing)", g)
+	}
+	inFlight, err := r.PrepareMarker(marker(pid, epoch, false), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.PrepareVerified(txnBatch(t, pid, epoch, 4, 1), 1, 0); !errors.Is(err, kerr.InvalidTxnState) {
+		t.Fatalf("produce prepared behind a marker in flight: %v, want INVALID_TXN_STATE", err)
+	}
+	if _, err := r.Apply(cloneEntry(inFlight)); err != nil {
+		t.Fatal(err)
+	}
+
 	// The same with a guard handed out before the marker.
 	late, _ := r.StartTxnVerification(pid, epoch, false, 1)
 	if late == 0 {
 		t.Fatal("no guard after the marker")
 	}
 	markerApplied(t, r, marker(pid, epoch, false))
-	if err := prepareApply(t, r, txnBatch(t, pid, epoch, 3, 1), late); !errors.Is(err, kerr.InvalidTxnState) {
+	if err := prepareApply(t, r, txnBatch(t, pid, epoch, 4, 1), late); !errors.Is(err, kerr.InvalidTxnState) {
 		t.Fatalf("produce whose guard a marker ended: %v, want INVALID_TXN_STATE", err)
 	}
 	if o := r.Offsets(); o.LastStable != o.HighWatermark || o.HighWatermark != o.LogEnd {
@@ -92,7 +117,7 @@ func TestVerificationGuard(t *testing.T) {
 	// is fenced by the marker's.
 	next, _ := r.StartTxnVerification(pid, epoch+1, true, 1)
 	markerApplied(t, r, marker(pid, epoch+1, true))
-	if err := prepareApply(t, r, txnBatch(t, pid, epoch, 3, 1), 0); !errors.Is(err, kerr.InvalidProducerEpoch) {
+	if err := prepareApply(t, r, txnBatch(t, pid, epoch, 4, 1), 0); !errors.Is(err, kerr.InvalidProducerEpoch) {
 		t.Fatalf("late produce at the epoch before the bump: %v, want INVALID_PRODUCER_EPOCH", err)
 	}
 	if err := prepareApply(t, r, txnBatch(t, pid, epoch+1, 0, 1), next); err != nil {
@@ -104,7 +129,7 @@ func TestVerificationGuard(t *testing.T) {
 	}
 
 	// A new leader epoch drops the guards.
-	g, _ := r.StartTxnVerification(pid, epoch+2, true, 1)
+	g, _ = r.StartTxnVerification(pid, epoch+2, true, 1)
 	if _, _, err := r.PrepareVerified(txnBatch(t, pid, epoch+2, 0, 1), 2, g); !errors.Is(err, kerr.InvalidTxnState) {
 		t.Fatalf("guard of the previous leader epoch: %v, want INVALID_TXN_STATE", err)
 	}

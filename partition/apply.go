@@ -155,6 +155,13 @@ func (r *Replica) apply(e Entry) (AppendResult, error) {
 		return AppendResult{}, fmt.Errorf("partition: append %d batches at offset %d to %s-%d: %w", len(headers), first, r.topic, r.partition, err)
 	}
 	r.commitProducers()
+	for i := range headers {
+		timestamp := headers[i].MaxTimestamp
+		if e.LogAppendTime >= 0 {
+			timestamp = e.LogAppendTime
+		}
+		r.observe(&headers[i], timestamp)
+	}
 	r.epochs.assign(e.LeaderEpoch, first)
 	r.appliedEnd = next
 	if len(r.producers.pending) > 0 {
@@ -213,6 +220,7 @@ func (r *Replica) checkControl(batch []byte, h *log.BatchHeader, offset int64) e
 	if !ok {
 		return nil
 	}
+	r.producers.markerApplied(m.ProducerID)
 	if code := r.producers.checkMarker(m, offset); code != nil {
 		return r.reject(code, fmt.Errorf("apply: marker of producer %d epoch %d coordinator epoch %d", m.ProducerID, m.ProducerEpoch, m.CoordinatorEpoch))
 	}

@@ -86,6 +86,14 @@ type Config struct {
 	// acks=1 ignore it. Corresponds to min.insync.replicas. Default 1; 0
 	// counts as 1.
 	MinInSyncReplicas int
+	// ProducerIDExpiration is how long the state of a producer with no
+	// transaction under way is kept after its last batch, measured on the
+	// partition's clock (the largest timestamp in its log, see
+	// expire.go), not the broker's. Corresponds to the broker's
+	// producer.id.expiration.ms. Default 1 day. Every replica of a
+	// partition must use the same value: their producer checks must
+	// agree.
+	ProducerIDExpiration time.Duration
 }
 
 // CleanupPolicy is a set of cleanup.policy values.
@@ -115,6 +123,7 @@ func DefaultConfig() Config {
 		TimestampBeforeMax:     math.MaxInt64,
 		TimestampAfterMax:      math.MaxInt64,
 		MinInSyncReplicas:      1,
+		ProducerIDExpiration:   24 * time.Hour,
 	}
 }
 
@@ -148,6 +157,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("partition: min.cleanable.dirty.ratio %g must be between 0 and 1", c.MinCleanableDirtyRatio)
 	case c.TimestampBeforeMax < 0 || c.TimestampAfterMax < 0:
 		return fmt.Errorf("partition: message.timestamp.before.max.ms and after.max.ms must not be negative")
+	case c.ProducerIDExpiration < time.Millisecond:
+		return fmt.Errorf("partition: producer.id.expiration.ms %s must be at least 1 ms", c.ProducerIDExpiration)
 	}
 	return nil
 }

@@ -219,6 +219,30 @@
 // the next retry, after the first applied, is a duplicate with the
 // original offsets.
 //
+// # Verification guards
+//
+// A transactional produce that would begin its producer's transaction is
+// verified with the transaction coordinator by the wire layer; the leader
+// hands out a guard first (StartTxnVerification), a marker for the
+// producer ends it (for a version 1 guard of the marker's epoch or older,
+// a version 2 guard of an older epoch), and the append (PrepareVerified)
+// that would begin the transaction needs a guard in force, else
+// InvalidTxnState; a transaction with a marker in flight (prepared, not
+// applied) counts as ended. So a produce verified before its transaction ended
+// cannot open a transaction after the marker that nobody ends
+// (txn_verify.go). Guards are leader memory, kept beside the overlay and
+// dropped with it; they decide at Prepare only, never at Apply.
+//
+// # Producer expiry
+//
+// The state of a producer with no transaction under way is removed once
+// the partition's clock is producer.id.expiration.ms past its last
+// timestamp (expire.go). The clock is the largest timestamp in the log,
+// the same on every replica and after any restart, and sweeps run when it
+// crosses a multiple of a step derived from the expiration: Apply's
+// decisions stay identical on every replica, which a wall clock would
+// break.
+//
 // # Invariants
 //
 //   - LogStart <= LSO <= HWM <= LEO. In durable mode HWM <= synced <= LEO:
@@ -236,6 +260,8 @@
 //   - An ongoing transaction's first batch is at or above the LSO, and so
 //     never removed by retention or compaction.
 //   - A producer is in the overlay only while it has batches in flight.
+//   - A producer's state leaves the applied state only by expiry, and
+//     never while its transaction is under way.
 //   - Every high watermark advance closes the notifier's changed channel
 //     (made lazily by the next WaitCommitted, so unwatched appends
 //     allocate nothing) and signals every registered Waiter, so no wait

@@ -129,6 +129,13 @@ func (r *Replica) prepareMarker(m TxnMarker, epoch int32, check bool) (Entry, er
 			return Entry{}, r.reject(err, fmt.Errorf("marker of producer %d epoch %d coordinator epoch %d", m.ProducerID, m.ProducerEpoch, m.CoordinatorEpoch))
 		}
 	}
+	// A produce verified before this marker must not begin a
+	// transaction after it (txn_verify.go).
+	if check {
+		r.producers.markerPrepared(m)
+	} else {
+		r.producers.endVerification(m)
+	}
 	b := appendMarkerBatch(nil, m, r.now().UnixMilli())
 	return Entry{Batches: b, LeaderEpoch: epoch, LogAppendTime: -1}, nil
 }
@@ -171,6 +178,12 @@ func (r *Replica) InFlight() int {
 // since it applies them at once under the same lock. origin says whose
 // batches b holds.
 func (r *Replica) prepare(b []byte, epoch int32, track bool, origin origin) (Entry, AppendResult, error) {
+	return r.prepareGuarded(b, epoch, track, origin, nil)
+}
+
+// prepareGuarded is prepare with, when guard is not nil, the verification
+// guard check of PrepareVerified (txn_verify.go).
+func (r *Replica) prepareGuarded(b []byte, epoch int32, track bool, origin origin, guard *uint64) (Entry, AppendResult, error) {
 	if int64(len(b)) > r.cfg.Log.SegmentBytes {
 		// As Kafka: a request must fit in one segment.
 		return Entry{}, AppendResult{}, r.reject(kerr.RecordListTooLarge, fmt.Errorf("request of %d bytes above segment.bytes %d", len(b), r.cfg.Log.SegmentBytes))
@@ -219,10 +232,19 @@ func (r *Replica) prepare(b []byte, epoch int32, track bool, origin origin) (Ent
 			// client): nothing to forecast; Apply checks its epoch.
 			continue
 		}
+		begins := false
+		if guard != nil && h.Transactional() {
+			begins = !r.producers.underWay(h.ProducerID)
+		}
 		m, duplicate, err := r.producers.checkPending(h)
 		if err != nil {
 			return Entry{}, AppendResult{}, r.reject(err, fmt.Errorf("producer %d epoch %d sequences [%d, %d] at batch %d of %d",
 				h.ProducerID, h.ProducerEpoch, h.BaseSequence, h.LastSequence(), i, len(headers)))
+		}
+		if begins && !duplicate {
+			if err := r.producers.checkVerified(h.ProducerID, h.ProducerEpoch, *guard); err != nil {
+				return Entry{}, AppendResult{}, r.reject(kerr.InvalidTxnState, err)
+			}
 		}
 		switch {
 		case !duplicate:
@@ -259,6 +281,15 @@ func (r *Replica) prepare(b []byte, epoch int32, track bool, origin origin) (Ent
 
 	if track {
 		r.producers.commitPending(headers)
+	}
+	if guard != nil {
+		// The transactions begun are under way now: their guards
+		// have done their work.
+		for i := range headers {
+			if headers[i].Transactional() {
+				delete(r.producers.verifications, headers[i].ProducerID)
+			}
+		}
 	}
 	return entry, AppendResult{}, nil
 }

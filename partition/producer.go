@@ -42,11 +42,16 @@ type producerEntry struct {
 	// for the producer, -1 if none: a marker from an older coordinator is
 	// fenced.
 	coordinatorEpoch int32
+	// lastTimestamp is the largest timestamp of the producer's batches in
+	// the log, markers included, -1 if none known: the producer expires
+	// once the partition's clock is producer.id.expiration.ms past it
+	// (expire.go).
+	lastTimestamp int64
 }
 
 // newProducerEntry returns the state of a producer first seen at epoch.
 func newProducerEntry(epoch int16) producerEntry {
-	return producerEntry{epoch: epoch, txnFirstOffset: -1, coordinatorEpoch: -1}
+	return producerEntry{epoch: epoch, txnFirstOffset: -1, coordinatorEpoch: -1, lastTimestamp: -1}
 }
 
 // restart moves the producer to a new epoch: its sequence window starts
@@ -137,6 +142,19 @@ type producerStates struct {
 	// spare holds a few pendingProducers no longer in flight, for reuse, so
 	// that a steady producer costs Prepare no allocation.
 	spare []*pendingProducer
+	// verifications are the leader's verification guards in force, by
+	// producer id (txn_verify.go); nextGuard is the last guard handed
+	// out. Dropped with the forecast.
+	verifications map[int64]txnVerification
+	nextGuard     uint64
+	// markersInFlight counts, per producer, the markers this leader
+	// prepared that have not applied yet: until they do, the forecast
+	// still shows the transaction they end under way (txn_verify.go).
+	// Dropped with the forecast.
+	markersInFlight map[int64]int
+	// clock is the partition's clock for producer expiry: the largest
+	// timestamp of the batches in the log, -1 before any (expire.go).
+	clock int64
 }
 
 // maxSpare bounds producerStates.spare.
@@ -165,7 +183,7 @@ type stagedEntry struct {
 }
 
 func newProducerStates() producerStates {
-	return producerStates{entries: make(map[int64]producerEntry)}
+	return producerStates{entries: make(map[int64]producerEntry), clock: -1}
 }
 
 func (s *producerStates) len() int { return len(s.entries) }
@@ -296,9 +314,11 @@ func (s *producerStates) dropPending(producerID int64) {
 	delete(s.pending, producerID)
 }
 
-// resetPending forgets every forecast.
+// resetPending forgets every forecast, and the verification guards.
 func (s *producerStates) resetPending() {
 	clear(s.pending)
+	clear(s.verifications)
+	clear(s.markersInFlight)
 }
 
 // inFlight returns how many batches are prepared and not yet applied.

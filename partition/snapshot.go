@@ -18,7 +18,7 @@ import (
 //
 //	offset  size  field
 //	     0     4  magic                 "SLPS"
-//	     4     2  version               (2; 1 is still read)
+//	     4     2  version               (3; 1 and 2 are still read)
 //	     6     8  coveredOffset         log end offset the state covers
 //	    14     8  anchorBaseOffset      base offset of the batch ending at
 //	                                    coveredOffset, or -1 for none
@@ -31,6 +31,8 @@ import (
 //	                 4  coordinatorEpoch (v2) of its last marker, or -1
 //	                 8  txnFirstOffset   (v2) of its ongoing transaction,
 //	                                     or -1
+//	                 8  lastTimestamp    (v3) largest timestamp of its
+//	                                     batches, or -1 (expire.go)
 //	                    then per batch, oldest first:
 //	                 4  firstSequence
 //	                 4  lastSequence
@@ -47,21 +49,27 @@ import (
 //	                 8  producerId
 //	                 8  firstOffset
 //	                 8  markerOffset
+//	       …     8  clock               (v3) the partition's clock for
+//	                                     producer expiry, or -1
 //	   end-4     4  crc                  CRC-32C of every byte before it
 //
 // The anchor ties the snapshot to the log it was taken from: Open trusts
 // the snapshot only if the log still holds that very batch, ending at
 // coveredOffset. A version 1 snapshot (written before transactions, when
-// the log could hold none) loads with no transaction state.
+// the log could hold none) loads with no transaction state; a version 1
+// or 2 one (before producer expiry) gives each producer its last batch's
+// timestamp as its last timestamp (-1 without one: it never expires) and
+// the partition the largest as its clock.
 const (
 	snapshotFile       = "producer.snapshot"
 	snapshotTempFile   = "producer.snapshot.tmp"
 	snapshotMagic      = "SLPS"
-	snapshotVersion    = 2
+	snapshotVersion    = 3
 	snapshotHeaderLen  = 30
 	snapshotBatchLen   = 32
 	snapshotEntryLenV1 = 11 // before its batches
-	snapshotEntryLen   = 23 // before its batches
+	snapshotEntryLenV2 = 23 // before its batches
+	snapshotEntryLen   = 31 // before its batches
 	snapshotTxnLen     = 24 // an aborted or completed transaction
 )
 
@@ -81,6 +89,8 @@ type snapshot struct {
 	// transactions whose marker was not yet below the high watermark.
 	aborted   []abortedRange
 	completed []completedTxn
+	// clock is the partition's clock for producer expiry.
+	clock int64
 }
 
 // encodeSnapshot appends the snapshot of entries to dst.
@@ -108,6 +118,7 @@ func encodeSnapshot(dst []byte, s *snapshot) []byte {
 			first = e.txnFirstOffset
 		}
 		dst = binary.BigEndian.AppendUint64(dst, uint64(first))
+		dst = binary.BigEndian.AppendUint64(dst, uint64(e.lastTimestamp))
 		for _, m := range e.batches[:e.count] {
 			dst = binary.BigEndian.AppendUint32(dst, uint32(m.firstSequence))
 			dst = binary.BigEndian.AppendUint32(dst, uint32(m.lastSequence))
@@ -128,6 +139,7 @@ func encodeSnapshot(dst []byte, s *snapshot) []byte {
 		dst = binary.BigEndian.AppendUint64(dst, uint64(c.first))
 		dst = binary.BigEndian.AppendUint64(dst, uint64(c.marker))
 	}
+	dst = binary.BigEndian.AppendUint64(dst, uint64(s.clock))
 	return binary.BigEndian.AppendUint32(dst, crc32.Checksum(dst[start:], crc32c))
 }
 
@@ -145,12 +157,15 @@ func decodeSnapshot(b []byte) (*snapshot, error) {
 		return nil, fmt.Errorf("%w: bad magic %q", errSnapshotCorrupt, body[:4])
 	}
 	version := binary.BigEndian.Uint16(body[4:])
-	if version != 1 && version != snapshotVersion {
-		return nil, fmt.Errorf("%w: version %d, want 1 or %d", errSnapshotCorrupt, version, snapshotVersion)
+	if version < 1 || version > snapshotVersion {
+		return nil, fmt.Errorf("%w: version %d, want 1 to %d", errSnapshotCorrupt, version, snapshotVersion)
 	}
 	entryLen := snapshotEntryLen
-	if version == 1 {
+	switch version {
+	case 1:
 		entryLen = snapshotEntryLenV1
+	case 2:
+		entryLen = snapshotEntryLenV2
 	}
 	s := &snapshot{
 		covered:          int64(binary.BigEndian.Uint64(body[6:])),
@@ -181,6 +196,9 @@ func decodeSnapshot(b []byte) (*snapshot, error) {
 				return nil, fmt.Errorf("%w: producer %d transaction at offset %d", errSnapshotCorrupt, id, first)
 			}
 		}
+		if version >= 3 {
+			e.lastTimestamp = int64(binary.BigEndian.Uint64(rest[23:]))
+		}
 		rest = rest[entryLen:]
 		if e.count > producerWindow || len(rest) < e.count*snapshotBatchLen {
 			return nil, fmt.Errorf("%w: producer %d has %d batches in %d bytes", errSnapshotCorrupt, id, e.count, len(rest))
@@ -194,6 +212,9 @@ func decodeSnapshot(b []byte) (*snapshot, error) {
 				timestamp:     int64(binary.BigEndian.Uint64(rest[24:])),
 			}
 			rest = rest[snapshotBatchLen:]
+		}
+		if version < 3 && e.count > 0 {
+			e.lastTimestamp = e.batches[e.count-1].timestamp
 		}
 		if i > 0 && id <= previous {
 			return nil, fmt.Errorf("%w: producer %d after %d, ids must ascend", errSnapshotCorrupt, id, previous)
@@ -212,6 +233,18 @@ func decodeSnapshot(b []byte) (*snapshot, error) {
 			return completedTxn{id, first, marker}
 		}); err != nil {
 			return nil, err
+		}
+	}
+	s.clock = -1
+	switch {
+	case version >= 3:
+		if len(rest) < 8 {
+			return nil, fmt.Errorf("%w: no clock", errSnapshotCorrupt)
+		}
+		s.clock, rest = int64(binary.BigEndian.Uint64(rest)), rest[8:]
+	default:
+		for _, e := range s.entries {
+			s.clock = max(s.clock, e.lastTimestamp)
 		}
 	}
 	if len(rest) != 0 {
@@ -307,7 +340,7 @@ func readSnapshot(fs log.FS, path string) (*snapshot, error) {
 // It reads the header of the batch ending at covered, the anchor. Called
 // with r.mu held, before the log is closed.
 func (r *Replica) snapshotOf(covered int64) (*snapshot, error) {
-	s := &snapshot{covered: covered, anchorBaseOffset: -1, entries: r.producers.entries}
+	s := &snapshot{covered: covered, anchorBaseOffset: -1, entries: r.producers.entries, clock: r.producers.clock}
 	s.aborted = *r.txns.aborted.Load()
 	r.txns.mu.Lock()
 	s.completed = slices.Clone(r.txns.unreplicated)
@@ -369,6 +402,7 @@ func (r *Replica) loadProducerState() (restoreStats, error) {
 			r.logger.Warn("producer snapshot ignored, rebuilding from the log", zap.Error(err))
 		} else {
 			r.producers.entries = s.entries
+			r.producers.clock = s.clock
 			from = max(s.covered, from)
 			stats.fromSnapshot = true
 			r.restoreTxns(s)
@@ -397,6 +431,7 @@ func (r *Replica) loadProducerState() (restoreStats, error) {
 		if ev, ok := r.producers.replay(&h, marker); ok {
 			events = append(events, ev)
 		}
+		r.observe(&h, h.MaxTimestamp)
 		stats.replayed++
 		return true
 	})

@@ -141,6 +141,7 @@ func (r *Replica) ApplyStored(batch []byte, base int64, epoch int32) (AppendResu
 			// Already in the log, like a refused idempotent batch
 			// below: the proposer learns the refusal; the state stays.
 			r.appliedEnd = next
+			r.observe(&h, h.MaxTimestamp)
 			r.logger.Error("marker stored in the log failed the producer check at apply",
 				zap.Int64("base-offset", base), zap.Int64("producer-id", h.ProducerID),
 				zap.Int16("producer-epoch", h.ProducerEpoch), zap.String("code", code.Message))
@@ -148,12 +149,15 @@ func (r *Replica) ApplyStored(batch []byte, base int64, epoch int32) (AppendResu
 		}
 		r.appliedEnd = next
 		r.commitProducers()
+		r.observe(&h, h.MaxTimestamp)
 		r.epochs.assign(epoch, base)
 		return res, nil
 	}
 	m, duplicate, perr := r.producers.check(&h, base, h.MaxTimestamp)
 	r.appliedEnd = next
 	if perr != nil || duplicate {
+		r.producers.discard()
+		r.observe(&h, h.MaxTimestamp)
 		r.producers.dropPending(h.ProducerID)
 		code := perr
 		if duplicate {
@@ -170,6 +174,7 @@ func (r *Replica) ApplyStored(batch []byte, base int64, epoch int32) (AppendResu
 		return AppendResult{}, code
 	}
 	r.commitProducers()
+	r.observe(&h, h.MaxTimestamp)
 	r.epochs.assign(epoch, base)
 	if sequenced(&h) && len(r.producers.pending) > 0 {
 		r.producers.retire(&h, batchMetadata{

@@ -68,6 +68,9 @@ func (r *Replica) Producers() ([]ProducerState, error) {
 		if e.count > 0 {
 			p.LastTimestamp = e.batches[e.count-1].timestamp
 		}
+		if e.lastTimestamp > p.LastTimestamp {
+			p.LastTimestamp = e.lastTimestamp
+		}
 		if e.inTxn {
 			p.CurrentTxnStartOffset = e.txnFirstOffset
 		}

@@ -30,6 +30,28 @@ func (p *Partition) AppendAsCoordinator(ctx context.Context, batches []byte) (Ap
 	return p.propose(ctx, func(g *raftgroup.Group) (*raftgroup.Proposal, error) { return g.ProposeAsCoordinator(batches) })
 }
 
+// StartTxnVerification starts the verification of a transactional
+// produce of producerID at epoch (bumpsEpoch: transaction version 2) on
+// the partition's leader, before its transaction coordinator is asked:
+// the guard to pass to AppendVerified, 0 when the producer's transaction
+// is under way here already (see partition.Replica.StartTxnVerification).
+// NOT_LEADER_OR_FOLLOWER elsewhere.
+func (p *Partition) StartTxnVerification(producerID int64, epoch int16, bumpsEpoch bool) (uint64, error) {
+	if p.group == nil {
+		return 0, kerr.NotLeaderForPartition
+	}
+	return p.group.StartTxnVerification(producerID, epoch, bumpsEpoch)
+}
+
+// AppendVerified is Append for the batches of a transactional produce
+// verified with guard: a batch that would begin its producer's
+// transaction after a marker ended the verification is refused with
+// INVALID_TXN_STATE, with nothing stored (the hanging-transaction guard,
+// KIP-890).
+func (p *Partition) AppendVerified(ctx context.Context, batches []byte, guard uint64) (Appended, error) {
+	return p.propose(ctx, func(g *raftgroup.Group) (*raftgroup.Proposal, error) { return g.ProposeVerified(batches, guard) })
+}
+
 // propose runs a proposal on the partition's group, as Append does.
 func (p *Partition) propose(ctx context.Context, propose func(*raftgroup.Group) (*raftgroup.Proposal, error)) (Appended, error) {
 	if err := ctx.Err(); err != nil {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // BenchmarkTransactions measures what transactions cost on one `sluice
@@ -21,7 +23,9 @@ import (
 //
 //   - produce: a transactional franz-go producer committing every 100 ms
 //     against the idempotent producer, both acks=all, 1 KiB records into
-//     6 partitions (txn/idem);
+//     6 partitions (txn/idem); the transactional one at transaction
+//     version 2 (KIP-890 part 2, as franz-go negotiates it) and at version
+//     1 (EndTxn capped at v4, so franz-go does not opt in) (v1/v2);
 //   - replay: the transactional topic read from offset 0 with
 //     isolation.level read_committed against read_uncommitted (rc/ru),
 //     alternating three rounds of each and keeping each one's median.
@@ -38,9 +42,10 @@ func BenchmarkTransactions(b *testing.B) {
 	records := int(scale * (128 << 10))
 	createTopic(b, p.Addr, "bench-idempotent", partitions)
 	createTopic(b, p.Addr, "bench-transactional", partitions)
+	createTopic(b, p.Addr, "bench-transactional-v1", partitions)
 	probeTransactions(b, p.Addr)
 
-	var idem, txn, committed, uncommitted benchResult
+	var idem, txn, txnV1, committed, uncommitted benchResult
 	b.Run("produce-idempotent", func(b *testing.B) {
 		idem = benchTxnProduce(b, p.Addr, "bench-idempotent", valueSize, records*b.N, 0)
 		b.ReportMetric(idem.mbps(), "MB/s")
@@ -49,6 +54,13 @@ func BenchmarkTransactions(b *testing.B) {
 		txn = benchTxnProduce(b, p.Addr, "bench-transactional", valueSize, records*b.N, 100*time.Millisecond)
 		b.ReportMetric(txn.mbps(), "MB/s")
 		b.ReportMetric(txn.mbps()/idem.mbps(), "txn/idem")
+	})
+	b.Run("produce-transactional-100ms-version1", func(b *testing.B) {
+		v1 := kversion.Stable()
+		v1.SetMaxKeyVersion(int16(kmsg.EndTxn), 4)
+		txnV1 = benchTxnProduce(b, p.Addr, "bench-transactional-v1", valueSize, records*b.N, 100*time.Millisecond, kgo.MaxVersions(v1))
+		b.ReportMetric(txnV1.mbps(), "MB/s")
+		b.ReportMetric(txnV1.mbps()/txn.mbps(), "v1/v2")
 	})
 	// Alternate the two isolation levels, so neither alone reads from a
 	// cold page cache, and keep each one's median round.
@@ -74,6 +86,7 @@ func BenchmarkTransactions(b *testing.B) {
 	}{
 		{idem, "produce idempotent", 1},
 		{txn, "produce transactional, commit/100ms", txn.mbps() / idem.mbps()},
+		{txnV1, "  same at transaction version 1 (vs 2)", txnV1.mbps() / txn.mbps()},
 		{uncommitted, "replay read_uncommitted", 1},
 		{committed, "replay read_committed", committed.mbps() / uncommitted.mbps()},
 	} {
@@ -105,9 +118,9 @@ func probeTransactions(b *testing.B, addr string) {
 // acks=all: idempotent when commitEvery is 0, else in transactions each
 // committed once it has been open commitEvery (flush, then EndTransaction,
 // as a transactional application does).
-func benchTxnProduce(b *testing.B, addr, topic string, valueSize, n int, commitEvery time.Duration) benchResult {
-	opts := []kgo.Opt{kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerBatchCompression(kgo.NoCompression())}
+func benchTxnProduce(b *testing.B, addr, topic string, valueSize, n int, commitEvery time.Duration, extra ...kgo.Opt) benchResult {
+	opts := append([]kgo.Opt{kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerBatchCompression(kgo.NoCompression())}, extra...)
 	if commitEvery > 0 {
 		opts = append(opts, kgo.TransactionalID("bench-"+topic))
 	}

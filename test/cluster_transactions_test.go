@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,13 +97,17 @@ type txnStream struct {
 	mu       sync.Mutex
 	outcomes []txnOutcome
 	stop     bool
+
+	// sent counts the requests its clients wrote, by key.
+	sent [64]atomic.Int64
 }
 
 func (s *txnStream) client() *kgo.Client {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(s.seeds...), kgo.ClientID("sluice-e2e-txn-stream"),
 		kgo.TransactionalID(s.id), kgo.TransactionTimeout(20*time.Second),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MetadataMinAge(100*time.Millisecond),
-		kgo.RetryTimeout(10*time.Second), kgo.RecordDeliveryTimeout(10*time.Second))
+		kgo.RetryTimeout(10*time.Second), kgo.RecordDeliveryTimeout(10*time.Second),
+		kgo.WithHooks(requestCounter(s.sent[:])))
 	if err != nil {
 		s.t.Errorf("transactional client: %v", err)
 		return nil
@@ -310,6 +315,11 @@ func TestClusterTransactionsKill9(t *testing.T) {
 
 	stream.checkAtomic(readCommitted(t, seeds, topic, partitions))
 	checkNoHanging(t, seeds)
+	// The clients ran transaction version 2 (KIP-890 part 2): Produce
+	// v12 added the partitions, and every EndTxn bumped the epoch.
+	if n, ends := stream.sent[kmsg.AddPartitionsToTxn].Load(), stream.sent[kmsg.EndTxn].Load(); n != 0 || ends == 0 {
+		t.Errorf("the producer sent %d AddPartitionsToTxn and %d EndTxn: transaction version 2 was not used", n, ends)
+	}
 }
 
 // TestClusterTransactConsumeTransformKill9: three nodes as processes; a

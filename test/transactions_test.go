@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -387,7 +388,9 @@ func TestTransactConsumeTransformProduce(t *testing.T) {
 	createTopic(t, srv.Addr, "tx-out", partitions)
 	produceInput(t, seeds, "tx-in", partitions, perPartition)
 
-	tr, stop, done := startTransformer(t, seeds, "tx-group", "tx-transformer", "tx-in", "tx-out", 3, 25, false)
+	var sent [64]atomic.Int64 // requests the transformer wrote, by key
+	tr, stop, done := startTransformer(t, seeds, "tx-group", "tx-transformer", "tx-in", "tx-out", 3, 25, false,
+		kgo.WithHooks(requestCounter(sent[:])))
 	waitTransformed(t, tr, seeds, "tx-group", "tx-in", partitions, perPartition, testTimeout)
 	stop()
 	<-done
@@ -400,6 +403,12 @@ func TestTransactConsumeTransformProduce(t *testing.T) {
 	}
 	t.Logf("%d transactions committed, %d aborted", committed, aborted)
 	checkExactlyOnce(t, readCommitted(t, seeds, "tx-out", partitions), partitions, perPartition)
+	// Transaction version 2: the group joined each transaction with
+	// TxnOffsetCommit v5 and the partitions with Produce v12, never
+	// explicitly.
+	if adds, offsets, commits := sent[kmsg.AddPartitionsToTxn].Load(), sent[kmsg.AddOffsetsToTxn].Load(), sent[kmsg.TxnOffsetCommit].Load(); adds+offsets != 0 || commits == 0 {
+		t.Errorf("the transformer sent %d AddPartitionsToTxn, %d AddOffsetsToTxn, %d TxnOffsetCommit: transaction version 2 was not used", adds, offsets, commits)
+	}
 
 	adm := newAdmin(t, srv.Addr)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)

@@ -226,6 +226,15 @@ func TestTransactionsKafkaJS(t *testing.T) {
 // sync producer.
 func TestTransactionsSarama(t *testing.T) {
 	s := startTxnScenario(t, "sarama")
+	runSaramaTransactions(t, s)
+	s.check(t)
+}
+
+// runSaramaTransactions runs txnScenario's transactions with sarama's
+// transactional sync producer (transaction version 1: sarama does not
+// read the transaction.version feature).
+func runSaramaTransactions(t *testing.T, s txnScenario) {
+	t.Helper()
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V3_0_0_0
 	cfg.ClientID = "sluice-sarama"
@@ -269,7 +278,6 @@ func TestTransactionsSarama(t *testing.T) {
 	if producer.TxnStatus()&sarama.ProducerTxnFlagInError != 0 {
 		t.Fatalf("producer in error: status %v", producer.TxnStatus())
 	}
-	s.check(t)
 }
 
 // TestTransactionsReachCoordinator checks, without the other transaction

@@ -19,11 +19,15 @@ package wire
 // batches in a request without a transactional id are
 // TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as Kafka answers.
 //
-// A transactional produce (a transactional id) to a partition that is not
-// in the producer's ongoing transaction is refused before the append,
-// with nothing stored: INVALID_TXN_STATE, or INVALID_PRODUCER_EPOCH for a
-// stale epoch, as the transaction coordinator says (txn_verify.go,
-// KIP-890 part 1); NOT_ENOUGH_REPLICAS, retried by clients, while the
+// A transactional produce (a transactional id) before v12 to a partition
+// that is not in the producer's ongoing transaction is refused before the
+// append, with nothing stored: INVALID_TXN_STATE, or
+// INVALID_PRODUCER_EPOCH for a stale epoch, as the transaction
+// coordinator says (txn_verify.go, KIP-890 part 1); from v12 (transaction
+// version 2, KIP-890 part 2) the partition is added to the producer's
+// transaction at the coordinator instead, starting the transaction if
+// none is under way, with the same refusals for a stale epoch or an
+// unknown producer; NOT_ENOUGH_REPLICAS, retried by clients, while the
 // coordinator cannot answer. Without a transaction coordinator it is
 // refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
 //
@@ -54,8 +58,8 @@ package wire
 // v2 message format v1 (KIP-32) and LogAppendTime in the response; v3
 // requires magic 2 (KIP-98); v5 adds log start offset;
 // v8 per-record errors (KIP-467); v9 flexible; v10 current leader in
-// NOT_LEADER errors (KIP-951); v11 same as v10; v12 (KIP-890) transaction
-// verification; v13 topic ids instead of names (KIP-516).
+// NOT_LEADER errors (KIP-951); v11 same as v10; v12 (KIP-890 part 2)
+// implicit AddPartitionsToTxn for transactional produces; v13 topic ids instead of names (KIP-516).
 
 import (
 	"context"
@@ -121,14 +125,26 @@ func handleProduce(s *Server, ctx context.Context, kreq kmsg.Request) reply {
 			if err == nil && req.Acks == -1 {
 				err = checkMinInSync(topic.Partition(rp.Partition))
 			}
+			var (
+				guard    uint64
+				verified bool
+			)
 			if err == nil && req.TransactionID != nil {
 				if p := topic.Partition(rp.Partition); leads(p, s.cluster.NodeID()) {
-					err = s.verifyTxnProduce(ctx, *req.TransactionID, topic.Name(), rp.Partition, p, records)
+					guard, verified, err = s.verifyTxnProduce(ctx, req.Version >= 12, *req.TransactionID, topic.Name(), rp.Partition, p, records)
 				}
 			}
 			if err == nil {
 				p := topic.Partition(rp.Partition)
-				res, aerr := p.Append(ctx, records)
+				var (
+					res  replication.Appended
+					aerr error
+				)
+				if verified {
+					res, aerr = p.AppendVerified(ctx, records, guard)
+				} else {
+					res, aerr = p.Append(ctx, records)
+				}
 				if aerr != nil {
 					err = aerr
 					sp.ErrorCode = s.errorCode(aerr)

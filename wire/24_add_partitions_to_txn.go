@@ -1,6 +1,6 @@
 package wire
 
-// AddPartitionsToTxn (key 24), versions 0-4.
+// AddPartitionsToTxn (key 24), versions 0-5.
 //
 // Adds partitions to a producer's transaction before it produces to them,
 // starting the transaction if none is ongoing; answered by the
@@ -12,8 +12,10 @@ package wire
 // verification asks the coordinator when it runs on another node
 // (txn_verify.go).
 //
-// Deviations: version 5 (transaction version 2, KIP-890 part 2) is not
-// served, so clients keep adding partitions explicitly.
+// From brokers, versions 4-5 without VerifyOnly add the partitions, as a
+// partition leader does for a transactional Produce v12+ (transaction
+// version 2, KIP-890 part 2: the client no longer adds them itself) and
+// the group coordinator's node for TxnOffsetCommit v5+.
 //
 // Version notes: v1 same as v0; v2 PRODUCER_FENCED (KIP-588); v3 flexible;
 // v4 batched transactions and VerifyOnly (KIP-890), broker only; v5

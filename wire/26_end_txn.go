@@ -1,6 +1,6 @@
 package wire
 
-// EndTxn (key 26), versions 0-4.
+// EndTxn (key 26), versions 0-5.
 //
 // Commits or aborts a producer's transaction; answered by the transaction
 // coordinator (package consumergroup/txn) of the transactional id once
@@ -9,8 +9,11 @@ package wire
 // the completed state; meanwhile the id's requests answer
 // CONCURRENT_TRANSACTIONS, which clients retry.
 //
-// Deviations: version 5 (transaction version 2: an epoch bump per
-// transaction, KIP-890 part 2) is not served.
+// Version 5 is transaction version 2 (KIP-890 part 2, finalized in
+// ApiVersions): each end bumps the producer epoch, the markers carry the
+// bumped epoch, and the response carries the producer id and epoch the
+// client continues with (a new producer id at epoch 0 when the epoch is
+// exhausted); an abort with no transaction under way is allowed.
 //
 // Version notes: v1 same as v0; v2 PRODUCER_FENCED (KIP-588); v3
 // flexible; v4 TRANSACTION_ABORTABLE (KIP-890), never returned here; v5
@@ -23,5 +26,5 @@ import (
 )
 
 func handleEndTxn(s *Server, ctx context.Context, kreq kmsg.Request) reply {
-	return reply{resp: s.txns.EndTxn(ctx, kreq.(*kmsg.EndTxnRequest))}
+	return reply{resp: s.txns.EndTxn(ctx, kreq.(*kmsg.EndTxnRequest), s.allocateProducerID)}
 }

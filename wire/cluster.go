@@ -116,6 +116,14 @@ type Partition interface {
 	AppendTxnMarker(ctx context.Context, m partition.TxnMarker) (replication.Appended, error)
 	// Producers returns the active producers (DescribeProducers).
 	Producers() ([]partition.ProducerState, error)
+	// StartTxnVerification starts the verification of a transactional
+	// produce as the leader: the guard for AppendVerified, 0 when the
+	// producer's transaction is under way here already.
+	StartTxnVerification(producerID int64, epoch int16, bumpsEpoch bool) (uint64, error)
+	// AppendVerified is Append for a transactional produce verified with
+	// guard: one that would begin its transaction after a marker ended
+	// the verification is INVALID_TXN_STATE.
+	AppendVerified(ctx context.Context, batches []byte, guard uint64) (replication.Appended, error)
 }
 
 // clusterView is a ClusterOf seen as a Cluster: its lookups return T and P

@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -291,7 +290,7 @@ func (c *conn) decode(frame []byte) (*inflight, error) {
 		if h.key == apiVersionsKey {
 			// KIP-511: answer with v0 and our versions, so the client can
 			// retry with one we support.
-			return &inflight{header: h, version: 0, reply: reply{resp: unsupportedAPIVersions(c.s.groups != nil, c.s.txns != nil, c.s.shareState != nil, h.clientID != nil && strings.HasPrefix(*h.clientID, forwardClientPrefix), c.s.shares != nil)}}, nil
+			return &inflight{header: h, version: 0, reply: reply{resp: unsupportedAPIVersions()}}, nil
 		}
 		return nil, fmt.Errorf("%s version %d is outside the supported %d-%d", kmsg.NameForKey(h.key), h.version, a.minVersion, a.maxVersion)
 	}

@@ -115,12 +115,20 @@
 //     leader go in one WriteTxnMarkers request, sent by the forwarding
 //     client pinned to that node. What was not written is returned, and
 //     the coordinator retries it.
-//   - Produce verification (txn_verify.go, KIP-890 part 1): a
-//     transactional produce to a partition this node leads is checked
-//     against the coordinator (locally, or AddPartitionsToTxn v4
-//     VerifyOnly through the forwarding client) before the append; a
-//     positive answer is cached per producer, epoch and partition until a
-//     marker is written there or the partition's leader epoch changes.
+//   - Produce verification (txn_verify.go, KIP-890): a transactional
+//     produce that would begin its producer's transaction on a partition
+//     this node leads is checked against the coordinator (locally, or
+//     AddPartitionsToTxn v4 VerifyOnly through the forwarding client)
+//     before the append, or from Produce v12 (transaction version 2) has
+//     the coordinator add the partition (AddPartitionsToTxn v5); the
+//     partition's guard (partition/txn_verify.go) refuses the append if a
+//     marker ended the transaction meanwhile. Once the transaction is
+//     under way on the partition, later produces are not verified.
+//     CONCURRENT_TRANSACTIONS is asked again for up to a second.
+//   - Transaction version 2: ApiVersions v3+ finalizes the feature
+//     transaction.version at level 2 when a transaction coordinator is
+//     configured; TxnOffsetCommit v5 adds the group's offsets partition to
+//     the transaction before the group coordinator writes.
 //
 // # Share group state
 //

@@ -28,12 +28,10 @@ type Server struct {
 	// shareState is the share coordinator; nil: the share-state APIs
 	// are not served.
 	shareState ShareStateCoordinator
-	// verified caches produce verifications (txn_verify.go).
-	verified verifiedTxns
-	observer Observer // nil: nothing is observed
-	cfg      Config
-	logger   *zap.Logger
-	sessions *fetchSessions
+	observer   Observer // nil: nothing is observed
+	cfg        Config
+	logger     *zap.Logger
+	sessions   *fetchSessions
 	// buffers lends request frames, fetch read buffers and response
 	// buffers to every connection (buffers.go).
 	buffers *bufferPool

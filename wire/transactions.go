@@ -23,7 +23,9 @@ type TransactionCoordinator interface {
 	InitProducerID(ctx context.Context, req *kmsg.InitProducerIDRequest, allocate txn.AllocateFunc) *kmsg.InitProducerIDResponse
 	AddPartitionsToTxn(ctx context.Context, req *kmsg.AddPartitionsToTxnRequest) *kmsg.AddPartitionsToTxnResponse
 	AddOffsetsToTxn(ctx context.Context, req *kmsg.AddOffsetsToTxnRequest) *kmsg.AddOffsetsToTxnResponse
-	EndTxn(ctx context.Context, req *kmsg.EndTxnRequest) *kmsg.EndTxnResponse
+	// EndTxn answers EndTxn; allocate hands out a new producer id when
+	// a version 5 end exhausts the epoch.
+	EndTxn(ctx context.Context, req *kmsg.EndTxnRequest, allocate txn.AllocateFunc) *kmsg.EndTxnResponse
 	DescribeTransactions(ctx context.Context, req *kmsg.DescribeTransactionsRequest) *kmsg.DescribeTransactionsResponse
 	ListTransactions(ctx context.Context, req *kmsg.ListTransactionsRequest) *kmsg.ListTransactionsResponse
 }

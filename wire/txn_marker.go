@@ -23,10 +23,6 @@ func (s *Server) writeTxnMarker(ctx context.Context, topic string, index int32, 
 	if err != nil {
 		return err
 	}
-	// Verifications of the producer's transaction here end with it
-	// (txn_verify.go); forgotten before the marker too, so that none
-	// made meanwhile outlives it.
-	s.verified.forget(m.ProducerID, topic, index)
 	appended, err := p.AppendTxnMarker(ctx, m)
 	if err != nil {
 		return err
@@ -34,7 +30,6 @@ func (s *Server) writeTxnMarker(ctx context.Context, topic string, index int32, 
 	if err := appended.Wait(ctx); err != nil {
 		return err
 	}
-	s.verified.forget(m.ProducerID, topic, index)
 	if topic == groupsTopic {
 		if s.groups == nil {
 			return kerr.CoordinatorNotAvailable

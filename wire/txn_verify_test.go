@@ -23,6 +23,7 @@ type fakeTxns struct {
 	mu       sync.Mutex
 	code     int16
 	verifies int
+	adds     int // from brokers (v4+), not VerifyOnly
 	found    int
 }
 
@@ -46,6 +47,8 @@ func (f *fakeTxns) AddPartitionsToTxn(_ context.Context, req *kmsg.AddPartitions
 	for _, tx := range req.Transactions {
 		if tx.VerifyOnly {
 			f.verifies++
+		} else {
+			f.adds++
 		}
 		rtx := kmsg.NewAddPartitionsToTxnResponseTransaction()
 		rtx.TransactionalID = tx.TransactionalID
@@ -66,7 +69,7 @@ func (f *fakeTxns) AddOffsetsToTxn(_ context.Context, req *kmsg.AddOffsetsToTxnR
 	return req.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
 }
 
-func (f *fakeTxns) EndTxn(_ context.Context, req *kmsg.EndTxnRequest) *kmsg.EndTxnResponse {
+func (f *fakeTxns) EndTxn(_ context.Context, req *kmsg.EndTxnRequest, _ txn.AllocateFunc) *kmsg.EndTxnResponse {
 	return req.ResponseKind().(*kmsg.EndTxnResponse)
 }
 
@@ -181,6 +184,31 @@ func TestTransactionalProduceVerified(t *testing.T) {
 	if txns.verifyCalls() != before+1 {
 		t.Error("not verified again after a marker")
 	}
+
+	// Produce v12 (transaction version 2) has the coordinator add the
+	// partition, once per transaction, instead of verifying it.
+	produce12 := func(corr int32, epoch int16) int16 {
+		req := kmsg.NewPtrProduceRequest()
+		req.SetVersion(12)
+		req.Acks, req.TimeoutMillis, req.TransactionID = -1, 5000, &id
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "t"
+		rt.Partitions = []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: transactionalBatch(t, 8, epoch)}}
+		req.Topics = append(req.Topics, rt)
+		c.send(req, corr)
+		return c.receive(req, corr, 12).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode
+	}
+	verifies := txns.verifyCalls()
+	if got := produce12(200, 0); got != 0 {
+		t.Fatalf("produce v12: %v", kerr.ErrorForCode(got))
+	}
+	produce12(201, 0)
+	txns.mu.Lock()
+	adds := txns.adds
+	txns.mu.Unlock()
+	if adds != 1 || txns.verifyCalls() != verifies {
+		t.Errorf("produce v12: %d adds and %d verifications, want 1 and 0", adds, txns.verifyCalls()-verifies)
+	}
 }
 
 // TestTransactionAPIsNeedCoordinator checks that transactional requests
@@ -203,8 +231,17 @@ func TestTransactionAPIsNeedCoordinator(t *testing.T) {
 			versions.SetVersion(3)
 			c.send(versions, 1)
 			advertised := map[int16]bool{}
-			for _, k := range c.receive(versions, 1, 3).(*kmsg.ApiVersionsResponse).ApiKeys {
+			vresp := c.receive(versions, 1, 3).(*kmsg.ApiVersionsResponse)
+			for _, k := range vresp.ApiKeys {
 				advertised[k.ApiKey] = true
+			}
+			// transaction.version 2 is finalized only with a
+			// transaction coordinator (KIP-890 part 2).
+			finalized := len(vresp.FinalizedFeatures) == 1 && vresp.FinalizedFeatures[0].Name == "transaction.version" &&
+				vresp.FinalizedFeatures[0].MaxVersionLevel == 2 && vresp.FinalizedFeatures[0].MinVersionLevel == 2 &&
+				vresp.FinalizedFeaturesEpoch >= 0 && len(vresp.SupportedFeatures) == 1 && vresp.SupportedFeatures[0].MaxVersion == 2
+			if finalized != (tc.txns != nil) || tc.txns == nil && (len(vresp.FinalizedFeatures) > 0 || vresp.FinalizedFeaturesEpoch != -1) {
+				t.Errorf("features: supported %+v, finalized %+v epoch %d", vresp.SupportedFeatures, vresp.FinalizedFeatures, vresp.FinalizedFeaturesEpoch)
 			}
 			for _, key := range []int16{24, 25, 26, 65, 66} {
 				if advertised[key] != (tc.txns != nil) {
@@ -234,8 +271,8 @@ func TestTransactionAPIsNeedCoordinator(t *testing.T) {
 
 // TestVerifyRequestReachesRemoteCoordinator sends the verify-only
 // AddPartitionsToTxn the way askTxnCoordinator sends it to another node
-// (a kgo client pinned to the broker): kgo must keep it at v4, with its
-// batched transaction, for the coordinator to see a verification.
+// (a kgo client pinned to the broker): kgo must keep it batched (v4+),
+// for the coordinator to see a verification.
 func TestVerifyRequestReachesRemoteCoordinator(t *testing.T) {
 	txns := &fakeTxns{code: kerr.InvalidTxnState.Code}
 	ts := startTestServer(t, Options{Groups: &fakeGroups{}, Transactions: txns})
@@ -257,7 +294,8 @@ func TestVerifyRequestReachesRemoteCoordinator(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp := kresp.(*kmsg.AddPartitionsToTxnResponse)
-	if resp.Version != 4 || txns.verifyCalls() != 1 || len(resp.Transactions) != 1 ||
+	// kgo negotiates v5, which keeps v4's batched form and VerifyOnly.
+	if resp.Version < 4 || txns.verifyCalls() != 1 || len(resp.Transactions) != 1 ||
 		resp.Transactions[0].Topics[0].Partitions[0].ErrorCode != kerr.InvalidTxnState.Code {
 		t.Errorf("version %d, %d verifications, response %+v", resp.Version, txns.verifyCalls(), resp)
 	}

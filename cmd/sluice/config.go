@@ -110,6 +110,7 @@ const (
 	keyTxnRemoveExpiredIntervalMs = "transaction.remove.expired.transaction.cleanup.interval.ms"
 	keyShareMaxRecordLocks        = "group.share.partition.max.record.locks"
 	keyShareMaxSessions           = "group.share.max.share.sessions"
+	keyProducerIDExpirationMs     = "producer.id.expiration.ms"
 	keyAdminListen                = "admin.listen"
 	keyStorageMinFreeBytes        = "storage.min.free.bytes"
 	keyDebugFaultInjection        = "debug.fault.injection"
@@ -220,6 +221,7 @@ var settings = []setting{
 	{key: keyTxnRemoveExpiredIntervalMs, value: int64(3600000), usage: "milliseconds between two looks for transactional ids past transactional.id.expiration.ms"},
 	{key: keyShareMaxRecordLocks, value: int64(2000), usage: "most in-flight records (from the share-partition start offset to its end offset) of one share group on one partition; no new record is delivered beyond it"},
 	{key: keyShareMaxSessions, value: int64(2000), usage: "most share sessions (one per share consumer and broker) this node holds; more get SHARE_SESSION_LIMIT_REACHED"},
+	{key: keyProducerIDExpirationMs, value: int64(86400000), usage: "milliseconds an idle producer's state (no transaction under way) is kept on a partition after its last batch, on the partition's clock; the same on every node"},
 	{key: keyAdminListen, value: "127.0.0.1:9644", usage: "host:port of the HTTP admin listener (/metrics, /healthz, /readyz); empty turns it off"},
 	{key: keyAdminPprofEnable, value: false, usage: "serve the Go profiler under /debug/pprof/ on the admin listener"},
 	{key: keyStorageMinFreeBytes, value: int64(replication.DefaultMinFreeBytes), usage: "bytes the data dir's filesystem must keep free: below it produce and group commits answer KAFKA_STORAGE_ERROR (retriable) until space returns; 0 turns the check off (also a dynamic broker config)"},
@@ -639,6 +641,7 @@ func readCleanup(v *viper.Viper, r *reader, c *replication.Config) {
 	p.MaxCompactionLag = r.longMillis(keyLogCleanerMaxCompactionLag, 1)
 	p.TimestampBeforeMax = r.longMillis(keyLogTimestampBeforeMaxMs, 0)
 	p.TimestampAfterMax = r.longMillis(keyLogTimestampAfterMaxMs, 0)
+	p.ProducerIDExpiration = r.longMillis(keyProducerIDExpirationMs, 1)
 	ratio := r.str(keyLogCleanerMinCleanable)
 	f, err := strconv.ParseFloat(ratio, 64)
 	if err != nil || f < 0 || f > 1 {

@@ -162,6 +162,7 @@ func (c *Coordinator) addLocked(ctx context.Context, version, fencedFrom int16, 
 	if m.state != stateOngoing {
 		next.partitions = map[TopicPartition]struct{}{}
 		next.startTime = now
+		next.endBumped, next.nextProducerID = false, -1
 	}
 	next.state, next.lastUpdate = stateOngoing, now
 	for _, tp := range add {

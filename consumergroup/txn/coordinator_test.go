@@ -42,7 +42,7 @@ func TestTransitions(t *testing.T) {
 
 func TestRecordRoundTrip(t *testing.T) {
 	m := &metadata{
-		id: testID, producerID: 42, producerEpoch: 7, lastProducerID: -1, lastProducerEpoch: -1,
+		id: testID, producerID: 42, producerEpoch: 7, lastProducerID: -1, lastProducerEpoch: -1, nextProducerID: -1,
 		timeout: 90 * time.Second, state: stateOngoing,
 		partitions: map[TopicPartition]struct{}{{"b", 1}: {}, {"a", 2}: {}, {"a", 0}: {}},
 		startTime:  time.UnixMilli(1000), lastUpdate: time.UnixMilli(2000),

@@ -49,8 +49,9 @@
 //
 // TxnMetadataKey v0 (transactional id) → TxnMetadataValue v0 (producer
 // id, epoch, timeout, state, partitions by topic, last update time,
-// transaction start time or -1); a null value (tombstone) for an expired
-// id. The last record of an id wins on load. lastProducerID and
+// transaction start time or -1), or v1 with its tagged fields for a
+// transaction ended by a version 2 EndTxn (records.go); a null value
+// (tombstone) for an expired id. The last record of an id wins on load. lastProducerID and
 // lastProducerEpoch (KIP-360 retries) live only in memory, as in Kafka.
 //
 // # Invariants
@@ -109,8 +110,16 @@
 //   - AddPartitionsToTxn v4 (from brokers) with VerifyOnly answers
 //     INVALID_PRODUCER_EPOCH, not PRODUCER_FENCED, for another epoch:
 //     the produce it verifies answers that.
-//   - Transaction version 2 (KIP-890 part 2: an epoch bump per
-//     transaction, partitions added by Produce v12) is not implemented:
-//     EndTxn v5 and AddPartitionsToTxn v5 are not served, so clients use
-//     version 1.
+//   - Transaction version 2 (KIP-890 part 2) is chosen per request:
+//     EndTxn v5 bumps the epoch (Prepare* stores epoch+1, so markers carry
+//     it; the response names it), remembers the epoch before the bump in
+//     lastProducerEpoch (stored as ClientTransactionVersion 2 in a
+//     TxnMetadataValue v1, so a retry is recognised after a reload too),
+//     and at an exhausted epoch hands out a new producer id
+//     (nextProducerID in Prepare*, the id itself in Complete*). A v5 end
+//     while Prepare* is being completed is the next transaction's:
+//     CONCURRENT_TRANSACTIONS. An empty abort (Empty or Complete* to
+//     PrepareAbort, no markers) is allowed, as Kafka 4 allows it.
+//     Partitions come from brokers (Produce v12, TxnOffsetCommit v5) as
+//     AddPartitionsToTxn v5 without VerifyOnly.
 package txn

@@ -201,7 +201,16 @@ func (h *harness) end(version int16, pid int64, epoch int16, commit bool) int16 
 	req := kmsg.NewPtrEndTxnRequest()
 	req.Version = version
 	req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = testID, pid, epoch, commit
-	return h.c.EndTxn(context.Background(), req).ErrorCode
+	return h.c.EndTxn(context.Background(), req, h.allocate).ErrorCode
+}
+
+// end2 ends testID's transaction with EndTxn v5 (transaction version 2)
+// and returns the response.
+func (h *harness) end2(pid int64, epoch int16, commit bool) *kmsg.EndTxnResponse {
+	req := kmsg.NewPtrEndTxnRequest()
+	req.Version = 5
+	req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = testID, pid, epoch, commit
+	return h.c.EndTxn(context.Background(), req, h.allocate)
 }
 
 func (h *harness) describe() kmsg.DescribeTransactionsResponseTransactionState {

@@ -75,7 +75,7 @@ func (c *Coordinator) initLocked(ctx context.Context, req *kmsg.InitProducerIDRe
 	now := c.now()
 	if m == nil {
 		m = &metadata{
-			id: id, producerID: fresh, producerEpoch: 0, lastProducerID: -1, lastProducerEpoch: -1,
+			id: id, producerID: fresh, producerEpoch: 0, lastProducerID: -1, lastProducerEpoch: -1, nextProducerID: -1,
 			timeout: timeout, state: stateEmpty, partitions: map[TopicPartition]struct{}{}, lastUpdate: now,
 		}
 		c.txns[id] = m
@@ -109,6 +109,7 @@ func (c *Coordinator) initLocked(ctx context.Context, req *kmsg.InitProducerIDRe
 	}
 	next := m.clone()
 	next.timeout, next.state, next.lastUpdate = timeout, stateEmpty, now
+	next.endBumped, next.nextProducerID = false, -1
 	next.partitions, next.startTime = map[TopicPartition]struct{}{}, time.Time{}
 	switch {
 	case expected && req.ProducerID == m.lastProducerID && req.ProducerID != m.producerID:
@@ -146,6 +147,7 @@ func (c *Coordinator) abortFencing(ctx context.Context, m *metadata, reason stri
 		next.producerEpoch = m.producerEpoch + 1
 	}
 	next.lastProducerEpoch = -1
+	next.endBumped, next.nextProducerID = false, -1
 	next.state = statePrepareAbort
 	next.lastUpdate = c.now()
 	if code := c.persist(ctx, m, next); code != 0 {

@@ -101,6 +101,12 @@ func (c *Coordinator) sendMarkers(m *metadata, state kmsg.TransactionState, mark
 	next.partitions = map[TopicPartition]struct{}{}
 	next.startTime = time.Time{}
 	next.lastUpdate = c.now()
+	if m.nextProducerID >= 0 {
+		// A version 2 EndTxn exhausted the epoch: the markers carried
+		// the last one, and the producer continues with the new id.
+		next.lastProducerID, next.producerID = m.producerID, m.nextProducerID
+		next.producerEpoch, next.lastProducerEpoch, next.nextProducerID = 0, -1, -1
+	}
 	ctx, cancel := context.WithTimeout(c.ctx, completeTimeout)
 	defer cancel()
 	if code := c.persist(ctx, m, next); code != 0 {

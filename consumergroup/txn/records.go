@@ -18,6 +18,14 @@ import (
 //	value  TxnMetadataValue v0  (producer id, epoch, timeout, state,
 //	                             partitions by topic, last update time,
 //	                             transaction start time or -1)
+//	       TxnMetadataValue v1  (v0, flexible, with tagged fields:
+//	                             PreviousProducerID, NextProducerID,
+//	                             NextProducerEpoch, ClientTransactionVersion)
+//
+// v1 is written only for a transaction ended by an EndTxn of transaction
+// version 2 (ClientTransactionVersion 2: its epoch was bumped by the end,
+// see metadata.endBumped), and carries the producer id rotation of an
+// exhausted epoch; every other record is v0, as before.
 //
 // A null value is a tombstone: the transactional id expired.
 
@@ -34,6 +42,14 @@ func metadataKey(id string) []byte {
 func metadataValue(m *metadata) []byte {
 	v := kmsg.NewTxnMetadataValue()
 	v.Version = 0
+	if m.endBumped {
+		v.Version = 1
+		v.ClientTransactionVersion = 2
+		v.PreviousProducerID, v.NextProducerID, v.NextProducerEpoch = m.lastProducerID, m.nextProducerID, -1
+		if m.nextProducerID >= 0 {
+			v.NextProducerEpoch = 0
+		}
+	}
 	v.ProducerID, v.ProducerEpoch = m.producerID, m.producerEpoch
 	v.TimeoutMillis = int32(m.timeout / time.Millisecond)
 	v.State = m.state
@@ -77,6 +93,7 @@ func decodeRecord(key, value []byte) (string, *metadata, error) {
 		producerEpoch:     v.ProducerEpoch,
 		lastProducerID:    -1,
 		lastProducerEpoch: -1,
+		nextProducerID:    -1,
 		timeout:           time.Duration(v.TimeoutMillis) * time.Millisecond,
 		state:             v.State,
 		partitions:        map[TopicPartition]struct{}{},
@@ -84,6 +101,16 @@ func decodeRecord(key, value []byte) (string, *metadata, error) {
 	}
 	if v.StartTimestamp >= 0 {
 		m.startTime = time.UnixMilli(v.StartTimestamp)
+	}
+	if v.Version >= 1 && v.ClientTransactionVersion >= 2 && (preparing(v.State) || completes(v.State)) {
+		// Ended by a version 2 EndTxn: the epoch before its bump is
+		// the one a retry carries (none after an overflow, whose retry
+		// carries PreviousProducerID).
+		m.endBumped = true
+		m.lastProducerID, m.nextProducerID = v.PreviousProducerID, v.NextProducerID
+		if m.producerEpoch > 0 {
+			m.lastProducerEpoch = m.producerEpoch - 1
+		}
 	}
 	for _, t := range v.Topics {
 		for _, p := range t.Partitions {

@@ -27,10 +27,12 @@ const (
 // move to it from (Kafka's TransactionState.validPreviousStates). Every
 // change of state goes through transitionAllowed.
 var validPrevious = map[kmsg.TransactionState][]kmsg.TransactionState{
-	stateEmpty:             {stateEmpty, stateCompleteCommit, stateCompleteAbort},
-	stateOngoing:           {stateOngoing, stateEmpty, stateCompleteCommit, stateCompleteAbort},
-	statePrepareCommit:     {stateOngoing},
-	statePrepareAbort:      {stateOngoing, statePrepareEpochFence},
+	stateEmpty:         {stateEmpty, stateCompleteCommit, stateCompleteAbort},
+	stateOngoing:       {stateOngoing, stateEmpty, stateCompleteCommit, stateCompleteAbort},
+	statePrepareCommit: {stateOngoing},
+	// From Empty and Complete*: the empty abort of transaction version 2
+	// (KIP-890 part 2), as Kafka 4 allows.
+	statePrepareAbort:      {stateOngoing, statePrepareEpochFence, stateEmpty, stateCompleteCommit, stateCompleteAbort},
 	stateCompleteCommit:    {statePrepareCommit},
 	stateCompleteAbort:     {statePrepareAbort},
 	stateDead:              {stateEmpty, stateCompleteCommit, stateCompleteAbort},
@@ -62,12 +64,26 @@ type metadata struct {
 	// that missed the answer may retry (KIP-360).
 	lastProducerID int64
 	// lastProducerEpoch is the epoch before the last bump by
-	// InitProducerId (-1: none, or fenced by the coordinator), so that a
-	// retried InitProducerId gets the same answer.
+	// InitProducerId or by an EndTxn of transaction version 2 (-1: none,
+	// or fenced by the coordinator), so that a retried InitProducerId or
+	// EndTxn gets the same answer.
 	lastProducerEpoch int16
-	timeout           time.Duration
-	state             kmsg.TransactionState
-	partitions        map[TopicPartition]struct{}
+	// endBumped is set while the transaction being completed, or last
+	// completed, was ended by an EndTxn of transaction version 2
+	// (KIP-890 part 2), which bumped the epoch: its markers carry the
+	// bumped epoch, and a retry of that EndTxn with the epoch before the
+	// bump (lastProducerEpoch, or lastProducerID's last epoch after an
+	// overflow) gets the same answer. Stored as ClientTransactionVersion 2
+	// (TxnMetadataValue v1).
+	endBumped bool
+	// nextProducerID is, in PrepareCommit or PrepareAbort, the producer id
+	// the client continues with at epoch 0 once the transaction completes,
+	// when the bump of a version 2 EndTxn exhausted the epoch; -1
+	// otherwise. Stored as NextProducerID (TxnMetadataValue v1).
+	nextProducerID int64
+	timeout        time.Duration
+	state          kmsg.TransactionState
+	partitions     map[TopicPartition]struct{}
 	// startTime is when the ongoing transaction began (zero: none).
 	startTime  time.Time
 	lastUpdate time.Time

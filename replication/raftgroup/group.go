@@ -536,6 +536,33 @@ func (g *Group) Propose(b []byte) (*Proposal, error) {
 	})
 }
 
+// ProposeVerified is Propose for the batches of a transactional produce
+// verified with guard (partition.Replica.PrepareVerified): a batch that
+// would begin its producer's transaction needs guard still in force
+// (InvalidTxnState otherwise).
+func (g *Group) ProposeVerified(b []byte, guard uint64) (*Proposal, error) {
+	return g.propose(func(term int32) (partition.Entry, partition.AppendResult, error) {
+		return g.replica.PrepareVerified(b, term, guard)
+	})
+}
+
+// StartTxnVerification starts the verification of a transactional
+// produce on the leader, in its current term
+// (partition.Replica.StartTxnVerification): the guard to pass to
+// ProposeVerified, 0 when none is needed. NotLeaderForPartition on a
+// node that does not lead.
+func (g *Group) StartTxnVerification(producerID int64, epoch int16, bumpsEpoch bool) (uint64, error) {
+	if !g.ready.Load() {
+		return 0, kerr.NotLeaderForPartition
+	}
+	g.proposeMu.Lock()
+	defer g.proposeMu.Unlock()
+	if !g.ready.Load() || g.projectedTerm != g.term.Load() {
+		return 0, kerr.NotLeaderForPartition
+	}
+	return g.replica.StartTxnVerification(producerID, epoch, bumpsEpoch, g.term.Load())
+}
+
 // ProposeAsCoordinator is Propose for batches a coordinator writes to its
 // internal topic (partition.Replica.PrepareAsCoordinator): a batch of a
 // producer without sequences joins the producer's transaction.

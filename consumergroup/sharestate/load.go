@@ -10,7 +10,6 @@ import (
 
 	"github.com/sluice-io/sluice/consumergroup"
 	"github.com/sluice-io/sluice/log"
-	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/partition/record"
 )
 
@@ -73,80 +72,35 @@ func (c *Coordinator) loadPartition(p int32, h consumergroup.Partition, epoch in
 		c.logger.Debug("share state partition loaded", zap.Int32("partition", p), zap.Int32("epoch", epoch),
 			zap.Int("share-partitions", len(loaded)), zap.Duration("took", time.Since(began)))
 	}()
-	offset := h.Offsets().LogStart
-	var end int64
-	for first := true; first || offset < end; first = false {
+	stopped := func() bool {
 		c.mu.Lock()
-		closed := c.closed
-		c.mu.Unlock()
-		if closed {
+		defer c.mu.Unlock()
+		return c.closed
+	}
+	err = consumergroup.ReplayLog(h, stopped, func(hdr log.BatchHeader, rec *record.Record) error {
+		if hdr.Control() {
 			return nil
 		}
-		rr, err := h.Read(nil, partition.ReadRequest{Offset: offset, MaxBytes: 1 << 20, MinOneBatch: true})
+		at := zap.Int64("offset", hdr.BaseOffset+int64(rec.OffsetDelta))
+		k, err := decodeKey(rec.Key)
 		if err != nil {
-			return fmt.Errorf("read %s-%d at %d: %w", TopicName, p, offset, err)
+			c.logger.Warn("skipping undecodable share state record", at, zap.Error(err))
+			return nil
 		}
-		if first {
-			end = h.Offsets().HighWatermark
+		if rec.Value == nil {
+			delete(loaded, k)
+			return nil
 		}
-		if len(rr.Records) == 0 {
-			break
-		}
-		next, err := c.applyBatches(loaded, rr.Records)
+		s, err := decodeValue(rec.Value)
 		if err != nil {
-			return fmt.Errorf("%s-%d at %d: %w", TopicName, p, offset, err)
+			c.logger.Warn("skipping undecodable share state record", at, zap.Error(err))
+			return nil
 		}
-		if next <= offset {
-			break
-		}
-		offset = next
+		loaded[k] = &entry{state: s}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s-%d: %w", TopicName, p, err)
 	}
 	return nil
-}
-
-// applyBatches applies every record of the batches in b to loaded and
-// returns the offset after the last whole batch.
-func (c *Coordinator) applyBatches(loaded map[Key]*entry, b []byte) (int64, error) {
-	var next int64
-	for len(b) > 0 {
-		hdr, err := log.ParseBatchHeader(b)
-		if errors.Is(err, log.ErrShortBatch) || err == nil && hdr.Size() > len(b) {
-			break
-		}
-		if err != nil {
-			return next, fmt.Errorf("decode batch: %w", err)
-		}
-		batch := b[:hdr.Size()]
-		b = b[hdr.Size():]
-		next = hdr.NextOffset()
-		if hdr.Control() {
-			continue
-		}
-		_, it, err := record.Records(batch, partition.MaxDecompressedBytes)
-		if err != nil {
-			return next, err
-		}
-		for it.Next() {
-			rec := it.Record()
-			k, err := decodeKey(rec.Key)
-			if err != nil {
-				c.logger.Warn("skipping undecodable share state record", zap.Int64("offset", hdr.BaseOffset), zap.Error(err))
-				continue
-			}
-			if rec.Value == nil {
-				delete(loaded, k)
-				continue
-			}
-			s, err := decodeValue(rec.Value)
-			if err != nil {
-				c.logger.Warn("skipping undecodable share state record", zap.Int64("offset", hdr.BaseOffset), zap.Error(err))
-				continue
-			}
-			loaded[k] = &entry{state: s}
-		}
-		if err := it.Err(); err != nil {
-			return next, fmt.Errorf("batch at offset %d: %w", hdr.BaseOffset, err)
-		}
-	}
-	return next, nil
 }

@@ -252,52 +252,40 @@ func newMemberID(clientID string) string {
 // while no leader is known (an election, or a leader not among the
 // registered brokers) or the failure detector holds the leader down
 // (replication.Broker.Down), as Kafka never names a fenced broker: clients
-// retry. Transaction keys (type 1) are
-// COORDINATOR_NOT_AVAILABLE until transactions exist. Handles batched keys
-// (v4+).
+// retry. Transaction (type 1) and share-partition (type 2) keys reach it
+// only on a node without their coordinators: COORDINATOR_NOT_AVAILABLE.
+// Handles batched keys (v4+).
 func (c *Coordinator) FindCoordinator(ctx context.Context, req *kmsg.FindCoordinatorRequest) *kmsg.FindCoordinatorResponse {
-	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
-	brokers := c.cluster.Brokers()
-	answer := func(key string) (nodeID int32, host string, port int32, code int16, msg *string) {
-		switch {
-		case req.CoordinatorType == 1:
-			m := "transactions are not supported yet"
-			return -1, "", -1, kerr.CoordinatorNotAvailable.Code, &m
-		case req.CoordinatorType != 0:
-			m := fmt.Sprintf("unknown coordinator type %d", req.CoordinatorType)
-			return -1, "", -1, kerr.InvalidRequest.Code, &m
-		case key == "" && req.Version >= 4:
-			m := "empty group id"
-			return -1, "", -1, kerr.InvalidRequest.Code, &m
+	if req.CoordinatorType != 0 {
+		// Transactional ids and share-partitions reach their own
+		// coordinators; on a node without them they have none.
+		resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+		code, msg := kerr.InvalidRequest.Code, fmt.Sprintf("unknown coordinator type %d", req.CoordinatorType)
+		if req.CoordinatorType == 1 || req.CoordinatorType == 2 {
+			code, msg = kerr.CoordinatorNotAvailable.Code, fmt.Sprintf("no coordinator of key type %d on this node", req.CoordinatorType)
+		}
+		if req.Version >= 4 {
+			for _, key := range req.CoordinatorKeys {
+				co := kmsg.NewFindCoordinatorResponseCoordinator()
+				co.Key, co.NodeID, co.Port, co.ErrorCode, co.ErrorMessage = key, -1, -1, code, &msg
+				resp.Coordinators = append(resp.Coordinators, co)
+			}
+			return resp
+		}
+		resp.NodeID, resp.Port, resp.ErrorCode, resp.ErrorMessage = -1, -1, code, &msg
+		return resp
+	}
+	return AnswerFindCoordinator(req, OffsetsTopic, c.cluster.Brokers(), func(key string) (int32, int32, error) {
+		if key == "" && req.Version >= 4 {
+			return 0, -1, errors.New("empty group id")
 		}
 		p := c.partitionFor(key)
 		leader := int32(-1)
 		if h := c.handle(p); h != nil {
 			leader, _ = h.Leader()
 		}
-		for _, b := range brokers {
-			if b.NodeID == leader && leader >= 0 {
-				if b.Down {
-					m := fmt.Sprintf("the leader of %s-%d, node %d, is down", OffsetsTopic, p, leader)
-					return -1, "", -1, kerr.CoordinatorNotAvailable.Code, &m
-				}
-				return b.NodeID, b.Host, b.Port, 0, nil
-			}
-		}
-		m := fmt.Sprintf("no known leader of %s-%d", OffsetsTopic, p)
-		return -1, "", -1, kerr.CoordinatorNotAvailable.Code, &m
-	}
-	if req.Version >= 4 {
-		for _, key := range req.CoordinatorKeys {
-			co := kmsg.NewFindCoordinatorResponseCoordinator()
-			co.Key = key
-			co.NodeID, co.Host, co.Port, co.ErrorCode, co.ErrorMessage = answer(key)
-			resp.Coordinators = append(resp.Coordinators, co)
-		}
-		return resp
-	}
-	resp.NodeID, resp.Host, resp.Port, resp.ErrorCode, resp.ErrorMessage = answer(req.CoordinatorKey)
-	return resp
+		return p, leader, nil
+	})
 }
 
 // armSession (re)starts a member's session timer: a member not heard from

@@ -7,8 +7,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/consumergroup"
 )
 
 // FindCoordinator answers FindCoordinator for key type 2 (share, v6+):
@@ -19,39 +20,13 @@ import (
 // (Kafka's share-partition leaders); Sluice's own nodes use Router, which
 // looks the coordinator up in the cluster view.
 func (c *Coordinator) FindCoordinator(ctx context.Context, req *kmsg.FindCoordinatorRequest) *kmsg.FindCoordinatorResponse {
-	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
-	brokers := c.cluster.Brokers()
-	answer := func(text string) (int32, string, int32, int16, *string) {
+	return consumergroup.AnswerFindCoordinator(req, TopicName, c.cluster.Brokers(), func(text string) (int32, int32, error) {
 		k, err := ParseCoordinatorKey(text)
 		if err != nil {
-			m := err.Error()
-			return -1, "", -1, kerr.InvalidRequest.Code, &m
+			return 0, -1, err
 		}
-		p := c.partitionFor(k)
-		leader := c.Leader(k)
-		for _, b := range brokers {
-			if leader >= 0 && b.NodeID == leader {
-				if b.Down {
-					m := fmt.Sprintf("the leader of %s-%d, node %d, is down", TopicName, p, leader)
-					return -1, "", -1, kerr.CoordinatorNotAvailable.Code, &m
-				}
-				return b.NodeID, b.Host, b.Port, 0, nil
-			}
-		}
-		m := fmt.Sprintf("no known leader of %s-%d", TopicName, p)
-		return -1, "", -1, kerr.CoordinatorNotAvailable.Code, &m
-	}
-	if req.Version >= 4 {
-		for _, key := range req.CoordinatorKeys {
-			co := kmsg.NewFindCoordinatorResponseCoordinator()
-			co.Key = key
-			co.NodeID, co.Host, co.Port, co.ErrorCode, co.ErrorMessage = answer(key)
-			resp.Coordinators = append(resp.Coordinators, co)
-		}
-		return resp
-	}
-	resp.NodeID, resp.Host, resp.Port, resp.ErrorCode, resp.ErrorMessage = answer(req.CoordinatorKey)
-	return resp
+		return c.partitionFor(k), c.Leader(k), nil
+	})
 }
 
 // ParseCoordinatorKey parses Kafka's share coordinator key text,

@@ -2,12 +2,14 @@ package txn
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"regexp"
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/consumergroup"
 )
 
 // DescribeTransactions describes each transactional id of the request:
@@ -120,39 +122,15 @@ func (c *Coordinator) ListTransactions(ctx context.Context, req *kmsg.ListTransa
 // Kafka never names a fenced broker: clients retry. Handles batched keys
 // (v4+).
 func (c *Coordinator) FindCoordinator(ctx context.Context, req *kmsg.FindCoordinatorRequest) *kmsg.FindCoordinatorResponse {
-	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
-	brokers := c.cluster.Brokers()
-	answer := func(key string) (int32, string, int32, int16, *string) {
+	return consumergroup.AnswerFindCoordinator(req, StateTopic, c.cluster.Brokers(), func(key string) (int32, int32, error) {
 		if key == "" {
-			m := "empty transactional id"
-			return -1, "", -1, kerr.InvalidRequest.Code, &m
+			return 0, -1, errors.New("empty transactional id")
 		}
 		p := c.partitionFor(key)
 		leader := int32(-1)
 		if h := c.handle(p); h != nil {
 			leader, _ = h.Leader()
 		}
-		for _, b := range brokers {
-			if leader >= 0 && b.NodeID == leader {
-				if b.Down {
-					m := fmt.Sprintf("the leader of %s partition %d, node %d, is down", StateTopic, p, leader)
-					return -1, "", -1, kerr.CoordinatorNotAvailable.Code, &m
-				}
-				return b.NodeID, b.Host, b.Port, 0, nil
-			}
-		}
-		m := "no known leader of " + StateTopic + " partition"
-		return -1, "", -1, kerr.CoordinatorNotAvailable.Code, &m
-	}
-	if req.Version >= 4 {
-		for _, key := range req.CoordinatorKeys {
-			co := kmsg.NewFindCoordinatorResponseCoordinator()
-			co.Key = key
-			co.NodeID, co.Host, co.Port, co.ErrorCode, co.ErrorMessage = answer(key)
-			resp.Coordinators = append(resp.Coordinators, co)
-		}
-		return resp
-	}
-	resp.NodeID, resp.Host, resp.Port, resp.ErrorCode, resp.ErrorMessage = answer(req.CoordinatorKey)
-	return resp
+		return p, leader, nil
+	})
 }

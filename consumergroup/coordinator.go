@@ -16,7 +16,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
-	"github.com/sluice-io/sluice/replication"
 	"github.com/sluice-io/sluice/replication/configs"
 )
 
@@ -93,26 +92,9 @@ func New[T TopicOf[P], P Partition](concrete ClusterOf[T, P], cfg Config, opts O
 
 		loadEnded: make(chan struct{}),
 	}
-	t, ok := cluster.Topic(OffsetsTopic)
-	if !ok {
-		var err error
-		t, err = cluster.CreateTopic(context.Background(), replication.CreateTopicRequest{
-			Name:                 OffsetsTopic,
-			Partitions:           cfg.OffsetsTopicPartitions,
-			ReplicationFactor:    cfg.OffsetsTopicReplicationFactor,
-			CapReplicationFactor: true,
-			Internal:             true,
-			Configs:              map[string]string{"cleanup.policy": "compact"},
-		})
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			return nil, fmt.Errorf("consumergroup: create %s: %w", OffsetsTopic, err)
-		}
-		if t == nil {
-			t, _ = cluster.Topic(OffsetsTopic)
-		}
-		if t == nil {
-			return nil, fmt.Errorf("consumergroup: %s not in this node's view after its creation: %w", OffsetsTopic, err)
-		}
+	t, err := EnsureInternalTopic(cluster, OffsetsTopic, cfg.OffsetsTopicPartitions, cfg.OffsetsTopicReplicationFactor)
+	if err != nil {
+		return nil, fmt.Errorf("consumergroup: %w", err)
 	}
 	if opts.SharePersister != nil {
 		c.SetShareStates(opts.SharePersister)

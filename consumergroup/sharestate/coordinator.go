@@ -15,7 +15,6 @@ import (
 	"github.com/sluice-io/sluice/consumergroup"
 	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/partition"
-	"github.com/sluice-io/sluice/replication"
 )
 
 // Coordinator is the share coordinator of every share-partition whose
@@ -106,28 +105,10 @@ func New[T consumergroup.TopicOf[P], P consumergroup.Partition](concrete consume
 		ctx:     ctx,
 		cancel:  cancel,
 	}
-	t, ok := cluster.Topic(TopicName)
-	if !ok {
-		var err error
-		t, err = cluster.CreateTopic(context.Background(), replication.CreateTopicRequest{
-			Name:                 TopicName,
-			Partitions:           cfg.StateTopicPartitions,
-			ReplicationFactor:    cfg.StateTopicReplicationFactor,
-			CapReplicationFactor: true,
-			Internal:             true,
-			Configs:              map[string]string{"cleanup.policy": "compact"},
-		})
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			cancel()
-			return nil, fmt.Errorf("sharestate: create %s: %w", TopicName, err)
-		}
-		if t == nil {
-			t, _ = cluster.Topic(TopicName)
-		}
-		if t == nil {
-			cancel()
-			return nil, fmt.Errorf("sharestate: %s not in this node's view after its creation: %w", TopicName, err)
-		}
+	t, err := consumergroup.EnsureInternalTopic(cluster, TopicName, cfg.StateTopicPartitions, cfg.StateTopicReplicationFactor)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("sharestate: %w", err)
 	}
 	c.partitions = t.PartitionCount()
 	c.owned = make([]ownership, c.partitions)

@@ -14,7 +14,6 @@ import (
 	"github.com/sluice-io/sluice/consumergroup"
 	"github.com/sluice-io/sluice/log"
 	"github.com/sluice-io/sluice/partition"
-	"github.com/sluice-io/sluice/replication"
 )
 
 // MarkerWriter writes transaction markers on the partitions of a
@@ -96,28 +95,10 @@ func New[T consumergroup.TopicOf[P], P consumergroup.Partition](concrete consume
 		ctx:     ctx,
 		cancel:  cancel,
 	}
-	t, ok := cluster.Topic(StateTopic)
-	if !ok {
-		var err error
-		t, err = cluster.CreateTopic(context.Background(), replication.CreateTopicRequest{
-			Name:                 StateTopic,
-			Partitions:           cfg.StateTopicPartitions,
-			ReplicationFactor:    cfg.StateTopicReplicationFactor,
-			CapReplicationFactor: true,
-			Internal:             true,
-			Configs:              map[string]string{"cleanup.policy": "compact"},
-		})
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			cancel()
-			return nil, fmt.Errorf("txn: create %s: %w", StateTopic, err)
-		}
-		if t == nil {
-			t, _ = cluster.Topic(StateTopic)
-		}
-		if t == nil {
-			cancel()
-			return nil, fmt.Errorf("txn: %s not in this node's view after its creation: %w", StateTopic, err)
-		}
+	t, err := consumergroup.EnsureInternalTopic(cluster, StateTopic, cfg.StateTopicPartitions, cfg.StateTopicReplicationFactor)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("txn: %w", err)
 	}
 	c.partitions = t.PartitionCount()
 	c.owned = make([]ownership, c.partitions)

@@ -8,14 +8,7 @@ import (
 // ownership is what this node holds of one __consumer_offsets partition:
 // the leader epoch whose groups are loaded, or a load under way.
 type ownership struct {
-	// epoch is the leader epoch the partition's groups were loaded in;
-	// meaningful when loaded.
-	epoch  int32
-	loaded bool
-	// loading is set while a load runs (for loadingEpoch); requests for
-	// the partition's groups answer COORDINATOR_LOAD_IN_PROGRESS.
-	loading      bool
-	loadingEpoch int32
+	PartitionLoad
 	// completions are the transaction markers committed in the partition
 	// while a load ran (CompleteTransaction), applied when it installs
 	// its groups.
@@ -34,7 +27,7 @@ func (c *Coordinator) handle(p int32) Partition {
 
 // coordinatorLocked decides whether this node coordinates the groups of
 // __consumer_offsets partition p now, lazily following the partition's
-// leadership (c.mu is held):
+// leadership (PartitionLoad.Follow; c.mu is held):
 //   - another node leads it, or none: NOT_COORDINATOR, and what this node
 //     held of it is dropped (its waiting members are answered
 //     NOT_COORDINATOR);
@@ -50,28 +43,19 @@ func (c *Coordinator) coordinatorLocked(p int32) int16 {
 	}
 	node, epoch := h.Leader()
 	o := &c.owned[p]
-	if node != c.self {
-		if o.loaded {
-			c.unloadLocked(p, "leadership moved")
-		}
-		return kerr.NotCoordinator.Code
+	code, unload, load := o.Follow(c.self, node, epoch)
+	if unload != "" {
+		c.unloadLocked(p, unload)
 	}
-	switch {
-	case o.loading:
-		return kerr.CoordinatorLoadInProgress.Code
-	case o.loaded && o.epoch == epoch:
-		return 0
+	if load {
+		o.completions = nil
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.loadPartition(p, h, epoch)
+		}()
 	}
-	if o.loaded {
-		c.unloadLocked(p, "leader epoch changed")
-	}
-	o.loading, o.loadingEpoch, o.completions = true, epoch, nil
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		c.loadPartition(p, h, epoch)
-	}()
-	return kerr.CoordinatorLoadInProgress.Code
+	return code
 }
 
 // leadsLocked reports whether this node still coordinates g at the epoch
@@ -106,17 +90,17 @@ func (c *Coordinator) unloadLocked(p int32, reason string) {
 		delete(c.shareGroups, id)
 		dropped++
 	}
-	c.owned[p].loaded = false
+	c.owned[p].Drop()
 	c.logger.Info("group partition unloaded", zap.Int32("partition", p), zap.Int("groups", dropped), zap.String("reason", reason))
 }
 
 // ownedEpochLocked returns the epoch partition p's groups were loaded in,
 // false when they are not loaded. c.mu is held.
 func (c *Coordinator) ownedEpochLocked(p int32) (int32, bool) {
-	if int(p) >= len(c.owned) || !c.owned[p].loaded {
+	if p < 0 || int(p) >= len(c.owned) {
 		return 0, false
 	}
-	return c.owned[p].epoch, true
+	return c.owned[p].Loaded()
 }
 
 // dropLostLocked drops the groups of every loaded partition this node no
@@ -124,8 +108,8 @@ func (c *Coordinator) ownedEpochLocked(p int32) (int32, bool) {
 // held.
 func (c *Coordinator) dropLostLocked() {
 	for p := range c.owned {
-		o := &c.owned[p]
-		if !o.loaded {
+		loaded, ok := c.owned[p].Loaded()
+		if !ok {
 			continue
 		}
 		h := c.handle(int32(p))
@@ -133,7 +117,7 @@ func (c *Coordinator) dropLostLocked() {
 			c.unloadLocked(int32(p), "topic gone")
 			continue
 		}
-		if node, epoch := h.Leader(); node != c.self || epoch != o.epoch {
+		if node, epoch := h.Leader(); node != c.self || epoch != loaded {
 			c.unloadLocked(int32(p), "leadership moved")
 		}
 	}

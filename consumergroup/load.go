@@ -29,7 +29,8 @@ func (c *Coordinator) loadLed() error {
 			continue
 		}
 		c.mu.Lock()
-		c.owned[p].loading, c.owned[p].loadingEpoch, c.owned[p].completions = true, epoch, nil
+		c.owned[p].Begin(epoch)
+		c.owned[p].completions = nil
 		c.mu.Unlock()
 		if err := c.loadPartition(p, h, epoch); err != nil && !errors.Is(err, kerr.NotLeaderForPartition) {
 			return err
@@ -55,12 +56,11 @@ func (c *Coordinator) loadPartition(p int32, h Partition, epoch int32) (err erro
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		o := &c.owned[p]
-		if !o.loading || o.loadingEpoch != epoch {
+		if !o.End(epoch) {
 			return
 		}
 		close(c.loadEnded)
 		c.loadEnded = make(chan struct{})
-		o.loading = false
 		defer func() { o.completions = nil }()
 		if err == nil && !c.closed {
 			if node, now := h.Leader(); node != c.self || now != epoch {
@@ -100,7 +100,7 @@ func (c *Coordinator) loadPartition(p int32, h Partition, epoch int32) (err erro
 		for _, done := range o.completions {
 			c.completeTxnLocked(c.groups, p, done.producerID, done.commit)
 		}
-		o.loaded, o.epoch = true, epoch
+		o.Install(epoch)
 		c.logger.Debug("group partition loaded", zap.Int32("partition", p), zap.Int32("epoch", epoch),
 			zap.Int("groups", len(groups)), zap.Int("share-groups", len(shares)), zap.Duration("took", time.Since(began)))
 	}()

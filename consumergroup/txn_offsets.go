@@ -171,11 +171,11 @@ func (c *Coordinator) CompleteTransaction(index int32, producerID int64, produce
 		return
 	}
 	o := &c.owned[index]
-	switch {
-	case o.loading:
+	if o.Loading() {
 		o.completions = append(o.completions, txnCompletion{producerID: producerID, commit: commit})
 		return
-	case !o.loaded:
+	}
+	if _, loaded := o.Loaded(); !loaded {
 		return
 	}
 	n := c.completeTxnLocked(c.groups, index, producerID, commit)

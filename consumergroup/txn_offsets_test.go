@@ -318,7 +318,7 @@ func TestTxnCompletionDuringLoad(t *testing.T) {
 	// Start c2's load by hand, as coordinatorLocked does, so the
 	// completion arrives while it runs and before it reads.
 	c2.mu.Lock()
-	c2.owned[p].loading, c2.owned[p].loadingEpoch = true, 2
+	c2.owned[p].Begin(2)
 	c2.wg.Add(1)
 	c2.mu.Unlock()
 	c2.CompleteTransaction(p, 5, 0, true)

@@ -27,7 +27,7 @@ func (c *Coordinator) loadLed() error {
 			continue
 		}
 		c.mu.Lock()
-		c.owned[p].loading, c.owned[p].loadingEpoch = true, epoch
+		c.owned[p].Begin(epoch)
 		c.mu.Unlock()
 		if err := c.loadPartition(p, h, epoch); err != nil && !errors.Is(err, kerr.NotLeaderForPartition) {
 			return err
@@ -49,10 +49,9 @@ func (c *Coordinator) loadPartition(p int32, h consumergroup.Partition, epoch in
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		o := &c.owned[p]
-		if !o.loading || o.loadingEpoch != epoch {
+		if !o.End(epoch) {
 			return
 		}
-		o.loading = false
 		if err == nil && !c.closed {
 			if node, now := h.Leader(); node != c.self || now != epoch {
 				err = fmt.Errorf("%s-%d: leadership changed while loading: %w", TopicName, p, kerr.NotLeaderForPartition)
@@ -68,7 +67,8 @@ func (c *Coordinator) loadPartition(p int32, h consumergroup.Partition, epoch in
 			c.logger.Warn("share state partition load failed", zap.Int32("partition", p), zap.Int32("epoch", epoch), zap.Error(err))
 			return
 		}
-		o.keys, o.loaded, o.epoch = loaded, true, epoch
+		o.keys = loaded
+		o.Install(epoch)
 		c.logger.Debug("share state partition loaded", zap.Int32("partition", p), zap.Int32("epoch", epoch),
 			zap.Int("share-partitions", len(loaded)), zap.Duration("took", time.Since(began)))
 	}()

@@ -99,8 +99,9 @@ func (c *Coordinator) begin(k Key, ch change) pending {
 	}
 	m := &commit{done: make(chan struct{})}
 	e.state, e.commit = next, m
+	epoch, _ := o.Loaded()
 	c.wg.Add(1)
-	go c.awaitCommit(p, o.epoch, k, e, m, res)
+	go c.awaitCommit(p, epoch, k, e, m, res)
 	return pending{state: next.clone(), commit: m}
 }
 

@@ -3,59 +3,39 @@ package txn
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"go.uber.org/zap"
+
+	"github.com/sluice-io/sluice/consumergroup"
 )
 
 // ownership is what this node holds of one __transaction_state
 // partition: the leader epoch whose ids are loaded, or a load under way.
 type ownership struct {
-	// epoch is the leader epoch the partition's ids were loaded in (the
-	// coordinator epoch of its markers); meaningful when loaded.
-	epoch  int32
-	loaded bool
-	// loading is set while a load runs (for loadingEpoch); requests for
-	// the partition's ids answer COORDINATOR_LOAD_IN_PROGRESS.
-	loading      bool
-	loadingEpoch int32
+	consumergroup.PartitionLoad
 }
 
 // coordinatorLocked decides whether this node coordinates the ids of
 // __transaction_state partition p now, lazily following the partition's
-// leadership (c.mu is held):
-//   - another node leads it, or none: NOT_COORDINATOR, and what this node
-//     held of it is dropped;
-//   - this node leads it in the epoch it loaded: 0;
-//   - this node leads it in an epoch it has not loaded: what it held is
-//     dropped and a load starts; until it ends,
-//     COORDINATOR_LOAD_IN_PROGRESS.
+// leadership (consumergroup.PartitionLoad.Follow; c.mu is held): 0 when
+// it does, NOT_COORDINATOR, or COORDINATOR_LOAD_IN_PROGRESS while the
+// load it starts runs.
 func (c *Coordinator) coordinatorLocked(p int32) int16 {
 	h := c.handle(p)
-	if c.closed || h == nil || int(p) >= len(c.owned) {
+	if c.closed || h == nil || p < 0 || int(p) >= len(c.owned) {
 		return kerr.NotCoordinator.Code
 	}
 	node, epoch := h.Leader()
-	o := &c.owned[p]
-	if node != c.self {
-		if o.loaded {
-			c.unloadLocked(p, "leadership moved")
-		}
-		return kerr.NotCoordinator.Code
+	code, unload, load := c.owned[p].Follow(c.self, node, epoch)
+	if unload != "" {
+		c.unloadLocked(p, unload)
 	}
-	switch {
-	case o.loading:
-		return kerr.CoordinatorLoadInProgress.Code
-	case o.loaded && o.epoch == epoch:
-		return 0
+	if load {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.loadPartition(p, h, epoch)
+		}()
 	}
-	if o.loaded {
-		c.unloadLocked(p, "leader epoch changed")
-	}
-	o.loading, o.loadingEpoch = true, epoch
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		c.loadPartition(p, h, epoch)
-	}()
-	return kerr.CoordinatorLoadInProgress.Code
+	return code
 }
 
 // leadsLocked reports whether this node still coordinates partition p in
@@ -78,15 +58,15 @@ func (c *Coordinator) unloadLocked(p int32, reason string) {
 			dropped++
 		}
 	}
-	c.owned[p].loaded = false
+	c.owned[p].Drop()
 	c.logger.Info("transaction partition unloaded", zap.Int32("partition", p), zap.Int("transactional-ids", dropped), zap.String("reason", reason))
 }
 
 // ownedEpochLocked returns the epoch partition p's ids were loaded in,
 // false when they are not loaded. c.mu is held.
 func (c *Coordinator) ownedEpochLocked(p int32) (int32, bool) {
-	if p < 0 || int(p) >= len(c.owned) || !c.owned[p].loaded {
+	if p < 0 || int(p) >= len(c.owned) {
 		return 0, false
 	}
-	return c.owned[p].epoch, true
+	return c.owned[p].Loaded()
 }

@@ -27,7 +27,7 @@ func (c *Coordinator) loadLed() error {
 			continue
 		}
 		c.mu.Lock()
-		c.owned[p].loading, c.owned[p].loadingEpoch = true, epoch
+		c.owned[p].Begin(epoch)
 		c.mu.Unlock()
 		if err := c.loadPartition(p, h, epoch); err != nil && !errors.Is(err, kerr.NotLeaderForPartition) {
 			return err
@@ -50,10 +50,9 @@ func (c *Coordinator) loadPartition(p int32, h consumergroup.Partition, epoch in
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		o := &c.owned[p]
-		if !o.loading || o.loadingEpoch != epoch {
+		if !o.End(epoch) {
 			return
 		}
-		o.loading = false
 		if err == nil && !c.closed {
 			if node, now := h.Leader(); node != c.self || now != epoch {
 				err = fmt.Errorf("%s-%d: leadership changed while loading: %w", StateTopic, p, kerr.NotLeaderForPartition)
@@ -77,7 +76,7 @@ func (c *Coordinator) loadPartition(p int32, h consumergroup.Partition, epoch in
 				resend++
 			}
 		}
-		o.loaded, o.epoch = true, epoch
+		o.Install(epoch)
 		// Per partition: Debug, unless it took over half-completed
 		// transactions, which an operator wants to see.
 		level := zap.DebugLevel

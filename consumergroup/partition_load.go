@@ -1,0 +1,78 @@
+package consumergroup
+
+import "github.com/twmb/franz-go/pkg/kerr"
+
+// PartitionLoad is what a coordinator over an internal topic (groups,
+// transactions, share state) holds of one of the topic's partitions: the
+// leader epoch whose state it loaded, or a load under way. The
+// coordinator follows the partition's leadership lazily with Follow at
+// each request and timer, and brackets each load with Begin (or Follow's
+// start) and End/Install. Not safe for concurrent use: the coordinator's
+// lock guards it.
+type PartitionLoad struct {
+	// epoch is the leader epoch the state was loaded in; meaningful when
+	// loaded.
+	epoch  int32
+	loaded bool
+	// loading is set while a load runs, for loadingEpoch: requests
+	// answer COORDINATOR_LOAD_IN_PROGRESS.
+	loading      bool
+	loadingEpoch int32
+}
+
+// Follow decides whether this node, self, coordinates the partition now
+// that its leader is node in epoch:
+//   - another node leads it, or none: NOT_COORDINATOR, and what this node
+//     held of it must be dropped (unload names why);
+//   - this node leads it in the epoch it loaded: code 0;
+//   - this node leads it in an epoch it has not loaded: what it held must
+//     be dropped, and load asks the caller to start a load in epoch (now
+//     marked under way); until it ends, COORDINATOR_LOAD_IN_PROGRESS.
+func (o *PartitionLoad) Follow(self, node, epoch int32) (code int16, unload string, load bool) {
+	if node != self {
+		if o.loaded {
+			o.loaded = false
+			return kerr.NotCoordinator.Code, "leadership moved", false
+		}
+		return kerr.NotCoordinator.Code, "", false
+	}
+	switch {
+	case o.loading:
+		return kerr.CoordinatorLoadInProgress.Code, "", false
+	case o.loaded && o.epoch == epoch:
+		return 0, "", false
+	}
+	if o.loaded {
+		unload = "leader epoch changed"
+	}
+	o.loaded = false
+	o.Begin(epoch)
+	return kerr.CoordinatorLoadInProgress.Code, unload, true
+}
+
+// Begin marks a load in epoch under way (a coordinator loading what it
+// leads at start).
+func (o *PartitionLoad) Begin(epoch int32) { o.loading, o.loadingEpoch = true, epoch }
+
+// End ends the load in epoch and reports whether it was the one wanted:
+// false when a later load replaced it, and then its result is dropped.
+func (o *PartitionLoad) End(epoch int32) bool {
+	if !o.loading || o.loadingEpoch != epoch {
+		return false
+	}
+	o.loading = false
+	return true
+}
+
+// Install records the state loaded in epoch as held.
+func (o *PartitionLoad) Install(epoch int32) { o.loaded, o.epoch = true, epoch }
+
+// Drop forgets the state held (the coordinator has dropped it).
+func (o *PartitionLoad) Drop() { o.loaded = false }
+
+// Loaded returns the epoch the held state was loaded in, false when none
+// is held.
+func (o *PartitionLoad) Loaded() (int32, bool) { return o.epoch, o.loaded }
+
+// Loading reports whether a load is under way.
+func (o *PartitionLoad) Loading() bool { return o.loading }

@@ -19,7 +19,7 @@ func TestPartitionLoad(t *testing.T) {
 			t.Fatalf("Follow(node %d, epoch %d) = %d, %q, %v; want %d, %q, %v", node, epoch, code, unload, load, wantCode, wantUnload, wantLoad)
 		}
 	}
-	step(2, 1, kerr.NotCoordinator.Code, "", false)             // another leader, nothing held
+	step(2, 1, kerr.NotCoordinator.Code, "", false)              // another leader, nothing held
 	step(self, 3, kerr.CoordinatorLoadInProgress.Code, "", true) // load starts
 	step(self, 3, kerr.CoordinatorLoadInProgress.Code, "", false)
 	if !o.Loading() || !o.End(3) {

@@ -43,6 +43,13 @@
 // check is lazy, with no notification from the cluster: nothing runs per
 // partition while no request or timer needs it.
 //
+// The transaction coordinator (consumergroup/txn) and the share
+// coordinator (consumergroup/sharestate) follow their internal topics'
+// leadership the same way, through the pieces exported here for them:
+// PartitionLoad (the table above, per partition), ReplayLog (the load),
+// AnswerFindCoordinator (the FindCoordinator answer) and
+// EnsureInternalTopic (the compacted topic's creation at start).
+//
 // # State machine
 //
 //	              join (first member)

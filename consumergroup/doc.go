@@ -162,7 +162,8 @@
 // share-partition on the data partition's leader (its next write is
 // FENCED_STATE_EPOCH and it reloads); delete removes the states and the
 // topic from the group's record. Alter creates the group if it does not
-// exist, as Kafka does. The persister is called without Coordinator.mu.
+// exist, as Kafka does. The state store is called without
+// Coordinator.mu, for up to 16 share-partitions at once.
 //
 // # Invariants
 //

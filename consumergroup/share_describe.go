@@ -122,12 +122,10 @@ func (c *Coordinator) deleteShareGroup(ctx context.Context, id string) int16 {
 	c.wg.Add(1)
 	c.mu.Unlock()
 	defer c.wg.Done()
-	if c.persister() != nil {
-		for _, k := range keys {
-			if err := c.persister().Delete(ctx, k); err != nil {
-				c.logger.Warn("delete share-partition state", zapGroup(id), zapErr(err))
-				return persisterErrorCode(err)
-			}
+	if store := c.persister(); store != nil {
+		if err := deleteStates(ctx, store, keys); err != nil {
+			c.logger.Warn("delete share-partition states", zapGroup(id), zapErr(err))
+			return persisterErrorCode(err)
 		}
 	}
 	if code := c.lockGroupRequest(id); code != 0 {

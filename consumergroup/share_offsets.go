@@ -49,24 +49,19 @@ func (c *Coordinator) DescribeShareGroupOffsets(ctx context.Context, req *kmsg.D
 			resp.Groups = append(resp.Groups, dg)
 			continue
 		}
-		topicIndex := map[string]int{}
-		for _, t := range targets {
-			i, ok := topicIndex[t.topic]
-			if !ok {
-				dt := kmsg.NewDescribeShareGroupOffsetsResponseGroupTopic()
-				dt.Topic, dt.TopicID = t.topic, t.id
-				dg.Topics = append(dg.Topics, dt)
-				i = len(dg.Topics) - 1
-				topicIndex[t.topic] = i
-			}
+		// The summaries are read in parallel, then laid out in order.
+		parts := make([]kmsg.DescribeShareGroupOffsetsResponseGroupTopicPartition, len(targets))
+		store := c.persister()
+		eachParallel(len(targets), func(i int) {
+			t := targets[i]
 			dp := kmsg.NewDescribeShareGroupOffsetsResponseGroupTopicPartition()
 			dp.Partition, dp.StartOffset, dp.LeaderEpoch, dp.Lag = t.partition, -1, -1, -1
 			switch {
 			case t.missing:
-			case c.persister() == nil:
+			case store == nil:
 				dp.ErrorCode, dp.ErrorMessage = kerr.CoordinatorNotAvailable.Code, optional(errNoPersister.Error())
 			default:
-				sum, err := c.persister().ReadSummary(ctx, ShareStateKey{Group: rg.GroupID, TopicID: t.id, Partition: t.partition})
+				sum, err := store.ReadSummary(ctx, ShareStateKey{Group: rg.GroupID, TopicID: t.id, Partition: t.partition})
 				switch {
 				case err != nil:
 					dp.ErrorCode, dp.ErrorMessage = persisterErrorCode(err), optional(err.Error())
@@ -74,7 +69,19 @@ func (c *Coordinator) DescribeShareGroupOffsets(ctx context.Context, req *kmsg.D
 					dp.StartOffset, dp.LeaderEpoch = sum.StartOffset, sum.LeaderEpoch
 				}
 			}
-			dg.Topics[i].Partitions = append(dg.Topics[i].Partitions, dp)
+			parts[i] = dp
+		})
+		topicIndex := map[string]int{}
+		for i, t := range targets {
+			ti, ok := topicIndex[t.topic]
+			if !ok {
+				dt := kmsg.NewDescribeShareGroupOffsetsResponseGroupTopic()
+				dt.Topic, dt.TopicID = t.topic, t.id
+				dg.Topics = append(dg.Topics, dt)
+				ti = len(dg.Topics) - 1
+				topicIndex[t.topic] = ti
+			}
+			dg.Topics[ti].Partitions = append(dg.Topics[ti].Partitions, parts[i])
 		}
 		resp.Groups = append(resp.Groups, dg)
 	}
@@ -195,26 +202,30 @@ func (c *Coordinator) AlterShareGroupOffsets(ctx context.Context, req *kmsg.Alte
 	if code != 0 {
 		return fail(code, "")
 	}
+	resets := make([]error, len(items))
+	eachParallel(len(items), func(i int) {
+		if t := items[i].target; t.code == 0 {
+			resets[i] = c.resetShareState(ctx, ShareStateKey{Group: req.GroupID, TopicID: t.id, Partition: t.partition}, items[i].offset)
+		}
+	})
 	topicIndex := map[string]int{}
-	for _, it := range items {
+	for i, it := range items {
 		t := it.target
-		i, ok := topicIndex[t.topic]
+		ti, ok := topicIndex[t.topic]
 		if !ok {
 			rt := kmsg.NewAlterShareGroupOffsetsResponseTopic()
 			rt.Topic, rt.TopicID = t.topic, t.id
 			resp.Topics = append(resp.Topics, rt)
-			i = len(resp.Topics) - 1
-			topicIndex[t.topic] = i
+			ti = len(resp.Topics) - 1
+			topicIndex[t.topic] = ti
 		}
 		rp := kmsg.NewAlterShareGroupOffsetsResponseTopicPartition()
 		rp.Partition = t.partition
 		rp.ErrorCode, rp.ErrorMessage = t.code, optional(t.message)
-		if t.code == 0 {
-			if err := c.resetShareState(ctx, ShareStateKey{Group: req.GroupID, TopicID: t.id, Partition: t.partition}, it.offset); err != nil {
-				rp.ErrorCode, rp.ErrorMessage = persisterErrorCode(err), optional(err.Error())
-			}
+		if err := resets[i]; err != nil {
+			rp.ErrorCode, rp.ErrorMessage = persisterErrorCode(err), optional(err.Error())
 		}
-		resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, rp)
+		resp.Topics[ti].Partitions = append(resp.Topics[ti].Partitions, rp)
 	}
 	c.logger.Info("share group offsets altered", zapGroup(req.GroupID), zap.Int("partitions", len(items)))
 	return resp
@@ -224,17 +235,18 @@ func (c *Coordinator) AlterShareGroupOffsets(ctx context.Context, req *kmsg.Alte
 // with a state epoch above the stored one; a concurrent change of the
 // epoch (FENCED_STATE_EPOCH) is retried a few times.
 func (c *Coordinator) resetShareState(ctx context.Context, key ShareStateKey, offset int64) error {
-	if c.persister() == nil {
+	store := c.persister()
+	if store == nil {
 		return errNoPersister
 	}
 	var err error
 	for range 3 {
 		var sum ShareStateSummary
-		sum, err = c.persister().ReadSummary(ctx, key)
+		sum, err = store.ReadSummary(ctx, key)
 		if err != nil {
 			return err
 		}
-		err = c.persister().Initialize(ctx, key, max(sum.StateEpoch+1, 0), offset)
+		err = store.Initialize(ctx, key, max(sum.StateEpoch+1, 0), offset)
 		if !errors.Is(err, kerr.FencedStateEpoch) {
 			return err
 		}
@@ -300,15 +312,17 @@ func (c *Coordinator) DeleteShareGroupOffsets(ctx context.Context, req *kmsg.Del
 		if it.code != 0 || it.topic.partitions == 0 {
 			continue
 		}
-		if c.persister() == nil {
+		store := c.persister()
+		if store == nil {
 			it.code, it.msg = kerr.CoordinatorNotAvailable.Code, errNoPersister.Error()
 			continue
 		}
-		for p := int32(0); p < it.topic.partitions; p++ {
-			if err := c.persister().Delete(ctx, ShareStateKey{Group: req.GroupID, TopicID: it.topic.id, Partition: p}); err != nil {
-				it.code, it.msg = persisterErrorCode(err), err.Error()
-				break
-			}
+		keys := make([]ShareStateKey, it.topic.partitions)
+		for p := range keys {
+			keys[p] = ShareStateKey{Group: req.GroupID, TopicID: it.topic.id, Partition: int32(p)}
+		}
+		if err := deleteStates(ctx, store, keys); err != nil {
+			it.code, it.msg = persisterErrorCode(err), err.Error()
 		}
 	}
 	// The group forgets the topics whose states are gone.

@@ -119,3 +119,62 @@ func TestShareGroupOffsets(t *testing.T) {
 		t.Errorf("describe after restart: %+v, want the group with no topics", g)
 	}
 }
+
+// shareBase is the start offset TestShareGroupOffsetsManyPartitions gives
+// partition 0 of each topic.
+var shareBase = map[string]int64{"t1": 100, "t2": 200}
+
+// TestShareGroupOffsetsManyPartitions alters and describes many
+// share-partitions of two topics in one request each: the answers (read
+// and reset in parallel) land on their own topic and partition.
+func TestShareGroupOffsetsManyPartitions(t *testing.T) {
+	h := newHarness(t)
+	persister := newMemPersister()
+	h.openShareCoordinator(testConfig(), persister)
+	ctx := context.Background()
+	req := kmsg.NewPtrAlterShareGroupOffsetsRequest()
+	req.GroupID = testShareGroup
+	for _, tc := range []struct {
+		topic string
+		n     int32
+	}{{"t1", 3}, {"t2", 2}} {
+		rt := kmsg.NewAlterShareGroupOffsetsRequestTopic()
+		rt.Topic = tc.topic
+		for p := range tc.n + 1 { // one partition too many
+			rt.Partitions = append(rt.Partitions, kmsg.AlterShareGroupOffsetsRequestTopicPartition{Partition: p, StartOffset: shareBase[tc.topic] + int64(p)})
+		}
+		req.Topics = append(req.Topics, rt)
+	}
+	resp := h.c.AlterShareGroupOffsets(ctx, req)
+	if resp.ErrorCode != 0 || len(resp.Topics) != 2 {
+		t.Fatalf("alter: %+v", resp)
+	}
+	for ti, rt := range resp.Topics {
+		want := map[string]int32{"t1": 3, "t2": 2}[rt.Topic]
+		if rt.Topic != req.Topics[ti].Topic || int32(len(rt.Partitions)) != want+1 {
+			t.Fatalf("topic %d: %+v", ti, rt)
+		}
+		for pi, rp := range rt.Partitions {
+			wantCode := int16(0)
+			if rp.Partition == want {
+				wantCode = kerr.UnknownTopicOrPartition.Code
+			}
+			if rp.Partition != int32(pi) || rp.ErrorCode != wantCode {
+				t.Errorf("%s partition %d (at %d): error %v, want %v", rt.Topic, rp.Partition, pi, kerr.ErrorForCode(rp.ErrorCode), kerr.ErrorForCode(wantCode))
+			}
+		}
+	}
+	d := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+	d.Groups = []kmsg.DescribeShareGroupOffsetsRequestGroup{{GroupID: testShareGroup}}
+	g := h.c.DescribeShareGroupOffsets(ctx, d).Groups[0]
+	if len(g.Topics) != 2 {
+		t.Fatalf("describe: %+v", g)
+	}
+	for _, dt := range g.Topics {
+		for pi, dp := range dt.Partitions {
+			if want := shareBase[dt.Topic] + int64(pi); dp.Partition != int32(pi) || dp.StartOffset != want {
+				t.Errorf("%s partition %d (at %d): start %d, want %d", dt.Topic, dp.Partition, pi, dp.StartOffset, want)
+			}
+		}
+	}
+}

@@ -1,6 +1,9 @@
 package consumergroup
 
-import "context"
+import (
+	"context"
+	"sync"
+)
 
 // ShareStateKey names one share-partition: share group Group's view of
 // partition Partition of the topic with id TopicID (sharestate.Key).
@@ -53,6 +56,40 @@ func (c *Coordinator) SetShareStates(s ShareStateStore) {
 func (c *Coordinator) persister() ShareStateStore {
 	if b := c.states.Load(); b != nil {
 		return b.store
+	}
+	return nil
+}
+
+// shareStoreParallelism bounds the state store calls one request makes at
+// once: a group's partitions may be many, each call a round trip to the
+// partition's share coordinator.
+const shareStoreParallelism = 16
+
+// eachParallel runs fn(i) for i in [0, n), at most shareStoreParallelism
+// at a time, and returns once every call has.
+func eachParallel(n int, fn func(i int)) {
+	sem := make(chan struct{}, shareStoreParallelism)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			fn(i)
+		}()
+	}
+	wg.Wait()
+}
+
+// deleteStates deletes the states of keys through store, in parallel;
+// it returns the first error (the others are still attempted).
+func deleteStates(ctx context.Context, store ShareStateStore, keys []ShareStateKey) error {
+	errs := make([]error, len(keys))
+	eachParallel(len(keys), func(i int) { errs[i] = store.Delete(ctx, keys[i]) })
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -39,8 +39,10 @@ package wire
 // Per partition errors: UNKNOWN_TOPIC_ID, UNKNOWN_TOPIC_OR_PARTITION,
 // NOT_LEADER_OR_FOLLOWER with CurrentLeader and NodeEndpoints.
 //
-// Deviations: ShareAcquireMode 1 (record-limit, KIP-1206) acquires as 0
-// does (whole batches); BatchSize is not used to split the acquired runs.
+// ShareAcquireMode 1 (record-limit, v2, KIP-1206) acquires at most
+// MaxRecords even within a batch; mode 0 acquires whole batches.
+//
+// Deviations: BatchSize is not used to split the acquired runs.
 // Records are read onto the heap, not the pooled fetch buffers, and are
 // not charged to consumer_byte_rate quotas. Version 0 (Kafka 4.0 early
 // access) is not served: franz-go needs v2.
@@ -284,7 +286,7 @@ func (f *shareFetch) acquire(ctx context.Context, entry func(share.TopicPartitio
 				if m, ok := partMax[tp]; ok {
 					limit = min(limit, m)
 				}
-				a, err = s.shares.Acquire(ctx, f.group, f.member, targets[i], share.AcquireRequest{MaxRecords: maxRecords - records, MaxBytes: limit})
+				a, err = s.shares.Acquire(ctx, f.group, f.member, targets[i], share.AcquireRequest{MaxRecords: maxRecords - records, MaxBytes: limit, Strict: f.req.Version >= 2 && f.req.ShareAcquireMode == 1})
 			}
 			if err == nil && len(a.Ranges) == 0 {
 				continue

@@ -35,7 +35,8 @@
 //
 // Acquire reads the log from the first available offset (in flight, or
 // SPEO) and takes whole stored batches: every available offset of each
-// batch until MaxRecords is reached by a batch (it is taken whole) or
+// batch until MaxRecords is reached by a batch (it is taken whole; in
+// ShareFetch's record-limit mode, KIP-1206, exactly MaxRecords) or
 // SPEO - SPSO reaches group.share.partition.max.record.locks (Kafka's
 // default 2000); the response carries those batches and the acquired
 // runs with their delivery counts, and the consumer keeps only the

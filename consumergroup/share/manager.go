@@ -66,8 +66,11 @@ type Acquired struct {
 // AcquireRequest bounds an acquisition.
 type AcquireRequest struct {
 	// MaxRecords bounds the records acquired (the batch reaching it is
-	// acquired whole); at least 1.
+	// acquired whole unless Strict); at least 1.
 	MaxRecords int
+	// Strict acquires at most MaxRecords even within a batch
+	// (ShareAcquireMode 1, record-limit, KIP-1206).
+	Strict bool
 	// MaxBytes bounds the batch bytes read; the first batch is read even
 	// when larger (KIP-74).
 	MaxBytes int

@@ -76,6 +76,20 @@ func TestAcquireMaxRecordsWholeBatches(t *testing.T) {
 	wantRanges(t, tm.acquire(t, "m2", 4), AcquiredRange{6, 8, 1})
 }
 
+func TestAcquireStrictRecordLimit(t *testing.T) {
+	tm := newTestManager(t, earliest())
+	tm.data.produce(t, 5)
+	a, err := tm.Acquire(context.Background(), "g", "m1", tm.target, AcquireRequest{MaxRecords: 2, MaxBytes: 1 << 20, Strict: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRanges(t, a.Ranges, AcquiredRange{0, 1, 1})
+	if len(a.Records) == 0 {
+		t.Fatal("no batch for the acquired records")
+	}
+	wantRanges(t, tm.acquire(t, "m2", 500), AcquiredRange{2, 4, 1})
+}
+
 func TestAcknowledgeOnlyOwnRecords(t *testing.T) {
 	tm := newTestManager(t, earliest())
 	tm.data.produce(t, 4)

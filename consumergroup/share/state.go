@@ -205,11 +205,12 @@ func (p *partitionState) advance() {
 
 // acquire acquires for member the available records of spans, in order,
 // until maxRecords are acquired (the batch that reaches it is acquired
-// whole) or the share-partition holds lim.maxLocks in-flight records.
+// whole, unless strict) or the share-partition holds lim.maxLocks
+// in-flight records.
 // Skipped spans and offsets missing between spans are archived. It
 // returns the acquired runs and the changes to persist (records archived
 // because a lowered delivery limit exhausts them).
-func (p *partitionState) acquire(now time.Time, member string, spans []span, maxRecords int, lim limits) ([]acquiredRange, changes) {
+func (p *partitionState) acquire(now time.Time, member string, spans []span, maxRecords int, strict bool, lim limits) ([]acquiredRange, changes) {
 	var (
 		out   []acquiredRange
 		ch    changes
@@ -241,6 +242,9 @@ func (p *partitionState) acquire(now time.Time, member string, spans []span, max
 			p.records = append(p.records, inflight{state: stateArchived})
 		}
 		for o := max(s.first, p.start); o <= s.last; o++ {
+			if strict && count >= maxRecords {
+				break
+			}
 			if o < p.end() {
 				r := p.at(o)
 				switch {

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluice-io/sluice/consumergroup/share/sharetest"
 	"github.com/sluice-io/sluice/replication/configs"
 )
 
@@ -86,11 +85,10 @@ func runScript(t *testing.T, file string) {
 }
 
 type scriptEnv struct {
-	t         *testing.T
-	tm        *testManager
-	cfg       configs.ShareGroup
-	maxLocks  int
-	persister *sharetest.Persister
+	t        *testing.T
+	tm       *testManager
+	cfg      configs.ShareGroup
+	maxLocks int
 }
 
 func (e *scriptEnv) run(command string) string {

@@ -170,9 +170,6 @@ func (p *partitionState) nextOffset() int64 {
 	return p.end()
 }
 
-// hasAvailable reports whether an in-flight record may be acquired now.
-func (p *partitionState) hasAvailable() bool { return p.nextOffset() < p.end() }
-
 // moveStart moves the start offset to at least offset (the log start
 // moved past it: those records are gone), dropping their state.
 func (p *partitionState) moveStart(offset int64) bool {

@@ -44,7 +44,7 @@ test:
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
 # The race detector over the packages with concurrency (CI runs it).
-RACE_PKGS ?= ./log/ ./partition/... ./replication/... ./consumergroup/ ./consumergroup/sharestate/ ./wire/
+RACE_PKGS ?= ./log/ ./partition/... ./replication/... ./consumergroup/ ./consumergroup/sharestate/ ./consumergroup/share/... ./wire/
 race:
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
 

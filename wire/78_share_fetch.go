@@ -36,6 +36,9 @@ package wire
 // waits for appends to a session partition or records released in any
 // share-partition, as Fetch waits for appends; never polling.
 //
+// Membership is not checked, as in Kafka: the group coordinator may be
+// another node, and an unknown member only gets records no one holds.
+//
 // Per partition errors: UNKNOWN_TOPIC_ID, UNKNOWN_TOPIC_OR_PARTITION,
 // NOT_LEADER_OR_FOLLOWER with CurrentLeader and NodeEndpoints.
 //

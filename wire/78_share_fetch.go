@@ -33,8 +33,8 @@ package wire
 // request only acknowledges (renew type 4 allowed) and acquires nothing.
 //
 // Long poll: with nothing acquired and MaxWaitMillis > 0, the response
-// waits for appends to a session partition or records released in any
-// share-partition, as Fetch waits for appends; never polling.
+// waits for appends to a session partition or records of the group
+// released, as Fetch waits for appends; never polling.
 //
 // Membership is not checked, as in Kafka: the group coordinator may be
 // another node, and an unknown member only gets records no one holds.
@@ -269,7 +269,7 @@ func (f *shareFetch) acquire(ctx context.Context, entry func(share.TopicPartitio
 	}
 	var timer *time.Timer
 	for {
-		changed := s.shares.Changed()
+		changed := s.shares.Changed(f.group)
 		got, final := 0, false
 		var leaders []int32
 		records, bytes := 0, 0

@@ -141,7 +141,7 @@ func TestLockExpiryRedelivers(t *testing.T) {
 	tm.clock.advance(9 * time.Second)
 	wantRanges(t, tm.acquire(t, "m2", 500))
 	tm.clock.advance(2 * time.Second)
-	changed := tm.Changed()
+	changed := tm.Changed("g")
 	wantRanges(t, tm.acquire(t, "m2", 500), AcquiredRange{0, 2, 2})
 	select {
 	case <-changed:
@@ -164,7 +164,7 @@ func TestLockExpiryTimer(t *testing.T) {
 	t.Cleanup(tm.Close)
 	tm.target = Target{TopicID: [16]byte{1}, Topic: "t", Data: tm.data}
 	tm.data.produce(t, 2)
-	changed := tm.Changed()
+	changed := tm.Changed("g")
 	tm.acquire(t, "m1", 500)
 	select {
 	case <-changed:

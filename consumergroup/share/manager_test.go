@@ -379,8 +379,15 @@ func TestMaxRecordLocks(t *testing.T) {
 	}
 	wantRanges(t, tm.acquire(t, "m1", 500), AcquiredRange{0, 2, 1})
 	wantRanges(t, tm.acquire(t, "m2", 500))
+	// Accepting the oldest record frees room: waiters are woken.
+	changed := tm.Changed("g")
 	if err := tm.ack(t, "m1", 0, 0, AckAccept); err != nil {
 		t.Fatal(err)
+	}
+	select {
+	case <-changed:
+	default:
+		t.Fatal("the start offset moved without waking waiters")
 	}
 	wantRanges(t, tm.acquire(t, "m2", 500), AcquiredRange{3, 3, 1})
 }

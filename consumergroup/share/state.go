@@ -106,7 +106,9 @@ type limits struct {
 type changes struct {
 	offsets     []int64
 	deadLetters []deadLetterRef
-	// released is set when records became available (waiters may acquire).
+	// released is set when records became available, or the start
+	// offset moved and so freed in-flight room (max record locks):
+	// waiters may acquire.
 	released bool
 }
 
@@ -187,17 +189,19 @@ func (p *partitionState) moveStart(offset int64) bool {
 	return true
 }
 
-// advance moves the start offset over the complete records at its head.
-func (p *partitionState) advance() {
+// advance moves the start offset over the complete records at its head
+// and reports whether it moved.
+func (p *partitionState) advance() bool {
 	n := 0
 	for n < len(p.records) && (p.records[n].state == stateAcknowledged || p.records[n].state == stateArchived) {
 		n++
 	}
 	if n == 0 {
-		return
+		return false
 	}
 	p.records = append(p.records[:0], p.records[n:]...)
 	p.start += int64(n)
+	return true
 }
 
 // acquire acquires for member the available records of spans, in order,
@@ -342,7 +346,9 @@ func (p *partitionState) acknowledge(now time.Time, member string, first, last i
 			r.deadline = now.Add(lim.lock)
 		}
 	}
-	p.advance()
+	if p.advance() {
+		ch.released = true
+	}
 	return ch, nil
 }
 

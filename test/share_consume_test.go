@@ -268,6 +268,59 @@ func TestShareGroupRedeliveryAfterLockExpiry(t *testing.T) {
 	}
 }
 
+// TestShareGroupClosedWorkerReleases has a worker take records and close
+// its client without acknowledging them: closing its share session
+// releases them, so the other worker gets them at once (delivered a
+// second time), long before their 15 s locks would expire.
+func TestShareGroupClosedWorkerReleases(t *testing.T) {
+	p := startProcess(t, t.TempDir())
+	admin := newClient(t, p.Addr)
+	requireShareGroups(t, admin)
+	const topic, group = "share-closed", "share-closed-group"
+	createTopic(t, p.Addr, topic, 1)
+	setShareGroupConfigs(t, admin, group, map[string]string{
+		"share.auto.offset.reset":       "earliest",
+		"share.record.lock.duration.ms": "15000",
+	})
+	values := []string{"a", "b", "c", "d"}
+	produceValues(t, p.Addr, topic, values)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	quitter := newShareConsumer(t, p.Addr, group, []string{topic})
+	var held int
+	for held == 0 {
+		fs := quitter.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatal("the first worker got nothing")
+		}
+		held = fs.NumRecords()
+	}
+	quitter.Close()
+	closed := time.Now()
+	got := newDeliveries()
+	other := newShareConsumer(t, p.Addr, group, []string{topic})
+	defer other.Close()
+	for got.distinct() < len(values) {
+		fs := other.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("the second worker got %d of %d records", got.distinct(), len(values))
+		}
+		fs.EachRecord(func(r *kgo.Record) { got.add(1, r); r.Ack(kgo.AckAccept) })
+	}
+	if waited := time.Since(closed); waited > 10*time.Second {
+		t.Fatalf("records came %s after the first worker closed: released by lock expiry, not by the session close", waited)
+	}
+	redelivered := 0
+	for _, c := range got.maxCount {
+		if c >= 2 {
+			redelivered++
+		}
+	}
+	if redelivered != held {
+		t.Fatalf("%d records came a second time, the first worker held %d", redelivered, held)
+	}
+}
+
 // TestShareGroupDeadLetters checks KIP-1191 dead-lettering: a record
 // released on every delivery is written to the group's dead-letter topic
 // once it reaches share.delivery.count.limit, a rejected one at once,

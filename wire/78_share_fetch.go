@@ -33,14 +33,19 @@ package wire
 // request only acknowledges (renew type 4 allowed) and acquires nothing.
 //
 // Long poll: with nothing acquired and MaxWaitMillis > 0, the response
-// waits for appends to a session partition or records released in any
-// share-partition, as Fetch waits for appends; never polling.
+// waits for appends to a session partition or records of the group
+// released, as Fetch waits for appends; never polling.
+//
+// Membership is not checked, as in Kafka: the group coordinator may be
+// another node, and an unknown member only gets records no one holds.
 //
 // Per partition errors: UNKNOWN_TOPIC_ID, UNKNOWN_TOPIC_OR_PARTITION,
 // NOT_LEADER_OR_FOLLOWER with CurrentLeader and NodeEndpoints.
 //
-// Deviations: ShareAcquireMode 1 (record-limit, KIP-1206) acquires as 0
-// does (whole batches); BatchSize is not used to split the acquired runs.
+// ShareAcquireMode 1 (record-limit, v2, KIP-1206) acquires at most
+// MaxRecords even within a batch; mode 0 acquires whole batches.
+//
+// Deviations: BatchSize is not used to split the acquired runs.
 // Records are read onto the heap, not the pooled fetch buffers, and are
 // not charged to consumer_byte_rate quotas. Version 0 (Kafka 4.0 early
 // access) is not served: franz-go needs v2.
@@ -264,7 +269,7 @@ func (f *shareFetch) acquire(ctx context.Context, entry func(share.TopicPartitio
 	}
 	var timer *time.Timer
 	for {
-		changed := s.shares.Changed()
+		changed := s.shares.Changed(f.group)
 		got, final := 0, false
 		var leaders []int32
 		records, bytes := 0, 0
@@ -284,7 +289,7 @@ func (f *shareFetch) acquire(ctx context.Context, entry func(share.TopicPartitio
 				if m, ok := partMax[tp]; ok {
 					limit = min(limit, m)
 				}
-				a, err = s.shares.Acquire(ctx, f.group, f.member, targets[i], share.AcquireRequest{MaxRecords: maxRecords - records, MaxBytes: limit})
+				a, err = s.shares.Acquire(ctx, f.group, f.member, targets[i], share.AcquireRequest{MaxRecords: maxRecords - records, MaxBytes: limit, Strict: f.req.Version >= 2 && f.req.ShareAcquireMode == 1})
 			}
 			if err == nil && len(a.Ranges) == 0 {
 				continue

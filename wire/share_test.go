@@ -11,6 +11,7 @@ import (
 	"github.com/sluice-io/sluice/consumergroup/share"
 	"github.com/sluice-io/sluice/consumergroup/share/sharetest"
 	"github.com/sluice-io/sluice/consumergroup/sharestate"
+	"github.com/sluice-io/sluice/partition/record"
 	"github.com/sluice-io/sluice/replication"
 	"github.com/sluice-io/sluice/replication/configs"
 )
@@ -221,5 +222,119 @@ func TestShareSessionReleasedOnConnectionClose(t *testing.T) {
 	}
 	if waited := time.Since(began); waited > 4*time.Second {
 		t.Fatalf("released after %s", waited)
+	}
+}
+
+// shareServer is a single-node server with share groups over an in-memory
+// persister, and one topic "t" of one partition.
+type shareServer struct {
+	*testServer
+	topicID [16]byte
+}
+
+func startShareServer(t *testing.T, cfg configs.ShareGroup) *shareServer {
+	t.Helper()
+	ts := startTestServer(t, Options{})
+	shares := share.NewManager(share.DefaultConfig(), ts.cluster.NodeID(), sharetest.NewPersister(), shareConfigs{cfg}, share.Options{})
+	t.Cleanup(shares.Close)
+	ts.Server.groups, ts.Server.shares = &fakeGroups{}, shares
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	topic, err := ts.cluster.CreateTopic(ctx, replication.CreateTopicRequest{Name: "t", Partitions: 1, ReplicationFactor: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &shareServer{testServer: ts, topicID: topic.ID()}
+}
+
+// appendBatch appends one batch of values to t-0 and waits for it.
+func (ss *shareServer) appendBatch(t *testing.T, values ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var b record.Builder
+	for _, v := range values {
+		b.Add(0, nil, []byte(v))
+	}
+	batch, err := b.AppendTo(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ss.cluster.Partition("t", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Append(ctx, batch)
+	if err == nil {
+		err = res.Wait(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestShareRenewAndRecordLimit checks renew acknowledgements (KIP-1222:
+// only with IsRenewAck, which fetches nothing) and the record-limit
+// acquire mode (KIP-1206), on the wire.
+func TestShareRenewAndRecordLimit(t *testing.T) {
+	cfg := configs.DefaultShareGroup()
+	cfg.AutoOffsetReset = "earliest"
+	ss := startShareServer(t, cfg)
+	ss.appendBatch(t, "a", "b", "c", "d")
+	group, member := "g", "m"
+	c := dial(t, ss.addr)
+	fetch := func(epoch int32, mode int8, renew bool, acks ...kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch) *kmsg.ShareFetchResponse {
+		req := kmsg.NewPtrShareFetchRequest()
+		req.SetVersion(2)
+		req.GroupID, req.MemberID, req.ShareSessionEpoch = &group, &member, epoch
+		req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.MaxRecords = 1000, 1, 1<<20, 2
+		if renew {
+			// A renew request carries no fetch parameters.
+			req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.MaxRecords = 0, 0, 0, 0
+		}
+		req.ShareAcquireMode, req.IsRenewAck = mode, renew
+		rt := kmsg.NewShareFetchRequestTopic()
+		rt.TopicID = ss.topicID
+		rp := kmsg.NewShareFetchRequestTopicPartition()
+		rp.AcknowledgementBatches = acks
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return c.roundTrip(req).(*kmsg.ShareFetchResponse)
+	}
+	resp := fetch(0, 1, false)
+	if resp.ErrorCode != 0 || len(resp.Topics) != 1 {
+		t.Fatalf("record-limit fetch: %+v", resp)
+	}
+	if got := resp.Topics[0].Partitions[0].AcquiredRecords; len(got) != 1 || got[0].FirstOffset != 0 || got[0].LastOffset != 1 {
+		t.Fatalf("record-limit mode acquired %+v, want 0-1", got)
+	}
+	renew := kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch{FirstOffset: 0, LastOffset: 1, AcknowledgeTypes: []int8{4}}
+	// A renew outside a renew request is a bad acknowledgement.
+	if resp := fetch(1, 1, false, renew); resp.Topics[0].Partitions[0].AcknowledgeErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("renew without IsRenewAck: %+v", resp.Topics[0].Partitions[0])
+	}
+	resp = fetch(2, 0, true, renew)
+	if resp.ErrorCode != 0 || resp.Topics[0].Partitions[0].AcknowledgeErrorCode != 0 || len(resp.Topics[0].Partitions[0].AcquiredRecords) != 0 {
+		t.Fatalf("renew request: %+v", resp)
+	}
+	// Renew through ShareAcknowledge, as franz-go does.
+	renewAck := kmsg.NewPtrShareAcknowledgeRequest()
+	renewAck.SetVersion(2)
+	renewAck.GroupID, renewAck.MemberID, renewAck.ShareSessionEpoch, renewAck.IsRenewAck = &group, &member, 3, true
+	at := kmsg.NewShareAcknowledgeRequestTopic()
+	at.TopicID = ss.topicID
+	ap := kmsg.NewShareAcknowledgeRequestTopicPartition()
+	ap.AcknowledgementBatches = []kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch{{FirstOffset: 0, LastOffset: 1, AcknowledgeTypes: []int8{4}}}
+	at.Partitions = append(at.Partitions, ap)
+	renewAck.Topics = append(renewAck.Topics, at)
+	if resp := c.roundTrip(renewAck).(*kmsg.ShareAcknowledgeResponse); resp.ErrorCode != 0 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("ShareAcknowledge renew: %+v", resp)
+	}
+	// A renew request with fetch parameters is malformed.
+	req := kmsg.NewPtrShareFetchRequest()
+	req.SetVersion(2)
+	req.GroupID, req.MemberID, req.ShareSessionEpoch, req.IsRenewAck, req.MaxWaitMillis = &group, &member, 4, true, 100
+	if resp := c.roundTrip(req).(*kmsg.ShareFetchResponse); resp.ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("renew request with MaxWait: %v", kerr.ErrorForCode(resp.ErrorCode))
 	}
 }

@@ -18,9 +18,9 @@ type ShareGroups interface {
 	Acquire(ctx context.Context, group, member string, t share.Target, req share.AcquireRequest) (share.Acquired, error)
 	Acknowledge(ctx context.Context, group, member string, t share.Target, acks []share.AckBatch, renewAllowed bool) error
 	ReleaseMember(ctx context.Context, group, member string, t share.Target) error
-	// Changed returns a channel closed when records become available
-	// again (released, lock expired).
-	Changed() <-chan struct{}
+	// Changed returns a channel closed when records of group become
+	// available again (released, lock expired).
+	Changed(group string) <-chan struct{}
 	LockDuration(group string) time.Duration
 }
 

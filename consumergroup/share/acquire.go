@@ -70,7 +70,7 @@ func (m *Manager) Acquire(ctx context.Context, group, member string, t Target, r
 	if err != nil {
 		return Acquired{}, err
 	}
-	ranges, ch := sp.state.acquire(m.now(), member, spans, max(req.MaxRecords, 1), lim)
+	ranges, ch := sp.state.acquire(m.now(), member, spans, max(req.MaxRecords, 1), req.Strict, lim)
 	if err := m.persistLocked(ctx, group, sp, cfg, ch); err != nil {
 		return Acquired{}, err
 	}

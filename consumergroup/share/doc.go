@@ -35,7 +35,8 @@
 //
 // Acquire reads the log from the first available offset (in flight, or
 // SPEO) and takes whole stored batches: every available offset of each
-// batch until MaxRecords is reached by a batch (it is taken whole) or
+// batch until MaxRecords is reached by a batch (it is taken whole; in
+// ShareFetch's record-limit mode, KIP-1206, exactly MaxRecords) or
 // SPEO - SPSO reaches group.share.partition.max.record.locks (Kafka's
 // default 2000); the response carries those batches and the acquired
 // runs with their delivery counts, and the consumer keeps only the
@@ -110,13 +111,14 @@
 //
 // sharePartition.mu guards one share-partition and is held across its
 // persister and dead-letter writes, so its durable changes are written in
-// order; Manager.mu guards the map of share-partitions and the Changed
-// channel and is taken inside sharePartition.mu, never around it.
+// order; Manager.mu guards the map of share-partitions and the groups'
+// Changed channels and is taken inside sharePartition.mu, never around
+// it.
 // Sessions.mu is taken alone. Each share-partition with acquired records
 // has one timer, armed for its earliest lock deadline; its callback runs
-// under the Manager's WaitGroup and Close waits for it. Releases close the
-// Changed channel, which long-polling ShareFetches wait on alongside the
-// data partitions' waiters.
+// under the Manager's WaitGroup and Close waits for it. A release closes
+// its group's Changed channel, which the group's long-polling ShareFetches
+// wait on alongside the data partitions' waiters.
 //
 // # Glossary
 //

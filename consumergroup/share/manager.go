@@ -66,8 +66,11 @@ type Acquired struct {
 // AcquireRequest bounds an acquisition.
 type AcquireRequest struct {
 	// MaxRecords bounds the records acquired (the batch reaching it is
-	// acquired whole); at least 1.
+	// acquired whole unless Strict); at least 1.
 	MaxRecords int
+	// Strict acquires at most MaxRecords even within a batch
+	// (ShareAcquireMode 1, record-limit, KIP-1206).
+	Strict bool
 	// MaxBytes bounds the batch bytes read; the first batch is read even
 	// when larger (KIP-74).
 	MaxBytes int
@@ -106,9 +109,11 @@ type Manager struct {
 	mu         sync.Mutex
 	closed     bool
 	partitions map[sharestate.Key]*sharePartition
-	// changed is closed and replaced when records become available
-	// again (release, lock expiry): long-polling ShareFetches wake.
-	changed chan struct{}
+	// changed holds, per share group some ShareFetch waits for, a
+	// channel closed (and forgotten) when records of the group become
+	// available again (release, lock expiry): long-polling ShareFetches
+	// wake. A group nobody waits for has no entry.
+	changed map[string]chan struct{}
 }
 
 // Options are a Manager's collaborators and test seams.
@@ -144,7 +149,7 @@ func NewManager(cfg Config, node int32, persister sharestate.Persister, groups G
 		ctx:         ctx,
 		cancel:      cancel,
 		partitions:  make(map[sharestate.Key]*sharePartition),
-		changed:     make(chan struct{}),
+		changed:     make(map[string]chan struct{}),
 	}
 }
 
@@ -169,21 +174,28 @@ func (m *Manager) Close() {
 	m.wg.Wait()
 }
 
-// Changed returns a channel closed when records of some share-partition
-// become available again; take it before acquiring, so a release in
-// between is not missed.
-func (m *Manager) Changed() <-chan struct{} {
+// Changed returns a channel closed when records of group's
+// share-partitions become available again; take it before acquiring, so a
+// release in between is not missed.
+func (m *Manager) Changed(group string) <-chan struct{} {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.changed
+	ch := m.changed[group]
+	if ch == nil {
+		ch = make(chan struct{})
+		m.changed[group] = ch
+	}
+	return ch
 }
 
-// notify wakes the waiters of Changed.
-func (m *Manager) notify() {
+// notify wakes the waiters of Changed(group).
+func (m *Manager) notify(group string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	close(m.changed)
-	m.changed = make(chan struct{})
+	if ch := m.changed[group]; ch != nil {
+		close(ch)
+		delete(m.changed, group)
+	}
 }
 
 // LockDuration returns group's record lock duration
@@ -427,7 +439,7 @@ func (m *Manager) persistLocked(ctx context.Context, group string, sp *sharePart
 		}
 	}
 	if ch.released {
-		m.notify()
+		m.notify(sp.key.Group)
 	}
 	return nil
 }

@@ -76,6 +76,20 @@ func TestAcquireMaxRecordsWholeBatches(t *testing.T) {
 	wantRanges(t, tm.acquire(t, "m2", 4), AcquiredRange{6, 8, 1})
 }
 
+func TestAcquireStrictRecordLimit(t *testing.T) {
+	tm := newTestManager(t, earliest())
+	tm.data.produce(t, 5)
+	a, err := tm.Acquire(context.Background(), "g", "m1", tm.target, AcquireRequest{MaxRecords: 2, MaxBytes: 1 << 20, Strict: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRanges(t, a.Ranges, AcquiredRange{0, 1, 1})
+	if len(a.Records) == 0 {
+		t.Fatal("no batch for the acquired records")
+	}
+	wantRanges(t, tm.acquire(t, "m2", 500), AcquiredRange{2, 4, 1})
+}
+
 func TestAcknowledgeOnlyOwnRecords(t *testing.T) {
 	tm := newTestManager(t, earliest())
 	tm.data.produce(t, 4)
@@ -127,7 +141,7 @@ func TestLockExpiryRedelivers(t *testing.T) {
 	tm.clock.advance(9 * time.Second)
 	wantRanges(t, tm.acquire(t, "m2", 500))
 	tm.clock.advance(2 * time.Second)
-	changed := tm.Changed()
+	changed := tm.Changed("g")
 	wantRanges(t, tm.acquire(t, "m2", 500), AcquiredRange{0, 2, 2})
 	select {
 	case <-changed:
@@ -150,7 +164,7 @@ func TestLockExpiryTimer(t *testing.T) {
 	t.Cleanup(tm.Close)
 	tm.target = Target{TopicID: [16]byte{1}, Topic: "t", Data: tm.data}
 	tm.data.produce(t, 2)
-	changed := tm.Changed()
+	changed := tm.Changed("g")
 	tm.acquire(t, "m1", 500)
 	select {
 	case <-changed:
@@ -365,8 +379,15 @@ func TestMaxRecordLocks(t *testing.T) {
 	}
 	wantRanges(t, tm.acquire(t, "m1", 500), AcquiredRange{0, 2, 1})
 	wantRanges(t, tm.acquire(t, "m2", 500))
+	// Accepting the oldest record frees room: waiters are woken.
+	changed := tm.Changed("g")
 	if err := tm.ack(t, "m1", 0, 0, AckAccept); err != nil {
 		t.Fatal(err)
+	}
+	select {
+	case <-changed:
+	default:
+		t.Fatal("the start offset moved without waking waiters")
 	}
 	wantRanges(t, tm.acquire(t, "m2", 500), AcquiredRange{3, 3, 1})
 }

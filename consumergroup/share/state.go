@@ -106,7 +106,9 @@ type limits struct {
 type changes struct {
 	offsets     []int64
 	deadLetters []deadLetterRef
-	// released is set when records became available (waiters may acquire).
+	// released is set when records became available, or the start
+	// offset moved and so freed in-flight room (max record locks):
+	// waiters may acquire.
 	released bool
 }
 
@@ -170,9 +172,6 @@ func (p *partitionState) nextOffset() int64 {
 	return p.end()
 }
 
-// hasAvailable reports whether an in-flight record may be acquired now.
-func (p *partitionState) hasAvailable() bool { return p.nextOffset() < p.end() }
-
 // moveStart moves the start offset to at least offset (the log start
 // moved past it: those records are gone), dropping their state.
 func (p *partitionState) moveStart(offset int64) bool {
@@ -190,26 +189,29 @@ func (p *partitionState) moveStart(offset int64) bool {
 	return true
 }
 
-// advance moves the start offset over the complete records at its head.
-func (p *partitionState) advance() {
+// advance moves the start offset over the complete records at its head
+// and reports whether it moved.
+func (p *partitionState) advance() bool {
 	n := 0
 	for n < len(p.records) && (p.records[n].state == stateAcknowledged || p.records[n].state == stateArchived) {
 		n++
 	}
 	if n == 0 {
-		return
+		return false
 	}
 	p.records = append(p.records[:0], p.records[n:]...)
 	p.start += int64(n)
+	return true
 }
 
 // acquire acquires for member the available records of spans, in order,
 // until maxRecords are acquired (the batch that reaches it is acquired
-// whole) or the share-partition holds lim.maxLocks in-flight records.
+// whole, unless strict) or the share-partition holds lim.maxLocks
+// in-flight records.
 // Skipped spans and offsets missing between spans are archived. It
 // returns the acquired runs and the changes to persist (records archived
 // because a lowered delivery limit exhausts them).
-func (p *partitionState) acquire(now time.Time, member string, spans []span, maxRecords int, lim limits) ([]acquiredRange, changes) {
+func (p *partitionState) acquire(now time.Time, member string, spans []span, maxRecords int, strict bool, lim limits) ([]acquiredRange, changes) {
 	var (
 		out   []acquiredRange
 		ch    changes
@@ -241,6 +243,9 @@ func (p *partitionState) acquire(now time.Time, member string, spans []span, max
 			p.records = append(p.records, inflight{state: stateArchived})
 		}
 		for o := max(s.first, p.start); o <= s.last; o++ {
+			if strict && count >= maxRecords {
+				break
+			}
 			if o < p.end() {
 				r := p.at(o)
 				switch {
@@ -341,7 +346,9 @@ func (p *partitionState) acknowledge(now time.Time, member string, first, last i
 			r.deadline = now.Add(lim.lock)
 		}
 	}
-	p.advance()
+	if p.advance() {
+		ch.released = true
+	}
 	return ch, nil
 }
 

@@ -17,8 +17,9 @@ import (
 // one in-process node: 100 B records in 2 partitions, read once each way.
 // Run with -benchtime=1x; SLUICE_BENCH_SCALE multiplies the records.
 //
-// Metrics: records/s of each reader (classic, share with 1 and 4
-// consumers).
+// Metrics: records/s of each reader (classic, share with 1, 4 and 16
+// consumers), and each share reader's ratio to the classic consumer's
+// records/s in the same run.
 func BenchmarkShareFetch(b *testing.B) {
 	srv := startServer(b, withLogger(zap.NewNop()))
 	admin := newClient(b, srv.Addr)
@@ -46,6 +47,7 @@ func BenchmarkShareFetch(b *testing.B) {
 		b.Fatal(*err)
 	}
 
+	var classic float64
 	b.Run("classic-fetch", func(b *testing.B) {
 		cl := newClient(b, srv.Addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 		began := time.Now()
@@ -56,9 +58,10 @@ func BenchmarkShareFetch(b *testing.B) {
 			}
 			got += fs.NumRecords()
 		}
-		b.ReportMetric(float64(n)/time.Since(began).Seconds(), "records/s")
+		classic = float64(n) / time.Since(began).Seconds()
+		b.ReportMetric(classic, "records/s")
 	})
-	for _, consumers := range []int{1, 4} {
+	for _, consumers := range []int{1, 4, 16} {
 		b.Run(fmt.Sprintf("share-fetch-%d", consumers), func(b *testing.B) {
 			group := fmt.Sprintf("bench-share-%d", consumers)
 			setShareGroupConfigs(b, admin, group, map[string]string{"share.auto.offset.reset": "earliest"})
@@ -90,7 +93,11 @@ func BenchmarkShareFetch(b *testing.B) {
 			elapsed := time.Since(began)
 			stop()
 			workers.Wait()
-			b.ReportMetric(float64(n)/elapsed.Seconds(), "records/s")
+			rate := float64(n) / elapsed.Seconds()
+			b.ReportMetric(rate, "records/s")
+			if classic > 0 {
+				b.ReportMetric(rate/classic, "x-classic")
+			}
 		})
 	}
 }

@@ -32,7 +32,9 @@ package wire
 // producer, NOT_COORDINATOR on a node that does not lead the group's
 // partition, COORDINATOR_NOT_AVAILABLE (retriable) when the transaction
 // coordinator cannot answer now, or before v5 is busy completing the
-// previous transaction (CONCURRENT_TRANSACTIONS from v5).
+// previous transaction (CONCURRENT_TRANSACTIONS from v5). A server
+// without a transaction coordinator (Options.Transactions) has no
+// transactions to commit in: TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
 //
 // Version notes: v1 same as v0; v2 leader epoch per partition (KIP-320);
 // v3 flexible, and generation, member id and group instance id, checked

@@ -60,9 +60,13 @@ type Partition interface {
 	// then below the high watermark.
 	Leader() (node int32, epoch int32)
 	Append(ctx context.Context, batches []byte) (replication.Appended, error)
-	// AppendAsCoordinator appends transactional offset commits
-	// (TxnOffsetCommit): transactional batches without sequence numbers.
-	AppendAsCoordinator(ctx context.Context, batches []byte) (replication.Appended, error)
+	// AppendAsCoordinatorVerified appends transactional offset commits
+	// (TxnOffsetCommit): transactional batches without sequence numbers,
+	// verified with guard (the partition's StartTxnVerification, then
+	// the transaction coordinator): one that would begin its producer's
+	// transaction after a marker ended the verification is
+	// INVALID_TXN_STATE, with nothing stored.
+	AppendAsCoordinatorVerified(ctx context.Context, batches []byte, guard uint64) (replication.Appended, error)
 	Read(dst []byte, req partition.ReadRequest) (partition.ReadResult, error)
 	Offsets() partition.Offsets
 }

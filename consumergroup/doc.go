@@ -96,8 +96,19 @@
 // # Offsets in transactions
 //
 // TxnOffsetCommit (KIP-98, KIP-447) appends a transactional batch of the
-// producer and keeps its offsets pending per group and producer
-// (group.txnOffsets) from the append on: invisible to OffsetFetch,
+// producer, verified (KIP-890): before calling, the wire layer has the
+// group's partition hand out a verification guard for the producer and
+// the transaction coordinator confirm that the partition is in the
+// producer's ongoing transaction (VerifyOnly before v5, transaction
+// version 1; an add from v5); the append presents the guard, which the
+// transaction's marker ends. So a commit sent after its transaction
+// ended (EndTxn done, marker written), or overtaken by the marker
+// between verification and append, is refused (INVALID_TXN_STATE) with
+// nothing stored: it cannot begin a transaction no marker would end,
+// which would leave the group's offsets UNSTABLE and the partition's LSO
+// stuck. A group the refused commit would have created is dropped
+// again. The coordinator keeps the offsets pending per group and
+// producer (group.txnOffsets) from the append on: invisible to OffsetFetch,
 // DescribeGroups and lag, UNSTABLE_OFFSET_COMMIT to an OffsetFetch with
 // RequireStable. The transaction coordinator has the partition leader
 // write the producer's marker in the group's partition; once it is
@@ -254,6 +265,12 @@
 //     apart): the record then lands in the new epoch from old state. No
 //     election is that fast; the partition's Append does not take an
 //     expected epoch to close the gap for good.
+//   - The guard of a TxnOffsetCommit is the partition's, in leader
+//     memory: the coordinator's records are not in the partition's
+//     in-flight forecast, so a producer's transaction counts as under way
+//     there (no verification) only once its first commit applied, and
+//     that commit's guard stays in force until the marker, for a second
+//     commit verified with the same guard meanwhile.
 //   - CompleteTransaction does not compare producer epochs: a marker ends
 //     whatever its producer had pending in the partition, as in Kafka.
 //     Applying a marker the load already read changes nothing: a producer

@@ -122,14 +122,18 @@ func (p *fakePartition) Append(ctx context.Context, batches []byte) (replication
 	return p.handle.Append(ctx, batches)
 }
 
-// AppendAsCoordinator stores the transactional batch through the
+// AppendAsCoordinatorVerified stores the transactional batch through the
 // single-node cluster's plain Append, the batch's producer and attributes
 // kept aside in the txnLog and put back by Read: the coordinator's own
-// logic is tested here, the partition's transactional append in its
-// package.
-func (p *fakePartition) AppendAsCoordinator(ctx context.Context, batches []byte) (replication.Appended, error) {
+// logic is tested here, the partition's transactional append and its
+// verification guard in their package. A guard listed in the txnLog's
+// refused set is refused as a guard a marker ended.
+func (p *fakePartition) AppendAsCoordinatorVerified(ctx context.Context, batches []byte, guard uint64) (replication.Appended, error) {
 	if !p.leads() {
 		return replication.Appended{}, kerr.NotLeaderForPartition
+	}
+	if p.cluster.txn.refuses(guard) {
+		return replication.Appended{}, kerr.InvalidTxnState
 	}
 	return p.cluster.txn.append(ctx, p, batches)
 }

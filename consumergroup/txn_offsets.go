@@ -30,7 +30,17 @@ const attributeTransactional = 0x10
 // committed to, and a group that does not exist is created empty, as in
 // Kafka. A stale producer epoch is the partition's refusal
 // (INVALID_PRODUCER_EPOCH). It answers once the records are durable.
-func (c *Coordinator) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse {
+//
+// guard is the verification guard of the group's partition for the
+// producer (KIP-890): the caller has its leader hand it out
+// (StartTxnVerification; 0 when the producer's transaction is under way
+// there already), then has the transaction coordinator confirm that the
+// partition is in the producer's ongoing transaction, before calling. If
+// the transaction ended meanwhile (its marker ended the guard), the
+// records would begin a transaction no marker ends: the partition refuses
+// them, nothing is stored or left pending, and the answer is
+// INVALID_TXN_STATE.
+func (c *Coordinator) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCommitRequest, guard uint64) *kmsg.TxnOffsetCommitResponse {
 	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
 	for _, rt := range req.Topics {
 		st := kmsg.NewTxnOffsetCommitResponseTopic()
@@ -81,7 +91,8 @@ func (c *Coordinator) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCo
 		c.mu.Unlock()
 		return setAll(code)
 	}
-	if g == nil {
+	created := g == nil
+	if created {
 		g = newGroup(req.Group, time.Now())
 		c.groups[req.Group] = g
 	}
@@ -129,8 +140,12 @@ func (c *Coordinator) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCo
 		return resp
 	}
 	batch := encodeTxnBatch(records, req.ProducerID, req.ProducerEpoch)
-	w, err := c.appendTxnLocked(c.partitionFor(g.id), batch)
+	w, err := c.appendTxnLocked(c.partitionFor(g.id), batch, guard)
 	if err != nil {
+		// Refused (a late commit whose transaction ended, a stale
+		// epoch, leadership moved): nothing was stored, so nothing
+		// is pending, and a group created for it does not appear.
+		c.dropIfUnusedLocked(g, created)
 		c.mu.Unlock()
 		return fail(err)
 	}
@@ -149,6 +164,15 @@ func (c *Coordinator) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCo
 		return fail(err)
 	}
 	return resp
+}
+
+// dropIfUnusedLocked forgets group g, created by the TxnOffsetCommit
+// under way (created), if that commit stored nothing in it: no group
+// without a member or an offset is left behind by a refused commit.
+func (c *Coordinator) dropIfUnusedLocked(g *group, created bool) {
+	if created && len(g.members) == 0 && len(g.offsets) == 0 && len(g.txnOffsets) == 0 && len(g.pendingCommits) == 0 && c.groups[g.id] == g {
+		delete(c.groups, g.id)
+	}
 }
 
 // CompleteTransaction applies the transaction marker of producer
@@ -204,9 +228,10 @@ func (c *Coordinator) completeTxnLocked(groups map[string]*group, index int32, p
 	return n
 }
 
-// appendTxnLocked is appendLocked for a transactional batch
-// (Partition.AppendAsCoordinator): the same leadership checks, under c.mu.
-func (c *Coordinator) appendTxnLocked(p int32, batch []byte) (written, error) {
+// appendTxnLocked is appendLocked for a transactional batch verified
+// with guard (Partition.AppendAsCoordinatorVerified): the same leadership
+// checks, under c.mu.
+func (c *Coordinator) appendTxnLocked(p int32, batch []byte, guard uint64) (written, error) {
 	part := c.handle(p)
 	epoch, loaded := c.ownedEpochLocked(p)
 	if part == nil || !loaded {
@@ -215,7 +240,7 @@ func (c *Coordinator) appendTxnLocked(p int32, batch []byte) (written, error) {
 	if node, now := part.Leader(); node != c.self || now != epoch {
 		return written{}, kerr.NotCoordinator
 	}
-	res, err := part.AppendAsCoordinator(context.Background(), batch)
+	res, err := part.AppendAsCoordinatorVerified(context.Background(), batch, guard)
 	if err != nil {
 		return written{}, fmt.Errorf("append transactional offsets to %s-%d: %w", OffsetsTopic, p, err)
 	}

@@ -22,6 +22,29 @@ import (
 type txnLog struct {
 	mu      sync.Mutex
 	batches map[int32]map[int64]log.BatchHeader
+	// refused are the guards the fake partition refuses
+	// (INVALID_TXN_STATE), as a real one refuses a guard a marker ended.
+	refused map[uint64]bool
+}
+
+// refuses reports whether guard is among the refused ones.
+func (l *txnLog) refuses(guard uint64) bool {
+	if l == nil {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.refused[guard]
+}
+
+// refuse makes the fake partition refuse guard.
+func (l *txnLog) refuse(guard uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.refused == nil {
+		l.refused = map[uint64]bool{}
+	}
+	l.refused[guard] = true
 }
 
 // append stores batch (one transactional or control batch) through p's
@@ -107,12 +130,17 @@ func writeMarker(t *testing.T, c *Coordinator, group string, producerID int64, c
 // transaction (v3, as a consumer-transform-producer sends it) and returns
 // the partition's error code.
 func txnCommit(c *Coordinator, group string, pid int64, memberID string, generation int32, partition int32, offset int64) int16 {
+	return txnCommitGuarded(c, group, pid, memberID, generation, partition, offset, 0)
+}
+
+// txnCommitGuarded is txnCommit verified with guard.
+func txnCommitGuarded(c *Coordinator, group string, pid int64, memberID string, generation int32, partition int32, offset int64, guard uint64) int16 {
 	req := kmsg.NewPtrTxnOffsetCommitRequest()
 	req.Version = 3
 	req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = "tx", group, pid, 0
 	req.MemberID, req.Generation = memberID, generation
 	req.Topics = []kmsg.TxnOffsetCommitRequestTopic{{Topic: "t1", Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{Partition: partition, Offset: offset, LeaderEpoch: -1}}}}
-	return c.TxnOffsetCommit(context.Background(), req).Topics[0].Partitions[0].ErrorCode
+	return c.TxnOffsetCommit(context.Background(), req, guard).Topics[0].Partitions[0].ErrorCode
 }
 
 // fetchStable is fetchOffset with RequireStable: the partition's error
@@ -128,6 +156,46 @@ func fetchStable(c *Coordinator, group string) (int16, int64) {
 	}
 	p := resp.Topics[0].Partitions[0]
 	return p.ErrorCode, p.Offset
+}
+
+// TestLateTxnOffsetCommitRefused has the group's partition refuse a
+// transactional commit (as it refuses one whose verification guard a
+// marker ended: its transaction is over): the answer is
+// INVALID_TXN_STATE, the group's committed offset stays as it was and is
+// not left pending (no UNSTABLE_OFFSET_COMMIT), and a group the commit
+// would have created does not appear.
+func TestLateTxnOffsetCommitRefused(t *testing.T) {
+	_, c1, _ := twoCoordinators(t)
+	const pid, ended = 4100, 77
+	if code := settled(t, c1, func() int16 { return txnCommit(c1, testGroup, pid, "", -1, 0, 10) }); code != 0 {
+		t.Fatalf("TxnOffsetCommit: code %d", code)
+	}
+	writeMarker(t, c1, testGroup, pid, true)
+	c1.handle(c1.partitionFor(testGroup)).(*fakePartition).cluster.txn.refuse(ended)
+
+	if code := txnCommitGuarded(c1, testGroup, pid, "", -1, 0, 20, ended); code != kerr.InvalidTxnState.Code {
+		t.Fatalf("late TxnOffsetCommit: code %d, want INVALID_TXN_STATE", code)
+	}
+	if code, off := fetchStable(c1, testGroup); code != 0 || off != 10 {
+		t.Fatalf("RequireStable fetch after the refused commit: code %d offset %d, want 0 and 10", code, off)
+	}
+	const fresh = "late-fresh-group"
+	if code := settled(t, c1, func() int16 { return txnCommitGuarded(c1, fresh, pid, "", -1, 0, 20, ended) }); code != kerr.InvalidTxnState.Code {
+		t.Fatalf("late TxnOffsetCommit to a new group: code %d, want INVALID_TXN_STATE", code)
+	}
+	for _, st := range c1.Stats() {
+		if st.ID == fresh {
+			t.Fatalf("a refused commit left group %q behind: %+v", fresh, st)
+		}
+	}
+	// The fake partition refuses only that guard: a commit under
+	// another is stored, the group created.
+	if code := txnCommitGuarded(c1, fresh, pid, "", -1, 0, 20, ended+1); code != 0 {
+		t.Fatalf("TxnOffsetCommit under a guard in force: code %d", code)
+	}
+	if code, _ := fetchStable(c1, fresh); code != kerr.UnstableOffsetCommit.Code {
+		t.Fatalf("RequireStable fetch while pending: code %d, want UNSTABLE_OFFSET_COMMIT", code)
+	}
 }
 
 // TestTxnOffsetsVisibleOnCommitOnly commits offsets in transactions: they
@@ -248,16 +316,16 @@ func TestTxnOffsetCommitChecks(t *testing.T) {
 		req.Version = 2
 		req.Group, req.ProducerID, req.MemberID, req.Generation = testGroup, 7, "nobody", 99
 		req.Topics = []kmsg.TxnOffsetCommitRequestTopic{{Topic: "t1", Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{Partition: 1, Offset: 5}, {Partition: 9, Offset: 5}}}}
-		resp := c1.TxnOffsetCommit(context.Background(), req)
+		resp := c1.TxnOffsetCommit(context.Background(), req, 0)
 		if got := resp.Topics[0].Partitions; got[0].ErrorCode != 0 || got[1].ErrorCode != kerr.UnknownTopicOrPartition.Code {
 			t.Errorf("v2 with member fields and an unknown partition: %+v", got)
 		}
 		req.ProducerID = -1
-		if got := c1.TxnOffsetCommit(context.Background(), req).Topics[0].Partitions[0].ErrorCode; got != kerr.InvalidProducerIDMapping.Code {
+		if got := c1.TxnOffsetCommit(context.Background(), req, 0).Topics[0].Partitions[0].ErrorCode; got != kerr.InvalidProducerIDMapping.Code {
 			t.Errorf("producer id -1: code %d, want INVALID_PRODUCER_ID_MAPPING", got)
 		}
 		req.ProducerID, req.Group = 7, ""
-		if got := c1.TxnOffsetCommit(context.Background(), req).Topics[0].Partitions[0].ErrorCode; got != kerr.InvalidGroupID.Code {
+		if got := c1.TxnOffsetCommit(context.Background(), req, 0).Topics[0].Partitions[0].ErrorCode; got != kerr.InvalidGroupID.Code {
 			t.Errorf("empty group: code %d, want INVALID_GROUP_ID", got)
 		}
 

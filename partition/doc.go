@@ -230,8 +230,12 @@
 // InvalidTxnState; a transaction with a marker in flight (prepared, not
 // applied) counts as ended. So a produce verified before its transaction ended
 // cannot open a transaction after the marker that nobody ends
-// (txn_verify.go). Guards are leader memory, kept beside the overlay and
-// dropped with it; they decide at Prepare only, never at Apply.
+// (txn_verify.go). The group coordinator's TxnOffsetCommit batches are
+// verified the same way (PrepareVerifiedAsCoordinator): as they are not in
+// the overlay, their transaction counts as under way only once applied,
+// and their guard stays in force until a marker ends it. Guards are
+// leader memory, kept beside the overlay and dropped with it; they decide
+// at Prepare only, never at Apply.
 //
 // # Producer expiry
 //

@@ -97,6 +97,26 @@ func (r *Replica) PrepareAsCoordinator(b []byte, epoch int32) (Entry, AppendResu
 	return r.prepare(b, epoch, true, originCoordinator)
 }
 
+// PrepareVerifiedAsCoordinator is PrepareAsCoordinator for the batch of
+// a coordinator's write verified with guard (StartTxnVerification; 0 when
+// none was needed), as TxnOffsetCommit's records are (KIP-890): a
+// transactional batch that would begin its producer's transaction is
+// refused with INVALID_TXN_STATE unless guard is still in force for the
+// producer at the batch's epoch, so that a commit verified before its
+// transaction ended cannot begin a transaction after the marker. Other
+// errors as PrepareAsCoordinator's.
+func (r *Replica) PrepareVerifiedAsCoordinator(b []byte, epoch int32, guard uint64) (Entry, AppendResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed.Load() {
+		return Entry{}, AppendResult{}, ErrClosed
+	}
+	if err := r.fencePrepare(epoch); err != nil {
+		return Entry{}, AppendResult{}, err
+	}
+	return r.prepareGuarded(b, epoch, true, originCoordinator, &guard)
+}
+
 // PrepareMarker is Prepare for transaction marker m, which the leader
 // builds itself (a control batch, stamped with the clock read here): the
 // Entry to replicate, whose Apply ends m's producer's transaction on every
@@ -230,6 +250,14 @@ func (r *Replica) prepareGuarded(b []byte, epoch int32, track bool, origin origi
 		if h.Idempotent() && h.BaseSequence < 0 {
 			// A coordinator's batch (validate refused it from a
 			// client): nothing to forecast; Apply checks its epoch.
+			// A verified one (TxnOffsetCommit) that would begin
+			// its producer's transaction needs its guard still in
+			// force, as a produce does.
+			if guard != nil && h.Transactional() && !r.producers.underWay(h.ProducerID) {
+				if err := r.producers.checkVerified(h.ProducerID, h.ProducerEpoch, *guard); err != nil {
+					return Entry{}, AppendResult{}, r.reject(kerr.InvalidTxnState, err)
+				}
+			}
 			continue
 		}
 		begins := false
@@ -283,10 +311,13 @@ func (r *Replica) prepareGuarded(b []byte, epoch int32, track bool, origin origi
 		r.producers.commitPending(headers)
 	}
 	if guard != nil {
-		// The transactions begun are under way now: their guards
-		// have done their work.
+		// The transactions begun are under way now in the forecast:
+		// their guards have done their work. A coordinator's batch is
+		// not forecast, so its transaction is under way only once it
+		// applies: its guard stays until a marker ends it, for another
+		// append verified meanwhile with the same guard.
 		for i := range headers {
-			if headers[i].Transactional() {
+			if headers[i].Transactional() && headers[i].BaseSequence >= 0 {
 				delete(r.producers.verifications, headers[i].ProducerID)
 			}
 		}

@@ -134,3 +134,72 @@ func TestVerificationGuard(t *testing.T) {
 		t.Fatalf("guard of the previous leader epoch: %v, want INVALID_TXN_STATE", err)
 	}
 }
+
+// TestVerificationGuardCoordinatorBatch checks the guard on a
+// coordinator's transactional batch without sequences (TxnOffsetCommit's
+// records in __consumer_offsets): one verified before its transaction's
+// marker and prepared after it is refused with INVALID_TXN_STATE and
+// leaves no transaction open; one under a guard in force begins the
+// transaction, and a second commit verified with the same guard before
+// the first applied is accepted too.
+func TestVerificationGuardCoordinatorBatch(t *testing.T) {
+	env := newEnv(t)
+	r := env.open(t)
+	const pid, epoch = 9, 0
+	prepareApplyCoordinator := func(b []byte, guard uint64) error {
+		t.Helper()
+		e, _, err := r.PrepareVerifiedAsCoordinator(b, 1, guard)
+		if err != nil {
+			return err
+		}
+		_, err = r.Apply(cloneEntry(e))
+		return err
+	}
+
+	if err := prepareApplyCoordinator(txnBatch(t, pid, epoch, -1, 1), 0); !errors.Is(err, kerr.InvalidTxnState) {
+		t.Fatalf("coordinator batch without a verification: %v, want INVALID_TXN_STATE", err)
+	}
+	guard, err := r.StartTxnVerification(pid, epoch, false, 1)
+	if err != nil || guard == 0 {
+		t.Fatalf("StartTxnVerification: %d, %v; want a guard", guard, err)
+	}
+	shared, _ := r.StartTxnVerification(pid, epoch, false, 1)
+	first, _, err := r.PrepareVerifiedAsCoordinator(txnBatch(t, pid, epoch, -1, 1), 1, guard)
+	if err != nil {
+		t.Fatalf("coordinator batch under the guard: %v", err)
+	}
+	second, _, err := r.PrepareVerifiedAsCoordinator(txnBatch(t, pid, epoch, -1, 1), 1, shared)
+	if err != nil {
+		t.Fatalf("second coordinator batch under the shared guard, before the first applied: %v", err)
+	}
+	for _, e := range []Entry{first, second} {
+		if _, err := r.Apply(cloneEntry(e)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o := r.Offsets(); o.LastStable != 0 {
+		t.Fatalf("offsets %+v: the transaction is not open", o)
+	}
+	// Under way: no verification needed until the marker.
+	if g, _ := r.StartTxnVerification(pid, epoch, false, 1); g != 0 {
+		t.Errorf("verification of an ongoing transaction: guard %d, want 0", g)
+	}
+	markerApplied(t, r, marker(pid, epoch, true))
+
+	// The late commit: verified while the transaction was under way (no
+	// guard), or with a guard the marker ended, and prepared after it.
+	if err := prepareApplyCoordinator(txnBatch(t, pid, epoch, -1, 1), 0); !errors.Is(err, kerr.InvalidTxnState) {
+		t.Fatalf("commit verified before the marker, appended after: %v, want INVALID_TXN_STATE", err)
+	}
+	late, _ := r.StartTxnVerification(pid, epoch, false, 1)
+	if late == 0 {
+		t.Fatal("no guard after the marker")
+	}
+	markerApplied(t, r, marker(pid, epoch, false))
+	if err := prepareApplyCoordinator(txnBatch(t, pid, epoch, -1, 1), late); !errors.Is(err, kerr.InvalidTxnState) {
+		t.Fatalf("commit whose guard a marker ended: %v, want INVALID_TXN_STATE", err)
+	}
+	if o := r.Offsets(); o.LastStable != o.HighWatermark || o.HighWatermark != o.LogEnd {
+		t.Fatalf("offsets %+v: a transaction was left open", o)
+	}
+}

@@ -253,7 +253,9 @@
 // Transactions (partition_txn.go) use the same two steps: AppendTxnMarker
 // proposes a marker the leader builds (raftgroup.ProposeMarker), and
 // AppendAsCoordinator a coordinator's batches without sequences
-// (raftgroup.ProposeAsCoordinator); Producers reads the leader's producer
+// (raftgroup.ProposeAsCoordinator), AppendAsCoordinatorVerified the same
+// under a verification guard (TxnOffsetCommit's records,
+// raftgroup.ProposeVerifiedAsCoordinator); Producers reads the leader's producer
 // state (DescribeProducers).
 //
 // A read (fetch, list offsets, epochs) or DeleteRecords that fails on the

@@ -30,6 +30,18 @@ func (p *Partition) AppendAsCoordinator(ctx context.Context, batches []byte) (Ap
 	return p.propose(ctx, func(g *raftgroup.Group) (*raftgroup.Proposal, error) { return g.ProposeAsCoordinator(batches) })
 }
 
+// AppendAsCoordinatorVerified is AppendAsCoordinator for a coordinator's
+// transactional batch verified with guard (StartTxnVerification, then the
+// transaction coordinator), as TxnOffsetCommit's records are: a batch
+// that would begin its producer's transaction after a marker ended the
+// verification is refused with INVALID_TXN_STATE, with nothing stored
+// (the hanging-transaction guard, KIP-890).
+func (p *Partition) AppendAsCoordinatorVerified(ctx context.Context, batches []byte, guard uint64) (Appended, error) {
+	return p.propose(ctx, func(g *raftgroup.Group) (*raftgroup.Proposal, error) {
+		return g.ProposeVerifiedAsCoordinator(batches, guard)
+	})
+}
+
 // StartTxnVerification starts the verification of a transactional
 // produce of producerID at epoch (bumpsEpoch: transaction version 2) on
 // the partition's leader, before its transaction coordinator is asked:

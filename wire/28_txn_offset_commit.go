@@ -12,16 +12,29 @@ package wire
 // coordinator checks group, member and generation and writes the rest.
 // Waiting for durability runs in reply.finish.
 //
-// Before v5 the producer must have added the group's partition to its
-// transaction first (AddOffsetsToTxn); the partition refuses a stale
-// producer epoch (INVALID_PRODUCER_EPOCH). From v5 (transaction version
-// 2, KIP-890 part 2) the client skips AddOffsetsToTxn: the group's
-// __consumer_offsets partition is added to the transaction here, at the
-// transaction coordinator, before the offsets are written (refusals:
-// INVALID_PRODUCER_EPOCH for a stale epoch, INVALID_PRODUCER_ID_MAPPING
-// for an unknown producer, CONCURRENT_TRANSACTIONS while the previous
-// transaction completes, COORDINATOR_NOT_AVAILABLE when the transaction
-// coordinator cannot answer; nothing is written).
+// The group's __consumer_offsets partition must be in the producer's
+// ongoing transaction before the offsets are written, as Kafka's group
+// coordinator verifies since KIP-890: the partition's leader hands out a
+// verification guard (as for a transactional produce, txn_verify.go),
+// then the transaction coordinator is asked. Before v5 the producer must
+// have added the partition itself (AddOffsetsToTxn) and the coordinator
+// is only asked whether it did (AddPartitionsToTxn VerifyOnly); from v5
+// (transaction version 2, KIP-890 part 2) the client skips
+// AddOffsetsToTxn and the coordinator is asked to add the partition. No
+// question is asked while the producer's transaction is under way on the
+// partition already. The append presents the guard, which the
+// transaction's marker ends: a commit that arrives (or is verified) after
+// its transaction ended cannot begin a transaction there that no marker
+// would end, leaving the group's offsets UNSTABLE and the partition's LSO
+// stuck. Refusals, nothing written: INVALID_TXN_STATE when the partition
+// is not in the transaction (or it ended), INVALID_PRODUCER_EPOCH for a
+// stale or fenced epoch, INVALID_PRODUCER_ID_MAPPING for an unknown
+// producer, NOT_COORDINATOR on a node that does not lead the group's
+// partition, COORDINATOR_NOT_AVAILABLE (retriable) when the transaction
+// coordinator cannot answer now, or before v5 is busy completing the
+// previous transaction (CONCURRENT_TRANSACTIONS from v5). A server
+// without a transaction coordinator (Options.Transactions) has no
+// transactions to commit in: TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
 //
 // Version notes: v1 same as v0; v2 leader epoch per partition (KIP-320);
 // v3 flexible, and generation, member id and group instance id, checked
@@ -73,48 +86,74 @@ func handleTxnOffsetCommit(s *Server, _ context.Context, kreq kmsg.Request) repl
 		return reply{resp: resp}
 	}
 	return reply{finish: func(ctx context.Context) kmsg.Response {
-		if req.Version >= 5 {
-			if code := s.addGroupToTxn(ctx, req); code != 0 {
-				resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
-				resp.Topics = txnOffsetCommitCodes(known.Topics, code)
-				resp.Topics = append(resp.Topics, unknown...)
-				return resp
-			}
+		guard, code := s.verifyTxnOffsets(ctx, req)
+		if code != 0 {
+			resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+			resp.Topics = txnOffsetCommitCodes(known.Topics, code)
+			resp.Topics = append(resp.Topics, unknown...)
+			return resp
 		}
-		resp := s.groups.TxnOffsetCommit(ctx, &known)
+		resp := s.groups.TxnOffsetCommit(ctx, &known, guard)
 		resp.Topics = append(resp.Topics, unknown...)
 		return resp
 	}}
 }
 
-// addGroupToTxn adds the __consumer_offsets partition of req's group to
-// the producer's transaction (TxnOffsetCommit v5+, transaction version
-// 2) and returns 0 or the code for every partition of the request.
-func (s *Server) addGroupToTxn(ctx context.Context, req *kmsg.TxnOffsetCommitRequest) int16 {
-	if s.txns == nil {
-		return kerr.TransactionalIDAuthorizationFailed.Code
+// verifyTxnOffsets verifies that the __consumer_offsets partition of
+// req's group is in the producer's ongoing transaction, or from v5 has it
+// added (see above), and returns the guard to append with, or the code
+// for every partition of the request.
+func (s *Server) verifyTxnOffsets(ctx context.Context, req *kmsg.TxnOffsetCommitRequest) (guard uint64, code int16) {
+	switch {
+	case s.txns == nil:
+		return 0, kerr.TransactionalIDAuthorizationFailed.Code
+	case req.Group == "":
+		return 0, kerr.InvalidGroupID.Code
+	case req.ProducerID < 0 || req.ProducerEpoch < 0:
+		return 0, kerr.InvalidProducerIDMapping.Code
 	}
 	offsets, ok := s.cluster.Topic(consumergroup.OffsetsTopic)
 	if !ok || offsets.PartitionCount() < 1 {
-		return kerr.CoordinatorNotAvailable.Code
+		return 0, kerr.CoordinatorNotAvailable.Code
 	}
-	partition := consumergroup.PartitionFor(req.Group, offsets.PartitionCount())
-	code, err := s.addToTxn(ctx, false, req.TransactionalID, req.ProducerID, req.ProducerEpoch, consumergroup.OffsetsTopic, partition)
+	index := consumergroup.PartitionFor(req.Group, offsets.PartitionCount())
+	add := req.Version >= 5
+	guard, err := offsets.Partition(index).StartTxnVerification(req.ProducerID, req.ProducerEpoch, add)
 	if err != nil {
-		s.logger.Debug("adding a group to its transaction failed", zap.String("group", req.Group), zap.Error(err))
-		return kerr.CoordinatorNotAvailable.Code
+		// This node does not lead the group's partition: it is not
+		// the group's coordinator.
+		return 0, kerr.NotCoordinator.Code
+	}
+	if guard == 0 {
+		// The producer's transaction is under way on the partition.
+		return 0, 0
+	}
+	code, err = s.addToTxn(ctx, !add, req.TransactionalID, req.ProducerID, req.ProducerEpoch, consumergroup.OffsetsTopic, index)
+	if err != nil {
+		s.logger.Debug("verifying a group's transaction failed", zap.String("group", req.Group), zap.Error(err))
+		return 0, kerr.CoordinatorNotAvailable.Code
 	}
 	switch code {
-	case 0, kerr.InvalidProducerIDMapping.Code, kerr.ConcurrentTransactions.Code, kerr.InvalidTxnState.Code:
-		return code
+	case 0:
+		return guard, 0
+	case kerr.InvalidProducerIDMapping.Code:
+		return 0, code
+	case kerr.InvalidTxnState.Code, kerr.TransactionAbortable.Code, kerr.UnknownTopicOrPartition.Code:
+		return 0, kerr.InvalidTxnState.Code
 	case kerr.ProducerFenced.Code, kerr.InvalidProducerEpoch.Code:
-		return kerr.InvalidProducerEpoch.Code
-	case kerr.NotCoordinator.Code, kerr.CoordinatorLoadInProgress.Code, kerr.CoordinatorNotAvailable.Code:
-		// The transaction coordinator is moving: retriable for the
-		// client, as the group coordinator's own moves are.
-		return kerr.CoordinatorNotAvailable.Code
+		return 0, kerr.InvalidProducerEpoch.Code
+	case kerr.ConcurrentTransactions.Code:
+		if add {
+			return 0, code
+		}
+		// Before v5 Kafka answers what its verification's retriable
+		// refusal becomes for a group commit.
+		return 0, kerr.CoordinatorNotAvailable.Code
 	}
-	return code
+	// The transaction coordinator is moving or cannot answer:
+	// retriable for the client, as the group coordinator's own moves
+	// are.
+	return 0, kerr.CoordinatorNotAvailable.Code
 }
 
 // txnOffsetCommitCodes answers every partition of topics with code.

@@ -125,6 +125,10 @@
 //     marker ended the transaction meanwhile. Once the transaction is
 //     under way on the partition, later produces are not verified.
 //     CONCURRENT_TRANSACTIONS is asked again for up to a second.
+//     TxnOffsetCommit is verified the same way on the group's
+//     __consumer_offsets partition (28_txn_offset_commit.go): VerifyOnly
+//     before v5, an add from v5; the group coordinator appends with the
+//     guard (AppendAsCoordinatorVerified).
 //   - Transaction version 2: ApiVersions v3+ finalizes the feature
 //     transaction.version at level 2 when a transaction coordinator is
 //     configured; TxnOffsetCommit v5 adds the group's offsets partition to

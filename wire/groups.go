@@ -28,8 +28,11 @@ type GroupCoordinator interface {
 	DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGroupsResponse
 	// TxnOffsetCommit stores offsets committed inside a transaction: they
 	// become visible when the transaction commits, and vanish if it
-	// aborts.
-	TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse
+	// aborts. guard is the verification guard of the group's
+	// __consumer_offsets partition (its StartTxnVerification, confirmed
+	// by the transaction coordinator): a commit whose transaction ended
+	// since is refused with INVALID_TXN_STATE, nothing stored.
+	TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCommitRequest, guard uint64) *kmsg.TxnOffsetCommitResponse
 	// CompleteTransaction is called once a transaction marker of producer
 	// producerID is committed in __consumer_offsets partition index on this
 	// node: the producer's pending transactional offsets there become

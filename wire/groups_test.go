@@ -18,6 +18,7 @@ type fakeGroups struct {
 	mu         sync.Mutex
 	commits    []*kmsg.OffsetCommitRequest
 	txnCommits []*kmsg.TxnOffsetCommitRequest
+	txnGuards  []uint64      // the guard of each of txnCommits
 	heartbeat  chan struct{} // receives on each Heartbeat
 	release    chan struct{} // JoinGroup returns once closed
 	joining    chan struct{} // if set, receives when a JoinGroup starts waiting
@@ -92,9 +93,10 @@ func (f *fakeGroups) DeleteGroups(_ context.Context, req *kmsg.DeleteGroupsReque
 	return req.ResponseKind().(*kmsg.DeleteGroupsResponse)
 }
 
-func (f *fakeGroups) TxnOffsetCommit(_ context.Context, req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse {
+func (f *fakeGroups) TxnOffsetCommit(_ context.Context, req *kmsg.TxnOffsetCommitRequest, guard uint64) *kmsg.TxnOffsetCommitResponse {
 	f.mu.Lock()
 	f.txnCommits = append(f.txnCommits, req)
+	f.txnGuards = append(f.txnGuards, guard)
 	f.mu.Unlock()
 	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
 	for _, rt := range req.Topics {
@@ -203,13 +205,24 @@ func TestOffsetCommitUnknownPartitions(t *testing.T) {
 
 // TestTxnOffsetCommitUnknownPartitions is TestOffsetCommitUnknownPartitions
 // for TxnOffsetCommit: unknown partitions are answered by wire, the rest
-// reach the coordinator with the producer.
+// reach the coordinator with the producer and the verification guard of
+// the group's partition once the transaction coordinator has verified it.
 func TestTxnOffsetCommitUnknownPartitions(t *testing.T) {
 	f := &fakeGroups{heartbeat: make(chan struct{}, 1), release: make(chan struct{})}
-	addr, cluster := newGroupTestServer(t, f)
-	if _, err := cluster.CreateTopic(context.Background(), replication.CreateTopicRequest{Name: "t", Partitions: 1, ReplicationFactor: 1}); err != nil {
-		t.Fatal(err)
+	addr, cluster := newTestServerWith(t, Options{Groups: f, Transactions: &fakeTxns{}})
+	for _, topic := range []string{"t", groupsTopic} {
+		if _, err := cluster.CreateTopic(context.Background(), replication.CreateTopicRequest{Name: topic, Partitions: 1, ReplicationFactor: 1}); err != nil {
+			t.Fatal(err)
+		}
 	}
+	waitFor(t, func() bool {
+		p, err := cluster.Partition(groupsTopic, 0)
+		if err != nil {
+			return false
+		}
+		node, _ := p.Leader()
+		return node == cluster.NodeID()
+	})
 	c := dial(t, addr)
 	for _, v := range []int16{0, 4} {
 		req := kmsg.NewPtrTxnOffsetCommitRequest()
@@ -236,9 +249,12 @@ func TestTxnOffsetCommitUnknownPartitions(t *testing.T) {
 	if len(f.txnCommits) != 2 {
 		t.Fatalf("the coordinator saw %d transactional commits, want 2", len(f.txnCommits))
 	}
-	for _, r := range f.txnCommits {
+	for i, r := range f.txnCommits {
 		if r.ProducerID != 7 || r.ProducerEpoch != 1 || len(r.Topics) != 1 || r.Topics[0].Topic != "t" || len(r.Topics[0].Partitions) != 1 {
 			t.Errorf("the coordinator saw %+v", r)
+		}
+		if f.txnGuards[i] == 0 {
+			t.Errorf("commit %d reached the coordinator without a verification guard", i)
 		}
 	}
 }

@@ -48,6 +48,14 @@ type testServer struct {
 // t.Cleanup shuts both down.
 func startTestServer(t *testing.T, opts Options) *testServer {
 	t.Helper()
+	return startTestServerOn(t, func(*replication.Cluster) (Options, func(context.Context) error) { return opts, nil })
+}
+
+// startTestServerOn is startTestServer with the options made from the
+// cluster (a real coordinator on it); closer, when not nil, closes what
+// they hold, after the server stops and before the cluster closes.
+func startTestServerOn(t *testing.T, options func(*replication.Cluster) (opts Options, closer func(context.Context) error)) *testServer {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -61,6 +69,7 @@ func startTestServer(t *testing.T, opts Options) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	opts, closer := options(cluster)
 	ts := &testServer{Server: NewServer(cluster, DefaultConfig(), opts), addr: l.Addr().String(), cluster: cluster, served: make(chan error, 1)}
 	go func() { ts.served <- ts.Serve(l) }()
 	t.Cleanup(func() {
@@ -68,6 +77,11 @@ func startTestServer(t *testing.T, opts Options) *testServer {
 		defer cancel()
 		if err := ts.stop(ctx); err != nil {
 			t.Error(err)
+		}
+		if closer != nil {
+			if err := closer(ctx); err != nil {
+				t.Error(err)
+			}
 		}
 		cluster.Close(ctx)
 	})

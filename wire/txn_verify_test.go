@@ -25,6 +25,9 @@ type fakeTxns struct {
 	verifies int
 	adds     int // from brokers (v4+), not VerifyOnly
 	found    int
+	// asked, when set, runs at each AddPartitionsToTxn before it is
+	// answered (without mu).
+	asked func()
 }
 
 func (f *fakeTxns) FindCoordinator(_ context.Context, req *kmsg.FindCoordinatorRequest) *kmsg.FindCoordinatorResponse {
@@ -41,6 +44,12 @@ func (f *fakeTxns) InitProducerID(_ context.Context, req *kmsg.InitProducerIDReq
 }
 
 func (f *fakeTxns) AddPartitionsToTxn(_ context.Context, req *kmsg.AddPartitionsToTxnRequest) *kmsg.AddPartitionsToTxnResponse {
+	f.mu.Lock()
+	asked := f.asked
+	f.mu.Unlock()
+	if asked != nil {
+		asked()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)

@@ -572,6 +572,17 @@ func (g *Group) ProposeAsCoordinator(b []byte) (*Proposal, error) {
 	})
 }
 
+// ProposeVerifiedAsCoordinator is ProposeAsCoordinator for a
+// coordinator's batch verified with guard
+// (partition.Replica.PrepareVerifiedAsCoordinator, as TxnOffsetCommit's
+// records): a batch that would begin its producer's transaction needs
+// guard still in force (InvalidTxnState otherwise).
+func (g *Group) ProposeVerifiedAsCoordinator(b []byte, guard uint64) (*Proposal, error) {
+	return g.propose(func(term int32) (partition.Entry, partition.AppendResult, error) {
+		return g.replica.PrepareVerifiedAsCoordinator(b, term, guard)
+	})
+}
+
 // ProposeMarker is Propose for transaction marker m, which the leader
 // builds (partition.Replica.PrepareMarker), with Propose's errors and the
 // marker's refusals (InvalidProducerEpoch, TransactionCoordinatorFenced).

@@ -31,6 +31,9 @@ func (m *Manager) Acquire(ctx context.Context, group, member string, t Target, r
 	if err := m.expireLocked(ctx, group, sp, cfg); err != nil {
 		return Acquired{}, err
 	}
+	if sp.dropped {
+		return Acquired{}, kerr.NotLeaderForPartition // lost while the expiry was written: retried
+	}
 	if err := m.revalidateLocked(ctx, group, sp); err != nil {
 		return Acquired{}, err
 	}
@@ -73,6 +76,12 @@ func (m *Manager) Acquire(ctx context.Context, group, member string, t Target, r
 	ranges, ch := sp.state.acquire(m.now(), member, spans, max(req.MaxRecords, 1), req.Strict, lim)
 	if err := m.persistLocked(ctx, group, sp, cfg, ch); err != nil {
 		return Acquired{}, err
+	}
+	if sp.dropped {
+		// The acquisition lived in a state now dropped: the next
+		// leader or load hands the records out again, so they must not
+		// reach this member too.
+		return Acquired{}, kerr.NotLeaderForPartition
 	}
 	m.scheduleLocked(sp)
 	if len(ranges) == 0 {
@@ -180,7 +189,9 @@ func (m *Manager) Acknowledge(ctx context.Context, group, member string, t Targe
 	if err := m.persistLocked(ctx, group, sp, cfg, ch); err != nil {
 		return err
 	}
-	m.scheduleLocked(sp)
+	if !sp.dropped {
+		m.scheduleLocked(sp)
+	}
 	return first
 }
 
@@ -199,6 +210,8 @@ func (m *Manager) ReleaseMember(ctx context.Context, group, member string, t Tar
 	if err := m.persistLocked(ctx, group, sp, cfg, ch); err != nil {
 		return err
 	}
-	m.scheduleLocked(sp)
+	if !sp.dropped {
+		m.scheduleLocked(sp)
+	}
 	return nil
 }

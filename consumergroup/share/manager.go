@@ -208,9 +208,9 @@ func (m *Manager) LockDuration(group string) time.Duration {
 type sharePartition struct {
 	key sharestate.Key
 
-	// mu guards the fields below; it is held across persister calls and
-	// dead-letter writes, so a share-partition's durable changes are
-	// written in order.
+	// mu guards the fields below; it is held across dead-letter writes
+	// and released while a state write is in flight (one at a time, so
+	// a share-partition's durable changes are written in order).
 	mu      sync.Mutex
 	topic   string
 	data    DataPartition
@@ -224,6 +224,15 @@ type sharePartition struct {
 	// checked is when the stored state epoch was last seen to be the
 	// loaded one (load, or a summary read by Acquire).
 	checked time.Time
+	// Group commit (persistLocked): unwritten are the offsets changed
+	// since the last write began; changed counts changes, written the
+	// changes stored; writing is closed when the write in flight ends
+	// (nil: none); writeErr is why sp was dropped by a failed write.
+	unwritten []int64
+	changed   uint64
+	written   uint64
+	writing   chan struct{}
+	writeErr  error
 }
 
 // revalidateInterval is how long a share-partition holding no acquired
@@ -407,10 +416,17 @@ func persistError(err error) error {
 	return err
 }
 
-// persistLocked dead-letters and persists ch for sp (held locked). On
-// failure sp is dropped, so the next use reloads the stored state, and the
-// error returned: a FENCED_STATE_EPOCH (an admin reset the state) is
-// INVALID_RECORD_STATE to the client.
+// persistLocked dead-letters and persists ch for sp (held locked; it is
+// released while the write is awaited, so other requests on sp go on).
+// Writes are group-committed: one write per share-partition is in flight
+// at a time, and the next one carries every change made meanwhile, so
+// concurrent acknowledgements cost one round trip to the share
+// coordinator together rather than one each. It returns once a write
+// holding ch is stored. On a failed write sp is dropped, so the next use
+// reloads the stored state, and every change not yet stored fails with
+// the error: a FENCED_STATE_EPOCH (an admin reset the state) is
+// INVALID_RECORD_STATE to the client. The caller must check sp.dropped
+// before using sp further.
 func (m *Manager) persistLocked(ctx context.Context, group string, sp *sharePartition, cfg configs.ShareGroup, ch changes) error {
 	if len(ch.deadLetters) > 0 {
 		err := m.writeDeadLetters(ctx, group, sp, cfg, ch.deadLetters)
@@ -426,22 +442,66 @@ func (m *Manager) persistLocked(ctx context.Context, group string, sp *sharePart
 			return err
 		}
 	}
-	if !ch.empty() {
-		w := sp.state.write(sp.stateEpoch, sp.leaderEpoch, ch.offsets)
-		if err := m.persister.Write(ctx, sp.key, w); err != nil {
-			m.dropLocked(sp)
-			if errors.Is(err, kerr.FencedStateEpoch) {
-				m.logger.Info("share-partition state reset elsewhere; reloading", zap.String("group", group),
-					zap.String("topic", sp.topic), zap.Int32("partition", sp.key.Partition))
-				return fmt.Errorf("%w: %w", kerr.InvalidRecordState, err)
-			}
-			return fmt.Errorf("write share-partition state of group %q partition %d: %w", group, sp.key.Partition, persistError(err))
-		}
-	}
 	if ch.released {
-		m.notify(sp.key.Group)
+		defer m.notify(sp.key.Group)
+	}
+	if ch.empty() {
+		return nil
+	}
+	sp.unwritten = append(sp.unwritten, ch.offsets...)
+	sp.changed++
+	mine := sp.changed
+	for sp.written < mine {
+		if sp.dropped {
+			if sp.writeErr != nil {
+				return sp.writeErr
+			}
+			return fmt.Errorf("share-partition of group %q partition %d dropped before its change was stored: %w", group, sp.key.Partition, kerr.NotLeaderForPartition)
+		}
+		if sp.writing != nil {
+			done := sp.writing
+			sp.mu.Unlock()
+			select {
+			case <-done:
+			case <-ctx.Done():
+			}
+			sp.mu.Lock()
+			if ctx.Err() != nil && sp.written < mine {
+				return fmt.Errorf("write share-partition state of group %q partition %d: %w", group, sp.key.Partition, ctx.Err())
+			}
+			continue
+		}
+		m.writeLocked(ctx, group, sp)
 	}
 	return nil
+}
+
+// writeLocked writes sp's unwritten changes as one Write, with sp.mu
+// released during the call, and records the outcome: written advances,
+// or sp is dropped with writeErr set.
+func (m *Manager) writeLocked(ctx context.Context, group string, sp *sharePartition) {
+	w := sp.state.write(sp.stateEpoch, sp.leaderEpoch, sp.unwritten)
+	upTo := sp.changed
+	sp.unwritten = sp.unwritten[:0]
+	done := make(chan struct{})
+	sp.writing = done
+	sp.mu.Unlock()
+	err := m.persister.Write(ctx, sp.key, w)
+	sp.mu.Lock()
+	sp.writing = nil
+	close(done)
+	if err == nil {
+		sp.written = upTo
+		return
+	}
+	if errors.Is(err, kerr.FencedStateEpoch) {
+		m.logger.Info("share-partition state reset elsewhere; reloading", zap.String("group", group),
+			zap.String("topic", sp.topic), zap.Int32("partition", sp.key.Partition))
+		sp.writeErr = fmt.Errorf("%w: %w", kerr.InvalidRecordState, err)
+	} else {
+		sp.writeErr = fmt.Errorf("write share-partition state of group %q partition %d: %w", group, sp.key.Partition, persistError(err))
+	}
+	m.dropLocked(sp)
 }
 
 // expireLocked releases sp's expired locks and persists the change.
@@ -494,5 +554,7 @@ func (m *Manager) onTimer(sp *sharePartition) {
 			zap.String("topic", sp.topic), zap.Int32("partition", sp.key.Partition), zap.Error(err))
 		return
 	}
-	m.scheduleLocked(sp)
+	if !sp.dropped {
+		m.scheduleLocked(sp)
+	}
 }

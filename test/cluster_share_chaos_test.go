@@ -578,10 +578,18 @@ func TestClusterShareGroupChaos(t *testing.T) {
 	cancel()
 	workersDone.Wait()
 
+	// A partition's Raft group waits 10 s (its HeartbeatTimeout) before
+	// electing on its own: a stall that long means the failure detector's
+	// failover did not replace a leader.
+	const maxStall = 10 * time.Second
 	for _, k := range kills {
 		var stalls []string
 		for p := range partitions {
-			stalls = append(stalls, fmt.Sprintf("%s-%d %s", topic, p, history.firstConfirmedAfter(p, k.at).Sub(k.at).Round(time.Millisecond)))
+			stall := history.firstConfirmedAfter(p, k.at).Sub(k.at)
+			stalls = append(stalls, fmt.Sprintf("%s-%d %s", topic, p, stall.Round(time.Millisecond)))
+			if stall > maxStall {
+				t.Errorf("consumption of %s-%d stalled %s after the kill of node %d, more than %s", topic, p, stall.Round(time.Millisecond), k.node, maxStall)
+			}
 		}
 		heldConfirmed, heldRedelivered := 0, 0
 		for _, d := range k.held {

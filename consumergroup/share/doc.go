@@ -61,7 +61,9 @@
 // exist: when it does not (UNKNOWN_TOPIC_OR_PARTITION), the records are
 // archived without dead letters and a warning is logged; any other
 // failure to write them fails the acknowledgement (or lock expiry), and
-// the records stay as stored, to be delivered and dead-lettered again.
+// the records stay as stored, to be delivered and dead-lettered again,
+// but only after a backoff (deadletter_backoff.go: held, 0.5 s doubling
+// to 30 s, their delivery count kept), not in a tight loop.
 //
 // Renew (type 4, KIP-1222, ShareFetch/ShareAcknowledge v2 with
 // IsRenewAck) extends an acquired record's lock by the lock duration; it

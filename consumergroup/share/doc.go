@@ -109,6 +109,19 @@
 // most group.share.max.share.sessions are open
 // (SHARE_SESSION_LIMIT_REACHED).
 //
+// A member leaving the share group is not told to the partition leaders:
+// membership lives on the group's coordinator (consumergroup), often
+// another node, and no request carries it here. What releases a leaving
+// member's records is, in order: its share sessions closing (epoch -1,
+// which franz-go sends on every leader before its leave heartbeat), its
+// connections closing (wire: a session belongs to its connection), and
+// at worst its locks expiring. A member removed for missing heartbeats
+// (group.share.session.timeout.ms, at least 45 s) has, unless it still
+// renews them, lost its locks by then: a lock lasts at most the group's
+// share.record.lock.duration.ms from its last renewal, 30 s by default,
+// so only a group whose lock is set longer than its session timeout would
+// gain from a release on removal, by the difference (at most 15 s).
+//
 // # Concurrency and lock order
 //
 // sharePartition.mu guards one share-partition and is held across its

@@ -61,7 +61,9 @@
 // exist: when it does not (UNKNOWN_TOPIC_OR_PARTITION), the records are
 // archived without dead letters and a warning is logged; any other
 // failure to write them fails the acknowledgement (or lock expiry), and
-// the records stay as stored, to be delivered and dead-lettered again.
+// the records stay as stored, to be delivered and dead-lettered again,
+// but only after a backoff (deadletter_backoff.go: held, 0.5 s doubling
+// to 30 s, their delivery count kept), not in a tight loop.
 //
 // Renew (type 4, KIP-1222, ShareFetch/ShareAcknowledge v2 with
 // IsRenewAck) extends an acquired record's lock by the lock duration; it
@@ -111,6 +113,19 @@
 // request's (INVALID_SHARE_SESSION_EPOCH, SHARE_SESSION_NOT_FOUND). At
 // most group.share.max.share.sessions are open
 // (SHARE_SESSION_LIMIT_REACHED).
+//
+// A member leaving the share group is not told to the partition leaders:
+// membership lives on the group's coordinator (consumergroup), often
+// another node, and no request carries it here. What releases a leaving
+// member's records is, in order: its share sessions closing (epoch -1,
+// which franz-go sends on every leader before its leave heartbeat), its
+// connections closing (wire: a session belongs to its connection), and
+// at worst its locks expiring. A member removed for missing heartbeats
+// (group.share.session.timeout.ms, at least 45 s) has, unless it still
+// renews them, lost its locks by then: a lock lasts at most the group's
+// share.record.lock.duration.ms from its last renewal, 30 s by default,
+// so only a group whose lock is set longer than its session timeout would
+// gain from a release on removal, by the difference (at most 15 s).
 //
 // # Concurrency and lock order
 //

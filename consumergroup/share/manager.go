@@ -114,6 +114,10 @@ type Manager struct {
 	// available again (release, lock expiry): long-polling ShareFetches
 	// wake. A group nobody waits for has no entry.
 	changed map[string]chan struct{}
+	// backoffs holds, per share-partition whose last dead-letter write
+	// failed, the records to hold on its next load
+	// (deadletter_backoff.go).
+	backoffs map[sharestate.Key]*deadLetterBackoff
 }
 
 // Options are a Manager's collaborators and test seams.
@@ -150,6 +154,7 @@ func NewManager(cfg Config, node int32, persister sharestate.Persister, groups G
 		cancel:      cancel,
 		partitions:  make(map[sharestate.Key]*sharePartition),
 		changed:     make(map[string]chan struct{}),
+		backoffs:    make(map[sharestate.Key]*deadLetterBackoff),
 	}
 }
 
@@ -349,6 +354,7 @@ func (m *Manager) load(ctx context.Context, group string, sp *sharePartition, ep
 	sp.stateEpoch, sp.leaderEpoch, sp.loaded = st.StateEpoch, epoch, true
 	sp.checked = m.now()
 	sp.state.moveStart(sp.data.Offsets().LogStart)
+	m.holdBackedOffLocked(sp)
 	m.scheduleLocked(sp)
 	m.logger.Debug("share-partition loaded", zap.String("group", group), zap.String("topic", sp.topic),
 		zap.Int32("partition", sp.key.Partition), zap.Int64("start-offset", sp.state.start), zap.Int32("state-epoch", sp.stateEpoch))
@@ -438,8 +444,13 @@ func (m *Manager) persistLocked(ctx context.Context, group string, sp *sharePart
 			m.logger.Warn("dead-letter topic does not exist; records archived without dead letters",
 				zap.String("group", group), zap.String("dead-letter-topic", cfg.DeadLetterTopic), zap.Int("records", len(ch.deadLetters)))
 		case err != nil:
+			hold := m.backOffDeadLetters(sp.key, ch.deadLetters)
+			m.logger.Debug("dead-letter write failed; records held before delivery", zap.String("group", group),
+				zap.String("topic", sp.topic), zap.Int32("partition", sp.key.Partition), zap.Duration("hold", hold), zap.Error(err))
 			m.dropLocked(sp)
 			return err
+		default:
+			m.forgetDeadLetterBackoff(sp.key)
 		}
 	}
 	if ch.released {

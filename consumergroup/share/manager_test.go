@@ -255,12 +255,65 @@ func TestMissingDeadLetterTopicArchives(t *testing.T) {
 	if err := tm.ack(t, "m1", 0, 0, AckReject); err != nil {
 		t.Fatalf("reject with the dead-letter topic missing: %v", err)
 	}
-	// Another failure keeps the record as stored: delivered again.
+	// Another failure keeps the record as stored: delivered again (its
+	// delivery counted), once its backoff has passed.
 	tm.dead.fail = kerr.NotLeaderForPartition
 	if err := tm.ack(t, "m1", 1, 1, AckReject); !errors.Is(err, kerr.NotLeaderForPartition) {
 		t.Fatalf("reject with the dead-letter partition unavailable: %v", err)
 	}
-	wantRanges(t, tm.acquire(t, "m2", 500), AcquiredRange{1, 1, 1})
+	wantRanges(t, tm.acquire(t, "m2", 500))
+	tm.clock.advance(deadLetterBackoffMin)
+	wantRanges(t, tm.acquire(t, "m2", 500), AcquiredRange{1, 1, 2})
+}
+
+// TestDeadLetterFailureBacksOff: a record whose dead letter cannot be
+// written is held, not handed straight back out, for a backoff that
+// doubles with each failure in a row; once the write succeeds the record
+// is archived with its dead letter and the backoff is forgotten.
+func TestDeadLetterFailureBacksOff(t *testing.T) {
+	cfg := earliest()
+	cfg.DeadLetterTopic = "dlq.t"
+	tm := newTestManager(t, cfg)
+	tm.data.produce(t, 1)
+	wantRanges(t, tm.acquire(t, "m1", 500), AcquiredRange{0, 0, 1})
+	tm.data.produce(t, 1)
+	tm.dead.fail = kerr.NotLeaderForPartition
+	hold := deadLetterBackoffMin
+	for delivery := int16(1); delivery <= 3; delivery++ {
+		member := "m" + strconv.Itoa(int(delivery))
+		if err := tm.ack(t, member, 0, 0, AckReject); !errors.Is(err, kerr.NotLeaderForPartition) {
+			t.Fatalf("reject %d with the dead-letter partition unavailable: %v", delivery, err)
+		}
+		// The other record flows past the held one.
+		if delivery == 1 {
+			wantRanges(t, tm.acquire(t, "other", 500), AcquiredRange{1, 1, 1})
+			if err := tm.ack(t, "other", 1, 1, AckAccept); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tm.clock.advance(hold - time.Millisecond)
+		wantRanges(t, tm.acquire(t, "m9", 500))
+		tm.clock.advance(time.Millisecond)
+		next := "m" + strconv.Itoa(int(delivery)+1)
+		wantRanges(t, tm.acquire(t, next, 500), AcquiredRange{0, 0, delivery + 1})
+		hold *= 2
+	}
+	tm.dead.fail = nil
+	if err := tm.ack(t, "m4", 0, 0, AckReject); err != nil {
+		t.Fatalf("reject with the dead-letter partition back: %v", err)
+	}
+	if len(tm.dead.letters) != 1 || headerMap(tm.dead.letters[0])[HeaderDeliveryCount] != "4" {
+		t.Fatalf("dead letters %+v, want one at delivery 4", tm.dead.letters)
+	}
+	if st := tm.persister.State(tm.key()); st.StartOffset != 2 {
+		t.Fatalf("stored %+v, want start 2", st)
+	}
+	tm.mu.Lock()
+	left := len(tm.backoffs)
+	tm.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d backoffs left after the dead letter was written", left)
+	}
 }
 
 func TestDeliveryLimitDeadLettersOnExpiry(t *testing.T) {

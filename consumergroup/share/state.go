@@ -368,6 +368,29 @@ func (p *partitionState) expire(now time.Time, lim limits) changes {
 	return ch
 }
 
+// hold makes the available records of refs (those at or after the end
+// too) acquired by holder until deadline, with at least the delivery
+// count of their ref, without counting a delivery: their lock expiry
+// releases them, or archives them at the delivery limit.
+func (p *partitionState) hold(refs []deadLetterRef, holder string, deadline time.Time) {
+	for _, ref := range refs {
+		o := ref.offset
+		if o < p.start {
+			continue
+		}
+		for p.end() <= o {
+			p.records = append(p.records, inflight{})
+		}
+		r := p.at(o)
+		if r.state != stateAvailable {
+			continue
+		}
+		r.state, r.member, r.deadline = stateAcquired, holder, deadline
+		r.deliveries = max(r.deliveries, ref.deliveries)
+		p.acquired++
+	}
+}
+
 // releaseMember releases every record member holds (its share session
 // closed, or it left the group).
 func (p *partitionState) releaseMember(member string, lim limits) changes {

@@ -44,7 +44,11 @@
 // leader. A new group's first election, and an existing one that opens
 // with no leader (a whole-cluster restart), go the same way but only after
 // a pre-vote that a majority grants: voters that name a live leader refuse
-// it, so a restarted node never unseats one. Every election is Raft's own,
+// it, so a restarted node never unseats one. A follower that names no
+// leader when its detector reports a voter down (a quicker survivor's
+// vote request made it forget the dead leader, and that survivor may lose
+// for a shorter log) plans the same pre-vote-gated election in its rank,
+// so the group does not wait HeartbeatTimeout. Every election is Raft's own,
 // so safety is Raft's; the argument and the timings are in failover.go.
 // A leader heartbeats a peer that is back up (or re-dialled) at once. The
 // group lets the transport reuse heartbeat answers for 3/10 of

@@ -27,7 +27,11 @@ import (
 //     followers, who still name the dead leader, grant it); the one of
 //     rank k does so after k × FailoverStagger if the group still has no
 //     leader (the first one's log was behind and it lost, or it is down
-//     too), so two followers never split the vote.
+//     too), so two followers never split the vote. A follower whose
+//     detector is slower may already name no leader (the first one's
+//     vote request cleared it): it plans a pre-vote-gated election in its
+//     rank instead, or a first one that lost would leave the group to
+//     Raft's timers.
 //   - A group just bootstrapped (a new partition) does the same with its
 //     servers in the order given (the preferred replica first), so a new
 //     partition has a leader within about a round trip instead of
@@ -182,12 +186,14 @@ func (g *Group) takeFailoverEvents() {
 	}
 }
 
-// leaderDown plans an election when the group follows dead as its leader.
+// leaderDown plans an election when the group follows dead as its leader,
+// or names no leader and dead is one of its voters.
 func (g *Group) leaderDown(dead raft.ServerAddress) {
 	if g.raft.State() != raft.Follower {
 		return
 	}
-	if leader, _ := g.raft.LeaderWithID(); leader != dead {
+	leader, _ := g.raft.LeaderWithID()
+	if leader != dead && leader != "" {
 		return
 	}
 	f := g.raft.GetConfiguration()
@@ -196,6 +202,19 @@ func (g *Group) leaderDown(dead raft.ServerAddress) {
 	}
 	rank := electionRank(g.failover.Group(), g.id, dead, f.Configuration().Servers, g.failover.PeerDown)
 	if rank < 0 {
+		return
+	}
+	if leader == "" {
+		// Another survivor's detector was quicker: its vote request
+		// made this node forget the dead leader, and it may have lost
+		// (its log behind this one's). Nobody else plans an election
+		// then, so plan one gated by a pre-vote, lest the group wait
+		// for Raft's own timer (HeartbeatTimeout).
+		if !slices.ContainsFunc(f.Configuration().Servers, func(s raft.Server) bool { return s.Address == dead }) {
+			return
+		}
+		g.logger.Debug("leaderless when a voter's node went down, planning an election", zap.String("down", string(dead)), zap.Int("rank", rank))
+		g.planLeaderless(time.Duration(rank) * g.cfg.FailoverStagger)
 		return
 	}
 	g.logger.Debug("leader's node down, planning an election", zap.String("leader", string(dead)), zap.Int("rank", rank))

@@ -13,9 +13,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// requireShareGroups skips t unless the node serves the share-group APIs
-// franz-go's share consumer needs: ShareGroupHeartbeat, and ShareFetch and
-// ShareAcknowledge v2.
+// requireShareGroups fails t unless the node advertises the share-group
+// APIs franz-go's share consumer needs: ShareGroupHeartbeat, and
+// ShareFetch and ShareAcknowledge v2.
 func requireShareGroups(t testing.TB, cl *kgo.Client) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
@@ -29,7 +29,7 @@ func requireShareGroups(t testing.TB, cl *kgo.Client) {
 		have[k.ApiKey] = k.MaxVersion
 	}
 	if _, ok := have[76]; !ok || have[78] < 2 || have[79] < 2 {
-		t.Skip("share groups are not served here: ShareGroupHeartbeat (76), ShareFetch and ShareAcknowledge v2 (78, 79) needed")
+		t.Fatalf("share groups are not advertised: ShareGroupHeartbeat (76) %d, ShareFetch (78) %d, ShareAcknowledge (79) %d; want them, 78 and 79 at v2", have[76], have[78], have[79])
 	}
 }
 

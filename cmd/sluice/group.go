@@ -14,11 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-// groupTimeout bounds one group command, connection included.
-const groupTimeout = 30 * time.Second
 
 func newGroupCommand() *cobra.Command {
 	var bootstrap string
@@ -33,12 +29,7 @@ func newGroupCommand() *cobra.Command {
 	var adminAddr string
 	cmd.PersistentFlags().StringVar(&adminAddr, "admin", "127.0.0.1:9644", "host:port of the broker's admin listener (admin.listen), asked by describe which partitions the group is stuck on; empty: do not ask")
 	admin := func(cmd *cobra.Command) (*kadm.Client, context.Context, func(), error) {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap))
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("connect to %s: %w", bootstrap, err)
-		}
-		ctx, cancel := context.WithTimeout(cmd.Context(), groupTimeout)
-		return kadm.NewClient(cl), ctx, func() { cancel(); cl.Close() }, nil
+		return newAdmin(cmd, bootstrap)
 	}
 
 	var listFormat string

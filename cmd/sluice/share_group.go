@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // errShareGroupNotFound reports a share group the broker does not know.
@@ -32,12 +31,7 @@ func newShareGroupCommand() *cobra.Command {
 	}
 	cmd.PersistentFlags().StringVar(&bootstrap, "bootstrap-server", "127.0.0.1:9092", "host:port of a broker to connect to")
 	admin := func(cmd *cobra.Command) (*kadm.Client, context.Context, func(), error) {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap))
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("connect to %s: %w", bootstrap, err)
-		}
-		ctx, cancel := context.WithTimeout(cmd.Context(), groupTimeout)
-		return kadm.NewClient(cl), ctx, func() { cancel(); cl.Close() }, nil
+		return newAdmin(cmd, bootstrap)
 	}
 
 	var listFormat string

@@ -9,12 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-// transactionsTimeout bounds one transactions command, connection
-// included.
-const transactionsTimeout = 30 * time.Second
 
 // errNoOpenTransaction is abort's answer when no producer's open
 // transaction starts at --start-offset.
@@ -33,12 +28,7 @@ func newTransactionsCommand() *cobra.Command {
 	}
 	cmd.PersistentFlags().StringVar(&bootstrap, "bootstrap-server", "127.0.0.1:9092", "host:port of a broker to connect to")
 	admin := func(cmd *cobra.Command) (*kadm.Client, context.Context, func(), error) {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap))
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("connect to %s: %w", bootstrap, err)
-		}
-		ctx, cancel := context.WithTimeout(cmd.Context(), transactionsTimeout)
-		return kadm.NewClient(cl), ctx, func() { cancel(); cl.Close() }, nil
+		return newAdmin(cmd, bootstrap)
 	}
 
 	var listFormat string

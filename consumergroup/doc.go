@@ -46,7 +46,8 @@
 // The transaction coordinator (consumergroup/txn) and the share
 // coordinator (consumergroup/sharestate) follow their internal topics'
 // leadership the same way, through the pieces exported here for them:
-// PartitionLoad (the table above, per partition), ReplayLog (the load),
+// PartitionLoad (the table above, per partition), LoadLed (the loads at
+// start), ReplayLog (a load),
 // AnswerFindCoordinator (the FindCoordinator answer) and
 // EnsureInternalTopic (the compacted topic's creation at start).
 //

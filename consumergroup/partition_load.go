@@ -1,6 +1,10 @@
 package consumergroup
 
-import "github.com/twmb/franz-go/pkg/kerr"
+import (
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
 
 // PartitionLoad is what a coordinator over an internal topic (groups,
 // transactions, share state) holds of one of the topic's partitions: the
@@ -76,3 +80,27 @@ func (o *PartitionLoad) Loaded() (int32, bool) { return o.epoch, o.loaded }
 
 // Loading reports whether a load is under way.
 func (o *PartitionLoad) Loading() bool { return o.loading }
+
+// LoadLed loads, at start, every one of partitions partitions of a
+// coordinator's internal topic (reached with handle; nil when not in the
+// view) that node self leads already, one after the other: begin marks the
+// load under way (the caller takes its lock), load runs it. A partition
+// not served yet (NOT_LEADER_OR_FOLLOWER) is left to the first request
+// that needs it; any other error ends LoadLed with it.
+func LoadLed(partitions, self int32, handle func(int32) Partition, begin func(p, epoch int32), load func(p int32, h Partition, epoch int32) error) error {
+	for p := int32(0); p < partitions; p++ {
+		h := handle(p)
+		if h == nil {
+			continue
+		}
+		node, epoch := h.Leader()
+		if node != self {
+			continue
+		}
+		begin(p, epoch)
+		if err := load(p, h, epoch); err != nil && !errors.Is(err, kerr.NotLeaderForPartition) {
+			return err
+		}
+	}
+	return nil
+}

@@ -17,23 +17,12 @@ import (
 // leads already. Partitions led later are loaded when a request first
 // needs them (coordinatorLocked).
 func (c *Coordinator) loadLed() error {
-	for p := int32(0); p < c.partitions; p++ {
-		h := c.handle(p)
-		if h == nil {
-			continue
-		}
-		node, epoch := h.Leader()
-		if node != c.self {
-			continue
-		}
+	begin := func(p, epoch int32) {
 		c.mu.Lock()
+		defer c.mu.Unlock()
 		c.owned[p].Begin(epoch)
-		c.mu.Unlock()
-		if err := c.loadPartition(p, h, epoch); err != nil && !errors.Is(err, kerr.NotLeaderForPartition) {
-			return err
-		}
 	}
-	return nil
+	return consumergroup.LoadLed(c.partitions, c.self, c.handle, begin, c.loadPartition)
 }
 
 // loadPartition rebuilds the keys of partition p, which this node leads

@@ -304,3 +304,65 @@ func TestLateTransactionalProduceRefused(t *testing.T) {
 		}
 	})
 }
+
+// offsetCommit sends TxnOffsetCommit v5 for group (committing offset of
+// partition 0 of the producer's topic) as producer pid at epoch and
+// returns the partition's code, retrying COORDINATOR_LOAD_IN_PROGRESS
+// and COORDINATOR_NOT_AVAILABLE while the group coordinator starts.
+func (p *rawTxn) offsetCommit(group string, pid int64, epoch int16, offset int64) int16 {
+	p.t.Helper()
+	var code int16
+	eventually(p.t, "TxnOffsetCommit answered", func() bool {
+		req := kmsg.NewPtrTxnOffsetCommitRequest()
+		req.Version = 5
+		req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = p.id, group, pid, epoch
+		req.Generation = -1
+		rt := kmsg.NewTxnOffsetCommitRequestTopic()
+		rt.Topic = p.topic
+		rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset = 0, offset
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		code = p.conn.mustRoundTrip(req).(*kmsg.TxnOffsetCommitResponse).Topics[0].Partitions[0].ErrorCode
+		return code != kerr.CoordinatorLoadInProgress.Code && code != kerr.CoordinatorNotAvailable.Code
+	})
+	return code
+}
+
+// TestTxnOffsetCommitVersion5 checks TxnOffsetCommit v5 (transaction
+// version 2): without AddOffsetsToTxn the group joins the transaction,
+// its offset becomes visible at commit, and a stale epoch or an unknown
+// producer is refused with nothing written.
+func TestTxnOffsetCommitVersion5(t *testing.T) {
+	srv := startServer(t)
+	createTopic(t, srv.Addr, "offsets-v5", 1)
+	p := newRawTxn(t, srv.Addr, "offsets-v5-txn", "offsets-v5")
+	old := p.epoch
+	if code := p.produce(12, old, 0, "v"); code != 0 {
+		t.Fatalf("produce v12: %v", kerr.ErrorForCode(code))
+	}
+	if code := p.offsetCommit("offsets-v5-group", p.pid, old, 1); code != 0 {
+		t.Fatalf("TxnOffsetCommit v5: %v", kerr.ErrorForCode(code))
+	}
+	p.epoch = p.end(5, true)
+	if code := p.offsetCommit("offsets-v5-group", p.pid, old, 7); code != kerr.InvalidProducerEpoch.Code {
+		t.Errorf("TxnOffsetCommit v5 at the epoch before the end's bump: %v, want INVALID_PRODUCER_EPOCH", kerr.ErrorForCode(code))
+	}
+	if code := p.offsetCommit("offsets-v5-group", p.pid+1000, 0, 7); code != kerr.InvalidProducerIDMapping.Code {
+		t.Errorf("TxnOffsetCommit v5 of an unknown producer: %v, want INVALID_PRODUCER_ID_MAPPING", kerr.ErrorForCode(code))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	adm := newAdmin(t, srv.Addr)
+	eventually(t, "the committed offset of offsets-v5-group", func() bool {
+		fetched, err := adm.FetchOffsets(ctx, "offsets-v5-group")
+		if err != nil {
+			return false
+		}
+		o, ok := fetched.Lookup("offsets-v5", 0)
+		if ok && o.Err == nil && o.At != 1 && o.At != -1 {
+			t.Fatalf("committed offset %d, want 1", o.At)
+		}
+		return ok && o.Err == nil && o.At == 1
+	})
+}

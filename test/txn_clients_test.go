@@ -33,18 +33,15 @@ type txnScenario struct {
 	addr, out, in, group, txnID string
 }
 
-// requireTransactions skips the test when the broker does not serve
-// transactions end to end: the coordinator's APIs come with the txncoord
-// branch, WriteTxnMarkers and read_committed with txnpart.
+// requireTransactions fails the test when the broker does not advertise
+// the transaction APIs the clients need (AddPartitionsToTxn,
+// AddOffsetsToTxn, EndTxn, WriteTxnMarkers, TxnOffsetCommit).
 func requireTransactions(tb testing.TB, addr string) {
 	tb.Helper()
 	keys := apiVersions(tb, addr)
-	for _, need := range []struct {
-		key    int16
-		branch string
-	}{{24, "txncoord"}, {25, "txncoord"}, {26, "txncoord"}, {27, "txnpart"}, {28, "txngroup"}} {
-		if _, ok := keys[need.key]; !ok {
-			tb.Skipf("needs %s: the broker does not advertise %s", need.branch, kmsg.NameForKey(need.key))
+	for _, key := range []int16{24, 25, 26, 27, 28} {
+		if _, ok := keys[key]; !ok {
+			tb.Fatalf("the broker does not advertise %s", kmsg.NameForKey(key))
 		}
 	}
 }

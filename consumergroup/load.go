@@ -2,11 +2,9 @@ package consumergroup
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
@@ -51,21 +49,7 @@ func (c *Coordinator) loadPartition(p int32, h Partition, epoch int32) (err erro
 		close(c.loadEnded)
 		c.loadEnded = make(chan struct{})
 		defer func() { o.completions = nil }()
-		if err == nil && !c.closed {
-			if node, now := h.Leader(); node != c.self || now != epoch {
-				err = fmt.Errorf("%s-%d: leadership changed while loading: %w", OffsetsTopic, p, kerr.NotLeaderForPartition)
-			}
-		}
-		switch {
-		case c.closed:
-			return
-		case errors.Is(err, kerr.NotLeaderForPartition):
-			// Not serving yet, or no longer: the next request decides.
-			c.logger.Debug("group partition load abandoned", zap.Int32("partition", p), zap.Int32("epoch", epoch), zapErr(err))
-			return
-		case err != nil:
-			// Retried at the next request for one of its groups.
-			c.logger.Warn("group partition load failed", zap.Int32("partition", p), zap.Int32("epoch", epoch), zapErr(err))
+		if !LoadSucceeded(c.logger, OffsetsTopic, p, h, c.self, epoch, c.closed, err) {
 			return
 		}
 		for id, g := range groups {

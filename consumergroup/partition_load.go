@@ -2,8 +2,10 @@ package consumergroup
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"go.uber.org/zap"
 )
 
 // PartitionLoad is what a coordinator over an internal topic (groups,
@@ -103,4 +105,31 @@ func LoadLed(partitions, self int32, handle func(int32) Partition, begin func(p,
 		}
 	}
 	return nil
+}
+
+// LoadSucceeded reports whether a load of partition p of topic that has
+// ended (End reported it the one wanted) with err may install what it
+// read: not once the coordinator is closed, not when the load failed
+// (logged at Warn; the next request starts another), and not when node
+// self no longer leads h in epoch or the load found it did not serve the
+// partition (logged at Debug as abandoned). The coordinator's lock is
+// held.
+func LoadSucceeded(logger *zap.Logger, topic string, p int32, h Partition, self, epoch int32, closed bool, err error) bool {
+	if closed {
+		return false
+	}
+	if err == nil {
+		if node, now := h.Leader(); node != self || now != epoch {
+			err = fmt.Errorf("%s-%d: leadership changed while loading: %w", topic, p, kerr.NotLeaderForPartition)
+		}
+	}
+	switch {
+	case errors.Is(err, kerr.NotLeaderForPartition):
+		logger.Debug("partition load abandoned", zap.String("topic", topic), zap.Int32("partition", p), zap.Int32("epoch", epoch), zap.Error(err))
+		return false
+	case err != nil:
+		logger.Warn("partition load failed", zap.String("topic", topic), zap.Int32("partition", p), zap.Int32("epoch", epoch), zap.Error(err))
+		return false
+	}
+	return true
 }

@@ -1,11 +1,9 @@
 package sharestate
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"go.uber.org/zap"
 
 	"github.com/sluice-io/sluice/consumergroup"
@@ -41,19 +39,7 @@ func (c *Coordinator) loadPartition(p int32, h consumergroup.Partition, epoch in
 		if !o.End(epoch) {
 			return
 		}
-		if err == nil && !c.closed {
-			if node, now := h.Leader(); node != c.self || now != epoch {
-				err = fmt.Errorf("%s-%d: leadership changed while loading: %w", TopicName, p, kerr.NotLeaderForPartition)
-			}
-		}
-		switch {
-		case c.closed:
-			return
-		case errors.Is(err, kerr.NotLeaderForPartition):
-			c.logger.Debug("share state partition load abandoned", zap.Int32("partition", p), zap.Int32("epoch", epoch), zap.Error(err))
-			return
-		case err != nil:
-			c.logger.Warn("share state partition load failed", zap.Int32("partition", p), zap.Int32("epoch", epoch), zap.Error(err))
+		if !consumergroup.LoadSucceeded(c.logger, TopicName, p, h, c.self, epoch, c.closed, err) {
 			return
 		}
 		o.keys = loaded

@@ -1,11 +1,9 @@
 package txn
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"go.uber.org/zap"
 
 	"github.com/sluice-io/sluice/consumergroup"
@@ -42,19 +40,7 @@ func (c *Coordinator) loadPartition(p int32, h consumergroup.Partition, epoch in
 		if !o.End(epoch) {
 			return
 		}
-		if err == nil && !c.closed {
-			if node, now := h.Leader(); node != c.self || now != epoch {
-				err = fmt.Errorf("%s-%d: leadership changed while loading: %w", StateTopic, p, kerr.NotLeaderForPartition)
-			}
-		}
-		switch {
-		case c.closed:
-			return
-		case errors.Is(err, kerr.NotLeaderForPartition):
-			c.logger.Debug("transaction partition load abandoned", zap.Int32("partition", p), zap.Int32("epoch", epoch), zap.Error(err))
-			return
-		case err != nil:
-			c.logger.Warn("transaction partition load failed", zap.Int32("partition", p), zap.Int32("epoch", epoch), zap.Error(err))
+		if !consumergroup.LoadSucceeded(c.logger, StateTopic, p, h, c.self, epoch, c.closed, err) {
 			return
 		}
 		resend := 0

@@ -230,8 +230,8 @@ func formatAssignment(a kadm.GroupMemberAssignment) string {
 	return strings.Join(parts, " ")
 }
 
-// resetSpec is what reset-offsets was asked to do; exactly one target is
-// set.
+// resetSpec is what group or share-group reset-offsets was asked to do;
+// exactly one target is set (share groups have no --shift-by).
 type resetSpec struct {
 	toEarliest, toLatest bool
 	toOffset             int64
@@ -260,7 +260,7 @@ func newResetOffsetsCommand(admin func(*cobra.Command) (*kadm.Client, context.Co
 		RunE: func(cmd *cobra.Command, args []string) error {
 			spec.set = map[string]bool{}
 			cmd.Flags().Visit(func(f *pflag.Flag) { spec.set[f.Name] = true })
-			if err := spec.check(); err != nil {
+			if err := spec.check(resetTargets); err != nil {
 				return err
 			}
 			adm, ctx, done, err := admin(cmd)
@@ -273,22 +273,32 @@ func newResetOffsetsCommand(admin func(*cobra.Command) (*kadm.Client, context.Co
 	}
 	f := cmd.Flags()
 	f.StringVar(&spec.topic, "topic", "", "topic whose offsets move: TOPIC (every partition) or TOPIC:0,2")
-	f.BoolVar(&spec.toEarliest, "to-earliest", false, "move to the log start offset")
-	f.BoolVar(&spec.toLatest, "to-latest", false, "move to the log end offset")
-	f.Int64Var(&spec.toOffset, "to-offset", 0, "move to this offset")
-	f.StringVar(&spec.toDatetime, "to-datetime", "", "move to the first record at or after this RFC 3339 time")
+	spec.addTargetFlags(f)
 	f.Int64Var(&spec.shiftBy, "shift-by", 0, "move by this many offsets (negative: back) from the committed offset")
 	f.BoolVar(&spec.dryRun, "dry-run", false, "print the plan without committing it")
 	f.StringVar(&spec.format, "format", "table", "output format of the plan: table (for people) or json (for scripts)")
 	return cmd
 }
 
-// resetTargets are the mutually exclusive target flags.
+// resetTargets are the mutually exclusive target flags of group
+// reset-offsets.
 var resetTargets = []string{"to-earliest", "to-latest", "to-offset", "to-datetime", "shift-by"}
 
-func (s resetSpec) check() error {
+// addTargetFlags registers the target flags group and share-group
+// reset-offsets share: --to-earliest, --to-latest, --to-offset,
+// --to-datetime.
+func (s *resetSpec) addTargetFlags(f *pflag.FlagSet) {
+	f.BoolVar(&s.toEarliest, "to-earliest", false, "move to the log start offset")
+	f.BoolVar(&s.toLatest, "to-latest", false, "move to the log end offset")
+	f.Int64Var(&s.toOffset, "to-offset", 0, "move to this offset")
+	f.StringVar(&s.toDatetime, "to-datetime", "", "move to the first record at or after this RFC 3339 time")
+}
+
+// check validates the flags given: exactly one of targets, a topic, a
+// parseable --to-datetime and a known --format.
+func (s resetSpec) check(targets []string) error {
 	var given []string
-	for _, name := range resetTargets {
+	for _, name := range targets {
 		if s.set[name] {
 			given = append(given, "--"+name)
 		}
@@ -297,7 +307,7 @@ func (s resetSpec) check() error {
 		return err
 	}
 	if len(given) != 1 {
-		return usageErrorf("give exactly one of --%s (got %d: %s)", strings.Join(resetTargets, ", --"), len(given), strings.Join(given, " "))
+		return usageErrorf("give exactly one of --%s (got %d: %s)", strings.Join(targets, ", --"), len(given), strings.Join(given, " "))
 	}
 	if s.topic == "" {
 		return usageErrorf("--topic is required")

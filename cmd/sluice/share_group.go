@@ -332,22 +332,13 @@ func formatShareAssignment(a map[string][]int32) string {
 	return strings.Join(parts, " ")
 }
 
-// shareResetSpec is what share-group reset-offsets was asked to do.
-type shareResetSpec struct {
-	toEarliest, toLatest bool
-	toOffset             int64
-	toDatetime           string
-	dryRun               bool
-	topic                string
-	format               string
-	set                  map[string]bool
-}
-
-// shareResetTargets are the mutually exclusive target flags.
+// shareResetTargets are the mutually exclusive target flags of
+// share-group reset-offsets (the group's, but --shift-by: a share group
+// has no committed offset to shift from).
 var shareResetTargets = []string{"to-earliest", "to-latest", "to-offset", "to-datetime"}
 
 func newShareResetOffsetsCommand(admin func(*cobra.Command) (*kadm.Client, context.Context, func(), error)) *cobra.Command {
-	var spec shareResetSpec
+	var spec resetSpec
 	cmd := &cobra.Command{
 		Use:   "reset-offsets GROUP --topic TOPIC[:P,P...] (--to-earliest | --to-latest | --to-offset N | --to-datetime TIME) [--dry-run]",
 		Short: "Move a share group's start offsets",
@@ -362,7 +353,7 @@ func newShareResetOffsetsCommand(admin func(*cobra.Command) (*kadm.Client, conte
 		RunE: func(cmd *cobra.Command, args []string) error {
 			spec.set = map[string]bool{}
 			cmd.Flags().Visit(func(f *pflag.Flag) { spec.set[f.Name] = true })
-			if err := spec.check(); err != nil {
+			if err := spec.check(shareResetTargets); err != nil {
 				return err
 			}
 			adm, ctx, done, err := admin(cmd)
@@ -375,40 +366,13 @@ func newShareResetOffsetsCommand(admin func(*cobra.Command) (*kadm.Client, conte
 	}
 	f := cmd.Flags()
 	f.StringVar(&spec.topic, "topic", "", "topic whose start offsets move: TOPIC (every partition) or TOPIC:0,2")
-	f.BoolVar(&spec.toEarliest, "to-earliest", false, "move to the log start offset")
-	f.BoolVar(&spec.toLatest, "to-latest", false, "move to the log end offset")
-	f.Int64Var(&spec.toOffset, "to-offset", 0, "move to this offset")
-	f.StringVar(&spec.toDatetime, "to-datetime", "", "move to the first record at or after this RFC 3339 time")
+	spec.addTargetFlags(f)
 	f.BoolVar(&spec.dryRun, "dry-run", false, "print the plan without changing anything")
 	f.StringVar(&spec.format, "format", "table", "output format of the plan: table (for people) or json (for scripts)")
 	return cmd
 }
 
-func (s shareResetSpec) check() error {
-	var given []string
-	for _, name := range shareResetTargets {
-		if s.set[name] {
-			given = append(given, "--"+name)
-		}
-	}
-	if err := checkFormat(s.format); err != nil {
-		return err
-	}
-	if len(given) != 1 {
-		return usageErrorf("give exactly one of --%s (got %d: %s)", strings.Join(shareResetTargets, ", --"), len(given), strings.Join(given, " "))
-	}
-	if s.topic == "" {
-		return usageErrorf("--topic is required")
-	}
-	if s.set["to-datetime"] {
-		if _, err := time.Parse(time.RFC3339Nano, s.toDatetime); err != nil {
-			return usageErrorf("--to-datetime %q is not RFC 3339 time such as 2024-05-01T12:00:00Z: %w", s.toDatetime, err)
-		}
-	}
-	return nil
-}
-
-func resetShareOffsets(ctx context.Context, adm *kadm.Client, w io.Writer, group string, spec shareResetSpec) error {
+func resetShareOffsets(ctx context.Context, adm *kadm.Client, w io.Writer, group string, spec resetSpec) error {
 	topic, partitions, err := parseTopicPartitions(spec.topic)
 	if err != nil {
 		return err

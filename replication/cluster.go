@@ -104,6 +104,9 @@ type Cluster struct {
 	// quotas is the applied state's Quotas, published for the protocol server's every
 	// request without taking mu (held while replicas open or close).
 	quotas atomic.Pointer[quota.Set]
+	// groupConfigs is the applied state's GroupConfigs, published the same
+	// way for ShareGroupConfig (called per ShareFetch).
+	groupConfigs atomic.Pointer[map[string]map[string]string]
 
 	// mu guards everything below.
 	mu     sync.RWMutex

@@ -451,9 +451,10 @@
 // # Locking
 //
 // Cluster.mu guards the view (applied, topic maps, replicas, effective
-// config) and closed. The client quotas are also published in an atomic
-// pointer (set by applyLocked), so the protocol server's per-request
-// quota lookup never waits on mu. Metadata reads take it shared; applyLocked holds it
+// config) and closed. The client quotas and the group configs are also
+// published in atomic pointers (set by applyLocked), so the protocol
+// server's per-request quota lookup and ShareGroupConfig (per ShareFetch)
+// never wait on mu. Metadata reads take it shared; applyLocked holds it
 // exclusively, also while opening, closing or deleting replicas. Admin
 // operations do not hold it while proposing or waiting. Never call into a
 // replica while holding mu except to open, close or delete it, or to

@@ -16,12 +16,14 @@ import (
 // every node sees the same) over the broker's defaults
 // (Config.ShareGroupDefaults). It reads this node's view
 // of the metadata (a change made on the metadata leader arrives within a
-// metadata round trip); cheap enough to call per request. Safe for
+// metadata round trip); it takes no lock (the cluster's is held while
+// replicas open), so it is cheap enough to call per request. Safe for
 // concurrent use.
 func (c *Cluster) ShareGroupConfig(group string) configs.ShareGroup {
-	c.mu.RLock()
-	overrides := c.applied.GroupConfigsOf(group)
-	c.mu.RUnlock()
+	var overrides map[string]string
+	if all := c.groupConfigs.Load(); all != nil {
+		overrides = (*all)[group]
+	}
 	return configs.ResolveShareGroup(c.cfg.shareGroupDefaults(), overrides)
 }
 

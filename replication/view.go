@@ -145,6 +145,7 @@ func (c *Cluster) applyLocked(s *meta.State) {
 	c.applied = s
 	c.watchBrokersLocked(s)
 	c.quotas.Store(&s.Quotas)
+	c.groupConfigs.Store(&s.GroupConfigs)
 	close(c.viewChanged)
 	c.viewChanged = make(chan struct{})
 	if scheduleChanged && c.cleaner != nil {

@@ -143,6 +143,9 @@ func Open(dir string, cfg Config, opts Options) (*Group, error) {
 	}
 	rc := cfg.raftConfig()
 	rc.Logger = hl
+	if ir, ok := opts.Transport.(idleAppendReuser); ok {
+		ir.SetIdleAppendReuse(idleAppendReuseAge(cfg))
+	}
 	r, err := raft.NewRaft(rc, g.fsm, store, store, snaps, opts.Transport)
 	if err != nil {
 		return nil, fmt.Errorf("meta: start raft: %w", err)
@@ -180,6 +183,21 @@ func Open(dir string, cfg Config, opts Options) (*Group, error) {
 	ok = true
 	return g, nil
 }
+
+// idleAppendReuser is the optional capability of the group's transport to
+// answer an idle AppendEntries (one without entries, sent every
+// CommitTimeout) from the follower's last real answer to an identical
+// one (replication/transport's heartbeat_reuse.go).
+type idleAppendReuser interface {
+	SetIdleAppendReuse(maxAge time.Duration)
+}
+
+// idleAppendReuseAge is how long a real answer to an idle AppendEntries
+// may stand in for identical ones: ten heartbeat timeouts. An identical
+// request tells a follower nothing new (a new commit index still goes
+// in the next one, as before); the heartbeats, all sent, reveal a later
+// term as before.
+func idleAppendReuseAge(c Config) time.Duration { return 10 * c.HeartbeatTimeout }
 
 // closeTransport closes t if it can be closed.
 func closeTransport(t raft.Transport) error {

@@ -96,6 +96,34 @@ type heartbeatReuser interface {
 	SetHeartbeatReuse(window time.Duration)
 }
 
+// heartbeatBatcher is the optional capability of a group's transport to
+// hold its heartbeats a while for others to the same peer, to go in one
+// frame (replication/transport's heartbeat_batch.go).
+type heartbeatBatcher interface {
+	SetHeartbeatBatchWindow(window time.Duration)
+}
+
+// heartbeatBatchWindow is how long a group's heartbeat may wait for
+// others to the same peer: a fortieth of HeartbeatTimeout (250 ms at the
+// 10 s default), against heartbeats every HeartbeatTimeout/10 to /5 and a
+// lease of half the timeout, so a heartbeat is late by a small part of
+// its interval while a node's heartbeats to a peer go out a few times a
+// second in a few frames instead of a frame every few milliseconds.
+func heartbeatBatchWindow(c Config) time.Duration { return c.HeartbeatTimeout / 40 }
+
+// idleAppendReuser is the optional capability of a group's transport to
+// answer an idle AppendEntries from the follower's last real answer to an
+// identical one (replication/transport's heartbeat_reuse.go).
+type idleAppendReuser interface {
+	SetIdleAppendReuse(maxAge time.Duration)
+}
+
+// idleAppendReuseAge is how long a real answer to an idle AppendEntries
+// may stand in for identical ones: three heartbeat timeouts (30 s at the
+// 10 s default). Identical requests tell the follower nothing new, and
+// the heartbeats, sent meanwhile, reveal a later term as before.
+func idleAppendReuseAge(c Config) time.Duration { return 3 * c.HeartbeatTimeout }
+
 // heartbeatReuseWindow is how long a group's heartbeats may be answered
 // from a follower's last real answer: with heartbeats every
 // HeartbeatTimeout/10 to /5, a follower still hears from its leader at

@@ -205,6 +205,12 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 			if hr, ok := t.(heartbeatReuser); ok {
 				hr.SetHeartbeatReuse(heartbeatReuseWindow(cfg))
 			}
+			if hb, ok := t.(heartbeatBatcher); ok {
+				hb.SetHeartbeatBatchWindow(heartbeatBatchWindow(cfg))
+			}
+			if ir, ok := t.(idleAppendReuser); ok {
+				ir.SetIdleAppendReuse(idleAppendReuseAge(cfg))
+			}
 		}
 		if lt, ok := t.(LogTransport); ok {
 			g.logTransport = lt

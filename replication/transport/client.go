@@ -131,6 +131,11 @@ type clientConn struct {
 	// heartbeat_batch.go); a timer armed by its first item writes it.
 	heartbeatMu sync.Mutex
 	heartbeats  []heartbeatItem
+	// heartbeatTimer writes the batch at heartbeatDue, the earliest
+	// deadline of the heartbeats in it (each waits at most its group's
+	// window); nil until the first batch.
+	heartbeatTimer *time.Timer
+	heartbeatDue   time.Time
 }
 
 // alive reports whether the connection has not broken.

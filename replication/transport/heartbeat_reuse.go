@@ -36,12 +36,41 @@ import (
 // AppendEntries (CommitTimeout) anyway. With the detector off
 // (PeerFailureTimeout 0) nothing is reused.
 
-// heartbeatReuse is a group's cache of real heartbeat answers, by
-// follower address.
+// Idle AppendEntries reuse. Besides heartbeats, raft's leader sends each
+// follower an AppendEntries with no entries every CommitTimeout to
+// 2×CommitTimeout on the pipeline, to tell it the commit index; idle, it
+// is the same request each time (same term, previous entry and commit
+// index), and as many frames as the heartbeats once those are batched.
+// Its answer is used for the same things a heartbeat's is (the term,
+// last contact, VerifyLeader; an AppendEntries without entries moves no
+// follower index). So in a group that opts in (SetIdleAppendReuse), a
+// pipelined AppendEntries without entries is answered from that
+// follower's last real answer to one when it was a Success, that request
+// had the same term, previous entry and commit index, the answer is less
+// than the group's maximum age old, and the detector heard from the
+// follower's node recently on the connection of that answer, as for
+// heartbeats. The follower then learns nothing it did not know. What a
+// reused answer could hide (a follower that moved on to a later term)
+// the heartbeats still reveal as before: they are sent as they would be
+// without it (or reused within their own window).
+
+// heartbeatReuse is a group's cache of real heartbeat answers and of real
+// answers to idle AppendEntries, by follower address.
 type heartbeatReuse struct {
 	mu     sync.Mutex
 	window time.Duration
 	last   map[raft.ServerAddress]reusedAnswer
+	// idleMaxAge is how long a real answer to an idle AppendEntries may
+	// stand in for identical ones; 0: never.
+	idleMaxAge time.Duration
+	lastIdle   map[raft.ServerAddress]reusedIdleAppend
+}
+
+// reusedIdleAppend is a follower's last real answer to an idle
+// AppendEntries and the request it answered.
+type reusedIdleAppend struct {
+	reusedAnswer
+	prevEntry, prevTerm, commit uint64
 }
 
 // reusedAnswer is a follower's last real heartbeat answer.
@@ -60,6 +89,64 @@ func (t *Transport) SetHeartbeatReuse(window time.Duration) {
 	t.reuse.window = window
 	if t.reuse.last == nil {
 		t.reuse.last = make(map[raft.ServerAddress]reusedAnswer)
+	}
+}
+
+// SetIdleAppendReuse lets a pipelined AppendEntries without entries of
+// this group be answered from the follower's last real answer to an
+// identical one for up to maxAge (see heartbeat_reuse.go); 0, the
+// default, sends every one. The answer says nothing a heartbeat in
+// between would not contradict, so maxAge only bounds how long a mistake
+// could last. Call it before the group runs.
+func (t *Transport) SetIdleAppendReuse(maxAge time.Duration) {
+	t.reuse.mu.Lock()
+	defer t.reuse.mu.Unlock()
+	t.reuse.idleMaxAge = maxAge
+	if t.reuse.lastIdle == nil {
+		t.reuse.lastIdle = make(map[raft.ServerAddress]reusedIdleAppend)
+	}
+}
+
+// reusedIdleAppend fills resp from target's last real answer to an idle
+// AppendEntries identical to req and reports whether it may stand in for
+// req; req has no entries.
+func (t *Transport) reusedIdleAppend(target raft.ServerAddress, req *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) bool {
+	t.reuse.mu.Lock()
+	maxAge := t.reuse.idleMaxAge
+	a, ok := t.reuse.lastIdle[target]
+	t.reuse.mu.Unlock()
+	if maxAge <= 0 || !ok || a.resp.Term != req.Term || a.prevEntry != req.PrevLogEntry ||
+		a.prevTerm != req.PrevLogTerm || a.commit != req.LeaderCommitIndex || time.Since(a.at) >= maxAge {
+		return false
+	}
+	if gen, ok := t.m.heardWithin(target, t.m.cfg.PeerFailureTimeout/2); !ok || gen != a.generation {
+		return false
+	}
+	*resp = a.resp
+	return true
+}
+
+// noteRealIdleAppend records the answer to a real AppendEntries without
+// entries: a Success of its own term may be reused for identical
+// requests, anything else ends reuse for target.
+func (t *Transport) noteRealIdleAppend(target raft.ServerAddress, req *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse, err error) {
+	t.reuse.mu.Lock()
+	defer t.reuse.mu.Unlock()
+	if t.reuse.idleMaxAge <= 0 {
+		return
+	}
+	if err != nil || !resp.Success || resp.Term != req.Term {
+		delete(t.reuse.lastIdle, target)
+		return
+	}
+	gen, ok := t.m.heardWithin(target, t.m.cfg.PeerFailureTimeout/2)
+	if !ok {
+		delete(t.reuse.lastIdle, target)
+		return
+	}
+	t.reuse.lastIdle[target] = reusedIdleAppend{
+		reusedAnswer: reusedAnswer{at: time.Now(), generation: gen, resp: *resp},
+		prevEntry:    req.PrevLogEntry, prevTerm: req.PrevLogTerm, commit: req.LeaderCommitIndex,
 	}
 }
 

@@ -248,3 +248,179 @@ func TestHeartbeatReuse(t *testing.T) {
 		t.Fatalf("heartbeat to a closed node answered")
 	}
 }
+
+// TestIdleAppendReuse: in a group that opts in, a pipelined
+// AppendEntries without entries identical to one answered Success is
+// answered from that answer without reaching the follower, in order
+// behind the requests still in flight; one with another commit index,
+// previous entry or term, or one with entries, is sent, and nothing is
+// reused once the follower's node is gone.
+func TestIdleAppendReuse(t *testing.T) {
+	edit := func(c *Config, _ *Options) { c.PeerFailureTimeout = 2 * time.Second }
+	a := newTestMux(t, edit)
+	b := newTestMux(t, edit)
+	var mu sync.Mutex
+	received := 0
+	tb := mustTransport(t, b.Mux, "g")
+	serveRPCs(t, tb, func(rpc raft.RPC) {
+		req := rpc.Command.(*raft.AppendEntriesRequest)
+		mu.Lock()
+		received++
+		mu.Unlock()
+		last := req.PrevLogEntry + uint64(len(req.Entries))
+		rpc.Respond(&raft.AppendEntriesResponse{Term: req.Term, Success: true, LastLog: last}, nil)
+	})
+	ta := mustTransport(t, a.Mux, "g")
+	ta.SetIdleAppendReuse(time.Minute)
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return received
+	}
+	p, err := ta.AppendEntriesPipeline("b", b.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	send := func(term, prev, commit uint64, entries int) *raft.AppendEntriesResponse {
+		t.Helper()
+		req := &raft.AppendEntriesRequest{RPCHeader: header("leader"), Term: term, PrevLogEntry: prev, PrevLogTerm: term, LeaderCommitIndex: commit}
+		for i := range entries {
+			req.Entries = append(req.Entries, &raft.Log{Index: prev + uint64(i) + 1, Term: term, Data: []byte("x")})
+		}
+		if _, err := p.AppendEntries(req, &raft.AppendEntriesResponse{}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case f := <-p.Consumer():
+			if f.Request() != req {
+				t.Fatalf("future of another request")
+			}
+			return f.Response()
+		case <-time.After(10 * time.Second):
+			t.Fatal("no answer")
+		}
+		return nil
+	}
+	steps := []struct {
+		name                  string
+		term, prev, commit    uint64
+		entries, wantReceived int
+	}{
+		{"first idle", 2, 5, 5, 0, 1},
+		{"identical", 2, 5, 5, 0, 1},
+		{"identical again", 2, 5, 5, 0, 1},
+		{"entries", 2, 5, 5, 2, 2},
+		{"new previous entry", 2, 7, 5, 0, 3},
+		{"new commit index", 2, 7, 7, 0, 4},
+		{"identical to the last", 2, 7, 7, 0, 4},
+		{"new term", 3, 7, 7, 0, 5},
+	}
+	for _, s := range steps {
+		resp := send(s.term, s.prev, s.commit, s.entries)
+		if !resp.Success || resp.Term != s.term || resp.LastLog != s.prev+uint64(s.entries) {
+			t.Fatalf("%s: answer %+v", s.name, resp)
+		}
+		if n := count(); n != s.wantReceived {
+			t.Fatalf("%s: follower got %d requests, want %d", s.name, n, s.wantReceived)
+		}
+	}
+	// In order: a reused answer waits behind a request in flight.
+	slow := &raft.AppendEntriesRequest{RPCHeader: header("leader"), Term: 3, PrevLogEntry: 7, PrevLogTerm: 3, LeaderCommitIndex: 7,
+		Entries: []*raft.Log{{Index: 8, Term: 3, Data: []byte("x")}}}
+	idle := &raft.AppendEntriesRequest{RPCHeader: header("leader"), Term: 3, PrevLogEntry: 7, PrevLogTerm: 3, LeaderCommitIndex: 7}
+	for _, req := range []*raft.AppendEntriesRequest{slow, idle} {
+		if _, err := p.AppendEntries(req, &raft.AppendEntriesResponse{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, want := range []*raft.AppendEntriesRequest{slow, idle} {
+		select {
+		case f := <-p.Consumer():
+			if f.Request() != want {
+				t.Fatalf("future %d answers another request", i)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no answer %d", i)
+		}
+	}
+	if n := count(); n != 6 {
+		t.Fatalf("follower got %d requests, want 6 (the idle one reused)", n)
+	}
+	b.Close()
+	waitFor(t, 5*time.Second, "b's silence", func() bool {
+		_, heard := a.heardWithin(b.Addr(), time.Second)
+		return !heard
+	})
+	var resp raft.AppendEntriesResponse
+	if ta.reusedIdleAppend(b.Addr(), idle, &resp) {
+		t.Fatalf("idle AppendEntries to a closed node answered from the cache")
+	}
+}
+
+// TestHeartbeatBatchDeadlines: a group with a long batch window does not
+// hold up a heartbeat of a group with a short one to the same peer; the
+// batch goes at the earliest deadline in it.
+func TestHeartbeatBatchDeadlines(t *testing.T) {
+	a := newTestMux(t, func(c *Config, _ *Options) { c.HeartbeatBatchWindow = 5 * time.Millisecond })
+	b := newTestMux(t, nil)
+	answer := func(rpc raft.RPC) {
+		rpc.Respond(&raft.AppendEntriesResponse{Term: rpc.Command.(*raft.AppendEntriesRequest).Term, Success: true}, nil)
+	}
+	for _, name := range []string{"slow", "fast"} {
+		tb := mustTransport(t, b.Mux, name)
+		tb.SetHeartbeatHandler(answer)
+		serveRPCs(t, tb, answer)
+	}
+	slow := mustTransport(t, a.Mux, "slow")
+	slow.SetHeartbeatBatchWindow(time.Second) // the test Mux's Timeout/2, the most it takes
+	fast := mustTransport(t, a.Mux, "fast")
+	hb := sampleRequests()["heartbeat"].(*raft.AppendEntriesRequest)
+	beat := func(tr *Transport) (time.Duration, error) {
+		began := time.Now()
+		err := tr.AppendEntries("b", b.Addr(), hb, &raft.AppendEntriesResponse{})
+		return time.Since(began), err
+	}
+	// Dial first, so the timings below are the batches'.
+	if _, err := beat(fast); err != nil {
+		t.Fatal(err)
+	}
+	slowDone := make(chan time.Duration, 1)
+	go func() {
+		d, err := beat(slow)
+		if err != nil {
+			t.Error(err)
+		}
+		slowDone <- d
+	}()
+	// The slow heartbeat is in the batch (it waits for up to 1 s); a
+	// fast one joins and both go within the fast window.
+	waitFor(t, 5*time.Second, "the slow heartbeat queued", func() bool {
+		c, err := peerControlConn(a.Mux, b.Addr())
+		if err != nil {
+			return false
+		}
+		c.heartbeatMu.Lock()
+		defer c.heartbeatMu.Unlock()
+		return len(c.heartbeats) == 1
+	})
+	if d, err := beat(fast); err != nil || d >= 700*time.Millisecond {
+		t.Fatalf("fast heartbeat behind a slow one: %v after %v", err, d)
+	}
+	if d := <-slowDone; d >= 900*time.Millisecond {
+		t.Fatalf("slow heartbeat not written with the fast one's batch: %v", d)
+	}
+	// Alone, a slow heartbeat waits for its window.
+	if d, err := beat(slow); err != nil || d < 900*time.Millisecond {
+		t.Fatalf("slow heartbeat alone answered after %v (%v), want its 1 s window", d, err)
+	}
+}
+
+// peerControlConn returns m's control connection to addr.
+func peerControlConn(m *Mux, addr raft.ServerAddress) (*clientConn, error) {
+	p, err := m.peer(addr)
+	if err != nil {
+		return nil, err
+	}
+	return p.conn(classControl)
+}

@@ -15,8 +15,9 @@ import (
 // short-lived goroutine (owned by the group's Transport) feed it from
 // overflow.
 type pipeline struct {
-	t *Transport
-	c *clientConn
+	t      *Transport
+	c      *clientConn
+	target raft.ServerAddress
 
 	// slots holds a token per request in flight (MaxInFlight).
 	slots chan struct{}
@@ -34,11 +35,12 @@ type pipeline struct {
 
 var _ raft.AppendPipeline = (*pipeline)(nil)
 
-func newPipeline(t *Transport, c *clientConn) *pipeline {
+func newPipeline(t *Transport, c *clientConn, target raft.ServerAddress) *pipeline {
 	n := t.m.cfg.MaxInFlight
 	return &pipeline{
 		t:      t,
 		c:      c,
+		target: target,
 		slots:  make(chan struct{}, n),
 		done:   make(chan raft.AppendFuture, n),
 		closed: make(chan struct{}),
@@ -62,9 +64,22 @@ func (p *pipeline) AppendEntries(args *raft.AppendEntriesRequest, resp *raft.App
 	p.mu.Lock()
 	p.inflight = append(p.inflight, f)
 	p.mu.Unlock()
+	idle := len(args.Entries) == 0
+	if idle && p.t.reusedIdleAppend(p.target, args, resp) {
+		// Answered as the identical request before it was (see
+		// heartbeat_reuse.go); handed to raft in order, behind any
+		// request still in flight.
+		close(f.ready)
+		<-p.slots
+		p.completed()
+		return f, nil
+	}
 	var once sync.Once
 	id := p.c.send(&call{typ: typeAppendEntries, resp: resp, done: func(err error) {
 		once.Do(func() {
+			if idle {
+				p.t.noteRealIdleAppend(p.target, args, resp, err)
+			}
 			f.timerMu.Lock()
 			if f.timer != nil {
 				f.timer.Stop()

@@ -41,6 +41,9 @@ type Transport struct {
 	// reuse holds the real heartbeat answers a heartbeat may be answered
 	// from (heartbeat_reuse.go).
 	reuse heartbeatReuse
+	// batchWindow, in nanoseconds, is this group's heartbeat batch window
+	// when > 0 (SetHeartbeatBatchWindow), else the Mux's.
+	batchWindow atomic.Int64
 
 	// mu guards the fields below. It is never held while calling into raft
 	// or writing to a connection.
@@ -176,8 +179,9 @@ func (t *Transport) ElectNow(still func() bool) error {
 
 // AppendEntries sends args to target and waits for the response. Requests
 // without entries use the control connection, others the bulk one; a
-// heartbeat joins the peer's next batch (Config.HeartbeatBatchWindow), or
-// is answered from the last real answer (SetHeartbeatReuse).
+// heartbeat joins the peer's next batch (Config.HeartbeatBatchWindow,
+// SetHeartbeatBatchWindow), or is answered from the last real answer
+// (SetHeartbeatReuse).
 func (t *Transport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
 	class := classBulk
 	if len(args.Entries) == 0 {
@@ -190,8 +194,8 @@ func (t *Transport) AppendEntries(id raft.ServerID, target raft.ServerAddress, a
 		return nil
 	}
 	var err error
-	if t.m.cfg.HeartbeatBatchWindow > 0 {
-		err = t.heartbeatRPC(target, args, resp)
+	if window := t.heartbeatBatchWindow(); window > 0 {
+		err = t.heartbeatRPC(target, args, resp, window)
 	} else {
 		err = t.rpc(target, class, args, resp)
 	}
@@ -233,7 +237,7 @@ func (t *Transport) AppendEntriesPipeline(id raft.ServerID, target raft.ServerAd
 	if err != nil {
 		return nil, err
 	}
-	return newPipeline(t, c), nil
+	return newPipeline(t, c, target), nil
 }
 
 // InstallSnapshot streams args.Size bytes of data to target on a

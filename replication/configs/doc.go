@@ -13,7 +13,10 @@
 // group.share.record.lock.duration.ms, group.share.delivery.count.limit,
 // group.share.session.timeout.ms and group.share.heartbeat.interval.ms)
 // over Kafka's; the bounds Kafka's broker configs group.share.{min,max}.*
-// put on them are fixed at Kafka's defaults.
+// put on them are fixed at Kafka's defaults. A group's dead-letter topic
+// must also start with the broker config
+// errors.deadletterqueue.topic.name.prefix (ValidateDeadLetterTopic,
+// checked by the cluster, which knows the broker configs in force).
 //
 // It holds no state and does no I/O: the cluster (package replication)
 // keeps the overrides and dynamic configs, persists them, and applies what

@@ -1,0 +1,89 @@
+package test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TestShareGroupDeadLetterAutoCreate checks KIP-1191's
+// errors.deadletterqueue.auto.create.topics.enable: with it set as a
+// dynamic cluster-wide broker config, a share group's dead-letter topic
+// that does not exist is created on the first dead letter, with the
+// broker's num.partitions, and the rejected record lands there with its
+// provenance headers.
+func TestShareGroupDeadLetterAutoCreate(t *testing.T) {
+	p := startProcess(t, t.TempDir())
+	admin := newClient(t, p.Addr)
+	requireShareGroups(t, admin)
+	adm := kadm.NewClient(admin)
+	const topic, dlq, group = "share-autodlq", "dlq.share-autodlq", "share-autodlq-group"
+	createTopic(t, p.Addr, topic, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+
+	resp, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "errors.deadletterqueue.auto.create.topics.enable", Value: kadm.StringPtr("true")}})
+	if err == nil {
+		for _, r := range resp {
+			if r.Err != nil {
+				err = r.Err
+			}
+		}
+	}
+	if err != nil {
+		t.Fatalf("enable dead-letter topic auto-creation: %v", err)
+	}
+	setShareGroupConfigs(t, admin, group, map[string]string{
+		"share.auto.offset.reset":           "earliest",
+		"errors.deadletterqueue.topic.name": dlq,
+	})
+	if topics, err := adm.ListTopics(ctx, dlq); err != nil || topics.Has(dlq) {
+		t.Fatalf("the dead-letter topic exists (%v) before any dead letter, or listing failed: %v", topics.Has(dlq), err)
+	}
+	produceValues(t, p.Addr, topic, []string{"ok-0", "bad", "ok-2"})
+
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	worker := newShareConsumer(t, p.Addr, group, []string{topic})
+	defer worker.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runShareWorker(wctx, worker, func(r *kgo.Record) {
+			if string(r.Value) == "bad" {
+				r.Ack(kgo.AckReject)
+				return
+			}
+			r.Ack(kgo.AckAccept)
+		})
+	}()
+	eventually(t, "the dead-letter topic created", func() bool {
+		topics, err := adm.ListTopics(ctx, dlq)
+		return err == nil && topics.Has(dlq)
+	})
+	topics, err := adm.ListTopics(ctx, dlq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(topics[dlq].Partitions); n != 1 {
+		t.Errorf("auto-created dead-letter topic has %d partitions, want num.partitions (1)", n)
+	}
+	got := readRecords(t, []string{p.Addr}, dlq, 1)
+	wcancel()
+	<-done
+	headers := map[string]string{}
+	for _, h := range got[0].Headers {
+		headers[h.Key] = string(h.Value)
+	}
+	for k, v := range map[string]string{"__dlq.errors.topic": topic, "__dlq.errors.partition": "0", "__dlq.errors.offset": "1",
+		"__dlq.errors.group": group, "__dlq.errors.delivery.count": "1", "__dlq.errors.message": "Offset rejected by client."} {
+		if headers[k] != v {
+			t.Errorf("dead letter header %s = %q, want %q (all: %v)", k, headers[k], v, headers)
+		}
+	}
+	if got[0].Value != nil {
+		t.Errorf("dead letter carries value %q without errors.deadletterqueue.copy.record.enable", got[0].Value)
+	}
+}

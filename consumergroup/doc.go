@@ -165,7 +165,11 @@
 // none when nil) before the group's tombstone.
 //
 // DescribeShareGroupOffsets reads each share-partition's start offset
-// from its state (Persister.ReadSummary); with no topics named, of every
+// from its state (Persister.ReadSummary) and, from v1 (KIP-1226), its lag:
+// the partition's high watermark (ShareEndOffsets, an optional capability
+// of the state store: the leader's, over ListOffsets when it is another
+// node) minus the start offset minus the summary's
+// DeliveryCompleteCount; with no topics named, of every
 // partition of every topic the group was ever assigned (the topics kept
 // in the group's record). AlterShareGroupOffsets and
 // DeleteShareGroupOffsets need the group empty (NON_EMPTY_GROUP, as in

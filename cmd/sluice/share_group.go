@@ -24,9 +24,10 @@ func newShareGroupCommand() *cobra.Command {
 	var bootstrap string
 	cmd := &cobra.Command{
 		Use:   "share-group",
-		Short: "List, describe, reset the offsets of and delete share groups",
-		Long: "List, describe, reset the start offsets of and delete share groups (KIP-932\n" +
-			"queues) on a running broker (Sluice or Kafka 4.1+), as kafka-share-groups.sh does.",
+		Short: "List, describe, configure, reset the offsets of and delete share groups",
+		Long: "List, describe, configure, reset the start offsets of and delete share groups\n" +
+			"(KIP-932 queues) on a running broker (Sluice or Kafka 4.1+), as\n" +
+			"kafka-share-groups.sh and kafka-configs.sh --entity-type groups do.",
 		Args: cobra.NoArgs,
 	}
 	cmd.PersistentFlags().StringVar(&bootstrap, "bootstrap-server", "127.0.0.1:9092", "host:port of a broker to connect to")
@@ -105,6 +106,8 @@ func newShareGroupCommand() *cobra.Command {
 	cmd.AddCommand(describe)
 
 	cmd.AddCommand(newShareResetOffsetsCommand(admin))
+	cmd.AddCommand(newShareGroupConfigCommand(&bootstrap))
+	cmd.AddCommand(newShareGroupAlterConfigCommand(&bootstrap))
 
 	deleteCmd := &cobra.Command{
 		Use:   "delete GROUP",

@@ -146,7 +146,8 @@
 // changes (checked on every heartbeat); the target assignment is
 // recomputed then (assignShare: every partition of a subscribed topic to
 // at least one member, balanced, several members per partition when
-// there are more members than partitions) and each member gets it, with
+// there are more members than partitions, and sticky: members keep what
+// they hold where balance allows, share_assign.go) and each member gets it, with
 // the group epoch as its member epoch, on its own next heartbeat; a full
 // heartbeat (one with SubscribedTopicNames) always gets it. There is no
 // revocation phase: a share-partition hands out records one acquisition

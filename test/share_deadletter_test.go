@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -85,5 +86,63 @@ func TestShareGroupDeadLetterAutoCreate(t *testing.T) {
 	}
 	if got[0].Value != nil {
 		t.Errorf("dead letter carries value %q without errors.deadletterqueue.copy.record.enable", got[0].Value)
+	}
+}
+
+// TestShareGroupDeadLetterAutoCreateOnFollower checks the auto-creation
+// of a dead-letter topic by a node that is not the metadata leader (it
+// asks the leader with CreateTopics), with
+// errors.deadletterqueue.auto.create.topics.enable set as a static
+// broker config (flag) on every node.
+func TestShareGroupDeadLetterAutoCreateOnFollower(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node cluster")
+	}
+	procs, _ := startMetadataCluster(t, 3, "--errors-deadletterqueue-auto-create-topics-enable=true")
+	admin := newClient(t, procs[0].Addr)
+	requireShareGroups(t, admin)
+	const topic, dlq, group = "share-follower-autodlq", "dlq.share-follower-autodlq", "share-follower-autodlq-group"
+	createTopic(t, procs[0].Addr, topic, 1)
+	var controller int32
+	eventually(t, "a metadata leader", func() bool {
+		controller = metadataOf(t, procs[0].Addr).ControllerID
+		return controller > 0
+	})
+	// The source partition's leader writes the dead letters: put it on
+	// a node that does not lead the metadata.
+	source := leaderOf(t, procs, topic)
+	if source == controller {
+		source = controller%3 + 1
+		if err := reassign(t, clusterAdmin(t, addrsOf(procs...)), topic, []int32{source}); err != nil {
+			t.Fatalf("move %s to node %d: %v", topic, source, err)
+		}
+		waitPlacement(t, procs, topic, []int32{source})
+	}
+	setShareGroupConfigs(t, admin, group, map[string]string{
+		"share.auto.offset.reset":           "earliest",
+		"errors.deadletterqueue.topic.name": dlq,
+	})
+	produceValues(t, procs[0].Addr, topic, []string{"bad"})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	worker := newShareConsumer(t, procs[0].Addr, group, []string{topic})
+	defer worker.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runShareWorker(ctx, worker, func(r *kgo.Record) { r.Ack(kgo.AckReject) })
+	}()
+	got := readRecords(t, addrsOf(procs...), dlq, 1)
+	cancel()
+	<-done
+	headers := map[string]string{}
+	for _, h := range got[0].Headers {
+		headers[h.Key] = string(h.Value)
+	}
+	if headers["__dlq.errors.topic"] != topic || headers["__dlq.errors.offset"] != "0" || headers["__dlq.errors.group"] != group {
+		t.Errorf("dead letter headers %v, want topic %s offset 0 group %s", headers, topic, group)
+	}
+	if out := procs[source-1].Output(); !strings.Contains(out, "dead-letter topic created") {
+		t.Errorf("node %d (the source's leader, not the metadata leader %d) did not log creating %s", source, controller, dlq)
 	}
 }

@@ -71,6 +71,13 @@ func TestShareGroupDeadLetterAutoCreate(t *testing.T) {
 	if n := len(topics[dlq].Partitions); n != 1 {
 		t.Errorf("auto-created dead-letter topic has %d partitions, want num.partitions (1)", n)
 	}
+	rcs, err := adm.DescribeTopicConfigs(ctx, dlq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc, err := rcs.On(dlq, nil); err != nil || !hasConfig(rc, "errors.deadletterqueue.group.enable", "true") {
+		t.Errorf("auto-created dead-letter topic: %v %+v, want errors.deadletterqueue.group.enable=true", err, rc)
+	}
 	got := readRecords(t, []string{p.Addr}, dlq, 1)
 	wcancel()
 	<-done
@@ -144,5 +151,77 @@ func TestShareGroupDeadLetterAutoCreateOnFollower(t *testing.T) {
 	}
 	if out := procs[source-1].Output(); !strings.Contains(out, "dead-letter topic created") {
 		t.Errorf("node %d (the source's leader, not the metadata leader %d) did not log creating %s", source, controller, dlq)
+	}
+}
+
+// hasConfig reports whether rc holds config name at value.
+func hasConfig(rc kadm.ResourceConfig, name, value string) bool {
+	for _, c := range rc.Configs {
+		if c.Key == name && c.Value != nil && *c.Value == value {
+			return true
+		}
+	}
+	return false
+}
+
+// createDeadLetterTopic creates topic with errors.deadletterqueue.group.enable
+// set (KIP-1191), so share groups may use it as their dead-letter topic.
+func createDeadLetterTopic(tb testing.TB, addr, topic string, partitions int32) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	resp, err := newAdmin(tb, addr).CreateTopic(ctx, partitions, 1, map[string]*string{"errors.deadletterqueue.group.enable": kadm.StringPtr("true")}, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		tb.Fatalf("create dead-letter topic %s: %v", topic, err)
+	}
+}
+
+// TestShareGroupDeadLetterTopicNotEnabled checks KIP-1191's
+// errors.deadletterqueue.group.enable: a group's dead-letter topic that
+// exists without it set receives nothing; the rejected record is archived
+// (the start offset passes it) and the records after it flow on.
+func TestShareGroupDeadLetterTopicNotEnabled(t *testing.T) {
+	p := startProcess(t, t.TempDir())
+	admin := newClient(t, p.Addr)
+	requireShareGroups(t, admin)
+	adm := kadm.NewClient(admin)
+	const topic, dlq, group = "share-noenable", "dlq.share-noenable", "share-noenable-group"
+	createTopic(t, p.Addr, topic, 1)
+	createTopic(t, p.Addr, dlq, 1)
+	setShareGroupConfigs(t, admin, group, map[string]string{
+		"share.auto.offset.reset":           "earliest",
+		"errors.deadletterqueue.topic.name": dlq,
+	})
+	produceValues(t, p.Addr, topic, []string{"bad", "ok"})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	worker := newShareConsumer(t, p.Addr, group, []string{topic})
+	defer worker.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runShareWorker(ctx, worker, func(r *kgo.Record) {
+			if string(r.Value) == "bad" {
+				r.Ack(kgo.AckReject)
+				return
+			}
+			r.Ack(kgo.AckAccept)
+		})
+	}()
+	eventually(t, "both records complete: the start offset at 2", func() bool {
+		offsets, err := adm.DescribeShareGroupOffsets(ctx, group)
+		if err != nil || offsets[group].Err != nil {
+			return false
+		}
+		o, ok := offsets[group].Offsets[topic][0]
+		return ok && o.Err == nil && o.StartOffset == 2
+	})
+	cancel()
+	<-done
+	if end := endOffset(t, []string{p.Addr}, dlq); end != 0 {
+		t.Errorf("the dead-letter topic without %s holds %d records, want none", "errors.deadletterqueue.group.enable", end)
 	}
 }

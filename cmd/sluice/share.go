@@ -19,6 +19,7 @@ import (
 	"github.com/sluice-io/sluice/consumergroup/sharestate"
 	"github.com/sluice-io/sluice/partition/record"
 	"github.com/sluice-io/sluice/replication"
+	"github.com/sluice-io/sluice/replication/configs"
 )
 
 // deadLetterClientID names the producer a node writes other nodes'
@@ -46,7 +47,10 @@ var _ share.DeadLetterWriter = (*deadLetterWriter)(nil)
 // SourcePartition mod the topic's partition count, and returns once they
 // are committed. A missing topic is created (createTopic) when
 // errors.deadletterqueue.auto.create.topics.enable is set, else it is
-// UNKNOWN_TOPIC_OR_PARTITION.
+// UNKNOWN_TOPIC_OR_PARTITION, and so is a topic that does not set
+// errors.deadletterqueue.group.enable (KIP-1191: the topic's owner allows
+// its use as a dead-letter topic): the records are archived without dead
+// letters rather than delivered again until the topic changes.
 func (w *deadLetterWriter) WriteDeadLetters(ctx context.Context, topic string, letters []share.DeadLetter) error {
 	t, ok := w.cluster.Topic(topic)
 	if !ok || t.PartitionCount() == 0 {
@@ -54,6 +58,10 @@ func (w *deadLetterWriter) WriteDeadLetters(ctx context.Context, topic string, l
 		if t, err = w.createTopic(ctx, topic); err != nil {
 			return err
 		}
+	}
+	if v := t.Configs()[configs.DeadLetterGroupEnable]; !strings.EqualFold(strings.TrimSpace(v), "true") {
+		return fmt.Errorf("topic %q is not a dead-letter topic: set its %s=true to use it as one: %w",
+			topic, configs.DeadLetterGroupEnable, kerr.UnknownTopicOrPartition)
 	}
 	count := t.PartitionCount()
 	byPartition := make(map[int32][]share.DeadLetter)
@@ -97,7 +105,8 @@ const deadLetterCreateTimeout = 10 * time.Second
 
 // createTopic creates the missing dead-letter topic topic as KIP-1191's
 // errors.deadletterqueue.auto.create.topics.enable does, with the
-// broker's num.partitions and default.replication.factor, and returns it
+// broker's num.partitions and default.replication.factor and
+// errors.deadletterqueue.group.enable=true, and returns it
 // once this node's view has it. It creates only a name that carries
 // errors.deadletterqueue.topic.name.prefix. When auto-creation is off,
 // or the name lacks the prefix, the error is UNKNOWN_TOPIC_OR_PARTITION
@@ -115,12 +124,14 @@ func (w *deadLetterWriter) createTopic(ctx context.Context, topic string) (*repl
 	}
 	ctx, cancel := context.WithTimeout(ctx, deadLetterCreateTimeout)
 	defer cancel()
-	_, err := w.cluster.CreateTopic(ctx, replication.CreateTopicRequest{Name: topic, Partitions: -1, ReplicationFactor: -1})
+	enable := "true"
+	_, err := w.cluster.CreateTopic(ctx, replication.CreateTopicRequest{Name: topic, Partitions: -1, ReplicationFactor: -1,
+		Configs: map[string]string{configs.DeadLetterGroupEnable: enable}})
 	if errors.Is(err, kerr.NotController) {
 		var cl *kgo.Client
 		if cl, err = w.producer(); err == nil {
 			var resp kadm.CreateTopicResponse
-			resp, err = kadm.NewClient(cl).CreateTopic(ctx, -1, -1, nil, topic)
+			resp, err = kadm.NewClient(cl).CreateTopic(ctx, -1, -1, map[string]*string{configs.DeadLetterGroupEnable: &enable}, topic)
 			if err == nil {
 				err = resp.Err
 			}

@@ -65,12 +65,13 @@
 // letter (num.partitions partitions, default.replication.factor
 // replicas) only when the broker config
 // errors.deadletterqueue.auto.create.topics.enable is true (default
-// false; the DeadLetterWriter, cmd/sluice, does it). KIP-1191's topic
-// config errors.deadletterqueue.group.enable, which Kafka requires on a
-// topic created by hand, is not implemented: any existing topic with the
-// prefix is written. When the topic does not exist and is not created
-// (UNKNOWN_TOPIC_OR_PARTITION), the records are archived without dead
-// letters and a warning is logged; any other
+// false; the DeadLetterWriter, cmd/sluice, does it, with the topic config
+// errors.deadletterqueue.group.enable=true). A topic is written only when
+// it sets errors.deadletterqueue.group.enable=true, so its owner decides
+// whether it may serve as one. When the topic does not exist and is not
+// created, or does not set that config (UNKNOWN_TOPIC_OR_PARTITION from
+// the writer), the records are archived without dead letters and a
+// warning is logged; any other
 // failure to write them fails the acknowledgement (or lock expiry), and
 // the records stay as stored, to be delivered and dead-lettered again,
 // but only after a backoff (deadletter_backoff.go: held, 0.5 s doubling

@@ -327,6 +327,9 @@ func (b Layers) DescribeBroker() []Entry {
 	// Topic configs Sluice accepts without effect, under their broker
 	// names, read-only at Kafka's default.
 	for _, tc := range topicConfigs {
+		if len(tc.brokerNames) == 0 {
+			continue // a topic config without a broker default
+		}
 		if name := tc.brokerNames[0]; !seen[name] {
 			seen[name] = true
 			entries = append(entries, Entry{

@@ -36,9 +36,11 @@
 //
 // # Invariants
 //
-//   - Every topic config with an effect has a broker config holding its
-//     default (topicDefault panics at init otherwise), and Kafka's default
-//     of every config validates (tested).
+//   - Every topic config with an effect on the partition config has a
+//     broker config holding its default (topicDefault panics at init
+//     otherwise), and Kafka's default of every config validates (tested).
+//     errors.deadletterqueue.group.enable (KIP-1191) has neither: the
+//     dead-letter writer reads it from the topic's overrides.
 //   - Validation looks at one value at a time (ValidateTopic,
 //     ValidateBroker); checks across values are partition.Config.Validate's
 //     and cleaner.Config.Validate's, reached through ResolveTopic and

@@ -146,7 +146,8 @@
 // changes (checked on every heartbeat); the target assignment is
 // recomputed then (assignShare: every partition of a subscribed topic to
 // at least one member, balanced, several members per partition when
-// there are more members than partitions) and each member gets it, with
+// there are more members than partitions, and sticky: members keep what
+// they hold where balance allows, share_assign.go) and each member gets it, with
 // the group epoch as its member epoch, on its own next heartbeat; a full
 // heartbeat (one with SubscribedTopicNames) always gets it. There is no
 // revocation phase: a share-partition hands out records one acquisition
@@ -165,7 +166,11 @@
 // none when nil) before the group's tombstone.
 //
 // DescribeShareGroupOffsets reads each share-partition's start offset
-// from its state (Persister.ReadSummary); with no topics named, of every
+// from its state (Persister.ReadSummary) and, from v1 (KIP-1226), its lag:
+// the partition's high watermark (ShareEndOffsets, an optional capability
+// of the state store: the leader's, over ListOffsets when it is another
+// node) minus the start offset minus the summary's
+// DeliveryCompleteCount; with no topics named, of every
 // partition of every topic the group was ever assigned (the topics kept
 // in the group's record). AlterShareGroupOffsets and
 // DeleteShareGroupOffsets need the group empty (NON_EMPTY_GROUP, as in

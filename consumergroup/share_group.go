@@ -1,7 +1,6 @@
 package consumergroup
 
 import (
-	"slices"
 	"sort"
 	"time"
 )
@@ -124,56 +123,4 @@ func sameShape(a, b map[string]shareTopic) bool {
 		}
 	}
 	return true
-}
-
-// assignShare computes the target assignment of a share group (Kafka's
-// simple assignor semantics: every partition of a subscribed topic is
-// assigned, and a partition may go to several members, since the records
-// of a share-partition are handed out one acquisition at a time). For each
-// topic, with M subscribers in join order and N partitions, it lays out
-// max(M, N) slots: slot k gives partition k mod N to subscriber
-// (k + offset) mod M, where offset is the topic's position among the
-// subscribed topics, so that the odd partitions of several topics do not
-// all land on the first member. So with M <= N each member gets N/M partitions (one
-// more for some), each partition one member; with M > N each member gets
-// one partition and each partition M/N members (one more for some).
-//
-// members are in join order; shape is the subscribed topics' metadata
-// (topics not in it do not exist and are not assigned). The result maps
-// member id to its partitions by topic id, each list sorted; a member
-// with nothing has no entry.
-func assignShare(members []*shareMember, shape map[string]shareTopic) map[string]map[[16]byte][]int32 {
-	out := make(map[string]map[[16]byte][]int32)
-	names := make([]string, 0, len(shape))
-	for name := range shape {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for offset, name := range names {
-		t := shape[name]
-		var subs []*shareMember
-		for _, m := range members {
-			if _, ok := slices.BinarySearch(m.subscribed, name); ok {
-				subs = append(subs, m)
-			}
-		}
-		if len(subs) == 0 || t.partitions <= 0 {
-			continue
-		}
-		n, members := int(t.partitions), len(subs)
-		for k := 0; k < max(n, members); k++ {
-			m := subs[(k+offset)%members]
-			if out[m.id] == nil {
-				out[m.id] = make(map[[16]byte][]int32)
-			}
-			out[m.id][t.id] = append(out[m.id][t.id], int32(k%n))
-		}
-	}
-	for _, a := range out {
-		for id := range a {
-			slices.Sort(a[id])
-			a[id] = slices.Compact(a[id])
-		}
-	}
-	return out
 }

@@ -29,8 +29,8 @@ type shareTarget struct {
 }
 
 // DescribeShareGroupOffsets returns, per share group, the start offset
-// (SPSO) and leader epoch of each share-partition from its durable state
-// (Persister.ReadSummary): of the named topics' partitions, or, when a
+// (SPSO), leader epoch and (v1) lag (shareLag) of each share-partition
+// from its durable state (Persister.ReadSummary): of the named topics' partitions, or, when a
 // group names no topics (null), of every partition of every topic the
 // group was ever assigned. A partition without state has start offset -1,
 // and so has one of a topic that does not exist or of a group that does
@@ -67,6 +67,9 @@ func (c *Coordinator) DescribeShareGroupOffsets(ctx context.Context, req *kmsg.D
 					dp.ErrorCode, dp.ErrorMessage = persisterErrorCode(err), optional(err.Error())
 				case sum.StateEpoch >= 0:
 					dp.StartOffset, dp.LeaderEpoch = sum.StartOffset, sum.LeaderEpoch
+					if req.Version >= 1 {
+						shareLag(ctx, store, t.topic, sum, &dp)
+					}
 				}
 			}
 			parts[i] = dp
@@ -86,6 +89,27 @@ func (c *Coordinator) DescribeShareGroupOffsets(ctx context.Context, req *kmsg.D
 		resp.Groups = append(resp.Groups, dg)
 	}
 	return resp
+}
+
+// shareLag sets dp's lag (DescribeShareGroupOffsets v1, KIP-1226) as
+// Kafka computes it: the partition's high watermark minus the start offset
+// minus the offsets at or after it whose delivery is complete
+// (acknowledged or archived). It stays -1 when the state has no start
+// offset or count, or store cannot read high watermarks; a high watermark
+// that cannot be read is the partition's error, its offsets unset, as in
+// Kafka.
+func shareLag(ctx context.Context, store ShareStateStore, topic string, sum ShareStateSummary, dp *kmsg.DescribeShareGroupOffsetsResponseGroupTopicPartition) {
+	ends, ok := store.(ShareEndOffsets)
+	if !ok || sum.StartOffset < 0 || sum.DeliveryCompleteCount < 0 {
+		return
+	}
+	hw, err := ends.HighWatermark(ctx, topic, dp.Partition)
+	if err != nil {
+		dp.StartOffset, dp.LeaderEpoch = -1, -1
+		dp.ErrorCode, dp.ErrorMessage = persisterErrorCode(err), optional(fmt.Sprintf("read the high watermark of %s-%d: %v", topic, dp.Partition, err))
+		return
+	}
+	dp.Lag = hw - sum.StartOffset - int64(sum.DeliveryCompleteCount)
 }
 
 // describeTargets resolves the share-partitions a describe names.

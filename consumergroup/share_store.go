@@ -16,11 +16,13 @@ type ShareStateKey struct {
 // ShareStateSummary is what the coordinator reads of a share-partition's
 // durable state: its state epoch (-1 when it has none: then StartOffset
 // is -1 too), the data partition leader epoch of its last read or write,
-// and its start offset.
+// its start offset, and the number of offsets at or after it acknowledged
+// or archived (KIP-1226; -1 when unknown).
 type ShareStateSummary struct {
-	StateEpoch  int32
-	LeaderEpoch int32
-	StartOffset int64
+	StateEpoch            int32
+	LeaderEpoch           int32
+	StartOffset           int64
+	DeliveryCompleteCount int32
 }
 
 // ShareStateStore is what the coordinator needs of the share-partition
@@ -38,6 +40,17 @@ type ShareStateStore interface {
 	ReadSummary(ctx context.Context, key ShareStateKey) (ShareStateSummary, error)
 	// Delete removes key's state.
 	Delete(ctx context.Context, key ShareStateKey) error
+}
+
+// ShareEndOffsets is the optional capability of a ShareStateStore that
+// DescribeShareGroupOffsets v1 needs for the lag (KIP-1226): a
+// partition's high watermark. Without it the lag is -1.
+type ShareEndOffsets interface {
+	// HighWatermark returns the high watermark of partition of topic as
+	// its leader reports it; errors wrap a *kerr.Error (answered with its
+	// code) such as kerr.UnknownTopicOrPartition or
+	// kerr.LeaderNotAvailable.
+	HighWatermark(ctx context.Context, topic string, partition int32) (int64, error)
 }
 
 // shareStoreBox holds a ShareStateStore in an atomic.Pointer.

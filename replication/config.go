@@ -67,6 +67,16 @@ type Config struct {
 	// group coordinator's own config applies them). Zero fields mean
 	// Kafka's defaults.
 	ShareGroupDefaults configs.ShareGroup
+	// DeadLetterTopicPrefix is the static errors.deadletterqueue.topic.name.prefix
+	// (KIP-1191; DefaultConfig: Kafka's "dlq."): a share group's
+	// dead-letter topic must start with it; "" allows any name. A
+	// dynamic broker config overrides it.
+	DeadLetterTopicPrefix string
+	// DeadLetterAutoCreate is the static
+	// errors.deadletterqueue.auto.create.topics.enable (KIP-1191, default
+	// false): a missing dead-letter topic is created on its first dead
+	// letter. A dynamic broker config overrides it.
+	DeadLetterAutoCreate bool
 
 	// RaftAddress is this node's address in the metadata group, the one
 	// its peers dial (raft.advertised.address, else raft.listen). ""
@@ -114,18 +124,19 @@ type Config struct {
 // ./data.
 func DefaultConfig() Config {
 	return Config{
-		NodeID:             1,
-		DataDir:            "./data",
-		AdvertisedHost:     "127.0.0.1",
-		AdvertisedPort:     9092,
-		DefaultPartitions:  1,
-		AutoCreateTopics:   true,
-		Partition:          partition.DefaultConfig(),
-		Cleaner:            cleaner.DefaultConfig(),
-		MinFreeBytes:       DefaultMinFreeBytes,
-		SpaceCheckInterval: DefaultSpaceCheckInterval,
-		Meta:               meta.DefaultConfig(),
-		PartitionRaft:      raftgroup.DefaultConfig(),
+		NodeID:                1,
+		DataDir:               "./data",
+		AdvertisedHost:        "127.0.0.1",
+		AdvertisedPort:        9092,
+		DefaultPartitions:     1,
+		AutoCreateTopics:      true,
+		Partition:             partition.DefaultConfig(),
+		Cleaner:               cleaner.DefaultConfig(),
+		MinFreeBytes:          DefaultMinFreeBytes,
+		SpaceCheckInterval:    DefaultSpaceCheckInterval,
+		DeadLetterTopicPrefix: configs.DefaultDeadLetterTopicPrefix,
+		Meta:                  meta.DefaultConfig(),
+		PartitionRaft:         raftgroup.DefaultConfig(),
 
 		AutoLeaderRebalance:                true,
 		LeaderImbalanceCheckInterval:       300 * time.Second,
@@ -221,6 +232,7 @@ func (c Config) broker() configs.Broker {
 		NodeID: c.NodeID, DataDir: c.DataDir, AdvertisedHost: c.AdvertisedHost, AdvertisedPort: c.AdvertisedPort,
 		DefaultPartitions: c.DefaultPartitions, AutoCreateTopics: c.AutoCreateTopics,
 		Partition: c.Partition, Cleaner: c.Cleaner, MinFreeBytes: c.MinFreeBytes,
+		DeadLetterTopicPrefix: c.DeadLetterTopicPrefix, DeadLetterAutoCreate: c.DeadLetterAutoCreate,
 	}
 }
 

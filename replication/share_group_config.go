@@ -90,6 +90,14 @@ func (c *Cluster) changeGroupConfigs(ctx context.Context, group string, validate
 	if err := configs.ValidateGroup(values); err != nil {
 		return err
 	}
+	// The prefix rule applies to a name being set: a group whose topic
+	// was named before the prefix changed keeps it until it is changed.
+	const deadLetterTopic = "errors.deadletterqueue.topic.name"
+	if name := values[deadLetterTopic]; name != old[deadLetterTopic] {
+		if err := configs.ValidateDeadLetterTopic(name, c.effectiveOf(s).DeadLetterTopicPrefix); err != nil {
+			return err
+		}
+	}
 	if validateOnly {
 		return nil
 	}
@@ -114,4 +122,17 @@ func (c Config) shareGroupDefaults() configs.ShareGroup {
 		d.AutoOffsetReset, d.ResetDuration = k.AutoOffsetReset, k.ResetDuration
 	}
 	return d
+}
+
+// DeadLetterTopicRules returns the broker configs governing share groups'
+// dead-letter topics in force on this node (KIP-1191): the name prefix
+// they must carry (errors.deadletterqueue.topic.name.prefix, "" for no
+// rule) and whether a missing one is created on its first dead letter
+// (errors.deadletterqueue.auto.create.topics.enable). Safe for concurrent
+// use.
+func (c *Cluster) DeadLetterTopicRules() (prefix string, autoCreate bool) {
+	c.mu.RLock()
+	effective := c.effectiveOf(c.applied)
+	c.mu.RUnlock()
+	return effective.DeadLetterTopicPrefix, effective.DeadLetterAutoCreate
 }

@@ -545,7 +545,9 @@ func TestClusterShareGroupChaos(t *testing.T) {
 	}
 
 	// (c) Every share-partition completes: its start offset reaches the
-	// high watermark (nothing available or acquired is left).
+	// high watermark (nothing available or acquired is left) and its lag
+	// (KIP-1226, from each partition's leader, often another node than
+	// the group's coordinator) is 0.
 	var ends kadm.ListedOffsets
 	drainBegan := time.Now()
 	eventuallyWithin(t, 3*testTimeout, "every share-partition's start offset at its high watermark", func() bool {
@@ -559,16 +561,16 @@ func TestClusterShareGroupChaos(t *testing.T) {
 		if err != nil || described[group].Err != nil {
 			return false
 		}
-		starts := map[int32]int64{}
+		starts, lags := map[int32]int64{}, map[int32]int64{}
 		for _, o := range described[group].Offsets[topic] {
 			if o.Err != nil {
 				return false
 			}
-			starts[o.Partition] = o.StartOffset
+			starts[o.Partition], lags[o.Partition] = o.StartOffset, o.Lag
 		}
 		for p := range partitions {
 			end, ok := ends.Lookup(topic, p)
-			if !ok || starts[p] != end.Offset {
+			if !ok || starts[p] != end.Offset || lags[p] != 0 {
 				return false
 			}
 		}

@@ -332,7 +332,7 @@ func TestShareGroupDeadLetters(t *testing.T) {
 	requireShareGroups(t, admin)
 	const topic, dlq, group = "share-poison", "dlq.share-poison", "share-poison-group"
 	createTopic(t, p.Addr, topic, 1)
-	createTopic(t, p.Addr, dlq, 1)
+	createDeadLetterTopic(t, p.Addr, dlq, 1)
 	setShareGroupConfigs(t, admin, group, map[string]string{
 		"share.auto.offset.reset":                   "earliest",
 		"share.delivery.count.limit":                "3",
@@ -440,7 +440,7 @@ func TestShareGroupDeadLettersToAnotherNode(t *testing.T) {
 	requireShareGroups(t, admin)
 	const topic, dlq, group = "share-remote-poison", "dlq.share-remote-poison", "share-remote-group"
 	createTopic(t, procs[0].Addr, topic, 1)
-	createTopic(t, procs[0].Addr, dlq, 1)
+	createDeadLetterTopic(t, procs[0].Addr, dlq, 1)
 	// Put the dead-letter partition on another node than the source's.
 	source := leaderOf(t, procs, topic)
 	if leaderOf(t, procs, dlq) == source {

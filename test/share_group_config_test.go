@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -87,8 +88,14 @@ func TestShareGroupConfigs(t *testing.T) {
 	set("share.auto.offset.reset", "earliest")
 	set("share.delivery.count.limit", "3")
 	set("share.heartbeat.interval.ms", "6000")
-	set("errors.deadletterqueue.topic.name", "orders.dlq")
+	set("errors.deadletterqueue.topic.name", "dlq.orders")
 	bad := "1"
+	// KIP-1191: a dead-letter topic must carry the broker's
+	// errors.deadletterqueue.topic.name.prefix (dlq. by default).
+	unprefixed := "orders.dlq"
+	if code, msg := alter(kmsg.IncrementalAlterConfigOpSet, "errors.deadletterqueue.topic.name", &unprefixed); code != kerr.InvalidConfig.Code || !strings.Contains(msg, `"dlq."`) {
+		t.Errorf("dead-letter topic without the prefix: %v %q, want INVALID_CONFIG naming the prefix", kerr.ErrorForCode(code), msg)
+	}
 	if code, msg := alter(kmsg.IncrementalAlterConfigOpSet, "share.delivery.count.limit", &bad); code != kerr.InvalidConfig.Code || msg == "" {
 		t.Errorf("delivery limit 1: %v %q, want INVALID_CONFIG with a message", kerr.ErrorForCode(code), msg)
 	}

@@ -1,16 +1,20 @@
 package wire
 
-// DescribeShareGroupOffsets (key 90), versions 0-0.
+// DescribeShareGroupOffsets (key 90), versions 0-1.
 //
-// Returns the start offset (SPSO) and leader epoch of share groups'
-// share-partitions, read from their durable state through the share state
-// store: of the named topics' partitions, or (topics null) of every topic
-// the group was ever assigned. A partition without state has start
-// offset -1. It may wait on the state store, so it runs in reply.finish.
+// Returns the start offset (SPSO), leader epoch and (v1) lag of share
+// groups' share-partitions, read from their durable state through the
+// share state store: of the named topics' partitions, or (topics null) of
+// every topic the group was ever assigned. A partition without state has
+// start offset -1 and lag -1. It may wait on the state store and the
+// partitions' leaders, so it runs in reply.finish.
 //
-// Version notes: v1 (KIP-1226) adds the lag, which needs the partition's
-// high watermark on its leader; it is not served (clients compute the lag
-// from ListOffsets, as `sluice share-group describe` does).
+// Version notes: v1 (KIP-1226) adds the lag, as Kafka computes it: the
+// partition's high watermark (from its leader: ListOffsets when another
+// node leads it) minus the start offset minus the offsets after it already
+// acknowledged or archived (ReadShareGroupStateSummary v1's
+// DeliveryCompleteCount). A high watermark that cannot be read is the
+// partition's error.
 
 import (
 	"context"

@@ -123,7 +123,7 @@ func init() {
 		{key: 85, minVersion: 0, maxVersion: 1, handle: handleWriteShareGroupState, shareState: true},
 		{key: 86, minVersion: 0, maxVersion: 0, handle: handleDeleteShareGroupState, shareState: true},
 		{key: 87, minVersion: 0, maxVersion: 1, handle: handleReadShareGroupStateSummary, shareState: true},
-		{key: 90, minVersion: 0, maxVersion: 0, handle: handleDescribeShareGroupOffsets, groups: true},
+		{key: 90, minVersion: 0, maxVersion: 1, handle: handleDescribeShareGroupOffsets, groups: true},
 		{key: 91, minVersion: 0, maxVersion: 0, handle: handleAlterShareGroupOffsets, groups: true},
 		{key: 92, minVersion: 0, maxVersion: 0, handle: handleDeleteShareGroupOffsets, groups: true},
 	}

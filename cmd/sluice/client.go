@@ -31,12 +31,22 @@ func addBootstrapFlag(cmd *cobra.Command) *string {
 // newAdmin connects to bootstrap and returns an admin client, a context
 // bounded by adminTimeout and a func that releases both.
 func newAdmin(cmd *cobra.Command, bootstrap string) (*kadm.Client, context.Context, func(), error) {
+	cl, ctx, done, err := newAdminClient(cmd, bootstrap)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return kadm.NewClient(cl), ctx, done, nil
+}
+
+// newAdminClient is newAdmin's client, for requests kadm has no helper
+// for (the GROUP config resource).
+func newAdminClient(cmd *cobra.Command, bootstrap string) (*kgo.Client, context.Context, func(), error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap))
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("connect to %s: %w", bootstrap, err)
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), adminTimeout)
-	return kadm.NewClient(cl), ctx, func() { cancel(); cl.Close() }, nil
+	return cl, ctx, func() { cancel(); cl.Close() }, nil
 }
 
 // unreachable wraps err from a request to bootstrap with what to check.

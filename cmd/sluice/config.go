@@ -98,6 +98,8 @@ const (
 	keyGroupShareMaxSize          = "group.share.max.size"
 	keyGroupShareLockDurationMs   = "group.share.record.lock.duration.ms"
 	keyGroupShareDeliveryLimit    = "group.share.delivery.count.limit"
+	keyDeadLetterTopicPrefix      = "errors.deadletterqueue.topic.name.prefix"
+	keyDeadLetterAutoCreate       = "errors.deadletterqueue.auto.create.topics.enable"
 	keyOffsetsRetentionMinutes    = "offsets.retention.minutes"
 	keyTxnStatePartitions         = "transaction.state.log.num.partitions"
 	keyTxnStateReplication        = "transaction.state.log.replication.factor"
@@ -209,6 +211,8 @@ var settings = []setting{
 	{key: keyGroupShareMaxSize, value: int64(200), usage: "most members one share group may have"},
 	{key: keyGroupShareLockDurationMs, value: int64(30000), usage: "milliseconds an acquired share group record stays locked to its consumer, 15000-60000 (a group's share.record.lock.duration.ms overrides it)"},
 	{key: keyGroupShareDeliveryLimit, value: int64(5), usage: "deliveries after which a share group record not accepted is archived or dead-lettered, 2-10 (a group's share.delivery.count.limit overrides it)"},
+	{key: keyDeadLetterTopicPrefix, value: configs.DefaultDeadLetterTopicPrefix, usage: "prefix a share group's dead-letter topic (errors.deadletterqueue.topic.name) must start with, KIP-1191; empty allows any name (also a dynamic broker config)"},
+	{key: keyDeadLetterAutoCreate, value: false, usage: "create a share group's missing dead-letter topic on its first dead letter, with num.partitions partitions, KIP-1191 (also a dynamic broker config)"},
 	{key: keyOffsetsRetentionMinutes, value: int64(10080), usage: "minutes the committed offsets of an empty group are kept"},
 	{key: keyTxnStatePartitions, value: int64(16), usage: "partitions of the internal __transaction_state topic, used when it is first created"},
 	{key: keyTxnStateReplication, value: int64(3), usage: "replication factor of the internal __transaction_state topic, capped at the live nodes when it is first created"},
@@ -451,6 +455,11 @@ func loadConfig(v *viper.Viper) (config, error) {
 	cfg.Replication.ShareGroupDefaults = configs.DefaultShareGroup()
 	cfg.Replication.ShareGroupDefaults.RecordLockDuration = time.Duration(r.integer(keyGroupShareLockDurationMs, 15000, 60000)) * time.Millisecond
 	cfg.Replication.ShareGroupDefaults.DeliveryCountLimit = int(r.integer(keyGroupShareDeliveryLimit, 2, 10))
+	cfg.Replication.DeadLetterTopicPrefix = strings.TrimSpace(r.str(keyDeadLetterTopicPrefix))
+	if err := configs.ValidateBroker(map[string]string{keyDeadLetterTopicPrefix: cfg.Replication.DeadLetterTopicPrefix}); err != nil {
+		r.fail(keyDeadLetterTopicPrefix, err)
+	}
+	cfg.Replication.DeadLetterAutoCreate = r.boolean(keyDeadLetterAutoCreate)
 	cfg.Replication.ShareGroupDefaults.SessionTimeout = cfg.Groups.ShareSessionTimeout
 	cfg.Replication.ShareGroupDefaults.HeartbeatInterval = cfg.Groups.ShareHeartbeatInterval
 

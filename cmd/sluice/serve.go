@@ -170,7 +170,7 @@ func serve(ctx context.Context, stopSignals func(), cfg config, logger *zap.Logg
 	shareStates := sharestate.NewRouter(shareCoordinator, sharePeerClients, sharestate.RouterOptions{Logger: logger})
 	// Share group admin (offsets, delete) reads and resets states through
 	// it.
-	groups.SetShareStates(shareStateStore{shareStates})
+	groups.SetShareStates(shareStateStore{persister: shareStates, cluster: cluster, self: cfg.Replication.NodeID, peers: sharePeerClients})
 	if cfg.DebugShareState && adm.server != nil {
 		logger.Warn("debug.share.state is on: /debug/share-state on the admin listener reads and writes share-partition states; never use it in production")
 		adm.server.Handle(admin.ShareStatePath, admin.ShareStateHandler(shareStates))

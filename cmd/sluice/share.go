@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
@@ -17,6 +19,7 @@ import (
 	"github.com/sluice-io/sluice/consumergroup/sharestate"
 	"github.com/sluice-io/sluice/partition/record"
 	"github.com/sluice-io/sluice/replication"
+	"github.com/sluice-io/sluice/replication/configs"
 )
 
 // deadLetterClientID names the producer a node writes other nodes'
@@ -30,6 +33,7 @@ const deadLetterClientID = "sluice-dead-letters"
 type deadLetterWriter struct {
 	cluster *replication.Cluster
 	self    int32
+	logger  *zap.Logger
 
 	// mu guards client.
 	mu     sync.Mutex
@@ -41,11 +45,23 @@ var _ share.DeadLetterWriter = (*deadLetterWriter)(nil)
 
 // WriteDeadLetters appends letters to topic, each in partition
 // SourcePartition mod the topic's partition count, and returns once they
-// are committed. The topic must exist (UNKNOWN_TOPIC_OR_PARTITION).
+// are committed. A missing topic is created (createTopic) when
+// errors.deadletterqueue.auto.create.topics.enable is set, else it is
+// UNKNOWN_TOPIC_OR_PARTITION, and so is a topic that does not set
+// errors.deadletterqueue.group.enable (KIP-1191: the topic's owner allows
+// its use as a dead-letter topic): the records are archived without dead
+// letters rather than delivered again until the topic changes.
 func (w *deadLetterWriter) WriteDeadLetters(ctx context.Context, topic string, letters []share.DeadLetter) error {
 	t, ok := w.cluster.Topic(topic)
 	if !ok || t.PartitionCount() == 0 {
-		return fmt.Errorf("dead-letter topic %q: %w", topic, kerr.UnknownTopicOrPartition)
+		var err error
+		if t, err = w.createTopic(ctx, topic); err != nil {
+			return err
+		}
+	}
+	if v := t.Configs()[configs.DeadLetterGroupEnable]; !strings.EqualFold(strings.TrimSpace(v), "true") {
+		return fmt.Errorf("topic %q is not a dead-letter topic: set its %s=true to use it as one: %w",
+			topic, configs.DeadLetterGroupEnable, kerr.UnknownTopicOrPartition)
 	}
 	count := t.PartitionCount()
 	byPartition := make(map[int32][]share.DeadLetter)
@@ -81,6 +97,63 @@ func (w *deadLetterWriter) WriteDeadLetters(ctx context.Context, topic string, l
 		return fmt.Errorf("produce dead letters to %s: %w", topic, err)
 	}
 	return nil
+}
+
+// deadLetterCreateTimeout bounds the creation of a dead-letter topic and
+// the wait for this node to see it.
+const deadLetterCreateTimeout = 10 * time.Second
+
+// createTopic creates the missing dead-letter topic topic as KIP-1191's
+// errors.deadletterqueue.auto.create.topics.enable does, with the
+// broker's num.partitions and default.replication.factor and
+// errors.deadletterqueue.group.enable=true, and returns it
+// once this node's view has it. It creates only a name that carries
+// errors.deadletterqueue.topic.name.prefix. When auto-creation is off,
+// or the name lacks the prefix, the error is UNKNOWN_TOPIC_OR_PARTITION
+// (the share-partition archives the records with a warning). On a node
+// that is not the metadata leader the producer's client asks the leader
+// (CreateTopics).
+func (w *deadLetterWriter) createTopic(ctx context.Context, topic string) (*replication.Topic, error) {
+	prefix, autoCreate := w.cluster.DeadLetterTopicRules()
+	switch {
+	case !autoCreate:
+		return nil, fmt.Errorf("dead-letter topic %q does not exist (errors.deadletterqueue.auto.create.topics.enable is false): %w", topic, kerr.UnknownTopicOrPartition)
+	case prefix != "" && !strings.HasPrefix(topic, prefix):
+		return nil, fmt.Errorf("dead-letter topic %q does not exist and is not created: its name lacks the prefix %q (errors.deadletterqueue.topic.name.prefix): %w",
+			topic, prefix, kerr.UnknownTopicOrPartition)
+	}
+	ctx, cancel := context.WithTimeout(ctx, deadLetterCreateTimeout)
+	defer cancel()
+	enable := "true"
+	_, err := w.cluster.CreateTopic(ctx, replication.CreateTopicRequest{Name: topic, Partitions: -1, ReplicationFactor: -1,
+		Configs: map[string]string{configs.DeadLetterGroupEnable: enable}})
+	if errors.Is(err, kerr.NotController) {
+		var cl *kgo.Client
+		if cl, err = w.producer(); err == nil {
+			var resp kadm.CreateTopicResponse
+			resp, err = kadm.NewClient(cl).CreateTopic(ctx, -1, -1, map[string]*string{configs.DeadLetterGroupEnable: &enable}, topic)
+			if err == nil {
+				err = resp.Err
+			}
+		}
+	}
+	switch {
+	case err == nil:
+		w.logger.Info("dead-letter topic created (errors.deadletterqueue.auto.create.topics.enable)", zap.String("topic", topic))
+	case errors.Is(err, kerr.TopicAlreadyExists):
+		// Created meanwhile, by another share-partition or node.
+	default:
+		return nil, fmt.Errorf("create dead-letter topic %q: %w", topic, err)
+	}
+	var t *replication.Topic
+	if err := w.cluster.WaitView(ctx, func() bool {
+		var ok bool
+		t, ok = w.cluster.Topic(topic)
+		return ok && t.PartitionCount() > 0
+	}); err != nil {
+		return nil, fmt.Errorf("dead-letter topic %q created but not seen here: %w", topic, err)
+	}
+	return t, nil
 }
 
 // errNotLocal marks a dead-letter partition this node does not lead (or
@@ -172,7 +245,7 @@ func newShares(cfg config, cluster *replication.Cluster, persister sharestate.Pe
 	if gc, ok := any(cluster).(share.GroupConfigs); ok {
 		groupConfigs = gc
 	}
-	dead := &deadLetterWriter{cluster: cluster, self: cfg.Replication.NodeID}
+	dead := &deadLetterWriter{cluster: cluster, self: cfg.Replication.NodeID, logger: logger}
 	m := share.NewManager(cfg.Shares, cfg.Replication.NodeID, persister, groupConfigs, share.Options{Logger: logger, DeadLetters: dead})
 	return m, dead
 }

@@ -24,9 +24,10 @@ func newShareGroupCommand() *cobra.Command {
 	var bootstrap string
 	cmd := &cobra.Command{
 		Use:   "share-group",
-		Short: "List, describe, reset the offsets of and delete share groups",
-		Long: "List, describe, reset the start offsets of and delete share groups (KIP-932\n" +
-			"queues) on a running broker (Sluice or Kafka 4.1+), as kafka-share-groups.sh does.",
+		Short: "List, describe, configure, reset the offsets of and delete share groups",
+		Long: "List, describe, configure, reset the start offsets of and delete share groups\n" +
+			"(KIP-932 queues) on a running broker (Sluice or Kafka 4.1+), as\n" +
+			"kafka-share-groups.sh and kafka-configs.sh --entity-type groups do.",
 		Args: cobra.NoArgs,
 	}
 	cmd.PersistentFlags().StringVar(&bootstrap, "bootstrap-server", "127.0.0.1:9092", "host:port of a broker to connect to")
@@ -77,9 +78,10 @@ func newShareGroupCommand() *cobra.Command {
 		Long: "Show a share group's state, epoch and members (client id, host, member epoch,\n" +
 			"assignment) and, per partition it has state for, the start offset (every\n" +
 			"record before it is acknowledged or archived), the log end offset (high\n" +
-			"watermark) and the lag: log end minus start offset, Kafka's approximation of a\n" +
-			"share group's lag (records after the start offset already acknowledged still\n" +
-			"count). A group the broker does not know exits 1.",
+			"watermark) and the lag as the broker computes it (KIP-1226, DescribeShareGroupOffsets\n" +
+			"v1): log end minus start offset minus the records after the start offset already\n" +
+			"acknowledged or archived. Against a broker without v1 the lag is log end minus\n" +
+			"start offset. A group the broker does not know exits 1.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkFormat(describeFormat); err != nil {
@@ -104,6 +106,8 @@ func newShareGroupCommand() *cobra.Command {
 	cmd.AddCommand(describe)
 
 	cmd.AddCommand(newShareResetOffsetsCommand(admin))
+	cmd.AddCommand(newShareGroupConfigCommand(&bootstrap))
+	cmd.AddCommand(newShareGroupAlterConfigCommand(&bootstrap))
 
 	deleteCmd := &cobra.Command{
 		Use:   "delete GROUP",
@@ -173,7 +177,7 @@ type shareMemberJSON struct {
 
 // sharePartitionRow is one share-partition: StartOffset null when the
 // group has no state for it, LogEnd null when unknown, Lag null when
-// either is.
+// unknown: the broker's (KIP-1226), else log end minus start offset.
 type sharePartitionRow struct {
 	Topic       string `json:"topic"`
 	Partition   int32  `json:"partition"`
@@ -238,6 +242,9 @@ func describeShareGroup(ctx context.Context, adm *kadm.Client, group string) (sh
 				r.Error = o.Err.Error()
 			case o.StartOffset >= 0:
 				r.StartOffset = ptrTo(o.StartOffset)
+				if o.Lag >= 0 {
+					r.Lag = ptrTo(o.Lag)
+				}
 			}
 		}
 	}
@@ -255,7 +262,10 @@ func describeShareGroup(ctx context.Context, adm *kadm.Client, group string) (sh
 			for p, r := range rows[topic] {
 				if e, ok := ends.Lookup(topic, p); ok && e.Err == nil {
 					r.LogEnd = ptrTo(e.Offset)
-					if r.StartOffset != nil {
+					if r.StartOffset != nil && r.Lag == nil {
+						// A broker without DescribeShareGroupOffsets v1:
+						// records after the start offset already
+						// acknowledged count too.
 						r.Lag = ptrTo(max(e.Offset-*r.StartOffset, 0))
 					}
 				}
@@ -310,7 +320,7 @@ func printShareGroup(w io.Writer, d shareGroupJSON) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "\nLAG is LOG-END-OFFSET minus START-OFFSET (Kafka's approximation: acknowledged records after the start offset still count).")
+	fmt.Fprintln(w, "\nLAG is LOG-END-OFFSET minus START-OFFSET minus the records after START-OFFSET already acknowledged or archived (KIP-1226).")
 	return nil
 }
 

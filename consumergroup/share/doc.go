@@ -57,9 +57,21 @@
 // original key, value and headers when
 // errors.deadletterqueue.copy.record.enable is set (else key and value
 // are null); it goes to partition source partition mod the dead-letter
-// topic's partition count, with the original timestamp. The topic must
-// exist: when it does not (UNKNOWN_TOPIC_OR_PARTITION), the records are
-// archived without dead letters and a warning is logged; any other
+// topic's partition count, with the original timestamp. As KIP-1191
+// (accepted; Kafka 4.4) says, the topic's name must start with the
+// broker config errors.deadletterqueue.topic.name.prefix ("dlq." by
+// default; the cluster refuses a group config naming another with
+// INVALID_CONFIG), and a missing topic is created on its first dead
+// letter (num.partitions partitions, default.replication.factor
+// replicas) only when the broker config
+// errors.deadletterqueue.auto.create.topics.enable is true (default
+// false; the DeadLetterWriter, cmd/sluice, does it, with the topic config
+// errors.deadletterqueue.group.enable=true). A topic is written only when
+// it sets errors.deadletterqueue.group.enable=true, so its owner decides
+// whether it may serve as one. When the topic does not exist and is not
+// created, or does not set that config (UNKNOWN_TOPIC_OR_PARTITION from
+// the writer), the records are archived without dead letters and a
+// warning is logged; any other
 // failure to write them fails the acknowledgement (or lock expiry), and
 // the records stay as stored, to be delivered and dead-lettered again,
 // but only after a backoff (deadletter_backoff.go: held, 0.5 s doubling

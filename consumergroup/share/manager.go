@@ -442,7 +442,7 @@ func (m *Manager) persistLocked(ctx context.Context, group string, sp *sharePart
 			// by retrying: archive without dead letters rather than
 			// deliver the records again and again.
 			m.logger.Warn("dead-letter topic does not exist; records archived without dead letters",
-				zap.String("group", group), zap.String("dead-letter-topic", cfg.DeadLetterTopic), zap.Int("records", len(ch.deadLetters)))
+				zap.String("group", group), zap.String("dead-letter-topic", cfg.DeadLetterTopic), zap.Int("records", len(ch.deadLetters)), zap.Error(err))
 		case err != nil:
 			hold := m.backOffDeadLetters(sp.key, ch.deadLetters)
 			m.logger.Debug("dead-letter write failed; records held before delivery", zap.String("group", group),

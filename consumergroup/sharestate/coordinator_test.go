@@ -125,7 +125,7 @@ func TestCoordinatorLifecycle(t *testing.T) {
 	if s, err := h.r.Read(ctx(t), keyA, 3); err != nil || !reflect.DeepEqual(s, want) {
 		t.Fatalf("read: %+v, %v; want %+v", s, err, want)
 	}
-	if sum, err := h.r.ReadSummary(ctx(t), keyA); err != nil || sum != (Summary{StateEpoch: 1, LeaderEpoch: 3, StartOffset: 12}) {
+	if sum, err := h.r.ReadSummary(ctx(t), keyA); err != nil || sum != (Summary{StateEpoch: 1, LeaderEpoch: 3, StartOffset: 12, DeliveryCompleteCount: 3}) {
 		t.Fatalf("summary: %+v, %v", sum, err)
 	}
 	if err := h.r.Initialize(ctx(t), keyB, 0, -1); err != nil {

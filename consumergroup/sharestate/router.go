@@ -187,7 +187,7 @@ func (r *Router) ReadSummary(ctx context.Context, key Key) (Summary, error) {
 			for _, t := range resp.(*kmsg.ReadShareGroupStateSummaryResponse).Topics {
 				for _, p := range t.Partitions {
 					if t.TopicID == key.TopicID && p.Partition == key.Partition {
-						s = Summary{StateEpoch: p.StateEpoch, LeaderEpoch: p.LeaderEpoch, StartOffset: p.StartOffset}
+						s = Summary{StateEpoch: p.StateEpoch, LeaderEpoch: p.LeaderEpoch, StartOffset: p.StartOffset, DeliveryCompleteCount: p.DeliveryCompleteCount}
 						return responseError(p.ErrorCode, p.ErrorMessage)
 					}
 				}

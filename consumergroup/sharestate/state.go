@@ -77,6 +77,11 @@ type Summary struct {
 	StateEpoch  int32
 	LeaderEpoch int32
 	StartOffset int64
+	// DeliveryCompleteCount is the number of offsets at or after
+	// StartOffset acknowledged or archived (KIP-1226), -1 when unknown
+	// (no state, or a coordinator answering ReadShareGroupStateSummary
+	// v0).
+	DeliveryCompleteCount int32
 }
 
 // Persister reads and writes share-partition states at their share

@@ -39,6 +39,17 @@ type Broker struct {
 	// MinFreeBytes corresponds to storage.min.free.bytes: below it appends
 	// are refused (replication.Config.MinFreeBytes).
 	MinFreeBytes int64
+	// DeadLetterTopicPrefix corresponds to
+	// errors.deadletterqueue.topic.name.prefix (KIP-1191, Kafka's default
+	// "dlq."): a share group's dead-letter topic must start with it; ""
+	// allows any name.
+	DeadLetterTopicPrefix string
+	// DeadLetterAutoCreate corresponds to
+	// errors.deadletterqueue.auto.create.topics.enable (KIP-1191, default
+	// false): a share group's missing dead-letter topic is created, with
+	// num.partitions partitions and default.replication.factor replicas,
+	// when its first dead letter is written.
+	DeadLetterAutoCreate bool
 }
 
 // Validate reports a Broker whose dynamic part cannot work: a bad
@@ -83,6 +94,23 @@ var brokerConfigs = []brokerConfig{
 		value:    func(c Broker) string { return strconv.FormatInt(c.MinFreeBytes, 10) },
 		validate: intRange(0, math.MaxInt64),
 		apply:    func(c *Broker, v string) { c.MinFreeBytes = mustInt(v) },
+	},
+	{
+		name: "errors.deadletterqueue.auto.create.topics.enable", typ: kmsg.ConfigTypeBoolean, kafkaDefault: "false",
+		doc: "Create a share group's dead-letter topic (errors.deadletterqueue.topic.name) when a dead letter is first written " +
+			"to it and it does not exist, with num.partitions partitions and default.replication.factor replicas (KIP-1191); " +
+			"otherwise the records are archived without dead letters until the topic is created.",
+		value:    func(c Broker) string { return strconv.FormatBool(c.DeadLetterAutoCreate) },
+		validate: boolean,
+		apply:    func(c *Broker, v string) { c.DeadLetterAutoCreate = strings.EqualFold(strings.TrimSpace(v), "true") },
+	},
+	{
+		name: "errors.deadletterqueue.topic.name.prefix", typ: kmsg.ConfigTypeString, kafkaDefault: DefaultDeadLetterTopicPrefix,
+		doc: "Prefix every share group's dead-letter topic name (errors.deadletterqueue.topic.name) must start with (KIP-1191), " +
+			"so records a broker writes on a group's behalf cannot land in an arbitrary topic; empty allows any name.",
+		value:    func(c Broker) string { return c.DeadLetterTopicPrefix },
+		validate: deadLetterPrefix,
+		apply:    func(c *Broker, v string) { c.DeadLetterTopicPrefix = strings.TrimSpace(v) },
 	},
 	topicDefault("log.segment.bytes", "segment.bytes"),
 	scaledTopicDefault("log.roll.hours", "segment.ms", time.Hour, "168", 1),
@@ -299,6 +327,9 @@ func (b Layers) DescribeBroker() []Entry {
 	// Topic configs Sluice accepts without effect, under their broker
 	// names, read-only at Kafka's default.
 	for _, tc := range topicConfigs {
+		if len(tc.brokerNames) == 0 {
+			continue // a topic config without a broker default
+		}
 		if name := tc.brokerNames[0]; !seen[name] {
 			seen[name] = true
 			entries = append(entries, Entry{

@@ -13,7 +13,10 @@
 // group.share.record.lock.duration.ms, group.share.delivery.count.limit,
 // group.share.session.timeout.ms and group.share.heartbeat.interval.ms)
 // over Kafka's; the bounds Kafka's broker configs group.share.{min,max}.*
-// put on them are fixed at Kafka's defaults.
+// put on them are fixed at Kafka's defaults. A group's dead-letter topic
+// must also start with the broker config
+// errors.deadletterqueue.topic.name.prefix (ValidateDeadLetterTopic,
+// checked by the cluster, which knows the broker configs in force).
 //
 // It holds no state and does no I/O: the cluster (package replication)
 // keeps the overrides and dynamic configs, persists them, and applies what
@@ -33,9 +36,11 @@
 //
 // # Invariants
 //
-//   - Every topic config with an effect has a broker config holding its
-//     default (topicDefault panics at init otherwise), and Kafka's default
-//     of every config validates (tested).
+//   - Every topic config with an effect on the partition config has a
+//     broker config holding its default (topicDefault panics at init
+//     otherwise), and Kafka's default of every config validates (tested).
+//     errors.deadletterqueue.group.enable (KIP-1191) has neither: the
+//     dead-letter writer reads it from the topic's overrides.
 //   - Validation looks at one value at a time (ValidateTopic,
 //     ValidateBroker); checks across values are partition.Config.Validate's
 //     and cleaner.Config.Validate's, reached through ResolveTopic and

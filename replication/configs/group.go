@@ -312,3 +312,43 @@ func deadLetterTopic(v string) error {
 	}
 	return nil
 }
+
+// DefaultDeadLetterTopicPrefix is Kafka's default of the broker config
+// errors.deadletterqueue.topic.name.prefix (KIP-1191).
+const DefaultDeadLetterTopicPrefix = "dlq."
+
+// deadLetterPrefix validates errors.deadletterqueue.topic.name.prefix:
+// empty, or characters a topic name may hold.
+func deadLetterPrefix(v string) error {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return nil
+	}
+	if strings.HasPrefix(v, "__") {
+		return fmt.Errorf("the prefix cannot start with __ (internal topics)")
+	}
+	if len(v) > 200 {
+		return fmt.Errorf("the prefix has at most 200 characters, leaving room for a topic name after it")
+	}
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Errorf("a topic name prefix has only ASCII letters, digits, '.', '_' and '-'")
+		}
+	}
+	return nil
+}
+
+// ValidateDeadLetterTopic checks a group's errors.deadletterqueue.topic.name
+// against the broker's errors.deadletterqueue.topic.name.prefix (KIP-1191):
+// a name that does not start with prefix is an INVALID_CONFIG saying which
+// prefix it needs. An empty name (no dead-letter topic) and an empty
+// prefix (no rule) pass.
+func ValidateDeadLetterTopic(name, prefix string) error {
+	name = strings.TrimSpace(name)
+	if name == "" || prefix == "" || strings.HasPrefix(name, prefix) && len(name) > len(prefix) {
+		return nil
+	}
+	return fmt.Errorf("group config errors.deadletterqueue.topic.name=%q: a dead-letter topic's name must start with %q "+
+		"(the broker config errors.deadletterqueue.topic.name.prefix) and name a topic after it, such as %q: %w",
+		name, prefix, prefix+name, kerr.InvalidConfig)
+}

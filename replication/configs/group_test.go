@@ -2,6 +2,7 @@ package configs
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,7 +21,7 @@ func TestValidateGroup(t *testing.T) {
 			"share.record.lock.duration.ms": "15000", "share.delivery.count.limit": "10",
 			"share.auto.offset.reset": "earliest", "share.isolation.level": "read_committed",
 			"share.session.timeout.ms": "60000", "share.heartbeat.interval.ms": "15000",
-			"errors.deadletterqueue.topic.name": "orders.dlq", "errors.deadletterqueue.copy.record.enable": "true",
+			"errors.deadletterqueue.topic.name": "dlq.orders", "errors.deadletterqueue.copy.record.enable": "true",
 		}, true},
 		{"by duration", map[string]string{"share.auto.offset.reset": "by_duration:P1DT2H30M"}, true},
 		{"by duration seconds", map[string]string{"share.auto.offset.reset": "by_duration:PT0.5S"}, true},
@@ -96,5 +97,53 @@ func TestDescribeGroup(t *testing.T) {
 				t.Errorf("broker default: %+v", e)
 			}
 		}
+	}
+}
+
+func TestValidateDeadLetterTopic(t *testing.T) {
+	for _, tc := range []struct {
+		name, topic, prefix string
+		ok                  bool
+	}{
+		{"no topic", "", DefaultDeadLetterTopicPrefix, true},
+		{"with the prefix", "dlq.orders", DefaultDeadLetterTopicPrefix, true},
+		{"without the prefix", "orders.dlq", DefaultDeadLetterTopicPrefix, false},
+		{"the prefix alone", "dlq.", DefaultDeadLetterTopicPrefix, false},
+		{"prefix in the middle", "x.dlq.orders", DefaultDeadLetterTopicPrefix, false},
+		{"no rule", "orders.dlq", "", true},
+		{"another prefix", "dead-orders", "dead-", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := ValidateDeadLetterTopic(tc.topic, tc.prefix)
+			if tc.ok && err != nil {
+				t.Fatalf("ValidateDeadLetterTopic(%q, %q): %v", tc.topic, tc.prefix, err)
+			}
+			if !tc.ok && (!errors.Is(err, kerr.InvalidConfig) || !strings.Contains(err.Error(), tc.prefix)) {
+				t.Fatalf("ValidateDeadLetterTopic(%q, %q): %v, want INVALID_CONFIG naming the prefix", tc.topic, tc.prefix, err)
+			}
+		})
+	}
+}
+
+func TestDeadLetterBrokerConfigs(t *testing.T) {
+	layers := Layers{Static: Broker{DeadLetterTopicPrefix: DefaultDeadLetterTopicPrefix}}
+	if got := layers.Effective(); got.DeadLetterTopicPrefix != "dlq." || got.DeadLetterAutoCreate {
+		t.Fatalf("static: prefix %q auto-create %v, want dlq. and false", got.DeadLetterTopicPrefix, got.DeadLetterAutoCreate)
+	}
+	layers.ClusterDefault = map[string]string{"errors.deadletterqueue.topic.name.prefix": "dead-", "errors.deadletterqueue.auto.create.topics.enable": "true"}
+	if got := layers.Effective(); got.DeadLetterTopicPrefix != "dead-" || !got.DeadLetterAutoCreate {
+		t.Fatalf("dynamic: prefix %q auto-create %v, want dead- and true", got.DeadLetterTopicPrefix, got.DeadLetterAutoCreate)
+	}
+	for _, bad := range []map[string]string{
+		{"errors.deadletterqueue.topic.name.prefix": "a/b"},
+		{"errors.deadletterqueue.topic.name.prefix": "__x"},
+		{"errors.deadletterqueue.auto.create.topics.enable": "yes"},
+	} {
+		if err := ValidateBroker(bad); !errors.Is(err, kerr.InvalidConfig) {
+			t.Errorf("ValidateBroker(%v): %v, want INVALID_CONFIG", bad, err)
+		}
+	}
+	if err := ValidateBroker(map[string]string{"errors.deadletterqueue.topic.name.prefix": ""}); err != nil {
+		t.Errorf("empty prefix (no rule): %v", err)
 	}
 }

@@ -19,7 +19,9 @@ type topicConfig struct {
 	name string
 	// brokerNames are the broker-level defaults' names, most preferred
 	// first: log.retention.ms before log.retention.minutes before
-	// log.retention.hours, as Kafka resolves them.
+	// log.retention.hours, as Kafka resolves them; none for a config
+	// without a broker default (errors.deadletterqueue.group.enable),
+	// which has no effect on the partition config either.
 	brokerNames []string
 	typ         kmsg.ConfigType
 	doc         string
@@ -232,6 +234,11 @@ var topicConfigs = []topicConfig{
 	{name: "local.retention.bytes", brokerNames: []string{"log.local.retention.bytes"}, typ: kmsg.ConfigTypeLong, kafkaDefault: "-2",
 		doc: "Local retention of tiered storage; -2 follows retention.bytes.", validate: intRange(-2, math.MaxInt64),
 		noEffect: "Sluice has no tiered storage: retention.bytes applies."},
+	{name: DeadLetterGroupEnable, typ: kmsg.ConfigTypeBoolean, kafkaDefault: "false",
+		doc: "Whether share groups may write dead letters to this topic (KIP-1191): a group's errors.deadletterqueue.topic.name " +
+			"is used only when its topic sets this to true (a dead-letter topic the broker auto-creates does); otherwise its " +
+			"records are archived without dead letters.",
+		validate: boolean},
 	{name: "remote.storage.enable", brokerNames: []string{"remote.storage.enable"}, typ: kmsg.ConfigTypeBoolean, kafkaDefault: "false",
 		doc: "Tiered storage (KIP-405); Sluice has none, so only false is accepted.",
 		validate: func(v string) error {
@@ -243,6 +250,19 @@ var topicConfigs = []topicConfig{
 			}
 			return nil
 		}},
+}
+
+// DeadLetterGroupEnable is KIP-1191's topic config that lets share groups
+// use the topic as their dead-letter topic (default false).
+const DeadLetterGroupEnable = "errors.deadletterqueue.group.enable"
+
+// defaultName is the name DescribeConfigs gives the config's default: its
+// first broker-level name, or its own without one.
+func (tc topicConfig) defaultName() string {
+	if len(tc.brokerNames) == 0 {
+		return tc.name
+	}
+	return tc.brokerNames[0]
 }
 
 // maxMillis is the largest millisecond count a time.Duration holds.
@@ -342,9 +362,9 @@ func (b Layers) DescribeTopic(overrides map[string]string) []Entry {
 			static = tc.value(b.Static.Partition)
 		}
 		if static != tc.kafkaDefault {
-			e.Synonyms = append(e.Synonyms, Synonym{Name: tc.brokerNames[0], Value: static, Source: kmsg.ConfigSourceStaticBrokerConfig})
+			e.Synonyms = append(e.Synonyms, Synonym{Name: tc.defaultName(), Value: static, Source: kmsg.ConfigSourceStaticBrokerConfig})
 		}
-		e.Synonyms = append(e.Synonyms, Synonym{Name: tc.brokerNames[0], Value: tc.kafkaDefault, Source: kmsg.ConfigSourceDefaultConfig})
+		e.Synonyms = append(e.Synonyms, Synonym{Name: tc.defaultName(), Value: tc.kafkaDefault, Source: kmsg.ConfigSourceDefaultConfig})
 
 		first := e.Synonyms[0]
 		e.Value, e.Source = first.Value, first.Source

@@ -88,7 +88,7 @@ func TestTopicConfigValidation(t *testing.T) {
 
 func TestEveryTopicConfigHasDocumentationAndValidates(t *testing.T) {
 	for _, tc := range topicConfigs {
-		if tc.doc == "" || len(tc.brokerNames) == 0 || tc.validate == nil {
+		if tc.doc == "" || len(tc.brokerNames) == 0 && tc.apply != nil || tc.validate == nil {
 			t.Errorf("%s: incomplete definition", tc.name)
 		}
 		if err := tc.validate(tc.kafkaDefault); err != nil {
@@ -139,6 +139,35 @@ func TestDescribeSourcesAndSynonyms(t *testing.T) {
 		e := byName[tt.name]
 		if e.Value != tt.value || e.Source != tt.source || synonyms(e) != tt.synonyms {
 			t.Errorf("%s = %s (%s) synonyms %s\nwant %s (%s) synonyms %s", tt.name, e.Value, e.Source, synonyms(e), tt.value, tt.source, tt.synonyms)
+		}
+	}
+}
+
+func TestDeadLetterGroupEnable(t *testing.T) {
+	if err := ValidateTopic(map[string]string{DeadLetterGroupEnable: "true"}); err != nil {
+		t.Fatalf("%s=true: %v", DeadLetterGroupEnable, err)
+	}
+	if err := ValidateTopic(map[string]string{DeadLetterGroupEnable: "yes"}); err == nil {
+		t.Fatalf("%s=yes validated", DeadLetterGroupEnable)
+	}
+	b := Layers{Static: defaultBroker()}
+	for _, overrides := range []map[string]string{nil, {DeadLetterGroupEnable: "true"}} {
+		for _, e := range b.DescribeTopic(overrides) {
+			if e.Name != DeadLetterGroupEnable {
+				continue
+			}
+			want, source := "false", kmsg.ConfigSourceDefaultConfig
+			if overrides != nil {
+				want, source = "true", kmsg.ConfigSourceDynamicTopicConfig
+			}
+			if e.Value != want || e.Source != source || e.Synonyms[len(e.Synonyms)-1].Name != DeadLetterGroupEnable {
+				t.Errorf("overrides %v: %+v, want %s from %v with its own name as the default's", overrides, e, want, source)
+			}
+		}
+	}
+	for _, e := range b.DescribeBroker() {
+		if e.Name == DeadLetterGroupEnable {
+			t.Errorf("broker configs list the topic-only %s", DeadLetterGroupEnable)
 		}
 	}
 }

@@ -127,9 +127,15 @@ func (p *Persister) ReadSummary(_ context.Context, key sharestate.Key) (sharesta
 	defer p.Mu.Unlock()
 	st := p.states[key]
 	if st == nil {
-		return sharestate.Summary{StateEpoch: -1, LeaderEpoch: -1, StartOffset: -1}, nil
+		return sharestate.Summary{StateEpoch: -1, LeaderEpoch: -1, StartOffset: -1, DeliveryCompleteCount: -1}, nil
 	}
-	return sharestate.Summary{StateEpoch: st.StateEpoch, LeaderEpoch: st.LeaderEpoch, StartOffset: st.StartOffset}, nil
+	var complete int32
+	for _, b := range st.Batches {
+		if b.State == sharestate.Acknowledged || b.State == sharestate.Archived {
+			complete += int32(b.Last - b.First + 1)
+		}
+	}
+	return sharestate.Summary{StateEpoch: st.StateEpoch, LeaderEpoch: st.LeaderEpoch, StartOffset: st.StartOffset, DeliveryCompleteCount: complete}, nil
 }
 
 // Delete implements sharestate.Persister.

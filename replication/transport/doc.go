@@ -129,8 +129,9 @@
 //     handler, and the reader must never wait on a disk (heartbeat.go).
 //   - A heartbeat is a call of its own id on the control connection; with
 //     Config.HeartbeatBatchWindow > 0 it is written in the next batch
-//     frame, at most the window after the batch's first heartbeat, and
-//     answered in the receiver's batch answer or on its own.
+//     frame, at most its group's window after it was queued (the batch
+//     goes at the earliest deadline in it), and answered in the
+//     receiver's batch answer or on its own.
 //   - Every pending call is completed exactly once, by whoever removes it
 //     from its connection's pending map (response, timeout, broken
 //     connection, closed group); a caller waits for that completion before
@@ -301,6 +302,29 @@
 // HeartbeatBatchWindow (default 10ms) the heartbeats queued for a peer in
 // that window go in one frame and their answers come back in one; the
 // window is small against raft's heartbeat timeout (hundreds of
-// milliseconds to seconds). A batch is written by a timer the first
-// heartbeat arms (time.AfterFunc), so no goroutine waits per peer.
+// milliseconds to seconds). A batch is written by a timer per connection
+// (time.AfterFunc), armed for the earliest deadline of the heartbeats in
+// it, so no goroutine waits per peer. A group may wait longer
+// (SetHeartbeatBatchWindow): partition groups, which heartbeat every 1-2 s
+// against a 10 s timeout, wait up to 250 ms, so an idle node's heartbeats
+// to a peer go in a few frames a second instead of about 50; the metadata
+// group keeps the 10 ms of the Config, and a batch holding one of its
+// heartbeats goes within that.
+//
+// # Idle AppendEntries reuse (heartbeat_reuse.go)
+//
+// Once heartbeats are batched, raft's idle AppendEntries (no entries, every
+// CommitTimeout, to tell a follower the commit index) were as many frames
+// as the heartbeats, and the metadata group's, at its 50 ms CommitTimeout,
+// the most of them. A group that opts in (SetIdleAppendReuse: partition
+// and metadata groups) has one answered from the follower's last real
+// answer to an identical request (same term, previous entry, commit
+// index; Success) for up to a maximum age while the failure detector
+// hears from the follower on the same connection. The follower would
+// learn nothing from it, and raft uses the answer only as it uses a
+// heartbeat's (term, last contact, VerifyLeader's votes, which it makes
+// unsound for that age: Sluice calls VerifyLeader on no group). Measured
+// with 1,000 idle partitions of replication factor 3 on three nodes, the
+// two together took a node's writes from about 400 to about 110 a second
+// and its CPU from 12-15 % to 5-8 % of a core (replication/doc.go).
 package transport

@@ -217,14 +217,21 @@ func failoverTrial(b *testing.B, procs []*sluiceProcess, topic string) time.Dura
 	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("warm")}).FirstErr(); err != nil {
 		b.Fatalf("produce to %s: %v", topic, err)
 	}
+	// The leader as the nodes' metadata names it: a node restarted by the
+	// last trial may not know it yet, so ask each in turn until one does.
 	var leader int32 = -1
-	for _, mt := range metadataOf(b, seeds[0]).Topics {
-		if mt.Topic != nil && *mt.Topic == topic {
-			leader = mt.Partitions[0].Leader
+	for try := 0; leader < 1; try++ {
+		for _, mt := range metadataOf(b, seeds[try%len(seeds)]).Topics {
+			if mt.Topic != nil && *mt.Topic == topic && len(mt.Partitions) == 1 {
+				leader = mt.Partitions[0].Leader
+			}
 		}
-	}
-	if leader < 1 {
-		b.Fatalf("no leader of %s", topic)
+		if leader < 1 {
+			if ctx.Err() != nil {
+				b.Fatalf("no leader of %s", topic)
+			}
+			time.Sleep(50 * time.Millisecond) // other processes' metadata: nothing to wait on
+		}
 	}
 	victim := procs[leader-1]
 	victim.Kill()

@@ -61,6 +61,13 @@ type AcquiredRange struct {
 type Acquired struct {
 	Records []byte
 	Ranges  []AcquiredRange
+	// HoldsLocks is set when nothing was acquired because the
+	// share-partition holds its most in-flight records
+	// (group.share.partition.max.record.locks) and the member holds
+	// some of them: its own acknowledgements, which its client sends
+	// with its next request, may be what frees room, so a long poll
+	// should not hold that request for long.
+	HoldsLocks bool
 }
 
 // AcquireRequest bounds an acquisition.

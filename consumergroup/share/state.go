@@ -172,6 +172,26 @@ func (p *partitionState) nextOffset() int64 {
 	return p.end()
 }
 
+// full reports whether nothing can be acquired until the start offset
+// moves or a record is released: no in-flight record is available and
+// the share-partition holds maxLocks in-flight records.
+func (p *partitionState) full(maxLocks int) bool {
+	return len(p.records) >= maxLocks && p.nextOffset() == p.end()
+}
+
+// holds reports whether member holds an acquired record.
+func (p *partitionState) holds(member string) bool {
+	if p.acquired == 0 {
+		return false
+	}
+	for i := range p.records {
+		if r := &p.records[i]; r.state == stateAcquired && r.member == member {
+			return true
+		}
+	}
+	return false
+}
+
 // moveStart moves the start offset to at least offset (the log start
 // moved past it: those records are gone), dropping their state.
 func (p *partitionState) moveStart(offset int64) bool {

@@ -11,8 +11,11 @@ import (
 type Config struct {
 	// MaxRecordLocks bounds the in-flight records (from the start offset
 	// to the end offset) of one share-partition: once reached, no new
-	// record is acquired until the start offset moves. Corresponds to
-	// group.share.partition.max.record.locks; default 2000.
+	// record is acquired until the start offset moves. It is checked
+	// before each stored batch, so the batch crossing it is acquired
+	// whole (cut at it only in record-limit mode, AcquireRequest.Strict).
+	// Corresponds to group.share.partition.max.record.locks; default
+	// 2000.
 	MaxRecordLocks int
 	// MaxSessions bounds the share sessions this node holds; a new one
 	// beyond it gets SHARE_SESSION_LIMIT_REACHED. Corresponds to

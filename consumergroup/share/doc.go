@@ -35,10 +35,13 @@
 //
 // Acquire reads the log from the first available offset (in flight, or
 // SPEO) and takes whole stored batches: every available offset of each
-// batch until MaxRecords is reached by a batch (it is taken whole; in
-// ShareFetch's record-limit mode, KIP-1206, exactly MaxRecords) or
-// SPEO - SPSO reaches group.share.partition.max.record.locks (Kafka's
-// default 2000); the response carries those batches and the acquired
+// batch until MaxRecords is reached by a batch or SPEO - SPSO reaches
+// group.share.partition.max.record.locks (Kafka's default 2000) within
+// one; that batch is taken whole (Kafka too checks its in-flight limit
+// before fetching, not within batches), except in ShareFetch's
+// record-limit mode (KIP-1206), which takes exactly MaxRecords and stops
+// at the limit. A full share-partition (at the limit, nothing in flight
+// available) answers without reading the log. The response carries those batches and the acquired
 // runs with their delivery counts, and the consumer keeps only the
 // acquired records. Control batches, offsets with no record (compaction)
 // and, under share.isolation.level=read_committed (reading to the last

@@ -225,9 +225,11 @@ func (p *partitionState) advance() bool {
 }
 
 // acquire acquires for member the available records of spans, in order,
-// until maxRecords are acquired (the batch that reaches it is acquired
-// whole, unless strict) or the share-partition holds lim.maxLocks
-// in-flight records.
+// until maxRecords are acquired or the share-partition holds lim.maxLocks
+// in-flight records; unless strict, the batch that reaches either limit
+// is acquired whole (as Kafka checks its in-flight limit before a fetch,
+// not within its batches), so in flight are at most lim.maxLocks plus
+// one batch's records less one.
 // Skipped spans and offsets missing between spans are archived. It
 // returns the acquired runs and the changes to persist (records archived
 // because a lowered delivery limit exhausts them).
@@ -255,7 +257,7 @@ func (p *partitionState) acquire(now time.Time, member string, spans []span, max
 		if s.last < p.start {
 			continue
 		}
-		if s.first > p.end() && !s.skip && len(p.records) >= lim.maxLocks {
+		if s.first >= p.end() && !s.skip && len(p.records) >= lim.maxLocks {
 			break
 		}
 		// Offsets between the end and this span hold no record.
@@ -283,7 +285,7 @@ func (p *partitionState) acquire(now time.Time, member string, spans []span, max
 				p.records = append(p.records, inflight{state: stateArchived})
 				continue
 			}
-			if len(p.records) >= lim.maxLocks {
+			if strict && len(p.records) >= lim.maxLocks {
 				break
 			}
 			p.records = append(p.records, inflight{})

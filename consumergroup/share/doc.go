@@ -107,6 +107,17 @@
 // its lock expired is delivered again without that delivery counted, as
 // in Kafka.
 //
+// # Idle share-partitions
+//
+// A share-partition unused for Config.IdleTimeout (5 min; no request
+// took it), holding no acquired record and no change not yet stored, is
+// dropped from memory (evict.go; looked for every quarter of the
+// timeout, at most every minute), so a broker serving many short-lived
+// groups does not keep one per group and partition ever fetched. All it
+// knew is stored: its next use reads the stored state again. The
+// long-poll channel of a group left with no share-partition is closed
+// and forgotten too.
+//
 // # Sessions
 //
 // A share session is keyed by group and member id; epoch 0 opens it
@@ -139,7 +150,9 @@
 // that the share-partition was not dropped meanwhile. Manager.mu guards the map of share-partitions and the groups'
 // Changed channels and is taken inside sharePartition.mu, never around
 // it.
-// Sessions.mu is taken alone. Each share-partition with acquired records
+// Sessions.mu is taken alone. The eviction loop copies the map under
+// Manager.mu, then takes each sharePartition.mu with TryLock (a held one
+// is in use, so not idle) and Manager.mu inside it to drop it. Each share-partition with acquired records
 // has one timer, armed for its earliest lock deadline; its callback runs
 // under the Manager's WaitGroup and Close waits for it. A release closes
 // its group's Changed channel, which the group's long-polling ShareFetches

@@ -13,7 +13,8 @@ type Config struct {
 	// to the end offset) of one share-partition: once reached, no new
 	// record is acquired until the start offset moves. It is checked
 	// before each stored batch, so the batch crossing it is acquired
-	// whole (cut at it only in record-limit mode, AcquireRequest.Strict).
+	// whole up to 8 times it (cut at it in record-limit mode,
+	// AcquireRequest.Strict).
 	// Corresponds to group.share.partition.max.record.locks; default
 	// 2000.
 	MaxRecordLocks int

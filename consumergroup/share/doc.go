@@ -38,9 +38,10 @@
 // batch until MaxRecords is reached by a batch or SPEO - SPSO reaches
 // group.share.partition.max.record.locks (Kafka's default 2000) within
 // one; that batch is taken whole (Kafka too checks its in-flight limit
-// before fetching, not within batches), except in ShareFetch's
-// record-limit mode (KIP-1206), which takes exactly MaxRecords and stops
-// at the limit. A full share-partition (at the limit, nothing in flight
+// before fetching, not within batches) up to 8 times the limit
+// (crossingLimit: in-flight state stays bounded whatever a compressed
+// batch holds), except in ShareFetch's record-limit mode (KIP-1206),
+// which takes exactly MaxRecords and stops at the limit. A full share-partition (at the limit, nothing in flight
 // available) answers without reading the log. The response carries those batches and the acquired
 // runs with their delivery counts, and the consumer keeps only the
 // acquired records. Control batches, offsets with no record (compaction)

@@ -224,12 +224,19 @@ func (p *partitionState) advance() bool {
 	return true
 }
 
+// crossingLimit bounds the batch crossing the max record locks, which
+// acquire takes whole: in flight are at most crossingLimit times
+// lim.maxLocks records (16000, some 0.8 MB of state, at the default),
+// whatever the records a producer packed into one batch (a compressed
+// batch of tiny records may hold millions).
+const crossingLimit = 8
+
 // acquire acquires for member the available records of spans, in order,
 // until maxRecords are acquired or the share-partition holds lim.maxLocks
 // in-flight records; unless strict, the batch that reaches either limit
 // is acquired whole (as Kafka checks its in-flight limit before a fetch,
-// not within its batches), so in flight are at most lim.maxLocks plus
-// one batch's records less one.
+// not within its batches) up to crossingLimit times lim.maxLocks in
+// flight.
 // Skipped spans and offsets missing between spans are archived. It
 // returns the acquired runs and the changes to persist (records archived
 // because a lowered delivery limit exhausts them).
@@ -285,7 +292,7 @@ func (p *partitionState) acquire(now time.Time, member string, spans []span, max
 				p.records = append(p.records, inflight{state: stateArchived})
 				continue
 			}
-			if strict && len(p.records) >= lim.maxLocks {
+			if len(p.records) >= lim.maxLocks && (strict || len(p.records) >= crossingLimit*lim.maxLocks) {
 				break
 			}
 			p.records = append(p.records, inflight{})

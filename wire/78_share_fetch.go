@@ -281,7 +281,12 @@ func (f *shareFetch) acquire(ctx context.Context, entry func(share.TopicPartitio
 			}
 		}()
 	}
-	var timer *time.Timer
+	var (
+		timer    *time.Timer
+		deadline time.Time
+		// shortened is set once the wait is cut to shareHoldingWait.
+		shortened bool
+	)
 	for {
 		changed := s.shares.Changed(f.group)
 		got, final, holdsLocks := 0, false, false
@@ -333,15 +338,19 @@ func (f *shareFetch) acquire(ctx context.Context, entry func(share.TopicPartitio
 			return leaders
 		}
 		if timer == nil {
-			wait := maxWait
-			if holdsLocks {
-				// The member's own unacknowledged records fill a
-				// share-partition's lock window; its acknowledgements
-				// wait in its client for this response.
-				wait = min(wait, shareHoldingWait)
-			}
-			timer = time.NewTimer(wait)
+			deadline = time.Now().Add(maxWait)
+			timer = time.NewTimer(maxWait)
 			defer timer.Stop()
+		}
+		if holdsLocks && !shortened {
+			// The member's own unacknowledged records fill a
+			// share-partition's lock window (now, or since a wake-up);
+			// its acknowledgements wait in its client for this
+			// response.
+			shortened = true
+			if time.Until(deadline) > shareHoldingWait {
+				timer.Reset(shareHoldingWait)
+			}
 		}
 		select {
 		case <-waiter.C:

@@ -34,7 +34,10 @@ package wire
 //
 // Long poll: with nothing acquired and MaxWaitMillis > 0, the response
 // waits for appends to a session partition or records of the group
-// released, as Fetch waits for appends; never polling.
+// released, as Fetch waits for appends; never polling. When a
+// share-partition's lock window is full and the member holds records in
+// it, the wait is at most 20 ms (shareHoldingWait): the member's client
+// holds its acknowledgements until this response.
 //
 // Membership is not checked, as in Kafka: the group coordinator may be
 // another node, and an unknown member only gets records no one holds.
@@ -65,6 +68,17 @@ import (
 	"github.com/sluice-io/sluice/consumergroup/share"
 	"github.com/sluice-io/sluice/partition"
 )
+
+// shareHoldingWait bounds the long poll of a ShareFetch that acquired
+// nothing because a share-partition's lock window
+// (group.share.partition.max.record.locks) is full and the member holds
+// records in it: clients send acknowledgements with their next ShareFetch
+// (franz-go caps MaxWait at 500 ms then, and sends them alone only after
+// 1 s), so waiting the whole MaxWait would keep the window shut on the
+// member's own acknowledgements, stalling every member of the group.
+// Long enough that a member processing slowly polls at most 50 times a
+// second; short next to the lock duration.
+const shareHoldingWait = 20 * time.Millisecond
 
 // defaultShareMaxRecords is what a ShareFetch with MaxRecords 0
 // acquires at most (Kafka's share.max.fetch.records default).
@@ -267,10 +281,15 @@ func (f *shareFetch) acquire(ctx context.Context, entry func(share.TopicPartitio
 			}
 		}()
 	}
-	var timer *time.Timer
+	var (
+		timer    *time.Timer
+		deadline time.Time
+		// shortened is set once the wait is cut to shareHoldingWait.
+		shortened bool
+	)
 	for {
 		changed := s.shares.Changed(f.group)
-		got, final := 0, false
+		got, final, holdsLocks := 0, false, false
 		var leaders []int32
 		records, bytes := 0, 0
 		// Start at a different partition each request, so one busy
@@ -292,6 +311,7 @@ func (f *shareFetch) acquire(ctx context.Context, entry func(share.TopicPartitio
 				a, err = s.shares.Acquire(ctx, f.group, f.member, targets[i], share.AcquireRequest{MaxRecords: maxRecords - records, MaxBytes: limit, Strict: f.req.Version >= 2 && f.req.ShareAcquireMode == 1})
 			}
 			if err == nil && len(a.Ranges) == 0 {
+				holdsLocks = holdsLocks || a.HoldsLocks
 				continue
 			}
 			e := entry(tp)
@@ -318,8 +338,19 @@ func (f *shareFetch) acquire(ctx context.Context, entry func(share.TopicPartitio
 			return leaders
 		}
 		if timer == nil {
+			deadline = time.Now().Add(maxWait)
 			timer = time.NewTimer(maxWait)
 			defer timer.Stop()
+		}
+		if holdsLocks && !shortened {
+			// The member's own unacknowledged records fill a
+			// share-partition's lock window (now, or since a wake-up);
+			// its acknowledgements wait in its client for this
+			// response.
+			shortened = true
+			if time.Until(deadline) > shareHoldingWait {
+				timer.Reset(shareHoldingWait)
+			}
 		}
 		select {
 		case <-waiter.C:

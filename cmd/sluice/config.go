@@ -223,7 +223,7 @@ var settings = []setting{
 	{key: keyTxnIDExpirationMs, value: int64(604800000), usage: "milliseconds a transactional id with no transaction under way is kept after its last use"},
 	{key: keyTxnAbortIntervalMs, value: int64(10000), usage: "milliseconds between two looks for transactions open longer than their timeout, which the broker aborts"},
 	{key: keyTxnRemoveExpiredIntervalMs, value: int64(3600000), usage: "milliseconds between two looks for transactional ids past transactional.id.expiration.ms"},
-	{key: keyShareMaxRecordLocks, value: int64(2000), usage: "most in-flight records (from the share-partition start offset to its end offset) of one share group on one partition; no new record is delivered beyond it"},
+	{key: keyShareMaxRecordLocks, value: int64(2000), usage: "most in-flight records (from the share-partition start offset to its end offset) of one share group on one partition; no new stored batch is delivered beyond it (the batch crossing it is delivered whole, up to 8 times the limit, except in record-limit mode)"},
 	{key: keyShareMaxSessions, value: int64(2000), usage: "most share sessions (one per share consumer and broker) this node holds; more get SHARE_SESSION_LIMIT_REACHED"},
 	{key: keyProducerIDExpirationMs, value: int64(86400000), usage: "milliseconds an idle producer's state (no transaction under way) is kept on a partition after its last batch, on the partition's clock; the same on every node"},
 	{key: keyAdminListen, value: "127.0.0.1:9644", usage: "host:port of the HTTP admin listener (/metrics, /healthz, /readyz); empty turns it off"},

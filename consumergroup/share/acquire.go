@@ -38,6 +38,15 @@ func (m *Manager) Acquire(ctx context.Context, group, member string, t Target, r
 		return Acquired{}, err
 	}
 	lim := m.limits(cfg)
+	if logStart := t.Data.Offsets().LogStart; sp.state.start < logStart {
+		sp.state.moveStart(logStart)
+	}
+	if sp.state.full(lim.maxLocks) {
+		// Nothing in flight is available and no new record may be
+		// acquired: answer without reading the log, which long-polling
+		// ShareFetches woken by every release would otherwise do.
+		return Acquired{HoldsLocks: sp.state.holds(member)}, nil
+	}
 	isolation := partition.ReadUncommitted
 	if cfg.ReadCommitted {
 		isolation = partition.ReadCommitted

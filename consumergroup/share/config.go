@@ -11,8 +11,12 @@ import (
 type Config struct {
 	// MaxRecordLocks bounds the in-flight records (from the start offset
 	// to the end offset) of one share-partition: once reached, no new
-	// record is acquired until the start offset moves. Corresponds to
-	// group.share.partition.max.record.locks; default 2000.
+	// record is acquired until the start offset moves. It is checked
+	// before each stored batch, so the batch crossing it is acquired
+	// whole up to 8 times it (cut at it in record-limit mode,
+	// AcquireRequest.Strict).
+	// Corresponds to group.share.partition.max.record.locks; default
+	// 2000.
 	MaxRecordLocks int
 	// MaxSessions bounds the share sessions this node holds; a new one
 	// beyond it gets SHARE_SESSION_LIMIT_REACHED. Corresponds to
@@ -24,11 +28,17 @@ type Config struct {
 	// persister retries an unavailable coordinator until then); default
 	// 10 s.
 	PersistTimeout time.Duration
+	// IdleTimeout is how long a share-partition may go unused (no
+	// ShareFetch, ShareAcknowledge or release touched it) while holding
+	// no acquired record and no unstored change before it is dropped
+	// from memory; the next use reads its stored state again. Default
+	// 5 min.
+	IdleTimeout time.Duration
 }
 
 // DefaultConfig returns Kafka's defaults.
 func DefaultConfig() Config {
-	return Config{MaxRecordLocks: 2000, MaxSessions: 2000, PersistTimeout: 10 * time.Second}
+	return Config{MaxRecordLocks: 2000, MaxSessions: 2000, PersistTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute}
 }
 
 // Validate reports a setting out of range.
@@ -42,6 +52,9 @@ func (c Config) Validate() error {
 	}
 	if c.PersistTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("share: persist timeout must be positive, got %s", c.PersistTimeout))
+	}
+	if c.IdleTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("share: idle timeout must be positive, got %s", c.IdleTimeout))
 	}
 	return errors.Join(errs...)
 }

@@ -61,6 +61,13 @@ type AcquiredRange struct {
 type Acquired struct {
 	Records []byte
 	Ranges  []AcquiredRange
+	// HoldsLocks is set when nothing was acquired because the
+	// share-partition holds its most in-flight records
+	// (group.share.partition.max.record.locks) and the member holds
+	// some of them: its own acknowledgements, which its client sends
+	// with its next request, may be what frees room, so a long poll
+	// should not hold that request for long.
+	HoldsLocks bool
 }
 
 // AcquireRequest bounds an acquisition.
@@ -101,7 +108,8 @@ type Manager struct {
 	// ctx ends at Close: lock-expiry writes stop.
 	ctx    context.Context
 	cancel context.CancelFunc
-	// wg counts running lock-expiry callbacks; Close waits for them.
+	// wg counts running lock-expiry callbacks and the eviction loop;
+	// Close waits for them.
 	wg sync.WaitGroup
 
 	// mu guards the fields below. Lock order: sharePartition.mu, then
@@ -141,7 +149,7 @@ func NewManager(cfg Config, node int32, persister sharestate.Persister, groups G
 		opts.Now = time.Now
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Manager{
+	m := &Manager{
 		cfg:         cfg,
 		node:        node,
 		persister:   persister,
@@ -156,12 +164,16 @@ func NewManager(cfg Config, node int32, persister sharestate.Persister, groups G
 		changed:     make(map[string]chan struct{}),
 		backoffs:    make(map[sharestate.Key]*deadLetterBackoff),
 	}
+	m.wg.Add(1)
+	go m.evictLoop()
+	return m
 }
 
 // Sessions returns the share sessions of this node.
 func (m *Manager) Sessions() *Sessions { return m.sessions }
 
-// Close stops the lock-expiry timers and waits for running ones. The
+// Close stops the lock-expiry timers and the eviction of idle
+// share-partitions and waits for running ones. The
 // share-partitions are dropped: their acquired records come back
 // available when the next leader reads the stored state.
 func (m *Manager) Close() {
@@ -229,6 +241,9 @@ type sharePartition struct {
 	// checked is when the stored state epoch was last seen to be the
 	// loaded one (load, or a summary read by Acquire).
 	checked time.Time
+	// used is when a request last took sp (acquirePartition): an idle
+	// share-partition is evicted (evict.go).
+	used time.Time
 	// Group commit (persistLocked): unwritten are the offsets changed
 	// since the last write began; changed counts changes, written the
 	// changes stored; writing is closed when the write in flight ends
@@ -306,6 +321,7 @@ func (m *Manager) acquirePartition(ctx context.Context, group string, t Target) 
 			continue
 		}
 		sp.topic, sp.data = t.Topic, t.Data
+		sp.used = m.now()
 		if !sp.loaded || sp.leaderEpoch != epoch {
 			if err := m.load(ctx, group, sp, epoch); err != nil {
 				m.dropLocked(sp)

@@ -28,7 +28,8 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the golden output of script t
 //	config [lock=D] [limit=N] [reset=R] [dlq=T] [copy=true] [locks=N]
 //	                                  (re)create the manager: group config, max record locks
 //	produce n=N                       append a batch of N records
-//	acquire member=M [max=N] [strict] Acquire; prints the acquired runs
+//	acquire member=M [max=N] [strict] Acquire; prints the acquired runs (or
+//	                                  that the full lock window holds M's records)
 //	ack member=M first=F last=L type=accept|release|reject|gap|renew
 //	release member=M                  ReleaseMember (session closed)
 //	advance d=D                       move the clock
@@ -152,6 +153,9 @@ func (e *scriptEnv) run(command string) string {
 		a, err := e.tm.Acquire(ctx, "g", args["member"], e.tm.target, AcquireRequest{MaxRecords: int(num("max", 500)), MaxBytes: 1 << 20, Strict: strict})
 		if err != nil {
 			return "error: " + err.Error()
+		}
+		if len(a.Ranges) == 0 && a.HoldsLocks {
+			return "nothing; the lock window is full and holds the member's records"
 		}
 		if len(a.Ranges) == 0 {
 			return "nothing"

@@ -172,6 +172,26 @@ func (p *partitionState) nextOffset() int64 {
 	return p.end()
 }
 
+// full reports whether nothing can be acquired until the start offset
+// moves or a record is released: no in-flight record is available and
+// the share-partition holds maxLocks in-flight records.
+func (p *partitionState) full(maxLocks int) bool {
+	return len(p.records) >= maxLocks && p.nextOffset() == p.end()
+}
+
+// holds reports whether member holds an acquired record.
+func (p *partitionState) holds(member string) bool {
+	if p.acquired == 0 {
+		return false
+	}
+	for i := range p.records {
+		if r := &p.records[i]; r.state == stateAcquired && r.member == member {
+			return true
+		}
+	}
+	return false
+}
+
 // moveStart moves the start offset to at least offset (the log start
 // moved past it: those records are gone), dropping their state.
 func (p *partitionState) moveStart(offset int64) bool {
@@ -204,10 +224,19 @@ func (p *partitionState) advance() bool {
 	return true
 }
 
+// crossingLimit bounds the batch crossing the max record locks, which
+// acquire takes whole: in flight are at most crossingLimit times
+// lim.maxLocks records (16000, some 0.8 MB of state, at the default),
+// whatever the records a producer packed into one batch (a compressed
+// batch of tiny records may hold millions).
+const crossingLimit = 8
+
 // acquire acquires for member the available records of spans, in order,
-// until maxRecords are acquired (the batch that reaches it is acquired
-// whole, unless strict) or the share-partition holds lim.maxLocks
-// in-flight records.
+// until maxRecords are acquired or the share-partition holds lim.maxLocks
+// in-flight records; unless strict, the batch that reaches either limit
+// is acquired whole (as Kafka checks its in-flight limit before a fetch,
+// not within its batches) up to crossingLimit times lim.maxLocks in
+// flight.
 // Skipped spans and offsets missing between spans are archived. It
 // returns the acquired runs and the changes to persist (records archived
 // because a lowered delivery limit exhausts them).
@@ -235,7 +264,7 @@ func (p *partitionState) acquire(now time.Time, member string, spans []span, max
 		if s.last < p.start {
 			continue
 		}
-		if s.first > p.end() && !s.skip && len(p.records) >= lim.maxLocks {
+		if s.first >= p.end() && !s.skip && len(p.records) >= lim.maxLocks {
 			break
 		}
 		// Offsets between the end and this span hold no record.
@@ -263,7 +292,7 @@ func (p *partitionState) acquire(now time.Time, member string, spans []span, max
 				p.records = append(p.records, inflight{state: stateArchived})
 				continue
 			}
-			if len(p.records) >= lim.maxLocks {
+			if len(p.records) >= lim.maxLocks && (strict || len(p.records) >= crossingLimit*lim.maxLocks) {
 				break
 			}
 			p.records = append(p.records, inflight{})

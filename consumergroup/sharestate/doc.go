@@ -130,7 +130,8 @@
 //     deltas: a state is 22 bytes plus 19 per batch, the writer keeps
 //     batches few (equal neighbours join, settled runs fall behind the
 //     start offset), and a share-partition holds a bounded number of
-//     in-flight records (Kafka's group.share.partition.max.record.locks);
+//     in-flight records (Kafka's group.share.partition.max.record.locks,
+//     plus the rest of the stored batch crossing it, up to 8 times it);
 //     compaction keeps one record per key and a load reads one per key.
 //     BenchmarkWriteStateSnapshot (merge plus encode per write, 2-core
 //     test machine): 10 batches 0.4 µs and 212 bytes, 100 batches 8 µs

@@ -20,8 +20,8 @@ type Persister struct {
 	// Mu guards the fields below; a test holds it to set Fail.
 	Mu     sync.Mutex
 	states map[sharestate.Key]*sharestate.State
-	// Writes counts the successful writes.
-	Writes int
+	// Writes counts the successful writes, Reads the reads.
+	Writes, Reads int
 	// Fail, when set, is returned by the next Write (then cleared).
 	Fail error
 }
@@ -55,6 +55,7 @@ func (p *Persister) Initialize(_ context.Context, key sharestate.Key, stateEpoch
 func (p *Persister) Read(_ context.Context, key sharestate.Key, leaderEpoch int32) (sharestate.State, error) {
 	p.Mu.Lock()
 	defer p.Mu.Unlock()
+	p.Reads++
 	st := p.states[key]
 	if st == nil {
 		return sharestate.State{StateEpoch: -1, LeaderEpoch: -1, StartOffset: -1}, nil

@@ -49,8 +49,9 @@ package wire
 // MaxRecords even within a batch; mode 0 acquires whole batches.
 //
 // Deviations: BatchSize is not used to split the acquired runs.
-// Records are read onto the heap, not the pooled fetch buffers, and are
-// not charged to consumer_byte_rate quotas. Version 0 (Kafka 4.0 early
+// Records are read onto the heap, not the pooled fetch buffers. The
+// records' bytes are charged to consumer_byte_rate quotas as a Fetch's
+// are, but a throttled response keeps its records (chargeQuota). Version 0 (Kafka 4.0 early
 // access) is not served: franz-go needs v2.
 //
 // Version notes: v1 MaxRecords, BatchSize, AcquisitionLockTimeoutMillis
@@ -67,6 +68,7 @@ import (
 
 	"github.com/sluice-io/sluice/consumergroup/share"
 	"github.com/sluice-io/sluice/partition"
+	"github.com/sluice-io/sluice/replication/quota"
 )
 
 // shareHoldingWait bounds the long poll of a ShareFetch that acquired
@@ -229,7 +231,38 @@ func (f *shareFetch) run(ctx context.Context) kmsg.Response {
 	for _, b := range s.endpoints(leaders) {
 		f.resp.NodeEndpoints = append(f.resp.NodeEndpoints, kmsg.ShareFetchResponseNodeEndpoint{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack})
 	}
+	f.chargeQuota(ctx)
 	return f.resp
+}
+
+// chargeQuota charges the response's record bytes to the client's
+// consumer_byte_rate quota, as a Fetch's are. Over it the response keeps
+// its records: they are acquired, and withheld they would stay locked
+// from everyone for the lock duration and come back with a delivery
+// counted. The response says how long the client is throttled and the
+// connection is muted for that long, so the client's next requests wait
+// instead (KIP-219's throttling, without the dropped data).
+func (f *shareFetch) chargeQuota(ctx context.Context) {
+	set := f.s.cluster.ClientQuotas()
+	if len(set) == 0 {
+		return
+	}
+	n := 0
+	for _, t := range f.resp.Topics {
+		for _, p := range t.Partitions {
+			n += len(p.Records)
+		}
+	}
+	if n == 0 {
+		return
+	}
+	client := requestClientFrom(ctx)
+	d := f.s.quotas.record(set, client.user, client.id, quota.ConsumerByteRate, quotaFetch, float64(n), time.Now())
+	if d <= 0 {
+		return
+	}
+	f.resp.ThrottleMillis = max(f.resp.ThrottleMillis, throttleMillis(d))
+	client.mute(d)
 }
 
 // acquire acquires records from the session's partitions into their

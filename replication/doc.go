@@ -153,19 +153,44 @@
 //     1.03 s (other runs 0.83/0.93, 0.29/1.21 and 0.51/0.62 s) against
 //     1.01/1.34 s;
 //     1 s timeouts p50 0.54 s, p99 0.88 s against 2.17/2.62 s.
-//   - The 5 % target is not met on a quiet machine. What remains is per
-//     event, not per group (profile of node 1 at 6 % of a core): the
-//     scheduler finding work and parking threads (findRunnable, futex:
-//     about half), one write syscall per frame (heartbeat batches of one
-//     or two at this rate), raft's heartbeat goroutines (440 wake-ups a
-//     second), lease checks (about 110 a second), snapshot checks (67),
-//     follower timers (44), idle AppendEntries (44 each way) and the
-//     metadata group's own traffic. Going further: heartbeat batches held
-//     longer than 10 ms for partition groups (fewer frames: a 50 ms window
-//     for every group measured 6.8-8.4 %, not kept, as it also delays the
-//     metadata group's heartbeats and an e2e run then failed once), a
-//     longer snapshot interval, or groups that stop heartbeating while
-//     idle, which hashicorp/raft does not offer.
+//   - Fewer frames (issue 7, third pass). An strace of an idle node
+//     (1,000 partitions, 1 s metadata timeouts, other work on the machine)
+//     counted about 400 writes a second: heartbeat batches of one or two
+//     (the 10 ms window caught little at 1-2 s intervals), raft's idle
+//     AppendEntries (CommitTimeout) as many again, each its own frame,
+//     and the metadata group's idle AppendEntries at its 50 ms
+//     CommitTimeout the most of those; per frame, two or three thread
+//     wake-ups (futex, epoll_pwait, nanosleep of a spinning thread). Two
+//     changes in transport: partition groups' heartbeats wait up to
+//     250 ms (HeartbeatTimeout/40) for others to the same peer, while a
+//     batch holding a metadata heartbeat still goes within 10 ms; and an
+//     idle AppendEntries identical to the last one answered Success (same
+//     term, previous entry, commit index) is answered from that answer,
+//     for partition and metadata groups (heartbeat_reuse.go: the follower
+//     would learn nothing; a new commit index is always sent). Writes fell
+//     to about 110 a second. Same session, same load, three windows or
+//     more each: 11-15 % of a core per node (first window 14.1-14.9 %)
+//     before, 5-9 % after (with 1 s metadata timeouts); on a quiet machine
+//     (load under 1, only the bench) `make bench`'s BenchmarkCluster/idle
+//     at its 500 ms metadata timeouts measured 7.7, 6.5, 7.4 % in its
+//     first window and 4.5-7.3 % in three more, RSS 176 MiB after the
+//     produce benchmarks (108-124 without). Failover is unchanged (10
+//     trials, p50/p99: 0.56/0.98 and 0.60/0.84 s after, 0.68/1.63 s
+//     before, same session).
+//   - The 5 % target is still not met on a quiet machine: what remains is
+//     raft's own timers, per group, at random times, each waking a thread
+//     (and a second one spinning: half the profile is the scheduler):
+//     heartbeat goroutines (about 440 a second per node: 666 followers of
+//     333 led groups every 1-2 s), lease checks (about 95), snapshot
+//     checks (67), idle AppendEntries loops (89, now mostly answered
+//     locally), follower timers (44): some 740 wake-ups a second. Each is
+//     tied to a timeout: halving them means 20 s Raft timeouts, which
+//     would double the repair time of what the detector cannot see (a
+//     leader whose group stopped while its node runs on), or holding raft's heartbeat calls in the transport to slow its
+//     loop (measured on paper at about 20 % fewer wake-ups, with a lease
+//     margin under a second). Going below would take groups that stop
+//     heartbeating while idle, which hashicorp/raft does not offer, or
+//     several partitions per Raft group.
 //   - What the long timeouts cost: a failure the detector cannot see (a
 //     live process whose group is stuck) is repaired after 10-20 s, as
 //     Raft would; a leader cut off from its majority believes it leads

@@ -53,7 +53,11 @@ func TestClusterAddRemoveNodeCLI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts four processes")
 	}
-	procs, _ := startMetadataCluster(t, 3)
+	// A replica added by a move waits up to the partition's commit
+	// timeout (5 s, at most the partition heartbeat timeout) for its first
+	// entries: a 2 s heartbeat timeout makes each step of the moves
+	// quicker; the CLI's plans and checks are the same.
+	procs, _ := startMetadataCluster(t, 3, "--raft-partition-heartbeat-timeout-ms", "2000")
 	seed := procs[0].Addr
 	adm := clusterAdmin(t, addrsOf(procs...))
 	createSpread(t, adm, "spread", 8)
@@ -62,7 +66,8 @@ func TestClusterAddRemoveNodeCLI(t *testing.T) {
 	fourth := &sluiceProcess{tb: t, Addr: addrs[0], DataDir: t.TempDir(), Args: []string{
 		"--node-id", "4", "--raft-listen", addrs[1], "--cluster-join", seed,
 		"--raft-heartbeat-timeout-ms", "500", "--raft-election-timeout-ms", "500", "--raft-leader-lease-timeout-ms", "500",
-		"--offsets-topic-num-partitions", "3", "--transaction-state-log-num-partitions", "3"}}
+		"--offsets-topic-num-partitions", "3", "--transaction-state-log-num-partitions", "3",
+		"--raft-partition-heartbeat-timeout-ms", "2000"}}
 	fourth.launch()
 	t.Cleanup(func() {
 		if fourth.running() {

@@ -48,7 +48,8 @@ func produceFor(tb testing.TB, cl *kgo.Client, topic string, d time.Duration) in
 // back (DescribeClientQuotas), and checks a producer held to its
 // producer_byte_rate over 20 s runs within 20 % of it with throttle times
 // in its responses, while a client without a quota runs at full speed;
-// then a consumer held to consumer_byte_rate.
+// and a consumer held to consumer_byte_rate, over 8 s while that producer
+// runs.
 func TestClientQuotas(t *testing.T) {
 	adminAddr := freeAddr(t)
 	p := startProcess(t, t.TempDir(), "--admin-listen", adminAddr)
@@ -93,6 +94,32 @@ func TestClientQuotas(t *testing.T) {
 		t.Fatalf("a client without a quota produced %.0f B/s, not above 3x the quota of others", fastRate)
 	}
 
+	// A consumer held to consumer_byte_rate reads at about its quota. It
+	// reads what the fast client wrote (over 6 MiB, more than 8 s at the
+	// quota) while the producer below runs: the two quotas are measured
+	// and enforced apart (client ids of their own, a connection each) and
+	// neither rate needs much CPU.
+	readHook := &throttleHook{}
+	rd := newClient(t, p.Addr, kgo.ClientID(reader), kgo.WithHooks(readHook),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"quota": {0: kgo.NewOffset().AtStart()}}))
+	var readRate float64
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		rctx, rcancel := context.WithTimeout(context.Background(), 8*time.Second)
+		defer rcancel()
+		start := time.Now()
+		var read int64
+		for rctx.Err() == nil {
+			fs := rd.PollFetches(rctx)
+			if fs.IsClientClosed() { // the test failed and cleaned up
+				return
+			}
+			fs.EachRecord(func(r *kgo.Record) { read += int64(len(r.Value)) })
+		}
+		readRate = float64(read) / time.Since(start).Seconds()
+	}()
+
 	hook := &throttleHook{}
 	slowCl := newClient(t, p.Addr, kgo.ClientID(slow), kgo.WithHooks(hook), kgo.ProducerBatchCompression(kgo.NoCompression()),
 		// A small buffer: what is buffered at the end drains at the quota.
@@ -109,18 +136,7 @@ func TestClientQuotas(t *testing.T) {
 		t.Error("no produce response carried a throttle time")
 	}
 
-	// A consumer held to consumer_byte_rate reads at about its quota.
-	readHook := &throttleHook{}
-	rd := newClient(t, p.Addr, kgo.ClientID(reader), kgo.WithHooks(readHook),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"quota": {0: kgo.NewOffset().AtStart()}}))
-	rctx, rcancel := context.WithTimeout(context.Background(), 8*time.Second)
-	defer rcancel()
-	start = time.Now()
-	var read int64
-	for rctx.Err() == nil {
-		rd.PollFetches(rctx).EachRecord(func(r *kgo.Record) { read += int64(len(r.Value)) })
-	}
-	readRate := float64(read) / time.Since(start).Seconds()
+	<-readDone // long done: it ran 8 s of the producer's 20
 	t.Logf("consumer with consumer_byte_rate=%d read %.2f MiB/s, longest throttle %s", rate, readRate/(1<<20), time.Duration(readHook.longest.Load()))
 	if readRate > 1.5*rate || readRate < 0.5*rate {
 		t.Errorf("consumer held to %d B/s read %.0f B/s over 8 s", rate, readRate)

@@ -324,7 +324,14 @@ func TestReassignSurvivesLeaderChanges(t *testing.T) {
 			follower = id
 		}
 	}
-	l := startLoad(t, newProducer(t, seeds, topic), "r", 32)
+	// The frozen node accepts connections (the kernel does) and answers
+	// nothing: a request the producer sends it (kgo asks any listed
+	// broker for metadata) waits out the client's request timeout
+	// overhead, 10 s by default, which held the producer up for about 20 s
+	// after each restart below. At 2 s it gives up on the frozen node
+	// sooner; retries stay unbounded and idempotent, and the history
+	// check is the same.
+	l := startLoad(t, newProducer(t, seeds, topic, kgo.RequestTimeoutOverhead(2*time.Second)), "r", 32)
 	l.waitAcked(200)
 
 	procs[third-1].signal(t, syscall.SIGSTOP)

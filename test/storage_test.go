@@ -161,7 +161,10 @@ func TestStorageFailedDiskLeaderStepsDown(t *testing.T) {
 		t.Skip("starts three processes")
 	}
 	const topic = "disk-fail"
-	procs, _ := startMetadataCluster(t, 3, "--debug-fault-injection")
+	// The failed leader leaves its group; the others elect a new leader
+	// once it has been quiet for a partition heartbeat timeout: 2 s here
+	// instead of the default 10 s (its length is not what is tested).
+	procs, _ := startMetadataCluster(t, 3, "--debug-fault-injection", "--raft-partition-heartbeat-timeout-ms", "2000")
 	createReplicatedTopic(t, procs, topic)
 	waitInSync(t, procs, topic)
 	cl := newProducer(t, addrsOf(procs...), topic)

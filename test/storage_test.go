@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -161,10 +162,10 @@ func TestStorageFailedDiskLeaderStepsDown(t *testing.T) {
 		t.Skip("starts three processes")
 	}
 	const topic = "disk-fail"
-	// The failed leader leaves its group; the others elect a new leader
-	// once it has been quiet for a partition heartbeat timeout: 2 s here
-	// instead of the default 10 s (its length is not what is tested).
-	procs, _ := startMetadataCluster(t, 3, "--debug-fault-injection", "--raft-partition-heartbeat-timeout-ms", "2000")
+	// Default Raft timeouts (10 s): the failed leader tells its followers
+	// it left the group, and they elect at once, well within eventually's
+	// bound, rather than after a heartbeat timeout of silence.
+	procs, _ := startMetadataCluster(t, 3, "--debug-fault-injection")
 	createReplicatedTopic(t, procs, topic)
 	waitInSync(t, procs, topic)
 	cl := newProducer(t, addrsOf(procs...), topic)
@@ -198,6 +199,7 @@ func TestStorageFailedDiskLeaderStepsDown(t *testing.T) {
 			others = append(others, p)
 		}
 	}
+	stepDownBegan := time.Now()
 	eventually(t, "another node leads "+topic, func() bool {
 		for _, p := range others {
 			if l, _, _ := partitionState(t, p.Addr, topic); l < 1 || procs[l-1] == failed {
@@ -206,6 +208,12 @@ func TestStorageFailedDiskLeaderStepsDown(t *testing.T) {
 		}
 		return true
 	})
+	// Well under Raft's heartbeat timeout (10 s): without the announcement
+	// the survivors waited 10-20 s.
+	if took := time.Since(stepDownBegan); took > 6*time.Second {
+		t.Fatalf("another node led %s only %s after its leader's storage failed, want within a few seconds", topic, took)
+	}
+	t.Logf("another node leads %s %s after its leader's storage failed", topic, time.Since(stepDownBegan))
 	l.waitAcked(before + 500)
 
 	eventually(t, "the failed node reports the failed replica", func() bool {

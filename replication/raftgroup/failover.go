@@ -96,6 +96,14 @@ type heartbeatReuser interface {
 	SetHeartbeatReuse(window time.Duration)
 }
 
+// leaveAnnouncer is the optional capability of a group's transport to
+// tell the peers that this node's replica leaves the group, and to hear
+// that a peer's did (replication/transport's leaving.go).
+type leaveAnnouncer interface {
+	SetLeaderLeftHandler(func(leader raft.ServerAddress))
+	AnnounceLeaving(peers []raft.ServerAddress) error
+}
+
 // heartbeatBatcher is the optional capability of a group's transport to
 // hold its heartbeats a while for others to the same peer, to go in one
 // frame (replication/transport's heartbeat_batch.go).
@@ -136,8 +144,10 @@ type failoverState struct {
 	// timer fires when the planned election is due; nil when none is.
 	timer *time.Timer
 	kind  planKind
-	// leader is the dead leader a planLeaderDown replaces.
+	// leader is the dead leader a planLeaderDown replaces; left, that its
+	// replica announced it left the group (its node may answer on).
 	leader raft.ServerAddress
+	left   bool
 	// until ends a planLeaderless's retries.
 	until time.Time
 	// last is when this node last started an election of the group
@@ -151,6 +161,19 @@ func (g *Group) peerDown(addr raft.ServerAddress) {
 	g.downMu.Lock()
 	if !slices.Contains(g.downPeers, addr) {
 		g.downPeers = append(g.downPeers, addr)
+	}
+	g.downMu.Unlock()
+	g.wakeFailover()
+}
+
+// leaderLeft is the transport's leader-left handler: a peer's replica
+// announced it left the group (its storage failed) while its node runs
+// on, which the failure detector cannot see. The watch goroutine treats
+// it as that node's death, for this group alone.
+func (g *Group) leaderLeft(addr raft.ServerAddress) {
+	g.downMu.Lock()
+	if !slices.Contains(g.leftLeaders, addr) {
+		g.leftLeaders = append(g.leftLeaders, addr)
 	}
 	g.downMu.Unlock()
 	g.wakeFailover()
@@ -180,8 +203,8 @@ func (g *Group) wakeFailover() {
 // for a bootstrap.
 func (g *Group) takeFailoverEvents() {
 	g.downMu.Lock()
-	peers, boot, opened, up := g.downPeers, g.bootstrapServers, g.opened, g.peersUp
-	g.downPeers, g.bootstrapServers, g.opened, g.peersUp = nil, nil, false, false
+	peers, left, boot, opened, up := g.downPeers, g.leftLeaders, g.bootstrapServers, g.opened, g.peersUp
+	g.downPeers, g.leftLeaders, g.bootstrapServers, g.opened, g.peersUp = nil, nil, nil, false, false
 	g.downMu.Unlock()
 	if up && g.raft.State() == raft.Leader {
 		// Its answer (leadership confirmed or not) is of no use here:
@@ -189,7 +212,10 @@ func (g *Group) takeFailoverEvents() {
 		_ = g.raft.VerifyLeader()
 	}
 	for _, addr := range peers {
-		g.leaderDown(addr)
+		g.leaderDown(addr, false)
+	}
+	for _, addr := range left {
+		g.leaderDown(addr, true)
 	}
 	switch {
 	case boot != nil:
@@ -215,8 +241,10 @@ func (g *Group) takeFailoverEvents() {
 }
 
 // leaderDown plans an election when the group follows dead as its leader,
-// or names no leader and dead is one of its voters.
-func (g *Group) leaderDown(dead raft.ServerAddress) {
+// or names no leader and dead is one of its voters. left: dead's replica
+// announced it left the group (its node is alive), rather than the
+// failure detector declaring its node down.
+func (g *Group) leaderDown(dead raft.ServerAddress, left bool) {
 	if g.raft.State() != raft.Follower {
 		return
 	}
@@ -246,7 +274,7 @@ func (g *Group) leaderDown(dead raft.ServerAddress) {
 		return
 	}
 	g.logger.Debug("leader's node down, planning an election", zap.String("leader", string(dead)), zap.Int("rank", rank))
-	g.plan.kind, g.plan.leader = planLeaderDown, dead
+	g.plan.kind, g.plan.leader, g.plan.left = planLeaderDown, dead, left
 	g.armElection(time.Duration(rank) * g.cfg.FailoverStagger)
 }
 
@@ -256,7 +284,7 @@ func (g *Group) planLeaderless(delay time.Duration) {
 	if g.plan.timer != nil && g.plan.kind == planLeaderDown {
 		return // a dead leader's replacement goes first
 	}
-	g.plan.kind, g.plan.leader = planLeaderless, ""
+	g.plan.kind, g.plan.leader, g.plan.left = planLeaderless, "", false
 	g.plan.until = time.Now().Add(delay + g.cfg.HeartbeatTimeout)
 	g.armElection(delay)
 }
@@ -360,11 +388,11 @@ func (g *Group) electionDueNow() {
 	// leader may have made contact.
 	// A dead leader's node that answers again by then (it was only
 	// stalled) keeps its groups.
-	dead := g.plan.leader
+	dead, left := g.plan.leader, g.plan.left
 	still := func() bool {
 		leader, _ := g.raft.LeaderWithID()
 		return g.raft.State() == raft.Follower && (leader == "" || leader == dead) &&
-			(dead == "" || g.failover.PeerDown(dead))
+			(dead == "" || left || g.failover.PeerDown(dead))
 	}
 	if err := g.failover.ElectNow(still); err != nil {
 		g.logger.Debug("election not started", zap.Error(err))

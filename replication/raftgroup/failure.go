@@ -31,6 +31,7 @@ func (g *Group) fail(err error) {
 		return
 	}
 	if g.ready.Swap(false) {
+		g.ledAtFailure.Store(true)
 		g.signal()
 	}
 	select {
@@ -63,9 +64,22 @@ func (g *Group) stepDown() {
 	err := g.Failed()
 	g.logger.Error("partition storage failed: this replica stops leading and voting until the node restarts",
 		zap.Bool("storage-error", log.IsStorageError(err)), zap.Error(err))
+	handedOver := false
 	if g.raft.State() == raft.Leader {
 		if terr := g.raft.LeadershipTransfer().Error(); terr != nil {
 			g.logger.Warn("leadership transfer after storage failure", zap.Error(terr))
+		} else {
+			handedOver = true
+		}
+	}
+	if !handedOver && g.ledAtFailure.Load() && g.leaver != nil {
+		// Raft stepped down by itself (storing its own entries failed)
+		// or the transfer failed: the followers still follow this node,
+		// whose process the failure detector sees alive, and would wait
+		// for Raft's heartbeat timeout. Tell them, so they elect at once
+		// (failover.go).
+		if err := g.leaver.AnnounceLeaving(g.peerAddresses()); err != nil {
+			g.logger.Warn("telling the followers this replica left", zap.Error(err))
 		}
 	}
 	if serr := g.raft.Shutdown().Error(); serr != nil {
@@ -79,4 +93,20 @@ func (g *Group) stepDown() {
 // metadata (they then find the new leader), with the reason.
 func failedError(err error) error {
 	return fmt.Errorf("this replica's storage failed, it no longer leads (%v): %w", err, kerr.KafkaStorageError)
+}
+
+// peerAddresses returns the addresses of the other servers of the
+// group's configuration.
+func (g *Group) peerAddresses() []raft.ServerAddress {
+	f := g.raft.GetConfiguration()
+	if f.Error() != nil {
+		return nil
+	}
+	var out []raft.ServerAddress
+	for _, s := range f.Configuration().Servers {
+		if s.ID != g.id {
+			out = append(out, s.Address)
+		}
+	}
+	return out
 }

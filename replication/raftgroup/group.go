@@ -87,6 +87,9 @@ type Group struct {
 	// may run before NewRaft returns.
 	started chan struct{}
 
+	// ledAtFailure is set when the replica led (accepted appends) as its
+	// storage failed: its followers must then be told (failure.go).
+	ledAtFailure atomic.Bool
 	// failure is why this replica left the group (failure.go), nil while
 	// it takes part; failed wakes the watch goroutine to step down.
 	failure atomic.Pointer[error]
@@ -100,11 +103,16 @@ type Group struct {
 	// downPeers (peers declared down, not yet looked at) and
 	// bootstrapServers (set by a Bootstrap that bootstrapped); downSignal
 	// wakes the watch goroutine to look. plan is the watch goroutine's.
-	failover         FailoverTransport
-	preVoter         raft.WithPreVote
-	localAddr        raft.ServerAddress
-	downMu           sync.Mutex
-	downPeers        []raft.ServerAddress
+	failover  FailoverTransport
+	preVoter  raft.WithPreVote
+	localAddr raft.ServerAddress
+	downMu    sync.Mutex
+	downPeers []raft.ServerAddress
+	// leftLeaders are peers whose replica announced it left the group
+	// (its storage failed), not yet looked at; leaver announces this
+	// replica's own leaving (failover.go).
+	leftLeaders      []raft.ServerAddress
+	leaver           leaveAnnouncer
 	bootstrapServers []raft.Server
 	opened           bool
 	peersUp          bool
@@ -210,6 +218,10 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 			}
 			if ir, ok := t.(idleAppendReuser); ok {
 				ir.SetIdleAppendReuse(idleAppendReuseAge(cfg))
+			}
+			if la, ok := t.(leaveAnnouncer); ok {
+				g.leaver = la
+				la.SetLeaderLeftHandler(g.leaderLeft)
 			}
 		}
 		if lt, ok := t.(LogTransport); ok {

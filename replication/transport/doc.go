@@ -15,7 +15,9 @@
 // keeps, dialled lazily and re-dialled after a failure:
 //
 //   - a control connection: heartbeats, AppendEntries without entries,
-//     RequestVote, RequestPreVote, TimeoutNow (small frames);
+//     RequestVote, RequestPreVote, TimeoutNow, and Leaving (leaving.go: a
+//     replica that left its group while its node runs on tells its
+//     peers, which the failure detector could not) (small frames);
 //   - a bulk connection: AppendEntries with entries, pipelined or not,
 //     and ReadLog (read.go): a replica catching up after a snapshot
 //     install reads a peer's committed batches, answered by the group's

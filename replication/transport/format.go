@@ -322,6 +322,8 @@ func encodeRequest(e *encoder, req any) error {
 	case *pingRequest:
 	case *readLogRequest:
 		encodeReadLogRequest(e, r)
+	case *leavingRequest:
+		e.str(string(r.From))
 	default:
 		return fmt.Errorf("transport: encode request: unexpected type %T", req)
 	}
@@ -345,6 +347,8 @@ func requestType(req any) byte {
 		return typePing
 	case *readLogRequest:
 		return typeReadLog
+	case *leavingRequest:
+		return typeLeaving
 	}
 	return 0
 }
@@ -430,6 +434,8 @@ func decodeRequest(d *decoder, typ byte) (any, error) {
 		out = &pingRequest{}
 	case typeReadLog:
 		out = decodeReadLogRequest(d)
+	case typeLeaving:
+		out = &leavingRequest{From: raft.ServerAddress(d.bytes())}
 	default:
 		d.fail(fmt.Sprintf("unknown request type %d", typ))
 	}
@@ -489,6 +495,7 @@ func encodeResponse(e *encoder, typ byte, resp any) error {
 	case typeReadLog:
 		r, _ := resp.(*readLogResponse)
 		encodeReadLogResponse(e, r)
+	case typeLeaving:
 	default:
 		return fmt.Errorf("transport: encode response: unknown request type %d", typ)
 	}
@@ -550,6 +557,11 @@ func decodeResponse(d *decoder, typ byte, resp any) error {
 			break
 		}
 		return decodeReadLogResponse(d, r)
+	case *leavingResponse:
+		if typ != typeLeaving {
+			break
+		}
+		return d.end()
 	}
 	return fmt.Errorf("%w: response type %d does not match %T", ErrMalformed, typ, resp)
 }

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -423,4 +424,38 @@ func peerControlConn(m *Mux, addr raft.ServerAddress) (*clientConn, error) {
 		return nil, err
 	}
 	return p.conn(classControl)
+}
+
+// TestAnnounceLeaving: a replica leaving its group tells its peers; each
+// peer's group gets the leaver's address, and a peer without the group
+// answers an error.
+func TestAnnounceLeaving(t *testing.T) {
+	a := newTestMux(t, nil)
+	b := newTestMux(t, nil)
+	c := newTestMux(t, nil)
+	ta := mustTransport(t, a.Mux, "g")
+	tb := mustTransport(t, b.Mux, "g")
+	mustTransport(t, c.Mux, "other")
+	got := make(chan raft.ServerAddress, 1)
+	tb.SetLeaderLeftHandler(func(addr raft.ServerAddress) { got <- addr })
+	if err := ta.AnnounceLeaving([]raft.ServerAddress{b.Addr()}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case addr := <-got:
+		if addr != a.Addr() {
+			t.Fatalf("leaver named %q, want %q", addr, a.Addr())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the peer's group was not told")
+	}
+	err := ta.AnnounceLeaving([]raft.ServerAddress{b.Addr(), c.Addr()})
+	if err == nil || !strings.Contains(err.Error(), `no group "g"`) {
+		t.Fatalf("announcing to a node without the group: %v, want no group", err)
+	}
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the peer with the group was not told on the second announcement")
+	}
 }

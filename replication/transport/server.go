@@ -92,6 +92,10 @@ func (sc *serverConn) serve() {
 			t.readLog(in)
 			continue
 		}
+		if f.typ == typeLeaving {
+			t.leaving(in)
+			continue
+		}
 		if f.typ == typeInstallSnapshot {
 			// A snapshot has its connection to itself: the bytes that
 			// follow are read by raft right here, then the sender closes.

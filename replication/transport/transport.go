@@ -37,6 +37,7 @@ type Transport struct {
 	peerDownMu sync.Mutex
 	peerDownFn func(raft.ServerAddress)
 	peerUpFn   func(raft.ServerAddress)
+	leftFn     func(raft.ServerAddress) // leaving.go
 
 	// reuse holds the real heartbeat answers a heartbeat may be answered
 	// from (heartbeat_reuse.go).

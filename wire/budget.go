@@ -26,7 +26,10 @@ const (
 // partly read frames cannot wait on each other for ever, waiters are
 // served in order and the one at the head may take the progress token:
 // it then takes what it needs beyond the limit, once the budget is not
-// already over it, and gives the token back when its frame is whole. Used
+// already over it (judged without the small frames, which have their
+// reserve: a fetch's own request frame is one while the fetch waits in
+// line for its grant, and counting it once wedged every connection),
+// and gives the token back when its frame is whole. Used
 // memory therefore stays below limit + socket.request.max.bytes +
 // smallReserveBytes (+ one fetch grant, which may likewise go beyond the
 // limit from the head of the line).
@@ -37,6 +40,13 @@ type memoryBudget struct {
 
 	mu   sync.Mutex
 	used int64
+	// small is the part of used that small frames hold (takeSmall,
+	// releaseSmall). It is left out when deciding whether the budget is
+	// over its limit for the token and for fetches: a small frame may go
+	// into the reserve, and one whose request waits in line (a fetch
+	// waiting for its grant) must not keep the partly read frames, which
+	// may hold the whole limit, from ever going on.
+	small int64
 	// token is held by the frame reading beyond the limit, if any.
 	token *frameReader
 	// waiters are served in arrival order.
@@ -96,6 +106,7 @@ func (b *memoryBudget) takeSmall(ctx context.Context, n int64) error {
 	b.mu.Lock()
 	if b.used+n <= b.limit+smallReserveBytes {
 		b.add(n)
+		b.small += n
 		b.mu.Unlock()
 		return nil
 	}
@@ -134,6 +145,9 @@ func (b *memoryBudget) waitLocked(ctx context.Context, w *budgetWaiter) error {
 	if w.granted {
 		// Granted as ctx ended: give it back.
 		b.releaseLocked(w.n)
+		if w.small {
+			b.small = max(b.small-w.n, 0)
+		}
 		if b.token == w.owner && w.owner != nil {
 			b.token = nil
 			b.serveLocked()
@@ -156,16 +170,20 @@ func (b *memoryBudget) grantable(w *budgetWaiter) bool {
 	if b.used+w.n <= b.limit || (w.small && b.used+w.n <= b.limit+smallReserveBytes) {
 		return true
 	}
+	// Over the limit or not is judged without the small frames: they
+	// have their reserve, and a fetch's request frame is one of them
+	// while the fetch waits here for its grant.
+	overLimit := b.used-b.small > b.limit
 	if w.owner == nil {
 		// A fetch at the head may go beyond the limit while the budget
 		// is not already over it: partly read frames may hold all of it,
 		// and a fetch gives its memory back without waiting on any
 		// client, so the line moves on.
-		return !w.small && b.used <= b.limit
+		return !w.small && !overLimit
 	}
 	// The token: one frame at a time reads beyond the limit, and only
 	// while the budget is not already over it.
-	return b.token == w.owner || (b.token == nil && b.used <= b.limit)
+	return b.token == w.owner || (b.token == nil && !overLimit)
 }
 
 // grant takes w's bytes, and the token when they go beyond the limit.
@@ -174,6 +192,9 @@ func (b *memoryBudget) grant(w *budgetWaiter) {
 		b.token = w.owner
 	}
 	b.add(w.n)
+	if w.small {
+		b.small += w.n
+	}
 	w.granted = true
 }
 
@@ -203,6 +224,29 @@ func (b *memoryBudget) release(n int64) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.releaseLocked(n)
+	b.serveLocked()
+}
+
+// releaseFrame gives back the charge of a frame of size bytes that
+// frameReader.next read: a small frame's (smallFrameBytes at most) with
+// releaseSmall.
+func (b *memoryBudget) releaseFrame(size int, charge int64) {
+	if size <= smallFrameBytes {
+		b.releaseSmall(charge)
+		return
+	}
+	b.release(charge)
+}
+
+// releaseSmall gives back n bytes a small frame took (takeSmall).
+func (b *memoryBudget) releaseSmall(n int64) {
+	if b == nil || n == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.small = max(b.small-n, 0)
 	b.releaseLocked(n)
 	b.serveLocked()
 }

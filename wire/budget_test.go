@@ -210,3 +210,48 @@ func TestBudgetFetchAtTheHeadPassesPartialFrames(t *testing.T) {
 		t.Fatalf("a fetch at the head waited: %v", err)
 	}
 }
+
+// TestBudgetFetchRequestDoesNotWedgePartialFrames: partly read frames
+// hold the whole limit and wait for more; a fetch's request frame, small,
+// goes into the reserve, and the fetch then waits in line for its grant.
+// Judged with the small frame counted, the budget was over its limit, so
+// neither the head nor the token could be granted and nothing moved
+// again (TestOverloadIsSlowedNotSunk hung so). The small frames are left
+// out of that judgement: the head goes on.
+func TestBudgetFetchRequestDoesNotWedgePartialFrames(t *testing.T) {
+	const limit = 4 << 20
+	b := newMemoryBudget(limit)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	partial := []*frameReader{{}, {}}
+	for _, f := range partial {
+		if err := b.take(ctx, f, limit/2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The fetch request's frame.
+	if err := b.takeSmall(ctx, 8<<10); err != nil {
+		t.Fatal(err)
+	}
+	// The fetch, first in line, goes beyond the limit (before, it waited
+	// until ctx ended).
+	if err := b.take(ctx, nil, 1<<20); err != nil {
+		t.Fatalf("fetch beside partly read frames holding the limit: %v", err)
+	}
+	// A partly read frame then waits for the fetch's memory to come back,
+	// and gets it, with the token.
+	more := make(chan error, 1)
+	go func() { more <- b.take(ctx, partial[0], 1<<20) }()
+	waitFor(t, func() bool { return b.stats().Waiting == 1 })
+	b.release(1 << 20)
+	if err := <-more; err != nil {
+		t.Fatalf("partly read frame after the fetch: %v", err)
+	}
+	b.frameDone(partial[0])
+	b.release(limit/2 + 1<<20)
+	b.release(limit / 2)
+	b.releaseSmall(8 << 10)
+	if s := b.stats(); s.Used != 0 || b.small != 0 {
+		t.Fatalf("used %d (small %d) after every release", s.Used, b.small)
+	}
+}

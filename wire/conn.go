@@ -169,8 +169,10 @@ type inflight struct {
 	// request (reported in the response's throttle_time_ms).
 	throttle time.Duration
 	// charge is what reading the request took from the server's memory
-	// budget; it is given back with the frame.
-	charge int64
+	// budget; it is given back with the frame. frameSize is the frame's
+	// size as read (the budget keeps small frames apart).
+	charge    int64
+	frameSize int
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -221,14 +223,15 @@ func (c *conn) readLoop() {
 			c.readFailed(err)
 			return
 		}
+		size := len(frame)
 		in, err := c.handle(frame)
 		if err != nil {
-			c.s.budget.release(charge)
+			c.s.budget.releaseFrame(size, charge)
 			c.logger.Info("closing connection after bad request", zap.Error(err))
 			c.cancel()
 			return
 		}
-		in.charge = charge
+		in.charge, in.frameSize = charge, size
 		select {
 		case c.queue <- in:
 		case <-c.ctx.Done():
@@ -384,7 +387,7 @@ func (c *conn) done(in *inflight) {
 	}
 	c.s.buffers.put(in.frame)
 	in.frame = nil
-	c.s.budget.release(in.charge)
+	c.s.budget.releaseFrame(in.frameSize, in.charge)
 	in.charge = 0
 }
 

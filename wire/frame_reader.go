@@ -37,7 +37,7 @@ func chargeFor(n int) int64 {
 
 // next reads one frame. It returns the frame (from the pool) and what it
 // took from the budget; the caller returns both when the frame is done
-// with. On error nothing is held. ctx ends a wait for memory.
+// with (the charge with budget.releaseFrame, by the frame's size). On error nothing is held. ctx ends a wait for memory.
 func (fr *frameReader) next(ctx context.Context) (frame []byte, charge int64, err error) {
 	if _, err := io.ReadFull(fr.r, fr.size[:]); err != nil {
 		return nil, 0, err
@@ -54,7 +54,7 @@ func (fr *frameReader) next(ctx context.Context) (frame []byte, charge int64, er
 		frame = fr.pool.get(int(size))
 		if _, err := io.ReadFull(fr.r, frame); err != nil {
 			fr.pool.put(frame)
-			fr.budget.release(charge)
+			fr.budget.releaseSmall(charge)
 			return nil, 0, err
 		}
 		return frame, charge, nil

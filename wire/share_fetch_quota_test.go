@@ -1,16 +1,11 @@
 package wire
 
 import (
-	"context"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/sluice-io/sluice/consumergroup/share"
-	"github.com/sluice-io/sluice/consumergroup/share/sharetest"
-	"github.com/sluice-io/sluice/replication"
 	"github.com/sluice-io/sluice/replication/configs"
 )
 
@@ -21,30 +16,11 @@ import (
 func TestShareFetchChargesConsumerQuota(t *testing.T) {
 	cfg := configs.DefaultShareGroup()
 	cfg.AutoOffsetReset = "earliest"
-	ts := startTestServer(t, Options{})
-	shares := share.NewManager(share.DefaultConfig(), ts.cluster.NodeID(), sharetest.NewPersister(), shareConfigs{cfg}, share.Options{})
-	t.Cleanup(shares.Close)
-	ts.Server.groups, ts.Server.shares = &fakeGroups{}, shares
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	topic, err := ts.cluster.CreateTopic(ctx, replication.CreateTopicRequest{Name: "t", Partitions: 1, ReplicationFactor: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := ts.cluster.Partition("t", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ss := startShareServer(t, cfg)
 	for _, v := range []string{"a", "b", "c"} {
-		res, err := p.Append(ctx, oneRecordBatch([]byte(v)))
-		if err == nil {
-			err = res.Wait(ctx)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		ss.appendBatch(t, v)
 	}
-	c := dial(t, ts.addr)
+	c := dial(t, ss.addr)
 	fetch := func(member string) *kmsg.ShareFetchResponse {
 		t.Helper()
 		group := "g"
@@ -53,7 +29,7 @@ func TestShareFetchChargesConsumerQuota(t *testing.T) {
 		req.GroupID, req.MemberID = &group, &member
 		req.ShareSessionEpoch, req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.MaxRecords = 0, 0, 1, 1<<20, 100
 		rt := kmsg.NewShareFetchRequestTopic()
-		rt.TopicID = topic.ID()
+		rt.TopicID = ss.topicID
 		rt.Partitions = append(rt.Partitions, kmsg.NewShareFetchRequestTopicPartition())
 		req.Topics = append(req.Topics, rt)
 		resp := c.roundTrip(req).(*kmsg.ShareFetchResponse)
@@ -80,13 +56,7 @@ func TestShareFetchChargesConsumerQuota(t *testing.T) {
 		t.Fatalf("acquired %d records, want 3", n)
 	}
 	for _, v := range []string{"d", "e", "f"} {
-		res, err := p.Append(ctx, oneRecordBatch([]byte(v)))
-		if err == nil {
-			err = res.Wait(ctx)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		ss.appendBatch(t, v)
 	}
 	// A default consumer_byte_rate of 1 byte a second, for every client.
 	aq := kmsg.NewPtrAlterClientQuotasRequest()

@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -9,8 +8,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/consumergroup/share"
-	"github.com/sluice-io/sluice/consumergroup/share/sharetest"
-	"github.com/sluice-io/sluice/replication"
 	"github.com/sluice-io/sluice/replication/configs"
 )
 
@@ -21,30 +18,11 @@ import (
 func TestShareFetchHoldingMemberWaitsBriefly(t *testing.T) {
 	cfg := configs.DefaultShareGroup()
 	cfg.AutoOffsetReset = "earliest"
-	ts := startTestServer(t, Options{})
 	shareCfg := share.DefaultConfig()
 	shareCfg.MaxRecordLocks = 2
-	shares := share.NewManager(shareCfg, ts.cluster.NodeID(), sharetest.NewPersister(), shareConfigs{cfg}, share.Options{})
-	t.Cleanup(shares.Close)
-	ts.Server.groups, ts.Server.shares = &fakeGroups{}, shares
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	topic, err := ts.cluster.CreateTopic(ctx, replication.CreateTopicRequest{Name: "t", Partitions: 1, ReplicationFactor: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := ts.cluster.Partition("t", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ss := startShareServerWith(t, cfg, shareCfg)
 	for _, v := range []string{"a", "b", "c"} {
-		res, err := p.Append(ctx, oneRecordBatch([]byte(v)))
-		if err == nil {
-			err = res.Wait(ctx)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		ss.appendBatch(t, v)
 	}
 	group := "g"
 	fetch := func(c *rawClient, member string, epoch, maxWaitMillis int32) (acquired int64, took time.Duration) {
@@ -54,7 +32,7 @@ func TestShareFetchHoldingMemberWaitsBriefly(t *testing.T) {
 		req.GroupID, req.MemberID = &group, &member
 		req.ShareSessionEpoch, req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.MaxRecords = epoch, maxWaitMillis, 1, 1<<20, 100
 		rt := kmsg.NewShareFetchRequestTopic()
-		rt.TopicID = topic.ID()
+		rt.TopicID = ss.topicID
 		rt.Partitions = append(rt.Partitions, kmsg.NewShareFetchRequestTopicPartition())
 		req.Topics = append(req.Topics, rt)
 		began := time.Now()
@@ -72,7 +50,7 @@ func TestShareFetchHoldingMemberWaitsBriefly(t *testing.T) {
 		}
 		return acquired, took
 	}
-	m1, m2 := dial(t, ts.addr), dial(t, ts.addr)
+	m1, m2 := dial(t, ss.addr), dial(t, ss.addr)
 	if n, _ := fetch(m1, "m1", 0, 5000); n != 2 {
 		t.Fatalf("m1 acquired %d records, want the 2 the lock window holds", n)
 	}

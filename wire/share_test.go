@@ -234,8 +234,15 @@ type shareServer struct {
 
 func startShareServer(t *testing.T, cfg configs.ShareGroup) *shareServer {
 	t.Helper()
+	return startShareServerWith(t, cfg, share.DefaultConfig())
+}
+
+// startShareServerWith is startShareServer with the share-partitions'
+// config shareCfg.
+func startShareServerWith(t *testing.T, cfg configs.ShareGroup, shareCfg share.Config) *shareServer {
+	t.Helper()
 	ts := startTestServer(t, Options{})
-	shares := share.NewManager(share.DefaultConfig(), ts.cluster.NodeID(), sharetest.NewPersister(), shareConfigs{cfg}, share.Options{})
+	shares := share.NewManager(shareCfg, ts.cluster.NodeID(), sharetest.NewPersister(), shareConfigs{cfg}, share.Options{})
 	t.Cleanup(shares.Close)
 	ts.Server.groups, ts.Server.shares = &fakeGroups{}, shares
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -107,7 +107,8 @@
 // dead node is noticed once per node, not once per group. Both are used,
 // the first without the hold:
 //
-//   - Partition groups run with 10 s heartbeat and election timeouts
+//   - Partition groups ran with 10 s heartbeat and election timeouts (20 s
+//     since, below)
 //     (raft.partition.heartbeat.timeout.ms), a 5 s lease and a 5 s
 //     CommitTimeout: raft heartbeats each follower every 1-2 s (440 calls
 //     a second from a node, not 4,400-8,800), idle AppendEntries are
@@ -177,24 +178,38 @@
 //     produce benchmarks (108-124 without). Failover is unchanged (10
 //     trials, p50/p99: 0.56/0.98 and 0.60/0.84 s after, 0.68/1.63 s
 //     before, same session).
-//   - The 5 % target is still not met on a quiet machine: what remains is
-//     raft's own timers, per group, at random times, each waking a thread
-//     (and a second one spinning: half the profile is the scheduler):
-//     heartbeat goroutines (about 440 a second per node: 666 followers of
-//     333 led groups every 1-2 s), lease checks (about 95), snapshot
-//     checks (67), idle AppendEntries loops (89, now mostly answered
-//     locally), follower timers (44): some 740 wake-ups a second. Each is
-//     tied to a timeout: halving them means 20 s Raft timeouts, which
-//     would double the repair time of what the detector cannot see (a
-//     leader whose group stopped while its node runs on), or holding raft's heartbeat calls in the transport to slow its
-//     loop (measured on paper at about 20 % fewer wake-ups, with a lease
-//     margin under a second). Going below would take groups that stop
-//     heartbeating while idle, which hashicorp/raft does not offer, or
-//     several partitions per Raft group.
+//   - What remained was raft's own timers, per group, at random times,
+//     each waking a thread (and a second one spinning: half the profile
+//     is the scheduler): heartbeat goroutines (about 440 a second per
+//     node: 666 followers of 333 led groups every 1-2 s), lease checks
+//     (about 95), idle AppendEntries loops (89, now mostly answered
+//     locally), snapshot checks (67), follower timers (44): some 740
+//     wake-ups a second, each tied to a timeout. The one reason to keep
+//     partition timeouts at 10 s was the failure the detector cannot see;
+//     the commonest, a leader whose storage failed (its node runs on),
+//     now tells its followers itself (raftgroup's failure.go, transport's
+//     leaving.go: TestStorageFailedDiskLeaderStepsDown, at default
+//     timeouts, 19.9 s to 30 ms). So partition groups now run 20 s
+//     timeouts and a 10 s lease (raft.partition.heartbeat.timeout.ms):
+//     heartbeats, lease checks and follower timers halve. Same session,
+//     quiet machine, alternating (BenchmarkCluster/idle, 500 ms metadata
+//     timeouts, three windows each): 10 s 6.4-11.1 % of a core per node
+//     (two runs), 20 s 4.1-7.1 %. At the defaults (1 s metadata
+//     timeouts), 20 s: 3.9-6.6 % (median 4.4 %) over four windows, 4.1-7.2
+//     % (median 4.8 %) over nine; one run of four read 9-12 % in its
+//     first three windows and 5.8-6.2 % in its fourth, unexplained (no
+//     profile of it). The 5 % target is met at the median, not in every
+//     window. Below this: the idle AppendEntries loops (CommitTimeout
+//     5 s, which also paces raft's retries of a follower being added),
+//     snapshot checks, or groups that stop heartbeating while idle,
+//     which hashicorp/raft does not offer, or several partitions per
+//     Raft group.
 //   - What the long timeouts cost: a failure the detector cannot see (a
-//     live process whose group is stuck) is repaired after 10-20 s, as
-//     Raft would; a leader cut off from its majority believes it leads
-//     for up to 5 s (it acknowledges nothing: it cannot commit).
+//     live process whose group is stuck, other than by its storage) is
+//     repaired after 20-40 s, as Raft would; a leader cut off from its
+//     majority believes it leads for up to 10 s (it acknowledges
+//     nothing: it cannot commit); a whole-cluster restart elects after a
+//     pre-vote 4 s (HeartbeatTimeout/5) after its groups open.
 
 // Restart time is flat in retained data: raft.NewRaft reads every entry
 // after the last snapshot (a configuration scan, then a re-apply), each a

@@ -20,17 +20,18 @@ type Config struct {
 	// The leader heartbeats each follower every HeartbeatTimeout/10 to
 	// /5, so this sets the idle cost of a group: 1,000 partitions of
 	// replication factor 3 send each node's peers 4,400 heartbeats a
-	// second at 1s, 440 at 10s. A dead leader is replaced sooner than
+	// second at 1s, 440 at 10s, 220 at 20s. A dead leader is replaced sooner than
 	// this by failover (failover.go) when the transport detects dead
 	// peers; this is then only the fallback for failures the detector
-	// cannot see. Default 10s each.
+	// cannot see (a leader whose storage failed tells its followers
+	// itself: failure.go). Default 20s each.
 	HeartbeatTimeout time.Duration
 	ElectionTimeout  time.Duration
 	// LeaderLeaseTimeout: a leader that cannot reach a majority for this
 	// long steps down. It must stay well above the heartbeat interval
 	// (HeartbeatTimeout/5 at most): a leader's last contact with a
 	// follower is its last heartbeat or append answered. At most
-	// HeartbeatTimeout. Default 5s.
+	// HeartbeatTimeout. Default 10s.
 	LeaderLeaseTimeout time.Duration
 	// CommitTimeout bounds how long a follower may wait to learn a new
 	// commit index when nothing else is sent: raft's leader sends each
@@ -80,9 +81,9 @@ type Config struct {
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
 	return Config{
-		HeartbeatTimeout:   10 * time.Second,
-		ElectionTimeout:    10 * time.Second,
-		LeaderLeaseTimeout: 5 * time.Second,
+		HeartbeatTimeout:   20 * time.Second,
+		ElectionTimeout:    20 * time.Second,
+		LeaderLeaseTimeout: 10 * time.Second,
 		CommitTimeout:      5 * time.Second,
 		FailoverStagger:    time.Second,
 		MaxAppendEntries:   256,

@@ -34,7 +34,7 @@
 //
 // # Failover
 //
-// A group's Raft timeouts are long (Config: 10s), so idle groups cost
+// A group's Raft timeouts are long (Config: 20s), so idle groups cost
 // little; a dead leader is replaced by failover.go instead, when the
 // transport is a FailoverTransport (replication/transport's is): its
 // failure detector reports a node down, each follower of that node's

@@ -113,7 +113,7 @@ type heartbeatBatcher interface {
 
 // heartbeatBatchWindow is how long a group's heartbeat may wait for
 // others to the same peer: a fortieth of HeartbeatTimeout (250 ms at the
-// 10 s default), against heartbeats every HeartbeatTimeout/10 to /5 and a
+// 20 s default), against heartbeats every HeartbeatTimeout/10 to /5 and a
 // lease of half the timeout, so a heartbeat is late by a small part of
 // its interval while a node's heartbeats to a peer go out a few times a
 // second in a few frames instead of a frame every few milliseconds.
@@ -128,7 +128,7 @@ type idleAppendReuser interface {
 
 // idleAppendReuseAge is how long a real answer to an idle AppendEntries
 // may stand in for identical ones: three heartbeat timeouts (30 s at the
-// 10 s default). Identical requests tell the follower nothing new, and
+// 20 s default). Identical requests tell the follower nothing new, and
 // the heartbeats, sent meanwhile, reveal a later term as before.
 func idleAppendReuseAge(c Config) time.Duration { return 3 * c.HeartbeatTimeout }
 
@@ -157,10 +157,14 @@ type failoverState struct {
 
 // peerDown is the transport's peer-down handler: it hands addr to the
 // watch goroutine.
-func (g *Group) peerDown(addr raft.ServerAddress) {
+func (g *Group) peerDown(addr raft.ServerAddress) { g.queueFailoverPeer(&g.downPeers, addr) }
+
+// queueFailoverPeer adds addr to *list (downPeers or leftLeaders) unless
+// there, and wakes the watch goroutine to look.
+func (g *Group) queueFailoverPeer(list *[]raft.ServerAddress, addr raft.ServerAddress) {
 	g.downMu.Lock()
-	if !slices.Contains(g.downPeers, addr) {
-		g.downPeers = append(g.downPeers, addr)
+	if !slices.Contains(*list, addr) {
+		*list = append(*list, addr)
 	}
 	g.downMu.Unlock()
 	g.wakeFailover()
@@ -170,14 +174,7 @@ func (g *Group) peerDown(addr raft.ServerAddress) {
 // announced it left the group (its storage failed) while its node runs
 // on, which the failure detector cannot see. The watch goroutine treats
 // it as that node's death, for this group alone.
-func (g *Group) leaderLeft(addr raft.ServerAddress) {
-	g.downMu.Lock()
-	if !slices.Contains(g.leftLeaders, addr) {
-		g.leftLeaders = append(g.leftLeaders, addr)
-	}
-	g.downMu.Unlock()
-	g.wakeFailover()
-}
+func (g *Group) leaderLeft(addr raft.ServerAddress) { g.queueFailoverPeer(&g.leftLeaders, addr) }
 
 // peerUp is the transport's peer-up handler: the watch goroutine makes a
 // leader heartbeat every follower at once (VerifyLeader does), so a

@@ -437,8 +437,10 @@ func (g *Group) Term() int32 { return int32(g.raft.CurrentTerm()) }
 // readingLogLag is how many heartbeat timeouts after its last read of
 // this node's log a replica counts as catching up (out of sync): the
 // reads of one catch-up follow each other closely, but a restore may
-// pause between attempts (a timed-out InstallSnapshot is sent again).
-const readingLogLag = 5
+// pause between attempts (a timed-out InstallSnapshot is sent again,
+// after raft's backoff of at most half a heartbeat timeout), so twice
+// the longest pause.
+const readingLogLag = 1
 
 // InSync returns those of replicas (node ids as server ids) the leader
 // has heard from since its last failed heartbeat to them and that are not

@@ -22,9 +22,9 @@ func TestClusterFollowerCatchesUpAfterCompaction(t *testing.T) {
 	}
 	const trailing = 32
 	// A leader counts a replica that read its log as catching up, out of
-	// the ISR, for five partition heartbeat timeouts after its last read
-	// (50 s at the default 10 s): a 1 s timeout readmits the restarted
-	// follower within 5 s of its catch-up instead.
+	// the ISR, for a partition heartbeat timeout after its last read
+	// (20 s at the default): a 1 s timeout readmits the restarted
+	// follower within a second of its catch-up instead.
 	procs, _ := startMetadataCluster(t, 3, "--log-segment-bytes", "65536",
 		"--raft-snapshot-threshold", "16", "--raft-trailing-logs", strconv.Itoa(trailing),
 		"--raft-snapshot-interval-ms", "100", "--raft-partition-heartbeat-timeout-ms", "1000")

@@ -253,8 +253,13 @@ func (r *Router) call(ctx context.Context, key Key, op string, req kmsg.Request,
 		if err == nil {
 			return nil
 		}
-		if ctx.Err() != nil || !retriable(err) {
+		if !retriable(err) {
 			return fmt.Errorf("sharestate: %s %s at node %d: %w", op, CoordinatorKey(key), node, err)
+		}
+		if ctx.Err() != nil {
+			// The deadline passed during the attempt: say so, as the
+			// wait below does.
+			return fmt.Errorf("sharestate: %s %s at node %d: gave up (%w) after: %w", op, CoordinatorKey(key), node, ctx.Err(), err)
 		}
 		r.logger.Debug("share state request retried", zap.String("op", op), zap.String("key", CoordinatorKey(key)),
 			zap.Int32("node", node), zap.Duration("backoff", backoff), zap.Error(err))

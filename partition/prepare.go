@@ -58,15 +58,7 @@ var ErrInFlight = fmt.Errorf("partition: retry of a batch that is still being re
 // as ResetPending does: the entries of an earlier term may never apply.
 // Safe for concurrent use; serialised with every other writer.
 func (r *Replica) Prepare(b []byte, epoch int32) (Entry, AppendResult, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed.Load() {
-		return Entry{}, AppendResult{}, ErrClosed
-	}
-	if err := r.fencePrepare(epoch); err != nil {
-		return Entry{}, AppendResult{}, err
-	}
-	return r.prepare(b, epoch, true, originClient)
+	return r.prepareFenced(b, epoch, originClient, nil)
 }
 
 // origin says who wrote a batch Prepare checks.
@@ -86,15 +78,7 @@ const (
 // transactional, joins its producer's transaction at apply. Such batches
 // are not tracked in flight (they have no sequences to forecast).
 func (r *Replica) PrepareAsCoordinator(b []byte, epoch int32) (Entry, AppendResult, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed.Load() {
-		return Entry{}, AppendResult{}, ErrClosed
-	}
-	if err := r.fencePrepare(epoch); err != nil {
-		return Entry{}, AppendResult{}, err
-	}
-	return r.prepare(b, epoch, true, originCoordinator)
+	return r.prepareFenced(b, epoch, originCoordinator, nil)
 }
 
 // PrepareVerifiedAsCoordinator is PrepareAsCoordinator for the batch of
@@ -106,15 +90,7 @@ func (r *Replica) PrepareAsCoordinator(b []byte, epoch int32) (Entry, AppendResu
 // transaction ended cannot begin a transaction after the marker. Other
 // errors as PrepareAsCoordinator's.
 func (r *Replica) PrepareVerifiedAsCoordinator(b []byte, epoch int32, guard uint64) (Entry, AppendResult, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed.Load() {
-		return Entry{}, AppendResult{}, ErrClosed
-	}
-	if err := r.fencePrepare(epoch); err != nil {
-		return Entry{}, AppendResult{}, err
-	}
-	return r.prepareGuarded(b, epoch, true, originCoordinator, &guard)
+	return r.prepareFenced(b, epoch, originCoordinator, &guard)
 }
 
 // PrepareMarker is Prepare for transaction marker m, which the leader
@@ -199,6 +175,22 @@ func (r *Replica) InFlight() int {
 // batches b holds.
 func (r *Replica) prepare(b []byte, epoch int32, track bool, origin origin) (Entry, AppendResult, error) {
 	return r.prepareGuarded(b, epoch, track, origin, nil)
+}
+
+// prepareFenced is what every Prepare variant does: under Replica.mu, it
+// refuses a closed replica and an epoch fenced by an earlier Prepare
+// (fencePrepare), then prepares b, tracked in flight, with the
+// verification guard when guard is not nil.
+func (r *Replica) prepareFenced(b []byte, epoch int32, origin origin, guard *uint64) (Entry, AppendResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed.Load() {
+		return Entry{}, AppendResult{}, ErrClosed
+	}
+	if err := r.fencePrepare(epoch); err != nil {
+		return Entry{}, AppendResult{}, err
+	}
+	return r.prepareGuarded(b, epoch, true, origin, guard)
 }
 
 // prepareGuarded is prepare with, when guard is not nil, the verification

@@ -75,15 +75,7 @@ func (r *Replica) StartTxnVerification(producerID int64, epoch int16, bumpsEpoch
 // refused with INVALID_TXN_STATE unless guard is still in force for the
 // producer at the batch's epoch. Other errors as Prepare's.
 func (r *Replica) PrepareVerified(b []byte, epoch int32, guard uint64) (Entry, AppendResult, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed.Load() {
-		return Entry{}, AppendResult{}, ErrClosed
-	}
-	if err := r.fencePrepare(epoch); err != nil {
-		return Entry{}, AppendResult{}, err
-	}
-	return r.prepareGuarded(b, epoch, true, originClient, &guard)
+	return r.prepareFenced(b, epoch, originClient, &guard)
 }
 
 // startVerification is StartTxnVerification under Replica.mu.

@@ -2,8 +2,8 @@ package consumergroup
 
 import (
 	"cmp"
+	"maps"
 	"slices"
-	"sort"
 )
 
 // assignShare computes the target assignment of a share group, as Kafka's
@@ -34,11 +34,7 @@ import (
 // each list sorted; a member with nothing has no entry.
 func assignShare(members []*shareMember, shape map[string]shareTopic) map[string]map[[16]byte][]int32 {
 	out := make(map[string]map[[16]byte][]int32)
-	names := make([]string, 0, len(shape))
-	for name := range shape {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(shape))
 	for offset, name := range names {
 		t := shape[name]
 		var subs []*shareMember

@@ -113,19 +113,7 @@ func printGroupConfigs(w io.Writer, g shareGroupConfigs) error {
 		return nil
 	}
 	fmt.Fprintln(w)
-	tw := newTable(w)
-	fmt.Fprintln(tw, "CONFIG\tVALUE\tSOURCE")
-	for _, c := range g.Configs {
-		value := "(sensitive)"
-		if c.Value != nil {
-			value = *c.Value
-			if value == "" {
-				value = `""`
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Name, value, c.Source)
-	}
-	return tw.Flush()
+	return printConfigTable(w, g.Configs)
 }
 
 // newShareGroupAlterConfigCommand is `share-group alter-config GROUP...`,

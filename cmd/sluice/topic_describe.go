@@ -151,16 +151,7 @@ func printTopicDescriptions(w io.Writer, topics []topicDescription) error {
 		fmt.Fprintf(w, "replication-factor:  %d\n", t.Replication)
 		if len(t.Configs) > 0 {
 			fmt.Fprintln(w)
-			tw := newTable(w)
-			fmt.Fprintln(tw, "CONFIG\tVALUE\tSOURCE")
-			for _, c := range t.Configs {
-				value := "(sensitive)"
-				if c.Value != nil {
-					value = *c.Value
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Name, value, c.Source)
-			}
-			if err := tw.Flush(); err != nil {
+			if err := printConfigTable(w, t.Configs); err != nil {
 				return err
 			}
 		}
@@ -188,4 +179,22 @@ func formatOffset(o int64) string {
 		return "-"
 	}
 	return fmt.Sprint(o)
+}
+
+// printConfigTable prints configs as a CONFIG, VALUE, SOURCE table: a
+// sensitive value as "(sensitive)", an empty one as "" so it shows.
+func printConfigTable(w io.Writer, configs []topicConfig) error {
+	tw := newTable(w)
+	fmt.Fprintln(tw, "CONFIG\tVALUE\tSOURCE")
+	for _, c := range configs {
+		value := "(sensitive)"
+		if c.Value != nil {
+			value = *c.Value
+			if value == "" {
+				value = `""`
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Name, value, c.Source)
+	}
+	return tw.Flush()
 }

@@ -2,8 +2,9 @@ package configs
 
 import (
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -157,11 +158,7 @@ func IsGroupList(name string) bool { return false }
 // (share.heartbeat.interval.ms below share.session.timeout.ms); the
 // error is an INVALID_CONFIG naming the config and the fix.
 func ValidateGroup(overrides map[string]string) error {
-	names := make([]string, 0, len(overrides))
-	for name := range overrides {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(overrides))
 	for _, name := range names {
 		value := overrides[name]
 		gc, ok := findGroupConfig(name)

@@ -35,18 +35,21 @@ type Config struct {
 	LeaderLeaseTimeout time.Duration
 	// CommitTimeout bounds how long a follower may wait to learn a new
 	// commit index when nothing else is sent: raft's leader sends each
-	// follower an AppendEntries this often (to twice this) even when idle.
-	// It is also how soon raft's leader tries a follower again after a
-	// failed AppendEntries when no new entry arrives: a replica being
-	// added by a reassignment whose group was not open yet, or a restarted
-	// follower, waits up to this for its first entries. Default 5s, used
-	// at most HeartbeatTimeout. Not a failure detector: followers serve no
-	// reads and a new leader applies everything before it serves, so a
-	// follower's late high watermark changes nothing a client sees, as
-	// Kafka's replica.fetch.wait.max.ms (500) delays a follower's. The
-	// metadata group keeps 50ms; at 50ms, 1,000 idle partitions of
-	// replication factor 3 cost each node 9,000 AppendEntries a second
-	// each way (replication/doc.go).
+	// follower an AppendEntries this often (to twice this) even when idle,
+	// each a wake-up of a goroutine (1,000 idle partitions of replication
+	// factor 3: 89 a second per node at 5s, 22 at 20s). It is also how
+	// soon raft's leader tries a follower again after a failed
+	// AppendEntries when no new entry arrives; the transport retries the
+	// failures that end by themselves sooner (a follower's node down and
+	// back, or a replica being added whose group was not open yet:
+	// appendRetryWait). Default 20s, used at most HeartbeatTimeout. Not
+	// a failure detector: followers serve no reads and a new leader
+	// applies everything before it serves, so a follower's late high
+	// watermark changes nothing a client sees, as Kafka's
+	// replica.fetch.wait.max.ms (500) delays a follower's. The metadata
+	// group keeps 50ms; at 50ms, 1,000 idle partitions of replication
+	// factor 3 cost each node 9,000 AppendEntries a second each way
+	// (replication/doc.go).
 	CommitTimeout time.Duration
 	// FailoverStagger is how long after the first in rank each further
 	// follower waits before it starts an election when the leader's node
@@ -56,17 +59,23 @@ type Config struct {
 	// MaxAppendEntries is how many entries (batches) one AppendEntries
 	// and one StoreLogs (one fsync) carry at most. Default 256.
 	MaxAppendEntries int
-	// SnapshotInterval and SnapshotThreshold: how often Raft checks, and
-	// how many entries since the last snapshot make one. A partition's
-	// snapshot is a few bytes (the data is in the segments), so they may
-	// be frequent. They bound restart time: at start raft reads every
-	// entry after the last snapshot (raft.NewRaft scans them for
-	// configuration changes, then re-applies them), each a whole batch of
-	// up to 1 MiB from the segments, so a partition never snapshotted
-	// under 8,192 entries read all its 2 GiB again at every start (8 s on
-	// the development machine, against 1.4 s for 0.2 GiB). Defaults 10s
-	// and 1024: a restart reads at most about 1,024 entries plus what was
-	// written in the last two intervals, however much is retained.
+	// SnapshotThreshold and SnapshotInterval: a replica snapshots its
+	// group when applying the entry that makes SnapshotThreshold since
+	// its last snapshot, unless its last one is younger than
+	// SnapshotInterval; Raft's own check (a timer per group) runs only
+	// every snapshotBackstop intervals, for what applying does not see
+	// (configuration entries, a tail written within an interval of the
+	// last snapshot). A partition's snapshot is a few bytes (the data is
+	// in the segments), so they may be frequent. They bound restart time:
+	// at start raft reads every entry after the last snapshot (raft.NewRaft
+	// scans them for configuration changes, then re-applies them), each a
+	// whole batch of up to 1 MiB from the segments, so a partition never
+	// snapshotted under 8,192 entries read all its 2 GiB again at every
+	// start (8 s on the development machine, against 1.4 s for 0.2 GiB).
+	// Defaults 10s and 1024: a restart reads about 1,024 entries plus
+	// what was written in the last interval, however much is retained. An
+	// idle group's snapshot check no longer wakes every interval: 1,000
+	// idle partitions woke a node 67 times a second for it.
 	SnapshotInterval  time.Duration
 	SnapshotThreshold uint64
 	// TrailingLogs is how many entries stay in the Raft window after a
@@ -78,13 +87,19 @@ type Config struct {
 	ApplyTimeout time.Duration
 }
 
+// snapshotBackstop is how many SnapshotIntervals apart Raft's own
+// snapshot check runs: snapshots are taken as entries apply
+// (Group.snapshotDue), and the check only catches what applying does not
+// count.
+const snapshotBackstop = 30
+
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
 	return Config{
 		HeartbeatTimeout:   20 * time.Second,
 		ElectionTimeout:    20 * time.Second,
 		LeaderLeaseTimeout: 10 * time.Second,
-		CommitTimeout:      5 * time.Second,
+		CommitTimeout:      20 * time.Second,
 		FailoverStagger:    time.Second,
 		MaxAppendEntries:   256,
 		SnapshotInterval:   10 * time.Second,
@@ -126,7 +141,7 @@ func (c Config) raftConfig(id raft.ServerID) *raft.Config {
 	rc.LeaderLeaseTimeout = c.LeaderLeaseTimeout
 	rc.CommitTimeout = min(c.CommitTimeout, c.HeartbeatTimeout)
 	rc.MaxAppendEntries = c.MaxAppendEntries
-	rc.SnapshotInterval = c.SnapshotInterval
+	rc.SnapshotInterval = snapshotBackstop * c.SnapshotInterval
 	rc.SnapshotThreshold = c.SnapshotThreshold
 	rc.TrailingLogs = c.TrailingLogs
 	// The segments hold the data: a snapshot is restored at start only to

@@ -119,6 +119,21 @@ type heartbeatBatcher interface {
 // second in a few frames instead of a frame every few milliseconds.
 func heartbeatBatchWindow(c Config) time.Duration { return c.HeartbeatTimeout / 40 }
 
+// appendRetryWaiter is the optional capability of a group's transport to
+// retry a failed AppendEntries itself while the follower's node is down
+// or has not opened the group yet (replication/transport's
+// append_retry.go), rather than leave it to raft's next try, which for an
+// idle group is CommitTimeout away.
+type appendRetryWaiter interface {
+	SetAppendRetryWait(wait time.Duration)
+}
+
+// appendRetryWait is how long the transport retries a failed
+// AppendEntries: three heartbeat timeouts (a minute at the defaults).
+// Raft's replication goroutine for that follower waits in the call
+// meanwhile; an outage longer than this is retried at raft's next try.
+func appendRetryWait(c Config) time.Duration { return 3 * c.HeartbeatTimeout }
+
 // idleAppendReuser is the optional capability of a group's transport to
 // answer an idle AppendEntries from the follower's last real answer to an
 // identical one (replication/transport's heartbeat_reuse.go).

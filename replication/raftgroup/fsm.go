@@ -47,6 +47,12 @@ type fsm struct {
 	// restore makes the replica hold the committed log up to the offset
 	// of a snapshot a leader installed (Group.catchUp).
 	restore func(next int64) error
+	// sinceSnapshot counts the entries applied since the last Snapshot;
+	// once it reaches snapshotThreshold, every Apply calls snapshotDue
+	// (which must not block) until a snapshot is taken.
+	sinceSnapshot     uint64
+	snapshotThreshold uint64
+	snapshotDue       func()
 }
 
 var _ raft.FSM = (*fsm)(nil)
@@ -76,11 +82,18 @@ func (f *fsm) Apply(l *raft.Log) any {
 	}
 	f.next = base + int64(h.LastOffsetDelta) + 1
 	f.replica.AdvanceHighWatermark(f.next)
+	f.sinceSnapshot++
+	if f.sinceSnapshot >= f.snapshotThreshold && f.snapshotDue != nil {
+		f.snapshotDue()
+	}
 	return result{res: res, err: err}
 }
 
 // Snapshot captures where replay after the snapshot's index starts.
-func (f *fsm) Snapshot() (raft.FSMSnapshot, error) { return snapshot{next: f.next}, nil }
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	f.sinceSnapshot = 0
+	return snapshot{next: f.next}, nil
+}
 
 // Restore is called only when a leader installs a snapshot (restart
 // restores nothing: NoSnapshotRestoreOnStart): the replica catches up

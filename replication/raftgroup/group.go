@@ -95,6 +95,11 @@ type Group struct {
 	failure atomic.Pointer[error]
 	failed  chan struct{}
 
+	// snapshotting is true while a snapshot snapshotDue asked for runs;
+	// lastSnapshot is when snapshotDue last asked, in UnixNano.
+	snapshotting atomic.Bool
+	lastSnapshot atomic.Int64
+
 	// onLead is Options.OnLead.
 	onLead func(epoch int32)
 
@@ -204,7 +209,8 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 		return fail(err)
 	}
 	replica.AdvanceHighWatermark(next)
-	g.fsm = &fsm{replica: replica, next: next, onFailure: g.applyFailed, restore: g.catchUp}
+	g.fsm = &fsm{replica: replica, next: next, onFailure: g.applyFailed, restore: g.catchUp,
+		snapshotThreshold: cfg.SnapshotThreshold, snapshotDue: g.snapshotDue}
 	// The transport may wrap the Mux's (replication's reassignment
 	// progress tracker does): look through wrappers that Unwrap.
 	for t := opts.Transport; t != nil; {
@@ -218,6 +224,9 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 			}
 			if ir, ok := t.(idleAppendReuser); ok {
 				ir.SetIdleAppendReuse(idleAppendReuseAge(cfg))
+			}
+			if ar, ok := t.(appendRetryWaiter); ok {
+				ar.SetAppendRetryWait(appendRetryWait(cfg))
 			}
 			if la, ok := t.(leaveAnnouncer); ok {
 				g.leaver = la

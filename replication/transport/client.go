@@ -3,7 +3,6 @@ package transport
 import (
 	"bufio"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -49,6 +48,9 @@ type peer struct {
 
 	// liveness is the failure detector's view of the peer (liveness.go).
 	liveness
+	// up wakes AppendEntries waiting for the peer to come back
+	// (append_retry.go).
+	up upSignal
 }
 
 func newPeer(m *Mux, addr raft.ServerAddress) *peer {
@@ -250,7 +252,7 @@ func (c *clientConn) fail(err error) {
 		c.mu.Unlock()
 		return
 	}
-	c.err = fmt.Errorf("transport: connection to %s broke: %w", c.conn.RemoteAddr(), err)
+	c.err = &brokenConnError{addr: c.conn.RemoteAddr().String(), err: err}
 	pending := c.pending
 	c.pending = nil
 	c.mu.Unlock()
@@ -304,7 +306,7 @@ func (c *clientConn) readLoop() {
 			return
 		}
 		if remoteErr != "" {
-			cl.done(errors.New(remoteErr))
+			cl.done(remoteError(remoteErr))
 			continue
 		}
 		cl.done(nil)

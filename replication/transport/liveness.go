@@ -150,9 +150,13 @@ func (m *Mux) checkPeer(p *peer, now time.Time, interval time.Duration) {
 	}
 }
 
-// peerUp calls every group's peer-up handler with addr.
+// peerUp wakes the AppendEntries waiting for addr (append_retry.go) and
+// calls every group's peer-up handler with addr.
 func (m *Mux) peerUp(addr raft.ServerAddress) {
 	m.mu.RLock()
+	if p := m.peers[addr]; p != nil {
+		p.up.fire()
+	}
 	groups := make([]*Transport, 0, len(m.groups))
 	for _, t := range m.groups {
 		groups = append(groups, t)

@@ -82,7 +82,7 @@ func (sc *serverConn) serve() {
 		}
 		t := sc.m.group(group)
 		if t == nil {
-			sc.respondError(in.id, in.typ, fmt.Errorf("%w: no group %q on node %s", ErrClosed, group, sc.m.cfg.Advertise))
+			sc.respondError(in.id, in.typ, fmt.Errorf("%w: %s%q on node %s", ErrClosed, noGroupText, group, sc.m.cfg.Advertise))
 			if f.typ == typeInstallSnapshot {
 				return // the snapshot bytes that follow are not read
 			}

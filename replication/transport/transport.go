@@ -45,6 +45,11 @@ type Transport struct {
 	// batchWindow, in nanoseconds, is this group's heartbeat batch window
 	// when > 0 (SetHeartbeatBatchWindow), else the Mux's.
 	batchWindow atomic.Int64
+	// appendRetryWait, in nanoseconds, is how long a failed AppendEntries
+	// may be retried (SetAppendRetryWait, append_retry.go); 0: never.
+	appendRetryWait atomic.Int64
+	// appendWaits counts the waits appendRetrying began (tests read it).
+	appendWaits atomic.Uint64
 
 	// mu guards the fields below. It is never held while calling into raft
 	// or writing to a connection.
@@ -189,7 +194,7 @@ func (t *Transport) AppendEntries(id raft.ServerID, target raft.ServerAddress, a
 		class = classControl
 	}
 	if !isHeartbeat(args) {
-		return t.rpc(target, class, args, resp)
+		return t.appendRetrying(target, class, args, resp)
 	}
 	if t.reusedHeartbeat(target, args, resp) {
 		return nil

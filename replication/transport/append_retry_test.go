@@ -1,0 +1,119 @@
+package transport
+
+import (
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// appendRequest is an AppendEntries carrying one entry.
+func appendRequest() *raft.AppendEntriesRequest {
+	return &raft.AppendEntriesRequest{RPCHeader: header("leader"), Term: 1, PrevLogEntry: 1, PrevLogTerm: 1,
+		Entries: []*raft.Log{{Index: 2, Term: 1, Data: []byte("x")}}}
+}
+
+// answerSuccess serves group on m, answering every AppendEntries Success.
+func answerSuccess(t *testing.T, m *Mux, group string) {
+	serveRPCs(t, mustTransport(t, m, group), func(rpc raft.RPC) {
+		req := rpc.Command.(*raft.AppendEntriesRequest)
+		rpc.Respond(&raft.AppendEntriesResponse{Term: req.Term, Success: true, LastLog: req.PrevLogEntry + uint64(len(req.Entries))}, nil)
+	})
+}
+
+// TestAppendRetryNoGroup: an AppendEntries to a node that has not opened
+// the group fails at once without the retry wait, and with it succeeds
+// once the group opens there.
+func TestAppendRetryNoGroup(t *testing.T) {
+	edit := func(c *Config, _ *Options) { c.PeerFailureTimeout = 2 * time.Second }
+	a := newTestMux(t, edit)
+	b := newTestMux(t, edit)
+	ta := mustTransport(t, a.Mux, "g")
+	err := ta.AppendEntries("b", b.Addr(), appendRequest(), &raft.AppendEntriesResponse{})
+	if !errors.Is(err, errNoGroup) {
+		t.Fatalf("AppendEntries for a group b has not open: %v, want errNoGroup", err)
+	}
+
+	ta.SetAppendRetryWait(10 * time.Second)
+	done := make(chan error, 1)
+	resp := &raft.AppendEntriesResponse{}
+	go func() { done <- ta.AppendEntries("b", b.Addr(), appendRequest(), resp) }()
+	waitFor(t, 5*time.Second, "the call to wait for the group", func() bool { return ta.appendWaits.Load() > 0 })
+	answerSuccess(t, b.Mux, "g")
+	select {
+	case err := <-done:
+		if err != nil || !resp.Success {
+			t.Fatalf("AppendEntries after the group opened: %v, success %v", err, resp.Success)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("AppendEntries still waiting 10s after the group opened")
+	}
+}
+
+// TestAppendRetryPeerDown: an AppendEntries to a node that is down waits,
+// with the retry wait, for it to come back and is answered by it; closing
+// the group ends such a wait at once.
+func TestAppendRetryPeerDown(t *testing.T) {
+	edit := func(c *Config, _ *Options) { c.PeerFailureTimeout = time.Second }
+	a := newTestMux(t, edit)
+	b := newTestMux(t, edit)
+	addr := b.Addr()
+	answerSuccess(t, b.Mux, "g")
+	ta := mustTransport(t, a.Mux, "g")
+	ta.SetAppendRetryWait(20 * time.Second)
+	if err := ta.AppendEntries("b", addr, appendRequest(), &raft.AppendEntriesResponse{}); err != nil {
+		t.Fatalf("AppendEntries to b while up: %v", err)
+	}
+	b.Close()
+
+	done := make(chan error, 1)
+	resp := &raft.AppendEntriesResponse{}
+	go func() { done <- ta.AppendEntries("b", addr, appendRequest(), resp) }()
+	waitFor(t, 10*time.Second, "the call to wait for b", func() bool { return ta.appendWaits.Load() > 0 })
+	select {
+	case err := <-done:
+		t.Fatalf("AppendEntries returned %v while b is down, want it to wait", err)
+	default:
+	}
+
+	// b comes back on the same address.
+	l, err := net.Listen("tcp", string(addr))
+	if err != nil {
+		t.Skipf("listen again on %s: %v", addr, err)
+	}
+	cfg := testConfig()
+	cfg.Advertise = addr
+	cfg.PeerFailureTimeout = time.Second
+	b2, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = b2.Serve(l) }()
+	t.Cleanup(func() { b2.Close() })
+	answerSuccess(t, b2, "g")
+	select {
+	case err := <-done:
+		if err != nil || !resp.Success {
+			t.Fatalf("AppendEntries once b is back: %v, success %v", err, resp.Success)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("AppendEntries still waiting 15s after b came back")
+	}
+
+	// Down again: closing the group ends the wait.
+	b2.Close()
+	go func() { done <- ta.AppendEntries("b", addr, appendRequest(), &raft.AppendEntriesResponse{}) }()
+	waits := ta.appendWaits.Load()
+	waitFor(t, 10*time.Second, "the call to wait for b again", func() bool { return ta.appendWaits.Load() > waits })
+	ta.Close()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("AppendEntries to a down peer succeeded after the group closed")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("closing the group did not end the wait within 5s")
+	}
+}

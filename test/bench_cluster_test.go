@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -94,9 +95,11 @@ func processIO(pid int) int64 {
 //     replication factor 3, created at once, and no traffic: the time
 //     until every partition had a leader (create-s) and until no leader
 //     had changed for 5 s (settle-s); then each node's CPU use (share of
-//     one core, /proc/<pid>/stat) over 10 s, resident memory, and how many
-//     partitions changed leader in those 10 s (an idle cluster: 0);
-//     SLUICE_BENCH_IDLE_WINDOWS=k logs the CPU of k-1 more windows;
+//     one core, /proc/<pid>/stat) and its threads' wake-ups a second
+//     (context switches summed over its threads: steadier than 10 ms CPU
+//     ticks) over 10 s, resident memory, and how many partitions changed
+//     leader in those 10 s (an idle cluster: 0);
+//     SLUICE_BENCH_IDLE_WINDOWS=k logs k-1 more windows;
 //   - failover: SLUICE_BENCH_FAILOVERS (default 10) times, kill -9 of a
 //     partition's leader during produce, then the time to the first
 //     acknowledgement of a record sent after the kill (p50 and p99); the
@@ -288,36 +291,19 @@ func benchIdle(b *testing.B, procs []*sluiceProcess, n int) {
 		}
 	}
 	settled := time.Since(began)
-	var cpu0 []time.Duration
-	for _, p := range procs {
-		cpu0 = append(cpu0, versusBroker{name: "node", pid: p.cmd.Process.Pid}.cpu(b))
-	}
 	const window = 10 * time.Second
-	time.Sleep(window) // measuring idle cost: the wait is the measurement
+	shares, wakes := idleWindow(b, procs, window)
 	var maxShare float64
 	var maxRSS int64
-	var shares []string
 	for i, p := range procs {
-		br := versusBroker{name: "node", pid: p.cmd.Process.Pid}
-		share := float64(br.cpu(b)-cpu0[i]) / float64(window)
-		maxShare = max(maxShare, share)
+		maxShare = max(maxShare, shares[i])
 		maxRSS = max(maxRSS, procStatusBytes(b, p.cmd.Process.Pid, "VmRSS:"))
-		shares = append(shares, fmt.Sprintf("%.1f %%", share*100))
 	}
-	// SLUICE_BENCH_IDLE_WINDOWS=k logs k more windows, to see whether the
-	// cost still falls after the first.
+	// SLUICE_BENCH_IDLE_WINDOWS=k logs k-1 more windows, to see whether
+	// the cost still falls after the first.
 	for w := range benchEnvInt(b, "SLUICE_BENCH_IDLE_WINDOWS", 1) - 1 {
-		var later []string
-		start := make([]time.Duration, len(procs))
-		for i, p := range procs {
-			start[i] = versusBroker{name: "node", pid: p.cmd.Process.Pid}.cpu(b)
-		}
-		time.Sleep(window) // measuring idle cost: the wait is the measurement
-		for i, p := range procs {
-			share := float64(versusBroker{name: "node", pid: p.cmd.Process.Pid}.cpu(b)-start[i]) / float64(window)
-			later = append(later, fmt.Sprintf("%.1f %%", share*100))
-		}
-		b.Logf("idle window %d: node CPU %s of a core", w+2, strings.Join(later, ", "))
+		later, laterWakes := idleWindow(b, procs, window)
+		b.Logf("idle window %d: node CPU %s of a core, %s thread wake-ups a second", w+2, percents(later), rates(laterWakes))
 	}
 	if path := os.Getenv("SLUICE_BENCH_IDLE_PROFILE"); path != "" {
 		profileIdle(b, procs[0], path)
@@ -340,8 +326,76 @@ func benchIdle(b *testing.B, procs []*sluiceProcess, n int) {
 	b.ReportMetric(ready.Seconds(), "create-s")
 	b.ReportMetric(settled.Seconds(), "settle-s")
 	b.ReportMetric(float64(changed), "leader-changes")
-	b.Logf("%d partitions, RF %d, idle: node CPU %s of a core over %s, max RSS %.0f MiB; created and led in %s, no leader change for %s after %s; %d partitions changed leader during the window",
-		n, len(procs), strings.Join(shares, ", "), window, float64(maxRSS)/(1<<20), ready, idleSettle, settled, changed)
+	b.Logf("%d partitions, RF %d, idle: node CPU %s of a core over %s (%s thread wake-ups a second), max RSS %.0f MiB; created and led in %s, no leader change for %s after %s; %d partitions changed leader during the window",
+		n, len(procs), percents(shares), window, rates(wakes), float64(maxRSS)/(1<<20), ready, idleSettle, settled, changed)
+}
+
+// idleWindow measures each node over window: the share of one core it
+// used, and how many times a second its threads were switched out
+// (voluntary and involuntary context switches, summed over its threads:
+// each is a thread going to sleep or being preempted, so idle this counts
+// wake-ups, a steadier measure than 10 ms CPU ticks).
+func idleWindow(b *testing.B, procs []*sluiceProcess, window time.Duration) (shares, wakes []float64) {
+	cpu0 := make([]time.Duration, len(procs))
+	sw0 := make([]int64, len(procs))
+	for i, p := range procs {
+		cpu0[i] = versusBroker{name: "node", pid: p.cmd.Process.Pid}.cpu(b)
+		sw0[i] = contextSwitches(b, p.cmd.Process.Pid)
+	}
+	time.Sleep(window) // measuring idle cost: the wait is the measurement
+	for i, p := range procs {
+		cpu := versusBroker{name: "node", pid: p.cmd.Process.Pid}.cpu(b) - cpu0[i]
+		shares = append(shares, float64(cpu)/float64(window))
+		wakes = append(wakes, float64(contextSwitches(b, p.cmd.Process.Pid)-sw0[i])/window.Seconds())
+	}
+	return shares, wakes
+}
+
+// contextSwitches sums the voluntary and involuntary context switches of
+// every thread of process pid (/proc/<pid>/task/*/status).
+func contextSwitches(b *testing.B, pid int) int64 {
+	b.Helper()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	if err != nil || len(tasks) == 0 {
+		b.Fatalf("threads of %d: %v", pid, err)
+	}
+	var n int64
+	for _, path := range tasks {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue // a thread that ended between the glob and the read
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			for _, field := range []string{"voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"} {
+				if rest, ok := strings.CutPrefix(line, field); ok {
+					v, err := strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
+					if err != nil {
+						b.Fatalf("%s: %s: %v", path, line, err)
+					}
+					n += v
+				}
+			}
+		}
+	}
+	return n
+}
+
+// percents formats shares of a core as "4.1 %, 3.9 %".
+func percents(shares []float64) string {
+	var s []string
+	for _, v := range shares {
+		s = append(s, fmt.Sprintf("%.1f %%", v*100))
+	}
+	return strings.Join(s, ", ")
+}
+
+// rates formats per-second rates as "410, 395".
+func rates(r []float64) string {
+	var s []string
+	for _, v := range r {
+		s = append(s, fmt.Sprintf("%.0f", v))
+	}
+	return strings.Join(s, ", ")
 }
 
 // profileIdle writes a 30 s CPU profile of p (started with

@@ -171,6 +171,9 @@
 // The watch goroutine also plans and starts failover elections (one timer
 // at most); a pre-vote it sends runs one short goroutine per voter, which
 // it waits for (at most the transport's timeout).
+// A snapshot that applying asks for (snapshot_due.go) runs on a
+// goroutine of its own, one at a time, counted in the group's WaitGroup;
+// Raft's shutdown ends it.
 // A restore runs on raft's FSM goroutine and stops between chunks once
 // Raft shuts down; a peer's ReadLog runs on a goroutine of the group's
 // transport, which Raft's shutdown closes and waits for.
@@ -184,6 +187,9 @@
 //	             leader's side (serveLog)
 //	pending.go   the snapshot store and raft-restore.pending
 //	failover.go  elections on a dead leader's node, a bootstrap, a restart
+//	failure.go   a replica whose storage failed leaves the group and, if it
+//	             led, tells its followers
+//	snapshot_due.go  snapshots taken as entries apply, not on a timer
 //	config.go    Config, Options
 //
 // # Non-obvious

@@ -142,7 +142,8 @@
 //     slot per request in flight (Config.MaxInFlight); only when raft is
 //     slow to read it does a short-lived feed goroutine hold the rest.
 //   - An RPC for a group that is not open on the receiving node is answered
-//     at once with an error, not left to time out.
+//     at once with an error, not left to time out (the sender may retry
+//     an AppendEntries: append_retry.go).
 //
 // # Goroutines and their owners
 //
@@ -329,4 +330,22 @@
 // with 1,000 idle partitions of replication factor 3 on three nodes, the
 // two together took a node's writes from about 400 to about 110 a second
 // and its CPU from 12-15 % to 5-8 % of a core (replication/doc.go).
+//
+// # Append retry (append_retry.go)
+//
+// raft's leader tries a follower again after a failed AppendEntries at
+// its next new entry or after CommitTimeout; partition groups run a 20 s
+// CommitTimeout (it is also how often an idle leader wakes per follower),
+// so an idle partition's follower back from a restart, or a replica a
+// reassignment adds before its group opened, would wait up to 40 s for
+// its entries. A group that opts in (SetAppendRetryWait: partition
+// groups, three heartbeat timeouts) has a failed AppendEntries retried in
+// the call: at once on a new connection when the old one broke under it,
+// when the peer comes back (the detector's peer-up, or a new control
+// connection) when its node was down or refused the dial, and every
+// 250 ms while the node answers that it has no such group open. Anything
+// else fails the call at once. The wait runs on raft's replication
+// goroutine for that follower, no goroutine of the transport's; closing
+// the group ends it. Retrying an AppendEntries is safe as raft's own
+// retries are: a follower checks the previous entry and term of each.
 package transport

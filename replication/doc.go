@@ -199,13 +199,49 @@
 //     % (median 4.8 %) over nine, and three later runs of four windows
 //     3.5-7.5 % (median 5.5 %; the first window after settling is the
 //     highest); one run of four read 9-12 % in its first three windows
-//     and 5.8-6.2 % in its fourth, unexplained (no profile of it). The
-//     5 % target is met in some windows and runs, not reliably: the
-//     median is about 5 %. Below this: the idle AppendEntries loops (CommitTimeout
-//     5 s, which also paces raft's retries of a follower being added),
-//     snapshot checks, or groups that stop heartbeating while idle,
-//     which hashicorp/raft does not offer, or several partitions per
-//     Raft group.
+//     and 5.8-6.2 % in its fourth. The 5 % target was met in some
+//     windows and runs, not reliably: the median was about 5 %.
+//   - Fewer timers (issue 7, fourth pass). The bench now also counts
+//     each node's thread wake-ups (context switches summed over its
+//     threads), steadier than 10 ms CPU ticks: an idle node at the
+//     defaults made about 1,550-1,750 a second, and every minute or so
+//     2,300-2,500 for a 10 s window (5.2-8.5 % of a core), which is what
+//     the unexplained high windows were: the real idle AppendEntries of
+//     1,000 partitions created together, whose reused answers (at most
+//     three heartbeat timeouts old) expired together, each real one some
+//     dozen wake-ups at both ends. Three changes: (1) a replica snapshots
+//     as it applies the entry that makes SnapshotThreshold since its last
+//     snapshot, at most once per SnapshotInterval, and Raft's own timer
+//     check runs every 30 intervals (raftgroup's snapshot_due.go): 67
+//     timer wake-ups a second fewer, and restart replay bounded as
+//     before; (2) partition CommitTimeout 20 s (was 5 s): 89 idle
+//     AppendEntries loop wake-ups a second become 22; what CommitTimeout
+//     also paced, raft's next try of a follower whose AppendEntries
+//     failed, the transport now does in the call for the failures that
+//     end by themselves (transport's append_retry.go: a follower's node
+//     down or its connection broken, retried when it is back; a group
+//     not open there yet, every 250 ms; for up to three heartbeat
+//     timeouts), so a restarted follower of an idle partition, or a
+//     replica a reassignment adds, gets its entries at once rather than
+//     up to 40 s later (TestAppendRetryPeerDown, TestAppendRetryNoGroup);
+//     (3) a real answer to an idle AppendEntries stands in for ten
+//     heartbeat timeouts (was three), so the minute's bursts stop. Same
+//     session, quiet machine, BenchmarkCluster/idle at the defaults
+//     (SLUICE_BENCH_RAFT_TIMEOUT_MS=1000), alternating runs: before,
+//     steady windows 3.6-6.0 % of a core per node and 1,540-1,840
+//     wake-ups a second, the minute's bursts 5.2-8.5 % and 2,300-2,500;
+//     with (1) and (2), steady 2.4-4.7 % and 1,280-1,490; with all three,
+//     over two runs of eight windows, steady (from 30 s after settling)
+//     2.5-4.5 % and 1,260-1,480, no later burst, RSS 109-115 MiB. What
+//     remains above 5 % is the first minute after creating 1,000
+//     partitions at once: their first idle AppendEntries (each group's
+//     first after its creation entries commit, which cannot be answered
+//     from an earlier one) fall due together 20-40 s after creation,
+//     4.8-5.6 % of a core and 2,090-2,440 wake-ups a second for two
+//     windows. The wake-ups left are raft's own timers: heartbeat
+//     goroutines (about 220 a second), lease checks (about 40), idle
+//     AppendEntries loops (22), follower timers (22), the metadata
+//     group's (about 45 on its leader), at 2-3 thread wake-ups each.
 //   - What the long timeouts cost: a failure the detector cannot see (a
 //     live process whose group is stuck, other than by its storage) is
 //     repaired after 20-40 s, as Raft would; a leader cut off from its

@@ -102,6 +102,8 @@ type heartbeatReuser interface {
 type leaveAnnouncer interface {
 	SetLeaderLeftHandler(func(leader raft.ServerAddress))
 	AnnounceLeaving(peers []raft.ServerAddress) error
+	// Detach stops the group receiving RPCs while its own still go out.
+	Detach()
 }
 
 // heartbeatBatcher is the optional capability of a group's transport to
@@ -126,6 +128,9 @@ func heartbeatBatchWindow(c Config) time.Duration { return c.HeartbeatTimeout / 
 // idle group is CommitTimeout away.
 type appendRetryWaiter interface {
 	SetAppendRetryWait(wait time.Duration)
+	// EndAppendRetries ends the waits, now and later: raft's Shutdown
+	// waits for the goroutines waiting in them.
+	EndAppendRetries()
 }
 
 // appendRetryWait is how long the transport retries a failed

@@ -64,6 +64,13 @@ func (g *Group) stepDown() {
 	err := g.Failed()
 	g.logger.Error("partition storage failed: this replica stops leading and voting until the node restarts",
 		zap.Bool("storage-error", log.IsStorageError(err)), zap.Error(err))
+	if g.leaver != nil {
+		// From now on no vote or heartbeat of a later term reaches this
+		// raft: it would store the term, which fails, and raft panics
+		// then (the process, not the group). The transfer and the
+		// announcement below go out all the same.
+		g.leaver.Detach()
+	}
 	handedOver := false
 	if g.raft.State() == raft.Leader {
 		if terr := g.raft.LeadershipTransfer().Error(); terr != nil {
@@ -82,6 +89,7 @@ func (g *Group) stepDown() {
 			g.logger.Warn("telling the followers this replica left", zap.Error(err))
 		}
 	}
+	g.endAppendRetries()
 	if serr := g.raft.Shutdown().Error(); serr != nil {
 		g.logger.Warn("raft shutdown after storage failure", zap.Error(serr))
 	}

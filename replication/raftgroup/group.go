@@ -100,6 +100,10 @@ type Group struct {
 	snapshotting atomic.Bool
 	lastSnapshot atomic.Int64
 
+	// retries, when the transport has the capability, retries failed
+	// AppendEntries; its waits are ended before raft shuts down.
+	retries appendRetryWaiter
+
 	// onLead is Options.OnLead.
 	onLead func(epoch int32)
 
@@ -227,6 +231,7 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 			}
 			if ar, ok := t.(appendRetryWaiter); ok {
 				ar.SetAppendRetryWait(appendRetryWait(cfg))
+				g.retries = ar
 			}
 			if la, ok := t.(leaveAnnouncer); ok {
 				g.leaver = la
@@ -422,6 +427,14 @@ func (g *Group) watch() {
 				g.onLead(int32(term))
 			}
 		}
+	}
+}
+
+// endAppendRetries ends the transport's AppendEntries retries, which
+// raft's Shutdown would otherwise wait for.
+func (g *Group) endAppendRetries() {
+	if g.retries != nil {
+		g.retries.EndAppendRetries()
 	}
 }
 
@@ -757,6 +770,7 @@ func (g *Group) Close() error {
 			}
 		}
 		g.raft.DeregisterObserver(g.observer)
+		g.endAppendRetries()
 		err := g.raft.Shutdown().Error()
 		close(g.stop)
 		g.done.Wait()

@@ -34,7 +34,9 @@ import (
 // is the last one when the wait runs out. Meanwhile raft's replication
 // goroutine for that follower waits in the call, as it would in a slow
 // one; its heartbeats go on from their own goroutine. Closing the group
-// ends the wait. With the failure detector off (PeerFailureTimeout 0),
+// or EndAppendRetries ends the wait: raft's Shutdown waits for its
+// replication goroutines before it closes the transport, so a group
+// ends the retries before it shuts raft down. With the failure detector off (PeerFailureTimeout 0),
 // which is what tells of a peer coming back, nothing is retried.
 
 // noGroupRetry is how often an AppendEntries answered "no group" is sent
@@ -81,6 +83,22 @@ func (t *Transport) SetAppendRetryWait(wait time.Duration) {
 	t.appendRetryWait.Store(int64(wait))
 }
 
+// EndAppendRetries ends every retry wait of this group, now and later:
+// raft's Shutdown waits for its replication goroutines, which may be
+// waiting in one, before it closes the transport. Call it before
+// shutting raft down.
+func (t *Transport) EndAppendRetries() {
+	t.retryStopOnce.Do(func() { close(t.retryStop) })
+}
+
+// Detach stops this group receiving: from now on every RPC for it is
+// answered as for a group not open on this node, while its own calls
+// still go out. A replica leaving its group because its storage failed
+// detaches before it hands leadership over or tells its followers: a
+// vote or heartbeat of a later term would make its raft store the term,
+// which it cannot, and raft panics when storing a term fails.
+func (t *Transport) Detach() { t.m.removeGroup(t) }
+
 // appendRetrying sends args as rpc does and retries it as described
 // above.
 func (t *Transport) appendRetrying(target raft.ServerAddress, class connClass, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
@@ -88,6 +106,11 @@ func (t *Transport) appendRetrying(target raft.ServerAddress, class connClass, a
 	wait := time.Duration(t.appendRetryWait.Load())
 	if err == nil || wait <= 0 || t.m.cfg.PeerFailureTimeout <= 0 {
 		return err
+	}
+	select {
+	case <-t.retryStop:
+		return err
+	default:
 	}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
@@ -111,6 +134,9 @@ func (t *Transport) appendRetrying(target raft.ServerAddress, class connClass, a
 			case <-t.ctx.Done():
 				retry.Stop()
 				return err
+			case <-t.retryStop:
+				retry.Stop()
+				return err
 			}
 		case errors.Is(err, syscall.ECONNREFUSED) || t.m.PeerDown(target):
 			up := t.m.peerUpSignal(target)
@@ -125,6 +151,8 @@ func (t *Transport) appendRetrying(target raft.ServerAddress, class connClass, a
 				case <-deadline.C:
 					return err
 				case <-t.ctx.Done():
+					return err
+				case <-t.retryStop:
 					return err
 				}
 			}

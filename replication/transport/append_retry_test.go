@@ -117,3 +117,38 @@ func TestAppendRetryPeerDown(t *testing.T) {
 		t.Fatal("closing the group did not end the wait within 5s")
 	}
 }
+
+// TestDetach: a detached group is answered as one not open, while its own
+// calls still go out and are answered; EndAppendRetries ends a retry wait.
+func TestDetach(t *testing.T) {
+	edit := func(c *Config, _ *Options) { c.PeerFailureTimeout = 2 * time.Second }
+	a := newTestMux(t, edit)
+	b := newTestMux(t, edit)
+	answerSuccess(t, a.Mux, "g")
+	tb := mustTransport(t, b.Mux, "g")
+	serveRPCs(t, tb, func(rpc raft.RPC) { t.Errorf("a detached group got %T", rpc.Command) })
+	tb.Detach()
+	resp := &raft.AppendEntriesResponse{}
+	if err := tb.AppendEntries("a", a.Addr(), appendRequest(), resp); err != nil || !resp.Success {
+		t.Fatalf("a detached group's own AppendEntries: %v, success %v", err, resp.Success)
+	}
+	sender := newTestMux(t, edit)
+	ts := mustTransport(t, sender.Mux, "g")
+	if err := ts.AppendEntries("b", b.Addr(), appendRequest(), &raft.AppendEntriesResponse{}); !errors.Is(err, errNoGroup) {
+		t.Fatalf("AppendEntries to a detached group: %v, want errNoGroup", err)
+	}
+
+	ts.SetAppendRetryWait(time.Minute)
+	done := make(chan error, 1)
+	go func() { done <- ts.AppendEntries("b", b.Addr(), appendRequest(), &raft.AppendEntriesResponse{}) }()
+	waitFor(t, 5*time.Second, "the call to wait for the group", func() bool { return ts.appendWaits.Load() > 0 })
+	ts.EndAppendRetries()
+	select {
+	case err := <-done:
+		if !errors.Is(err, errNoGroup) {
+			t.Fatalf("AppendEntries after EndAppendRetries: %v, want errNoGroup", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("EndAppendRetries did not end the wait within 5s")
+	}
+}

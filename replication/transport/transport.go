@@ -50,6 +50,9 @@ type Transport struct {
 	appendRetryWait atomic.Int64
 	// appendWaits counts the waits appendRetrying began (tests read it).
 	appendWaits atomic.Uint64
+	// retryStop is closed by EndAppendRetries (once: retryStopOnce).
+	retryStop     chan struct{}
+	retryStopOnce sync.Once
 
 	// mu guards the fields below. It is never held while calling into raft
 	// or writing to a connection.
@@ -88,7 +91,7 @@ func (in inbound) respondError(err error) {
 }
 
 func newTransport(m *Mux, group string) *Transport {
-	t := &Transport{m: m, group: group, consumer: make(chan raft.RPC)}
+	t := &Transport{m: m, group: group, consumer: make(chan raft.RPC), retryStop: make(chan struct{})}
 	t.ctx, t.cancel = context.WithCancel(m.ctx)
 	return t
 }

@@ -105,6 +105,8 @@ func processIO(pid int) int64 {
 //     acknowledgement of a record sent after the kill (p50 and p99); the
 //     killed node is restarted before the next trial.
 //
+// SLUICE_BENCH_FAILOVER_LOGS=dir writes the nodes' output there after a
+// failover trial slower than 5 s.
 // SLUICE_BENCH_IDLE_PROFILE=path also writes a 30 s CPU profile of node 1,
 // taken after idle's measurement window, to path; SLUICE_BENCH_IDLE_LOGS=dir
 // writes each node's output there.
@@ -243,6 +245,16 @@ func failoverTrial(b *testing.B, procs []*sluiceProcess, topic string) time.Dura
 		b.Fatalf("produce after the kill: %v", err)
 	}
 	took := time.Since(killed)
+	// SLUICE_BENCH_FAILOVER_LOGS=dir writes the nodes' output there for a
+	// trial slower than 5 s.
+	if dir := os.Getenv("SLUICE_BENCH_FAILOVER_LOGS"); dir != "" && took > 5*time.Second {
+		for i, p := range procs {
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-node-%d.log", topic, i+1)), []byte(p.Output()), 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Logf("%s: failover took %s, killed node %d; logs in %s", topic, took, leader, dir)
+	}
 	victim.Restart()
 	return took
 }

@@ -152,3 +152,40 @@ func TestDetach(t *testing.T) {
 		t.Fatal("EndAppendRetries did not end the wait within 5s")
 	}
 }
+
+// TestVoteRetryNoGroup: a RequestVote to a node that has not opened the
+// group yet is asked again, with the retry wait, and answered once it
+// opens; without the wait it fails at once.
+func TestVoteRetryNoGroup(t *testing.T) {
+	edit := func(c *Config, _ *Options) { c.PeerFailureTimeout = 2 * time.Second }
+	a := newTestMux(t, edit)
+	b := newTestMux(t, edit)
+	ta := mustTransport(t, a.Mux, "g")
+	vote := func() (*raft.RequestVoteResponse, error) {
+		resp := &raft.RequestVoteResponse{}
+		return resp, ta.RequestVote("b", b.Addr(), &raft.RequestVoteRequest{RPCHeader: header("candidate"), Term: 5, LastLogIndex: 3, LastLogTerm: 4}, resp)
+	}
+	if _, err := vote(); !errors.Is(err, errNoGroup) {
+		t.Fatalf("RequestVote for a group b has not open: %v, want errNoGroup", err)
+	}
+	ta.SetAppendRetryWait(10 * time.Second)
+	type result struct {
+		resp *raft.RequestVoteResponse
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() { r, err := vote(); done <- result{r, err} }()
+	waitFor(t, 5*time.Second, "the vote to wait for the group", func() bool { return ta.appendWaits.Load() > 0 })
+	serveRPCs(t, mustTransport(t, b.Mux, "g"), func(rpc raft.RPC) {
+		req := rpc.Command.(*raft.RequestVoteRequest)
+		rpc.Respond(&raft.RequestVoteResponse{Term: req.Term, Granted: true}, nil)
+	})
+	select {
+	case r := <-done:
+		if r.err != nil || !r.resp.Granted {
+			t.Fatalf("RequestVote once the group opened: %v, granted %v", r.err, r.resp.Granted)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("RequestVote still waiting 10s after the group opened")
+	}
+}

@@ -346,6 +346,12 @@
 // 250 ms while the node answers that it has no such group open. Anything
 // else fails the call at once. The wait runs on raft's replication
 // goroutine for that follower, no goroutine of the transport's; closing
-// the group ends it. Retrying an AppendEntries is safe as raft's own
-// retries are: a follower checks the previous entry and term of each.
+// the group, or EndAppendRetries before raft's Shutdown (which waits for
+// that goroutine), ends it. Retrying an AppendEntries is safe as raft's
+// own retries are: a follower checks the previous entry and term of
+// each. A RequestVote or RequestPreVote is asked again in the same way
+// while the peer has no such group open: a replica whose node restarted
+// as its partition was created may open the group just after a failover
+// election asked for its vote, and the candidate would otherwise wait
+// out raft's election timeout (20-40 s) to ask again.
 package transport

@@ -214,12 +214,12 @@ func (t *Transport) AppendEntries(id raft.ServerID, target raft.ServerAddress, a
 
 // RequestVote sends args to target and waits for the response.
 func (t *Transport) RequestVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestVoteRequest, resp *raft.RequestVoteResponse) error {
-	return t.rpc(target, classControl, args, resp)
+	return t.voteRetrying(target, args, resp, func() { *resp = raft.RequestVoteResponse{} })
 }
 
 // RequestPreVote sends args to target and waits for the response.
 func (t *Transport) RequestPreVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestPreVoteRequest, resp *raft.RequestPreVoteResponse) error {
-	return t.rpc(target, classControl, args, resp)
+	return t.voteRetrying(target, args, resp, func() { *resp = raft.RequestPreVoteResponse{} })
 }
 
 // TimeoutNow sends args to target and waits for the response.

@@ -23,6 +23,19 @@ func answerSuccess(t *testing.T, m *Mux, group string) {
 	})
 }
 
+// resultWithin returns what a call in progress sends on done, failing
+// the test when it sends nothing within d.
+func resultWithin(t *testing.T, done <-chan error, d time.Duration, what string) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		t.Fatalf("%s: no answer within %v", what, d)
+		return nil
+	}
+}
+
 // TestAppendRetryNoGroup: an AppendEntries to a node that has not opened
 // the group fails at once without the retry wait, and with it succeeds
 // once the group opens there.
@@ -42,13 +55,8 @@ func TestAppendRetryNoGroup(t *testing.T) {
 	go func() { done <- ta.AppendEntries("b", b.Addr(), appendRequest(), resp) }()
 	waitFor(t, 5*time.Second, "the call to wait for the group", func() bool { return ta.appendWaits.Load() > 0 })
 	answerSuccess(t, b.Mux, "g")
-	select {
-	case err := <-done:
-		if err != nil || !resp.Success {
-			t.Fatalf("AppendEntries after the group opened: %v, success %v", err, resp.Success)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("AppendEntries still waiting 10s after the group opened")
+	if err := resultWithin(t, done, 10*time.Second, "AppendEntries after the group opened"); err != nil || !resp.Success {
+		t.Fatalf("AppendEntries after the group opened: %v, success %v", err, resp.Success)
 	}
 }
 
@@ -93,13 +101,8 @@ func TestAppendRetryPeerDown(t *testing.T) {
 	go func() { _ = b2.Serve(l) }()
 	t.Cleanup(func() { b2.Close() })
 	answerSuccess(t, b2, "g")
-	select {
-	case err := <-done:
-		if err != nil || !resp.Success {
-			t.Fatalf("AppendEntries once b is back: %v, success %v", err, resp.Success)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("AppendEntries still waiting 15s after b came back")
+	if err := resultWithin(t, done, 15*time.Second, "AppendEntries once b is back"); err != nil || !resp.Success {
+		t.Fatalf("AppendEntries once b is back: %v, success %v", err, resp.Success)
 	}
 
 	// Down again: closing the group ends the wait.
@@ -108,13 +111,8 @@ func TestAppendRetryPeerDown(t *testing.T) {
 	waits := ta.appendWaits.Load()
 	waitFor(t, 10*time.Second, "the call to wait for b again", func() bool { return ta.appendWaits.Load() > waits })
 	ta.Close()
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Fatal("AppendEntries to a down peer succeeded after the group closed")
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("closing the group did not end the wait within 5s")
+	if err := resultWithin(t, done, 5*time.Second, "closing the group ends the wait"); err == nil {
+		t.Fatal("AppendEntries to a down peer succeeded after the group closed")
 	}
 }
 
@@ -143,13 +141,8 @@ func TestDetach(t *testing.T) {
 	go func() { done <- ts.AppendEntries("b", b.Addr(), appendRequest(), &raft.AppendEntriesResponse{}) }()
 	waitFor(t, 5*time.Second, "the call to wait for the group", func() bool { return ts.appendWaits.Load() > 0 })
 	ts.EndAppendRetries()
-	select {
-	case err := <-done:
-		if !errors.Is(err, errNoGroup) {
-			t.Fatalf("AppendEntries after EndAppendRetries: %v, want errNoGroup", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("EndAppendRetries did not end the wait within 5s")
+	if err := resultWithin(t, done, 5*time.Second, "EndAppendRetries ends the wait"); !errors.Is(err, errNoGroup) {
+		t.Fatalf("AppendEntries after EndAppendRetries: %v, want errNoGroup", err)
 	}
 }
 

@@ -231,14 +231,20 @@
 //     steady windows 3.6-6.0 % of a core per node and 1,540-1,840
 //     wake-ups a second, the minute's bursts 5.2-8.5 % and 2,300-2,500;
 //     with (1) and (2), steady 2.4-4.7 % and 1,280-1,490; with all three,
-//     over two runs of eight windows, steady (from 30 s after settling)
-//     2.5-4.5 % and 1,260-1,480, no later burst, RSS 109-115 MiB. What
-//     remains above 5 % is the first minute after creating 1,000
-//     partitions at once: their first idle AppendEntries (each group's
-//     first after its creation entries commit, which cannot be answered
-//     from an earlier one) fall due together 20-40 s after creation,
-//     4.8-5.6 % of a core and 2,090-2,440 wake-ups a second for two
-//     windows. The wake-ups left are raft's own timers: heartbeat
+//     over four runs of eight windows: the bench's reported window (the
+//     first after settling) 3.0-4.2 % and 1,280-1,660; steady (from 30 s
+//     after settling) 2.5-4.5 % and 1,220-1,550, no later burst; RSS
+//     107-111 MiB. What remains above 5 % is the first minute after
+//     creating 1,000 partitions at once: their first idle AppendEntries
+//     (each group's first after its creation entries commit, which cannot
+//     be answered from an earlier one) fall due together 20-40 s after
+//     creation, 4.6-6.1 % of a core and 2,070-2,440 wake-ups a second for
+//     two windows: the creation's work, not an idle cluster's. Tried and
+//     left out: holding a reused heartbeat answer HeartbeatTimeout/10
+//     before it returns, released with every group's in shared slots, so
+//     raft's heartbeat goroutines come round less often: 13 % fewer
+//     wake-ups steady, no CPU difference measurable (3.0-4.4 against
+//     2.7-4.2 %), for a tighter lease margin. The wake-ups left are raft's own timers: heartbeat
 //     goroutines (about 220 a second), lease checks (about 40), idle
 //     AppendEntries loops (22), follower timers (22), the metadata
 //     group's (about 45 on its leader), at 2-3 thread wake-ups each.

@@ -334,11 +334,10 @@
 // # Append retry (append_retry.go)
 //
 // raft's leader tries a follower again after a failed AppendEntries at
-// its next new entry or after CommitTimeout; partition groups run a 20 s
-// CommitTimeout (it is also how often an idle leader wakes per follower),
-// so an idle partition's follower back from a restart, or a replica a
-// reassignment adds before its group opened, would wait up to 40 s for
-// its entries. A group that opts in (SetAppendRetryWait: partition
+// its next new entry or after CommitTimeout (5 to 10 s for partition
+// groups, and a longer one would make idle leaders wake less), so an idle
+// partition's follower back from a restart, or a replica a reassignment
+// adds before its group opened, waited that long for its entries. A group that opts in (SetAppendRetryWait: partition
 // groups, three heartbeat timeouts) has a failed AppendEntries retried in
 // the call: at once on a new connection when the old one broke under it,
 // when the peer comes back (the detector's peer-up, or a new control

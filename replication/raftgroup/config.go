@@ -43,9 +43,9 @@ type Config struct {
 	// failures that end by themselves sooner (a follower's node down and
 	// back, or a replica being added whose group was not open yet:
 	// appendRetryWait). Default 5s, used at most HeartbeatTimeout: 20s
-	// made TestReassignSurvivesLeaderChanges fail under load (a replica
-	// added while its node was frozen stayed out of sync for minutes,
-	// not understood yet), with the transport's retries or without. Not
+	// with those retries made TestReassignSurvivesLeaderChanges fail
+	// under load (a replica added while its node was frozen stayed out of
+	// sync for minutes; not understood yet). Not
 	// a failure detector: followers serve no reads and a new leader
 	// applies everything before it serves, so a follower's late high
 	// watermark changes nothing a client sees, as Kafka's

@@ -65,7 +65,8 @@ type Config struct {
 	// SnapshotThreshold and SnapshotInterval: a replica snapshots its
 	// group when applying the entry that makes SnapshotThreshold since
 	// its last snapshot, unless its last one is younger than
-	// SnapshotInterval; Raft's own check (a timer per group) runs only
+	// SnapshotInterval (then it asks again SnapshotThreshold entries
+	// later); Raft's own check (a timer per group) runs only
 	// every snapshotBackstop intervals, for what applying does not see
 	// (configuration entries, a tail written within an interval of the
 	// last snapshot). A partition's snapshot is a few bytes (the data is

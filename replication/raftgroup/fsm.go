@@ -48,8 +48,10 @@ type fsm struct {
 	// of a snapshot a leader installed (Group.catchUp).
 	restore func(next int64) error
 	// sinceSnapshot counts the entries applied since the last Snapshot;
-	// once it reaches snapshotThreshold, every Apply calls snapshotDue
-	// (which must not block) until a snapshot is taken.
+	// each time it reaches a multiple of snapshotThreshold, Apply calls
+	// snapshotDue (which must not block), so a snapshot refused within
+	// SnapshotInterval is asked for again threshold entries later, not
+	// at every entry.
 	sinceSnapshot     uint64
 	snapshotThreshold uint64
 	snapshotDue       func()
@@ -83,7 +85,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 	f.next = base + int64(h.LastOffsetDelta) + 1
 	f.replica.AdvanceHighWatermark(f.next)
 	f.sinceSnapshot++
-	if f.sinceSnapshot >= f.snapshotThreshold && f.snapshotDue != nil {
+	if f.sinceSnapshot%f.snapshotThreshold == 0 && f.snapshotDue != nil {
 		f.snapshotDue()
 	}
 	return result{res: res, err: err}

@@ -8,8 +8,8 @@ import (
 	"go.uber.org/zap"
 )
 
-// snapshotDue is the fsm's call when SnapshotThreshold entries applied
-// since the last snapshot. Unless a snapshot runs already or the last one
+// snapshotDue is the fsm's call each time a multiple of SnapshotThreshold
+// entries applied since the last snapshot. Unless a snapshot runs already or the last one
 // was asked for less than SnapshotInterval ago, it asks Raft for one on a
 // goroutine of its own: the fsm's goroutine, which calls this, is the one
 // Raft takes the snapshot on, so it must not wait. It never blocks.

@@ -56,11 +56,12 @@ func TestGroupSnapshotsAsEntriesApply(t *testing.T) {
 			t.Fatalf("replica %s has snapshots %v within the interval of its first, want one", nd.id, s)
 		}
 	}
-	// Once the interval has passed, the next entry takes one.
+	// Once the interval has passed, the next threshold's worth of entries
+	// takes one.
 	for _, nd := range c.nodes {
 		nd.group.lastSnapshot.Store(time.Now().Add(-2 * time.Hour).UnixNano())
 	}
-	appendN(1)
+	appendN(10)
 	pollUntil(t, "a second snapshot on every replica once the interval passed", func() bool {
 		for _, nd := range c.nodes {
 			if len(snapshots(nd)) != 2 {

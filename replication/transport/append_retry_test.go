@@ -89,7 +89,7 @@ func TestAppendRetryPeerDown(t *testing.T) {
 	// b comes back on the same address.
 	l, err := net.Listen("tcp", string(addr))
 	if err != nil {
-		t.Skipf("listen again on %s: %v", addr, err)
+		t.Fatalf("listen again on %s: %v", addr, err)
 	}
 	cfg := testConfig()
 	cfg.Advertise = addr

@@ -154,14 +154,15 @@ func (m *Mux) checkPeer(p *peer, now time.Time, interval time.Duration) {
 // calls every group's peer-up handler with addr.
 func (m *Mux) peerUp(addr raft.ServerAddress) {
 	m.mu.RLock()
-	if p := m.peers[addr]; p != nil {
-		p.up.fire()
-	}
+	p := m.peers[addr]
 	groups := make([]*Transport, 0, len(m.groups))
 	for _, t := range m.groups {
 		groups = append(groups, t)
 	}
 	m.mu.RUnlock()
+	if p != nil {
+		p.up.fire() // not under m.mu, which is taken last (doc.go)
+	}
 	for _, t := range groups {
 		if fn := t.peerUpHandler(); fn != nil {
 			fn(addr)

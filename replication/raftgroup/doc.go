@@ -99,8 +99,12 @@
 // snapshot.
 //
 // The leader reports a replica that reads its log out of sync (InSync)
-// until five heartbeat timeouts after its last read: heartbeats alone
-// would count it in sync while it is still far behind.
+// until a heartbeat timeout after its last read: heartbeats alone
+// would count it in sync while it is still far behind. A replica whose
+// heartbeats fail is out of sync until Raft reports them resumed, its
+// replication restarts (removed and added again), or two heartbeat
+// timeouts pass with no further failure (insync.go: raft's observations
+// may be dropped, and a stopped replication reports nothing).
 //
 // A restore that outlasts the transport's Timeout fails the leader's
 // InstallSnapshot call but goes on here; the leader sends the snapshot
@@ -190,6 +194,7 @@
 //	failure.go   a replica whose storage failed leaves the group and, if it
 //	             led, tells its followers
 //	snapshot_due.go  snapshots taken as entries apply, not on a timer
+//	insync.go    InSync: which replicas the leader counts in sync
 //	config.go    Config, Options
 //
 // # Non-obvious

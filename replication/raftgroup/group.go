@@ -8,7 +8,6 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,11 +68,12 @@ type Group struct {
 	changedMu sync.Mutex
 	changed   chan struct{}
 
-	// syncMu guards unreachable: the followers whose heartbeats fail, as
-	// Raft's observations report them on the leader; and readingLog: when
-	// each replica last read this node's log to catch up (serveLog).
+	// syncMu guards unreachable: when each follower's heartbeat last
+	// failed, as Raft's observations report them on the leader; and
+	// readingLog: when each replica last read this node's log to catch
+	// up (serveLog). See insync.go.
 	syncMu      sync.Mutex
-	unreachable map[raft.ServerID]bool
+	unreachable map[raft.ServerID]time.Time
 	readingLog  map[raft.ServerID]time.Time
 
 	// snaps is the group's snapshot store; logTransport, when the
@@ -263,7 +263,7 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 	}
 	g.observer = raft.NewObserver(g.observations, false, func(o *raft.Observation) bool {
 		switch o.Data.(type) {
-		case raft.RaftState, raft.FailedHeartbeatObservation, raft.ResumedHeartbeatObservation:
+		case raft.RaftState, raft.FailedHeartbeatObservation, raft.ResumedHeartbeatObservation, raft.PeerObservation:
 			return true
 		case raft.LeaderObservation:
 			return g.failover != nil
@@ -382,23 +382,19 @@ func (g *Group) watch() {
 				}
 				continue
 			case raft.FailedHeartbeatObservation:
-				g.syncMu.Lock()
-				if g.unreachable == nil {
-					g.unreachable = map[raft.ServerID]bool{}
-				}
-				g.unreachable[d.PeerID] = true
-				g.syncMu.Unlock()
+				g.noteHeartbeatFailed(d.PeerID)
 				continue
 			case raft.ResumedHeartbeatObservation:
-				g.syncMu.Lock()
-				delete(g.unreachable, d.PeerID)
-				g.syncMu.Unlock()
+				g.forgetHeartbeatFailed(d.PeerID)
+				continue
+			case raft.PeerObservation:
+				// Its replication (and heartbeat) goroutine started or
+				// stopped: a failure the old one saw is not the new one's.
+				g.forgetHeartbeatFailed(d.Peer.ID)
 				continue
 			}
 			state, _ := o.Data.(raft.RaftState)
-			g.syncMu.Lock()
-			clear(g.unreachable)
-			g.syncMu.Unlock()
+			g.forgetHeartbeatFailed("")
 			if state != raft.Leader || g.Failed() != nil {
 				if g.ready.Swap(false) {
 					g.signal()
@@ -455,61 +451,6 @@ func (g *Group) signal() {
 
 // Term returns the group's current Raft term as this node knows it.
 func (g *Group) Term() int32 { return int32(g.raft.CurrentTerm()) }
-
-// readingLogLag is how many heartbeat timeouts after its last read of
-// this node's log a replica counts as catching up (out of sync): the
-// reads of one catch-up follow each other closely, but a restore may
-// pause between attempts (a timed-out InstallSnapshot is sent again,
-// after raft's backoff of at most half a heartbeat timeout), so twice
-// the longest pause.
-const readingLogLag = 1
-
-// InSync returns those of replicas (node ids as server ids) the leader
-// has heard from since its last failed heartbeat to them and that are not
-// catching up from its segments: every replica but the ones Raft reports
-// unreachable and the ones that read this node's log within the last
-// readingLogLag heartbeat timeouts. Meaningful on the leader.
-func (g *Group) InSync(replicas []int32) []int32 {
-	g.syncMu.Lock()
-	defer g.syncMu.Unlock()
-	if len(g.unreachable) == 0 && len(g.readingLog) == 0 {
-		return replicas
-	}
-	now := time.Now()
-	for id, at := range g.readingLog {
-		if now.Sub(at) > readingLogLag*g.cfg.HeartbeatTimeout {
-			delete(g.readingLog, id)
-		}
-	}
-	out := make([]int32, 0, len(replicas))
-	for _, r := range replicas {
-		id := raft.ServerID(strconv.Itoa(int(r)))
-		if _, reading := g.readingLog[id]; !g.unreachable[id] && !reading {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// noteReadingLog records that the replica at addr reads this node's log
-// to catch up: it is out of sync until it stops.
-func (g *Group) noteReadingLog(addr raft.ServerAddress) {
-	f := g.raft.GetConfiguration()
-	if f.Error() != nil {
-		return
-	}
-	for _, srv := range f.Configuration().Servers {
-		if srv.Address == addr {
-			g.syncMu.Lock()
-			if g.readingLog == nil {
-				g.readingLog = map[raft.ServerID]time.Time{}
-			}
-			g.readingLog[srv.ID] = time.Now()
-			g.syncMu.Unlock()
-			return
-		}
-	}
-}
 
 // IsLeader reports whether this node leads the group and accepts appends
 // (never once its storage failed).

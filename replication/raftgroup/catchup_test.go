@@ -178,10 +178,10 @@ func TestGroupCatchUpFromLeaderSegments(t *testing.T) {
 }
 
 // TestGroupCatchUpSlowerThanTimeout: a restore that outlasts the
-// transport's Timeout fails the leader's InstallSnapshot call but goes
-// on; the leader sends the snapshot again and the replica ends caught up,
-// having read each part of the leader's log once. While it reads the log
-// it is out of sync; after, in sync again.
+// transport's Timeout, reading the leader's log all along, ends caught
+// up, having read each part of the leader's log once (the transport keeps
+// the call waiting while the reads go on: TestInstallSnapshotWaitsForRestoreReads).
+// While it reads the log it is out of sync; after, in sync again.
 func TestGroupCatchUpSlowerThanTimeout(t *testing.T) {
 	if raceEnabled {
 		// It counts reads against a transport Timeout of a second and a

@@ -106,9 +106,12 @@
 // timeouts pass with no further failure (insync.go: raft's observations
 // may be dropped, and a stopped replication reports nothing).
 //
-// A restore that outlasts the transport's Timeout fails the leader's
-// InstallSnapshot call but goes on here; the leader sends the snapshot
-// again, and the second restore finds the data in place.
+// A restore's reads of the leader's log keep the leader's InstallSnapshot
+// call waiting (the transport extends it by its Timeout at each read), so
+// a long catch-up ends answered, and the leader replicates to the replica
+// at once, not at its next new entry or CommitTimeout. A restore that
+// fails or stalls fails the call; the leader sends the snapshot again,
+// and the next restore resumes from what the first fetched.
 //
 // Crash safety. Raft writes the snapshot into its store before Restore,
 // and on Open raft believes the latest snapshot. So the group's snapshot

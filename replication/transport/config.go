@@ -22,7 +22,8 @@ type Config struct {
 	// Timeout bounds each RPC from send to response, a dial, and the wait
 	// for a local group to take or answer an incoming RPC. An
 	// InstallSnapshot gets Timeout per SnapshotTimeoutScale bytes, at least
-	// one Timeout. Default 5s.
+	// one Timeout, and at least Timeout after each ReadLog its receiver's
+	// restore makes of the sender's log (restore_wait.go). Default 5s.
 	Timeout time.Duration
 
 	// MaxFrameSize is the largest frame, in bytes, sent or accepted; an

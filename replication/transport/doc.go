@@ -23,7 +23,10 @@
 //     install reads a peer's committed batches, answered by the group's
 //     LogReader on a goroutine of the group, never on the reader;
 //   - up to Config.MaxSnapshotStreams short-lived snapshot connections, one
-//     per InstallSnapshot in progress, closed when it ends.
+//     per InstallSnapshot in progress, closed when it ends. Its answer
+//     comes when the receiver's restore ends, which reads the sender's
+//     log first (ReadLog): each such read extends the call's wait, at
+//     both ends, to at least Timeout from then (restore_wait.go).
 //
 // So a heartbeat never waits behind another group's 4 MiB AppendEntries on
 // the sending socket, and a snapshot stream never blocks either. The count
@@ -164,8 +167,8 @@
 //
 // peer.mu (held while dialling) before Mux.mu (track the new connection);
 // pipeline.mu before Transport.mu before Mux.mu (start a goroutine with
-// goFunc). clientConn.mu, the connections' write locks, heartbeatMu and
-// peerDownMu are leaves. The detector holds no lock while it pings,
+// goFunc). clientConn.mu, the connections' write locks, heartbeatMu,
+// peerDownMu and snapOutMu are leaves. The detector holds no lock while it pings,
 // starts a dial or calls the peer-down handlers (it copies the groups
 // under Mux.mu's read lock first). No lock is held while calling into raft or a pending call's
 // done, and Mux.mu is released before Close closes the groups.

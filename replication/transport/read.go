@@ -73,6 +73,7 @@ func (t *Transport) ReadLog(target raft.ServerAddress, from int64, maxBytes int)
 	if err := t.rpc(target, classBulk, &readLogRequest{Asker: t.m.cfg.Advertise, From: from, MaxBytes: maxBytes}, &resp); err != nil {
 		return LogChunk{}, fmt.Errorf("transport: read log of group %q from %s at %d: %w", t.group, target, from, err)
 	}
+	t.noteRestoreRead()
 	return resp.Chunk, nil
 }
 
@@ -87,9 +88,11 @@ func (t *Transport) readLog(in inbound) {
 	req := in.req.(*readLogRequest)
 	// The answer must fit a frame whatever the asker asked for.
 	maxBytes := min(req.MaxBytes, t.m.cfg.MaxFrameSize/2)
+	t.extendSnapshotOut(req.Asker)
 	if !t.goFunc(func() {
 		chunk, err := fn(req.Asker, req.From, maxBytes)
 		in.sc.respond(in.id, in.typ, &readLogResponse{Chunk: chunk}, err)
+		t.extendSnapshotOut(req.Asker)
 	}) {
 		in.sc.respondError(in.id, in.typ, fmt.Errorf("%w: group %q", ErrClosed, t.group))
 	}

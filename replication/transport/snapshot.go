@@ -13,7 +13,9 @@ import (
 // installSnapshot sends one InstallSnapshot on a connection of its own:
 // the request frame, then exactly args.Size bytes copied from data as they
 // are read (the snapshot is never held whole), then it reads the response
-// and closes the connection. At most MaxSnapshotStreams run per peer.
+// and closes the connection; each ReadLog of the target's restore extends
+// the wait for the answer (restore_wait.go). At most MaxSnapshotStreams
+// run per peer, each until it is answered.
 func (t *Transport) installSnapshot(target raft.ServerAddress, args *raft.InstallSnapshotRequest, resp *raft.InstallSnapshotResponse, data io.Reader) error {
 	if t.ctx.Err() != nil {
 		return ErrClosed
@@ -42,7 +44,9 @@ func (t *Transport) installSnapshot(target raft.ServerAddress, args *raft.Instal
 	// Closing the group or the Mux aborts the stream.
 	stop := context.AfterFunc(t.ctx, func() { conn.Close() })
 	defer stop()
-	conn.SetDeadline(deadline(snapshotTimeout(t.m.cfg, args.Size)))
+	until := deadline(snapshotTimeout(t.m.cfg, args.Size))
+	conn.SetDeadline(until)
+	defer t.trackSnapshotOut(target, conn, until)()
 
 	var e encoder
 	e.begin(typeInstallSnapshot, 1)

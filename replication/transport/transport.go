@@ -54,6 +54,14 @@ type Transport struct {
 	retryStop     chan struct{}
 	retryStopOnce sync.Once
 
+	// snapOut holds this group's InstallSnapshot streams in progress, by
+	// target, and restoreRead signals a ReadLog answered to a restore
+	// waiting in deliverSnapshot (restore_wait.go). snapOutMu is taken
+	// with no other lock held.
+	snapOutMu   sync.Mutex
+	snapOut     map[raft.ServerAddress]*snapshotOut
+	restoreRead chan struct{}
+
 	// mu guards the fields below. It is never held while calling into raft
 	// or writing to a connection.
 	mu     sync.Mutex
@@ -91,7 +99,7 @@ func (in inbound) respondError(err error) {
 }
 
 func newTransport(m *Mux, group string) *Transport {
-	t := &Transport{m: m, group: group, consumer: make(chan raft.RPC), retryStop: make(chan struct{})}
+	t := &Transport{m: m, group: group, consumer: make(chan raft.RPC), retryStop: make(chan struct{}), restoreRead: make(chan struct{}, 1)}
 	t.ctx, t.cancel = context.WithCancel(m.ctx)
 	return t
 }

@@ -39,14 +39,13 @@ type Config struct {
 	// each a wake-up of a goroutine (1,000 idle partitions of replication
 	// factor 3: 89 a second per node at 5s, 22 at 20s). It is also how
 	// soon raft's leader tries a follower again after a failed
-	// AppendEntries when no new entry arrives; the transport retries the
-	// failures that end by themselves sooner (a follower's node down and
-	// back, or a replica being added whose group was not open yet:
-	// appendRetryWait). Default 5s, used at most HeartbeatTimeout: 20s
-	// with those retries made TestReassignSurvivesLeaderChanges fail
-	// under load (a replica added while its node was frozen stayed out of
-	// sync for minutes; not understood yet). Not
-	// a failure detector: followers serve no reads and a new leader
+	// AppendEntries or InstallSnapshot when no new entry arrives; the
+	// transport does sooner what ends by itself (a follower's node down
+	// and back, or a replica being added whose group was not open yet:
+	// appendRetryWait; a snapshot install waits for the restore's reads of
+	// the leader's log), so this is the wait only for failures that may
+	// not. Default 20s, used at most HeartbeatTimeout. Not a failure
+	// detector: followers serve no reads and a new leader
 	// applies everything before it serves, so a follower's late high
 	// watermark changes nothing a client sees, as Kafka's
 	// replica.fetch.wait.max.ms (500) delays a follower's. The metadata
@@ -103,7 +102,7 @@ func DefaultConfig() Config {
 		HeartbeatTimeout:   20 * time.Second,
 		ElectionTimeout:    20 * time.Second,
 		LeaderLeaseTimeout: 10 * time.Second,
-		CommitTimeout:      5 * time.Second,
+		CommitTimeout:      20 * time.Second,
 		FailoverStagger:    time.Second,
 		MaxAppendEntries:   256,
 		SnapshotInterval:   10 * time.Second,

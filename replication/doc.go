@@ -228,7 +228,8 @@
 //     failed under load (3 of 4 runs beside another test package: the
 //     replica added while its node was frozen stayed out of sync for
 //     minutes; it passed 3 of 3 at 20 s without the retries, 9 of 9 at
-//     5 s with them), not understood yet, so CommitTimeout stays 5 s;
+//     5 s with them), not understood then, so CommitTimeout stayed 5 s
+//     (the fifth pass below found it and moved it to 20 s);
 //     (3) a real answer to an idle AppendEntries stands in for ten
 //     heartbeat timeouts (was three), so the minute's bursts stop. Same
 //     session, quiet machine, BenchmarkCluster/idle at the defaults
@@ -251,6 +252,45 @@
 //     220 a second), idle AppendEntries loops (89), lease checks (about
 //     40), follower timers (22), the metadata group's (about 45 on its
 //     leader), at 2-3 thread wake-ups each.
+//   - CommitTimeout 20 s (issue 7, fifth pass). The kept log of the
+//     failed TestReassignSurvivesLeaderChanges run showed the move
+//     completing on a partition leader just restarted (replica 3 added,
+//     2 removed, within a millisecond) and then ISR [1] for two minutes.
+//     A leader resuming a move it did not start removes the non-voter and
+//     adds it again, to track its progress; raft had reported that
+//     replica's heartbeats failing while its node was frozen, and never
+//     reported them resumed: the replication goroutine that saw the
+//     failures stopped with the removal, and the new one had none to
+//     resume from. The leader counted the replica out of sync until its
+//     next leadership change (with two replicas, min.insync.replicas 2
+//     would have refused every produce meanwhile). raftgroup's insync.go
+//     now forgets a failure when raft's replication to the peer starts
+//     or stops, and ignores one older than two heartbeat timeouts (raft's
+//     observer also drops observations when its channel is full);
+//     TestGroupInSyncAfterRemovedAndAdded fails without it. Why it showed
+//     at 20 s and not at 5 s is not established; 29 runs at 20 s beside
+//     another test package this pass (21 of the code before these fixes,
+//     8 of the commit that had failed) did not reproduce it.
+//     Second, a snapshot install's call now follows its restore (the
+//     transport's restore_wait.go): a catch-up longer than the
+//     transport's Timeout failed the leader's call, and raft sent the
+//     snapshot again only at its next new entry or CommitTimeout. With
+//     both, CommitTimeout is 20 s. The bench now measures idle from
+//     twice CommitTimeout after every partition was led: each new group's
+//     first idle AppendEntries carries the commit index of its creation
+//     and cannot be answered from an earlier one, and at 20 s those
+//     spread over the 20-40 s after creation (reported apart,
+//     cpu-%-tail-max-node). Same session, quiet machine, defaults
+//     (SLUICE_BENCH_RAFT_TIMEOUT_MS=1000), windows after the tail: at 5 s
+//     3.4-5.7 % of a core per node, 1,420-1,610 wake-ups a second (two
+//     runs, ten windows); at 20 s 3.1-4.7 %, 1,270-1,460 (two runs, six
+//     windows); the final code, three runs, the reported window 3.4-4.5 %
+//     (1,220-1,390 wake-ups), the windows after it 3.8-5.8 % (one of
+//     four over 5 %, on one node of three: CPU ticks move more than
+//     wake-ups, 1,230-1,410); the tail window 3.7-4.8 %; RSS 123-130 MiB. A CPU
+//     profile of an idle node is mostly the scheduler finding the next
+//     goroutine to run (55 %) for raft's timers: heartbeat goroutines
+//     (22 %), raft's oldest-log gauge per led group every 10 s (6 %).
 //   - Failover outliers (issue 7, fourth pass). Runs of
 //     BenchmarkCluster/failover (10 trials each) now and then had one
 //     trial of 24-38 s (3 in 220 trials this session, before and after

@@ -26,6 +26,9 @@ const catchUpChunk = 1 << 20
 type LogTransport interface {
 	// SetLogReader makes fn answer the peers' ReadLog requests.
 	SetLogReader(fn transport.LogReader)
+	// SetRestoredHandler makes fn hear of each peer whose install of a
+	// snapshot this replica sent ended in success (its catch-up done).
+	SetRestoredHandler(fn func(peer raft.ServerAddress))
 	// ReadLog asks target for its committed batches from offset from, up
 	// to maxBytes.
 	ReadLog(target raft.ServerAddress, from int64, maxBytes int) (transport.LogChunk, error)

@@ -232,7 +232,8 @@ func TestGroupCatchUpSlowerThanTimeout(t *testing.T) {
 	if len(reported) < 2 || !slices.ContainsFunc(reported[1:], excluded) {
 		t.Fatalf("in sync while the replica read the leader's log: %v, want %d out", reported, downID)
 	}
-	// It rejoins once it stops reading the log (readingLogLag).
+	// It rejoins once its install is answered (peerRestored), at the
+	// latest readingLogLag after its last read.
 	deadline := time.Now().Add(15 * time.Second)
 	for !slices.Contains(c.leader().group.InSync([]int32{1, 2, 3}), downID) {
 		if time.Now().After(deadline) {

@@ -260,6 +260,7 @@ func Open(dir string, replica *partition.Replica, cfg Config, opts Options) (*Gr
 	if g.logTransport != nil {
 		// Only now: serving a peer needs raft (its configuration).
 		g.logTransport.SetLogReader(g.serveLog)
+		g.logTransport.SetRestoredHandler(g.peerRestored)
 	}
 	g.observer = raft.NewObserver(g.observations, false, func(o *raft.Observation) bool {
 		switch o.Data.(type) {

@@ -28,11 +28,12 @@ import (
 const heartbeatFailedLag = 2
 
 // readingLogLag is how many heartbeat timeouts after its last read of
-// this node's log a replica counts as catching up (out of sync): the
-// reads of one catch-up follow each other closely, but a restore may
-// pause between attempts (a timed-out InstallSnapshot is sent again,
-// after raft's backoff of at most half a heartbeat timeout), so twice
-// the longest pause.
+// this node's log a replica counts as catching up (out of sync) when no
+// answered install says its catch-up ended (peerRestored): the reads of
+// one catch-up follow each other closely, but a restore may pause
+// between attempts (a failed InstallSnapshot is sent again, after raft's
+// backoff of at most half a heartbeat timeout), so twice the longest
+// pause.
 const readingLogLag = 1
 
 // InSync returns those of replicas (node ids as server ids) the leader
@@ -94,19 +95,43 @@ func (g *Group) forgetHeartbeatFailed(id raft.ServerID) {
 // noteReadingLog records that the replica at addr reads this node's log
 // to catch up: it is out of sync until it stops.
 func (g *Group) noteReadingLog(addr raft.ServerAddress) {
+	id, ok := g.serverAt(addr)
+	if !ok {
+		return
+	}
+	g.syncMu.Lock()
+	defer g.syncMu.Unlock()
+	if g.readingLog == nil {
+		g.readingLog = map[raft.ServerID]time.Time{}
+	}
+	g.readingLog[id] = time.Now()
+}
+
+// peerRestored hears that the replica at addr installed the snapshot
+// this node sent: its restore, reads of this node's log included, ended,
+// and it holds every entry up to the snapshot. It is in sync again at
+// once, not readingLogLag after its last read.
+func (g *Group) peerRestored(addr raft.ServerAddress) {
+	id, ok := g.serverAt(addr)
+	if !ok {
+		return
+	}
+	g.syncMu.Lock()
+	defer g.syncMu.Unlock()
+	delete(g.readingLog, id)
+}
+
+// serverAt returns the id of the server at addr in the group's latest
+// configuration.
+func (g *Group) serverAt(addr raft.ServerAddress) (raft.ServerID, bool) {
 	f := g.raft.GetConfiguration()
 	if f.Error() != nil {
-		return
+		return "", false
 	}
 	for _, srv := range f.Configuration().Servers {
 		if srv.Address == addr {
-			g.syncMu.Lock()
-			if g.readingLog == nil {
-				g.readingLog = map[raft.ServerID]time.Time{}
-			}
-			g.readingLog[srv.ID] = time.Now()
-			g.syncMu.Unlock()
-			return
+			return srv.ID, true
 		}
 	}
+	return "", false
 }

@@ -75,3 +75,42 @@ func TestInSyncIgnoresOldHeartbeatFailure(t *testing.T) {
 		t.Fatalf("InSync = %v after 3's heartbeats resumed, want every replica", got)
 	}
 }
+
+// TestGroupCatchUpEndsReadingLog: the leader stops counting a replica as
+// catching up from its log as soon as the replica's snapshot install is
+// answered, not readingLogLag heartbeat timeouts after its last read.
+func TestGroupCatchUpEndsReadingLog(t *testing.T) {
+	cfg := catchUpConfig()
+	// Long enough that readingLogLag alone would outlast the wait below.
+	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 5*time.Second, 5*time.Second, time.Second
+	c := newClusterMux(t, 3, cfg, true, nil)
+	down := c.follower()
+	c.stop(down)
+	const n = 20
+	for seq := range int32(n) {
+		c.appendRetrying(bigBatch(t, seq, 64<<10))
+	}
+	c.converged(n)
+	c.compact()
+	var reads served
+	c.hookServers(reads.hook)
+	c.start(down)
+	c.converged(n)
+	if len(reads.list()) == 0 {
+		t.Fatal("the replica caught up without reading the leader's log: the test needs a snapshot install")
+	}
+	l := c.leader()
+	reading := func() bool {
+		l.group.syncMu.Lock()
+		defer l.group.syncMu.Unlock()
+		_, ok := l.group.readingLog[down.id]
+		return ok
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for reading() {
+		if time.Now().After(deadline) {
+			t.Fatalf("replica %s restored, still counted as reading the leader's log 2s later", down.id)
+		}
+		time.Sleep(10 * time.Millisecond) // no signal for it: polled with a deadline
+	}
+}

@@ -23,7 +23,25 @@ import (
 // ReadLog from the replica, and the replica's wait for raft's answer when
 // a ReadLog of the group gets its answer. A restore that stops reading
 // for Timeout (stalled, or a long step after its last read) still times
-// out as before, and raft sends the snapshot again.
+// out as before, and raft sends the snapshot again. An install answered
+// Success is told to the group (SetRestoredHandler): the target's
+// catch-up from this node's log has ended.
+
+// SetRestoredHandler installs fn, called with the target's address when
+// an InstallSnapshot this group sent is answered Success: the target's
+// restore, its catch-up from this node's log included, has ended. It runs
+// on raft's replication goroutine and must not block; nil removes it.
+func (t *Transport) SetRestoredHandler(fn func(raft.ServerAddress)) {
+	t.logReaderMu.Lock()
+	defer t.logReaderMu.Unlock()
+	t.restoredFn = fn
+}
+
+func (t *Transport) restoredHandler() func(raft.ServerAddress) {
+	t.logReaderMu.Lock()
+	defer t.logReaderMu.Unlock()
+	return t.restoredFn
+}
 
 // snapshotOut is an InstallSnapshot stream in progress from this group.
 type snapshotOut struct {

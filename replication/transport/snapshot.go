@@ -82,5 +82,8 @@ func (t *Transport) installSnapshot(target raft.ServerAddress, args *raft.Instal
 	if remoteErr != "" {
 		return fmt.Errorf("transport: install snapshot of group %q on %s: %s", t.group, target, remoteErr)
 	}
+	if fn := t.restoredHandler(); fn != nil && resp.Success {
+		fn(target)
+	}
 	return nil
 }

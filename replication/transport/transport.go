@@ -33,6 +33,7 @@ type Transport struct {
 
 	logReaderMu sync.Mutex
 	logReaderFn LogReader
+	restoredFn  func(raft.ServerAddress) // restore_wait.go
 
 	peerDownMu sync.Mutex
 	peerDownFn func(raft.ServerAddress)

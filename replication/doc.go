@@ -284,10 +284,12 @@
 //     (SLUICE_BENCH_RAFT_TIMEOUT_MS=1000), windows after the tail: at 5 s
 //     3.4-5.7 % of a core per node, 1,420-1,610 wake-ups a second (two
 //     runs, ten windows); at 20 s 3.1-4.7 %, 1,270-1,460 (two runs, six
-//     windows); the final code, three runs, the reported window 3.4-4.5 %
-//     (1,220-1,390 wake-ups), the windows after it 3.8-5.8 % (one of
-//     four over 5 %, on one node of three: CPU ticks move more than
-//     wake-ups, 1,230-1,410); the tail window 3.7-4.8 %; RSS 123-130 MiB. A CPU
+//     windows); the final code, four runs, the reported window 3.4-4.5 %
+//     (1,220-1,395 wake-ups), the windows after it 3.5-5.8 % (one of
+//     six over 5 %, on one node of three: CPU ticks move more than
+//     wake-ups, 1,230-1,430); the tail window 3.5-4.8 %; RSS 121-130
+//     MiB. The collector ran once in the idle minute (gctrace: about
+//     50 ms of CPU), so it is not what moves a window. A CPU
 //     profile of an idle node is mostly the scheduler finding the next
 //     goroutine to run (55 %) for raft's timers: heartbeat goroutines
 //     (22 %), raft's oldest-log gauge per led group every 10 s (6 %).

@@ -354,6 +354,7 @@ func TestClusterTransactConsumeTransformKill9(t *testing.T) {
 	// waitCommits waits until the transformer has committed n more
 	// transactions (its own count: an admin client may also keep asking
 	// a killed group coordinator).
+	began := time.Now()
 	waitCommits := func(n int, what string) {
 		t.Helper()
 		committed, _, _ := tr.counts()
@@ -364,6 +365,7 @@ func TestClusterTransactConsumeTransformKill9(t *testing.T) {
 			}
 			return now >= committed+n
 		})
+		t.Logf("%6s %s", time.Since(began).Round(100*time.Millisecond), what)
 	}
 	// The transformer is paced: each phase lets 10 transactions run
 	// (aborts and failures take some) and waits for 3 commits, so every

@@ -284,11 +284,12 @@
 //     (SLUICE_BENCH_RAFT_TIMEOUT_MS=1000), windows after the tail: at 5 s
 //     3.4-5.7 % of a core per node, 1,420-1,610 wake-ups a second (two
 //     runs, ten windows); at 20 s 3.1-4.7 %, 1,270-1,460 (two runs, six
-//     windows); the final code, four runs, the reported window 3.4-4.5 %
-//     (1,220-1,395 wake-ups), the windows after it 3.5-5.8 % (one of
-//     six over 5 %, on one node of three: CPU ticks move more than
-//     wake-ups, 1,230-1,430); the tail window 3.5-4.8 %; RSS 121-130
-//     MiB. The collector ran once in the idle minute (gctrace: about
+//     windows); the final code, six runs, the reported window 3.4-4.5 %
+//     (1,220-1,425 wake-ups), the windows after it 3.5-5.8 % (2 of 10
+//     with a node over 5 %: 5.8 % on one node at an ordinary 1,407
+//     wake-ups, and 4.9-5.7 % on all three at once at 1,180-1,280, the
+//     fewest of the session, which points at the host; wake-ups
+//     1,180-1,430); the tail window 3.5-4.9 %; RSS 119-130 MiB. The collector ran once in the idle minute (gctrace: about
 //     50 ms of CPU), so it is not what moves a window. A CPU
 //     profile of an idle node is mostly the scheduler finding the next
 //     goroutine to run (55 %) for raft's timers: heartbeat goroutines

@@ -286,8 +286,8 @@
 //     runs, ten windows); at 20 s 3.1-4.7 %, 1,270-1,460 (two runs, six
 //     windows); the final code, six runs, the reported window 3.4-4.5 %
 //     (1,220-1,425 wake-ups), the windows after it 3.5-5.8 % (2 of 10
-//     with a node over 5 %: 5.8 % on one node at an ordinary 1,407
-//     wake-ups, and 4.9-5.7 % on all three at once at 1,180-1,280, the
+//     with a node over 5 %: 5.8 and 5.3 % on two nodes, at an ordinary
+//     1,407 wake-ups, and 4.9-5.7 % on all three at once at 1,180-1,280, the
 //     fewest of the session, which points at the host; wake-ups
 //     1,180-1,430); the tail window 3.5-4.9 %; RSS 119-130 MiB. The collector ran once in the idle minute (gctrace: about
 //     50 ms of CPU), so it is not what moves a window. A CPU

@@ -265,9 +265,14 @@ func (c *clientConn) fail(err error) {
 // readLoop reads responses until the connection breaks.
 func (c *clientConn) readLoop() {
 	r := bufio.NewReaderSize(c.conn, readBufferSize)
-	for {
+	for read := false; ; read = true {
 		b, err := readFrame(r, c.m.cfg.MaxFrameSize)
 		if err != nil {
+			if !read && closedByPeer(err) {
+				// Ended by the other side before answering anything: as
+				// a refused dial (a proxy on the link reached nothing).
+				c.peer.noteRefused()
+			}
 			c.fail(err)
 			return
 		}

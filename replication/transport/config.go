@@ -68,7 +68,9 @@ type Config struct {
 	// frame read from it on this node's connections to it, though the
 	// failure detector pings it every PeerFailureTimeout/5) before it is
 	// declared down, at once when a dial to it is refused (nothing
-	// listens there); see liveness.go. Groups learn of it through
+	// listens there) or a new connection to it is ended by the other side
+	// before answering (a proxy on the link with nothing behind it); see
+	// liveness.go. Groups learn of it through
 	// Transport.SetPeerDownHandler. 0 turns the detector off. Default 2s:
 	// a node stalled past a second on a loaded machine is not dead.
 	PeerFailureTimeout time.Duration

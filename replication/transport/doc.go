@@ -221,7 +221,10 @@
 // broken one on a goroutine of its own. A peer is declared down when
 // nothing was read from it for PeerFailureTimeout, or as soon as a dial
 // to it is refused after the last frame read from it (a killed process:
-// two checks at most); it is up again at the next frame read. Each
+// two checks at most), or a connection to it is closed or reset by the
+// other side before a frame was read on it (the same behind a proxy,
+// which accepts the dial and then reaches nothing); it is up again at
+// the next frame read. Each
 // transition to down calls every group's peer-down handler
 // (SetPeerDownHandler) on the detector's goroutine. The detector never
 // answers for a peer and never changes what raft is told: it only

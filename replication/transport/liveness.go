@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"io"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -24,7 +25,9 @@ import (
 //   - A peer is declared down when nothing was read from it for
 //     PeerFailureTimeout, or at once when a dial to it is refused after
 //     the last frame read (nothing listens at its address: a killed
-//     process).
+//     process), or a connection to it ends, closed or reset by the
+//     other side, before a frame was read on it (a proxy on the link
+//     accepts the dial and then finds nothing listening behind it).
 //   - On each alive-to-down transition every group's peer-down handler
 //     (SetPeerDownHandler) is called, on the detector's goroutine; it must
 //     not block. A peer is up again at the first frame read from it, and
@@ -70,8 +73,18 @@ type liveness struct {
 // detector's next check.
 func (l *liveness) noteDialError(err error) {
 	if errors.Is(err, syscall.ECONNREFUSED) {
-		l.refusedAt.Store(time.Now().UnixNano())
+		l.noteRefused()
 	}
+}
+
+// noteRefused records that the peer refused a connection just now: down
+// at the detector's next check unless a frame is read from it first.
+func (l *liveness) noteRefused() { l.refusedAt.Store(time.Now().UnixNano()) }
+
+// closedByPeer reports whether a read error is the other side ending the
+// connection (not this node closing it).
+func closedByPeer(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // WatchPeer makes the failure detector watch the peer at addr from now on

@@ -73,6 +73,37 @@ func TestPeerDownWhenRefused(t *testing.T) {
 	}
 }
 
+// TestPeerDownWhenRefusedBehindProxy: with a proxy on the link, a dial to
+// a peer whose process is gone succeeds (the proxy accepts it) and the
+// proxy then ends the connection, finding nothing behind it; that too
+// declares the peer down within two of the detector's checks, well
+// before the silence timeout.
+func TestPeerDownWhenRefusedBehindProxy(t *testing.T) {
+	const timeout = 2 * time.Second
+	b := newTestMux(t, func(c *Config, _ *Options) { c.PeerFailureTimeout = timeout })
+	px := newProxy(t, string(b.Addr()))
+	a := newTestMux(t, func(c *Config, o *Options) {
+		c.PeerFailureTimeout = timeout
+		o.DialAddress = func(raft.ServerAddress) string { return px.Addr() }
+	})
+	down := downRecorder(t, a.Mux)
+	a.WatchPeer(b.Addr())
+	waitFor(t, 5*time.Second, "a connected to b", func() bool {
+		p, _ := a.peer(b.Addr())
+		c := p.control.Load()
+		return c != nil && c.alive() && !a.PeerDown(b.Addr())
+	})
+	b.Close()
+	took := waitDown(t, down, b.Addr(), 3*timeout)
+	t.Logf("declared down %v after its listener closed, behind a proxy (silence timeout %v)", took, timeout)
+	// Two of the detector's checks (timeout/5 apart) at most; the silence
+	// alone would take timeout less the time since the last frame read
+	// (at most one check).
+	if took >= timeout/2 {
+		t.Errorf("a peer gone behind a proxy took %v to be declared down, want under %v (silence timeout %v)", took, timeout/2, timeout)
+	}
+}
+
 // TestPeerDownWhenSilent: a peer behind a link that drops everything is
 // declared down after PeerFailureTimeout of silence (within two checks
 // more), and up again once the link carries frames again.

@@ -73,6 +73,27 @@ func TestPeerDownWhenRefused(t *testing.T) {
 	}
 }
 
+// watchedBehindProxy starts b, and a dialling b through a proxy, both
+// with PeerFailureTimeout timeout; a watches b and is connected to it.
+// down reports the peers a declares down.
+func watchedBehindProxy(t *testing.T, timeout time.Duration) (a, b *testMux, px *proxy, down <-chan raft.ServerAddress) {
+	t.Helper()
+	b = newTestMux(t, func(c *Config, _ *Options) { c.PeerFailureTimeout = timeout })
+	px = newProxy(t, string(b.Addr()))
+	a = newTestMux(t, func(c *Config, o *Options) {
+		c.PeerFailureTimeout = timeout
+		o.DialAddress = func(raft.ServerAddress) string { return px.Addr() }
+	})
+	down = downRecorder(t, a.Mux)
+	a.WatchPeer(b.Addr())
+	waitFor(t, 5*time.Second, "a connected to b", func() bool {
+		p, _ := a.peer(b.Addr())
+		c := p.control.Load()
+		return c != nil && c.alive() && !a.PeerDown(b.Addr())
+	})
+	return a, b, px, down
+}
+
 // TestPeerDownWhenRefusedBehindProxy: with a proxy on the link, a dial to
 // a peer whose process is gone succeeds (the proxy accepts it) and the
 // proxy then ends the connection, finding nothing behind it; that too
@@ -80,21 +101,12 @@ func TestPeerDownWhenRefused(t *testing.T) {
 // before the silence timeout.
 func TestPeerDownWhenRefusedBehindProxy(t *testing.T) {
 	const timeout = 2 * time.Second
-	b := newTestMux(t, func(c *Config, _ *Options) { c.PeerFailureTimeout = timeout })
-	px := newProxy(t, string(b.Addr()))
-	a := newTestMux(t, func(c *Config, o *Options) {
-		c.PeerFailureTimeout = timeout
-		o.DialAddress = func(raft.ServerAddress) string { return px.Addr() }
-	})
-	down := downRecorder(t, a.Mux)
-	a.WatchPeer(b.Addr())
-	waitFor(t, 5*time.Second, "a connected to b", func() bool {
-		p, _ := a.peer(b.Addr())
-		c := p.control.Load()
-		return c != nil && c.alive() && !a.PeerDown(b.Addr())
-	})
+	a, b, _, down := watchedBehindProxy(t, timeout)
 	b.Close()
 	took := waitDown(t, down, b.Addr(), 3*timeout)
+	if !a.PeerDown(b.Addr()) {
+		t.Fatalf("PeerDown(b) false after the handler ran")
+	}
 	t.Logf("declared down %v after its listener closed, behind a proxy (silence timeout %v)", took, timeout)
 	// Two of the detector's checks (timeout/5 apart) at most; the silence
 	// alone would take timeout less the time since the last frame read
@@ -109,18 +121,7 @@ func TestPeerDownWhenRefusedBehindProxy(t *testing.T) {
 // more), and up again once the link carries frames again.
 func TestPeerDownWhenSilent(t *testing.T) {
 	const timeout = 500 * time.Millisecond
-	b := newTestMux(t, func(c *Config, _ *Options) { c.PeerFailureTimeout = timeout })
-	px := newProxy(t, string(b.Addr()))
-	a := newTestMux(t, func(c *Config, o *Options) {
-		c.PeerFailureTimeout = timeout
-		o.DialAddress = func(raft.ServerAddress) string { return px.Addr() }
-	})
-	down := downRecorder(t, a.Mux)
-	a.WatchPeer(b.Addr())
-	waitFor(t, 5*time.Second, "a connected to b", func() bool {
-		p, _ := a.peer(b.Addr())
-		return p.control.Load() != nil && !a.PeerDown(b.Addr())
-	})
+	a, b, px, down := watchedBehindProxy(t, timeout)
 	px.blackHole.Store(true)
 	cut := time.Now()
 	took := waitDown(t, down, b.Addr(), 10*timeout)

@@ -100,15 +100,17 @@
 // Raft calls FSM.Apply, Snapshot and Restore from one goroutine. The state
 // is an atomic.Pointer; FSM.mu guards only the Changed channel (closed and
 // replaced on each publish) and is never held while calling out. Group.mu
-// guards closed and orders the in-flight proposal count before Close's
-// wait; Group.leaderMu guards the LeaderChanged channel. No lock is held
+// guards closed; Group.leaderMu guards the LeaderChanged channel. No lock is held
 // while calling Raft, and no two of these locks are ever held together.
 //
 // Goroutines: Raft's own (stopped by Shutdown); Group.run, one per Group,
 // which initialises the cluster when this node is its first leader and
 // remembers the cluster id; and one per Propose/Join/Remove in flight,
-// waiting on its Raft future, which Raft always resolves (at the latest on
-// Shutdown). Close returns after all of them have exited.
+// waiting on its Raft future. Close returns after Raft's and run have
+// exited, not after those: Raft resolves a future by Shutdown at the
+// latest, except one whose committed entry was still queued for its FSM
+// when it shut down (hashicorp/raft v1.7.2), whose waiter never ends. The
+// caller of such a proposal gets ErrClosed once Close shut Raft down.
 //
 // # Formats
 //

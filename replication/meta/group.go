@@ -67,10 +67,13 @@ type Group struct {
 	foreignWarned bool
 
 	cancel context.CancelFunc
-	// wg tracks run and the waits of in-flight proposals; Close waits.
+	// wg tracks run; Close waits.
 	wg sync.WaitGroup
+	// shutDown is closed by Close once Raft is shut down: proposals still
+	// waiting stop (await).
+	shutDown chan struct{}
 
-	// mu guards closed and orders wg.Add before Close's wg.Wait.
+	// mu guards closed.
 	mu     sync.RWMutex
 	closed bool
 }
@@ -115,7 +118,7 @@ func Open(dir string, cfg Config, opts Options) (*Group, error) {
 	if err != nil {
 		return nil, fmt.Errorf("meta: open %s: %w", filepath.Join(dir, raftDBFile), err)
 	}
-	g := &Group{cfg: cfg, logger: logger, fsm: NewFSM(), store: store, seed: opts.Seed}
+	g := &Group{cfg: cfg, logger: logger, fsm: NewFSM(), store: store, seed: opts.Seed, shutDown: make(chan struct{})}
 	// Raft never blocks on an observer (unlike Config.NotifyCh); a dropped
 	// observation is harmless, as one pending is enough for run to read
 	// the current leadership.
@@ -283,6 +286,7 @@ func (g *Group) Close() error {
 		}
 	}
 	err := g.raft.Shutdown().Error()
+	close(g.shutDown)
 	g.raft.DeregisterObserver(g.observer)
 	g.cancel()
 	g.wg.Wait()

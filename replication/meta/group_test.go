@@ -586,3 +586,55 @@ func TestOpenLockedDataDir(t *testing.T) {
 		t.Fatalf("second Open of a data dir: %v, want a lock error", err)
 	}
 }
+
+// unresolvedFuture is a Raft future no one resolves: what Raft leaves an
+// Apply future whose committed entry was still queued for its FSM at
+// Shutdown.
+// Error says it is being waited on (entered), then blocks until never
+// closes.
+type unresolvedFuture struct{ entered, never chan struct{} }
+
+func (f unresolvedFuture) Error() error {
+	close(f.entered)
+	<-f.never
+	return nil
+}
+
+// TestCloseWithUnresolvedFuture: Close returns though a proposal waits on
+// a future Raft never resolves, and that proposal's wait ends with
+// ErrClosed.
+func TestCloseWithUnresolvedFuture(t *testing.T) {
+	ctx := testContext(t)
+	c := formCluster(t, 1)
+	n := c.running()[0]
+	waitState(ctx, t, n.g, "initialised", (*State).Initialized)
+	never := unresolvedFuture{entered: make(chan struct{}), never: make(chan struct{})}
+	defer close(never.never) // lets the waiting goroutine end with the test
+	waited := make(chan error, 1)
+	go func() { waited <- n.g.await(context.Background(), never) }()
+	select { // the proposal waits on its future before Close begins
+	case <-never.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the proposal never waited on its future")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- n.g.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close still waiting 10s later for a proposal whose future Raft never resolves")
+	}
+	select {
+	case err := <-waited:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("the waiting proposal: %v, want ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting proposal did not end 10s after Close")
+	}
+	n.g = nil // closed here; the cleanup must not close it again
+	n.trans.Close()
+}

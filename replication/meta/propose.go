@@ -77,27 +77,30 @@ func (g *Group) timeout(ctx context.Context) time.Duration {
 	return g.cfg.ProposeTimeout
 }
 
-// await waits for f or ctx. A future is always resolved by Raft (at the
-// latest by Shutdown), so the goroutine waiting on it ends; Close waits
-// for it.
+// await waits for f, ctx, or the group's Close. Raft resolves almost
+// every future by Shutdown at the latest, but not one of an entry it had
+// committed and queued for its FSM when it shut down (hashicorp/raft
+// v1.7.2: the FSM goroutine may exit with entries still queued, and an
+// Apply future has no shutdown channel): the goroutine waiting on such a
+// future never ends. So Close does not wait for these goroutines (a
+// caught TestShareGroupMembershipChanges hang: Close waited 9 minutes),
+// and the wait here ends when Close has shut Raft down.
 func (g *Group) await(ctx context.Context, f raft.Future) error {
 	g.mu.RLock()
-	if g.closed {
-		g.mu.RUnlock()
+	closed := g.closed
+	g.mu.RUnlock()
+	if closed {
 		return ErrClosed
 	}
 	done := make(chan error, 1)
-	g.wg.Add(1)
-	g.mu.RUnlock()
-	go func() {
-		defer g.wg.Done()
-		done <- f.Error()
-	}()
+	go func() { done <- f.Error() }()
 	select {
 	case err := <-done:
 		return g.translate(err)
 	case <-ctx.Done():
 		return fmt.Errorf("meta: stopped waiting, the outcome is unknown: %w", ctx.Err())
+	case <-g.shutDown:
+		return ErrClosed
 	}
 }
 

@@ -404,7 +404,7 @@ func (g *Group) watch() {
 				continue
 			}
 			term := g.raft.CurrentTerm()
-			if err := g.raft.Barrier(g.cfg.ApplyTimeout).Error(); err != nil {
+			if err := g.futureError(g.raft.Barrier(g.cfg.ApplyTimeout)); err != nil {
 				g.logger.Debug("barrier after election failed", zap.Error(err))
 				continue
 			}
@@ -424,6 +424,21 @@ func (g *Group) watch() {
 				g.onLead(int32(term))
 			}
 		}
+	}
+}
+
+// futureError waits for f's result, or until the group stops: Raft may
+// leave a future unresolved at Shutdown (hashicorp/raft v1.7.2: one still
+// queued to its leader loop or its FSM), and Close waits for watch. The
+// goroutine left waiting on such a future is never ended.
+func (g *Group) futureError(f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-g.stop:
+		return raft.ErrRaftShutdown
 	}
 }
 

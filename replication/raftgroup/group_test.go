@@ -3,6 +3,7 @@ package raftgroup
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -482,4 +483,31 @@ func TestGroupSnapshotsAndRestart(t *testing.T) {
 		end++
 	}
 	c.converged(end)
+}
+
+// blockedFuture is a Raft future never resolved, as Raft may leave one
+// at Shutdown.
+type blockedFuture struct{ never chan struct{} }
+
+func (f blockedFuture) Error() error { <-f.never; return nil }
+
+// TestFutureErrorEndsWhenTheGroupStops: the group's wait on a future
+// (watch's barrier after an election) ends when the group stops, so
+// Close, which waits for watch, cannot hang on a future Raft left
+// unresolved.
+func TestFutureErrorEndsWhenTheGroupStops(t *testing.T) {
+	g := &Group{stop: make(chan struct{})}
+	f := blockedFuture{never: make(chan struct{})}
+	defer close(f.never)
+	got := make(chan error, 1)
+	go func() { got <- g.futureError(f) }()
+	close(g.stop)
+	select {
+	case err := <-got:
+		if !errors.Is(err, raft.ErrRaftShutdown) {
+			t.Fatalf("futureError = %v, want raft.ErrRaftShutdown", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("futureError still waiting 10s after the group stopped")
+	}
 }

@@ -88,6 +88,8 @@ func (t *Transport) readLog(in inbound) {
 	req := in.req.(*readLogRequest)
 	// The answer must fit a frame whatever the asker asked for.
 	maxBytes := min(req.MaxBytes, t.m.cfg.MaxFrameSize/2)
+	// The asker's restore is alive: its snapshot install may wait on,
+	// from the request and again from the answer (a read may be slow).
 	t.extendSnapshotOut(req.Asker)
 	if !t.goFunc(func() {
 		chunk, err := fn(req.Asker, req.From, maxBytes)

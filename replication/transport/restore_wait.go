@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"fmt"
 	"net"
 	"time"
 
@@ -94,39 +93,13 @@ func (t *Transport) noteRestoreRead() {
 	}
 }
 
-// deliverSnapshot hands an InstallSnapshot to raft as deliver does, but
-// its wait for raft's answer moves to at least Timeout after each ReadLog
-// of this group answered meanwhile.
-func (t *Transport) deliverSnapshot(rpc raft.RPC, timeout time.Duration) (any, error) {
-	select { // a read of an earlier restore
+// restoreReads returns the channel a ReadLog of this group signals when
+// it gets its answer (noteRestoreRead), for an InstallSnapshot's wait to
+// extend on (deliver); a signal left by an earlier restore is dropped.
+func (t *Transport) restoreReads() <-chan struct{} {
+	select {
 	case <-t.restoreRead:
 	default:
 	}
-	respCh := make(chan raft.RPCResponse, 1)
-	rpc.RespChan = respCh
-	until := deadline(timeout)
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case t.consumer <- rpc:
-	case <-timer.C:
-		return nil, fmt.Errorf("%w: raft of group %q took no rpc for %v", ErrGroupBusy, t.group, timeout)
-	case <-t.ctx.Done():
-		return nil, fmt.Errorf("%w: group %q", ErrClosed, t.group)
-	}
-	for {
-		select {
-		case r := <-respCh:
-			return r.Response, r.Error
-		case <-t.restoreRead:
-			if later := deadline(t.m.cfg.Timeout); later.After(until) {
-				until = later
-				timer.Reset(time.Until(until))
-			}
-		case <-timer.C:
-			return nil, fmt.Errorf("%w: raft of group %q did not answer the snapshot install in time", ErrGroupBusy, t.group)
-		case <-t.ctx.Done():
-			return nil, fmt.Errorf("%w: group %q", ErrClosed, t.group)
-		}
-	}
+	return t.restoreRead
 }

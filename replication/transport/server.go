@@ -118,7 +118,7 @@ func (sc *serverConn) installSnapshot(t *Transport, in inbound) {
 	req := in.req.(*raft.InstallSnapshotRequest)
 	timeout := snapshotTimeout(sc.m.cfg, req.Size)
 	sc.conn.SetReadDeadline(deadline(timeout))
-	resp, err := t.deliverSnapshot(raft.RPC{Command: req, Reader: io.LimitReader(sc.r, req.Size)}, timeout)
+	resp, err := t.deliver(raft.RPC{Command: req, Reader: io.LimitReader(sc.r, req.Size)}, timeout, t.restoreReads())
 	sc.respond(in.id, in.typ, resp, err)
 }
 

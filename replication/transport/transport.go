@@ -57,7 +57,7 @@ type Transport struct {
 
 	// snapOut holds this group's InstallSnapshot streams in progress, by
 	// target, and restoreRead signals a ReadLog answered to a restore
-	// waiting in deliverSnapshot (restore_wait.go). snapOutMu is taken
+	// waiting for raft's answer (restore_wait.go). snapOutMu is taken
 	// with no other lock held.
 	snapOutMu   sync.Mutex
 	snapOut     map[raft.ServerAddress]*snapshotOut
@@ -367,7 +367,7 @@ func (t *Transport) drain() {
 		if in.still != nil && !in.still() {
 			continue
 		}
-		resp, err := t.deliver(raft.RPC{Command: in.req}, t.m.cfg.Timeout)
+		resp, err := t.deliver(raft.RPC{Command: in.req}, t.m.cfg.Timeout, nil)
 		t.noteHeartbeat(in.req, resp, err)
 		if in.sc != nil {
 			in.sc.respond(in.id, in.typ, resp, err)
@@ -376,10 +376,12 @@ func (t *Transport) drain() {
 }
 
 // deliver hands rpc to raft through Consumer and waits for its answer,
-// within timeout overall.
-func (t *Transport) deliver(rpc raft.RPC, timeout time.Duration) (any, error) {
+// within timeout overall; each signal on extend (nil: none) moves the
+// wait for the answer to at least Timeout from then (restore_wait.go).
+func (t *Transport) deliver(rpc raft.RPC, timeout time.Duration, extend <-chan struct{}) (any, error) {
 	respCh := make(chan raft.RPCResponse, 1)
 	rpc.RespChan = respCh
+	until := deadline(timeout)
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
@@ -389,18 +391,27 @@ func (t *Transport) deliver(rpc raft.RPC, timeout time.Duration) (any, error) {
 	case <-t.ctx.Done():
 		return nil, fmt.Errorf("%w: group %q", ErrClosed, t.group)
 	}
-	return t.await(respCh, timer)
+	return t.await(respCh, timer, until, extend)
 }
 
-// await waits for raft's answer on respCh until timer fires.
-func (t *Transport) await(respCh chan raft.RPCResponse, timer *time.Timer) (any, error) {
-	select {
-	case r := <-respCh:
-		return r.Response, r.Error
-	case <-timer.C:
-		return nil, fmt.Errorf("%w: raft of group %q did not answer in time", ErrGroupBusy, t.group)
-	case <-t.ctx.Done():
-		return nil, fmt.Errorf("%w: group %q", ErrClosed, t.group)
+// await waits for raft's answer on respCh until timer fires, at until;
+// each signal on extend (nil: none) moves that to at least Timeout from
+// then.
+func (t *Transport) await(respCh chan raft.RPCResponse, timer *time.Timer, until time.Time, extend <-chan struct{}) (any, error) {
+	for {
+		select {
+		case r := <-respCh:
+			return r.Response, r.Error
+		case <-extend:
+			if later := deadline(t.m.cfg.Timeout); later.After(until) {
+				until = later
+				timer.Reset(time.Until(until))
+			}
+		case <-timer.C:
+			return nil, fmt.Errorf("%w: raft of group %q did not answer in time", ErrGroupBusy, t.group)
+		case <-t.ctx.Done():
+			return nil, fmt.Errorf("%w: group %q", ErrClosed, t.group)
+		}
 	}
 }
 
@@ -428,7 +439,7 @@ func (t *Transport) heartbeatNow(fn func(raft.RPC), in inbound) (resp any, err e
 	if !t.goFunc(func() {
 		timer := time.NewTimer(t.m.cfg.Timeout)
 		defer timer.Stop()
-		resp, err := t.await(respCh, timer)
+		resp, err := t.await(respCh, timer, deadline(t.m.cfg.Timeout), nil)
 		t.noteHeartbeat(in.req, resp, err)
 		in.sc.respond(in.id, in.typ, resp, err)
 	}) {

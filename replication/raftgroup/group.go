@@ -395,7 +395,7 @@ func (g *Group) watch() {
 				continue
 			}
 			state, _ := o.Data.(raft.RaftState)
-			g.forgetHeartbeatFailed("")
+			g.forgetHeartbeatFailures()
 			if state != raft.Leader || g.Failed() != nil {
 				if g.ready.Swap(false) {
 					g.signal()

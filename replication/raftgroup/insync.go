@@ -1,6 +1,7 @@
 package raftgroup
 
 import (
+	"maps"
 	"strconv"
 	"time"
 
@@ -49,16 +50,12 @@ func (g *Group) InSync(replicas []int32) []int32 {
 		return replicas
 	}
 	now := time.Now()
-	for id, at := range g.readingLog {
-		if now.Sub(at) > readingLogLag*g.cfg.HeartbeatTimeout {
-			delete(g.readingLog, id)
-		}
-	}
-	for id, at := range g.unreachable {
-		if now.Sub(at) > heartbeatFailedLag*g.cfg.HeartbeatTimeout {
-			delete(g.unreachable, id)
-		}
-	}
+	maps.DeleteFunc(g.readingLog, func(_ raft.ServerID, at time.Time) bool {
+		return now.Sub(at) > readingLogLag*g.cfg.HeartbeatTimeout
+	})
+	maps.DeleteFunc(g.unreachable, func(_ raft.ServerID, at time.Time) bool {
+		return now.Sub(at) > heartbeatFailedLag*g.cfg.HeartbeatTimeout
+	})
 	out := make([]int32, 0, len(replicas))
 	for _, r := range replicas {
 		id := raft.ServerID(strconv.Itoa(int(r)))
@@ -80,45 +77,48 @@ func (g *Group) noteHeartbeatFailed(id raft.ServerID) {
 	g.unreachable[id] = time.Now()
 }
 
-// forgetHeartbeatFailed forgets id's failed heartbeat, every one's when
-// id is empty (leadership changed: a new leader's heartbeats start anew).
+// forgetHeartbeatFailed forgets id's failed heartbeat.
 func (g *Group) forgetHeartbeatFailed(id raft.ServerID) {
 	g.syncMu.Lock()
 	defer g.syncMu.Unlock()
-	if id == "" {
-		clear(g.unreachable)
-		return
-	}
 	delete(g.unreachable, id)
+}
+
+// forgetHeartbeatFailures forgets every failed heartbeat: leadership
+// changed, and a new leader's heartbeats start anew.
+func (g *Group) forgetHeartbeatFailures() {
+	g.syncMu.Lock()
+	defer g.syncMu.Unlock()
+	clear(g.unreachable)
 }
 
 // noteReadingLog records that the replica at addr reads this node's log
 // to catch up: it is out of sync until it stops.
-func (g *Group) noteReadingLog(addr raft.ServerAddress) {
-	id, ok := g.serverAt(addr)
-	if !ok {
-		return
-	}
-	g.syncMu.Lock()
-	defer g.syncMu.Unlock()
-	if g.readingLog == nil {
-		g.readingLog = map[raft.ServerID]time.Time{}
-	}
-	g.readingLog[id] = time.Now()
-}
+func (g *Group) noteReadingLog(addr raft.ServerAddress) { g.markReadingLog(addr, true) }
 
 // peerRestored hears that the replica at addr installed the snapshot
 // this node sent: its restore, reads of this node's log included, ended,
 // and it holds every entry up to the snapshot. It is in sync again at
 // once, not readingLogLag after its last read.
-func (g *Group) peerRestored(addr raft.ServerAddress) {
+func (g *Group) peerRestored(addr raft.ServerAddress) { g.markReadingLog(addr, false) }
+
+// markReadingLog records the replica at addr as reading this node's log
+// from now on, or as no longer reading it.
+func (g *Group) markReadingLog(addr raft.ServerAddress, reading bool) {
 	id, ok := g.serverAt(addr)
 	if !ok {
 		return
 	}
 	g.syncMu.Lock()
 	defer g.syncMu.Unlock()
-	delete(g.readingLog, id)
+	if !reading {
+		delete(g.readingLog, id)
+		return
+	}
+	if g.readingLog == nil {
+		g.readingLog = map[raft.ServerID]time.Time{}
+	}
+	g.readingLog[id] = time.Now()
 }
 
 // serverAt returns the id of the server at addr in the group's latest

@@ -289,9 +289,10 @@
 //     with a node over 5 %: 5.8 and 5.3 % on two nodes, at an ordinary
 //     1,407 wake-ups, and 4.9-5.7 % on all three at once at 1,180-1,280, the
 //     fewest of the session, which points at the host; wake-ups
-//     1,180-1,430); the tail window 3.5-4.9 %; RSS 119-130 MiB. The collector ran once in the idle minute (gctrace: about
-//     50 ms of CPU), so it is not what moves a window. A CPU
-//     profile of an idle node is mostly the scheduler finding the next
+//     1,180-1,430); the tail window 3.5-4.9 %; RSS 119-130 MiB. The
+//     collector ran once in the idle minute (gctrace: about 50 ms of
+//     CPU), so it is not what moves a window. A CPU profile of an idle
+//     node is mostly the scheduler finding the next
 //     goroutine to run (55 %) for raft's timers: heartbeat goroutines
 //     (22 %), raft's oldest-log gauge per led group every 10 s (6 %).
 //   - Failover outliers (issue 7, fourth pass). Runs of

@@ -100,8 +100,9 @@
 // Raft calls FSM.Apply, Snapshot and Restore from one goroutine. The state
 // is an atomic.Pointer; FSM.mu guards only the Changed channel (closed and
 // replaced on each publish) and is never held while calling out. Group.mu
-// guards closed; Group.leaderMu guards the LeaderChanged channel. No lock is held
-// while calling Raft, and no two of these locks are ever held together.
+// guards closed; Group.leaderMu guards the LeaderChanged channel. No lock
+// is held while calling Raft, and no two of these locks are ever held
+// together.
 //
 // Goroutines: Raft's own (stopped by Shutdown); Group.run, one per Group,
 // which initialises the cluster when this node is its first leader and

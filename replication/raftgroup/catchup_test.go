@@ -180,7 +180,8 @@ func TestGroupCatchUpFromLeaderSegments(t *testing.T) {
 // TestGroupCatchUpSlowerThanTimeout: a restore that outlasts the
 // transport's Timeout, reading the leader's log all along, ends caught
 // up, having read each part of the leader's log once (the transport keeps
-// the call waiting while the reads go on: TestInstallSnapshotWaitsForRestoreReads).
+// the call waiting while the reads go on: transport's
+// TestInstallSnapshotWaitsForRestoreReads).
 // While it reads the log it is out of sync; after, in sync again.
 func TestGroupCatchUpSlowerThanTimeout(t *testing.T) {
 	if raceEnabled {

@@ -101,11 +101,12 @@
 // The leader reports a replica that reads its log out of sync (InSync)
 // until its snapshot install is answered (the transport's restored
 // handler), or a heartbeat timeout after its last read if it never is:
-// heartbeats alone would count it in sync while it is still far behind. A replica whose
-// heartbeats fail is out of sync until Raft reports them resumed, its
-// replication restarts (removed and added again), or two heartbeat
-// timeouts pass with no further failure (insync.go: raft's observations
-// may be dropped, and a stopped replication reports nothing).
+// heartbeats alone would count it in sync while it is still far behind.
+// A replica whose heartbeats fail is out of sync until Raft reports them
+// resumed, its replication restarts (removed and added again), or two
+// heartbeat timeouts pass with no further failure (insync.go: raft's
+// observations may be dropped, and a stopped replication reports
+// nothing).
 //
 // A restore's reads of the leader's log keep the leader's InstallSnapshot
 // call waiting (the transport extends it by its Timeout at each read), so

@@ -168,8 +168,8 @@
 // peer.mu (held while dialling) before Mux.mu (track the new connection);
 // pipeline.mu before Transport.mu before Mux.mu (start a goroutine with
 // goFunc). clientConn.mu, the connections' write locks, heartbeatMu,
-// peerDownMu and snapOutMu are leaves. The detector holds no lock while it pings,
-// starts a dial or calls the peer-down handlers (it copies the groups
+// peerDownMu and snapOutMu are leaves. The detector holds no lock while
+// it pings, starts a dial or calls the peer-down handlers (it copies the groups
 // under Mux.mu's read lock first). No lock is held while calling into raft or a pending call's
 // done, and Mux.mu is released before Close closes the groups.
 //
